@@ -1,0 +1,268 @@
+"""Pure functions over a stored run's tables: per-case results, summaries across
+repetitions, speedups, fairness and the warnings a reader must see first.
+
+Nothing here starts a process or reads anything but the Run it is given. Only the
+measurement window counts: warm-up rows stay in the tables, marked, and are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from harness.load.hooks import SIGNIFICANT_DIGITS
+from harness.record import Run
+
+# Locust runs in one process and warns when that process passes 90 % of a core: past it,
+# the generator, not the server, sets the pace.
+GENERATOR_LIMIT_CPU_PCT = 90.0
+# A condition whose throughput varies more than this across repetitions is unstable.
+UNSTABLE_CV_PCT = 10.0
+# Client and server counts of one worker's requests may differ by this much (interrupted
+# requests at the stop) before it is a warning.
+MISMATCH_TOLERANCE = 0.01
+SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon")
+LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
+
+RESULT_COLUMNS = [
+    "case_id", "condition", "repetition", "mode", "workers", "schedule", "route", "users", "measured_s",
+    "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
+    "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
+    "server_cpu_ms_per_request",
+    "generator_cpu_pct", "machine_cpu_pct", "steal_pct", "workers_seen", "jain_index", "max_min_share_ratio",
+    "client_server_mismatch", "generator_limited", "generator_limited_reason",
+]  # fmt: skip
+
+
+def jain_index(counts: Any) -> float:
+    """Jain's fairness index: 1 when every worker got the same, 1/n when one got everything."""
+    x = np.asarray(list(counts), dtype=float)
+    if x.size == 0 or x.sum() == 0:
+        return math.nan
+    return float(x.sum() ** 2 / (x.size * (x**2).sum()))
+
+
+def max_min_ratio(counts: Any) -> float:
+    x = np.asarray(list(counts), dtype=float)
+    if x.size == 0 or x.min() <= 0:
+        return math.inf if x.size else math.nan
+    return float(x.max() / x.min())
+
+
+def generator_limited(generator_cpu_pct: pd.Series) -> tuple[bool, str | None]:
+    """The saturation rule: the Locust process's median CPU in the window at or over 90 %."""
+    values = pd.to_numeric(generator_cpu_pct, errors="coerce").dropna()
+    if values.empty:
+        return False, None
+    median = float(values.median())
+    if median >= GENERATOR_LIMIT_CPU_PCT:
+        return True, (f"the load generator used {median:.0f}% of a core (limit {GENERATOR_LIMIT_CPU_PCT:.0f}%): "
+                      "the figure is Locust's ceiling, not the server's capacity")
+    return False, None
+
+
+def confidence_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean across repetitions; NaNs with fewer than 2 values."""
+    x = np.asarray(list(values), dtype=float)
+    if x.size < 2:
+        return math.nan, math.nan
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    low, high = stats.t.interval(level, x.size - 1, loc=x.mean(), scale=stats.sem(x))
+    return float(low), float(high)
+
+
+def _window_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    return samples[samples["phase"] == "measure"]
+
+
+def _median_of_tick_sums(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
+    sel = samples[samples["role"].isin(roles)]
+    if sel.empty:
+        return math.nan
+    return float(sel.groupby("ts")["cpu_pct"].sum().median())
+
+
+def case_results(run: Run) -> pd.DataFrame:
+    """One row per complete case (columns RESULT_COLUMNS), measurement window only."""
+    cases = run["cases"]
+    cases = cases[cases["status"] == "complete"]
+    endpoints = run["endpoints"]
+    measured = endpoints[endpoints["phase"] == "measure"]
+    workers = run["workers"]
+    server = run["server_metrics"]
+    samples = _window_samples(run["samples"])
+    rows = []
+    for case in cases.itertuples(index=False):
+        ep = measured[(measured["case_id"] == case.case_id) & (measured["name"] == case.route)]
+        requests = int(ep["requests"].sum()) if not ep.empty else 0
+        failures = int(ep["failures"].sum()) if not ep.empty else 0
+        lat = ep.iloc[0] if len(ep) == 1 else None
+        cs = samples[samples["case_id"] == case.case_id]
+        gen_ticks = cs[cs["role"] == "generator"].groupby("ts")["cpu_pct"].sum()
+        limited, reason = generator_limited(gen_ticks)
+        w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")]
+        per_worker = w.groupby("worker_id")["requests"].sum()
+        server_cpu = _median_of_tick_sums(cs, SERVER_ROLES)
+        tput = (requests - failures) / case.measured_s
+        rows.append({
+            "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
+            "workers": case.workers, "schedule": case.schedule if isinstance(case.schedule, str) else "",
+            "route": case.route, "users": case.users, "measured_s": case.measured_s, "requests": requests,
+            "failures": failures, "throughput_rps": tput,
+            **{c: (float(lat[c]) if lat is not None and pd.notna(lat[c]) else math.nan)
+               for c in RESULT_COLUMNS if c.startswith("latency_")},
+            "server_cpu_pct": server_cpu,
+            # CPU the server spent per successful request: tells "less efficient" from "short of CPU".
+            "server_cpu_ms_per_request": server_cpu * 10 / tput if tput > 0 else math.nan,
+            "generator_cpu_pct": float(gen_ticks.median()) if not gen_ticks.empty else math.nan,
+            "machine_cpu_pct": _median_of_tick_sums(cs, ("machine",)),
+            "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
+            "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(per_worker.values),
+            "max_min_share_ratio": max_min_ratio(per_worker.values),
+            "client_server_mismatch": client_server_mismatch(workers, server, case.case_id),
+            "generator_limited": limited, "generator_limited_reason": reason,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str) -> float:
+    """Largest relative difference, over workers, between the responses the client counted
+    (all phases) and the requests the worker's /metrics counted during the load."""
+    client = workers[workers["case_id"] == case_id].groupby("worker_id")["requests"].sum()
+    srv = server[server["case_id"] == case_id]
+    before = srv[srv["snapshot"] == "before"].set_index("worker_id")["requests_route"]
+    after = srv[srv["snapshot"] == "after"].set_index("worker_id")["requests_route"]
+    served = after.sub(before, fill_value=0)
+    ids = set(client.index) | set(served.index)
+    if not ids:
+        return math.nan
+    worst = 0.0
+    for wid in ids:
+        c, s = float(client.get(wid, 0)), float(served.get(wid, 0))
+        worst = max(worst, abs(c - s) / max(c, s, 1.0))
+    return worst
+
+
+def condition_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Median and spread across repetitions, per condition, in the order first run."""
+    out = []
+    for condition, g in results.groupby("condition", sort=False):
+        tput = g["throughput_rps"]
+        low, high = confidence_interval(tput)
+        mean = tput.mean()
+        cv = float(tput.std(ddof=1) / mean * 100) if len(tput) > 1 and mean > 0 else math.nan
+        first = g.iloc[0]
+        out.append({
+            "condition": condition, "mode": first["mode"], "workers": first["workers"], "schedule": first["schedule"],
+            "route": first["route"], "users": first["users"], "repetitions": len(g),
+            "throughput_median_rps": float(tput.median()), "throughput_min_rps": float(tput.min()),
+            "throughput_max_rps": float(tput.max()), "throughput_ci95_low_rps": low, "throughput_ci95_high_rps": high,
+            "throughput_cv_pct": cv,
+            **{f"{c}": float(g[c].median()) for c in ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
+                                                       "latency_p99_ms", "latency_p99_9_ms")},
+            "server_cpu_pct": float(g["server_cpu_pct"].median()),
+            "server_cpu_ms_per_request": float(g["server_cpu_ms_per_request"].median()),
+            "generator_cpu_pct": float(g["generator_cpu_pct"].median()),
+            "machine_cpu_pct": float(g["machine_cpu_pct"].median()),
+            "jain_index": float(g["jain_index"].median()), "failures": int(g["failures"].sum()),
+            "generator_limited": bool(g["generator_limited"].any()),
+            "unstable": bool(cv > UNSTABLE_CV_PCT) if not math.isnan(cv) else False,
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFrame:
+    """Each condition's throughput over the baseline's on the same route and load.
+
+    `speedup` is the ratio of medians; `paired_*` are the ratios of repetition i to the
+    baseline's repetition i (run next to each other, so they share the machine's drift).
+    `scaling_efficiency` = speedup / workers (1.0 = perfect use of every worker).
+    """
+    rows = []
+    base_all = results[results["mode"] == baseline_mode]
+    for (condition, route, users), g in results.groupby(["condition", "route", "users"], sort=False):
+        base = base_all[(base_all["route"] == route) & (base_all["users"] == users)]
+        if base.empty or g["mode"].iloc[0] == baseline_mode:
+            continue
+        paired = []
+        base_by_rep = base.set_index("repetition")["throughput_rps"]
+        for rep, tput in zip(g["repetition"], g["throughput_rps"]):
+            if rep in base_by_rep.index and base_by_rep[rep] > 0:
+                paired.append(tput / base_by_rep[rep])
+        speedup = g["throughput_rps"].median() / base["throughput_rps"].median()
+        workers = int(g["workers"].iloc[0])
+        rows.append({
+            "condition": condition, "baseline": base["condition"].iloc[0], "route": route, "users": users,
+            "workers": workers, "speedup": float(speedup), "scaling_efficiency": float(speedup / workers),
+            "paired_median": float(np.median(paired)) if paired else math.nan,
+            "paired_min": float(min(paired)) if paired else math.nan,
+            "paired_max": float(max(paired)) if paired else math.nan,
+            "generator_limited": bool(g["generator_limited"].any() or base["generator_limited"].any()),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=["condition", "baseline", "route", "users", "workers", "speedup",
+                                       "scaling_efficiency", "paired_median", "paired_min", "paired_max",
+                                       "generator_limited"])
+
+
+def requests_per_worker(run: Run) -> pd.DataFrame:
+    """Measured-window responses per worker per case, with each worker's share."""
+    w = run["workers"]
+    w = w[w["phase"] == "measure"].groupby(["case_id", "worker_id"], as_index=False)["requests"].sum()
+    w["share"] = w["requests"] / w.groupby("case_id")["requests"].transform("sum")
+    cases = run["cases"][["case_id", "condition", "repetition"]]
+    return w.merge(cases, on="case_id")
+
+
+def cpu_seconds_by_process(run: Run) -> pd.DataFrame:
+    """CPU seconds each process used inside the measurement window (from cumulative cpu_s)."""
+    s = _window_samples(run["samples"])
+    s = s[s["role"] != "machine"]
+    g = s.groupby(["case_id", "pid", "role"], dropna=False)
+    out = g.agg(cpu_first_s=("cpu_s", "first"), cpu_last_s=("cpu_s", "last"),
+                worker_id=("worker_id", "first")).reset_index()
+    out["cpu_s"] = out["cpu_last_s"] - out["cpu_first_s"]
+    return out[["case_id", "pid", "role", "worker_id", "cpu_s"]]
+
+
+def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Everything a reader must know before trusting a number, in plain words."""
+    meta = run.meta
+    out: list[str] = []
+    if meta.get("status") != "complete":
+        out.append(f"This run is {meta.get('status')}: {meta.get('error') or 'no reason recorded'}. "
+                   "Only the finished cases are shown.")
+    failed = [c for c in meta.get("cases", []) if c.get("status") != "complete"]
+    for c in failed:
+        out.append(f"Case {c['case_id']} failed: {c.get('error')}")
+    machine = meta.get("machine", {})
+    if machine.get("cpu_layout", "shared") == "shared":
+        out.append(f"The load generator (Locust) and the server shared this machine's "
+                   f"{machine.get('logical_cores', '?')} cores: CPU the generator used was not available to the "
+                   "server. The generator's CPU is shown beside every result.")
+    for r in results.itertuples(index=False):
+        if r.generator_limited:
+            out.append(f"{r.case_id}: {r.generator_limited_reason}. To fix: fewer users, a heavier route, "
+                       "or more Locust processes.")
+        if r.failures:
+            out.append(f"{r.case_id}: {r.failures} of {r.requests} requests failed; see raw/{r.case_id}/.")
+        if not math.isnan(r.client_server_mismatch) and r.client_server_mismatch > MISMATCH_TOLERANCE:
+            out.append(f"{r.case_id}: client and server request counts differ by up to "
+                       f"{r.client_server_mismatch:.1%} for one worker (tolerance {MISMATCH_TOLERANCE:.0%}).")
+    for s in summary.itertuples(index=False):
+        if s.unstable:
+            out.append(f"{s.condition}: throughput varied by {s.throughput_cv_pct:.0f}% (coefficient of variation) "
+                       f"across {s.repetitions} repetitions, over the {UNSTABLE_CV_PCT:.0f}% bound. To fix: more "
+                       "repetitions, a longer duration, or a quieter machine.")
+    if not summary.empty and int(summary["repetitions"].max()) < 3:
+        out.append(f"Only {int(summary['repetitions'].max())} repetition(s) per condition: the 95% intervals are "
+                   "wide (or absent). Use more repetitions for a firm conclusion.")
+    steal = results["steal_pct"].max() if not results.empty else math.nan
+    if not math.isnan(steal) and steal > 5:
+        out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
+                   "another tenant was busy; absolute figures are lower than on a quiet machine.")
+    return out

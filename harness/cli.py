@@ -1,0 +1,214 @@
+"""The `harness` command line (also `python -m harness`).
+
+    harness list                 scenarios and what each shows, and the runs stored
+    harness run SCENARIO         run a scenario, write results/<run-id>/ and its report
+    harness report RUN           render the report of a stored run (never starts a server)
+
+Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 the machine lacks something,
+130 interrupted (Ctrl-C or SIGTERM). Errors are one line; --debug shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness import record, scenario as scenario_mod
+from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted, UsageError
+from harness.scenario import Case
+
+REPO = Path(__file__).resolve().parent.parent
+console = Console(stderr=True, highlight=False)
+
+
+def default_results_dir() -> Path:
+    return Path(os.environ.get("HARNESS_RESULTS", REPO / "results"))
+
+
+class RichProgress:
+    """Progress on the terminal: one bar for the cases, one for the running case."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self.overall = None
+        self.current = None
+
+    def __enter__(self) -> "RichProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None:
+        if self.overall is None:
+            self.overall = self.progress.add_task("cases", total=total)
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+        self.current = self.progress.add_task(f"  {case.case_id} (s)", total=int(expected_s))
+
+    def case_tick(self, elapsed_s: float) -> None:
+        if self.current is not None:
+            self.progress.update(self.current, completed=min(int(elapsed_s), self.progress.tasks[-1].total or 0))
+
+    def case_finished(self, case: Case, summary: str) -> None:
+        self.progress.console.print(f"  {case.case_id}: {summary}")
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        if self.overall is not None:
+            self.progress.advance(self.overall)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Interrupted()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.report import render_report
+    from harness.run import run_scenario
+
+    scen = scenario_mod.load(args.scenario)
+    if args.quick:
+        scen = scen.quick_variant()
+    scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
+                               users=args.users)
+    results_dir = Path(args.results)
+    run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
+    cases = scen.cases()
+    est = sum(1 + c.warmup_s + c.duration_s + 5 for c in cases)
+    console.print(f"[bold]{scen.name}[/]: {scen.description}")
+    console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
+    with RichProgress() as progress:
+        outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
+                               scenario_source=str(args.scenario), quick=args.quick)
+    if outcome.status != "complete":
+        console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
+    if not args.no_report:
+        report = render_report([record.load_run(outcome.path)], outcome.path / "report")
+        console.print(f"summary: {report.markdown}")
+        print(report.html)
+    else:
+        print(outcome.path)
+    return EXIT_OK if outcome.status == "complete" else 1
+
+
+def _resolve_run(arg: str, results_dir: Path) -> Path:
+    path = Path(arg)
+    if (path / "run.json").is_file() or path.name == "run.json":
+        return path
+    record.check_run_id(arg)
+    candidate = results_dir / arg
+    if not (candidate / "run.json").is_file():
+        raise UsageError(f"no run {arg!r} in {results_dir}", "`harness list` shows the stored runs")
+    return candidate
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import render_report
+
+    runs = [record.load_run(_resolve_run(a, Path(args.results))) for a in args.runs]
+    out = Path(args.out) if args.out else runs[-1].path / "report"
+    report = render_report(runs, out)
+    console.print(f"summary: {report.markdown}")
+    print(report.html)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    table = Table(title="scenarios (harness run NAME; add --quick for a short version)", show_lines=True)
+    for col in ("name", "cases", "what it shows"):
+        table.add_column(col)
+    for name in scenario_mod.available():
+        try:
+            scen = scenario_mod.load(name)
+            table.add_row(name, str(len(scen.cases())), scen.what_it_shows or scen.description)
+        except HarnessError as exc:
+            table.add_row(name, "-", f"[red]cannot load: {exc.one_line()}[/]")
+    Console().print(table)
+    runs = record.list_runs(Path(args.results))
+    if runs:
+        rt = Table(title=f"stored runs in {args.results} (harness report RUN_ID)")
+        for col in ("run_id", "scenario", "status", "cases", "started_at"):
+            rt.add_column(col)
+        for r in runs:
+            rt.add_row(r["run_id"], str(r["scenario"]), str(r["status"]), str(r["cases"]), str(r["started_at"]))
+        Console().print(rt)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Measure how a Node.js server uses more than one core: start it in several modes, drive it "
+        "with Locust, sample every process, store the run and render a report.",
+        epilog="Start with `harness list`, then `harness run default --quick`. Exit codes: 0 ok, 1 run failed, "
+        "2 bad input, 3 something missing on this machine, 130 interrupted.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--results", default=str(default_results_dir()),
+                        help="folder holding runs (default: results/ of the project, or $HARNESS_RESULTS)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a scenario and write its record and report",
+                       description="Run every case of a scenario (each with a fresh server), store the run under "
+                       "results/<run-id>/ and render its report. Prints the report's path.")
+    p.add_argument("scenario", help="a scenario name (see `harness list`) or a path to a scenario .py file")
+    p.add_argument("--quick", action="store_true", help="the scenario's short variant (a minute or two)")
+    p.add_argument("--duration-s", type=float, help="measured seconds per case (overrides the scenario)")
+    p.add_argument("--warmup-s", type=float, help="warm-up seconds per case, excluded from every figure")
+    p.add_argument("--repetitions", type=int, help="repetitions of every case, interleaved")
+    p.add_argument("--users", type=int, help="closed-loop users for every case (overrides the scenario's loads)")
+    p.add_argument("--run-id", help="name of the run folder (default: date-time-scenario)")
+    p.add_argument("--port", type=int, help="serve on this loopback port instead of a free one")
+    p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="render the report of stored runs (never starts a server)",
+                       description="Render HTML, PNG figures and a Markdown summary from a stored run.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run id under results/ or a run folder")
+    p.add_argument("--out", help="output folder (default: RUN/report)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("list", help="list scenarios and stored runs")
+    p.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        if args.debug:
+            traceback.print_exc()
+        console.print(f"[red]error:[/] {exc.one_line()}")
+        return exc.exit_code
+    except (KeyboardInterrupt, Interrupted):
+        console.print("[yellow]interrupted[/]: every process the harness started has been stopped; "
+                      "finished cases are kept in the run record")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

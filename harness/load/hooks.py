@@ -1,0 +1,144 @@
+"""Client-side measurements taken inside Locust, exact and mergeable.
+
+Locust rounds its own percentiles to about two significant figures; here every
+response time goes into an HDR histogram (microseconds, 3 significant digits, so any
+percentile is exact to within 0.1 %), kept per request name and per phase. Every
+response's x-worker-id / x-pid headers are counted, so the spread of requests over
+workers is exact. The state is a plain dict so it can travel from Locust worker
+processes to the master and be merged there without loss.
+
+Phases: "warmup" (before all users were spawned plus the warm-up period), "measure",
+and "after" (responses that completed after the stop began; interrupted requests).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # one hour
+SIGNIFICANT_DIGITS = 3
+PHASES = ("warmup", "measure", "after")
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def decode_histogram(encoded: str) -> HdrHistogram:
+    hist = new_histogram()
+    if encoded:
+        hist.decode_and_add(encoded)
+    return hist
+
+
+class HookState:
+    """Everything the hooks record for one case, in one Locust process."""
+
+    def __init__(self) -> None:
+        self.hist: dict[tuple[str, str], HdrHistogram] = {}
+        self.requests: dict[tuple[str, str], int] = defaultdict(int)
+        self.failures: dict[tuple[str, str], int] = defaultdict(int)
+        self.workers: dict[tuple[str, str, str], int] = defaultdict(int)  # (phase, worker_id, pid)
+        # second (int Unix time) -> name -> [requests, failures, latency sum ms, latency max ms]
+        self.timeline: dict[tuple[int, str], list[float]] = {}
+        self.errors: dict[str, int] = defaultdict(int)
+
+    def record(self, phase: str, name: str, response_time_ms: float, ok: bool, worker_id: str, pid: str,
+               done_ts: float, error: str | None = None) -> None:
+        key = (phase, name)
+        hist = self.hist.get(key)
+        if hist is None:
+            hist = self.hist[key] = new_histogram()
+        hist.record_value(max(LOWEST_US, min(HIGHEST_US, int(round(response_time_ms * 1000)))))
+        self.requests[key] += 1
+        if not ok:
+            self.failures[key] += 1
+            if error:
+                self.errors[error[:200]] += 1
+        self.workers[(phase, worker_id, pid)] += 1
+        slot = self.timeline.setdefault((int(done_ts), name), [0, 0, 0.0, 0.0])
+        slot[0] += 1
+        slot[1] += 0 if ok else 1
+        slot[2] += response_time_ms
+        slot[3] = max(slot[3], response_time_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoints": [
+                {"phase": p, "name": n, "requests": self.requests[(p, n)], "failures": self.failures[(p, n)],
+                 "hdr": h.encode().decode("ascii")}
+                for (p, n), h in sorted(self.hist.items())
+            ],
+            "workers": [{"phase": p, "worker_id": w, "pid": pid, "requests": c}
+                        for (p, w, pid), c in sorted(self.workers.items())],
+            "timeline": [{"second": s, "name": n, "requests": v[0], "failures": v[1], "latency_sum_ms": v[2],
+                          "latency_max_ms": v[3]} for (s, n), v in sorted(self.timeline.items())],
+            "errors": dict(self.errors),
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Add another process's to_dict() into this state (exact: histograms add bin by bin)."""
+        for e in data.get("endpoints", []):
+            key = (e["phase"], e["name"])
+            if key not in self.hist:
+                self.hist[key] = new_histogram()
+            self.hist[key].decode_and_add(e["hdr"])
+            self.requests[key] += e["requests"]
+            self.failures[key] += e["failures"]
+        for w in data.get("workers", []):
+            self.workers[(w["phase"], w["worker_id"], w["pid"])] += w["requests"]
+        for t in data.get("timeline", []):
+            slot = self.timeline.setdefault((t["second"], t["name"]), [0, 0, 0.0, 0.0])
+            slot[0] += t["requests"]
+            slot[1] += t["failures"]
+            slot[2] += t["latency_sum_ms"]
+            slot[3] = max(slot[3], t["latency_max_ms"])
+        for msg, count in data.get("errors", {}).items():
+            self.errors[msg] += count
+
+
+PERCENTILES = {"latency_p50_ms": 50.0, "latency_p90_ms": 90.0, "latency_p95_ms": 95.0, "latency_p99_ms": 99.0,
+               "latency_p99_9_ms": 99.9}
+
+
+def latency_summary(hist: HdrHistogram) -> dict[str, float | None]:
+    """Mean, percentiles and max of a histogram, in ms (None when it is empty)."""
+    if hist.get_total_count() == 0:
+        return {"latency_mean_ms": None, **{k: None for k in PERCENTILES}, "latency_max_ms": None}
+    out: dict[str, float | None] = {"latency_mean_ms": hist.get_mean_value() / 1000}
+    for column, pct in PERCENTILES.items():
+        out[column] = hist.get_value_at_percentile(pct) / 1000
+    out["latency_max_ms"] = hist.get_max_value() / 1000
+    return out
+
+
+def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the `endpoints` table from the hooks' endpoint entries."""
+    return [{"case_id": case_id, "phase": e["phase"], "name": e["name"], "requests": e["requests"],
+             "failures": e["failures"], **latency_summary(decode_histogram(e["hdr"]))} for e in endpoints]
+
+
+def timeline_rows(case_id: str, timeline: list[dict[str, Any]], started_ts: float, measure_start_ts: float | None,
+                  measure_end_ts: float | None) -> list[dict[str, Any]]:
+    """Rows of the `timeline` table; a second is `measure` only if it lies wholly in the window."""
+    rows = []
+    for t in timeline:
+        sec = t["second"]
+        if measure_start_ts is not None and measure_end_ts is not None \
+                and sec >= measure_start_ts and sec + 1 <= measure_end_ts:
+            phase = "measure"
+        elif measure_start_ts is None or sec + 1 <= measure_start_ts:
+            phase = "warmup"
+        elif measure_end_ts is not None and sec >= measure_end_ts:
+            phase = "after"
+        else:
+            phase = "partial"
+        rows.append({"case_id": case_id, "second": sec, "elapsed_s": sec - started_ts, "phase": phase,
+                     "name": t["name"], "requests": t["requests"], "failures": t["failures"],
+                     "latency_mean_ms": t["latency_sum_ms"] / t["requests"] if t["requests"] else None,
+                     "latency_max_ms": t["latency_max_ms"]})
+    return rows

@@ -1,0 +1,94 @@
+"""Launch Locust headless as its own process, and read back what the hooks recorded."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from harness import procs
+from harness.errors import RunFailed
+from harness.servers.base import ProcInfo
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+
+
+class LocustRun:
+    """One Locust process driving one case: closed loop, `users` users, all spawned at once.
+
+    Locust's run time is spawn + warm-up + measured duration; the hooks mark the
+    warm-up responses so they stay in the raw data but out of every summary.
+    """
+
+    def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
+                 raw_dir: Path) -> None:
+        self.host_url = host_url
+        self.path = path
+        self.name = name
+        self.users = users
+        self.warmup_s = warmup_s
+        self.duration_s = duration_s
+        self.raw_dir = raw_dir
+        self.out_path = raw_dir / "hooks.json"
+        self.spawn_rate = float(users)  # all users within about one second
+        self.run_time_s = math.ceil(users / self.spawn_rate) + math.ceil(warmup_s + duration_s)
+        self.proc = None
+        self.started_monotonic = 0.0
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self.host_url,
+            "--users", str(self.users), "--spawn-rate", str(self.spawn_rate), "--run-time", f"{self.run_time_s}s",
+            "--csv", str(self.raw_dir / "locust"), "--logfile", str(self.raw_dir / "locust.log"),
+            "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary", "--stop-timeout", "0",
+        ]  # fmt: skip
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env.update(
+            HARNESS_PATH=self.path,
+            HARNESS_NAME=self.name,
+            HARNESS_WARMUP_S=str(self.warmup_s),
+            HARNESS_OUT=str(self.out_path),
+            PYTHONUNBUFFERED="1",
+        )
+        self.raw_dir.mkdir(parents=True, exist_ok=True)
+        self.started_monotonic = time.monotonic()
+        self.proc = procs.spawn(self.command(), self.raw_dir / "locust.out", env=env)
+
+    def processes(self) -> list[ProcInfo]:
+        return [ProcInfo(p.pid, "generator") for p in procs.tree(self.proc.pid)] if self.proc else []
+
+    def wait(self, on_tick: Callable[[float], None] | None = None, grace_s: float = 60.0) -> dict[str, Any]:
+        """Wait for Locust to finish (calling on_tick with elapsed seconds), then load its results."""
+        assert self.proc is not None
+        deadline = self.started_monotonic + self.run_time_s + grace_s
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RunFailed(f"Locust did not finish within {self.run_time_s + grace_s:.0f} s",
+                                f"see {self.raw_dir / 'locust.log'}")
+            if on_tick:
+                on_tick(time.monotonic() - self.started_monotonic)
+            time.sleep(0.25)
+        if self.proc.returncode != 0 or not self.out_path.exists():
+            tail = _tail(self.raw_dir / "locust.out")
+            raise RunFailed(f"Locust exited with code {self.proc.returncode}: {tail}",
+                            f"see {self.raw_dir / 'locust.out'}")
+        return json.loads(self.out_path.read_text())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            procs.stop(self.proc, timeout_s=10)
+
+
+def _tail(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no output)"
+    return lines[-1][:300] if lines else "(no output)"

@@ -1,0 +1,288 @@
+"""The run record: results/<run-id>/ with run.json, tidy tables and raw/.
+
+run.json is written when the run starts (status "running") and replaced atomically
+after every case and at the end ("complete", "interrupted" or "failed"), so a record
+on disk is always whole: an interrupted run keeps every finished case and is
+reportable. Every table is rewritten whole (temporary file, then rename) after each
+case. The columns are listed here and in results/README.md.
+
+Schema history:
+  1  first version.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+
+from harness.errors import EnvironmentProblem, UsageError
+
+SCHEMA_VERSION = 1
+
+TABLE_COLUMNS: dict[str, list[str]] = {
+    # one row per case, in the order run
+    "cases": [
+        "case_id", "index", "condition", "repetition", "mode", "workers", "schedule", "route", "path", "users",
+        "warmup_s", "duration_s", "status", "error", "started_ts", "ended_ts", "measure_start_ts",
+        "measure_end_ts", "measured_s", "port",
+    ],
+    # one row per case x request name x phase (warmup | measure | after), from the HDR histograms
+    "endpoints": [
+        "case_id", "phase", "name", "requests", "failures", "latency_mean_ms", "latency_p50_ms",
+        "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms",
+    ],
+    # one row per case x phase x worker: responses the client received from it (x-worker-id, x-pid)
+    "workers": ["case_id", "phase", "worker_id", "pid", "requests"],
+    # one row per case x worker x snapshot (before | after the load): the worker's own /metrics
+    "server_metrics": [
+        "case_id", "snapshot", "worker_id", "pid", "requests_total", "requests_route", "event_loop_utilization",
+        "event_loop_delay_p50_ms", "event_loop_delay_p99_ms", "event_loop_delay_max_ms", "rss_bytes",
+    ],
+    # one row per case x sample tick x process (see harness.sampling.SAMPLE_COLUMNS)
+    "samples": [
+        "case_id", "ts", "elapsed_s", "phase", "pid", "role", "worker_id", "cpu_pct", "cpu_s", "rss_bytes",
+        "num_threads", "steal_pct",
+    ],
+    # one row per case x second x request name, client side
+    "timeline": [
+        "case_id", "second", "elapsed_s", "phase", "name", "requests", "failures", "latency_mean_ms",
+        "latency_max_ms",
+    ],
+}  # fmt: skip
+
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to path so that readers see the old file or the new one, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_table(path: Path, name: str, rows: list[dict[str, Any]]) -> None:
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is one plain path component: it can never escape the results folder."""
+    if not _RUN_ID_RE.match(run_id) or run_id in (".", ".."):
+        raise UsageError(f"run id {run_id!r} is not allowed", "use letters, digits, '.', '-' and '_' only")
+    return run_id
+
+
+def _command_version(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def git_state(repo: Path) -> dict[str, Any]:
+    commit = _command_version(["git", "-C", str(repo), "rev-parse", "HEAD"])
+    status = _command_version(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
+    if commit is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def machine_facts() -> dict[str, Any]:
+    """What a reader needs to judge and compare numbers from this machine."""
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    governor = None
+    try:
+        governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        pass
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        affinity = None
+    return {
+        "hostname": platform.node(),
+        "cpu_model": model,
+        "logical_cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "harness_affinity": affinity,
+        "memory_bytes": psutil.virtual_memory().total,
+        "governor": governor,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "load_average_at_start": list(os.getloadavg()),
+        # Nothing is pinned yet: the generator and the server share every core.
+        "cpu_layout": "shared",
+    }
+
+
+def versions(node: str | None, repo: Path) -> dict[str, Any]:
+    # Never `import locust` here: it monkey-patches the harness process with gevent.
+    return {
+        "node": _command_version([node, "--version"]) if node else None,
+        "locust": importlib.metadata.version("locust"),
+        "python": sys.version.split()[0],
+        "harness": __import__("harness").__version__,
+        "git": git_state(repo),
+    }
+
+
+@dataclass
+class RunWriter:
+    """Writes one run's record as it goes. Use start(), add_case() per case, finish()."""
+
+    results_dir: Path
+    run_id: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in TABLE_COLUMNS})
+
+    @property
+    def path(self) -> Path:
+        return self.results_dir / self.run_id
+
+    def start(self, meta: dict[str, Any]) -> None:
+        check_run_id(self.run_id)
+        try:
+            self.results_dir.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir()
+            (self.path / "raw").mkdir()
+        except FileExistsError as exc:
+            raise UsageError(f"a run named {self.run_id} already exists in {self.results_dir}",
+                             "choose another --run-id") from exc
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot write results to {self.results_dir}: {exc.strerror}",
+                                     "choose a writable folder with --results") from exc
+        self.meta = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, "status": "running",
+                     "started_at": now_iso(), "ended_at": None, "error": None, "cases": [], **meta}
+        self._write_meta()
+        for name in TABLE_COLUMNS:
+            write_table(self.path / f"{name}.csv", name, [])
+
+    def raw_dir(self, case_id: str) -> Path:
+        return self.path / "raw" / case_id
+
+    def add_case(self, case: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
+        """Record one finished (or failed) case and rewrite every table it touched."""
+        self.meta["cases"].append(case)
+        self.tables["cases"].append({k: case.get(k) for k in TABLE_COLUMNS["cases"]})
+        touched = {"cases"}
+        for name, rows in tables.items():
+            self.tables[name].extend(rows)
+            touched.add(name)
+        for name in touched:
+            write_table(self.path / f"{name}.csv", name, self.tables[name])
+        self._write_meta()
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.meta.update(status=status, error=error, ended_at=now_iso())
+        self._write_meta()
+
+    def _write_meta(self) -> None:
+        atomic_write_text(self.path / "run.json", json.dumps(self.meta, indent=2, default=str) + "\n")
+
+
+@dataclass
+class Run:
+    """A stored run, read back: its metadata and its tables as pandas DataFrames."""
+
+    path: Path
+    meta: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta["run_id"])
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        return self.tables[table]
+
+
+def load_run(path: Path | str) -> Run:
+    """Read a run folder (or its run.json). Refuses records of another schema version."""
+    path = Path(path)
+    if path.name == "run.json":
+        path = path.parent
+    meta_path = path / "run.json"
+    if not meta_path.is_file():
+        raise UsageError(f"{path} is not a run folder (no run.json)", "pass a folder under results/, see `harness list`")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{meta_path} is not valid JSON: {exc}") from exc
+    version = meta.get("schema_version") if isinstance(meta, dict) else None
+    if not isinstance(version, int):
+        raise UsageError(f"{meta_path} has no schema_version: not a run record of this harness")
+    if version > SCHEMA_VERSION:
+        raise UsageError(f"{path.name} was written with record schema {version}, newer than this harness reads "
+                         f"({SCHEMA_VERSION})", "upgrade the harness (git pull; make setup)")
+    if version < SCHEMA_VERSION:
+        raise UsageError(f"{path.name} uses record schema {version}, older than {SCHEMA_VERSION}; no migration exists")
+    tables = {}
+    for name, columns in TABLE_COLUMNS.items():
+        file = path / f"{name}.csv"
+        frame = pd.read_csv(file, dtype={"worker_id": str, "pid": "Int64"} if name != "cases" else None) \
+            if file.is_file() else pd.DataFrame(columns=columns)
+        missing = set(columns) - set(frame.columns)
+        if missing:
+            raise UsageError(f"{file} lacks columns {sorted(missing)}: the record is damaged")
+        tables[name] = frame
+    return Run(path=path, meta=meta, tables=tables)
+
+
+def list_runs(results_dir: Path) -> list[dict[str, Any]]:
+    """Summaries of every run folder in results_dir, newest first; unreadable ones say why."""
+    out = []
+    if not results_dir.is_dir():
+        return out
+    for child in sorted(results_dir.iterdir(), reverse=True):
+        meta_path = child / "run.json"
+        if not meta_path.is_file():
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+            out.append({"run_id": child.name, "status": meta.get("status"), "scenario": meta.get("scenario", {}).get("name"),
+                        "started_at": meta.get("started_at"), "cases": len(meta.get("cases", []))})
+        except (json.JSONDecodeError, AttributeError) as exc:
+            out.append({"run_id": child.name, "status": f"unreadable: {exc}", "scenario": None, "started_at": None,
+                        "cases": 0})
+    return out
+
+
+def remove_run(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

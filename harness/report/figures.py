@@ -1,0 +1,208 @@
+"""Figures of a report, each a pure function of analysis tables -> matplotlib Figure.
+
+One colour per mode (and scheduling policy) across every figure and report, so a
+reader learns it once. Cases the load generator limited are hatched and labelled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+MODE_COLORS = {
+    "single": "#4C72B0",
+    "cluster-rr": "#DD8452",
+    "cluster-none": "#55A868",
+    "pool": "#8172B3",
+    "nginx": "#C44E52",
+    "pm2": "#937860",
+}
+ROLE_COLORS = {
+    "worker": "#4C72B0",
+    "primary": "#DD8452",
+    "generator": "#C44E52",
+    "proxy": "#55A868",
+    "pm2-daemon": "#937860",
+    "other": "#8C8C8C",
+}
+LIMITED_HATCH = "//"
+
+
+def mode_key(mode: str, schedule: str | float | None) -> str:
+    if mode == "cluster" and isinstance(schedule, str) and schedule:
+        return f"cluster-{schedule}"
+    return mode
+
+
+def mode_color(mode: str, schedule: str | float | None = None) -> str:
+    return MODE_COLORS.get(mode_key(mode, schedule), "#8C8C8C")
+
+
+def _style(ax: plt.Axes) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
+    """Median throughput per condition, whiskers min..max, one dot per repetition."""
+    n = len(summary)
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.8 * n))
+    y = np.arange(n)[::-1]
+    for yi, s in zip(y, summary.itertuples(index=False)):
+        color = mode_color(s.mode, s.schedule)
+        ax.barh(yi, s.throughput_median_rps, color=color, alpha=0.85, hatch=LIMITED_HATCH if s.generator_limited
+                else None, edgecolor="black" if s.generator_limited else color)
+        ax.errorbar(s.throughput_median_rps, yi, xerr=[[s.throughput_median_rps - s.throughput_min_rps],
+                                                        [s.throughput_max_rps - s.throughput_median_rps]],
+                    fmt="none", ecolor="black", capsize=4, lw=1)
+        reps = results[results["condition"] == s.condition]["throughput_rps"]
+        ax.scatter(reps, np.full(len(reps), yi), color="black", s=14, zorder=3)
+        label = f" {s.throughput_median_rps:,.0f} req/s"
+        if s.generator_limited:
+            label += "  (generator-limited: not the server's capacity)"
+        ax.text(s.throughput_max_rps, yi, label, va="center", fontsize=9)
+    ax.set_yticks(y, summary["condition"])
+    ax.set_xlabel("throughput (successful requests/s), bar = median, whiskers = min..max, dots = repetitions")
+    ax.set_title("Throughput per condition (measurement window only)")
+    ax.set_xlim(0, max(summary["throughput_max_rps"].max() * 1.45, 1))
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def latency(summary: pd.DataFrame, precision_pct: float) -> Figure:
+    """p50/p90/p99/p99.9 per condition (median over repetitions), log scale."""
+    cols = [("latency_p50_ms", "p50"), ("latency_p90_ms", "p90"), ("latency_p99_ms", "p99"),
+            ("latency_p99_9_ms", "p99.9")]
+    n = len(summary)
+    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.9 * n))
+    height = 0.8 / len(cols)
+    y = np.arange(n)[::-1]
+    shades = [0.35, 0.55, 0.75, 0.95]
+    for i, (col, name) in enumerate(cols):
+        for yi, s in zip(y, summary.itertuples(index=False)):
+            value = getattr(s, col)
+            ax.barh(yi + (len(cols) / 2 - i - 0.5) * height, value, height=height, color=mode_color(s.mode, s.schedule),
+                    alpha=shades[i], hatch=LIMITED_HATCH if s.generator_limited else None)
+            ax.text(value, yi + (len(cols) / 2 - i - 0.5) * height, f" {name} {value:.1f}", va="center", fontsize=8)
+    ax.set_yticks(y, summary["condition"])
+    ax.set_xscale("log")
+    ax.set_xlabel(f"response time (ms, log scale; HDR histogram, exact within {precision_pct:g}%)")
+    ax.set_title("Latency percentiles per condition (median over repetitions)")
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def cpu_over_time(samples: pd.DataFrame, cases: pd.DataFrame) -> Figure:
+    """CPU per process over time for each case given (one panel each), warm-up shaded."""
+    n = len(cases)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.6 * n + 0.6), sharex=True, squeeze=False)
+    for ax, case in zip(axes[:, 0], cases.itertuples(index=False)):
+        s = samples[samples["case_id"] == case.case_id]
+        t0 = case.started_ts
+        for (pid, role), g in s[s["role"] != "machine"].groupby(["pid", "role"], sort=False):
+            wid = g["worker_id"].dropna()
+            label = f"{role} {wid.iloc[0]}" if role == "worker" and not wid.empty else str(role)
+            ax.plot(g["ts"] - t0, g["cpu_pct"], label=f"{label} (pid {pid})", color=ROLE_COLORS.get(role, "#8C8C8C"),
+                    alpha=0.9 if role != "worker" else 0.6, lw=1.3)
+        m = s[s["role"] == "machine"]
+        ax.plot(m["ts"] - t0, m["cpu_pct"], color="black", ls="--", lw=1, label="whole machine")
+        ax.axvspan(0, case.measure_start_ts - t0, color="grey", alpha=0.15, label="warm-up (excluded)")
+        ax.axvline(case.measure_end_ts - t0, color="grey", lw=0.8)
+        ax.set_title(f"{case.case_id}", fontsize=10, loc="left")
+        ax.set_ylabel("CPU (% of a core)")
+        ax.set_ylim(0, max(105, float(m["cpu_pct"].max() if not m.empty else 0) * 1.1))
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        _style(ax)
+    axes[-1, 0].set_xlabel("time since the case started (s)")
+    fig.suptitle("CPU per process over time (100% = one core)", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame) -> Figure:
+    """Average cores used per role in the measurement window, per case: where the time went."""
+    merged = cpu.merge(cases[["case_id", "measured_s"]], on="case_id")
+    merged["cores"] = merged["cpu_s"] / merged["measured_s"]
+    table = merged.pivot_table(index="case_id", columns="role", values="cores", aggfunc="sum", fill_value=0.0)
+    table = table.reindex(cases["case_id"])
+    order = [r for r in ("worker", "primary", "proxy", "pm2-daemon", "generator") if r in table.columns]
+    order += [c for c in table.columns if c not in order]
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(table)))
+    left = np.zeros(len(table))
+    y = np.arange(len(table))[::-1]
+    for role in order:
+        vals = table[role].to_numpy()
+        ax.barh(y, vals, left=left, color=ROLE_COLORS.get(role, ROLE_COLORS["other"]), label=role)
+        left += vals
+    for yi, total in zip(y, left):
+        ax.text(total, yi, f" {total:.2f}", va="center", fontsize=8)
+    cores = None
+    if "logical_cores" in cases.attrs:
+        cores = cases.attrs["logical_cores"]
+    if cores:
+        ax.axvline(cores, color="black", ls="--", lw=1)
+        ax.text(cores, y.max() + 0.55, f"{cores} cores", ha="center", fontsize=8)
+    ax.set_yticks(y, table.index)
+    ax.set_xlabel("cores used on average in the measurement window (CPU seconds / measured seconds)")
+    ax.set_title("Where the CPU went, by role")
+    ax.set_xlim(0, max(float(left.max()) if len(left) else 0, cores or 0) * 1.12 + 0.01)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
+    """Each worker's share of the responses, per case, with Jain's index."""
+    case_ids = list(dict.fromkeys(rpw["case_id"]))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(case_ids)))
+    y = np.arange(len(case_ids))[::-1]
+    for yi, cid in zip(y, case_ids):
+        g = rpw[rpw["case_id"] == cid].sort_values("worker_id", key=lambda s: pd.to_numeric(s, errors="coerce"))
+        res = results[results["case_id"] == cid]
+        color = mode_color(res["mode"].iloc[0], res["schedule"].iloc[0]) if not res.empty else "#8C8C8C"
+        left = 0.0
+        for i, w in enumerate(g.itertuples(index=False)):
+            ax.barh(yi, w.share, left=left, color=color, alpha=0.45 + 0.5 * (i % 2), edgecolor="white")
+            if w.share > 0.06:
+                ax.text(left + w.share / 2, yi, f"w{w.worker_id}\n{w.share:.1%}", ha="center", va="center", fontsize=7)
+            left += w.share
+        jain = res["jain_index"].iloc[0] if not res.empty else math.nan
+        ax.text(1.01, yi, f"Jain {jain:.3f}", va="center", fontsize=8)
+    ax.set_yticks(y, case_ids)
+    ax.set_xlim(0, 1.15)
+    ax.set_xlabel("share of the responses in the measurement window (by x-worker-id)")
+    ax.set_title("Requests per worker (Jain's index: 1 = perfectly even, 1/n = one worker got all)")
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
+    """Responses per second over each case, warm-up and partial seconds greyed."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for case in cases.itertuples(index=False):
+        t = timeline[timeline["case_id"] == case.case_id].groupby("elapsed_s", as_index=False)["requests"].sum()
+        ax.plot(t["elapsed_s"], t["requests"], lw=1.2, color=mode_color(case.mode, case.schedule),
+                alpha=0.55 + 0.45 * (case.repetition == 1), label=case.case_id)
+    ax.set_xlabel("time since the case started (s)")
+    ax.set_ylabel("responses per second")
+    ax.set_title("Throughput over time, every case (warm-up seconds included, marked in the tables)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def legend_patches() -> list[Patch]:
+    return [Patch(color=c, label=k) for k, c in MODE_COLORS.items()]

@@ -1,0 +1,182 @@
+"""Run a scenario: every case in order, each with its own server, Locust and sampler.
+
+Each case: start the server (ready by HTTP probe) -> snapshot each worker's /metrics ->
+start the sampler and Locust -> wait -> stop Locust and the sampler -> snapshot again ->
+stop the server (graceful, then forced) -> turn what was collected into table rows.
+The record is updated after every case, so an interrupted run keeps what finished.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from harness import record
+from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed
+from harness.load.hooks import endpoint_rows, timeline_rows
+from harness.load.runner import LocustRun
+from harness.sampling import Sampler
+from harness.scenario import Case, Scenario
+from harness.servers import make_server
+from harness.servers.base import find_node
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_INTERVAL_S = 0.5
+
+
+class Progress(Protocol):
+    def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None: ...
+    def case_tick(self, elapsed_s: float) -> None: ...
+    def case_finished(self, case: Case, summary: str) -> None: ...
+
+
+class QuietProgress:
+    def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None:
+        pass
+
+    def case_tick(self, elapsed_s: float) -> None:
+        pass
+
+    def case_finished(self, case: Case, summary: str) -> None:
+        pass
+
+
+@dataclass
+class RunOutcome:
+    path: Path
+    status: str
+    error: str | None
+
+
+def _phase(ts: float, start: float | None, end: float | None) -> str:
+    if start is None or ts < start:
+        return "warmup"
+    if end is not None and ts > end:
+        return "after"
+    return "measure"
+
+
+def _server_rows(case_id: str, snapshot: str, metrics: list[dict[str, Any]], route: str) -> list[dict[str, Any]]:
+    rows = []
+    for m in metrics:
+        by_route = m.get("requests_by_route", {})
+        eld = m.get("event_loop_delay_ms", {})
+        rows.append({
+            "case_id": case_id, "snapshot": snapshot, "worker_id": str(m.get("worker_id")), "pid": m.get("pid"),
+            "requests_total": sum(v for k, v in by_route.items() if k not in ("/metrics", "/healthz")),
+            "requests_route": by_route.get(route), "event_loop_utilization": m.get("event_loop_utilization"),
+            "event_loop_delay_p50_ms": eld.get("p50"), "event_loop_delay_p99_ms": eld.get("p99"),
+            "event_loop_delay_max_ms": eld.get("max"), "rss_bytes": m.get("memory_bytes", {}).get("rss"),
+        })  # fmt: skip
+    return rows
+
+
+def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None) -> tuple[dict, dict]:
+    """Measure one case. Returns (case record, table rows); raises on failure."""
+    started = time.time()
+    server = make_server(case, raw_dir, port=port)
+    with server:
+        before = server.worker_metrics()
+        load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir)
+        sampler = Sampler([server.processes, load.processes], SAMPLE_INTERVAL_S)
+        sampler.start()
+        try:
+            load.start()
+            hooks = load.wait(on_tick=progress.case_tick)
+        finally:
+            load.stop()
+            samples = sampler.stop()
+        after = server.worker_metrics()
+    ended = time.time()
+    (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
+
+    window = hooks["window"]
+    m_start, m_end = window.get("measure_start_ts"), window.get("measure_end_ts")
+    pid_worker = {str(m.get("pid")): str(m.get("worker_id")) for m in before + after}
+    for s in samples:
+        s.update(case_id=case.case_id, elapsed_s=s["ts"] - started, phase=_phase(s["ts"], m_start, m_end),
+                 worker_id=pid_worker.get(str(s["pid"])) if s["role"] in ("worker", "primary") else None)
+    if m_start is None or m_end is None or m_end <= m_start:
+        raise RunFailed("the measurement window is empty: Locust stopped before the warm-up ended",
+                        "raise duration_s or lower warmup_s")
+    case_row = {
+        **case.to_dict(), "status": "complete", "error": None, "started_ts": started, "ended_ts": ended,
+        "measure_start_ts": m_start, "measure_end_ts": m_end, "measured_s": m_end - m_start, "port": server.port,
+        "server_exit_code": server.exit_code, "sampler_errors": sampler.errors, "client_errors": hooks.get("errors", {}),
+    }  # fmt: skip
+    tables = {
+        "endpoints": endpoint_rows(case.case_id, hooks["endpoints"]),
+        "workers": [{"case_id": case.case_id, **w} for w in hooks["workers"]],
+        "server_metrics": _server_rows(case.case_id, "before", before, case.route)
+        + _server_rows(case.case_id, "after", after, case.route),
+        "samples": samples,
+        "timeline": timeline_rows(case.case_id, hooks["timeline"], started, m_start, m_end),
+    }
+    return case_row, tables
+
+
+def run_scenario(
+    scenario: Scenario,
+    results_dir: Path,
+    run_id: str,
+    progress: Progress | None = None,
+    port: int | None = None,
+    scenario_source: str | None = None,
+    quick: bool = False,
+    on_started: Callable[[Path], None] | None = None,
+) -> RunOutcome:
+    """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
+    harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
+    progress = progress or QuietProgress()
+    node = find_node()  # fail before anything is written when node is missing
+    cases = scenario.cases()
+    writer = record.RunWriter(results_dir, run_id)
+    writer.start({
+        "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
+        "machine": record.machine_facts(), "versions": record.versions(node, REPO),
+        "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
+    })  # fmt: skip
+    if on_started:
+        on_started(writer.path)
+    failed: list[str] = []
+    try:
+        for number, case in enumerate(cases, 1):
+            expected = 1 + case.warmup_s + case.duration_s + 4
+            progress.case_started(case, number, len(cases), expected)
+            raw = writer.raw_dir(case.case_id)
+            raw.mkdir(parents=True, exist_ok=True)
+            try:
+                case_row, tables = run_case(case, raw, progress, port=port)
+            except HarnessError as exc:
+                failed.append(case.case_id)
+                writer.add_case({**case.to_dict(), "status": "failed", "error": exc.one_line()}, {})
+                progress.case_finished(case, f"failed: {exc.one_line()}")
+                if isinstance(exc, EnvironmentProblem):
+                    raise
+                continue
+            writer.add_case(case_row, tables)
+            progress.case_finished(case, _one_line_summary(case_row, tables))
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+            writer.finish("interrupted", "stopped by the user (Ctrl-C or SIGTERM) before every case ran")
+        else:
+            writer.finish("failed", f"{type(exc).__name__}: {getattr(exc, 'message', exc)}")
+        raise
+    if failed:
+        error = f"{len(failed)} of {len(cases)} cases failed: {', '.join(failed)}"
+        writer.finish("failed", error)
+        return RunOutcome(writer.path, "failed", error)
+    writer.finish("complete")
+    return RunOutcome(writer.path, "complete", None)
+
+
+def _one_line_summary(case_row: dict, tables: dict) -> str:
+    measured = [r for r in tables["endpoints"] if r["phase"] == "measure"]
+    if not measured:
+        return "no responses in the measurement window"
+    r = measured[0]
+    rps = r["requests"] / case_row["measured_s"]
+    return f"{rps:,.0f} req/s, p99 {r['latency_p99_ms']:.1f} ms, {r['failures']} failed"

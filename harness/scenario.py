@@ -1,0 +1,286 @@
+"""Scenarios: what to run, expanded into an ordered list of cases.
+
+A scenario file in `scenarios/` defines `SCENARIO = Scenario(...)`. It says which server
+modes, which workloads (routes) and which loads to combine, how long to measure and how
+many repetitions; `Scenario.cases()` expands that grid into cases, repetitions
+interleaved (A B C A B C) so slow drift of a shared machine spreads over every condition
+instead of landing on one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import random
+import re
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+
+MODES = ("single", "cluster")
+SCHEDULES = ("rr", "none")
+ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json")
+# The one query parameter each route takes, and its accepted range (same as server/app.js).
+ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
+    "/cpu": ("work", 1, 10000),
+    "/pbkdf2": ("iterations", 1, 10_000_000),
+    "/io": ("ms", 0, 60000),
+    "/json": ("items", 0, 100000),
+}
+MAX_WORKERS = 64
+MAX_USERS = 2000
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def machine_cores() -> int:
+    """Logical cores this process may run on (what `workers="cores"` resolves to)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _whole(value: Any, what: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{what} must be a whole number, got {value!r}", f"use a value from {lo} to {hi}")
+    if not lo <= value <= hi:
+        raise UsageError(f"{what} is {value}, outside {lo}..{hi}", f"use a value from {lo} to {hi}")
+    return value
+
+
+def _seconds(value: Any, what: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise UsageError(f"{what} must be a number of seconds, got {value!r}")
+    if not lo <= value <= hi:
+        raise UsageError(f"{what} is {value} s, outside {lo}..{hi} s")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server setup: a mode and its parameters.
+
+    workers: an int, or "cores" for as many workers as this machine has cores.
+    """
+
+    mode: str
+    workers: int | str = 1
+    schedule: str = "rr"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"unknown server mode {self.mode!r}", f"use one of: {', '.join(MODES)}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"unknown schedule {self.schedule!r}", f"use one of: {', '.join(SCHEDULES)}")
+        if self.workers != "cores":
+            _whole(self.workers, "workers", 1, MAX_WORKERS)
+        if self.mode == "single" and self.workers not in (1, "cores"):
+            raise UsageError("mode single runs exactly one process", "drop workers=, or use mode cluster")
+
+    def resolved(self) -> "ServerSpec":
+        if self.mode == "single":
+            return replace(self, workers=1)
+        return replace(self, workers=machine_cores() if self.workers == "cores" else self.workers)
+
+    @property
+    def label(self) -> str:
+        if self.mode == "single":
+            return "single"
+        return f"{self.mode}-{self.schedule}-{self.workers}w"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The route every simulated user requests, with its one parameter (None: server default)."""
+
+    route: str
+    param: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise UsageError(f"unknown route {self.route!r}", f"use one of: {', '.join(ROUTES)}")
+        if self.param is not None:
+            if self.route not in ROUTE_PARAMS:
+                raise UsageError(f"route {self.route} takes no parameter, got {self.param!r}")
+            name, lo, hi = ROUTE_PARAMS[self.route]
+            _whole(self.param, f"{self.route} {name}", lo, hi)
+
+    @property
+    def path(self) -> str:
+        if self.param is None:
+            return self.route
+        return f"{self.route}?{ROUTE_PARAMS[self.route][0]}={self.param}"
+
+
+@dataclass(frozen=True)
+class ClosedLoad:
+    """Closed-loop load: `users` simulated users, each sending its next request as soon
+    as the previous answer arrives (no think time): measures capacity."""
+
+    users: int
+
+    def __post_init__(self) -> None:
+        _whole(self.users, "users", 1, MAX_USERS)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured run of one condition; what the record stores for it."""
+
+    case_id: str
+    index: int
+    condition: str
+    repetition: int
+    mode: str
+    workers: int
+    schedule: str
+    route: str
+    path: str
+    users: int
+    warmup_s: float
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    servers: tuple[ServerSpec, ...]
+    workloads: tuple[Workload, ...]
+    loads: tuple[ClosedLoad, ...]
+    duration_s: float = 30.0
+    warmup_s: float = 5.0
+    repetitions: int = 2
+    shuffle: bool = False
+    seed: int = 0
+    baseline: str = "single"
+    what_it_shows: str = ""
+    quick: dict[str, Any] = field(default_factory=lambda: {"duration_s": 8.0, "warmup_s": 2.0, "repetitions": 1})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise UsageError(f"scenario name {self.name!r} is not a short lowercase name", "use letters, digits, - and _")
+        for attr, kind in (("servers", ServerSpec), ("workloads", Workload), ("loads", ClosedLoad)):
+            items = getattr(self, attr)
+            if isinstance(items, (list, tuple)):
+                object.__setattr__(self, attr, tuple(items))
+                items = getattr(self, attr)
+            if not isinstance(items, tuple) or not items or not all(isinstance(i, kind) for i in items):
+                raise UsageError(f"scenario {self.name}: {attr} must be a non-empty list of {kind.__name__}")
+        _seconds(self.duration_s, "duration_s", 1, 3600)
+        _seconds(self.warmup_s, "warmup_s", 0, 600)
+        _whole(self.repetitions, "repetitions", 1, 100)
+        _whole(self.seed, "seed", 0, 2**31)
+        if not isinstance(self.quick, dict) or set(self.quick) - {"duration_s", "warmup_s", "repetitions", "users"}:
+            raise UsageError(f"scenario {self.name}: quick may set duration_s, warmup_s, repetitions and users only")
+
+    def with_overrides(self, **overrides: Any) -> "Scenario":
+        """A copy with timing overrides (None values are ignored); `users` replaces every load."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        users = overrides.pop("users", None)
+        result = replace(self, **overrides)
+        if users is not None:
+            result = replace(result, loads=(ClosedLoad(users),))
+        return result
+
+    def quick_variant(self) -> "Scenario":
+        return self.with_overrides(**self.quick)
+
+    def cases(self) -> list[Case]:
+        """Every case in the order it runs: repetition by repetition, conditions interleaved."""
+        conditions = list(itertools.product((s.resolved() for s in self.servers), self.workloads, self.loads))
+        rng = random.Random(self.seed)
+        cases: list[Case] = []
+        for rep in range(1, self.repetitions + 1):
+            order = list(conditions)
+            if self.shuffle:
+                rng.shuffle(order)
+            for server, work, load in order:
+                condition = f"{server.label} {work.path} u{load.users}"
+                index = len(cases) + 1
+                slug = re.sub(r"[^a-z0-9]+", "-", f"{server.label}-{work.route}-u{load.users}".lower()).strip("-")
+                cases.append(
+                    Case(
+                        case_id=f"{index:03d}-{slug}-r{rep}",
+                        index=index,
+                        condition=condition,
+                        repetition=rep,
+                        mode=server.mode,
+                        workers=int(server.workers),
+                        schedule=server.schedule if server.mode != "single" else "",
+                        route=work.route,
+                        path=work.path,
+                        users=load.users,
+                        warmup_s=self.warmup_s,
+                        duration_s=self.duration_s,
+                    )
+                )
+        return cases
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "what_it_shows": self.what_it_shows,
+            "servers": [asdict(s) for s in self.servers],
+            "workloads": [asdict(w) for w in self.workloads],
+            "loads": [asdict(load) for load in self.loads],
+            "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
+            "repetitions": self.repetitions,
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "baseline": self.baseline,
+        }
+
+
+def scenarios_dir() -> Path:
+    env = os.environ.get("HARNESS_SCENARIOS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def available() -> dict[str, Path]:
+    """Scenario name -> file, for every scenario file in the scenarios folder."""
+    folder = scenarios_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
+
+
+def load(name_or_path: str) -> Scenario:
+    """Load a scenario by name (a file in scenarios/) or by path; every problem is a UsageError."""
+    path = Path(name_or_path)
+    if path.suffix != ".py":
+        found = available()
+        if name_or_path not in found:
+            names = ", ".join(found) or "none"
+            raise UsageError(f"unknown scenario {name_or_path!r}", f"known scenarios: {names}; `harness list` describes them")
+        path = found[name_or_path]
+    if not path.is_file():
+        raise UsageError(f"scenario file {path} does not exist")
+    module_name = f"_harness_scenario_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load scenario file {path}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise UsageError(f"scenario file {path} has a syntax error at line {exc.lineno}: {exc.msg}") from exc
+    except UsageError as exc:
+        raise UsageError(f"scenario file {path}: {exc.message}", exc.fix) from exc
+    except Exception as exc:  # a scenario file is user code: any error in it is bad input
+        raise UsageError(f"scenario file {path} failed to load: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.modules.pop(module_name, None)
+    scenario = getattr(module, "SCENARIO", None)
+    if not isinstance(scenario, Scenario):
+        raise UsageError(f"scenario file {path} defines no SCENARIO = Scenario(...)", "see scenarios/default.py for the form")
+    return scenario

@@ -1,0 +1,178 @@
+"""The one interface every server mode implements.
+
+A Server is started, says when it is ready (an HTTP probe, never a sleep), lists its
+processes with a role each so the sampler sees the whole tree, reports each worker's
+own /metrics, and stops: gracefully first, forced after a timeout. Use it as a context
+manager so that no exit path leaves a process behind.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import procs
+from harness.errors import EnvironmentProblem, RunFailed
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    """A process of a server with its role: primary, worker, proxy, pm2-daemon ..."""
+
+    pid: int
+    role: str
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on host right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"port {port} on {host} is taken ({exc.strerror})",
+                "stop what listens there (`ss -ltnp`) or leave the port out so the harness picks a free one",
+            ) from exc
+
+
+def http_get(host: str, port: int, path: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def find_node() -> str:
+    """The node binary: $HARNESS_NODE or the first `node` on PATH."""
+    node = os.environ.get("HARNESS_NODE") or shutil.which("node")
+    if not node or not os.access(node, os.X_OK):
+        raise EnvironmentProblem(
+            "node was not found on PATH",
+            "install Node.js 18 or newer (https://nodejs.org or `apt-get install nodejs`), or set HARNESS_NODE",
+        )
+    return node
+
+
+def server_dir() -> Path:
+    env = os.environ.get("HARNESS_SERVER_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "server"
+
+
+class Server(ABC):
+    """Base of every mode. Subclasses say how to start and what their processes are."""
+
+    host = "127.0.0.1"  # servers bind to loopback only
+
+    def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0) -> None:
+        self.log_dir = log_dir
+        self.port = port if port is not None else free_port(self.host)
+        if port is not None:
+            check_port_free(port, self.host)
+        self.stop_timeout_s = stop_timeout_s
+        self.proc: subprocess.Popen | None = None
+        self.exit_code: int | None = None
+
+    # --- what a mode provides -------------------------------------------------------------
+    @abstractmethod
+    def command(self) -> list[str]:
+        """argv of the process the harness starts (never run through a shell)."""
+
+    @abstractmethod
+    def is_ready(self) -> bool:
+        """One readiness probe over HTTP; True when every worker can serve."""
+
+    @abstractmethod
+    def processes(self) -> list[ProcInfo]:
+        """Every live process of this server, with its role."""
+
+    @abstractmethod
+    def worker_metrics(self) -> list[dict[str, Any]]:
+        """Each worker's own /metrics document."""
+
+    # --- shared lifecycle -----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / "server.log"
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def start(self, ready_timeout_s: float = 20.0) -> None:
+        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=server_dir())
+        self.wait_ready(ready_timeout_s)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                self.exit_code = self.proc.returncode
+                raise self._start_failure(f"the server exited with code {self.proc.returncode} before it was ready")
+            try:
+                if self.is_ready():
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            if time.monotonic() > deadline:
+                raise self._start_failure(f"the server was not ready within {timeout_s:.0f} s")
+            time.sleep(0.05)
+
+    def _start_failure(self, what: str) -> Exception:
+        tail = self.log_tail()
+        if "EADDRINUSE" in tail:
+            return EnvironmentProblem(f"port {self.port} is taken", "leave the port out so the harness picks a free one")
+        last = tail.strip().splitlines()[-1] if tail.strip() else "(empty log)"
+        return RunFailed(f"{what}: {last}", f"see {self.log_path}")
+
+    def log_tail(self, max_bytes: int = 4000) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return ""
+        return data[-max_bytes:].decode("utf-8", "replace")
+
+    def stop(self) -> int | None:
+        """Graceful stop (SIGTERM: drain, exit), forced after stop_timeout_s."""
+        if self.proc is None:
+            return self.exit_code
+        self.exit_code = procs.stop(self.proc, timeout_s=self.stop_timeout_s)
+        return self.exit_code
+
+    def __enter__(self) -> "Server":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _get_json(self, port: int, path: str) -> Any:
+        status, body = http_get(self.host, port, path)
+        if status != 200:
+            raise RunFailed(f"GET {path} on port {port} answered {status}")
+        return json.loads(body)

@@ -1,0 +1,85 @@
+"""The reference server's own process modes: single and cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness import procs
+from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get
+
+
+class SingleServer(Server):
+    """One Node process serves everything: the baseline every mode is compared with."""
+
+    mode = "single"
+
+    def __init__(self, log_dir: Path, port: int | None = None, shutdown_timeout_s: float = 5.0, **_: Any) -> None:
+        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5)
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.node = find_node()
+
+    def command(self) -> list[str]:
+        return [
+            self.node, "index.js", "--mode", "single", "--host", self.host, "--port", str(self.port),
+            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        status, _ = http_get(self.host, self.port, "/healthz", timeout_s=1.0)
+        return status == 200
+
+    def processes(self) -> list[ProcInfo]:
+        return [ProcInfo(p.pid, "worker") for p in procs.tree(self.proc.pid)] if self.proc else []
+
+    def worker_metrics(self) -> list[dict[str, Any]]:
+        return [self._get_json(self.port, "/metrics")]
+
+
+class ClusterServer(Server):
+    """node:cluster: a primary forks `workers` workers sharing one port.
+
+    schedule "rr": the primary accepts and hands connections out in turn;
+    "none": the kernel decides which worker's accept() wins.
+    """
+
+    mode = "cluster"
+
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        workers: int = 2,
+        schedule: str = "rr",
+        shutdown_timeout_s: float = 5.0,
+        **_: Any,
+    ) -> None:
+        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 6)
+        self.workers = workers
+        self.schedule = schedule
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.admin_port = free_port(self.host)
+        self.node = find_node()
+
+    def command(self) -> list[str]:
+        return [
+            self.node, "index.js", "--mode", "cluster", "--host", self.host, "--port", str(self.port),
+            "--workers", str(self.workers), "--schedule", self.schedule, "--admin-port", str(self.admin_port),
+            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        status, _ = http_get(self.host, self.admin_port, "/ready", timeout_s=1.0)
+        if status != 200:
+            return False
+        status, _ = http_get(self.host, self.port, "/healthz", timeout_s=1.0)
+        return status == 200
+
+    def processes(self) -> list[ProcInfo]:
+        if not self.proc:
+            return []
+        found = procs.tree(self.proc.pid)
+        return [ProcInfo(p.pid, "primary" if p.pid == self.proc.pid else "worker") for p in found]
+
+    def worker_metrics(self) -> list[dict[str, Any]]:
+        return list(self._get_json(self.admin_port, "/workers")["workers"])

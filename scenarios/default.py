@@ -1,0 +1,29 @@
+"""Default scenario: does a cluster of one worker per core beat a single process on CPU work?
+
+Run it with `make bench`, `harness run default` or `python scenarios/default.py`.
+"""
+
+from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
+
+SCENARIO = Scenario(
+    name="default",
+    description="single process vs cluster (round robin, one worker per core) on CPU-bound /cpu",
+    what_it_shows=(
+        "How much throughput a node:cluster with one worker per core adds over a single process when every "
+        "request is ~2 ms of CPU work on the event loop, how requests spread over the workers, and where the "
+        "machine's CPU went (server workers, cluster primary, the load generator)."
+    ),
+    servers=[ServerSpec("single"), ServerSpec("cluster", workers="cores", schedule="rr")],
+    workloads=[Workload("/cpu")],
+    # 8 closed-loop users keep every worker busy (2 ms of work each) without queueing so
+    # deep that latency is all waiting.
+    loads=[ClosedLoad(users=8)],
+    duration_s=30,
+    warmup_s=5,
+    repetitions=2,
+)
+
+if __name__ == "__main__":
+    from harness.cli import main
+
+    raise SystemExit(main(["run", __file__, *__import__("sys").argv[1:]]))

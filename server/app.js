@@ -1,0 +1,191 @@
+'use strict';
+// The reference request handler: the system under test.
+//
+// Plain node:http on purpose: no framework cost hides what the scaling modes do.
+// Every route is cheap to reason about; every response says which worker (and pid)
+// answered, so the harness can count the spread of requests exactly.
+
+const crypto = require('node:crypto');
+const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
+
+// Route parameters: default, and the accepted range. Out of range or non-integer
+// values get a 400 with the reason; nothing a client sends can crash a worker.
+const PARAMS = {
+  '/cpu': { name: 'work', default: 20, min: 1, max: 10000 },
+  '/pbkdf2': { name: 'iterations', default: 10000, min: 1, max: 10000000 },
+  '/io': { name: 'ms', default: 20, min: 0, max: 60000 },
+  '/json': { name: 'items', default: 100, min: 0, max: 100000 },
+};
+const ROUTES = ['/hello', '/cpu', '/pbkdf2', '/io', '/json', '/metrics', '/healthz'];
+
+// One unit of /cpu work: a fixed number of xorshift steps. The amount of computation
+// is fixed, not the wall-clock time, so a worker that shares its core with another
+// really takes longer (a time-based busy wait would do less work and flatter
+// oversubscribed modes).
+const STEPS_PER_UNIT = 50000;
+
+function burn(units) {
+  let x = 0x2545f491;
+  let acc = 0;
+  const steps = units * STEPS_PER_UNIT;
+  for (let i = 0; i < steps; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    acc = (acc + (x & 0xffff)) | 0;
+  }
+  return acc >>> 0;
+}
+
+class BadRequest extends Error {}
+
+function intParam(url, route) {
+  const spec = PARAMS[route];
+  const raw = url.searchParams.get(spec.name);
+  if (raw === null || raw === '') return spec.default;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new BadRequest(`${spec.name} must be a whole number from ${spec.min} to ${spec.max}, got ${JSON.stringify(raw.slice(0, 40))}`);
+  }
+  const value = Number(raw);
+  if (value < spec.min || value > spec.max) {
+    throw new BadRequest(`${spec.name} must be from ${spec.min} to ${spec.max}, got ${value}`);
+  }
+  return value;
+}
+
+function nsToMs(ns) {
+  return Number.isFinite(ns) ? ns / 1e6 : null;
+}
+
+/**
+ * Build the handler for one worker.
+ * @param {{workerId: string, mode: string}} opts
+ */
+function createApp(opts) {
+  const workerId = String(opts.workerId);
+  const pid = String(process.pid);
+  const startedAt = Date.now();
+  const requestsByRoute = Object.fromEntries(ROUTES.map((r) => [r, 0]));
+  requestsByRoute.other = 0;
+  const responsesByStatus = {};
+  let inFlight = 0;
+  let draining = false;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const eluStart = performance.eventLoopUtilization();
+
+  function metrics() {
+    const elu = performance.eventLoopUtilization(eluStart);
+    const mem = process.memoryUsage();
+    return {
+      pid: process.pid,
+      worker_id: workerId,
+      mode: opts.mode,
+      node_version: process.version,
+      uptime_s: (Date.now() - startedAt) / 1000,
+      requests_by_route: { ...requestsByRoute },
+      responses_by_status: { ...responsesByStatus },
+      in_flight: inFlight,
+      event_loop_delay_ms: {
+        min: nsToMs(loopDelay.min),
+        mean: nsToMs(loopDelay.mean),
+        p50: nsToMs(loopDelay.percentile(50)),
+        p90: nsToMs(loopDelay.percentile(90)),
+        p99: nsToMs(loopDelay.percentile(99)),
+        max: nsToMs(loopDelay.max),
+        resolution_ms: 10,
+      },
+      event_loop_utilization: elu.utilization,
+      memory_bytes: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal, external: mem.external },
+    };
+  }
+
+  function send(res, status, body) {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    responsesByStatus[status] = (responsesByStatus[status] || 0) + 1;
+    res.statusCode = status;
+    res.setHeader('content-type', typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json');
+    res.setHeader('content-length', Buffer.byteLength(text));
+    if (draining) res.setHeader('connection', 'close');
+    res.end(text);
+  }
+
+  function handle(req, res) {
+    res.setHeader('x-worker-id', workerId);
+    res.setHeader('x-pid', pid);
+    let url;
+    try {
+      url = new URL(req.url, 'http://localhost');
+    } catch {
+      requestsByRoute.other += 1;
+      return send(res, 400, { error: 'malformed request target' });
+    }
+    const route = url.pathname;
+    if (Object.prototype.hasOwnProperty.call(requestsByRoute, route) && route !== 'other') {
+      requestsByRoute[route] += 1;
+    } else {
+      requestsByRoute.other += 1;
+      return send(res, 404, { error: `no route ${route.slice(0, 80)}`, routes: ROUTES });
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return send(res, 405, { error: 'only GET is served' });
+    }
+    inFlight += 1;
+    let finished = false;
+    const done = (status, body) => {
+      if (finished) return;
+      finished = true;
+      inFlight -= 1;
+      send(res, status, body);
+    };
+    try {
+      switch (route) {
+        case '/hello':
+          return done(200, 'hello\n');
+        case '/healthz':
+          return done(draining ? 503 : 200, { ok: !draining, pid: process.pid, worker_id: workerId });
+        case '/metrics':
+          return done(200, metrics());
+        case '/cpu': {
+          const work = intParam(url, route);
+          return done(200, { work, result: burn(work) });
+        }
+        case '/pbkdf2': {
+          const iterations = intParam(url, route);
+          return crypto.pbkdf2('password', 'salt', iterations, 32, 'sha256', (err, key) => {
+            if (err) done(500, { error: err.message });
+            else done(200, { iterations, key: key.toString('hex') });
+          });
+        }
+        case '/io': {
+          const ms = intParam(url, route);
+          return setTimeout(() => done(200, { ms }), ms);
+        }
+        case '/json': {
+          const items = intParam(url, route);
+          const list = new Array(items);
+          for (let i = 0; i < items; i++) list[i] = { id: i, name: `item-${i}`, price: (i * 7919) % 10007 / 100, tags: ['a', 'b'] };
+          return done(200, { items: list });
+        }
+        default:
+          return done(404, { error: 'no route' });
+      }
+    } catch (err) {
+      if (err instanceof BadRequest) return done(400, { error: err.message });
+      return done(500, { error: 'internal error' });
+    }
+  }
+
+  return {
+    handle,
+    metrics,
+    startDraining() {
+      draining = true;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}
+
+module.exports = { createApp, burn, PARAMS, ROUTES, STEPS_PER_UNIT };

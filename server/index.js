@@ -1,0 +1,224 @@
+'use strict';
+// Entry point of the reference server in every process mode.
+//
+//   node index.js --mode single  --port P [--host 127.0.0.1]
+//   node index.js --mode cluster --port P --workers N --schedule rr|none --admin-port A
+//
+// single:  one process serves every request.
+// cluster: a primary forks N workers that share the port. With --schedule rr the primary
+//          accepts connections and hands them out in turn; with none the kernel decides
+//          which worker's accept() wins. The primary re-forks crashed workers (with a
+//          back-off so a crash loop does not spin) and serves a small admin API on a
+//          separate loopback port: /ready (all N workers listening) and /workers (every
+//          worker's /metrics, gathered over IPC).
+// On SIGTERM or SIGINT every process stops accepting, drains in-flight requests and
+// exits; after --shutdown-timeout-ms it force-exits.
+
+const cluster = require('node:cluster');
+const http = require('node:http');
+const { parseArgs } = require('node:util');
+const { createApp } = require('./app');
+
+function log(event, fields = {}) {
+  process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, event, ...fields })}\n`);
+}
+
+function fail(message) {
+  process.stderr.write(`server: ${message}\n`);
+  process.exit(2);
+}
+
+function parseOptions() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        mode: { type: 'string', default: 'single' },
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '3000' },
+        workers: { type: 'string', default: '2' },
+        schedule: { type: 'string', default: 'rr' },
+        'admin-port': { type: 'string', default: '0' },
+        'shutdown-timeout-ms': { type: 'string', default: '5000' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    fail(err.message);
+  }
+  const int = (name, min, max) => {
+    const raw = values[name];
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) fail(`--${name} must be a whole number from ${min} to ${max}, got ${raw}`);
+    return Number(raw);
+  };
+  const opts = {
+    mode: values.mode,
+    host: values.host,
+    port: int('port', 0, 65535),
+    workers: int('workers', 1, 256),
+    schedule: values.schedule,
+    adminPort: int('admin-port', 0, 65535),
+    shutdownTimeoutMs: int('shutdown-timeout-ms', 0, 600000),
+  };
+  if (!['single', 'cluster'].includes(opts.mode)) fail(`unknown --mode ${opts.mode}; use single or cluster`);
+  if (!['rr', 'none'].includes(opts.schedule)) fail(`unknown --schedule ${opts.schedule}; use rr or none`);
+  return opts;
+}
+
+/** Serve the app in this process; drain and exit on shutdown. */
+function runWorker(opts, workerId, mode) {
+  const app = createApp({ workerId, mode });
+  const server = http.createServer(app.handle);
+  server.keepAliveTimeout = 65000;
+  let stopping = false;
+
+  function shutdown(reason) {
+    if (stopping) return;
+    stopping = true;
+    log('draining', { worker_id: workerId, reason, in_flight: app.inFlight });
+    app.startDraining();
+    server.close(() => {
+      log('drained', { worker_id: workerId });
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      log('force-exit', { worker_id: workerId, in_flight: app.inFlight });
+      server.closeAllConnections();
+      process.exit(1);
+    }, opts.shutdownTimeoutMs);
+    timer.unref();
+  }
+
+  server.on('error', (err) => {
+    process.stderr.write(`server: cannot listen on ${opts.host}:${opts.port}: ${err.message}\n`);
+    process.exit(3);
+  });
+  server.listen(opts.port, opts.host, () => {
+    log('listening', { worker_id: workerId, host: opts.host, port: server.address().port });
+  });
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (cluster.isWorker) {
+    process.on('message', (msg) => {
+      if (msg && msg.type === 'shutdown') shutdown('primary');
+      if (msg && msg.type === 'metrics') process.send({ type: 'metrics', reqId: msg.reqId, metrics: app.metrics() });
+    });
+  }
+}
+
+function runPrimary(opts) {
+  cluster.schedulingPolicy = opts.schedule === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
+  const listening = new Set();
+  const crashTimes = [];
+  let stopping = false;
+  let nextReqId = 1;
+  const pending = new Map();
+
+  function fork() {
+    const worker = cluster.fork();
+    worker.startedAt = Date.now();
+    worker.on('message', (msg) => {
+      if (msg && msg.type === 'metrics' && pending.has(msg.reqId)) pending.get(msg.reqId)(msg.metrics);
+    });
+    return worker;
+  }
+
+  // Back-off for crash loops: a worker that dies within 2 s of its start counts as a
+  // fast crash; each fast crash in the last 30 s doubles the delay (up to 10 s).
+  function refork(worker) {
+    const lived = Date.now() - worker.startedAt;
+    const now = Date.now();
+    if (lived < 2000) crashTimes.push(now);
+    while (crashTimes.length && now - crashTimes[0] > 30000) crashTimes.shift();
+    const delay = crashTimes.length ? Math.min(10000, 100 * 2 ** (crashTimes.length - 1)) : 0;
+    log('refork', { after_worker_id: worker.id, lived_ms: lived, delay_ms: delay });
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, delay);
+  }
+
+  cluster.on('listening', (worker) => {
+    listening.add(worker.id);
+    log('worker-listening', { worker_id: worker.id, worker_pid: worker.process.pid, listening: listening.size, expected: opts.workers });
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    listening.delete(worker.id);
+    log('worker-exit', { worker_id: worker.id, worker_pid: worker.process.pid, code, signal });
+    if (!stopping) refork(worker);
+    else if (Object.keys(cluster.workers).length === 0) {
+      log('stopped');
+      process.exit(0);
+    }
+  });
+
+  function gatherMetrics(timeoutMs) {
+    const workers = Object.values(cluster.workers).filter((w) => w.isConnected());
+    return Promise.all(workers.map((w) => new Promise((resolve) => {
+      const reqId = nextReqId++;
+      const timer = setTimeout(() => {
+        pending.delete(reqId);
+        resolve({ worker_id: String(w.id), pid: w.process.pid, error: 'no answer' });
+      }, timeoutMs);
+      pending.set(reqId, (m) => {
+        clearTimeout(timer);
+        pending.delete(reqId);
+        resolve(m);
+      });
+      w.send({ type: 'metrics', reqId });
+    })));
+  }
+
+  const admin = http.createServer(async (req, res) => {
+    const ready = !stopping && listening.size === opts.workers;
+    let status = 200;
+    let body;
+    if (req.url === '/ready') {
+      status = ready ? 200 : 503;
+      body = { ready, listening: listening.size, expected: opts.workers };
+    } else if (req.url === '/workers') {
+      body = { primary_pid: process.pid, schedule: opts.schedule, ready, workers: await gatherMetrics(2000) };
+    } else {
+      status = 404;
+      body = { error: 'admin routes: /ready, /workers' };
+    }
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  admin.on('error', (err) => {
+    process.stderr.write(`server: cannot listen on admin port ${opts.host}:${opts.adminPort}: ${err.message}\n`);
+    process.exit(3);
+  });
+
+  function shutdown(reason) {
+    if (stopping) return;
+    stopping = true;
+    log('shutdown', { reason, workers: Object.keys(cluster.workers).length });
+    admin.close();
+    const workers = Object.values(cluster.workers);
+    if (workers.length === 0) process.exit(0);
+    for (const w of workers) if (w.isConnected()) w.send({ type: 'shutdown' });
+    const timer = setTimeout(() => {
+      log('force-exit', { workers_left: Object.keys(cluster.workers).length });
+      for (const w of Object.values(cluster.workers)) w.process.kill('SIGKILL');
+      process.exit(1);
+    }, opts.shutdownTimeoutMs + 1000);
+    timer.unref();
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  admin.listen(opts.adminPort, opts.host, () => {
+    log('primary', { schedule: opts.schedule, workers: opts.workers, admin_port: admin.address().port });
+    for (let i = 0; i < opts.workers; i++) fork();
+  });
+}
+
+const opts = parseOptions();
+if (opts.mode === 'single') {
+  runWorker(opts, '0', 'single');
+} else if (cluster.isPrimary) {
+  runPrimary(opts);
+} else {
+  runWorker(opts, String(cluster.worker.id), 'cluster');
+}
