@@ -97,6 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                scenario_source=str(args.scenario), quick=args.quick)
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
+    if not outcome.complete_cases:
+        console.print(f"no case finished, so there is no report; the record is in {outcome.path}")
+        return 1
     if not args.no_report:
         report = render_report([record.load_run(outcome.path)], outcome.path / "report")
         console.print(f"summary: {report.markdown}")

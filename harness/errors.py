@@ -27,6 +27,9 @@ class HarnessError(Exception):
     def one_line(self) -> str:
         return f"{self.message}" + (f" ({self.fix})" if self.fix else "")
 
+    def __str__(self) -> str:
+        return self.one_line()
+
 
 class UsageError(HarnessError):
     exit_code = EXIT_USAGE

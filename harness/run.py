@@ -49,6 +49,7 @@ class RunOutcome:
     path: Path
     status: str
     error: str | None
+    complete_cases: int
 
 
 def _phase(ts: float, start: float | None, end: float | None) -> str:
@@ -168,9 +169,9 @@ def run_scenario(
     if failed:
         error = f"{len(failed)} of {len(cases)} cases failed: {', '.join(failed)}"
         writer.finish("failed", error)
-        return RunOutcome(writer.path, "failed", error)
+        return RunOutcome(writer.path, "failed", error, len(cases) - len(failed))
     writer.finish("complete")
-    return RunOutcome(writer.path, "complete", None)
+    return RunOutcome(writer.path, "complete", None, len(cases))
 
 
 def _one_line_summary(case_row: dict, tables: dict) -> str:

@@ -1,0 +1,156 @@
+"""End to end through the command line: a real run, its record and report, and every way
+a run can end (success, Ctrl-C, SIGTERM, SIGKILL of the harness, a server that cannot start)."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import harness_processes, wait_until
+
+pytestmark = pytest.mark.integration
+
+TINY = """
+from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
+SCENARIO = Scenario(name="tiny", description="tiny end-to-end scenario",
+    servers=[ServerSpec("single"), ServerSpec("cluster", workers=2, schedule="rr")],
+    workloads=[Workload("/cpu", {work})], loads=[ClosedLoad(4)], duration_s={duration}, warmup_s=1, repetitions=1)
+"""
+
+
+def scenario_file(tmp_path: Path, duration: float = 3, work: int = 5) -> Path:
+    f = tmp_path / "tiny.py"
+    f.write_text(TINY.format(duration=duration, work=work))
+    return f
+
+
+def harness(results: Path, *args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "harness", "--results", str(results), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path, results_dir: Path):
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path)), "--run-id", "e2e")
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    run_dir = results_dir / "e2e"
+    assert out.strip() == str(run_dir / "report" / "report.html")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "complete"
+    assert [c["status"] for c in meta["cases"]] == ["complete", "complete"]
+    assert meta["versions"]["node"].startswith("v") and meta["machine"]["logical_cores"] >= 1
+    workers = pd.read_csv(run_dir / "workers.csv", dtype={"worker_id": str})
+    measured = workers[workers["phase"] == "measure"]
+    assert set(measured[measured["case_id"].str.contains("cluster")]["worker_id"]) == {"1", "2"}
+    assert set(measured[measured["case_id"].str.contains("single")]["worker_id"]) == {"0"}
+    samples = pd.read_csv(run_dir / "samples.csv")
+    assert {"worker", "primary", "generator", "machine"} <= set(samples["role"])
+    assert {"warmup", "measure"} <= set(samples["phase"])
+    for case in meta["cases"]:
+        raw = run_dir / "raw" / case["case_id"]
+        assert (raw / "locust_stats.csv").is_file() and (raw / "server.log").is_file()
+        assert (raw / "hooks.json").is_file()
+    html = (run_dir / "report" / "report.html").read_text()
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html), "the report must not reference anything outside"
+    assert html.count("data:image/png;base64,") == 6
+    assert "cluster-rr-2w /cpu?work=5 u4" in html
+    for png in ("throughput", "latency", "cpu_over_time", "cores_by_role", "requests_per_worker"):
+        assert (run_dir / "report" / f"{png}.png").stat().st_size > 5000
+    summary = (run_dir / "report" / "summary.md").read_text()
+    assert "| single /cpu?work=5 u4 | 1 |" in summary
+
+    # the report is a pure function of the stored run: render it again, elsewhere
+    again = harness(results_dir, "report", "e2e", "--out", str(tmp_path / "again"))
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert (tmp_path / "again" / "report.html").is_file()
+
+
+def _wait_for_load(results: Path, run_id: str, case_prefix: str = "001") -> bool:
+    def started() -> bool:
+        return any((results / run_id / "raw").glob(f"{case_prefix}-*/locust.log"))
+    return wait_until(started, timeout_s=60, interval_s=0.1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_stops_everything_and_says_so(tmp_path: Path, results_dir: Path, sig):
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=60)), "--run-id", "cut")
+    assert _wait_for_load(results_dir, "cut")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    meta = json.loads((results_dir / "cut" / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert meta["cases"] == []  # the case in progress is not recorded as if it had finished
+    assert not list((results_dir / "cut").glob("**/*.tmp"))
+
+
+def test_interrupt_after_a_case_keeps_it_reportable(tmp_path: Path, results_dir: Path):
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=3)), "--run-id", "half")
+    assert _wait_for_load(results_dir, "half", case_prefix="002")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    meta = json.loads((results_dir / "half" / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert [c["case_id"] for c in meta["cases"]] == ["001-single-cpu-u4-r1"]
+    rep = harness(results_dir, "report", "half")
+    out, err = rep.communicate(timeout=120)
+    assert rep.returncode == 0, err
+    assert "This run is interrupted" in (results_dir / "half" / "report" / "summary.md").read_text()
+
+
+def test_sigkill_of_the_harness_takes_its_children_along(tmp_path: Path, results_dir: Path):
+    before = set(harness_processes())
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=60)), "--run-id", "killed")
+    assert _wait_for_load(results_dir, "killed")
+    assert wait_until(lambda: len(set(harness_processes()) - before) >= 2, timeout_s=30)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert wait_until(lambda: not (set(harness_processes()) - before), timeout_s=15), harness_processes()
+
+
+def test_server_that_fails_to_start_fails_the_case_with_its_reason(tmp_path: Path, results_dir: Path):
+    broken = tmp_path / "server"
+    broken.mkdir()
+    (broken / "index.js").write_text("throw new Error('broken on purpose')\n")
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path)), "--run-id", "broken",
+                   env={**__import__("os").environ, "HARNESS_SERVER_DIR": str(broken)})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    meta = json.loads((results_dir / "broken" / "run.json").read_text())
+    assert meta["status"] == "failed"
+    assert all(c["status"] == "failed" for c in meta["cases"])
+    assert "exited with code 1 before it was ready" in meta["cases"][0]["error"]
+    assert "no case finished, so there is no report" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["run", "no-such-scenario"], 2, "unknown scenario 'no-such-scenario'"),
+    (["run", "default", "--users", "0"], 2, "users is 0, outside 1..2000"),
+    (["run", "default", "--run-id", "../escape"], 2, "run id '../escape' is not allowed"),
+    (["report", "nothing-here"], 2, "no run 'nothing-here'"),
+])
+def test_bad_input_is_one_line_and_an_exit_code(results_dir: Path, args, code, words):
+    proc = harness(results_dir, *args)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    assert words in err
+    assert "Traceback" not in err
+    assert not any(results_dir.iterdir())  # nothing half written
+
+
+def test_help_and_list(results_dir: Path):
+    out = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "harness list" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "list"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "default" in out.stdout

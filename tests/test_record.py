@@ -1,0 +1,102 @@
+"""The run record: atomic, versioned, readable back, safe ids."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import record
+from harness.errors import EnvironmentProblem, UsageError
+
+
+def _writer(results_dir: Path) -> record.RunWriter:
+    w = record.RunWriter(results_dir, "r1")
+    w.start({"scenario": {"name": "t"}, "machine": {"logical_cores": 2}, "versions": {}})
+    return w
+
+
+def test_run_json_goes_from_running_to_complete(results_dir: Path):
+    w = _writer(results_dir)
+    meta = json.loads((w.path / "run.json").read_text())
+    assert meta["status"] == "running" and meta["schema_version"] == record.SCHEMA_VERSION
+    w.add_case({"case_id": "001-a-r1", "status": "complete", "route": "/cpu"},
+               {"workers": [{"case_id": "001-a-r1", "phase": "measure", "worker_id": "1", "pid": 5, "requests": 9}]})
+    w.finish("complete")
+    run = record.load_run(w.path)
+    assert run.meta["status"] == "complete" and run.meta["ended_at"]
+    assert list(run["workers"].columns) == record.TABLE_COLUMNS["workers"]
+    assert run["workers"]["requests"].tolist() == [9]
+    assert run["cases"]["case_id"].tolist() == ["001-a-r1"]
+    assert not [p for p in w.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_every_table_exists_with_its_columns_from_the_start(results_dir: Path):
+    w = _writer(results_dir)
+    for name, cols in record.TABLE_COLUMNS.items():
+        header = (w.path / f"{name}.csv").read_text().splitlines()[0]
+        assert header.split(",") == cols
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path):
+    target = tmp_path / "x.json"
+    target.write_text("old")
+
+    with pytest.raises(TypeError):
+        record.atomic_write_text(target, object())  # type: ignore[arg-type]  # fails mid-write
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["x.json"]
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "..", ".hidden", "", "x" * 200, "a b"])
+def test_run_ids_cannot_escape_the_results_folder(bad):
+    with pytest.raises(UsageError):
+        record.check_run_id(bad)
+
+
+def test_existing_run_id_is_refused(results_dir: Path):
+    _writer(results_dir)
+    with pytest.raises(UsageError, match="already exists"):
+        _writer(results_dir)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_results_folder(tmp_path: Path):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    with pytest.raises(EnvironmentProblem, match="cannot write results"):
+        record.RunWriter(ro, "r").start({})
+
+
+def test_unwritable_results_folder_under_a_file(tmp_path: Path):
+    f = tmp_path / "file"
+    f.write_text("")
+    with pytest.raises(EnvironmentProblem, match="cannot write results"):
+        record.RunWriter(f / "results", "r").start({})
+
+
+@pytest.mark.parametrize("version, words", [(record.SCHEMA_VERSION + 1, "newer than this harness"),
+                                            (0, "older than"), ("1", "no schema_version")])
+def test_other_schema_versions_are_refused(results_dir: Path, version, words):
+    w = _writer(results_dir)
+    meta = json.loads((w.path / "run.json").read_text())
+    meta["schema_version"] = version
+    (w.path / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(UsageError, match=words):
+        record.load_run(w.path)
+
+
+def test_not_a_run_folder(tmp_path: Path):
+    with pytest.raises(UsageError, match="not a run folder"):
+        record.load_run(tmp_path)
+
+
+def test_list_runs_reports_status(results_dir: Path):
+    w = _writer(results_dir)
+    w.finish("interrupted", "Ctrl-C")
+    (results_dir / "junk").mkdir()
+    runs = record.list_runs(results_dir)
+    assert runs == [{"run_id": "r1", "status": "interrupted", "scenario": "t", "started_at": w.meta["started_at"],
+                     "cases": 0}]

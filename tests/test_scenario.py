@@ -1,0 +1,126 @@
+"""Scenario definitions: expansion into cases, validation, loading files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness import scenario as sc
+from harness.errors import UsageError
+
+
+def make(**kw) -> sc.Scenario:
+    base = dict(name="t", description="d", servers=[sc.ServerSpec("single"), sc.ServerSpec("cluster", workers=2)],
+                workloads=[sc.Workload("/cpu")], loads=[sc.ClosedLoad(4)], duration_s=5, warmup_s=1, repetitions=3)
+    base.update(kw)
+    return sc.Scenario(**base)
+
+
+def test_repetitions_are_interleaved():
+    cases = make().cases()
+    assert [c.condition for c in cases] == ["single /cpu u4", "cluster-rr-2w /cpu u4"] * 3
+    assert [c.repetition for c in cases] == [1, 1, 2, 2, 3, 3]
+    assert len({c.case_id for c in cases}) == 6
+    assert cases[0].case_id == "001-single-cpu-u4-r1"
+
+
+def test_shuffle_is_reproducible_from_the_seed():
+    servers = [sc.ServerSpec("cluster", workers=w) for w in (1, 2, 3, 4)]
+    a = [c.condition for c in make(servers=servers, shuffle=True, seed=7).cases()]
+    b = [c.condition for c in make(servers=servers, shuffle=True, seed=7).cases()]
+    c = [c.condition for c in make(servers=servers, shuffle=True, seed=8).cases()]
+    assert a == b
+    assert a != c
+    # every repetition still runs every condition once
+    assert sorted(a[:4]) == sorted(a[4:8])
+
+
+def test_workers_cores_resolves_to_this_machine():
+    cases = make(servers=[sc.ServerSpec("cluster", workers="cores")]).cases()
+    assert cases[0].workers == sc.machine_cores()
+
+
+def test_workload_path_carries_its_parameter():
+    assert sc.Workload("/cpu", 30).path == "/cpu?work=30"
+    assert sc.Workload("/hello").path == "/hello"
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: sc.ServerSpec("forking"), "unknown server mode"),
+    (lambda: sc.ServerSpec("cluster", workers=0), "outside 1..64"),
+    (lambda: sc.ServerSpec("cluster", workers=-3), "outside"),
+    (lambda: sc.ServerSpec("cluster", workers=2.5), "whole number"),
+    (lambda: sc.ServerSpec("cluster", schedule="fifo"), "unknown schedule"),
+    (lambda: sc.ServerSpec("single", workers=4), "exactly one process"),
+    (lambda: sc.Workload("/nope"), "unknown route"),
+    (lambda: sc.Workload("/hello", 3), "takes no parameter"),
+    (lambda: sc.Workload("/cpu", 0), "outside"),
+    (lambda: sc.ClosedLoad(10_000), "outside 1..2000"),
+    (lambda: make(duration_s=0), "duration_s"),
+    (lambda: make(repetitions=0), "repetitions"),
+    (lambda: make(name="../evil"), "scenario name"),
+    (lambda: make(servers=[]), "non-empty list"),
+])
+def test_bad_values_are_refused_with_a_reason(build, words):
+    with pytest.raises(UsageError) as err:
+        build()
+    assert words in err.value.one_line()
+
+
+def test_quick_variant_and_overrides():
+    s = make().quick_variant()
+    assert (s.duration_s, s.warmup_s, s.repetitions) == (8.0, 2.0, 1)
+    o = make().with_overrides(users=16, duration_s=None)
+    assert o.loads == (sc.ClosedLoad(16),) and o.duration_s == 5
+
+
+def test_load_unknown_name_lists_known_ones():
+    with pytest.raises(UsageError, match="unknown scenario 'nope'.*default"):
+        sc.load("nope")
+
+
+def test_load_default_scenario():
+    s = sc.load("default")
+    assert s.name == "default"
+    assert {c.mode for c in s.cases()} == {"single", "cluster"}
+
+
+@pytest.mark.parametrize("text, words", [
+    ("SCENARIO = (\n", "syntax error at line"),
+    ("x = 1\n", "defines no SCENARIO"),
+    ("SCENARIO = 42\n", "defines no SCENARIO"),
+    ("from harness.scenario import *\nSCENARIO = Scenario(name='x', description='', servers=[ServerSpec('single')],"
+     " workloads=[Workload('/cpu')], loads=[ClosedLoad(0)])\n", "users is 0"),
+    ("raise RuntimeError('boom')\n", "RuntimeError: boom"),
+    ("import os\nSCENARIO = Scenario()\n", "NameError"),
+])
+def test_broken_scenario_files_are_usage_errors(tmp_path: Path, text, words):
+    f = tmp_path / "broken.py"
+    f.write_text(text)
+    with pytest.raises(UsageError) as err:
+        sc.load(str(f))
+    assert words in err.value.one_line()
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-10, 10_000), st.floats(allow_nan=True),
+                    st.text(max_size=8), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(mode=_values | st.sampled_from(["single", "cluster"]), workers=_values | st.just("cores"),
+       schedule=_values | st.sampled_from(["rr", "none"]), route=_values | st.sampled_from(list(sc.ROUTES)),
+       param=_values, users=_values, duration=_values, reps=_values)
+def test_fuzzed_scenarios_either_load_or_raise_usage_error(mode, workers, schedule, route, param, users, duration,
+                                                           reps):
+    """Whatever values a scenario file holds, the loader answers with a Scenario or a UsageError."""
+    try:
+        s = sc.Scenario(name="f", description="", servers=[sc.ServerSpec(mode, workers, schedule)],
+                        workloads=[sc.Workload(route, param)], loads=[sc.ClosedLoad(users)], duration_s=duration,
+                        repetitions=reps)
+    except UsageError as exc:
+        assert exc.one_line()
+        return
+    assert s.cases()

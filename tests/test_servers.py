@@ -1,0 +1,158 @@
+"""Integration: the real reference server in each mode, started and stopped by the harness."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import wait_until
+from harness.errors import EnvironmentProblem
+from harness.servers.base import http_get
+from harness.servers.node import ClusterServer, SingleServer
+
+pytestmark = pytest.mark.integration
+
+
+def get(server, path: str) -> tuple[int, dict[str, str], bytes]:
+    """One request on a new connection (so round robin and the kernel both see a new client)."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_single_answers_every_route_and_names_itself(tmp_path: Path):
+    with SingleServer(tmp_path) as s:
+        for path in ("/hello", "/cpu?work=2", "/pbkdf2?iterations=100", "/io?ms=1", "/json?items=3"):
+            status, headers, _ = get(s, path)
+            assert status == 200, path
+            assert headers["x-worker-id"] == "0"
+            assert headers["x-pid"] == str(s.proc.pid)
+        metrics = s.worker_metrics()[0]
+        assert metrics["requests_by_route"]["/cpu"] == 1
+        assert metrics["pid"] == s.proc.pid
+        assert {"p50", "p99", "max"} <= set(metrics["event_loop_delay_ms"])
+        assert 0 <= metrics["event_loop_utilization"] <= 1
+        assert [p.role for p in s.processes()] == ["worker"]
+        assert s.host == "127.0.0.1"
+        assert all(c.laddr.ip == "127.0.0.1" for c in psutil.Process(s.proc.pid).net_connections("tcp")
+                   if c.status == psutil.CONN_LISTEN)
+    assert s.exit_code == 0  # drained and exited on SIGTERM
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("/cpu?work=abc", "work must be a whole number"),
+    ("/cpu?work=0", "work must be from 1"),
+    ("/io?ms=-5", "ms must be a whole number"),
+    ("/pbkdf2?iterations=99999999999", "iterations must be a whole number"),
+    ("/json?items=1e9", "items must be a whole number"),
+])
+def test_bad_query_values_get_400_and_the_worker_survives(tmp_path: Path, path, reason):
+    with SingleServer(tmp_path) as s:
+        status, _, body = get(s, path)
+        assert status == 400
+        assert reason in body.decode()
+        assert get(s, "/hello")[0] == 200
+        assert s.proc.poll() is None
+
+
+def test_unknown_route_is_404(tmp_path: Path):
+    with SingleServer(tmp_path) as s:
+        status, headers, _ = get(s, "/nope")
+        assert status == 404 and headers["x-worker-id"] == "0"
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_cluster_answers_from_n_distinct_workers(tmp_path: Path, workers: int):
+    with ClusterServer(tmp_path, workers=workers, schedule="rr") as s:
+        seen = {}
+        for _ in range(workers * 6):
+            status, headers, _ = get(s, "/hello")
+            assert status == 200
+            seen[headers["x-worker-id"]] = headers["x-pid"]
+        assert len(seen) == workers
+        roles = s.processes()
+        assert [p.role for p in roles].count("primary") == 1
+        assert {str(p.pid) for p in roles if p.role == "worker"} == set(seen.values())
+        assert {m["worker_id"] for m in s.worker_metrics()} == set(seen)
+
+
+def test_cluster_with_os_scheduling_serves(tmp_path: Path):
+    with ClusterServer(tmp_path, workers=2, schedule="none") as s:
+        assert get(s, "/cpu?work=1")[0] == 200
+        assert len(s.worker_metrics()) == 2
+
+
+def test_killed_worker_is_replaced(tmp_path: Path):
+    with ClusterServer(tmp_path, workers=2) as s:
+        victim = next(p.pid for p in s.processes() if p.role == "worker")
+        os.kill(victim, signal.SIGKILL)
+        def replaced() -> bool:
+            pids = {p.pid for p in s.processes() if p.role == "worker"}
+            return len(pids) == 2 and victim not in pids and s.is_ready()
+        assert wait_until(replaced, timeout_s=15)
+        pids = {str(m["pid"]) for m in s.worker_metrics()}
+        assert str(victim) not in pids and len(pids) == 2
+        assert "worker-exit" in s.log_tail() and "refork" in s.log_tail()
+
+
+def test_sigterm_drains_in_flight_requests(tmp_path: Path):
+    with ClusterServer(tmp_path, workers=2, shutdown_timeout_s=5) as s:
+        result = {}
+        def slow() -> None:
+            result["status"] = get(s, "/io?ms=1500")[0]
+        t = threading.Thread(target=slow)
+        t.start()
+        assert wait_until(lambda: sum(m["in_flight"] for m in s.worker_metrics()) == 1, timeout_s=5)
+        code = s.stop()
+        t.join(timeout=10)
+    assert result.get("status") == 200  # the request in flight was answered before the exit
+    assert code == 0
+
+
+def test_force_exit_after_the_shutdown_timeout(tmp_path: Path):
+    with SingleServer(tmp_path, shutdown_timeout_s=0.5) as s:
+        t = threading.Thread(target=lambda: get_quiet(s, "/io?ms=20000"), daemon=True)
+        t.start()
+        assert wait_until(lambda: s.worker_metrics()[0]["in_flight"] == 1, timeout_s=5)
+        code = s.stop()
+    assert code == 1  # the server gave up draining and exited on its own timeout
+    assert "force-exit" in s.log_tail()
+
+
+def get_quiet(server, path: str) -> None:
+    try:
+        get(server, path)
+    except OSError:
+        pass
+
+
+def test_taken_port_is_one_clear_error(tmp_path: Path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(EnvironmentProblem, match=f"port {port} on 127.0.0.1 is taken"):
+            SingleServer(tmp_path, port=port)
+
+
+def test_node_missing_is_one_clear_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HARNESS_NODE", str(tmp_path / "no-node"))
+    with pytest.raises(EnvironmentProblem, match="node was not found"):
+        SingleServer(tmp_path)
+
+
+def test_status_of_admin_ready_before_and_after(tmp_path: Path):
+    with ClusterServer(tmp_path, workers=2) as s:
+        status, body = http_get(s.host, s.admin_port, "/ready")
+        assert status == 200 and b'"listening":2' in body
