@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.load.hooks import SIGNIFICANT_DIGITS
+from harness.load.hooks import NO_WORKER, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
 from harness.record import Run
 
 # Locust runs in one process and warns when that process passes 90 % of a core: past it,
@@ -26,10 +26,12 @@ UNSTABLE_CV_PCT = 10.0
 # requests at the stop) before it is a warning.
 MISMATCH_TOLERANCE = 0.01
 SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon")
+LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
+                           "latency_p99_9_ms")
 LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
 
 RESULT_COLUMNS = [
-    "case_id", "condition", "repetition", "mode", "workers", "schedule", "route", "users", "measured_s",
+    "case_id", "condition", "repetition", "mode", "workers", "schedule", "route", "path", "users", "measured_s",
     "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
     "server_cpu_ms_per_request",
@@ -53,15 +55,13 @@ def max_min_ratio(counts: Any) -> float:
     return float(x.max() / x.min())
 
 
-def generator_limited(generator_cpu_pct: pd.Series) -> tuple[bool, str | None]:
-    """The saturation rule: the Locust process's median CPU in the window at or over 90 %."""
-    values = pd.to_numeric(generator_cpu_pct, errors="coerce").dropna()
-    if values.empty:
+def generator_limited(generator_cpu_pct: float) -> tuple[bool, str | None]:
+    """The saturation rule: the Locust process used 90 % of a core or more over the window."""
+    if generator_cpu_pct is None or math.isnan(generator_cpu_pct):
         return False, None
-    median = float(values.median())
-    if median >= GENERATOR_LIMIT_CPU_PCT:
-        return True, (f"the load generator used {median:.0f}% of a core (limit {GENERATOR_LIMIT_CPU_PCT:.0f}%): "
-                      "the figure is Locust's ceiling, not the server's capacity")
+    if generator_cpu_pct >= GENERATOR_LIMIT_CPU_PCT:
+        return True, (f"the load generator used {generator_cpu_pct:.0f}% of a core (limit "
+                      f"{GENERATOR_LIMIT_CPU_PCT:.0f}%): the figure is Locust's ceiling, not the server's capacity")
     return False, None
 
 
@@ -81,10 +81,21 @@ def _window_samples(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def _median_of_tick_sums(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
-    sel = samples[samples["role"].isin(roles)]
+    sel = samples[samples["role"].isin(roles)].dropna(subset=["cpu_pct"])
     if sel.empty:
         return math.nan
     return float(sel.groupby("ts")["cpu_pct"].sum().median())
+
+
+def _window_cpu_pct(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
+    """Average CPU of the given roles over the sampled window, % of one core: the change of
+    each process's cumulative CPU seconds, summed, over the time the samples span."""
+    span = samples["ts"].max() - samples["ts"].min() if not samples.empty else 0.0
+    sel = samples[samples["role"].isin(roles)]
+    if sel.empty or not span > 0:
+        return math.nan
+    per_pid = sel.sort_values("ts").groupby("pid")["cpu_s"].agg(["first", "last"])
+    return float((per_pid["last"] - per_pid["first"]).sum() / span * 100)
 
 
 def case_results(run: Run) -> pd.DataFrame:
@@ -103,23 +114,24 @@ def case_results(run: Run) -> pd.DataFrame:
         failures = int(ep["failures"].sum()) if not ep.empty else 0
         lat = ep.iloc[0] if len(ep) == 1 else None
         cs = samples[samples["case_id"] == case.case_id]
-        gen_ticks = cs[cs["role"] == "generator"].groupby("ts")["cpu_pct"].sum()
-        limited, reason = generator_limited(gen_ticks)
-        w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")]
+        generator_cpu = _window_cpu_pct(cs, ("generator",))
+        limited, reason = generator_limited(generator_cpu)
+        w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")
+                    & (workers["worker_id"] != NO_WORKER)]
         per_worker = w.groupby("worker_id")["requests"].sum()
-        server_cpu = _median_of_tick_sums(cs, SERVER_ROLES)
+        server_cpu = _window_cpu_pct(cs, SERVER_ROLES)
         tput = (requests - failures) / case.measured_s
         rows.append({
             "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
             "workers": case.workers, "schedule": case.schedule if isinstance(case.schedule, str) else "",
-            "route": case.route, "users": case.users, "measured_s": case.measured_s, "requests": requests,
+            "route": case.route, "path": case.path, "users": case.users, "measured_s": case.measured_s, "requests": requests,
             "failures": failures, "throughput_rps": tput,
             **{c: (float(lat[c]) if lat is not None and pd.notna(lat[c]) else math.nan)
                for c in RESULT_COLUMNS if c.startswith("latency_")},
             "server_cpu_pct": server_cpu,
             # CPU the server spent per successful request: tells "less efficient" from "short of CPU".
             "server_cpu_ms_per_request": server_cpu * 10 / tput if tput > 0 else math.nan,
-            "generator_cpu_pct": float(gen_ticks.median()) if not gen_ticks.empty else math.nan,
+            "generator_cpu_pct": generator_cpu,
             "machine_cpu_pct": _median_of_tick_sums(cs, ("machine",)),
             "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
             "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(per_worker.values),
@@ -148,10 +160,29 @@ def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id:
     return worst
 
 
-def condition_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Median and spread across repetitions, per condition, in the order first run."""
+def merged_latency(endpoints: pd.DataFrame, case_ids: list[str], name: str) -> dict[str, float | None]:
+    """Latency figures of the measured responses of several cases, from their HDR
+    histograms added bin by bin (exact, unlike a median of per-case percentiles)."""
+    rows = endpoints[endpoints["case_id"].isin(case_ids) & (endpoints["phase"] == "measure")
+                     & (endpoints["name"] == name)]
+    hist = decode_histogram("")
+    for encoded in rows["hdr_b64"].dropna():
+        hist.decode_and_add(encoded)
+    return latency_summary(hist)
+
+
+def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Median and spread across repetitions, per condition, in the order first run.
+
+    With `endpoints`, latency percentiles come from the repetitions' histograms merged;
+    without, they are the median of each repetition's percentile.
+    """
     out = []
     for condition, g in results.groupby("condition", sort=False):
+        latency = {c: float(g[c].median()) for c in LATENCY_SUMMARY_COLUMNS}
+        if endpoints is not None:
+            merged = merged_latency(endpoints, list(g["case_id"]), g["route"].iloc[0])
+            latency = {c: (math.nan if merged[c] is None else float(merged[c])) for c in LATENCY_SUMMARY_COLUMNS}
         tput = g["throughput_rps"]
         low, high = confidence_interval(tput)
         mean = tput.mean()
@@ -163,8 +194,7 @@ def condition_summary(results: pd.DataFrame) -> pd.DataFrame:
             "throughput_median_rps": float(tput.median()), "throughput_min_rps": float(tput.min()),
             "throughput_max_rps": float(tput.max()), "throughput_ci95_low_rps": low, "throughput_ci95_high_rps": high,
             "throughput_cv_pct": cv,
-            **{f"{c}": float(g[c].median()) for c in ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
-                                                       "latency_p99_ms", "latency_p99_9_ms")},
+            **latency,
             "server_cpu_pct": float(g["server_cpu_pct"].median()),
             "server_cpu_ms_per_request": float(g["server_cpu_ms_per_request"].median()),
             "generator_cpu_pct": float(g["generator_cpu_pct"].median()),
@@ -185,10 +215,11 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
     """
     rows = []
     base_all = results[results["mode"] == baseline_mode]
-    for (condition, route, users), g in results.groupby(["condition", "route", "users"], sort=False):
-        base = base_all[(base_all["route"] == route) & (base_all["users"] == users)]
-        if base.empty or g["mode"].iloc[0] == baseline_mode:
+    for (condition, path, users), g in results.groupby(["condition", "path", "users"], sort=False):
+        base = base_all[(base_all["path"] == path) & (base_all["users"] == users)]
+        if base.empty or condition in set(base["condition"]):
             continue
+        base = base[base["condition"] == base["condition"].iloc[0]]  # the first baseline condition run
         paired = []
         base_by_rep = base.set_index("repetition")["throughput_rps"]
         for rep, tput in zip(g["repetition"], g["throughput_rps"]):
@@ -197,14 +228,14 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
         speedup = g["throughput_rps"].median() / base["throughput_rps"].median()
         workers = int(g["workers"].iloc[0])
         rows.append({
-            "condition": condition, "baseline": base["condition"].iloc[0], "route": route, "users": users,
+            "condition": condition, "baseline": base["condition"].iloc[0], "path": path, "users": users,
             "workers": workers, "speedup": float(speedup), "scaling_efficiency": float(speedup / workers),
             "paired_median": float(np.median(paired)) if paired else math.nan,
             "paired_min": float(min(paired)) if paired else math.nan,
             "paired_max": float(max(paired)) if paired else math.nan,
             "generator_limited": bool(g["generator_limited"].any() or base["generator_limited"].any()),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=["condition", "baseline", "route", "users", "workers", "speedup",
+    return pd.DataFrame(rows, columns=["condition", "baseline", "path", "users", "workers", "speedup",
                                        "scaling_efficiency", "paired_median", "paired_min", "paired_max",
                                        "generator_limited"])
 
@@ -212,21 +243,25 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
 def requests_per_worker(run: Run) -> pd.DataFrame:
     """Measured-window responses per worker per case, with each worker's share."""
     w = run["workers"]
-    w = w[w["phase"] == "measure"].groupby(["case_id", "worker_id"], as_index=False)["requests"].sum()
+    w = w[(w["phase"] == "measure") & (w["worker_id"] != NO_WORKER)]
+    w = w.groupby(["case_id", "worker_id"], as_index=False)["requests"].sum()
     w["share"] = w["requests"] / w.groupby("case_id")["requests"].transform("sum")
     cases = run["cases"][["case_id", "condition", "repetition"]]
     return w.merge(cases, on="case_id")
 
 
 def cpu_seconds_by_process(run: Run) -> pd.DataFrame:
-    """CPU seconds each process used inside the measurement window (from cumulative cpu_s)."""
-    s = _window_samples(run["samples"])
+    """CPU seconds each process used inside the measurement window (from cumulative cpu_s),
+    and `span_s`, the time the case's window samples span: cpu_s / span_s = cores used."""
+    s = _window_samples(run["samples"]).sort_values("ts")
+    span = s.groupby("case_id")["ts"].agg(lambda t: t.max() - t.min()).rename("span_s")
     s = s[s["role"] != "machine"]
     g = s.groupby(["case_id", "pid", "role"], dropna=False)
     out = g.agg(cpu_first_s=("cpu_s", "first"), cpu_last_s=("cpu_s", "last"),
                 worker_id=("worker_id", "first")).reset_index()
     out["cpu_s"] = out["cpu_last_s"] - out["cpu_first_s"]
-    return out[["case_id", "pid", "role", "worker_id", "cpu_s"]]
+    out = out.merge(span, left_on="case_id", right_index=True)
+    return out[["case_id", "pid", "role", "worker_id", "cpu_s", "span_s"]]
 
 
 def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -246,8 +281,8 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
                    "server. The generator's CPU is shown beside every result.")
     for r in results.itertuples(index=False):
         if r.generator_limited:
-            out.append(f"{r.case_id}: {r.generator_limited_reason}. To fix: fewer users, a heavier route, "
-                       "or more Locust processes.")
+            out.append(f"{r.case_id}: {r.generator_limited_reason}. To fix: fewer users or a heavier route "
+                       "(more work per request), so that the server, not Locust, runs out of CPU first.")
         if r.failures:
             out.append(f"{r.case_id}: {r.failures} of {r.requests} requests failed; see raw/{r.case_id}/.")
         if not math.isnan(r.client_server_mismatch) and r.client_server_mismatch > MISMATCH_TOLERANCE:

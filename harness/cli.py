@@ -73,6 +73,12 @@ class RichProgress:
             self.progress.advance(self.overall)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use a whole number from 1 to 65535")
+    return int(text)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Interrupted()
 
@@ -176,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repetitions", type=int, help="repetitions of every case, interleaved")
     p.add_argument("--users", type=int, help="closed-loop users for every case (overrides the scenario's loads)")
     p.add_argument("--run-id", help="name of the run folder (default: date-time-scenario)")
-    p.add_argument("--port", type=int, help="serve on this loopback port instead of a free one")
+    p.add_argument("--port", type=_port, help="serve on this loopback port (1-65535) instead of a free one")
     p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")
     p.set_defaults(func=cmd_run)
 

@@ -18,7 +18,7 @@ import json
 import os
 import platform
 import re
-import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +43,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms
     "endpoints": [
         "case_id", "phase", "name", "requests", "failures", "latency_mean_ms", "latency_p50_ms",
-        "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms",
+        "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "hdr_b64",
     ],
     # one row per case x phase x worker: responses the client received from it (x-worker-id, x-pid)
     "workers": ["case_id", "phase", "worker_id", "pid", "requests"],
@@ -64,6 +64,13 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     ],
 }  # fmt: skip
 
+# Ids are text: a worker id or pid may be "?" when a response carried no headers.
+_DTYPES: dict[str, dict[str, Any]] = {
+    "workers": {"worker_id": str, "pid": str},
+    "server_metrics": {"worker_id": str},
+    "samples": {"worker_id": str},
+    "cases": {"schedule": str, "error": str},
+}
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -198,7 +205,17 @@ class RunWriter:
         return self.path / "raw" / case_id
 
     def add_case(self, case: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
-        """Record one finished (or failed) case and rewrite every table it touched."""
+        """Record one finished (or failed) case and rewrite every table it touched.
+
+        Ctrl-C and SIGTERM are held back until every file is written, so run.json never
+        lists a case whose tables were not rewritten."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._add_case(case, tables)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _add_case(self, case: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
         self.meta["cases"].append(case)
         self.tables["cases"].append({k: case.get(k) for k in TABLE_COLUMNS["cases"]})
         touched = {"cases"}
@@ -256,8 +273,10 @@ def load_run(path: Path | str) -> Run:
     tables = {}
     for name, columns in TABLE_COLUMNS.items():
         file = path / f"{name}.csv"
-        frame = pd.read_csv(file, dtype={"worker_id": str, "pid": "Int64"} if name != "cases" else None) \
-            if file.is_file() else pd.DataFrame(columns=columns)
+        try:
+            frame = pd.read_csv(file, dtype=_DTYPES.get(name)) if file.is_file() else pd.DataFrame(columns=columns)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{file} cannot be read ({type(exc).__name__}): the record is damaged") from exc
         missing = set(columns) - set(frame.columns)
         if missing:
             raise UsageError(f"{file} lacks columns {sorted(missing)}: the record is damaged")
@@ -283,6 +302,3 @@ def list_runs(results_dir: Path) -> list[dict[str, Any]]:
                         "cases": 0})
     return out
 
-
-def remove_run(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 
 from harness import record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed
-from harness.load.hooks import endpoint_rows, timeline_rows
+from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun
 from harness.sampling import Sampler
 from harness.scenario import Case, Scenario
@@ -50,14 +50,6 @@ class RunOutcome:
     status: str
     error: str | None
     complete_cases: int
-
-
-def _phase(ts: float, start: float | None, end: float | None) -> str:
-    if start is None or ts < start:
-        return "warmup"
-    if end is not None and ts > end:
-        return "after"
-    return "measure"
 
 
 def _server_rows(case_id: str, snapshot: str, metrics: list[dict[str, Any]], route: str) -> list[dict[str, Any]]:
@@ -98,7 +90,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     m_start, m_end = window.get("measure_start_ts"), window.get("measure_end_ts")
     pid_worker = {str(m.get("pid")): str(m.get("worker_id")) for m in before + after}
     for s in samples:
-        s.update(case_id=case.case_id, elapsed_s=s["ts"] - started, phase=_phase(s["ts"], m_start, m_end),
+        s.update(case_id=case.case_id, elapsed_s=s["ts"] - started, phase=phase_of(s["ts"], m_start, m_end),
                  worker_id=pid_worker.get(str(s["pid"])) if s["role"] in ("worker", "primary") else None)
     if m_start is None or m_end is None or m_end <= m_start:
         raise RunFailed("the measurement window is empty: Locust stopped before the warm-up ended",

@@ -24,7 +24,8 @@ SAMPLE_COLUMNS = [
     "ts",  # Unix time of the sample (s)
     "pid",  # process id; 0 for the whole-machine row
     "role",  # primary | worker | generator | machine
-    "cpu_pct",  # CPU since the previous sample, % of one core (machine row: sum over cores)
+    "cpu_pct",  # CPU since the previous sample, % of one core (machine row: sum over cores); empty on a
+    # process's first sample, which only sets the baseline
     "cpu_s",  # cumulative user+system CPU seconds of the process (machine row: empty)
     "rss_bytes",  # resident memory (machine row: used memory)
     "num_threads",  # threads of the process (machine row: empty)
@@ -35,8 +36,8 @@ SAMPLE_COLUMNS = [
 @dataclass
 class _Tracked:
     proc: psutil.Process
-    last_cpu_s: float
-    last_ts: float
+    last_cpu_s: float | None = None
+    last_ts: float | None = None
 
 
 class Sampler:
@@ -50,10 +51,10 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cores = psutil.cpu_count() or 1
+        self._machine_primed = False
         self.errors: list[str] = []
 
     def start(self) -> None:
-        psutil.cpu_times_percent(interval=None)  # prime the machine-wide counters
         self.sample()
         self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
         self._thread.start()
@@ -91,13 +92,17 @@ class Sampler:
                 if row:
                     self.rows.append(row)
         t = psutil.cpu_times_percent(interval=None)
+        if not self._machine_primed:  # the first call only sets psutil's baseline
+            self._machine_primed = True
+            return
         mem = psutil.virtual_memory()
         self.rows.append(
             {
                 "ts": now,
                 "pid": 0,
                 "role": "machine",
-                "cpu_pct": (100.0 - t.idle - getattr(t, "iowait", 0.0)) * self._cores,
+                # busy = not idle, not waiting for I/O, not stolen by the hypervisor
+                "cpu_pct": (100.0 - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0)) * self._cores,
                 "cpu_s": None,
                 "rss_bytes": mem.used,
                 "num_threads": None,
@@ -109,8 +114,7 @@ class Sampler:
         tracked = self._tracked.get(info.pid)
         try:
             if tracked is None:
-                proc = psutil.Process(info.pid)
-                tracked = _Tracked(proc, 0.0, proc.create_time())
+                tracked = _Tracked(psutil.Process(info.pid))
                 self._tracked[info.pid] = tracked
             proc = tracked.proc
             with proc.oneshot():
@@ -120,8 +124,9 @@ class Sampler:
                 threads = proc.num_threads()
         except psutil.Error:
             return None
-        elapsed = now - tracked.last_ts
-        cpu_pct = 100.0 * (cpu_s - tracked.last_cpu_s) / elapsed if elapsed > 0 else 0.0
+        cpu_pct = None
+        if tracked.last_ts is not None and tracked.last_cpu_s is not None and now > tracked.last_ts:
+            cpu_pct = 100.0 * (cpu_s - tracked.last_cpu_s) / (now - tracked.last_ts)
         tracked.last_cpu_s, tracked.last_ts = cpu_s, now
         return {
             "ts": now,

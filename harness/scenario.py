@@ -276,7 +276,7 @@ def load(name_or_path: str) -> Scenario:
         raise UsageError(f"scenario file {path} has a syntax error at line {exc.lineno}: {exc.msg}") from exc
     except UsageError as exc:
         raise UsageError(f"scenario file {path}: {exc.message}", exc.fix) from exc
-    except Exception as exc:  # a scenario file is user code: any error in it is bad input
+    except (Exception, SystemExit) as exc:  # a scenario file is user code: any error in it is bad input
         raise UsageError(f"scenario file {path} failed to load: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.modules.pop(module_name, None)

@@ -112,6 +112,7 @@ function runPrimary(opts) {
   const listening = new Set();
   const crashTimes = [];
   let stopping = false;
+  let forcedWorkers = 0;
   let nextReqId = 1;
   const pending = new Map();
 
@@ -145,10 +146,15 @@ function runPrimary(opts) {
   cluster.on('exit', (worker, code, signal) => {
     listening.delete(worker.id);
     log('worker-exit', { worker_id: worker.id, worker_pid: worker.process.pid, code, signal });
-    if (!stopping) refork(worker);
-    else if (Object.keys(cluster.workers).length === 0) {
-      log('stopped');
-      process.exit(0);
+    if (!stopping) {
+      refork(worker);
+      return;
+    }
+    if (code !== 0) forcedWorkers += 1;
+    if (Object.keys(cluster.workers).length === 0) {
+      // Exit 1 when any worker had to force-exit: the drain did not finish in time.
+      log('stopped', { forced_workers: forcedWorkers });
+      process.exit(forcedWorkers ? 1 : 0);
     }
   });
 

@@ -24,11 +24,12 @@ def test_max_min_ratio():
     assert analysis.max_min_ratio([5, 0]) == math.inf
 
 
-def test_generator_limit_rule_uses_the_median():
-    limited, reason = analysis.generator_limited(pd.Series([95.0, 92.0, 91.0, 40.0]))
-    assert limited and "92%" in reason  # median of 95, 92, 91, 40 is 91.5 -> printed as 92
-    assert analysis.generator_limited(pd.Series([95.0, 50.0, 60.0]))[0] is False
-    assert analysis.generator_limited(pd.Series([], dtype=float)) == (False, None)
+def test_generator_limit_rule():
+    limited, reason = analysis.generator_limited(91.5)
+    assert limited and "92% of a core" in reason
+    assert analysis.generator_limited(90.0)[0] is True
+    assert analysis.generator_limited(89.9) == (False, None)
+    assert analysis.generator_limited(math.nan) == (False, None)
 
 
 def test_confidence_interval_by_hand():
@@ -146,6 +147,28 @@ def test_warnings_name_every_problem():
     assert "single /cpu u4: throughput varied by 13%" in text
 
 
+def test_responses_without_a_worker_header_are_not_a_worker():
+    run = small_run()
+    extra = pd.DataFrame([{"case_id": "002-cluster-r1", "phase": "measure", "worker_id": "?", "pid": "?",
+                           "requests": 40}])
+    run.tables["workers"] = pd.concat([run.tables["workers"], extra], ignore_index=True)
+    r = analysis.case_results(run).set_index("case_id")
+    assert r.loc["002-cluster-r1", "workers_seen"] == 2
+    assert r.loc["002-cluster-r1", "jain_index"] == pytest.approx(190**2 / (2 * (100**2 + 90**2)))
+    assert "?" not in set(analysis.requests_per_worker(run)["worker_id"])
+
+
+def test_speedup_compares_the_same_path_only():
+    results = analysis.case_results(small_run())
+    heavier = results.copy()
+    heavier["path"] = "/cpu?work=40"
+    heavier["condition"] = heavier["condition"].str.replace("/cpu", "/cpu?work=40")
+    heavier["throughput_rps"] = heavier["throughput_rps"] / 2
+    sp = analysis.speedups(pd.concat([results, heavier], ignore_index=True)).set_index("condition")
+    assert sp.loc["cluster-rr-2w /cpu?work=40 u4", "speedup"] == pytest.approx(21 / 11)
+    assert sp.loc["cluster-rr-2w /cpu?work=40 u4", "baseline"] == "single /cpu?work=40 u4"
+
+
 def test_requests_per_worker_shares():
     rpw = analysis.requests_per_worker(small_run())
     c = rpw[rpw["case_id"] == "002-cluster-r1"].set_index("worker_id")
@@ -156,3 +179,19 @@ def test_cpu_seconds_from_cumulative_counters():
     cpu = analysis.cpu_seconds_by_process(small_run())
     row = cpu[(cpu["case_id"] == "002-cluster-r1") & (cpu["role"] == "worker")].iloc[0]
     assert row["cpu_s"] == pytest.approx(2 * 0.8 * 2)  # cpu_s went from 0 to 3.2 over the window samples
+    assert row["span_s"] == pytest.approx(2.0)  # window samples at t0+3, t0+4, t0+5
+
+
+def test_condition_latency_merges_the_repetitions_histograms():
+    from harness.load.hooks import HookState, endpoint_rows
+
+    rows = []
+    for case_id, value_ms in (("001-single-r1", 1.0), ("003-single-r2", 3.0)):
+        state = HookState()
+        for _ in range(100):
+            state.record("measure", "/cpu", value_ms, True, "0", "1", 0.0)
+        rows += endpoint_rows(case_id, state.to_dict()["endpoints"])
+    merged = analysis.merged_latency(pd.DataFrame(rows), ["001-single-r1", "003-single-r2"], "/cpu")
+    # 200 responses: the 100th is 1 ms, the 198th is 3 ms. A median of the two runs' p99 would say 2 ms.
+    assert merged["latency_p50_ms"] == pytest.approx(1.0, rel=1e-3)
+    assert merged["latency_p99_ms"] == pytest.approx(3.0, rel=1e-3)

@@ -138,6 +138,7 @@ def test_server_that_fails_to_start_fails_the_case_with_its_reason(tmp_path: Pat
     (["run", "default", "--users", "0"], 2, "users is 0, outside 1..2000"),
     (["run", "default", "--run-id", "../escape"], 2, "run id '../escape' is not allowed"),
     (["report", "nothing-here"], 2, "no run 'nothing-here'"),
+    (["run", "default", "--port", "99999"], 2, "'99999' is not a port"),
 ])
 def test_bad_input_is_one_line_and_an_exit_code(results_dir: Path, args, code, words):
     proc = harness(results_dir, *args)

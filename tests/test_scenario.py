@@ -96,6 +96,7 @@ def test_load_default_scenario():
      " workloads=[Workload('/cpu')], loads=[ClosedLoad(0)])\n", "users is 0"),
     ("raise RuntimeError('boom')\n", "RuntimeError: boom"),
     ("import os\nSCENARIO = Scenario()\n", "NameError"),
+    ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
 ])
 def test_broken_scenario_files_are_usage_errors(tmp_path: Path, text, words):
     f = tmp_path / "broken.py"

@@ -156,3 +156,23 @@ def test_status_of_admin_ready_before_and_after(tmp_path: Path):
     with ClusterServer(tmp_path, workers=2) as s:
         status, body = http_get(s.host, s.admin_port, "/ready")
         assert status == 200 and b'"listening":2' in body
+
+
+def test_cluster_reports_a_forced_drain_in_its_exit_code(tmp_path: Path):
+    with ClusterServer(tmp_path, workers=2, shutdown_timeout_s=0.5) as s:
+        t = threading.Thread(target=lambda: get_quiet(s, "/io?ms=20000"), daemon=True)
+        t.start()
+        assert wait_until(lambda: sum(m["in_flight"] for m in s.worker_metrics()) == 1, timeout_s=5)
+        code = s.stop()
+    assert code == 1
+    assert '"forced_workers":1' in s.log_tail()
+
+
+def test_a_server_that_died_is_a_run_failure_not_a_traceback(tmp_path: Path):
+    from harness.errors import RunFailed
+
+    with SingleServer(tmp_path) as s:
+        os.kill(s.proc.pid, signal.SIGKILL)
+        s.proc.wait()
+        with pytest.raises(RunFailed, match="did not answer GET /metrics.*it exited"):
+            s.worker_metrics()

@@ -22,6 +22,16 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
 PHASES = ("warmup", "measure", "after")
+NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
+
+
+def phase_of(ts: float, measure_start_ts: float | None, measure_end_ts: float | None) -> str:
+    """The one window rule used everywhere: [start, end) is `measure`."""
+    if measure_start_ts is None or ts < measure_start_ts:
+        return "warmup"
+    if measure_end_ts is not None and ts >= measure_end_ts:
+        return "after"
+    return "measure"
 
 
 def new_histogram() -> HdrHistogram:
@@ -119,7 +129,8 @@ def latency_summary(hist: HdrHistogram) -> dict[str, float | None]:
 def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of the `endpoints` table from the hooks' endpoint entries."""
     return [{"case_id": case_id, "phase": e["phase"], "name": e["name"], "requests": e["requests"],
-             "failures": e["failures"], **latency_summary(decode_histogram(e["hdr"]))} for e in endpoints]
+             "failures": e["failures"], **latency_summary(decode_histogram(e["hdr"])), "hdr_b64": e["hdr"]}
+            for e in endpoints]
 
 
 def timeline_rows(case_id: str, timeline: list[dict[str, Any]], started_ts: float, measure_start_ts: float | None,

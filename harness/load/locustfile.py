@@ -16,7 +16,7 @@ import time
 
 from locust import FastHttpUser, constant, events, task
 
-from harness.load.hooks import HookState
+from harness.load.hooks import NO_WORKER, HookState, phase_of
 
 PATH = os.environ.get("HARNESS_PATH", "/hello")
 NAME = os.environ.get("HARNESS_NAME", PATH.split("?")[0])
@@ -52,16 +52,10 @@ def _stopping(**_: object) -> None:
 def _on_request(name: str, response_time: float, response, exception, start_time: float | None = None,
                 **_: object) -> None:
     done = time.time()
-    start, end = window["measure_start_ts"], window["measure_end_ts"]
-    if end is not None and done >= end:
-        phase = "after"
-    elif start is None or done < start:
-        phase = "warmup"
-    else:
-        phase = "measure"
+    phase = phase_of(done, window["measure_start_ts"], window["measure_end_ts"])
     headers = getattr(response, "headers", None) or {}
-    worker_id = headers.get("x-worker-id") or "?"
-    pid = headers.get("x-pid") or "?"
+    worker_id = headers.get("x-worker-id") or NO_WORKER
+    pid = headers.get("x-pid") or NO_WORKER
     error = None if exception is None else f"{type(exception).__name__}: {exception}"
     state.record(phase, name, response_time or 0.0, exception is None, worker_id, pid, done, error)
 

@@ -41,25 +41,31 @@ def narrative(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame,
                 f"(min {s.throughput_min_rps:,.0f}, max {s.throughput_max_rps:,.0f}, {s.repetitions} repetitions), "
                 f"p99 {s.latency_p99_ms:.1f} ms. The server processes used {s.server_cpu_pct:.0f}% of a core "
                 f"({s.server_cpu_ms_per_request:.2f} ms of CPU per request) and "
-                f"the load generator {s.generator_cpu_pct:.0f}% (median per sample); the whole machine was "
+                f"the load generator {s.generator_cpu_pct:.0f}% (averages over the window); the whole machine was "
                 f"{s.machine_cpu_pct:.0f}% busy.")
         if s.generator_limited:
             text += " The generator was the limit here, so this figure is a floor for the server, not its capacity."
         out.append(text)
     for r in speed.itertuples(index=False):
-        text = (f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline} (paired repetitions: "
-                f"{r.paired_min:.2f}x to {r.paired_max:.2f}x), a scaling efficiency of {r.scaling_efficiency:.0%} "
-                f"for {r.workers} workers.")
+        paired = (f" (paired repetitions: {r.paired_min:.2f}x to {r.paired_max:.2f}x)"
+                  if not math.isnan(r.paired_min) else "")
+        text = (f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline}{paired}, a scaling "
+                f"efficiency of {r.scaling_efficiency:.0%} for {r.workers} workers.")
         cond = summary[summary["condition"] == r.condition]
         base = summary[summary["condition"] == r.baseline]
         if r.workers > 1 and r.scaling_efficiency < 0.85 and not cond.empty and not base.empty:
             c, b = cond.iloc[0], base.iloc[0]
             text += (f" Short of linear. Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU "
                      f"here against {b.server_cpu_ms_per_request:.2f} ms in {r.baseline}")
-            if c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15:
+            machine_full = c.machine_cpu_pct >= 0.9 * 100 * cores
+            if c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15 and machine_full:
                 text += (", so the workers were not less efficient: they were short of CPU. The machine was "
                          f"{c.machine_cpu_pct:.0f}% busy (of {100 * cores:.0f}%) and the load generator took "
                          f"{c.generator_cpu_pct:.0f}% of a core that the workers could otherwise have used.")
+            elif c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15:
+                text += (f", about the same, and the machine was only {c.machine_cpu_pct:.0f}% busy (of "
+                         f"{100 * cores:.0f}%): CPU was not the limit. Too few users to keep every worker busy, or "
+                         "a bottleneck outside the workers.")
             else:
                 text += (f", {c.server_cpu_ms_per_request / b.server_cpu_ms_per_request - 1:.0%} more: "
                          "coordination or contention costs CPU in this mode.")
@@ -105,13 +111,13 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
     results = analysis.case_results(run)
     if results.empty:
         raise UsageError(f"run {run.run_id} has no complete case to report", f"see {run.path / 'run.json'}")
-    summary = analysis.condition_summary(results)
+    summary = analysis.condition_summary(results, run["endpoints"])
     speed = analysis.speedups(results, run.meta.get("scenario", {}).get("baseline", "single"))
     warnings = analysis.run_warnings(run, results, summary)
     rpw = analysis.requests_per_worker(run)
     cpu = analysis.cpu_seconds_by_process(run)
-    cases = run["cases"][run["cases"]["status"] == "complete"].copy()
-    cases.attrs["logical_cores"] = run.meta.get("machine", {}).get("logical_cores")
+    cases = run["cases"][run["cases"]["status"] == "complete"]
+    cores = run.meta.get("machine", {}).get("logical_cores") or 1
     first_reps = cases.drop_duplicates("condition")
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +125,7 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
         "throughput": _png(figures.throughput(summary, results), out_dir / "throughput.png"),
         "latency": _png(figures.latency(summary, analysis.LATENCY_PRECISION_PCT), out_dir / "latency.png"),
         "cpu_over_time": _png(figures.cpu_over_time(run["samples"], first_reps), out_dir / "cpu_over_time.png"),
-        "cores_by_role": _png(figures.cores_by_role(cpu, cases), out_dir / "cores_by_role.png"),
+        "cores_by_role": _png(figures.cores_by_role(cpu, cases, cores), out_dir / "cores_by_role.png"),
         "requests_per_worker": _png(figures.requests_per_worker(rpw, results), out_dir / "requests_per_worker.png"),
         "throughput_over_time": _png(figures.throughput_over_time(run["timeline"], cases),
                                      out_dir / "throughput_over_time.png"),
@@ -131,7 +137,7 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
         "machine": meta.get("machine", {}),
         "versions": meta.get("versions", {}),
         "warnings": warnings,
-        "narrative": narrative(summary, results, speed, run.meta.get("machine", {}).get("logical_cores") or 1),
+        "narrative": narrative(summary, results, speed, cores),
         "precision_pct": analysis.LATENCY_PRECISION_PCT,
         "summary_rows": _table(summary, {
             "condition": "", "repetitions": "d", "throughput_median_rps": ",.0f", "throughput_min_rps": ",.0f",

@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
 
 MODE_COLORS = {
     "single": "#4C72B0",
@@ -129,11 +128,10 @@ def cpu_over_time(samples: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     return fig
 
 
-def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame) -> Figure:
+def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None) -> Figure:
     """Average cores used per role in the measurement window, per case: where the time went."""
-    merged = cpu.merge(cases[["case_id", "measured_s"]], on="case_id")
-    merged["cores"] = merged["cpu_s"] / merged["measured_s"]
-    table = merged.pivot_table(index="case_id", columns="role", values="cores", aggfunc="sum", fill_value=0.0)
+    cpu = cpu.assign(cores=cpu["cpu_s"] / cpu["span_s"])
+    table = cpu.pivot_table(index="case_id", columns="role", values="cores", aggfunc="sum", fill_value=0.0)
     table = table.reindex(cases["case_id"])
     order = [r for r in ("worker", "primary", "proxy", "pm2-daemon", "generator") if r in table.columns]
     order += [c for c in table.columns if c not in order]
@@ -146,9 +144,6 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame) -> Figure:
         left += vals
     for yi, total in zip(y, left):
         ax.text(total, yi, f" {total:.2f}", va="center", fontsize=8)
-    cores = None
-    if "logical_cores" in cases.attrs:
-        cores = cases.attrs["logical_cores"]
     if cores:
         ax.axvline(cores, color="black", ls="--", lw=1)
         ax.text(cores, y.max() + 0.55, f"{cores} cores", ha="center", fontsize=8)
@@ -189,7 +184,7 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
 
 
 def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
-    """Responses per second over each case, warm-up and partial seconds greyed."""
+    """Responses per second over each case, from the first second to the last (warm-up included)."""
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for case in cases.itertuples(index=False):
         t = timeline[timeline["case_id"] == case.case_id].groupby("elapsed_s", as_index=False)["requests"].sum()
@@ -203,6 +198,3 @@ def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     fig.tight_layout()
     return fig
 
-
-def legend_patches() -> list[Patch]:
-    return [Patch(color=c, label=k) for k, c in MODE_COLORS.items()]

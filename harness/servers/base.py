@@ -41,6 +41,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def check_port_free(port: int, host: str = "127.0.0.1") -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node does: TIME_WAIT is not "taken"
         try:
             s.bind((host, port))
         except OSError as exc:
@@ -142,7 +143,9 @@ class Server(ABC):
     def _start_failure(self, what: str) -> Exception:
         tail = self.log_tail()
         if "EADDRINUSE" in tail:
-            return EnvironmentProblem(f"port {self.port} is taken", "leave the port out so the harness picks a free one")
+            which = "its admin port" if "admin port" in tail else f"port {self.port}"
+            return EnvironmentProblem(f"the server could not listen: {which} is taken",
+                                      "leave --port out so the harness picks free ports, or free the port")
         last = tail.strip().splitlines()[-1] if tail.strip() else "(empty log)"
         return RunFailed(f"{what}: {last}", f"see {self.log_path}")
 
@@ -172,7 +175,12 @@ class Server(ABC):
         self.stop()
 
     def _get_json(self, port: int, path: str) -> Any:
-        status, body = http_get(self.host, port, path)
-        if status != 200:
-            raise RunFailed(f"GET {path} on port {port} answered {status}")
-        return json.loads(body)
+        try:
+            status, body = http_get(self.host, port, path)
+            if status != 200:
+                raise RunFailed(f"GET {path} on port {port} answered {status}")
+            return json.loads(body)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            state = "exited" if self.proc is not None and self.proc.poll() is not None else "is running"
+            raise RunFailed(f"the server did not answer GET {path} ({type(exc).__name__}: {exc}); it {state}",
+                            f"see {self.log_path}") from exc
