@@ -26,9 +26,11 @@ from rich.table import Table
 from harness import record, scenario as scenario_mod
 from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted, UsageError
 from harness.scenario import Case
+from harness.servers.base import check_port_free, find_node
 
 REPO = Path(__file__).resolve().parent.parent
-console = Console(stderr=True, highlight=False)
+# soft_wrap: an error stays one line, whatever the terminal's width
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def default_results_dir() -> Path:
@@ -93,14 +95,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
                                users=args.users)
     results_dir = Path(args.results)
+    find_node()  # what the machine lacks is said before anything is written
+    if args.port is not None:
+        check_port_free(args.port)
     run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
     cases = scen.cases()
+    for warning in scen.warnings():
+        console.print(f"[yellow]warning:[/] {warning}")
     est = sum(1 + c.warmup_s + c.duration_s + 5 for c in cases)
     console.print(f"[bold]{scen.name}[/]: {scen.description}")
     console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
     with RichProgress() as progress:
         outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
-                               scenario_source=str(args.scenario), quick=args.quick)
+                               scenario_source=str(args.scenario), quick=args.quick,
+                               on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"))
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
     if not outcome.complete_cases:

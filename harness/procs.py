@@ -2,12 +2,15 @@
 
 Every child gets its own process group (so a stop reaches its whole tree: cluster
 workers, nginx workers, Locust workers) and a parent-death signal (so even a SIGKILL
-of the harness takes the child with it).
+of the harness takes the child with it). While a run is on, a ledger file under
+results/.active/ lists every process group started, so that the next run can find and
+stop what a harness killed in a way the parent-death signal does not cover left behind.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +21,102 @@ from typing import Mapping, Sequence
 import psutil
 
 _PR_SET_PDEATHSIG = 1
+
+
+class Ledger:
+    """The process groups this harness process started and has not yet stopped, kept in
+    <folder>/<harness pid>.json (rewritten atomically on every change, removed at close)."""
+
+    def __init__(self, folder: Path, run_path: Path | None = None) -> None:
+        self.folder = folder
+        self.path = folder / f"{os.getpid()}.json"
+        self.run_path = run_path
+        self.entries: dict[int, float] = {}
+        self.harness_started = psutil.Process().create_time()
+        folder.mkdir(parents=True, exist_ok=True)
+        self._write()
+
+    def add(self, pid: int) -> None:
+        try:
+            self.entries[pid] = psutil.Process(pid).create_time()
+        except psutil.Error:
+            return
+        self._write()
+
+    def remove(self, pid: int) -> None:
+        if self.entries.pop(pid, None) is not None:
+            self._write()
+
+    def close(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _write(self) -> None:
+        data = {"harness_pid": os.getpid(), "harness_started": self.harness_started,
+                "run": str(self.run_path) if self.run_path else None,
+                "groups": [{"pid": p, "started": t} for p, t in self.entries.items()]}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path)
+
+
+_ledger: Ledger | None = None
+
+
+def use_ledger(ledger: Ledger | None) -> None:
+    """Record every process group spawned from now on in `ledger` (None: stop recording)."""
+    global _ledger
+    _ledger = ledger
+
+
+def _same_process(pid: int, started: float) -> psutil.Process | None:
+    try:
+        proc = psutil.Process(pid)
+        return proc if abs(proc.create_time() - started) < 0.01 else None
+    except psutil.Error:
+        return None
+
+
+def reap_stale(folder: Path) -> list[tuple[str, str | None]]:
+    """Stop what harness processes that no longer exist left behind, per their ledgers.
+
+    Returns (message, run folder or None) per ledger cleaned. A process counts only if its pid *and* start
+    time match the ledger, so a reused pid is never killed.
+    """
+    messages = []
+    if not folder.is_dir():
+        return messages
+    for file in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(file.read_text())
+            harness_pid, harness_started = int(data["harness_pid"]), float(data["harness_started"])
+            groups = [(int(g["pid"]), float(g["started"])) for g in data["groups"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            file.unlink(missing_ok=True)
+            continue
+        if _same_process(harness_pid, harness_started) is not None:
+            continue  # that harness is still running
+        killed = 0
+        for pid, started in groups:
+            leader = _same_process(pid, started)
+            if leader is None:
+                continue
+            for p in tree(pid):
+                try:
+                    p.kill()
+                    killed += 1
+                except psutil.Error:
+                    pass
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        messages.append((f"a harness (pid {harness_pid}) was killed during run {data.get('run')}; "
+                         f"stopped {killed} process(es) it left behind", data.get("run")))
+        file.unlink(missing_ok=True)
+    return messages
 
 
 def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -37,7 +136,7 @@ def spawn(
     """Start argv (never through a shell) in a new process group, output to log_path."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -47,6 +146,9 @@ def spawn(
             start_new_session=True,
             preexec_fn=_child_setup,
         )
+    if _ledger is not None:
+        _ledger.add(proc.pid)
+    return proc
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -100,6 +202,9 @@ def stop(proc: subprocess.Popen, timeout_s: float = 10.0, sig: int = signal.SIGT
         except psutil.Error:
             pass
     try:
-        return proc.wait(timeout=5)
+        code = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         return None
+    if _ledger is not None:
+        _ledger.remove(proc.pid)
+    return code

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from harness import record
+from harness import procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed
 from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun
@@ -25,6 +25,7 @@ from harness.servers.base import find_node
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL_S = 0.5
+ACTIVE_DIR = ".active"  # ledgers of running harness processes (see procs.Ledger)
 
 
 class Progress(Protocol):
@@ -120,12 +121,14 @@ def run_scenario(
     scenario_source: str | None = None,
     quick: bool = False,
     on_started: Callable[[Path], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
     progress = progress or QuietProgress()
     node = find_node()  # fail before anything is written when node is missing
     cases = scenario.cases()
+    clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
     writer.start({
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
@@ -134,6 +137,8 @@ def run_scenario(
     })  # fmt: skip
     if on_started:
         on_started(writer.path)
+    ledger = procs.Ledger(results_dir / ACTIVE_DIR, writer.path)
+    procs.use_ledger(ledger)
     failed: list[str] = []
     try:
         for number, case in enumerate(cases, 1):
@@ -158,12 +163,35 @@ def run_scenario(
         else:
             writer.finish("failed", f"{type(exc).__name__}: {getattr(exc, 'message', exc)}")
         raise
+    finally:
+        procs.use_ledger(None)
+        ledger.close()
     if failed:
         error = f"{len(failed)} of {len(cases)} cases failed: {', '.join(failed)}"
         writer.finish("failed", error)
         return RunOutcome(writer.path, "failed", error, len(cases) - len(failed))
     writer.finish("complete")
     return RunOutcome(writer.path, "complete", None, len(cases))
+
+
+def clean_up_after_killed_runs(results_dir: Path, notice: Callable[[str], None]) -> None:
+    """Stop processes a killed harness left behind and mark its run `interrupted`."""
+    try:
+        found = procs.reap_stale(results_dir / ACTIVE_DIR)
+    except OSError:
+        return
+    for message, run_path in found:
+        notice(message)
+        meta_path = Path(run_path) / "run.json" if run_path else None
+        if meta_path and meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except ValueError:
+                continue
+            if meta.get("status") == "running":
+                meta.update(status="interrupted", ended_at=None,
+                            error="the harness was killed (SIGKILL or a crash) during this run; found by a later run")
+                record.atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
 
 
 def _one_line_summary(case_row: dict, tables: dict) -> str:

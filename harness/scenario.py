@@ -33,6 +33,7 @@ ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
 }
 MAX_WORKERS = 64
 MAX_USERS = 2000
+USERS_PER_GENERATOR_WARN = 500
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -223,6 +224,21 @@ class Scenario:
                     )
                 )
         return cases
+
+    def warnings(self) -> list[str]:
+        """Values that are allowed but probably not what the user wants, with the reason."""
+        out = []
+        cores = machine_cores()
+        for load in self.loads:
+            if load.users > USERS_PER_GENERATOR_WARN:
+                out.append(f"{load.users} users in one Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
+                           "CPU, not the server, tends to set the pace; such cases will be flagged generator-limited")
+        for server in self.servers:
+            workers = server.resolved().workers
+            if isinstance(workers, int) and workers > 4 * cores:
+                out.append(f"{workers} workers on {cores} cores: heavily oversubscribed; each worker gets a slice of "
+                           "a core and the figures measure the scheduler as much as the server")
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -70,6 +70,9 @@ function runWorker(opts, workerId, mode) {
   const app = createApp({ workerId, mode });
   const server = http.createServer(app.handle);
   server.keepAliveTimeout = 65000;
+  // Bound slow clients (slowloris): headers must arrive within 10 s, a whole request within 30 s.
+  server.headersTimeout = 10000;
+  server.requestTimeout = 30000;
   let stopping = false;
 
   function shutdown(reason) {

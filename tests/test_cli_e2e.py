@@ -149,9 +149,53 @@ def test_bad_input_is_one_line_and_an_exit_code(results_dir: Path, args, code, w
     assert not any(results_dir.iterdir())  # nothing half written
 
 
+def test_taken_port_and_missing_node_are_exit_3_with_nothing_written(results_dir: Path, tmp_path: Path):
+    import os
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = harness(results_dir, "run", "default", "--quick", "--port", str(port))
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and f"port {port} on 127.0.0.1 is taken" in err
+    proc = harness(results_dir, "run", "default", "--quick", env={**os.environ, "HARNESS_NODE": str(tmp_path / "x")})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and "node was not found on PATH" in err
+    assert len(err.strip().splitlines()) == 1  # one line, nothing else
+    assert not any(results_dir.iterdir())
+
+
 def test_help_and_list(results_dir: Path):
     out = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "harness list" in out.stdout
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "list"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "default" in out.stdout
+
+
+def test_locust_crashing_fails_its_case_and_the_run_goes_on(tmp_path: Path, results_dir: Path):
+    import psutil
+
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=4)), "--run-id", "lc")
+    assert _wait_for_load(results_dir, "lc")
+
+    def locust_of_first_case() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = " ".join(p.info["cmdline"] or [])
+            if "locustfile.py" in cmd and str(results_dir / "lc" / "raw" / "001-") in cmd:
+                found.append(p)
+        return found
+    assert wait_until(lambda: bool(locust_of_first_case()), timeout_s=20)
+    for p in locust_of_first_case():
+        p.kill()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    meta = json.loads((results_dir / "lc" / "run.json").read_text())
+    assert meta["status"] == "failed" and "1 of 2 cases failed" in meta["error"]
+    first, second = meta["cases"]
+    assert first["status"] == "failed" and "Locust exited with code -9" in first["error"]
+    assert second["status"] == "complete"
+    assert (results_dir / "lc" / "report" / "report.html").is_file()  # the finished case is reported

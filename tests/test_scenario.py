@@ -70,6 +70,15 @@ def test_bad_values_are_refused_with_a_reason(build, words):
     assert words in err.value.one_line()
 
 
+def test_allowed_but_doubtful_values_warn():
+    s = make(servers=[sc.ServerSpec("cluster", workers=64)], loads=[sc.ClosedLoad(1000)])
+    text = " ".join(s.warnings())
+    assert "1000 users in one Locust process" in text
+    if sc.machine_cores() < 16:
+        assert "64 workers on" in text
+    assert make().warnings() == []
+
+
 def test_quick_variant_and_overrides():
     s = make().quick_variant()
     assert (s.duration_s, s.warmup_s, s.repetitions) == (8.0, 2.0, 1)
@@ -125,3 +134,25 @@ def test_fuzzed_scenarios_either_load_or_raise_usage_error(mode, workers, schedu
         assert exc.one_line()
         return
     assert s.cases()
+
+
+_fragments = st.sampled_from([
+    "from harness.scenario import *\n", "SCENARIO = ", "Scenario(", "name='z', ", "description='', ",
+    "servers=[ServerSpec('cluster', workers=2)], ", "servers=[ServerSpec(", "workloads=[Workload('/cpu')], ",
+    "loads=[ClosedLoad(4)], ", "loads=ClosedLoad(4), ", "duration_s=-1, ", "repetitions=2, ", ")", ")\n", "]",
+    "import sys\n", "sys.exit(0)\n", "1/0\n", "None\n", "'x' + 1\n", "\t", "\x00", "def f(:\n", "ServerSpec('single')",
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_fragments, min_size=0, max_size=12))
+def test_fuzzed_scenario_files_load_or_give_a_usage_error(tmp_path_factory, parts):
+    """Whatever text a scenario file holds, loading it ends in a Scenario or a UsageError."""
+    f = tmp_path_factory.mktemp("fuzz") / "fuzzed.py"
+    f.write_text("".join(parts))
+    try:
+        s = sc.load(str(f))
+    except UsageError as exc:
+        assert "fuzzed.py" in exc.one_line()
+        return
+    assert isinstance(s, sc.Scenario)

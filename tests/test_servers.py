@@ -176,3 +176,73 @@ def test_a_server_that_died_is_a_run_failure_not_a_traceback(tmp_path: Path):
         s.proc.wait()
         with pytest.raises(RunFailed, match="did not answer GET /metrics.*it exited"):
             s.worker_metrics()
+
+
+def _raw(server, payload: bytes) -> bytes:
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize("payload, status", [
+    (b"GARBAGE\r\n\r\n", b"400"),
+    (b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
+    (b"GET /cpu?work=%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"400"),
+    (b"GET /hello HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"400"),
+])
+def test_malformed_requests_do_not_hurt_the_worker(tmp_path: Path, payload: bytes, status: bytes):
+    with ClusterServer(tmp_path, workers=2) as s:
+        pids = {p.pid for p in s.processes()}
+        answer = _raw(s, payload)
+        assert answer.startswith(b"HTTP/1.1 " + status), answer[:80]
+        assert get(s, "/hello")[0] == 200
+        assert {p.pid for p in s.processes()} == pids  # no worker died or was replaced
+
+
+def test_slow_clients_do_not_block_the_others(tmp_path: Path):
+    with SingleServer(tmp_path) as s:
+        slow = []
+        for _ in range(50):  # slowloris: connections that never finish their headers
+            sock = socket.create_connection((s.host, s.port), timeout=5)
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(sock)
+        try:
+            for _ in range(20):
+                assert get(s, "/hello")[0] == 200
+            assert s.proc.poll() is None
+        finally:
+            for sock in slow:
+                sock.close()
+
+
+def test_a_crash_loop_backs_off(tmp_path: Path):
+    """Kill every new worker as soon as it appears: the primary waits longer each time."""
+    import json as _json
+
+    with ClusterServer(tmp_path, workers=1) as s:
+        killed: set[int] = set()
+        for _ in range(4):
+            def new_worker() -> int | None:
+                pids = [p.pid for p in s.processes() if p.role == "worker" and p.pid not in killed]
+                return pids[0] if pids else None
+            assert wait_until(lambda: new_worker() is not None, timeout_s=10)
+            pid = new_worker()
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        def reforks() -> list[dict]:
+            return [e for e in map(_json.loads, (l for l in s.log_tail(20000).splitlines() if l.startswith("{")))
+                    if e.get("event") == "refork"]
+        assert wait_until(lambda: len(reforks()) == 4, timeout_s=10)
+        delays = [e["delay_ms"] for e in reforks()]
+        # the first worker may have lived over 2 s; every later one died young and doubled the wait
+        assert delays[-1] > delays[-2] > delays[-3] > 0
+        assert delays[-1] == 2 * delays[-2] == 4 * delays[-3]
