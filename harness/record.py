@@ -36,7 +36,8 @@ SCHEMA_VERSION = 1
 TABLE_COLUMNS: dict[str, list[str]] = {
     # one row per case, in the order run
     "cases": [
-        "case_id", "index", "condition", "repetition", "mode", "workers", "schedule", "route", "path", "users",
+        "case_id", "index", "condition", "repetition", "mode", "workers", "schedule", "threads", "queue_limit",
+        "balance", "uv_threadpool_size", "route", "path", "users",
         "warmup_s", "duration_s", "status", "error", "started_ts", "ended_ts", "measure_start_ts",
         "measure_end_ts", "measured_s", "port",
     ],
@@ -45,8 +46,9 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "case_id", "phase", "name", "requests", "failures", "latency_mean_ms", "latency_p50_ms",
         "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "hdr_b64",
     ],
-    # one row per case x phase x worker: responses the client received from it (x-worker-id, x-pid)
-    "workers": ["case_id", "phase", "worker_id", "pid", "requests"],
+    # one row per case x phase x worker (x pool thread): responses the client received from it
+    # (headers x-worker-id, x-pid, x-thread-id)
+    "workers": ["case_id", "phase", "worker_id", "pid", "thread_id", "requests"],
     # one row per case x worker x snapshot (before | after the load): the worker's own /metrics
     "server_metrics": [
         "case_id", "snapshot", "worker_id", "pid", "requests_total", "requests_route", "event_loop_utilization",
@@ -57,6 +59,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "case_id", "ts", "elapsed_s", "phase", "pid", "role", "worker_id", "cpu_pct", "cpu_s", "rss_bytes",
         "num_threads", "steal_pct",
     ],
+    # one row per case x sample tick x thread of a server process: per-thread CPU
+    "threads": ["case_id", "ts", "elapsed_s", "phase", "pid", "role", "tid", "thread_name", "cpu_s"],
     # one row per case x second x request name, client side
     "timeline": [
         "case_id", "second", "elapsed_s", "phase", "name", "requests", "failures", "latency_mean_ms",
@@ -66,10 +70,11 @@ TABLE_COLUMNS: dict[str, list[str]] = {
 
 # Ids are text: a worker id or pid may be "?" when a response carried no headers.
 _DTYPES: dict[str, dict[str, Any]] = {
-    "workers": {"worker_id": str, "pid": str},
+    "workers": {"worker_id": str, "pid": str, "thread_id": str},
+    "threads": {"thread_name": str},
     "server_metrics": {"worker_id": str},
     "samples": {"worker_id": str},
-    "cases": {"schedule": str, "error": str},
+    "cases": {"schedule": str, "error": str, "balance": str},
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

@@ -83,6 +83,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         finally:
             load.stop()
             samples = sampler.stop()
+            thread_samples = sampler.thread_rows
         after = server.worker_metrics()
     ended = time.time()
     (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
@@ -107,6 +108,8 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "server_metrics": _server_rows(case.case_id, "before", before, case.route)
         + _server_rows(case.case_id, "after", after, case.route),
         "samples": samples,
+        "threads": [{**t, "case_id": case.case_id, "elapsed_s": t["ts"] - started,
+                     "phase": phase_of(t["ts"], m_start, m_end)} for t in thread_samples],
         "timeline": timeline_rows(case.case_id, hooks["timeline"], started, m_start, m_end),
     }
     return case_row, tables

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -33,6 +34,12 @@ SAMPLE_COLUMNS = [
 ]
 
 
+# Processes whose threads are sampled one by one: the server's (pool threads, libuv
+# threads, V8's helpers), so a report can show which threads did the work.
+THREAD_ROLES = ("worker", "primary", "proxy", "pm2-daemon")
+THREAD_COLUMNS = ["ts", "pid", "role", "tid", "thread_name", "cpu_s"]
+
+
 @dataclass
 class _Tracked:
     proc: psutil.Process
@@ -43,10 +50,14 @@ class _Tracked:
 class Sampler:
     """Collects rows (see SAMPLE_COLUMNS) from start() to stop()."""
 
-    def __init__(self, sources: list[Source], interval_s: float = 0.5) -> None:
+    def __init__(self, sources: list[Source], interval_s: float = 0.5,
+                 thread_roles: tuple[str, ...] = THREAD_ROLES) -> None:
         self.sources = sources
         self.interval_s = interval_s
+        self.thread_roles = thread_roles
         self.rows: list[dict] = []
+        self.thread_rows: list[dict] = []
+        self._thread_names: dict[tuple[int, int], str] = {}
         self._tracked: dict[int, _Tracked] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,8 +133,13 @@ class Sampler:
                 cpu_s = times.user + times.system
                 rss = proc.memory_info().rss
                 threads = proc.num_threads()
+                per_thread = proc.threads() if info.role in self.thread_roles else []
         except psutil.Error:
             return None
+        for t in per_thread:
+            self.thread_rows.append({"ts": now, "pid": info.pid, "role": info.role, "tid": t.id,
+                                     "thread_name": self._thread_name(info.pid, t.id),
+                                     "cpu_s": t.user_time + t.system_time})
         cpu_pct = None
         if tracked.last_ts is not None and tracked.last_cpu_s is not None and now > tracked.last_ts:
             cpu_pct = 100.0 * (cpu_s - tracked.last_cpu_s) / (now - tracked.last_ts)
@@ -138,3 +154,13 @@ class Sampler:
             "num_threads": threads,
             "steal_pct": None,
         }
+
+    def _thread_name(self, pid: int, tid: int) -> str:
+        """The kernel's name of a thread (node names its own: libuv-worker, V8 helpers ...)."""
+        key = (pid, tid)
+        if key not in self._thread_names:
+            try:
+                self._thread_names[key] = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            except OSError:
+                self._thread_names[key] = ""
+        return self._thread_names[key]

@@ -21,8 +21,13 @@ from typing import Any
 
 from harness.errors import UsageError
 
-MODES = ("single", "cluster")
+MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2")
+# Modes with one HTTP process (workers must be 1); the others run `workers` server processes.
+ONE_PROCESS_MODES = ("single", "pool", "spawn-per-request")
 SCHEDULES = ("rr", "none")
+BALANCES = ("round_robin", "least_conn")
+MAX_THREADS = 64
+MAX_UV_THREADPOOL = 1024  # libuv's own upper bound
 ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json")
 # The one query parameter each route takes, and its accepted range (same as server/app.js).
 ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
@@ -65,33 +70,65 @@ def _seconds(value: Any, what: str, lo: float, hi: float) -> float:
 class ServerSpec:
     """One server setup: a mode and its parameters.
 
-    workers: an int, or "cores" for as many workers as this machine has cores.
+    workers: server processes (cluster, nginx, pm2); an int, or "cores" for one per core.
+    schedule: cluster only: "rr" (the primary hands out connections) or "none" (the kernel).
+    threads: pool only: worker_threads in the pool ("cores" for one per core).
+    queue_limit: pool only: tasks that may wait for a thread before requests get 503 (None: no limit).
+    balance: nginx only: "round_robin" or "least_conn".
+    uv_threadpool_size: any mode: UV_THREADPOOL_SIZE set in the environment before the
+        process starts (None: libuv's default of 4).
     """
 
     mode: str
     workers: int | str = 1
     schedule: str = "rr"
+    threads: int | str = "cores"
+    queue_limit: int | None = None
+    balance: str = "round_robin"
+    uv_threadpool_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise UsageError(f"unknown server mode {self.mode!r}", f"use one of: {', '.join(MODES)}")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}", f"use one of: {', '.join(SCHEDULES)}")
+        if self.balance not in BALANCES:
+            raise UsageError(f"unknown balance {self.balance!r}", f"use one of: {', '.join(BALANCES)}")
         if self.workers != "cores":
             _whole(self.workers, "workers", 1, MAX_WORKERS)
-        if self.mode == "single" and self.workers not in (1, "cores"):
-            raise UsageError("mode single runs exactly one process", "drop workers=, or use mode cluster")
+        if self.threads != "cores":
+            _whole(self.threads, "threads", 1, MAX_THREADS)
+        if self.queue_limit is not None:
+            _whole(self.queue_limit, "queue_limit", 0, 1_000_000)
+        if self.uv_threadpool_size is not None:
+            _whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
+        if self.mode in ONE_PROCESS_MODES and self.workers not in (1, "cores"):
+            raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
+                             "drop workers=, or use mode cluster, nginx or pm2")
 
     def resolved(self) -> "ServerSpec":
-        if self.mode == "single":
-            return replace(self, workers=1)
-        return replace(self, workers=machine_cores() if self.workers == "cores" else self.workers)
+        cores = machine_cores()
+        workers = 1 if self.mode in ONE_PROCESS_MODES else (cores if self.workers == "cores" else self.workers)
+        return replace(self, workers=workers, threads=cores if self.threads == "cores" else self.threads)
 
     @property
     def label(self) -> str:
+        """Short name of the setup, as reports show it (call on a resolved spec)."""
         if self.mode == "single":
-            return "single"
-        return f"{self.mode}-{self.schedule}-{self.workers}w"
+            label = "single"
+        elif self.mode == "cluster":
+            label = f"cluster-{self.schedule}-{self.workers}w"
+        elif self.mode == "pool":
+            label = f"pool-{self.threads}t" + (f"-q{self.queue_limit}" if self.queue_limit is not None else "")
+        elif self.mode == "spawn-per-request":
+            label = "spawn-per-request"
+        elif self.mode == "nginx":
+            label = f"nginx-{self.balance.replace('_', '-')}-{self.workers}w"
+        else:
+            label = f"{self.mode}-{self.workers}w"
+        if self.uv_threadpool_size is not None:
+            label += f"-uv{self.uv_threadpool_size}"
+        return label
 
 
 @dataclass(frozen=True)
@@ -139,6 +176,10 @@ class Case:
     mode: str
     workers: int
     schedule: str
+    threads: int | None
+    queue_limit: int | None
+    balance: str
+    uv_threadpool_size: int | None
     route: str
     path: str
     users: int
@@ -215,7 +256,11 @@ class Scenario:
                         repetition=rep,
                         mode=server.mode,
                         workers=int(server.workers),
-                        schedule=server.schedule if server.mode != "single" else "",
+                        schedule=server.schedule if server.mode == "cluster" else "",
+                        threads=int(server.threads) if server.mode == "pool" else None,
+                        queue_limit=server.queue_limit if server.mode == "pool" else None,
+                        balance=server.balance if server.mode == "nginx" else "",
+                        uv_threadpool_size=server.uv_threadpool_size,
                         route=work.route,
                         path=work.path,
                         users=load.users,

@@ -52,13 +52,14 @@ class HookState:
         self.hist: dict[tuple[str, str], HdrHistogram] = {}
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.failures: dict[tuple[str, str], int] = defaultdict(int)
-        self.workers: dict[tuple[str, str, str], int] = defaultdict(int)  # (phase, worker_id, pid)
+        # (phase, worker_id, pid, thread_id): thread_id is "" unless a pool thread did the work
+        self.workers: dict[tuple[str, str, str, str], int] = defaultdict(int)
         # second (int Unix time) -> name -> [requests, failures, latency sum ms, latency max ms]
         self.timeline: dict[tuple[int, str], list[float]] = {}
         self.errors: dict[str, int] = defaultdict(int)
 
     def record(self, phase: str, name: str, response_time_ms: float, ok: bool, worker_id: str, pid: str,
-               done_ts: float, error: str | None = None) -> None:
+               done_ts: float, error: str | None = None, thread_id: str = "") -> None:
         key = (phase, name)
         hist = self.hist.get(key)
         if hist is None:
@@ -69,7 +70,7 @@ class HookState:
             self.failures[key] += 1
             if error:
                 self.errors[error[:200]] += 1
-        self.workers[(phase, worker_id, pid)] += 1
+        self.workers[(phase, worker_id, pid, thread_id)] += 1
         slot = self.timeline.setdefault((int(done_ts), name), [0, 0, 0.0, 0.0])
         slot[0] += 1
         slot[1] += 0 if ok else 1
@@ -83,8 +84,8 @@ class HookState:
                  "hdr": h.encode().decode("ascii")}
                 for (p, n), h in sorted(self.hist.items())
             ],
-            "workers": [{"phase": p, "worker_id": w, "pid": pid, "requests": c}
-                        for (p, w, pid), c in sorted(self.workers.items())],
+            "workers": [{"phase": p, "worker_id": w, "pid": pid, "thread_id": t, "requests": c}
+                        for (p, w, pid, t), c in sorted(self.workers.items())],
             "timeline": [{"second": s, "name": n, "requests": v[0], "failures": v[1], "latency_sum_ms": v[2],
                           "latency_max_ms": v[3]} for (s, n), v in sorted(self.timeline.items())],
             "errors": dict(self.errors),
@@ -100,7 +101,7 @@ class HookState:
             self.requests[key] += e["requests"]
             self.failures[key] += e["failures"]
         for w in data.get("workers", []):
-            self.workers[(w["phase"], w["worker_id"], w["pid"])] += w["requests"]
+            self.workers[(w["phase"], w["worker_id"], w["pid"], w.get("thread_id", ""))] += w["requests"]
         for t in data.get("timeline", []):
             slot = self.timeline.setdefault((t["second"], t["name"]), [0, 0, 0.0, 0.0])
             slot[0] += t["requests"]

@@ -57,7 +57,8 @@ def _on_request(name: str, response_time: float, response, exception, start_time
     worker_id = headers.get("x-worker-id") or NO_WORKER
     pid = headers.get("x-pid") or NO_WORKER
     error = None if exception is None else f"{type(exception).__name__}: {exception}"
-    state.record(phase, name, response_time or 0.0, exception is None, worker_id, pid, done, error)
+    state.record(phase, name, response_time or 0.0, exception is None, worker_id, pid, done, error,
+                 thread_id=headers.get("x-thread-id") or "")
 
 
 @events.quitting.add_listener

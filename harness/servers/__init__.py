@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.errors import UsageError
 from harness.scenario import Case
 from harness.servers.base import ProcInfo, Server
 from harness.servers.node import ClusterServer, SingleServer
@@ -13,8 +14,13 @@ MODE_CLASSES: dict[str, type[Server]] = {"single": SingleServer, "cluster": Clus
 
 def make_server(case: Case, log_dir: Path, port: int | None = None) -> Server:
     """The server a case asks for, not yet started."""
-    cls = MODE_CLASSES[case.mode]
-    return cls(log_dir, port=port, workers=case.workers, schedule=case.schedule or "rr")
+    cls = MODE_CLASSES.get(case.mode)
+    if cls is None:
+        raise UsageError(f"mode {case.mode} is not available in this version of the harness",
+                         f"available: {', '.join(MODE_CLASSES)}")
+    return cls(log_dir, port=port, workers=case.workers, schedule=case.schedule or "rr", threads=case.threads,
+               queue_limit=case.queue_limit, balance=case.balance or "round_robin",
+               uv_threadpool_size=case.uv_threadpool_size)
 
 
 __all__ = ["MODE_CLASSES", "ProcInfo", "Server", "make_server"]

@@ -82,8 +82,10 @@ class Server(ABC):
 
     host = "127.0.0.1"  # servers bind to loopback only
 
-    def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0) -> None:
+    def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
+                 uv_threadpool_size: int | None = None) -> None:
         self.log_dir = log_dir
+        self.uv_threadpool_size = uv_threadpool_size
         self.port = port if port is not None else free_port(self.host)
         if port is not None:
             check_port_free(port, self.host)
@@ -118,7 +120,23 @@ class Server(ABC):
         return self.log_dir / "server.log"
 
     def environment(self) -> dict[str, str]:
-        return dict(os.environ)
+        """The server's environment. UV_THREADPOOL_SIZE is set here, before the process
+        starts: libuv sizes its pool once, at the first use, so setting it from inside
+        JavaScript is not reliable."""
+        env = dict(os.environ)
+        env.pop("UV_THREADPOOL_SIZE", None)
+        if self.uv_threadpool_size is not None:
+            env["UV_THREADPOOL_SIZE"] = str(self.uv_threadpool_size)
+        return env
+
+    @classmethod
+    def missing(cls) -> list[str]:
+        """What this machine lacks for the mode, each with the command that fixes it (empty: ready)."""
+        try:
+            find_node()
+        except EnvironmentProblem as exc:
+            return [exc.one_line()]
+        return []
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
         self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=server_dir())

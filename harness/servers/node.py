@@ -14,8 +14,9 @@ class SingleServer(Server):
 
     mode = "single"
 
-    def __init__(self, log_dir: Path, port: int | None = None, shutdown_timeout_s: float = 5.0, **_: Any) -> None:
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5)
+    def __init__(self, log_dir: Path, port: int | None = None, shutdown_timeout_s: float = 5.0,
+                 uv_threadpool_size: int | None = None, **_: Any) -> None:
+        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5, uv_threadpool_size=uv_threadpool_size)
         self.shutdown_timeout_s = shutdown_timeout_s
         self.node = find_node()
 
@@ -52,9 +53,10 @@ class ClusterServer(Server):
         workers: int = 2,
         schedule: str = "rr",
         shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
         **_: Any,
     ) -> None:
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 6)
+        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 6, uv_threadpool_size=uv_threadpool_size)
         self.workers = workers
         self.schedule = schedule
         self.shutdown_timeout_s = shutdown_timeout_s
