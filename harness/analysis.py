@@ -26,18 +26,28 @@ UNSTABLE_CV_PCT = 10.0
 # requests at the stop) before it is a warning.
 MISMATCH_TOLERANCE = 0.01
 SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon")
+# Open load: sending more than 5 % below the target rate means the generator fell behind.
+OPEN_SHORTFALL = 0.05
 LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
                            "latency_p99_9_ms")
 LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
 
 RESULT_COLUMNS = [
-    "case_id", "condition", "repetition", "mode", "workers", "schedule", "route", "path", "users", "measured_s",
+    "case_id", "condition", "repetition", "mode", "workers", "schedule", "route", "path", "users", "load",
+    "target_rps", "sent_rps", "measured_s",
     "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
     "server_cpu_ms_per_request",
     "generator_cpu_pct", "machine_cpu_pct", "steal_pct", "workers_seen", "jain_index", "max_min_share_ratio",
-    "client_server_mismatch", "generator_limited", "generator_limited_reason",
+    "client_server_mismatch", "generator_limited", "generator_limited_reason", "overloaded_reason",
 ]  # fmt: skip
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def jain_index(counts: Any) -> float:
@@ -56,13 +66,41 @@ def max_min_ratio(counts: Any) -> float:
 
 
 def generator_limited(generator_cpu_pct: float) -> tuple[bool, str | None]:
-    """The saturation rule: the Locust process used 90 % of a core or more over the window."""
+    """The CPU rule: the hottest Locust process used 90 % of a core or more over the window."""
     if generator_cpu_pct is None or math.isnan(generator_cpu_pct):
         return False, None
     if generator_cpu_pct >= GENERATOR_LIMIT_CPU_PCT:
         return True, (f"the load generator used {generator_cpu_pct:.0f}% of a core (limit "
                       f"{GENERATOR_LIMIT_CPU_PCT:.0f}%): the figure is Locust's ceiling, not the server's capacity")
     return False, None
+
+
+def generator_verdict(hottest_generator_cpu_pct: float, target_rps: float | None, sent_rps: float | None,
+                      cap_waits: int = 0) -> tuple[bool, str | None]:
+    """Was the generator, not the server, the limit? Hot Locust CPU; or, in open load, a
+    send rate more than OPEN_SHORTFALL below the target while in-flight slots were free
+    (when the slots were all taken, the server fell behind: see open_load_overloaded)."""
+    limited, reason = generator_limited(hottest_generator_cpu_pct)
+    if limited:
+        return limited, reason
+    if _short(target_rps, sent_rps) and not cap_waits:
+        return True, (f"the load generator sent {sent_rps:,.0f} req/s of the {target_rps:,.0f} req/s asked for: "
+                      "it could not keep the schedule, so latency at the target rate was not measured")
+    return False, None
+
+
+def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_waits: int) -> str | None:
+    """Open load the server could not keep up with: requests waited for an in-flight slot."""
+    if _short(target_rps, sent_rps) and cap_waits:
+        return (f"the server fell behind {target_rps:,.0f} req/s: {cap_waits:,} requests found every in-flight slot "
+                f"taken and the send rate fell to {sent_rps:,.0f} req/s. Latency here is that of an overloaded "
+                "server (growing queues), measured from when each request was due")
+    return None
+
+
+def _short(target_rps: float | None, sent_rps: float | None) -> bool:
+    return bool(target_rps) and sent_rps is not None and not math.isnan(sent_rps) \
+        and sent_rps < target_rps * (1 - OPEN_SHORTFALL)
 
 
 def confidence_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
@@ -87,15 +125,23 @@ def _median_of_tick_sums(samples: pd.DataFrame, roles: tuple[str, ...]) -> float
     return float(sel.groupby("ts")["cpu_pct"].sum().median())
 
 
-def _window_cpu_pct(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
-    """Average CPU of the given roles over the sampled window, % of one core: the change of
-    each process's cumulative CPU seconds, summed, over the time the samples span."""
-    span = samples["ts"].max() - samples["ts"].min() if not samples.empty else 0.0
+def window_cpu_by_pid(samples: pd.DataFrame, roles: tuple[str, ...]) -> pd.Series:
+    """Average CPU of each process of the given roles over the sampled window, % of one
+    core: the change of its cumulative CPU seconds over the time the samples span."""
+    if samples.empty:
+        return pd.Series(dtype=float)
+    span = samples["ts"].max() - samples["ts"].min()
     sel = samples[samples["role"].isin(roles)]
     if sel.empty or not span > 0:
-        return math.nan
+        return pd.Series(dtype=float)
     per_pid = sel.sort_values("ts").groupby("pid")["cpu_s"].agg(["first", "last"])
-    return float((per_pid["last"] - per_pid["first"]).sum() / span * 100)
+    return (per_pid["last"] - per_pid["first"]) / span * 100
+
+
+def window_cpu_pct(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
+    """Total average CPU of the given roles over the window, % of one core."""
+    per_pid = window_cpu_by_pid(samples, roles)
+    return float(per_pid.sum()) if not per_pid.empty else math.nan
 
 
 def case_results(run: Run) -> pd.DataFrame:
@@ -114,17 +160,25 @@ def case_results(run: Run) -> pd.DataFrame:
         failures = int(ep["failures"].sum()) if not ep.empty else 0
         lat = ep.iloc[0] if len(ep) == 1 else None
         cs = samples[samples["case_id"] == case.case_id]
-        generator_cpu = _window_cpu_pct(cs, ("generator",))
-        limited, reason = generator_limited(generator_cpu)
+        gen_by_pid = window_cpu_by_pid(cs, ("generator",))
+        generator_cpu = float(gen_by_pid.sum()) if not gen_by_pid.empty else math.nan
+        target = _num(getattr(case, "target_rps", None))
+        sent = _num(getattr(case, "sent_rps", None))
+        cap = _num(getattr(case, "cap_waits", 0))
+        cap_waits = 0 if math.isnan(cap) else int(cap)
+        limited, reason = generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else math.nan,
+                                            target, sent, cap_waits)
+        overloaded = open_load_overloaded(target, sent, cap_waits)
         w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")
                     & (workers["worker_id"] != NO_WORKER)]
         per_worker = w.groupby("worker_id")["requests"].sum()
-        server_cpu = _window_cpu_pct(cs, SERVER_ROLES)
+        server_cpu = window_cpu_pct(cs, SERVER_ROLES)
         tput = (requests - failures) / case.measured_s
         rows.append({
             "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
             "workers": case.workers, "schedule": case.schedule if isinstance(case.schedule, str) else "",
-            "route": case.route, "path": case.path, "users": case.users, "measured_s": case.measured_s, "requests": requests,
+            "route": case.route, "path": case.path, "users": case.users, "load": getattr(case, "load", "closed"),
+            "target_rps": target, "sent_rps": sent, "measured_s": case.measured_s, "requests": requests,
             "failures": failures, "throughput_rps": tput,
             **{c: (float(lat[c]) if lat is not None and pd.notna(lat[c]) else math.nan)
                for c in RESULT_COLUMNS if c.startswith("latency_")},
@@ -136,15 +190,21 @@ def case_results(run: Run) -> pd.DataFrame:
             "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
             "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(per_worker.values),
             "max_min_share_ratio": max_min_ratio(per_worker.values),
-            "client_server_mismatch": client_server_mismatch(workers, server, case.case_id),
-            "generator_limited": limited, "generator_limited_reason": reason,
+            "client_server_mismatch": client_server_mismatch(
+                workers, server, case.case_id,
+                _num(getattr(case, "max_in_flight", None)) if getattr(case, "load", "closed") == "open"
+                else float(case.users)),
+            "generator_limited": limited, "generator_limited_reason": reason, "overloaded_reason": overloaded,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str) -> float:
+def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str,
+                           in_flight_bound: float = 0.0) -> float:
     """Largest relative difference, over workers, between the responses the client counted
-    (all phases) and the requests the worker's /metrics counted during the load."""
+    (all phases) and the requests the worker's /metrics counted during the load, beyond
+    what the stop explains: up to `in_flight_bound` requests (users, or open load's
+    in-flight cap) can be cut off client-side while the server still counts them."""
     client = workers[workers["case_id"] == case_id].groupby("worker_id")["requests"].sum()
     srv = server[server["case_id"] == case_id]
     before = srv[srv["snapshot"] == "before"].set_index("worker_id")["requests_route"]
@@ -156,7 +216,8 @@ def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id:
     worst = 0.0
     for wid in ids:
         c, s = float(client.get(wid, 0)), float(served.get(wid, 0))
-        worst = max(worst, abs(c - s) / max(c, s, 1.0))
+        unexplained = max(0.0, abs(c - s) - in_flight_bound) if s > c else abs(c - s)
+        worst = max(worst, unexplained / max(c, s, 1.0))
     return worst
 
 
@@ -215,8 +276,10 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
     """
     rows = []
     base_all = results[results["mode"] == baseline_mode]
-    for (condition, path, users), g in results.groupby(["condition", "path", "users"], sort=False):
-        base = base_all[(base_all["path"] == path) & (base_all["users"] == users)]
+    for (condition, path, users, target), g in results.groupby(["condition", "path", "users", "target_rps"],
+                                                                sort=False, dropna=False):
+        same_rate = base_all["target_rps"].isna() if pd.isna(target) else base_all["target_rps"] == target
+        base = base_all[(base_all["path"] == path) & (base_all["users"] == users) & same_rate]
         if base.empty or condition in set(base["condition"]):
             continue
         base = base[base["condition"] == base["condition"].iloc[0]]  # the first baseline condition run
@@ -283,11 +346,14 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
         if r.generator_limited:
             out.append(f"{r.case_id}: {r.generator_limited_reason}. To fix: fewer users or a heavier route "
                        "(more work per request), so that the server, not Locust, runs out of CPU first.")
+        if isinstance(r.overloaded_reason, str):
+            out.append(f"{r.case_id}: {r.overloaded_reason}.")
         if r.failures:
             out.append(f"{r.case_id}: {r.failures} of {r.requests} requests failed; see raw/{r.case_id}/.")
         if not math.isnan(r.client_server_mismatch) and r.client_server_mismatch > MISMATCH_TOLERANCE:
             out.append(f"{r.case_id}: client and server request counts differ by up to "
-                       f"{r.client_server_mismatch:.1%} for one worker (tolerance {MISMATCH_TOLERANCE:.0%}).")
+                       f"{r.client_server_mismatch:.1%} for one worker, beyond the requests in flight at the stop "
+                       f"(tolerance {MISMATCH_TOLERANCE:.0%}): responses were lost or miscounted.")
     for s in summary.itertuples(index=False):
         if s.unstable:
             out.append(f"{s.condition}: throughput varied by {s.throughput_cv_pct:.0f}% (coefficient of variation) "

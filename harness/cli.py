@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.quick:
         scen = scen.quick_variant()
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
-                               users=args.users)
+                               users=args.users, rate_rps=args.rate, generator_processes=args.processes)
     results_dir = Path(args.results)
     find_node()  # what the machine lacks is said before anything is written
     if args.port is not None:
@@ -188,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration-s", type=float, help="measured seconds per case (overrides the scenario)")
     p.add_argument("--warmup-s", type=float, help="warm-up seconds per case, excluded from every figure")
     p.add_argument("--repetitions", type=int, help="repetitions of every case, interleaved")
-    p.add_argument("--users", type=int, help="closed-loop users for every case (overrides the scenario's loads)")
+    p.add_argument("--users", type=int, help="closed load: this many users for every case (replaces the "
+                   "scenario's loads)")
+    p.add_argument("--rate", type=float, metavar="RPS", help="open load: this many requests/s for every case, "
+                   "latency measured from when each was due (replaces the scenario's loads)")
+    p.add_argument("--processes", type=int, help="Locust processes generating the load (master + workers when "
+                   "over 1; default: the scenario's, usually 1)")
     p.add_argument("--run-id", help="name of the run folder (default: date-time-scenario)")
     p.add_argument("--port", type=_port, help="serve on this loopback port (1-65535) instead of a free one")
     p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")

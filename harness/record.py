@@ -37,9 +37,11 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     # one row per case, in the order run
     "cases": [
         "case_id", "index", "condition", "repetition", "mode", "workers", "schedule", "threads", "queue_limit",
-        "balance", "uv_threadpool_size", "route", "path", "users",
-        "warmup_s", "duration_s", "status", "error", "started_ts", "ended_ts", "measure_start_ts",
-        "measure_end_ts", "measured_s", "port",
+        "balance", "uv_threadpool_size", "route", "path", "load", "users", "target_rps", "max_in_flight",
+        "generator_processes", "warmup_s", "duration_s", "status", "error", "started_ts", "ended_ts",
+        "measure_start_ts", "measure_end_ts", "measured_s", "sent_rps", "cap_waits", "generator_cpu_pct",
+        "generator_limited",
+        "generator_limited_reason", "port",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms
     "endpoints": [
@@ -74,7 +76,7 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "threads": {"thread_name": str},
     "server_metrics": {"worker_id": str},
     "samples": {"worker_id": str},
-    "cases": {"schedule": str, "error": str, "balance": str},
+    "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str},
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

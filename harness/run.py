@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from harness import procs, record
+import pandas as pd
+
+from harness import analysis, procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed
 from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun
@@ -74,7 +76,9 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     server = make_server(case, raw_dir, port=port)
     with server:
         before = server.worker_metrics()
-        load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir)
+        load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
+                         open_rps=case.target_rps, max_in_flight=case.max_in_flight,
+                         processes=case.generator_processes)
         sampler = Sampler([server.processes, load.processes], SAMPLE_INTERVAL_S)
         sampler.start()
         try:
@@ -97,10 +101,21 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     if m_start is None or m_end is None or m_end <= m_start:
         raise RunFailed("the measurement window is empty: Locust stopped before the warm-up ended",
                         "raise duration_s or lower warmup_s")
+    measured_s = m_end - m_start
+    sent = sum(lag["sent"] for lag in hooks.get("send_lag", []) if lag["phase"] == "measure")
+    sent_rps = sent / measured_s if case.target_rps is not None else None
+    cap_waits = int(hooks.get("cap_waits", {}).get("measure", 0))
+    gen_by_pid = analysis.window_cpu_by_pid(pd.DataFrame([s for s in samples if s["phase"] == "measure"]),
+                                            ("generator",))
+    generator_cpu = float(gen_by_pid.sum()) if not gen_by_pid.empty else None
+    limited, reason = analysis.generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else float("nan"),
+                                                 case.target_rps, sent_rps, cap_waits)
     case_row = {
         **case.to_dict(), "status": "complete", "error": None, "started_ts": started, "ended_ts": ended,
-        "measure_start_ts": m_start, "measure_end_ts": m_end, "measured_s": m_end - m_start, "port": server.port,
-        "server_exit_code": server.exit_code, "sampler_errors": sampler.errors, "client_errors": hooks.get("errors", {}),
+        "measure_start_ts": m_start, "measure_end_ts": m_end, "measured_s": measured_s, "port": server.port,
+        "sent_rps": sent_rps, "cap_waits": cap_waits, "generator_cpu_pct": generator_cpu, "generator_limited": limited,
+        "generator_limited_reason": reason, "server_exit_code": server.exit_code, "sampler_errors": sampler.errors,
+        "client_errors": hooks.get("errors", {}),
     }  # fmt: skip
     tables = {
         "endpoints": endpoint_rows(case.case_id, hooks["endpoints"]),

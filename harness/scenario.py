@@ -38,6 +38,8 @@ ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
 }
 MAX_WORKERS = 64
 MAX_USERS = 2000
+MAX_RATE_RPS = 100_000
+MAX_GENERATOR_PROCESSES = 64
 USERS_PER_GENERATOR_WARN = 500
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -164,6 +166,37 @@ class ClosedLoad:
     def __post_init__(self) -> None:
         _whole(self.users, "users", 1, MAX_USERS)
 
+    kind = "closed"
+
+    @property
+    def label(self) -> str:
+        return f"u{self.users}"
+
+
+@dataclass(frozen=True)
+class OpenLoad:
+    """Open load: requests leave at `rate_rps` on a fixed schedule, whatever the answer
+    times (up to `max_in_flight` at once): latency at a given load, measured from when
+    each request was due, so the server's stalls cannot hide (coordinated omission)."""
+
+    rate_rps: float
+    max_in_flight: int = 1000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rate_rps, bool) or not isinstance(self.rate_rps, (int, float)) \
+                or not 0.1 <= self.rate_rps <= MAX_RATE_RPS:
+            raise UsageError(f"rate_rps must be a number from 0.1 to {MAX_RATE_RPS}, got {self.rate_rps!r}")
+        _whole(self.max_in_flight, "max_in_flight", 1, 10000)
+
+    kind = "open"
+
+    @property
+    def label(self) -> str:
+        return f"r{self.rate_rps:g}" + (f"-f{self.max_in_flight}" if self.max_in_flight != 1000 else "")
+
+
+Load = ClosedLoad | OpenLoad
+
 
 @dataclass(frozen=True)
 class Case:
@@ -182,7 +215,11 @@ class Case:
     uv_threadpool_size: int | None
     route: str
     path: str
-    users: int
+    load: str  # closed | open
+    users: int  # closed: users; open: the Locust users that share the rate (one per process)
+    target_rps: float | None  # open load only
+    max_in_flight: int | None  # open load only
+    generator_processes: int
     warmup_s: float
     duration_s: float
 
@@ -196,40 +233,51 @@ class Scenario:
     description: str
     servers: tuple[ServerSpec, ...]
     workloads: tuple[Workload, ...]
-    loads: tuple[ClosedLoad, ...]
+    loads: tuple[Load, ...]
     duration_s: float = 30.0
     warmup_s: float = 5.0
     repetitions: int = 2
     shuffle: bool = False
     seed: int = 0
     baseline: str = "single"
+    generator_processes: int = 1
     what_it_shows: str = ""
     quick: dict[str, Any] = field(default_factory=lambda: {"duration_s": 8.0, "warmup_s": 2.0, "repetitions": 1})
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise UsageError(f"scenario name {self.name!r} is not a short lowercase name", "use letters, digits, - and _")
-        for attr, kind in (("servers", ServerSpec), ("workloads", Workload), ("loads", ClosedLoad)):
+        for attr, kind in (("servers", ServerSpec), ("workloads", Workload), ("loads", (ClosedLoad, OpenLoad))):
             items = getattr(self, attr)
             if isinstance(items, (list, tuple)):
                 object.__setattr__(self, attr, tuple(items))
                 items = getattr(self, attr)
             if not isinstance(items, tuple) or not items or not all(isinstance(i, kind) for i in items):
-                raise UsageError(f"scenario {self.name}: {attr} must be a non-empty list of {kind.__name__}")
+                names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise UsageError(f"scenario {self.name}: {attr} must be a non-empty list of {names}")
         _seconds(self.duration_s, "duration_s", 1, 3600)
         _seconds(self.warmup_s, "warmup_s", 0, 600)
         _whole(self.repetitions, "repetitions", 1, 100)
         _whole(self.seed, "seed", 0, 2**31)
-        if not isinstance(self.quick, dict) or set(self.quick) - {"duration_s", "warmup_s", "repetitions", "users"}:
-            raise UsageError(f"scenario {self.name}: quick may set duration_s, warmup_s, repetitions and users only")
+        _whole(self.generator_processes, "generator_processes", 1, MAX_GENERATOR_PROCESSES)
+        if not isinstance(self.quick, dict) or set(self.quick) - {"duration_s", "warmup_s", "repetitions", "users",
+                                                                   "rate_rps"}:
+            raise UsageError(f"scenario {self.name}: quick may set duration_s, warmup_s, repetitions, users and "
+                             "rate_rps only")
 
     def with_overrides(self, **overrides: Any) -> "Scenario":
-        """A copy with timing overrides (None values are ignored); `users` replaces every load."""
+        """A copy with overrides (None values are ignored); `users` replaces every load with
+        a closed load of that many users, `rate_rps` with an open load at that rate."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
         users = overrides.pop("users", None)
+        rate = overrides.pop("rate_rps", None)
+        if users is not None and rate is not None:
+            raise UsageError("give users (closed load) or a rate (open load), not both")
         result = replace(self, **overrides)
         if users is not None:
             result = replace(result, loads=(ClosedLoad(users),))
+        if rate is not None:
+            result = replace(result, loads=(OpenLoad(rate),))
         return result
 
     def quick_variant(self) -> "Scenario":
@@ -245,9 +293,9 @@ class Scenario:
             if self.shuffle:
                 rng.shuffle(order)
             for server, work, load in order:
-                condition = f"{server.label} {work.path} u{load.users}"
+                condition = f"{server.label} {work.path} {load.label}"
                 index = len(cases) + 1
-                slug = re.sub(r"[^a-z0-9]+", "-", f"{server.label}-{work.route}-u{load.users}".lower()).strip("-")
+                slug = re.sub(r"[^a-z0-9]+", "-", f"{server.label}-{work.route}-{load.label}".lower()).strip("-")
                 cases.append(
                     Case(
                         case_id=f"{index:03d}-{slug}-r{rep}",
@@ -263,7 +311,11 @@ class Scenario:
                         uv_threadpool_size=server.uv_threadpool_size,
                         route=work.route,
                         path=work.path,
-                        users=load.users,
+                        load=load.kind,
+                        users=load.users if isinstance(load, ClosedLoad) else self.generator_processes,
+                        target_rps=float(load.rate_rps) if isinstance(load, OpenLoad) else None,
+                        max_in_flight=load.max_in_flight if isinstance(load, OpenLoad) else None,
+                        generator_processes=self.generator_processes,
                         warmup_s=self.warmup_s,
                         duration_s=self.duration_s,
                     )
@@ -275,9 +327,13 @@ class Scenario:
         out = []
         cores = machine_cores()
         for load in self.loads:
-            if load.users > USERS_PER_GENERATOR_WARN:
-                out.append(f"{load.users} users in one Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
+            per_process = getattr(load, "users", 0) / self.generator_processes
+            if per_process > USERS_PER_GENERATOR_WARN:
+                out.append(f"{per_process:.0f} users per Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
                            "CPU, not the server, tends to set the pace; such cases will be flagged generator-limited")
+        if self.generator_processes > cores:
+            out.append(f"{self.generator_processes} Locust processes on {cores} cores: they compete with each other "
+                       "and with the server")
         for server in self.servers:
             workers = server.resolved().workers
             if isinstance(workers, int) and workers > 4 * cores:
@@ -292,13 +348,14 @@ class Scenario:
             "what_it_shows": self.what_it_shows,
             "servers": [asdict(s) for s in self.servers],
             "workloads": [asdict(w) for w in self.workloads],
-            "loads": [asdict(load) for load in self.loads],
+            "loads": [{"kind": load.kind, **asdict(load)} for load in self.loads],
             "duration_s": self.duration_s,
             "warmup_s": self.warmup_s,
             "repetitions": self.repetitions,
             "shuffle": self.shuffle,
             "seed": self.seed,
             "baseline": self.baseline,
+            "generator_processes": self.generator_processes,
         }
 
 

@@ -195,3 +195,29 @@ def test_condition_latency_merges_the_repetitions_histograms():
     # 200 responses: the 100th is 1 ms, the 198th is 3 ms. A median of the two runs' p99 would say 2 ms.
     assert merged["latency_p50_ms"] == pytest.approx(1.0, rel=1e-3)
     assert merged["latency_p99_ms"] == pytest.approx(3.0, rel=1e-3)
+
+
+def test_open_load_shortfall_is_the_generators_fault_only_with_free_slots():
+    limited, reason = analysis.generator_verdict(30.0, target_rps=1000, sent_rps=900, cap_waits=0)
+    assert limited and "sent 900 req/s of the 1,000" in reason
+    # slots were all taken: the server fell behind, the generator did its job
+    assert analysis.generator_verdict(30.0, 1000, 900, cap_waits=50) == (False, None)
+    assert "fell behind 1,000 req/s" in analysis.open_load_overloaded(1000, 900, 50)
+    # within 5 % of the target is on schedule
+    assert analysis.generator_verdict(30.0, 1000, 960, 0) == (False, None)
+    assert analysis.open_load_overloaded(1000, 960, 50) is None
+    # closed load has no target
+    assert analysis.generator_verdict(30.0, None, None) == (False, None)
+    assert analysis.generator_verdict(95.0, None, None)[0]
+
+
+def test_requests_cut_off_at_the_stop_are_not_a_mismatch():
+    workers = pd.DataFrame([{"case_id": "c", "phase": "measure", "worker_id": "1", "requests": 1000}])
+    server = pd.DataFrame([{"case_id": "c", "snapshot": "before", "worker_id": "1", "requests_route": 0},
+                           {"case_id": "c", "snapshot": "after", "worker_id": "1", "requests_route": 1008}])
+    # 8 users can leave 8 requests the server answered but the client never saw
+    assert analysis.client_server_mismatch(workers, server, "c", in_flight_bound=8) == 0.0
+    assert analysis.client_server_mismatch(workers, server, "c", in_flight_bound=2) == pytest.approx(6 / 1008)
+    # the client seeing more than the server served is never explained by the stop
+    server.loc[1, "requests_route"] = 990
+    assert analysis.client_server_mismatch(workers, server, "c", in_flight_bound=8) == pytest.approx(10 / 1000)

@@ -76,7 +76,7 @@ def test_bad_values_are_refused_with_a_reason(build, words):
 def test_allowed_but_doubtful_values_warn():
     s = make(servers=[sc.ServerSpec("cluster", workers=64)], loads=[sc.ClosedLoad(1000)])
     text = " ".join(s.warnings())
-    assert "1000 users in one Locust process" in text
+    assert "1000 users per Locust process" in text
     if sc.machine_cores() < 16:
         assert "64 workers on" in text
     assert make().warnings() == []

@@ -57,6 +57,18 @@ class HookState:
         # second (int Unix time) -> name -> [requests, failures, latency sum ms, latency max ms]
         self.timeline: dict[tuple[int, str], list[float]] = {}
         self.errors: dict[str, int] = defaultdict(int)
+        # open load only: per phase (of the due time), how late each request left against
+        # its schedule; the count is the number of requests sent
+        self.send_lag: dict[str, HdrHistogram] = {}
+        # open load only: per phase, requests that found every in-flight slot taken and
+        # had to wait (the server fell behind the rate)
+        self.cap_waits: dict[str, int] = defaultdict(int)
+
+    def record_send(self, phase: str, lag_ms: float) -> None:
+        hist = self.send_lag.get(phase)
+        if hist is None:
+            hist = self.send_lag[phase] = new_histogram()
+        hist.record_value(max(LOWEST_US, min(HIGHEST_US, int(round(lag_ms * 1000)))))
 
     def record(self, phase: str, name: str, response_time_ms: float, ok: bool, worker_id: str, pid: str,
                done_ts: float, error: str | None = None, thread_id: str = "") -> None:
@@ -89,6 +101,9 @@ class HookState:
             "timeline": [{"second": s, "name": n, "requests": v[0], "failures": v[1], "latency_sum_ms": v[2],
                           "latency_max_ms": v[3]} for (s, n), v in sorted(self.timeline.items())],
             "errors": dict(self.errors),
+            "send_lag": [{"phase": p, "sent": h.get_total_count(), "hdr": h.encode().decode("ascii")}
+                         for p, h in sorted(self.send_lag.items())],
+            "cap_waits": dict(self.cap_waits),
         }
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -110,6 +125,12 @@ class HookState:
             slot[3] = max(slot[3], t["latency_max_ms"])
         for msg, count in data.get("errors", {}).items():
             self.errors[msg] += count
+        for lag in data.get("send_lag", []):
+            if lag["phase"] not in self.send_lag:
+                self.send_lag[lag["phase"]] = new_histogram()
+            self.send_lag[lag["phase"]].decode_and_add(lag["hdr"])
+        for phase, count in data.get("cap_waits", {}).items():
+            self.cap_waits[phase] += count
 
 
 PERCENTILES = {"latency_p50_ms": 50.0, "latency_p90_ms": 90.0, "latency_p95_ms": 95.0, "latency_p99_ms": 99.0,

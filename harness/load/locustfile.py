@@ -1,11 +1,21 @@
 """The locustfile the harness runs. Configured by environment variables set by runner.py:
 
-HARNESS_PATH       request path, e.g. /cpu?work=20
-HARNESS_NAME       request name in statistics (the route, e.g. /cpu)
-HARNESS_WARMUP_S   seconds after all users spawned that count as warm-up
-HARNESS_OUT        where to write the hooks' results (JSON) when Locust quits
+HARNESS_PATH         request path, e.g. /cpu?work=20
+HARNESS_NAME         request name in statistics (the route, e.g. /cpu)
+HARNESS_WARMUP_S     seconds after all users spawned that count as warm-up
+HARNESS_OUT          where the hooks' results go (JSON), written when Locust quits
+HARNESS_OPEN_RPS     open load: the target request rate of each user (unset: closed load)
+HARNESS_MAX_IN_FLIGHT open load: at most this many requests of one user in flight at once
 
-Users are closed-loop: no think time, the next request leaves when the answer arrives.
+Closed load: each user sends its next request as soon as the answer to the last one
+arrives (no think time). Open load: each user sends on a fixed schedule (request k is due
+at start + k / rate), every request on its own greenlet, whatever the server's answer
+times; a request's latency runs from when it was *due*, not from when it left, so a
+stalled server (or a late generator) cannot hide its stalls: coordinated omission.
+
+With `--processes N` Locust runs a master and N workers: each worker sends what its
+hooks recorded with every stats report (then starts afresh), and the master adds it up,
+exactly (HDR histograms add bin by bin); only the master writes HARNESS_OUT.
 """
 
 from __future__ import annotations
@@ -14,7 +24,10 @@ import json
 import os
 import time
 
+import gevent
+from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
+from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.hooks import NO_WORKER, HookState, phase_of
 
@@ -22,17 +35,58 @@ PATH = os.environ.get("HARNESS_PATH", "/hello")
 NAME = os.environ.get("HARNESS_NAME", PATH.split("?")[0])
 WARMUP_S = float(os.environ.get("HARNESS_WARMUP_S", "0"))
 OUT = os.environ.get("HARNESS_OUT")
+OPEN_RPS = float(os.environ["HARNESS_OPEN_RPS"]) if os.environ.get("HARNESS_OPEN_RPS") else None
+MAX_IN_FLIGHT = int(os.environ.get("HARNESS_MAX_IN_FLIGHT", "1000"))
 
 state = HookState()
 window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None}
+role = {"name": "local"}
 
 
 class HarnessUser(FastHttpUser):
     wait_time = constant(0)
+    # open load keeps many requests of one user in flight: one connection each
+    concurrency = MAX_IN_FLIGHT if OPEN_RPS else 1
 
     @task
     def hit(self) -> None:
-        self.client.get(PATH, name=NAME)
+        if OPEN_RPS is None:
+            self.client.get(PATH, name=NAME)
+            return
+        self._open_loop()
+
+    def _open_loop(self) -> None:
+        """Send on schedule forever (Locust stops the user at the end of the run)."""
+        slots = Semaphore(MAX_IN_FLIGHT)
+        interval = 1.0 / OPEN_RPS
+        start = time.time()
+        k = 0
+        while True:
+            due = start + k * interval
+            k += 1
+            delay = due - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            phase = phase_of(due, window["measure_start_ts"], window["measure_end_ts"])
+            if slots.locked():
+                state.cap_waits[phase] += 1
+            slots.acquire()  # at the cap the next request waits; its lateness still counts
+            state.record_send(phase, max(0.0, (time.time() - due) * 1000))
+            gevent.spawn(self._one, due, slots)
+
+    def _one(self, due: float, slots: Semaphore) -> None:
+        try:
+            self.client.get(PATH, name=NAME, context={"due_ts": due})
+        finally:
+            slots.release()
+
+
+@events.init.add_listener
+def _init(environment, **_: object) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        role["name"] = "worker"
+    elif isinstance(environment.runner, MasterRunner):
+        role["name"] = "master"
 
 
 @events.spawning_complete.add_listener
@@ -49,25 +103,40 @@ def _stopping(**_: object) -> None:
 
 
 @events.request.add_listener
-def _on_request(name: str, response_time: float, response, exception, start_time: float | None = None,
+def _on_request(name: str, response_time: float, response, exception, context: dict | None = None,
                 **_: object) -> None:
     done = time.time()
+    due = (context or {}).get("due_ts")
+    # open load: from when the request was due; closed load: Locust's own timing
+    latency_ms = (done - due) * 1000 if due is not None else (response_time or 0.0)
     phase = phase_of(done, window["measure_start_ts"], window["measure_end_ts"])
     headers = getattr(response, "headers", None) or {}
-    worker_id = headers.get("x-worker-id") or NO_WORKER
-    pid = headers.get("x-pid") or NO_WORKER
     error = None if exception is None else f"{type(exception).__name__}: {exception}"
-    state.record(phase, name, response_time or 0.0, exception is None, worker_id, pid, done, error,
-                 thread_id=headers.get("x-thread-id") or "")
+    state.record(phase, name, latency_ms, exception is None, headers.get("x-worker-id") or NO_WORKER,
+                 headers.get("x-pid") or NO_WORKER, done, error, thread_id=headers.get("x-thread-id") or "")
+
+
+@events.report_to_master.add_listener
+def _report(client_id: str, data: dict, **_: object) -> None:
+    global state
+    data["harness"] = state.to_dict()
+    state = HookState()
+
+
+@events.worker_report.add_listener
+def _merge(client_id: str, data: dict, **_: object) -> None:
+    if "harness" in data:
+        state.merge(data["harness"])
 
 
 @events.quitting.add_listener
 def _write(environment, **_: object) -> None:
-    if not OUT:
+    if not OUT or role["name"] == "worker":
         return
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
-    data = {"window": window, "path": PATH, "name": NAME, "warmup_s": WARMUP_S, **state.to_dict()}
+    data = {"window": window, "path": PATH, "name": NAME, "warmup_s": WARMUP_S, "open_rps": OPEN_RPS,
+            "role": role["name"], **state.to_dict()}
     tmp = OUT + ".tmp"
     with open(tmp, "w") as f:
         json.dump(data, f)

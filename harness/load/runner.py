@@ -18,14 +18,17 @@ LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
 
 class LocustRun:
-    """One Locust process driving one case: closed loop, `users` users, all spawned at once.
+    """Locust driving one case: `users` users, all spawned within about a second; closed
+    load, or open load at `open_rps` in total when it is given. With processes > 1 Locust
+    runs a master and that many worker processes (all in one process group, all sampled).
 
     Locust's run time is spawn + warm-up + measured duration; the hooks mark the
     warm-up responses so they stay in the raw data but out of every summary.
     """
 
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
-                 raw_dir: Path) -> None:
+                 raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
+                 processes: int = 1) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -33,9 +36,12 @@ class LocustRun:
         self.warmup_s = warmup_s
         self.duration_s = duration_s
         self.raw_dir = raw_dir
+        self.open_rps = open_rps
+        self.max_in_flight = max_in_flight
+        self.process_count = processes
         self.out_path = raw_dir / "hooks.json"
-        self.spawn_rate = float(users)  # all users within about one second
-        self.run_time_s = math.ceil(users / self.spawn_rate) + math.ceil(warmup_s + duration_s)
+        self.spawn_rate = float(users)  # every user within about one second
+        self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
         self.proc = None
         self.started_monotonic = 0.0
 
@@ -45,6 +51,7 @@ class LocustRun:
             "--users", str(self.users), "--spawn-rate", str(self.spawn_rate), "--run-time", f"{self.run_time_s}s",
             "--csv", str(self.raw_dir / "locust"), "--logfile", str(self.raw_dir / "locust.log"),
             "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary", "--stop-timeout", "0",
+            *(["--processes", str(self.process_count)] if self.process_count > 1 else []),
         ]  # fmt: skip
 
     def start(self) -> None:
@@ -56,6 +63,10 @@ class LocustRun:
             HARNESS_OUT=str(self.out_path),
             PYTHONUNBUFFERED="1",
         )
+        env.pop("HARNESS_OPEN_RPS", None)
+        if self.open_rps is not None:
+            env["HARNESS_OPEN_RPS"] = repr(self.open_rps / self.users)  # each user's share of the rate
+            env["HARNESS_MAX_IN_FLIGHT"] = str(self.max_in_flight or 1000)
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.started_monotonic = time.monotonic()
         self.proc = procs.spawn(self.command(), self.raw_dir / "locust.out", env=env)

@@ -1,0 +1,78 @@
+"""Integration: Locust driven by the harness: open load, coordinated omission, several
+Locust processes merged exactly, and the generator-saturation rule on this machine."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import analysis
+from harness.record import load_run
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = """
+from harness.scenario import ClosedLoad, OpenLoad, Scenario, ServerSpec, Workload
+SCENARIO = Scenario(name="t", description="test", servers=[ServerSpec("single")],
+    workloads=[{workloads}], loads=[{loads}], duration_s={duration}, warmup_s=1, repetitions=1)
+"""
+
+
+def run(tmp_path: Path, workloads: str, loads: str, duration: float = 5, *extra: str) -> Path:
+    f = tmp_path / "s.py"
+    f.write_text(SCENARIO.format(workloads=workloads, loads=loads, duration=duration))
+    results = tmp_path / "results"
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", str(f), "--run-id", "r",
+                          "--no-report", *extra], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return results / "r"
+
+
+def test_open_load_keeps_its_rate_and_counts_latency_from_the_due_time(tmp_path: Path):
+    path = run(tmp_path, 'Workload("/io", 200)', "OpenLoad(20, max_in_flight=1), OpenLoad(20)", 5)
+    r = analysis.case_results(load_run(path)).set_index("condition")
+    capped, free = r.loc["single /io?ms=200 r20-f1"], r.loc["single /io?ms=200 r20"]
+    # 20 req/s of 200 ms each need 4 in flight: with one slot, each request waits for the last one,
+    # and the wait counts: latency far beyond the 200 ms the server took
+    assert capped.latency_p50_ms > 1000
+    assert capped.sent_rps < 20 * 0.95 and "fell behind 20 req/s" in capped.overloaded_reason
+    assert not capped.generator_limited
+    # with free slots every request left on time and took the server's 200 ms
+    assert free.sent_rps == pytest.approx(20, rel=0.05)
+    assert 195 < free.latency_p50_ms < 300
+    assert not free.generator_limited and not isinstance(free.overloaded_reason, str)
+
+
+def test_two_locust_processes_are_merged_exactly(tmp_path: Path):
+    path = run(tmp_path, 'Workload("/hello")', "ClosedLoad(8)", 4, "--processes", "2")
+    meta = json.loads((path / "run.json").read_text())
+    case = meta["cases"][0]
+    assert case["generator_processes"] == 2
+    raw = path / "raw" / case["case_id"]
+    hooks = json.loads((raw / "hooks.json").read_text())
+    assert hooks["role"] == "master"
+    ours = sum(e["requests"] for e in hooks["endpoints"])
+    theirs = next(int(row["Request Count"]) for row in csv.DictReader(open(raw / "locust_stats.csv"))
+                  if row["Name"] == "Aggregated")
+    assert ours == theirs > 0
+    run_ = load_run(path)
+    generators = run_["samples"][run_["samples"]["role"] == "generator"]["pid"].nunique()
+    assert generators == 3  # the master and two workers are all sampled
+
+
+def test_generator_limit_is_flagged_on_hello_and_not_on_cpu(tmp_path: Path):
+    """On this 2-core machine one Locust process cannot saturate a Node process on /hello;
+    it easily can on 2 ms of CPU work per request."""
+    path = run(tmp_path, 'Workload("/hello"), Workload("/cpu")', "ClosedLoad(32)", 6)
+    r = analysis.case_results(load_run(path)).set_index("route")
+    assert r.loc["/hello", "generator_limited"], r.loc["/hello", "generator_cpu_pct"]
+    assert not r.loc["/cpu", "generator_limited"], r.loc["/cpu", "generator_cpu_pct"]
+    meta = json.loads((path / "run.json").read_text())
+    by_route = {c["route"]: c for c in meta["cases"]}
+    assert by_route["/hello"]["generator_limited"] is True  # marked in the record itself
+    assert by_route["/cpu"]["generator_limited"] is False
