@@ -26,6 +26,8 @@ UNSTABLE_CV_PCT = 10.0
 # requests at the stop) before it is a warning.
 MISMATCH_TOLERANCE = 0.01
 SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon")
+# A throughput within 20 % of the calibrated generator ceiling is suspect.
+NEAR_CEILING = 0.8
 # Open load: sending more than 5 % below the target rate means the generator fell behind.
 OPEN_SHORTFALL = 0.05
 LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
@@ -34,7 +36,7 @@ LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits:
 
 RESULT_COLUMNS = [
     "case_id", "condition", "repetition", "mode", "workers", "schedule", "route", "path", "users", "load",
-    "target_rps", "sent_rps", "measured_s",
+    "target_rps", "sent_rps", "generator_processes", "measured_s",
     "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
     "server_cpu_ms_per_request",
@@ -48,6 +50,11 @@ def _num(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _int(value: Any, default: int) -> int:
+    number = _num(value)
+    return default if math.isnan(number) else int(number)
 
 
 def jain_index(counts: Any) -> float:
@@ -164,8 +171,7 @@ def case_results(run: Run) -> pd.DataFrame:
         generator_cpu = float(gen_by_pid.sum()) if not gen_by_pid.empty else math.nan
         target = _num(getattr(case, "target_rps", None))
         sent = _num(getattr(case, "sent_rps", None))
-        cap = _num(getattr(case, "cap_waits", 0))
-        cap_waits = 0 if math.isnan(cap) else int(cap)
+        cap_waits = _int(getattr(case, "cap_waits", 0), 0)
         limited, reason = generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else math.nan,
                                             target, sent, cap_waits)
         overloaded = open_load_overloaded(target, sent, cap_waits)
@@ -178,7 +184,8 @@ def case_results(run: Run) -> pd.DataFrame:
             "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
             "workers": case.workers, "schedule": case.schedule if isinstance(case.schedule, str) else "",
             "route": case.route, "path": case.path, "users": case.users, "load": getattr(case, "load", "closed"),
-            "target_rps": target, "sent_rps": sent, "measured_s": case.measured_s, "requests": requests,
+            "target_rps": target, "sent_rps": sent, "measured_s": case.measured_s,
+            "generator_processes": _int(getattr(case, "generator_processes", 1), 1), "requests": requests,
             "failures": failures, "throughput_rps": tput,
             **{c: (float(lat[c]) if lat is not None and pd.notna(lat[c]) else math.nan)
                for c in RESULT_COLUMNS if c.startswith("latency_")},
@@ -342,7 +349,12 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
         out.append(f"The load generator (Locust) and the server shared this machine's "
                    f"{machine.get('logical_cores', '?')} cores: CPU the generator used was not available to the "
                    "server. The generator's CPU is shown beside every result.")
+    ceiling = (machine.get("generator_calibration") or {}).get("ceiling_rps")
     for r in results.itertuples(index=False):
+        if ceiling and not r.generator_limited and r.throughput_rps >= NEAR_CEILING * ceiling * r.generator_processes:
+            out.append(f"{r.case_id}: {r.throughput_rps:,.0f} req/s is within {1 - NEAR_CEILING:.0%} of this machine's "
+                       f"calibrated generator ceiling ({ceiling:,.0f} req/s per Locust process): the generator may "
+                       "have been part of the limit.")
         if r.generator_limited:
             out.append(f"{r.case_id}: {r.generator_limited_reason}. To fix: fewer users or a heavier route "
                        "(more work per request), so that the server, not Locust, runs out of CPU first.")

@@ -123,6 +123,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.status == "complete" else 1
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from harness import calibrate
+
+    args.scenario = str(scenario_mod.available().get("calibrate") or "calibrate")
+    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port"):
+        setattr(args, name, getattr(args, name, None))
+    args.no_report = False
+    if not args.run_id:
+        args.run_id = f"{_dt.datetime.now():%Y%m%d-%H%M%S}-calibrate"
+    code = cmd_run(args)
+    run = record.load_run(Path(args.results) / args.run_id)
+    try:
+        result = calibrate.from_run(run)
+    except ValueError as exc:
+        console.print(f"[red]calibration failed:[/] {exc}")
+        return 1
+    path = calibrate.store(Path(args.results), result)
+    bound = "" if result["saturated"] else " at least (Locust never saturated: a lower bound)"
+    console.print(f"generator ceiling: {result['ceiling_rps']:,.0f} req/s{bound} with "
+                  f"{result['generator_processes']} Locust process(es) on /hello; stored in {path}")
+    return code
+
+
 def _resolve_run(arg: str, results_dir: Path) -> Path:
     path = Path(arg)
     if (path / "run.json").is_file() or path.name == "run.json":
@@ -204,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run id under results/ or a run folder")
     p.add_argument("--out", help="output folder (default: RUN/report)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("calibrate", help="measure the load generator's ceiling on this machine",
+                       description="Run scenarios/calibrate.py (Locust on /hello against a cluster, more and more "
+                       "users) and store the highest rate one Locust process reached in results/calibration.json. "
+                       "Later runs record it with the machine facts.")
+    p.add_argument("--quick", action="store_true", help="shorter cases")
+    p.add_argument("--processes", type=int, help="Locust processes (default 1)")
+    p.add_argument("--run-id", help="name of the run folder")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("list", help="list scenarios and stored runs")
     p.set_defaults(func=cmd_list)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, procs, record
+from harness import analysis, calibrate, procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed
 from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun
@@ -148,9 +148,11 @@ def run_scenario(
     cases = scenario.cases()
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
+    machine = record.machine_facts()
+    machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
     writer.start({
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
-        "machine": record.machine_facts(), "versions": record.versions(node, REPO),
+        "machine": machine, "versions": record.versions(node, REPO),
         "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
     })  # fmt: skip
     if on_started:
