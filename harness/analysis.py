@@ -334,6 +334,25 @@ def cpu_seconds_by_process(run: Run) -> pd.DataFrame:
     return out[["case_id", "pid", "role", "worker_id", "cpu_s", "span_s"]]
 
 
+def thread_cpu(run: Run) -> pd.DataFrame:
+    """CPU of every thread of the server's processes in the measurement window: `cores`
+    (CPU seconds over the span of the window's samples) and `main` (the process's main
+    thread, whose id is the pid; the others are pool, libuv and V8 threads)."""
+    t = run.tables.get("threads")
+    columns = ["case_id", "pid", "role", "tid", "thread_name", "main", "cpu_s", "cores"]
+    if t is None or t.empty:
+        return pd.DataFrame(columns=columns)
+    t = t[t["phase"] == "measure"].sort_values("ts")
+    span = t.groupby("case_id")["ts"].agg(lambda s: s.max() - s.min()).rename("span_s")
+    g = t.groupby(["case_id", "pid", "role", "tid"], as_index=False).agg(
+        thread_name=("thread_name", "first"), first=("cpu_s", "first"), last=("cpu_s", "last"))
+    g["cpu_s"] = g["last"] - g["first"]
+    g = g.merge(span, left_on="case_id", right_index=True)
+    g["cores"] = g["cpu_s"] / g["span_s"].where(g["span_s"] > 0)
+    g["main"] = g["tid"] == g["pid"]
+    return g[columns]
+
+
 def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     """Everything a reader must know before trusting a number, in plain words."""
     meta = run.meta

@@ -7,7 +7,12 @@ reportable. Every table is rewritten whole (temporary file, then rename) after e
 case. The columns are listed here and in results/README.md.
 
 Schema history:
-  1  first version.
+  1  first version: single and cluster, closed load.
+  2  more modes (cases: threads, queue_limit, balance, uv_threadpool_size), open load and
+     several Locust processes (cases: load, target_rps, max_in_flight, generator_processes,
+     sent_rps, cap_waits, generator_cpu_pct, generator_limited, generator_limited_reason),
+     workers.thread_id, endpoints.hdr_b64, the threads table. Version 1 records are read
+     by filling the new columns (see _MIGRATE_FROM_1); the new tables are empty.
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Values of the columns version 2 added, for a version 1 record (what version 1 implied).
+_MIGRATE_FROM_1: dict[str, dict[str, Any]] = {
+    "cases": {"load": "closed", "generator_processes": 1, "balance": "", "cap_waits": 0},
+    "workers": {"thread_id": ""},
+}
 
 TABLE_COLUMNS: dict[str, list[str]] = {
     # one row per case, in the order run
@@ -275,8 +285,8 @@ def load_run(path: Path | str) -> Run:
     if version > SCHEMA_VERSION:
         raise UsageError(f"{path.name} was written with record schema {version}, newer than this harness reads "
                          f"({SCHEMA_VERSION})", "upgrade the harness (git pull; make setup)")
-    if version < SCHEMA_VERSION:
-        raise UsageError(f"{path.name} uses record schema {version}, older than {SCHEMA_VERSION}; no migration exists")
+    if version < 1:
+        raise UsageError(f"{path.name} uses record schema {version}, older than any this harness reads")
     tables = {}
     for name, columns in TABLE_COLUMNS.items():
         file = path / f"{name}.csv"
@@ -284,6 +294,9 @@ def load_run(path: Path | str) -> Run:
             frame = pd.read_csv(file, dtype=_DTYPES.get(name)) if file.is_file() else pd.DataFrame(columns=columns)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError) as exc:
             raise UsageError(f"{file} cannot be read ({type(exc).__name__}): the record is damaged") from exc
+        if version == 1:
+            for column in set(columns) - set(frame.columns):
+                frame[column] = _MIGRATE_FROM_1.get(name, {}).get(column)
         missing = set(columns) - set(frame.columns)
         if missing:
             raise UsageError(f"{file} lacks columns {sorted(missing)}: the record is damaged")

@@ -78,7 +78,7 @@ def test_unwritable_results_folder_under_a_file(tmp_path: Path):
 
 
 @pytest.mark.parametrize("version, words", [(record.SCHEMA_VERSION + 1, "newer than this harness"),
-                                            (0, "older than"), ("1", "no schema_version")])
+                                            (0, "older than any this harness reads"), ("1", "no schema_version")])
 def test_other_schema_versions_are_refused(results_dir: Path, version, words):
     w = _writer(results_dir)
     meta = json.loads((w.path / "run.json").read_text())
@@ -100,3 +100,23 @@ def test_list_runs_reports_status(results_dir: Path):
     runs = record.list_runs(results_dir)
     assert runs == [{"run_id": "r1", "status": "interrupted", "scenario": "t", "started_at": w.meta["started_at"],
                      "cases": 0}]
+
+
+def test_a_version_1_record_is_read_with_the_new_columns_filled(results_dir: Path):
+    w = _writer(results_dir)
+    meta = json.loads((w.path / "run.json").read_text())
+    meta["schema_version"] = 1
+    (w.path / "run.json").write_text(json.dumps(meta))
+    # version 1 tables lacked the columns version 2 added
+    (w.path / "cases.csv").write_text("case_id,index,condition,repetition,mode,workers,schedule,route,path,users,"
+                                      "warmup_s,duration_s,status,error,started_ts,ended_ts,measure_start_ts,"
+                                      "measure_end_ts,measured_s,port\n"
+                                      "001-single-cpu-u8-r1,1,single /cpu u8,1,single,1,,/cpu,/cpu,8,5,30,complete,,"
+                                      "1,2,1.5,1.9,0.4,3000\n")
+    (w.path / "workers.csv").write_text("case_id,phase,worker_id,pid,requests\n001-single-cpu-u8-r1,measure,0,5,9\n")
+    (w.path / "threads.csv").unlink()
+    run = record.load_run(w.path)
+    assert run["cases"]["load"].tolist() == ["closed"]
+    assert run["cases"]["generator_processes"].tolist() == [1]
+    assert run["workers"]["thread_id"].tolist() == [""]
+    assert run["threads"].empty

@@ -129,6 +129,8 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
         "requests_per_worker": _png(figures.requests_per_worker(rpw, results), out_dir / "requests_per_worker.png"),
         "throughput_over_time": _png(figures.throughput_over_time(run["timeline"], cases),
                                      out_dir / "throughput_over_time.png"),
+        "cpu_by_thread": _png(figures.cpu_by_thread(analysis.thread_cpu(run), first_reps),
+                              out_dir / "cpu_by_thread.png"),
     }
     meta = run.meta
     context = {

@@ -157,6 +157,33 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None) -> 
     return fig
 
 
+def cpu_by_thread(threads: pd.DataFrame, cases: pd.DataFrame) -> Figure:
+    """Per server process: the main thread's CPU against all its other threads' (pool
+    threads, libuv's pool, V8's helpers), so one sees which threads did the work."""
+    t = threads[threads["case_id"].isin(cases["case_id"])]
+    rows = []
+    for (case_id, pid, role), g in t.groupby(["case_id", "pid", "role"], sort=False):
+        busy = g[~g["main"]].sort_values("cores", ascending=False)
+        rows.append((f"{case_id} {role} {pid}", float(g.loc[g["main"], "cores"].sum()), float(busy["cores"].sum()),
+                     int((busy["cores"] > 0.05).sum())))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
+    y = np.arange(len(rows))[::-1]
+    for yi, (label, main, other, busy_threads) in zip(y, rows):
+        ax.barh(yi, main, color=ROLE_COLORS["worker"], label="main thread (event loop)" if yi == y[0] else None)
+        ax.barh(yi, other, left=main, color="#8172B3",
+                label="other threads (pool, libuv, V8)" if yi == y[0] else None)
+        ax.text(main + other, yi, f" {other:.2f} in {busy_threads} busy thread(s)" if other > 0.05 else "",
+                va="center", fontsize=8)
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+    ax.set_xlabel("cores used on average in the measurement window")
+    ax.set_title("CPU by thread of each server process (a thread is busy above 5% of a core)")
+    ax.set_xlim(0, max([r[1] + r[2] for r in rows] + [0.1]) * 1.35)
+    ax.legend(fontsize=8, loc="lower right")
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
 def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
     """Each worker's share of the responses, per case, with Jain's index."""
     case_ids = list(dict.fromkeys(rpw["case_id"]))
