@@ -146,6 +146,45 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Which modes can run here, and the command that fixes what is missing."""
+    import subprocess
+
+    from harness import calibrate
+    from harness.servers import MODE_CLASSES
+
+    out = Console()
+    cores = scenario_mod.machine_cores()
+    try:
+        node = find_node()
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        major = int(version.lstrip("v").split(".")[0])
+        node_line = f"{version} at {node}" + ("" if major >= 18 else " [red](too old: Node.js 18 or newer needed)[/]")
+    except (HarnessError, OSError, ValueError, subprocess.SubprocessError) as exc:
+        node_line = f"[red]missing[/]: {exc}"
+    out.print(f"node: {node_line}")
+    out.print(f"cores: {cores}" + ("  (the load generator and the server share them: see README)" if cores < 4 else ""))
+    machine = record.machine_facts()
+    cal = calibrate.load_matching(Path(args.results), machine)
+    out.print("generator ceiling: " + (f"{cal['ceiling_rps']:,.0f} req/s per Locust process ({cal['measured_at']})"
+                                       if cal else "not calibrated here (run `harness calibrate`)"))
+    table = Table(title="modes")
+    for col in ("mode", "ready", "what to do"):
+        table.add_column(col)
+    problems = 0
+    for mode in scenario_mod.MODES:
+        cls = MODE_CLASSES.get(mode)
+        if cls is None:
+            table.add_row(mode, "[red]no[/]", "not implemented in this version of the harness")
+            problems += 1
+            continue
+        missing = cls.missing()
+        problems += bool(missing)
+        table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or "")
+    out.print(table)
+    return EXIT_OK if not problems else 3
+
+
 def _resolve_run(arg: str, results_dir: Path) -> Path:
     path = Path(arg)
     if (path / "run.json").is_file() or path.name == "run.json":
@@ -236,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, help="Locust processes (default 1)")
     p.add_argument("--run-id", help="name of the run folder")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("doctor", help="which modes can run on this machine, and how to fix what is missing",
+                       description="Check node, the cores, the generator calibration and every server mode's "
+                       "requirements (nginx, pm2 ...). Exit 0 when every mode can run, 3 otherwise.")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("list", help="list scenarios and stored runs")
     p.set_defaults(func=cmd_list)
