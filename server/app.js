@@ -59,7 +59,11 @@ function nsToMs(ns) {
 
 /**
  * Build the handler for one worker.
- * @param {{workerId: string, mode: string}} opts
+ * @param {{workerId: string, mode: string, cpu?: (work: number) => Promise<{result: number, threadId: number}>,
+ *          extraMetrics?: () => object}} opts
+ *   cpu: run /cpu somewhere else than on the event loop (a worker thread); the response
+ *        then carries x-thread-id. A rejection with err.overloaded is a 503 with the reason.
+ *   extraMetrics: more fields for /metrics (the thread pool's own counters).
  */
 function createApp(opts) {
   const workerId = String(opts.workerId);
@@ -97,6 +101,8 @@ function createApp(opts) {
       },
       event_loop_utilization: elu.utilization,
       memory_bytes: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal, external: mem.external },
+      uv_threadpool_size: process.env.UV_THREADPOOL_SIZE || null,
+      ...(opts.extraMetrics ? opts.extraMetrics() : {}),
     };
   }
 
@@ -148,7 +154,17 @@ function createApp(opts) {
           return done(200, metrics());
         case '/cpu': {
           const work = intParam(url, route);
-          return done(200, { work, result: burn(work) });
+          if (!opts.cpu) return done(200, { work, result: burn(work) });
+          return opts.cpu(work).then(
+            ({ result, threadId }) => {
+              res.setHeader('x-thread-id', String(threadId));
+              done(200, { work, result });
+            },
+            (err) => {
+              if (err && err.overloaded) done(503, { error: err.message });
+              else done(500, { error: `the worker thread failed: ${err && err.message}` });
+            },
+          );
         }
         case '/pbkdf2': {
           const iterations = intParam(url, route);

@@ -1,23 +1,41 @@
 'use strict';
 // Entry point of the reference server in every process mode.
 //
-//   node index.js --mode single  --port P [--host 127.0.0.1]
+//   node index.js --mode single  --port P [--host 127.0.0.1] [--worker-id ID]
 //   node index.js --mode cluster --port P --workers N --schedule rr|none --admin-port A
+//   node index.js --mode pool    --port P --threads T [--queue-limit Q]
+//   node index.js --mode spawn-per-request --port P [--max-live-threads M]
+//   node index.js --mode pm2     --port P --state-dir D      (as a PM2 cluster-mode instance)
 //
-// single:  one process serves every request.
+// single:  one process serves every request. --worker-id sets its x-worker-id (default
+//          0); the harness gives each nginx backend its own.
 // cluster: a primary forks N workers that share the port. With --schedule rr the primary
 //          accepts connections and hands them out in turn; with none the kernel decides
 //          which worker's accept() wins. The primary re-forks crashed workers (with a
 //          back-off so a crash loop does not spin) and serves a small admin API on a
 //          separate loopback port: /ready (all N workers listening) and /workers (every
 //          worker's /metrics, gathered over IPC).
+// pool:    one process; /cpu runs on a piscina pool of exactly T worker threads, with at
+//          most Q tasks waiting (none: no limit; past it a 503). Every other route runs on
+//          the event loop as in single mode.
+// spawn-per-request: one process; /cpu starts a new worker thread per request and
+//          terminates it after the answer (the anti-pattern the pool avoids).
+// pm2:     single mode run by PM2 in cluster mode (PM2's God daemon is the primary).
+//          x-worker-id is NODE_APP_INSTANCE + 1 (1..N, as in cluster mode). Since every
+//          instance shares the one port, each also listens on its own loopback port
+//          (exclusive, picked by the OS) for /metrics and /healthz, and writes
+//          {pid, worker_id, admin_port} to <state-dir>/<pid>.json once it serves.
 // On SIGTERM or SIGINT every process stops accepting, drains in-flight requests and
 // exits; after --shutdown-timeout-ms it force-exits.
 
 const cluster = require('node:cluster');
 const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { createApp } = require('./app');
+
+const MODES = ['single', 'cluster', 'pool', 'spawn-per-request', 'pm2'];
 
 function log(event, fields = {}) {
   process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, event, ...fields })}\n`);
@@ -40,6 +58,11 @@ function parseOptions() {
         schedule: { type: 'string', default: 'rr' },
         'admin-port': { type: 'string', default: '0' },
         'shutdown-timeout-ms': { type: 'string', default: '5000' },
+        'worker-id': { type: 'string', default: '0' },
+        threads: { type: 'string', default: '1' },
+        'queue-limit': { type: 'string', default: 'none' },
+        'max-live-threads': { type: 'string', default: '256' },
+        'state-dir': { type: 'string', default: '' },
       },
       strict: true,
     }));
@@ -59,20 +82,41 @@ function parseOptions() {
     schedule: values.schedule,
     adminPort: int('admin-port', 0, 65535),
     shutdownTimeoutMs: int('shutdown-timeout-ms', 0, 600000),
+    workerId: values['worker-id'],
+    threads: int('threads', 1, 1024),
+    queueLimit: values['queue-limit'] === 'none' ? null : int('queue-limit', 0, 1000000),
+    maxLiveThreads: int('max-live-threads', 1, 100000),
+    stateDir: values['state-dir'],
   };
-  if (!['single', 'cluster'].includes(opts.mode)) fail(`unknown --mode ${opts.mode}; use single or cluster`);
+  if (!MODES.includes(opts.mode)) fail(`unknown --mode ${opts.mode}; use one of ${MODES.join(', ')}`);
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(opts.workerId)) fail(`--worker-id must be 1 to 32 letters, digits, - or _, got ${JSON.stringify(opts.workerId)}`);
+  if (opts.mode === 'pm2' && !opts.stateDir) fail('--mode pm2 needs --state-dir');
   if (!['rr', 'none'].includes(opts.schedule)) fail(`unknown --schedule ${opts.schedule}; use rr or none`);
   return opts;
 }
 
-/** Serve the app in this process; drain and exit on shutdown. */
-function runWorker(opts, workerId, mode) {
-  const app = createApp({ workerId, mode });
-  const server = http.createServer(app.handle);
+function createServer(handle) {
+  const server = http.createServer(handle);
   server.keepAliveTimeout = 65000;
   // Bound slow clients (slowloris): headers must arrive within 10 s, a whole request within 30 s.
   server.headersTimeout = 10000;
   server.requestTimeout = 30000;
+  return server;
+}
+
+/**
+ * Serve the app in this process; drain and exit on shutdown.
+ * extras.runner: where /cpu runs (offload.js); extras.stateDir: pm2 mode's per-instance
+ * admin listener and state file.
+ */
+function runWorker(opts, workerId, mode, extras = {}) {
+  const runner = extras.runner;
+  const app = createApp({ workerId, mode, cpu: runner && runner.run, extraMetrics: runner && runner.metrics });
+  const server = createServer(app.handle);
+  // pm2: every instance shares the one port, so the harness reaches each one's /metrics
+  // on its own port. `exclusive` keeps that listen out of the cluster primary's hands.
+  const admin = extras.stateDir ? createServer(app.handle) : null;
+  const stateFile = extras.stateDir ? path.join(extras.stateDir, `${process.pid}.json`) : null;
   let stopping = false;
 
   function shutdown(reason) {
@@ -80,6 +124,11 @@ function runWorker(opts, workerId, mode) {
     stopping = true;
     log('draining', { worker_id: workerId, reason, in_flight: app.inFlight });
     app.startDraining();
+    if (stateFile) fs.rmSync(stateFile, { force: true });
+    if (admin) {
+      admin.close();
+      admin.closeIdleConnections();
+    }
     server.close(() => {
       log('drained', { worker_id: workerId });
       process.exit(0);
@@ -97,9 +146,25 @@ function runWorker(opts, workerId, mode) {
     process.stderr.write(`server: cannot listen on ${opts.host}:${opts.port}: ${err.message}\n`);
     process.exit(3);
   });
-  server.listen(opts.port, opts.host, () => {
-    log('listening', { worker_id: workerId, host: opts.host, port: server.address().port });
-  });
+  function listen() {
+    server.listen(opts.port, opts.host, () => {
+      log('listening', { worker_id: workerId, host: opts.host, port: server.address().port });
+      if (stateFile) {
+        const tmp = `${stateFile}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, worker_id: workerId, admin_port: admin.address().port }));
+        fs.renameSync(tmp, stateFile);
+      }
+    });
+  }
+  if (admin) {
+    admin.on('error', (err) => {
+      process.stderr.write(`server: cannot listen on an admin port of ${opts.host}: ${err.message}\n`);
+      process.exit(3);
+    });
+    admin.listen({ port: 0, host: opts.host, exclusive: true }, listen);
+  } else {
+    listen();
+  }
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   if (cluster.isWorker) {
@@ -225,7 +290,17 @@ function runPrimary(opts) {
 
 const opts = parseOptions();
 if (opts.mode === 'single') {
-  runWorker(opts, '0', 'single');
+  runWorker(opts, opts.workerId, 'single');
+} else if (opts.mode === 'pool') {
+  const { createPoolRunner } = require('./offload');
+  runWorker(opts, opts.workerId, 'pool', { runner: createPoolRunner({ threads: opts.threads, queueLimit: opts.queueLimit }) });
+} else if (opts.mode === 'spawn-per-request') {
+  const { createSpawnRunner } = require('./offload');
+  runWorker(opts, opts.workerId, 'spawn-per-request', { runner: createSpawnRunner({ maxLive: opts.maxLiveThreads }) });
+} else if (opts.mode === 'pm2') {
+  const instance = process.env.NODE_APP_INSTANCE;
+  if (!/^\d+$/.test(instance || '')) fail('--mode pm2 runs under PM2, which sets NODE_APP_INSTANCE; it is not set');
+  runWorker(opts, String(Number(instance) + 1), 'pm2', { stateDir: opts.stateDir });
 } else if (cluster.isPrimary) {
   runPrimary(opts);
 } else {
