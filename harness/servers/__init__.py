@@ -7,9 +7,19 @@ from pathlib import Path
 from harness.errors import UsageError
 from harness.scenario import Case
 from harness.servers.base import ProcInfo, Server
+from harness.servers.nginx import NginxServer
 from harness.servers.node import ClusterServer, SingleServer
+from harness.servers.pm2 import Pm2Server
+from harness.servers.pool import PoolServer, SpawnPerRequestServer
 
-MODE_CLASSES: dict[str, type[Server]] = {"single": SingleServer, "cluster": ClusterServer}
+MODE_CLASSES: dict[str, type[Server]] = {
+    "single": SingleServer,
+    "cluster": ClusterServer,
+    "pool": PoolServer,
+    "spawn-per-request": SpawnPerRequestServer,
+    "nginx": NginxServer,
+    "pm2": Pm2Server,
+}
 
 
 def make_server(case: Case, log_dir: Path, port: int | None = None) -> Server:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import procs
-from harness.errors import EnvironmentProblem, RunFailed
+from harness.errors import EnvironmentProblem, RunFailed, UsageError
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,13 @@ class ProcInfo:
 
     pid: int
     role: str
+
+
+def whole(value: Any, what: str, lo: int, hi: int) -> int:
+    """value if it is a whole number (not a bool) from lo to hi; a UsageError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UsageError(f"{what} is {value!r}, not a whole number from {lo} to {hi}")
+    return value
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -142,13 +149,21 @@ class Server(ABC):
         self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=server_dir())
         self.wait_ready(ready_timeout_s)
 
+    def exit_problem(self) -> str | None:
+        """Why the server can no longer become ready (one of its processes exited), or None.
+        Modes with several top-level processes (nginx and its backends) check each."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            self.exit_code = self.proc.returncode
+            return f"the server exited with code {self.proc.returncode}"
+        return None
+
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                self.exit_code = self.proc.returncode
-                raise self._start_failure(f"the server exited with code {self.proc.returncode} before it was ready")
+            problem = self.exit_problem()
+            if problem is not None:
+                raise self._start_failure(f"{problem} before it was ready")
             try:
                 if self.is_ready():
                     return
