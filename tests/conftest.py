@@ -3,6 +3,7 @@ for leftovers: after the test no node server or Locust process it started may re
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -12,8 +13,39 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Every process a test starts inherits this marker (the harness passes its environment
+# on), so the leftover check only ever looks at, and kills, this session's processes, never
+# those of a harness run or another test session on the same machine.
+SESSION_MARKER = "HARNESS_TEST_SESSION"
+SESSION_TOKEN = f"{os.getpid()}-{time.time_ns()}"
+os.environ[SESSION_MARKER] = SESSION_TOKEN
+_basetemp: list[str] = []  # this session's tmp folder (nginx rewrites its environment, not its argv)
+
+
+def _looks_like_ours(cmd: str) -> bool:
+    """The reference server in any mode (a PM2 instance's command line is just
+    `node .../server/index.js`), PM2's daemon or CLI, nginx (master and workers),
+    or a Locust run of the harness."""
+    return (("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
+            or "pm2-foreground.js" in cmd or "node_modules/pm2/" in cmd
+            or cmd.startswith("nginx: ")
+            or "harness/load/locustfile.py" in cmd)
+
+
+def _of_this_session(p: psutil.Process, cmd: str) -> bool:
+    try:
+        if cmd.startswith("nginx: worker"):
+            cmd = " ".join(p.parent().cmdline())
+        if _basetemp and _basetemp[0] in cmd:
+            return True
+        return p.environ().get(SESSION_MARKER) == SESSION_TOKEN
+    except (psutil.Error, AttributeError):
+        return False
+
+
 def harness_processes() -> dict[int, str]:
-    """Live processes that look like ours: the reference server or a Locust run of the harness."""
+    """Live processes this test session started that look like ours: the reference server
+    (any mode), PM2, nginx, or Locust."""
     found = {}
     for p in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
@@ -22,9 +54,15 @@ def harness_processes() -> dict[int, str]:
             cmd = " ".join(p.info["cmdline"] or [])
         except psutil.Error:
             continue
-        if ("index.js" in cmd and "--mode" in cmd) or "harness/load/locustfile.py" in cmd:
+        if _looks_like_ours(cmd) and _of_this_session(p, cmd):
             found[p.info["pid"]] = cmd
     return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remember_basetemp(tmp_path_factory):
+    _basetemp.append(str(tmp_path_factory.getbasetemp()))
+    yield
 
 
 def wait_until(predicate, timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:
