@@ -364,10 +364,16 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
     for c in failed:
         out.append(f"Case {c['case_id']} failed: {c.get('error')}")
     machine = meta.get("machine", {})
-    if machine.get("cpu_layout", "shared") == "shared":
+    layout = machine.get("cpu_layout", "shared")
+    if layout == "shared":
         out.append(f"The load generator (Locust) and the server shared this machine's "
                    f"{machine.get('logical_cores', '?')} cores: CPU the generator used was not available to the "
                    "server. The generator's CPU is shown beside every result.")
+    elif isinstance(layout, dict):
+        server, generator = layout.get("server", []), layout.get("generator", [])
+        out.append(f"Pinned: the server ran on core(s) {', '.join(map(str, server))} only, the load generator on "
+                   f"{', '.join(map(str, generator))}: {len(server)} of {machine.get('logical_cores', '?')} cores "
+                   "for the server, so modes with more workers than that were oversubscribed.")
     ceiling = (machine.get("generator_calibration") or {}).get("ceiling_rps")
     for r in results.itertuples(index=False):
         if ceiling and not r.generator_limited and r.throughput_rps >= NEAR_CEILING * ceiling * r.generator_processes:

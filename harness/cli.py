@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with RichProgress() as progress:
         outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
                                scenario_source=str(args.scenario), quick=args.quick,
-                               on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"))
+                               on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin)
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
     if not outcome.complete_cases:
@@ -159,7 +159,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         node = find_node()
         version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
         major = int(version.lstrip("v").split(".")[0])
-        node_line = f"{version} at {node}" + ("" if major >= 18 else " [red](too old: Node.js 18 or newer needed)[/]")
+        node_line = f"{version} at {node}" + ("" if major >= 20 else " [red](too old: Node.js 20 or newer needed)[/]")
     except (HarnessError, OSError, ValueError, subprocess.SubprocessError) as exc:
         node_line = f"[red]missing[/]: {exc}"
     out.print(f"node: {node_line}")
@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="name of the run folder (default: date-time-scenario)")
     p.add_argument("--port", type=_port, help="serve on this loopback port (1-65535) instead of a free one")
     p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")
+    p.add_argument("--pin", action="store_true", help="pin the server and the load generator to separate cores "
+                   "(the generator gets a quarter, at least one; on 2 cores the server keeps only one)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the report of stored runs (never starts a server)",

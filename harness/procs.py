@@ -119,12 +119,15 @@ def reap_stale(folder: Path) -> list[tuple[str, str | None]]:
     return messages
 
 
-def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+def _child_setup(cpus: Sequence[int] | None = None) -> None:  # pragma: no cover - runs in the child
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass
+    if cpus:
+        # before exec: every thread and child the program ever starts inherits the mask
+        os.sched_setaffinity(0, cpus)
 
 
 def spawn(
@@ -132,8 +135,10 @@ def spawn(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    cpus: Sequence[int] | None = None,
 ) -> subprocess.Popen:
-    """Start argv (never through a shell) in a new process group, output to log_path."""
+    """Start argv (never through a shell) in a new process group, output to log_path;
+    with `cpus`, the process and everything it starts run only on those cores."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -144,7 +149,7 @@ def spawn(
             env=dict(env) if env is not None else None,
             cwd=str(cwd) if cwd else None,
             start_new_session=True,
-            preexec_fn=_child_setup,
+            preexec_fn=(lambda: _child_setup(cpus)) if cpus else _child_setup,
         )
     if _ledger is not None:
         _ledger.add(proc.pid)

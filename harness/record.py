@@ -171,7 +171,7 @@ def machine_facts() -> dict[str, Any]:
         "kernel": platform.release(),
         "os": platform.platform(),
         "load_average_at_start": list(os.getloadavg()),
-        # Nothing is pinned yet: the generator and the server share every core.
+        # "shared" (generator and server may run on any core) or {"server": [...], "generator": [...]}
         "cpu_layout": "shared",
     }
 

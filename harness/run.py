@@ -9,6 +9,7 @@ The record is updated after every case, so an interrupted run keeps what finishe
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Callable, Protocol
 import pandas as pd
 
 from harness import analysis, calibrate, procs, record
-from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed
+from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun
 from harness.sampling import Sampler
@@ -70,15 +71,30 @@ def _server_rows(case_id: str, snapshot: str, metrics: list[dict[str, Any]], rou
     return rows
 
 
-def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None) -> tuple[dict, dict]:
+def cpu_layout(pin: bool) -> dict[str, list[int]] | str:
+    """Where the server and the generator run. "shared": anywhere (the default). Pinned:
+    the generator gets the last quarter of the cores (at least one), the server the rest,
+    so neither steals the other's CPU; on 2 cores that leaves the server one core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if not pin:
+        return "shared"
+    if len(cores) < 2:
+        raise UsageError("--pin needs at least 2 cores: one for the server, one for the load generator")
+    generator = max(1, len(cores) // 4)
+    return {"server": cores[:-generator], "generator": cores[-generator:]}
+
+
+def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None,
+             layout: dict[str, list[int]] | str = "shared") -> tuple[dict, dict]:
     """Measure one case. Returns (case record, table rows); raises on failure."""
     started = time.time()
-    server = make_server(case, raw_dir, port=port)
+    pinned = layout if isinstance(layout, dict) else {}
+    server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"))
     with server:
         before = server.worker_metrics()
         load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
                          open_rps=case.target_rps, max_in_flight=case.max_in_flight,
-                         processes=case.generator_processes)
+                         processes=case.generator_processes, cpus=pinned.get("generator"))
         sampler = Sampler([server.processes, load.processes], SAMPLE_INTERVAL_S)
         sampler.start()
         try:
@@ -140,6 +156,7 @@ def run_scenario(
     quick: bool = False,
     on_started: Callable[[Path], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
+    pin: bool = False,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
@@ -148,7 +165,9 @@ def run_scenario(
     cases = scenario.cases()
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
+    layout = cpu_layout(pin)
     machine = record.machine_facts()
+    machine["cpu_layout"] = layout
     machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
     writer.start({
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
@@ -167,7 +186,7 @@ def run_scenario(
             raw = writer.raw_dir(case.case_id)
             raw.mkdir(parents=True, exist_ok=True)
             try:
-                case_row, tables = run_case(case, raw, progress, port=port)
+                case_row, tables = run_case(case, raw, progress, port=port, layout=layout)
             except HarnessError as exc:
                 failed.append(case.case_id)
                 writer.add_case({**case.to_dict(), "status": "failed", "error": exc.one_line()}, {})

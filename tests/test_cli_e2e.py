@@ -50,6 +50,7 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
     measured = workers[workers["phase"] == "measure"]
     assert set(measured[measured["case_id"].str.contains("cluster")]["worker_id"]) == {"1", "2"}
     assert set(measured[measured["case_id"].str.contains("single")]["worker_id"]) == {"0"}
+    assert all(c["sampler_errors"] == [] for c in meta["cases"])
     samples = pd.read_csv(run_dir / "samples.csv")
     assert {"worker", "primary", "generator", "machine"} <= set(samples["role"])
     assert {"warmup", "measure"} <= set(samples["phase"])
@@ -59,9 +60,9 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
         assert (raw / "hooks.json").is_file()
     html = (run_dir / "report" / "report.html").read_text()
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html), "the report must not reference anything outside"
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == 7
     assert "cluster-rr-2w /cpu?work=5 u4" in html
-    for png in ("throughput", "latency", "cpu_over_time", "cores_by_role", "requests_per_worker"):
+    for png in ("throughput", "latency", "cpu_over_time", "cores_by_role", "requests_per_worker", "cpu_by_thread"):
         assert (run_dir / "report" / f"{png}.png").stat().st_size > 5000
     summary = (run_dir / "report" / "summary.md").read_text()
     assert "| single /cpu?work=5 u4 | 1 |" in summary
@@ -199,3 +200,31 @@ def test_locust_crashing_fails_its_case_and_the_run_goes_on(tmp_path: Path, resu
     assert first["status"] == "failed" and "Locust exited with code -9" in first["error"]
     assert second["status"] == "complete"
     assert (results_dir / "lc" / "report" / "report.html").is_file()  # the finished case is reported
+
+
+def test_doctor_lists_every_mode(results_dir: Path):
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "doctor"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout  # CI installs nginx; npm ci installs pm2 and piscina
+    for mode in ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2"):
+        assert mode in out.stdout
+    assert "not calibrated here" in out.stdout
+
+
+def test_doctor_says_how_to_get_nginx(results_dir: Path, tmp_path: Path):
+    import os
+
+    env = {**os.environ, "HARNESS_NGINX": str(tmp_path / "no-nginx")}
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "doctor"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 3
+    assert "apt-get install nginx" in out.stdout.replace("\n", " ")
+
+
+def test_pinned_run_records_its_layout(tmp_path: Path, results_dir: Path):
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=2)), "--run-id", "pin", "--pin",
+                   "--no-report")
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    meta = json.loads((results_dir / "pin" / "run.json").read_text())
+    assert meta["machine"]["cpu_layout"]["generator"] == [max(meta["machine"]["harness_affinity"])]

@@ -4,6 +4,7 @@ that was killed without a chance to stop its children."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,30 @@ def test_no_shell_anywhere():
             if needle in text:
                 offenders.append(f"{path.relative_to(REPO)}: {needle}")
     assert offenders == []
+
+
+@pytest.mark.integration
+def test_pinned_server_runs_every_thread_on_its_cores(tmp_path: Path):
+    from harness.servers.node import ClusterServer
+
+    with ClusterServer(tmp_path, workers=2) as unpinned:
+        pass
+    server = ClusterServer(tmp_path / "pinned", workers=2)
+    server.cpus = [0]
+    with server:
+        for info in server.processes():
+            for tid in (int(t) for t in os.listdir(f"/proc/{info.pid}/task")):
+                assert os.sched_getaffinity(tid) == {0}, (info, tid)
+    assert unpinned.exit_code == 0
+
+
+def test_cpu_layout_gives_the_generator_a_quarter():
+    from harness.run import cpu_layout
+
+    assert cpu_layout(False) == "shared"
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= 2:
+        layout = cpu_layout(True)
+        assert layout["generator"] == cores[-max(1, len(cores) // 4):]
+        assert set(layout["server"]) | set(layout["generator"]) == set(cores)
+        assert not set(layout["server"]) & set(layout["generator"])

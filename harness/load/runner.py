@@ -28,7 +28,7 @@ class LocustRun:
 
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
                  raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
-                 processes: int = 1) -> None:
+                 processes: int = 1, cpus: list[int] | None = None) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -39,6 +39,7 @@ class LocustRun:
         self.open_rps = open_rps
         self.max_in_flight = max_in_flight
         self.process_count = processes
+        self.cpus = cpus
         self.out_path = raw_dir / "hooks.json"
         self.spawn_rate = float(users)  # every user within about one second
         self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
@@ -69,7 +70,7 @@ class LocustRun:
             env["HARNESS_MAX_IN_FLIGHT"] = str(self.max_in_flight or 1000)
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.started_monotonic = time.monotonic()
-        self.proc = procs.spawn(self.command(), self.raw_dir / "locust.out", env=env)
+        self.proc = procs.spawn(self.command(), self.raw_dir / "locust.out", env=env, cpus=self.cpus)
 
     def processes(self) -> list[ProcInfo]:
         return [ProcInfo(p.pid, "generator") for p in procs.tree(self.proc.pid)] if self.proc else []

@@ -22,15 +22,17 @@ MODE_CLASSES: dict[str, type[Server]] = {
 }
 
 
-def make_server(case: Case, log_dir: Path, port: int | None = None) -> Server:
-    """The server a case asks for, not yet started."""
+def make_server(case: Case, log_dir: Path, port: int | None = None, cpus: list[int] | None = None) -> Server:
+    """The server a case asks for, not yet started (pinned to `cpus` when given)."""
     cls = MODE_CLASSES.get(case.mode)
     if cls is None:
         raise UsageError(f"mode {case.mode} is not available in this version of the harness",
                          f"available: {', '.join(MODE_CLASSES)}")
-    return cls(log_dir, port=port, workers=case.workers, schedule=case.schedule or "rr", threads=case.threads,
+    server = cls(log_dir, port=port, workers=case.workers, schedule=case.schedule or "rr", threads=case.threads,
                queue_limit=case.queue_limit, balance=case.balance or "round_robin",
                uv_threadpool_size=case.uv_threadpool_size)
+    server.cpus = cpus
+    return server
 
 
 __all__ = ["MODE_CLASSES", "ProcInfo", "Server", "make_server"]

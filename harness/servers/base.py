@@ -74,7 +74,7 @@ def find_node() -> str:
     if not node or not os.access(node, os.X_OK):
         raise EnvironmentProblem(
             "node was not found on PATH",
-            "install Node.js 18 or newer (https://nodejs.org or `apt-get install nodejs`), or set HARNESS_NODE",
+            "install Node.js 20 or newer (https://nodejs.org or `apt-get install nodejs`), or set HARNESS_NODE",
         )
     return node
 
@@ -93,6 +93,7 @@ class Server(ABC):
                  uv_threadpool_size: int | None = None) -> None:
         self.log_dir = log_dir
         self.uv_threadpool_size = uv_threadpool_size
+        self.cpus: list[int] | None = None  # cores every process of the server is pinned to (None: any)
         self.port = port if port is not None else free_port(self.host)
         if port is not None:
             check_port_free(port, self.host)
@@ -146,7 +147,7 @@ class Server(ABC):
         return []
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
-        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=server_dir())
+        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=server_dir(), cpus=self.cpus)
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:

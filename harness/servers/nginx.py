@@ -206,8 +206,9 @@ class NginxServer(Server):
         self.conf_path.write_text(text)
         env = self.environment()
         for i, port in enumerate(self.backend_ports, start=1):
-            self.backends.append(procs.spawn(self.backend_command(i, port), self.log_path, env=env, cwd=server_dir()))
-        self.proc = procs.spawn(self.command(), self.log_path, env=env, cwd=self.prefix)
+            self.backends.append(procs.spawn(self.backend_command(i, port), self.log_path, env=env, cwd=server_dir(),
+                                             cpus=self.cpus))
+        self.proc = procs.spawn(self.command(), self.log_path, env=env, cwd=self.prefix, cpus=self.cpus)
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:

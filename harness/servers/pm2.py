@@ -212,7 +212,8 @@ class Pm2Server(Server):
         if self.proc is None or self.proc.poll() is not None or not (self.home / "rpc.sock").exists():
             raise RunFailed(f"pm2 {' '.join(args)}: the PM2 daemon is not running", f"see {self.log_path}")
         cli_log = self.log_dir / "pm2-cli.log"
-        p = procs.spawn([self.node, str(pm2_cli()), *args], cli_log, env=self.environment(), cwd=server_dir())
+        p = procs.spawn([self.node, str(pm2_cli()), *args], cli_log, env=self.environment(), cwd=server_dir(),
+                        cpus=self.cpus)
         try:
             code: int | None = p.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
