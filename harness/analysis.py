@@ -35,7 +35,7 @@ LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
 LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
 
 RESULT_COLUMNS = [
-    "case_id", "condition", "repetition", "mode", "workers", "schedule", "route", "path", "users", "load",
+    "case_id", "condition", "repetition", "mode", "workers", "threads", "schedule", "route", "path", "users", "load",
     "target_rps", "sent_rps", "generator_processes", "measured_s",
     "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
@@ -182,7 +182,7 @@ def case_results(run: Run) -> pd.DataFrame:
         tput = (requests - failures) / case.measured_s
         rows.append({
             "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
-            "workers": case.workers, "schedule": case.schedule if isinstance(case.schedule, str) else "",
+            "workers": case.workers, "threads": _num(getattr(case, "threads", None)), "schedule": case.schedule if isinstance(case.schedule, str) else "",
             "route": case.route, "path": case.path, "users": case.users, "load": getattr(case, "load", "closed"),
             "target_rps": target, "sent_rps": sent, "measured_s": case.measured_s,
             "generator_processes": _int(getattr(case, "generator_processes", 1), 1), "requests": requests,
@@ -296,7 +296,10 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
             if rep in base_by_rep.index and base_by_rep[rep] > 0:
                 paired.append(tput / base_by_rep[rep])
         speedup = g["throughput_rps"].median() / base["throughput_rps"].median()
-        workers = int(g["workers"].iloc[0])
+        first = g.iloc[0]
+        # what can run in parallel: the pool's threads, otherwise the server processes
+        threads = _num(getattr(first, "threads", math.nan)) if "threads" in g.columns else math.nan
+        workers = int(threads) if first["mode"] == "pool" and not math.isnan(threads) else int(first["workers"])
         rows.append({
             "condition": condition, "baseline": base["condition"].iloc[0], "path": path, "users": users,
             "workers": workers, "speedup": float(speedup), "scaling_efficiency": float(speedup / workers),

@@ -79,6 +79,13 @@ def _same_process(pid: int, started: float) -> psutil.Process | None:
         return None
 
 
+def _in_group(p: psutil.Process, pgid: int, started: float) -> bool:
+    try:
+        return os.getpgid(p.pid) == pgid and p.info["create_time"] >= started - 0.01 and p.pid != os.getpid()
+    except (ProcessLookupError, PermissionError, psutil.Error):
+        return False
+
+
 def reap_stale(folder: Path) -> list[tuple[str, str | None]]:
     """Stop what harness processes that no longer exist left behind, per their ledgers.
 
@@ -100,19 +107,20 @@ def reap_stale(folder: Path) -> list[tuple[str, str | None]]:
             continue  # that harness is still running
         killed = 0
         for pid, started in groups:
+            # The group's members, even when its leader is gone (an nginx worker outlives
+            # its master): same process group, started no earlier than the leader. A
+            # reused pid would give a group of processes started later than the ledger
+            # says only if the leader pid was reused too, which the start time rules out.
             leader = _same_process(pid, started)
-            if leader is None:
+            members = [p for p in psutil.process_iter(["create_time"]) if _in_group(p, pid, started)]
+            if leader is None and not members:
                 continue
-            for p in tree(pid):
+            for p in {*(tree(pid) if leader else []), *members}:
                 try:
                     p.kill()
                     killed += 1
                 except psutil.Error:
                     pass
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         messages.append((f"a harness (pid {harness_pid}) was killed during run {data.get('run')}; "
                          f"stopped {killed} process(es) it left behind", data.get("run")))
         file.unlink(missing_ok=True)

@@ -142,7 +142,7 @@ def test_nginx_spreads_requests_over_every_backend(tmp_path: Path, balance: str)
     assert s.exit_code == 0
     assert gone(pids)
     conf = (tmp_path / "nginx.conf").read_text()
-    for line in ("proxy_http_version 1.1;", 'proxy_set_header Connection "";', "keepalive 64;",
+    for line in ("proxy_http_version 1.1;", 'proxy_set_header Connection "";', "keepalive 1024;",
                  f"listen 127.0.0.1:{s.port};", "worker_processes 1;"):
         assert line in conf
     assert ("least_conn;" in conf) == (balance == "least_conn")

@@ -138,3 +138,23 @@ def test_cpu_layout_gives_the_generator_a_quarter():
         assert layout["generator"] == cores[-max(1, len(cores) // 4):]
         assert set(layout["server"]) | set(layout["generator"]) == set(cores)
         assert not set(layout["server"]) & set(layout["generator"])
+
+
+def test_members_of_a_group_whose_leader_died_are_reaped(tmp_path: Path):
+    """As nginx workers outlive a SIGKILLed master: the leader is gone, its group is not."""
+    script = ("import os, subprocess, sys, time; "
+              "c = subprocess.Popen(['sleep', '120']); print(c.pid, flush=True); time.sleep(120)")
+    leader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    member_pid = int(leader.stdout.readline())
+    started = psutil.Process(leader.pid).create_time()
+    leader.kill()
+    leader.wait()
+    assert psutil.pid_exists(member_pid) and os.getpgid(member_pid) == leader.pid
+    dead_pid, dead_started = _dead_pid()
+    (tmp_path / f"{dead_pid}.json").write_text(json.dumps({
+        "harness_pid": dead_pid, "harness_started": dead_started, "run": None,
+        "groups": [{"pid": leader.pid, "started": started}]}))
+    procs.reap_stale(tmp_path)
+    assert wait_until(lambda: not psutil.pid_exists(member_pid) or
+                      psutil.Process(member_pid).status() == psutil.STATUS_ZOMBIE, timeout_s=5)

@@ -50,7 +50,7 @@ def narrative(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame,
         paired = (f" (paired repetitions: {r.paired_min:.2f}x to {r.paired_max:.2f}x)"
                   if not math.isnan(r.paired_min) else "")
         text = (f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline}{paired}, a scaling "
-                f"efficiency of {r.scaling_efficiency:.0%} for {r.workers} workers.")
+                f"efficiency of {r.scaling_efficiency:.0%} for {r.workers} {'threads' if 'pool' in r.condition else 'workers'}.")
         cond = summary[summary["condition"] == r.condition]
         base = summary[summary["condition"] == r.baseline]
         if r.workers > 1 and r.scaling_efficiency < 0.85 and not cond.empty and not base.empty:

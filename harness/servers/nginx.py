@@ -27,7 +27,9 @@ from harness.errors import EnvironmentProblem, UsageError
 from harness.scenario import BALANCES, MAX_WORKERS
 from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get, server_dir, whole
 
-UPSTREAM_KEEPALIVE = 64  # idle connections to the backends each nginx worker keeps open
+# Idle connections to the backends nginx keeps open: above any user count a case uses on
+# this machine, so closed-loop users never force nginx to open and close upstream connections.
+UPSTREAM_KEEPALIVE = 1024
 # Characters that could end a directive, open a block, start a comment, interpolate a
 # variable or break out of the quotes every path is written in.
 _UNSAFE_PATH = re.compile(r"[;{}\"'\\$#\x00-\x1f\x7f]")
@@ -86,7 +88,9 @@ def render_config(*, listen_port: int, backend_ports: list[int], balance: str, p
     pre = conf_path(prefix, "nginx prefix")
     logs = conf_path(log_dir, "log folder")
     connections = whole(connections, "worker_connections", 1, 65535)
-    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in ports)
+    # max_fails=0: a busy backend is never taken out of rotation (nginx's default would,
+    # under overload, and the spread would measure nginx's health checks, not balancing)
+    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in ports)
     method = "        least_conn;\n" if balance == "least_conn" else "        # round_robin: nginx's default\n"
     return f"""# Rendered by the harness (harness/servers/nginx.py) for one case; every value was validated.
 # Run as: nginx -p <prefix> -c <this file> -e <error log> -g 'daemon off;'
@@ -139,6 +143,8 @@ http {{
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_max_temp_file_size 0;
+            # a failed request fails; it is not retried on another backend behind our back
+            proxy_next_upstream off;
         }}
     }}
 }}

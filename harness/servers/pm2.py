@@ -86,7 +86,8 @@ class Pm2Server(Server):
         return [self.node, "pm2-foreground.js"]
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in super().environment().items() if not k.startswith("PM2_")}
+        # no inherited PM2 settings, and no PM2.io keys (they would start a detached agent)
+        env = {k: v for k, v in super().environment().items() if not k.startswith(("PM2_", "KEYMETRICS_"))}
         env.update(PM2_HOME=str(self.home), HARNESS_PM2_ECOSYSTEM=str(self.ecosystem_path),
                    PM2_DISABLE_VERSION_CHECK="1")  # no daily call to version.pm2.io
         env.pop("NODE_APP_INSTANCE", None)
@@ -106,6 +107,11 @@ class Pm2Server(Server):
             "kill_timeout": int(self.shutdown_timeout_s * 1000) + 1000,  # let an instance drain before SIGKILL
             "max_restarts": MAX_RESTARTS,
             "merge_logs": True,
+            # PM2's per-request monitoring (pm2-io: it wraps every HTTP request) and its
+            # source-map support would cost CPU in this mode only: off, so that PM2 is
+            # compared as the process manager it is.
+            "pmx": False,
+            "disable_source_map_support": True,
             "out_file": str(self.log_path),
             "error_file": str(self.log_path),
         }]}
