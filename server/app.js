@@ -136,6 +136,10 @@ function createApp(opts) {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, { error: 'only GET is served' });
     }
+    // The harness's own probes are answered at once and never counted as in flight, so
+    // /metrics reports the load's requests only.
+    if (route === '/healthz') return send(res, draining ? 503 : 200, { ok: !draining, pid: process.pid, worker_id: workerId });
+    if (route === '/metrics') return send(res, 200, metrics());
     inFlight += 1;
     let finished = false;
     const done = (status, body) => {
@@ -148,10 +152,6 @@ function createApp(opts) {
       switch (route) {
         case '/hello':
           return done(200, 'hello\n');
-        case '/healthz':
-          return done(draining ? 503 : 200, { ok: !draining, pid: process.pid, worker_id: workerId });
-        case '/metrics':
-          return done(200, metrics());
         case '/cpu': {
           const work = intParam(url, route);
           if (!opts.cpu) return done(200, { work, result: burn(work) });

@@ -246,3 +246,11 @@ def test_a_crash_loop_backs_off(tmp_path: Path):
         # the first worker may have lived over 2 s; every later one died young and doubled the wait
         assert delays[-1] > delays[-2] > delays[-3] > 0
         assert delays[-1] == 2 * delays[-2] == 4 * delays[-3]
+
+
+def test_metrics_does_not_count_itself_in_flight(tmp_path: Path):
+    with SingleServer(tmp_path) as s:
+        assert s.worker_metrics()[0]["in_flight"] == 0
+        t = threading.Thread(target=lambda: get_quiet(s, "/io?ms=3000"), daemon=True)
+        t.start()
+        assert wait_until(lambda: s.worker_metrics()[0]["in_flight"] == 1, timeout_s=5)
