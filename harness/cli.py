@@ -87,7 +87,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render_report
-    from harness.run import run_scenario
+    from harness.run import check_modes_available, run_scenario
 
     scen = scenario_mod.load(args.scenario)
     if args.quick:
@@ -95,11 +95,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
                                users=args.users, rate_rps=args.rate, generator_processes=args.processes)
     results_dir = Path(args.results)
+    cases = scen.cases()
     find_node()  # what the machine lacks is said before anything is written
+    check_modes_available({c.mode for c in cases})
     if args.port is not None:
         check_port_free(args.port)
     run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
-    cases = scen.cases()
     for warning in scen.warnings():
         console.print(f"[yellow]warning:[/] {warning}")
     est = sum(1 + c.warmup_s + c.duration_s + 5 for c in cases)

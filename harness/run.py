@@ -163,6 +163,7 @@ def run_scenario(
     progress = progress or QuietProgress()
     node = find_node()  # fail before anything is written when node is missing
     cases = scenario.cases()
+    check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
     layout = cpu_layout(pin)
@@ -211,6 +212,19 @@ def run_scenario(
         return RunOutcome(writer.path, "failed", error, len(cases) - len(failed))
     writer.finish("complete")
     return RunOutcome(writer.path, "complete", None, len(cases))
+
+
+def check_modes_available(modes: set[str]) -> None:
+    """Raise EnvironmentProblem (one line, with the fix) if this machine cannot run a mode."""
+    from harness.servers import MODE_CLASSES
+
+    for mode in sorted(modes):
+        cls = MODE_CLASSES.get(mode)
+        if cls is None:
+            raise UsageError(f"mode {mode} is not available in this version of the harness")
+        problems = cls.missing()
+        if problems:
+            raise EnvironmentProblem(f"mode {mode} cannot run here: {problems[0]}", "`harness doctor` lists what each mode needs")
 
 
 def clean_up_after_killed_runs(results_dir: Path, notice: Callable[[str], None]) -> None:

@@ -117,6 +117,15 @@ def test_sigkill_of_the_harness_takes_its_children_along(tmp_path: Path, results
     proc.kill()
     proc.communicate(timeout=30)
     assert wait_until(lambda: not (set(harness_processes()) - before), timeout_s=15), harness_processes()
+    # the record could not say it then; the next run finds the dead harness's ledger and does
+    assert json.loads((results_dir / "killed" / "run.json").read_text())["status"] == "running"
+    from harness.run import clean_up_after_killed_runs
+
+    notices: list[str] = []
+    clean_up_after_killed_runs(results_dir, notices.append)
+    meta = json.loads((results_dir / "killed" / "run.json").read_text())
+    assert meta["status"] == "interrupted" and "killed" in meta["error"]
+    assert len(notices) == 1 and "killed" in notices[0]
 
 
 def test_server_that_fails_to_start_fails_the_case_with_its_reason(tmp_path: Path, results_dir: Path):
@@ -165,6 +174,20 @@ def test_taken_port_and_missing_node_are_exit_3_with_nothing_written(results_dir
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3 and "node was not found on PATH" in err
     assert len(err.strip().splitlines()) == 1  # one line, nothing else
+    assert not any(results_dir.iterdir())
+
+
+def test_a_missing_nginx_is_one_line_before_anything_is_written(results_dir: Path, tmp_path: Path):
+    import os
+
+    f = tmp_path / "ng.py"
+    f.write_text(TINY.format(work=5, duration=2).replace('ServerSpec("cluster", workers=2, schedule="rr")',
+                                                          'ServerSpec("nginx", workers=2)'))
+    proc = harness(results_dir, "run", str(f), env={**os.environ, "HARNESS_NGINX": str(tmp_path / "no-nginx")})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    assert "mode nginx cannot run here: nginx was not found (apt-get install nginx)" in err
+    assert len(err.strip().splitlines()) == 1
     assert not any(results_dir.iterdir())
 
 
