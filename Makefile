@@ -9,12 +9,13 @@ NODE_STAMP := server/node_modules/.installed
 SCENARIO ?= default
 ARGS ?=
 
-.PHONY: setup bench bench-quick test test-unit clean help
+.PHONY: setup bench bench-quick test test-unit ci-bench clean help
 
 help:
 	@echo "make bench        run the default scenario (about 4 minutes) and print the report's path"
 	@echo "make bench-quick  the short variant (under a minute)"
 	@echo "make test         run the test suite (unit and integration)"
+	@echo "make ci-bench     the smoke scenario (about 3 minutes) compared with results/baselines/smoke"
 	@echo "make setup        only create .venv and install the Python and npm dependencies"
 	@echo "SCENARIO=name ARGS='--quick' make bench  runs another scenario"
 
@@ -35,6 +36,14 @@ bench: setup
 
 bench-quick: setup
 	$(BIN)/harness run $(SCENARIO) --quick $(ARGS)
+
+# The CI regression gate: exit 0 no regression, 1 regression, 2 untrustworthy measurement.
+CI_BENCH_DIR ?= results/ci-bench
+ci-bench: setup
+	rm -rf $(CI_BENCH_DIR)/current
+	$(BIN)/harness --results $(CI_BENCH_DIR) run smoke --run-id current --no-report $(ARGS)
+	$(BIN)/harness --results results compare smoke $(CI_BENCH_DIR)/current \
+		--markdown $(CI_BENCH_DIR)/summary.md --junit $(CI_BENCH_DIR)/junit.xml
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -186,11 +186,66 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if not problems else 3
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Baseline vs current; exit 0 no regression, 1 regression, 2 not trustworthy, 3 bad input."""
+    from harness import compare
+
+    try:
+        thresholds = compare.parse_thresholds(args.threshold or [])
+        if not 0 < args.alpha < 1:
+            raise UsageError(f"--alpha {args.alpha} must be between 0 and 1")
+        baseline = record.load_run(_resolve_run(args.baseline, Path(args.results)))
+        current = record.load_run(_resolve_run(args.current, Path(args.results)))
+    except (HarnessError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return compare.COMPARE_BAD_INPUT
+    cmp = compare.compare_runs(baseline, current, thresholds, args.alpha)
+    table = Table(title=f"{baseline.run_id} -> {current.run_id} ({cmp.test}, alpha {args.alpha:g})")
+    for col in ("condition", "metric", "baseline", "current", "change %", "p", "verdict", "why"):
+        table.add_column(col)
+    colors = {"regressed": "red", "improved": "green", "unchanged": "", "not comparable": "yellow"}
+    for r in cmp.rows:
+        color = colors[r.verdict]
+        table.add_row(r.condition, r.metric, compare._fmt(r.baseline), compare._fmt(r.current),
+                      compare._fmt(r.change_pct, "+.1f"), compare._fmt(r.p_value),
+                      f"[{color}]{r.verdict}[/]" if color else r.verdict, r.reason)
+    Console().print(table)
+    for problem in cmp.untrustworthy:
+        console.print(f"[red]not trustworthy:[/] {problem}")
+    if args.markdown:
+        record.atomic_write_text(Path(args.markdown), compare.markdown(cmp, baseline, current))
+    if args.junit:
+        record.atomic_write_text(Path(args.junit), compare.junit_xml(cmp))
+    verdict = {0: "no regression", 1: "regression", 2: "the measurement is not trustworthy"}[cmp.exit_code]
+    console.print(f"verdict: {verdict} (exit {cmp.exit_code})")
+    return cmp.exit_code
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Store a run (its record, without raw/ and report/) as results/baselines/NAME."""
+    import shutil
+
+    run = record.load_run(_resolve_run(args.run, Path(args.results)))
+    name = record.check_run_id(args.name or run.meta.get("scenario", {}).get("name", "baseline"))
+    if run.meta.get("status") != "complete":
+        raise UsageError(f"run {run.run_id} is {run.meta.get('status')}: only a complete run can be a baseline")
+    target = Path(args.results) / "baselines" / name
+    staging = target.with_name(f".{name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(run.path, staging, ignore=shutil.ignore_patterns("raw", "report", "*.tmp", "threads.csv", "timeline.csv"))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    console.print(f"baseline {name} is now run {run.run_id}: {target} (commit it to share it)")
+    return EXIT_OK
+
+
 def _resolve_run(arg: str, results_dir: Path) -> Path:
     path = Path(arg)
     if (path / "run.json").is_file() or path.name == "run.json":
         return path
     record.check_run_id(arg)
+    if (results_dir / "baselines" / arg / "run.json").is_file() and not (results_dir / arg / "run.json").is_file():
+        return results_dir / "baselines" / arg
     candidate = results_dir / arg
     if not (candidate / "run.json").is_file():
         raise UsageError(f"no run {arg!r} in {results_dir}", "`harness list` shows the stored runs")
@@ -283,6 +338,29 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check node, the cores, the generator calibration and every server mode's "
                        "requirements (nginx, pm2 ...). Exit 0 when every mode can run, 3 otherwise.")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("compare", help="regression gate: a baseline run against a current run",
+                       description="Compare two runs (ids, folders, or a baseline name under results/baselines/) "
+                       "metric by metric. A regression needs a significant difference across repetitions "
+                       "(Welch's t-test) and an effect beyond the metric's threshold. Absolute figures are compared "
+                       "only between matching machines. Exit codes: 0 no regression, 1 regression, 2 the "
+                       "measurement is not trustworthy (generator-limited, failed or unstable run), 3 bad input.")
+    p.add_argument("baseline", help="baseline: a baseline name, a run id or a run folder")
+    p.add_argument("current", help="current: a run id or a run folder")
+    p.add_argument("--threshold", action="append", metavar="METRIC=PCT",
+                   help="tolerated change in the bad direction, e.g. throughput=5 p99=10 (repeatable; defaults: "
+                   "throughput 5, p50 10, p99 15, speedup 10, efficiency 10, fairness 5)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level (default 0.01)")
+    p.add_argument("--markdown", help="also write a Markdown summary here (for a CI job summary)")
+    p.add_argument("--junit", help="also write JUnit XML here (one test per metric and condition)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("baseline", help="store a run as a named baseline for `harness compare`")
+    bsub = p.add_subparsers(dest="baseline_command", metavar="update", required=True)
+    u = bsub.add_parser("update", help="make RUN the baseline NAME (results/baselines/NAME)")
+    u.add_argument("run", help="run id or folder (complete runs only)")
+    u.add_argument("--name", help="baseline name (default: the run's scenario)")
+    u.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("list", help="list scenarios and stored runs")
     p.set_defaults(func=cmd_list)
