@@ -209,7 +209,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         table.add_row(r.condition, r.metric, compare._fmt(r.baseline), compare._fmt(r.current),
                       compare._fmt(r.change_pct, "+.1f"), compare._fmt(r.p_value),
                       f"[{color}]{r.verdict}[/]" if color else r.verdict, r.reason)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     for problem in cmp.untrustworthy:
         console.print(f"[red]not trustworthy:[/] {problem}")
     if args.markdown:
