@@ -45,6 +45,13 @@ RESULT_COLUMNS = [
 ]  # fmt: skip
 
 
+def fmt(value: Any, spec: str = ".3g", none: str = "–") -> str:
+    """A number for a table: `none` for a missing value (None or NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return none
+    return format(value, spec)
+
+
 def _num(value: Any) -> float:
     try:
         return float(value)

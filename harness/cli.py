@@ -188,7 +188,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Baseline vs current; exit 0 no regression, 1 regression, 2 not trustworthy, 3 bad input."""
-    from harness import compare
+    from harness import analysis, compare
 
     try:
         thresholds = compare.parse_thresholds(args.threshold or [])
@@ -206,8 +206,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     colors = {"regressed": "red", "improved": "green", "unchanged": "", "not comparable": "yellow"}
     for r in cmp.rows:
         color = colors[r.verdict]
-        table.add_row(r.condition, r.metric, compare._fmt(r.baseline), compare._fmt(r.current),
-                      compare._fmt(r.change_pct, "+.1f"), compare._fmt(r.p_value),
+        table.add_row(r.condition, r.metric, analysis.fmt(r.baseline), analysis.fmt(r.current),
+                      analysis.fmt(r.change_pct, "+.1f"), analysis.fmt(r.p_value),
                       f"[{color}]{r.verdict}[/]" if color else r.verdict, r.reason)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     for problem in cmp.untrustworthy:

@@ -184,10 +184,6 @@ def _compare_one(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thresh
     return row
 
 
-def _fmt(v: float, spec: str = ".3g") -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
 def markdown(cmp: Comparison, baseline: Run, current: Run) -> str:
     verdict = {COMPARE_OK: "no regression", COMPARE_REGRESSED: "REGRESSION",
                COMPARE_UNTRUSTWORTHY: "measurement not trustworthy"}[cmp.exit_code]
@@ -199,8 +195,8 @@ def markdown(cmp: Comparison, baseline: Run, current: Run) -> str:
     lines += ["| condition | metric | baseline | current | change | p | verdict |", "|---|---|---:|---:|---:|---:|---|"]
     for r in cmp.rows:
         why = f": {r.reason}" if r.verdict != "unchanged" or not r.gating else ""
-        lines.append(f"| {r.condition} | {r.metric} | {_fmt(r.baseline)} | {_fmt(r.current)} | "
-                     f"{_fmt(r.change_pct, '+.1f')}% | {_fmt(r.p_value)} | {r.verdict}{why} |")
+        lines.append(f"| {r.condition} | {r.metric} | {analysis.fmt(r.baseline)} | {analysis.fmt(r.current)} | "
+                     f"{analysis.fmt(r.change_pct, '+.1f')}% | {analysis.fmt(r.p_value)} | {r.verdict}{why} |")
     return "\n".join(lines) + "\n"
 
 
@@ -215,8 +211,8 @@ def junit_xml(cmp: Comparison) -> str:
         ET.SubElement(case, "error", message="the measurement is not trustworthy").text = "\n".join(cmp.untrustworthy)
     for r in cmp.rows:
         case = ET.SubElement(suite, "testcase", classname=r.condition, name=r.metric)
-        detail = (f"baseline {_fmt(r.baseline)}, current {_fmt(r.current)}, change {_fmt(r.change_pct, '+.1f')}%, "
-                  f"p {_fmt(r.p_value)}: {r.reason}")
+        detail = (f"baseline {analysis.fmt(r.baseline)}, current {analysis.fmt(r.current)}, change {analysis.fmt(r.change_pct, '+.1f')}%, "
+                  f"p {analysis.fmt(r.p_value)}: {r.reason}")
         if r.verdict == "regressed" and r.gating:
             ET.SubElement(case, "failure", message=f"{r.metric} regressed").text = detail
         elif r.verdict == "not comparable":

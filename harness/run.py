@@ -154,7 +154,6 @@ def run_scenario(
     port: int | None = None,
     scenario_source: str | None = None,
     quick: bool = False,
-    on_started: Callable[[Path], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
     pin: bool = False,
 ) -> RunOutcome:
@@ -175,8 +174,6 @@ def run_scenario(
         "machine": machine, "versions": record.versions(node, REPO),
         "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
     })  # fmt: skip
-    if on_started:
-        on_started(writer.path)
     ledger = procs.Ledger(results_dir / ACTIVE_DIR, writer.path)
     procs.use_ledger(ledger)
     failed: list[str] = []

@@ -37,7 +37,6 @@ SAMPLE_COLUMNS = [
 # Processes whose threads are sampled one by one: the server's (pool threads, libuv
 # threads, V8's helpers), so a report can show which threads did the work.
 THREAD_ROLES = ("worker", "primary", "proxy", "pm2-daemon")
-THREAD_COLUMNS = ["ts", "pid", "role", "tid", "thread_name", "cpu_s"]
 
 
 @dataclass

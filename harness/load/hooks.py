@@ -21,7 +21,6 @@ from hdrh.histogram import HdrHistogram
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
-PHASES = ("warmup", "measure", "after")
 NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
 
 

@@ -27,11 +27,6 @@ class Report:
     figures: list[Path]
 
 
-def _fmt(value: float, spec: str = ",.0f", none: str = "–") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return none
-    return format(value, spec)
-
 
 def narrative(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, cores: int) -> list[str]:
     """'What you see and why', written from the measured numbers."""
@@ -99,7 +94,7 @@ def _data_uri(path: Path) -> str:
 def _table(frame: pd.DataFrame, formats: dict[str, str]) -> list[list[str]]:
     rows = []
     for rec in frame.to_dict("records"):
-        rows.append([_fmt(rec[c], f) if f else html.escape(str(rec[c])) for c, f in formats.items()])
+        rows.append([analysis.fmt(rec[c], f) if f else html.escape(str(rec[c])) for c, f in formats.items()])
     return rows
 
 
