@@ -35,12 +35,13 @@ LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
 LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
 
 RESULT_COLUMNS = [
-    "case_id", "condition", "repetition", "mode", "workers", "threads", "schedule", "route", "path", "users", "load",
+    "case_id", "condition", "repetition", "mode", "workers", "threads", "schedule", "balance", "uv_threadpool_size",
+    "route", "path", "users", "load",
     "target_rps", "sent_rps", "generator_processes", "measured_s",
     "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
     "server_cpu_ms_per_request",
-    "generator_cpu_pct", "machine_cpu_pct", "steal_pct", "workers_seen", "jain_index", "max_min_share_ratio",
+    "generator_cpu_pct", "machine_cpu_pct", "steal_pct", "units", "workers_seen", "jain_index", "max_min_share_ratio",
     "client_server_mismatch", "generator_limited", "generator_limited_reason", "overloaded_reason",
 ]  # fmt: skip
 
@@ -62,6 +63,11 @@ def _num(value: Any) -> float:
 def _int(value: Any, default: int) -> int:
     number = _num(value)
     return default if math.isnan(number) else int(number)
+
+
+def _ids(series: pd.Series) -> pd.Series:
+    """An id column as text, "" where empty (ids are read as text; hand-made tables may not be)."""
+    return series.astype(object).where(series.notna(), "").astype(str)
 
 
 def jain_index(counts: Any) -> float:
@@ -158,6 +164,15 @@ def window_cpu_pct(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
     return float(per_pid.sum()) if not per_pid.empty else math.nan
 
 
+def _parallel_units(mode: str, workers: Any, threads: Any) -> int:
+    """What runs the route's work in parallel: a pool's threads, otherwise the server's
+    worker processes (1 for single)."""
+    t = _num(threads)
+    if mode in ("pool", "spawn-per-request") and not math.isnan(t):
+        return int(t)
+    return _int(workers, 1)
+
+
 def case_results(run: Run) -> pd.DataFrame:
     """One row per complete case (columns RESULT_COLUMNS), measurement window only."""
     cases = run["cases"]
@@ -184,12 +199,19 @@ def case_results(run: Run) -> pd.DataFrame:
         overloaded = open_load_overloaded(target, sent, cap_waits)
         w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")
                     & (workers["worker_id"] != NO_WORKER)]
-        per_worker = w.groupby("worker_id")["requests"].sum()
+        # the unit of fairness: each worker process, or each pool thread where responses name one
+        per_worker = w.groupby(["worker_id", _ids(w["thread_id"])])["requests"].sum()
+        units = _parallel_units(case.mode, case.workers, getattr(case, "threads", None))
+        # a worker (or thread) that served nothing sends no header: count it as a zero
+        counts = list(per_worker.values) + [0] * max(0, units - len(per_worker))
         server_cpu = window_cpu_pct(cs, SERVER_ROLES)
         tput = (requests - failures) / case.measured_s
         rows.append({
             "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
-            "workers": case.workers, "threads": _num(getattr(case, "threads", None)), "schedule": case.schedule if isinstance(case.schedule, str) else "",
+            "workers": case.workers, "threads": _num(getattr(case, "threads", None)),
+            "schedule": case.schedule if isinstance(case.schedule, str) else "",
+            "balance": case.balance if isinstance(getattr(case, "balance", None), str) else "",
+            "uv_threadpool_size": _num(getattr(case, "uv_threadpool_size", None)),
             "route": case.route, "path": case.path, "users": case.users, "load": getattr(case, "load", "closed"),
             "target_rps": target, "sent_rps": sent, "measured_s": case.measured_s,
             "generator_processes": _int(getattr(case, "generator_processes", 1), 1), "requests": requests,
@@ -202,8 +224,8 @@ def case_results(run: Run) -> pd.DataFrame:
             "generator_cpu_pct": generator_cpu,
             "machine_cpu_pct": _median_of_tick_sums(cs, ("machine",)),
             "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
-            "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(per_worker.values),
-            "max_min_share_ratio": max_min_ratio(per_worker.values),
+            "units": units, "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(counts),
+            "max_min_share_ratio": max_min_ratio(counts),
             "client_server_mismatch": client_server_mismatch(
                 workers, server, case.case_id,
                 _num(getattr(case, "max_in_flight", None)) if getattr(case, "load", "closed") == "open"
@@ -265,7 +287,9 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
         first = g.iloc[0]
         out.append({
             "condition": condition, "mode": first["mode"], "workers": first["workers"], "schedule": first["schedule"],
-            "route": first["route"], "users": first["users"], "repetitions": len(g),
+            "threads": first["threads"], "balance": first["balance"], "uv_threadpool_size": first["uv_threadpool_size"],
+            "route": first["route"], "path": first["path"], "load": first["load"], "users": first["users"],
+            "target_rps": first["target_rps"], "repetitions": len(g),
             "throughput_median_rps": float(tput.median()), "throughput_min_rps": float(tput.min()),
             "throughput_max_rps": float(tput.max()), "throughput_ci95_low_rps": low, "throughput_ci95_high_rps": high,
             "throughput_cv_pct": cv,
@@ -303,10 +327,7 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
             if rep in base_by_rep.index and base_by_rep[rep] > 0:
                 paired.append(tput / base_by_rep[rep])
         speedup = g["throughput_rps"].median() / base["throughput_rps"].median()
-        first = g.iloc[0]
-        # what can run in parallel: the pool's threads, otherwise the server processes
-        threads = _num(getattr(first, "threads", math.nan)) if "threads" in g.columns else math.nan
-        workers = int(threads) if first["mode"] == "pool" and not math.isnan(threads) else int(first["workers"])
+        workers = int(g["units"].iloc[0])
         rows.append({
             "condition": condition, "baseline": base["condition"].iloc[0], "path": path, "users": users,
             "workers": workers, "speedup": float(speedup), "scaling_efficiency": float(speedup / workers),
@@ -321,10 +342,11 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
 
 
 def requests_per_worker(run: Run) -> pd.DataFrame:
-    """Measured-window responses per worker per case, with each worker's share."""
+    """Measured-window responses per worker (and per pool thread, `thread_id`, where the
+    responses named one; "" otherwise) per case, with each one's share of the case."""
     w = run["workers"]
-    w = w[(w["phase"] == "measure") & (w["worker_id"] != NO_WORKER)]
-    w = w.groupby(["case_id", "worker_id"], as_index=False)["requests"].sum()
+    w = w[(w["phase"] == "measure") & (w["worker_id"] != NO_WORKER)].assign(thread_id=lambda f: _ids(f["thread_id"]))
+    w = w.groupby(["case_id", "worker_id", "thread_id"], as_index=False)["requests"].sum()
     w["share"] = w["requests"] / w.groupby("case_id")["requests"].transform("sum")
     cases = run["cases"][["case_id", "condition", "repetition"]]
     return w.merge(cases, on="case_id")
@@ -414,3 +436,149 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
                    "another tenant was busy; absolute figures are lower than on a quiet machine.")
     return out
+
+
+# --- sweeps ---------------------------------------------------------------------------
+
+# What a sweep can vary, in the order tried; a condition's other settings must match.
+SWEEP_PARAMETERS = ("threads", "workers", "uv_threadpool_size", "users", "target_rps")
+SWEEP_LABELS = {"threads": "pool threads", "workers": "worker processes", "uv_threadpool_size": "UV_THREADPOOL_SIZE",
+                "users": "users (closed load)", "target_rps": "offered rate (req/s, open load)"}
+_IDENTITY = ("mode", "schedule", "balance", "path", "load", *SWEEP_PARAMETERS)
+# libuv's thread pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise.
+LIBUV_DEFAULT_THREADS = 4
+# The knee: the smallest swept value whose median throughput is within 5 % of the best.
+KNEE_FRACTION = 0.95
+SWEEP_COLUMNS = ["sweep", "parameter", "value", "condition", "mode", "schedule", "route", "repetitions",
+                 "throughput_median_rps", "throughput_min_rps", "throughput_max_rps", "latency_p99_ms",
+                 "speedup", "scaling_efficiency", "generator_limited", "knee"]
+
+
+def _sweep_value(row: pd.Series, parameter: str) -> float:
+    value = _num(row.get(parameter))
+    if parameter == "uv_threadpool_size" and math.isnan(value):
+        return float(LIBUV_DEFAULT_THREADS)
+    return value
+
+
+def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points: int = 3) -> pd.DataFrame:
+    """Conditions that differ in one setting only (pool threads, workers, UV_THREADPOOL_SIZE,
+    users or rate) and take at least `min_points` values of it: one row per point, sorted
+    by value, with the knee marked (`knee`: the smallest value whose median throughput is
+    within 5 % of the sweep's best; beyond it, adding more stops paying).
+
+    `speedup` and `scaling_efficiency` come from `speed` (see speedups) where the run had
+    a baseline for the condition."""
+    rows: list[dict[str, Any]] = []
+    if summary.empty:
+        return pd.DataFrame(columns=SWEEP_COLUMNS)
+    table = summary.copy()
+    for parameter in SWEEP_PARAMETERS:
+        table[f"sweep_{parameter}"] = table.apply(lambda r, p=parameter: _sweep_value(r, p), axis=1)
+    claimed: set[str] = set()
+    for parameter in SWEEP_PARAMETERS:
+        others = [f"sweep_{p}" if p in SWEEP_PARAMETERS else p for p in _IDENTITY if p != parameter]
+        key = table[others].apply(lambda r: "|".join(map(str, r)), axis=1)
+        for _, g in table.groupby(key, sort=False):
+            values = g[f"sweep_{parameter}"]
+            if values.isna().any() or values.nunique() < min_points or set(g["condition"]) & claimed:
+                continue
+            g = g.sort_values(f"sweep_{parameter}")
+            first = g.iloc[0]
+            name = f"{first['mode']}{'-' + first['schedule'] if first['schedule'] else ''} {first['path']}: " \
+                   f"{SWEEP_LABELS[parameter]}"
+            best = float(g["throughput_median_rps"].max())
+            knee_value = float(g.loc[g["throughput_median_rps"] >= KNEE_FRACTION * best, f"sweep_{parameter}"].min())
+            for r in g.itertuples(index=False):
+                sp = speed[speed["condition"] == r.condition] if speed is not None else pd.DataFrame()
+                rows.append({
+                    "sweep": name, "parameter": parameter, "value": getattr(r, f"sweep_{parameter}"),
+                    "condition": r.condition, "mode": r.mode, "schedule": r.schedule, "route": r.route,
+                    "repetitions": r.repetitions, "throughput_median_rps": r.throughput_median_rps,
+                    "throughput_min_rps": r.throughput_min_rps, "throughput_max_rps": r.throughput_max_rps,
+                    "latency_p99_ms": r.latency_p99_ms,
+                    "speedup": float(sp["speedup"].iloc[0]) if not sp.empty else math.nan,
+                    "scaling_efficiency": float(sp["scaling_efficiency"].iloc[0]) if not sp.empty else math.nan,
+                    "generator_limited": r.generator_limited,
+                    "knee": getattr(r, f"sweep_{parameter}") == knee_value,
+                })  # fmt: skip
+            claimed |= set(g["condition"])
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+
+
+def sweep_findings(points: pd.DataFrame, cores: int | None) -> list[str]:
+    """One sentence or two per sweep, from its numbers: where the knee is, what p99 did past
+    it, and whether that matches the usual advice (a CPU-bound pool or cluster stops paying
+    at the number of cores)."""
+    out = []
+    for name, g in points.groupby("sweep", sort=False):
+        parameter = g["parameter"].iloc[0]
+        label = SWEEP_LABELS[parameter]
+        knee = g[g["knee"]].iloc[0]
+        best = g.loc[g["throughput_median_rps"].idxmax()]
+        last = g.iloc[-1]
+        values = ", ".join(f"{v:g}: {t:,.0f}" for v, t in zip(g["value"], g["throughput_median_rps"]))
+        text = f"{name}: median req/s by {label}: {values}."
+        if knee["value"] == last["value"] and len(g) > 1:
+            text += (f" Throughput was still rising at the largest value tried ({last['value']:g}): no knee in this "
+                     "range.")
+        else:
+            text += (f" The knee is at {knee['value']:g} ({knee['throughput_median_rps']:,.0f} req/s, within "
+                     f"{1 - KNEE_FRACTION:.0%} of the best, {best['throughput_median_rps']:,.0f} at {best['value']:g}); "
+                     f"beyond it p99 went from {knee['latency_p99_ms']:.1f} ms to {last['latency_p99_ms']:.1f} ms at "
+                     f"{last['value']:g}.")
+        cpu_route = str(knee["route"]) in ("/cpu",)
+        if cores and cpu_route and parameter in ("threads", "workers"):
+            if knee["value"] == cores:
+                text += f" As the usual advice says for CPU-bound work, it sits at the number of cores ({cores})."
+            else:
+                text += (f" The usual advice puts it at the number of cores ({cores}) for CPU-bound work; here it "
+                         f"is at {knee['value']:g}, which contradicts that advice on this machine (the load "
+                         "generator shares the cores; see where the CPU went).")
+        if g["generator_limited"].any():
+            text += " Some points were generator-limited: their throughput is a floor."
+        out.append(text)
+    return out
+
+
+# --- several runs ---------------------------------------------------------------------
+
+def run_labels(metas: list[dict[str, Any]]) -> list[str]:
+    """A short label per run that tells them apart: the run id plus what differs between
+    them (commit, Node version, machine), so a side-by-side figure says what is compared."""
+    def facts(m: dict[str, Any]) -> dict[str, str]:
+        v, mach = m.get("versions", {}), m.get("machine", {})
+        return {"commit": ((v.get("git") or {}).get("commit") or "?")[:7], "node": str(v.get("node")),
+                "host": str(mach.get("hostname")), "cpu": str(mach.get("cpu_model"))}
+    all_facts = [facts(m) for m in metas]
+    differing = [k for k in ("commit", "node", "host", "cpu") if len({f[k] for f in all_facts}) > 1]
+    labels = []
+    for m, f in zip(metas, all_facts):
+        extra = ", ".join(f"{k} {f[k]}" for k in differing if k != "cpu")
+        labels.append(f"{m.get('run_id')}" + (f" ({extra})" if extra else ""))
+    return labels
+
+
+def side_by_side(summaries: list[pd.DataFrame], labels: list[str]) -> pd.DataFrame:
+    """Conditions found in more than one run, each run's median throughput and p99 beside
+    the first run's (ratio = this run / first run holding the condition). Ratios across
+    runs are NOT measured side by side: the machine may have changed between them."""
+    rows = []
+    frames = [s.assign(run=label) for s, label in zip(summaries, labels)]
+    both = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if both.empty:
+        return pd.DataFrame(columns=["condition", "run", "throughput_median_rps", "throughput_ratio",
+                                     "latency_p99_ms", "latency_p99_ratio", "generator_limited"])
+    for condition, g in both.groupby("condition", sort=False):
+        if g["run"].nunique() < 2:
+            continue
+        ref = g.iloc[0]
+        for r in g.itertuples(index=False):
+            rows.append({"condition": condition, "run": r.run, "throughput_median_rps": r.throughput_median_rps,
+                         "throughput_ratio": r.throughput_median_rps / ref["throughput_median_rps"]
+                         if ref["throughput_median_rps"] > 0 else math.nan,
+                         "latency_p99_ms": r.latency_p99_ms,
+                         "latency_p99_ratio": r.latency_p99_ms / ref["latency_p99_ms"]
+                         if ref["latency_p99_ms"] > 0 else math.nan,
+                         "generator_limited": r.generator_limited})
+    return pd.DataFrame(rows)

@@ -2,7 +2,7 @@
 
     harness list                 scenarios and what each shows, and the runs stored
     harness run SCENARIO         run a scenario, write results/<run-id>/ and its report
-    harness report RUN           render the report of a stored run (never starts a server)
+    harness report RUN [RUN...]  render the report of stored runs, side by side (never starts a server)
 
 Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 the machine lacks something,
 130 interrupted (Ctrl-C or SIGTERM). Errors are one line; --debug shows the traceback.
@@ -256,7 +256,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
 
     runs = [record.load_run(_resolve_run(a, Path(args.results))) for a in args.runs]
-    out = Path(args.out) if args.out else runs[-1].path / "report"
+    if args.out:
+        out = Path(args.out)
+    elif len(runs) == 1:
+        out = runs[0].path / "report"
+    else:  # not inside any one run: a side-by-side report belongs to none of them
+        out = Path(args.results) / "reports" / "+".join(r.run_id for r in runs)
     report = render_report(runs, out)
     console.print(f"summary: {report.markdown}")
     print(report.html)
@@ -320,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render the report of stored runs (never starts a server)",
-                       description="Render HTML, PNG figures and a Markdown summary from a stored run.")
+                       description="Render HTML, PNG figures and a Markdown summary from stored runs. Several "
+                       "runs (e.g. two commits, two machines, two Node versions) are put side by side.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run id under results/ or a run folder")
-    p.add_argument("--out", help="output folder (default: RUN/report)")
+    p.add_argument("--out", help="output folder (default: RUN/report; several runs: results/reports/RUN1+RUN2)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("calibrate", help="measure the load generator's ceiling on this machine",

@@ -12,7 +12,9 @@ Schema history:
      several Locust processes (cases: load, target_rps, max_in_flight, generator_processes,
      sent_rps, cap_waits, generator_cpu_pct, generator_limited, generator_limited_reason),
      workers.thread_id, endpoints.hdr_b64, the threads table. Version 1 records are read
-     by filling the new columns (see _MIGRATE_FROM_1); the new tables are empty.
+     by filling the new columns (see _ADDED_IN); the new tables are empty.
+  3  timeline.latency_p50_ms and latency_p99_ms (per-second percentiles, for latency over
+     time). Older records read with them empty.
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
 
-SCHEMA_VERSION = 2
-# Values of the columns version 2 added, for a version 1 record (what version 1 implied).
-_MIGRATE_FROM_1: dict[str, dict[str, Any]] = {
-    "cases": {"load": "closed", "generator_processes": 1, "balance": "", "cap_waits": 0},
-    "workers": {"thread_id": ""},
+SCHEMA_VERSION = 3
+# Columns each schema version added, with the value they take in an older record (what the
+# older version implied, or None where it did not measure it).
+_ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
+    2: {"cases": {"load": "closed", "generator_processes": 1, "balance": "", "cap_waits": 0},
+        "workers": {"thread_id": ""}},
+    3: {"timeline": {"latency_p50_ms": None, "latency_p99_ms": None}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -76,7 +80,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     # one row per case x second x request name, client side
     "timeline": [
         "case_id", "second", "elapsed_s", "phase", "name", "requests", "failures", "latency_mean_ms",
-        "latency_max_ms",
+        "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
     ],
 }  # fmt: skip
 
@@ -294,9 +298,14 @@ def load_run(path: Path | str) -> Run:
             frame = pd.read_csv(file, dtype=_DTYPES.get(name)) if file.is_file() else pd.DataFrame(columns=columns)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError) as exc:
             raise UsageError(f"{file} cannot be read ({type(exc).__name__}): the record is damaged") from exc
-        if version == 1:
+        if version == 1:  # version 2 added many columns: every one a version 1 table lacks is new
             for column in set(columns) - set(frame.columns):
-                frame[column] = _MIGRATE_FROM_1.get(name, {}).get(column)
+                frame[column] = _ADDED_IN[2].get(name, {}).get(column)
+        for added_in, added in _ADDED_IN.items():
+            if version < added_in:
+                for column, value in added.get(name, {}).items():
+                    if column not in frame.columns:
+                        frame[column] = value
         missing = set(columns) - set(frame.columns)
         if missing:
             raise UsageError(f"{file} lacks columns {sorted(missing)}: the record is damaged")

@@ -60,9 +60,10 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
         assert (raw / "hooks.json").is_file()
     html = (run_dir / "report" / "report.html").read_text()
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html), "the report must not reference anything outside"
-    assert html.count("data:image/png;base64,") == 7
+    assert html.count("data:image/png;base64,") == 8  # no sweep in this run: no sweep figure
     assert "cluster-rr-2w /cpu?work=5 u4" in html
-    for png in ("throughput", "latency", "cpu_over_time", "cores_by_role", "requests_per_worker", "cpu_by_thread"):
+    for png in ("throughput", "latency", "latency_over_time", "cpu_over_time", "cores_by_role",
+                "requests_per_worker", "cpu_by_thread"):
         assert (run_dir / "report" / f"{png}.png").stat().st_size > 5000
     summary = (run_dir / "report" / "summary.md").read_text()
     assert "| single /cpu?work=5 u4 | 1 |" in summary

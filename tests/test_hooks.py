@@ -68,3 +68,27 @@ def test_timeline_phase_marks_whole_seconds_only():
     assert [r["phase"] for r in rows] == ["warmup", "measure", "measure", "partial", "after"]
     assert rows[0]["latency_mean_ms"] == pytest.approx(2.0)
     assert rows[0]["elapsed_s"] == pytest.approx(0.5)
+
+
+def test_per_second_percentiles_are_recorded_and_merge_exactly():
+    # second 1000 gets 1..100 ms from two processes (50 each); second 1001 only 500 ms
+    a, b = HookState(), HookState()
+    for v in range(1, 101):
+        (a if v % 2 else b).record("measure", "/cpu", float(v), ok=True, worker_id="1", pid="1", done_ts=1000.5)
+    a.record("measure", "/cpu", 500.0, ok=True, worker_id="1", pid="1", done_ts=1001.2)
+    merged = HookState()
+    merged.merge(a.to_dict())
+    merged.merge(b.to_dict())
+    rows = timeline_rows("c", merged.to_dict()["timeline"], started_ts=999.0, measure_start_ts=999.0,
+                         measure_end_ts=1010.0)
+    first, second = rows
+    assert first["requests"] == 100
+    assert first["latency_p50_ms"] == pytest.approx(50.0, rel=0.01)
+    assert first["latency_p99_ms"] == pytest.approx(99.0, rel=0.01)
+    assert second["latency_p50_ms"] == pytest.approx(500.0, rel=0.01)
+
+
+def test_a_timeline_entry_without_a_histogram_has_no_percentiles():
+    rows = timeline_rows("c", [{"second": 5, "name": "/x", "requests": 1, "failures": 0, "latency_sum_ms": 2.0,
+                                "latency_max_ms": 2.0}], started_ts=4.0, measure_start_ts=4.0, measure_end_ts=9.0)
+    assert rows[0]["latency_p99_ms"] is None

@@ -120,3 +120,15 @@ def test_a_version_1_record_is_read_with_the_new_columns_filled(results_dir: Pat
     assert run["cases"]["generator_processes"].tolist() == [1]
     assert run["workers"]["thread_id"].tolist() == [""]
     assert run["threads"].empty
+
+
+def test_a_version_2_timeline_is_read_without_per_second_percentiles(results_dir: Path):
+    w = _writer(results_dir)
+    meta = json.loads((w.path / "run.json").read_text())
+    meta["schema_version"] = 2
+    (w.path / "run.json").write_text(json.dumps(meta))
+    (w.path / "timeline.csv").write_text("case_id,second,elapsed_s,phase,name,requests,failures,latency_mean_ms,"
+                                         "latency_max_ms\nc1,100,1.0,measure,/cpu,10,0,2.5,4.0\n")
+    run = record.load_run(w.path)
+    assert run["timeline"]["latency_p99_ms"].isna().all()
+    assert run["timeline"]["latency_mean_ms"].tolist() == [2.5]

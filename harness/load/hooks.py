@@ -33,8 +33,17 @@ def phase_of(ts: float, measure_start_ts: float | None, measure_end_ts: float | 
     return "measure"
 
 
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+# Per-second histograms (latency over time) need less precision: 2 significant digits
+# (within 1 %) keeps each one small enough to hold one per second and request name.
+SECOND_SIGNIFICANT_DIGITS = 2
+
+
+def new_histogram(digits: int = SIGNIFICANT_DIGITS) -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, digits)
+
+
+def _us(ms: float) -> int:
+    return max(LOWEST_US, min(HIGHEST_US, int(round(ms * 1000))))
 
 
 def decode_histogram(encoded: str) -> HdrHistogram:
@@ -55,6 +64,8 @@ class HookState:
         self.workers: dict[tuple[str, str, str, str], int] = defaultdict(int)
         # second (int Unix time) -> name -> [requests, failures, latency sum ms, latency max ms]
         self.timeline: dict[tuple[int, str], list[float]] = {}
+        # the same seconds' response times, for per-second percentiles
+        self.second_hist: dict[tuple[int, str], HdrHistogram] = {}
         self.errors: dict[str, int] = defaultdict(int)
         # open load only: per phase (of the due time), how late each request left against
         # its schedule; the count is the number of requests sent
@@ -67,7 +78,7 @@ class HookState:
         hist = self.send_lag.get(phase)
         if hist is None:
             hist = self.send_lag[phase] = new_histogram()
-        hist.record_value(max(LOWEST_US, min(HIGHEST_US, int(round(lag_ms * 1000)))))
+        hist.record_value(_us(lag_ms))
 
     def record(self, phase: str, name: str, response_time_ms: float, ok: bool, worker_id: str, pid: str,
                done_ts: float, error: str | None = None, thread_id: str = "") -> None:
@@ -75,7 +86,7 @@ class HookState:
         hist = self.hist.get(key)
         if hist is None:
             hist = self.hist[key] = new_histogram()
-        hist.record_value(max(LOWEST_US, min(HIGHEST_US, int(round(response_time_ms * 1000)))))
+        hist.record_value(_us(response_time_ms))
         self.requests[key] += 1
         if not ok:
             self.failures[key] += 1
@@ -87,6 +98,10 @@ class HookState:
         slot[1] += 0 if ok else 1
         slot[2] += response_time_ms
         slot[3] = max(slot[3], response_time_ms)
+        second = self.second_hist.get((int(done_ts), name))
+        if second is None:
+            second = self.second_hist[(int(done_ts), name)] = new_histogram(SECOND_SIGNIFICANT_DIGITS)
+        second.record_value(_us(response_time_ms))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,7 +113,10 @@ class HookState:
             "workers": [{"phase": p, "worker_id": w, "pid": pid, "thread_id": t, "requests": c}
                         for (p, w, pid, t), c in sorted(self.workers.items())],
             "timeline": [{"second": s, "name": n, "requests": v[0], "failures": v[1], "latency_sum_ms": v[2],
-                          "latency_max_ms": v[3]} for (s, n), v in sorted(self.timeline.items())],
+                          "latency_max_ms": v[3],
+                          "hdr": self.second_hist[(s, n)].encode().decode("ascii") if (s, n) in self.second_hist
+                          else ""}
+                         for (s, n), v in sorted(self.timeline.items())],
             "errors": dict(self.errors),
             "send_lag": [{"phase": p, "sent": h.get_total_count(), "hdr": h.encode().decode("ascii")}
                          for p, h in sorted(self.send_lag.items())],
@@ -122,6 +140,11 @@ class HookState:
             slot[1] += t["failures"]
             slot[2] += t["latency_sum_ms"]
             slot[3] = max(slot[3], t["latency_max_ms"])
+            if t.get("hdr"):
+                key = (t["second"], t["name"])
+                if key not in self.second_hist:
+                    self.second_hist[key] = new_histogram(SECOND_SIGNIFICANT_DIGITS)
+                self.second_hist[key].decode_and_add(t["hdr"])
         for msg, count in data.get("errors", {}).items():
             self.errors[msg] += count
         for lag in data.get("send_lag", []):
@@ -169,8 +192,15 @@ def timeline_rows(case_id: str, timeline: list[dict[str, Any]], started_ts: floa
             phase = "after"
         else:
             phase = "partial"
+        p50 = p99 = None
+        if t.get("hdr"):
+            hist = new_histogram(SECOND_SIGNIFICANT_DIGITS)
+            hist.decode_and_add(t["hdr"])
+            if hist.get_total_count():
+                p50 = hist.get_value_at_percentile(50.0) / 1000
+                p99 = hist.get_value_at_percentile(99.0) / 1000
         rows.append({"case_id": case_id, "second": sec, "elapsed_s": sec - started_ts, "phase": phase,
                      "name": t["name"], "requests": t["requests"], "failures": t["failures"],
                      "latency_mean_ms": t["latency_sum_ms"] / t["requests"] if t["requests"] else None,
-                     "latency_max_ms": t["latency_max_ms"]})
+                     "latency_p50_ms": p50, "latency_p99_ms": p99, "latency_max_ms": t["latency_max_ms"]})
     return rows

@@ -1,14 +1,15 @@
-"""Reports: a pure function of stored runs -> PNG figures, one self-contained HTML page
-(figures embedded, no external reference) and a Markdown summary short enough for a CI log.
+"""Reports: a pure function of one or more stored runs -> PNG figures, one self-contained
+HTML page (figures embedded, no external reference) and a Markdown summary short enough
+for a CI log. Given several runs, the report puts them side by side first (the same
+conditions, each run's figures in one chart) and then shows each run in full.
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -17,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from harness import analysis
 from harness.errors import UsageError
 from harness.record import Run, atomic_write_text
-from harness.report import figures
+from harness.report import figures, story
 
 
 @dataclass
@@ -27,58 +28,37 @@ class Report:
     figures: list[Path]
 
 
+@dataclass
+class RunView:
+    """One stored run with every analysis table a report draws from it."""
 
-def narrative(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, cores: int) -> list[str]:
-    """'What you see and why', written from the measured numbers."""
-    out: list[str] = []
-    for s in summary.itertuples(index=False):
-        text = (f"{s.condition}: median {s.throughput_median_rps:,.0f} req/s "
-                f"(min {s.throughput_min_rps:,.0f}, max {s.throughput_max_rps:,.0f}, {s.repetitions} repetitions), "
-                f"p99 {s.latency_p99_ms:.1f} ms. The server processes used {s.server_cpu_pct:.0f}% of a core "
-                f"({s.server_cpu_ms_per_request:.2f} ms of CPU per request) and "
-                f"the load generator {s.generator_cpu_pct:.0f}% (averages over the window); the whole machine was "
-                f"{s.machine_cpu_pct:.0f}% busy.")
-        if s.generator_limited:
-            text += " The generator was the limit here, so this figure is a floor for the server, not its capacity."
-        out.append(text)
-    for r in speed.itertuples(index=False):
-        paired = (f" (paired repetitions: {r.paired_min:.2f}x to {r.paired_max:.2f}x)"
-                  if not math.isnan(r.paired_min) else "")
-        text = (f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline}{paired}, a scaling "
-                f"efficiency of {r.scaling_efficiency:.0%} for {r.workers} {'threads' if 'pool' in r.condition else 'workers'}.")
-        cond = summary[summary["condition"] == r.condition]
-        base = summary[summary["condition"] == r.baseline]
-        if r.workers > 1 and r.scaling_efficiency < 0.85 and not cond.empty and not base.empty:
-            c, b = cond.iloc[0], base.iloc[0]
-            text += (f" Short of linear. Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU "
-                     f"here against {b.server_cpu_ms_per_request:.2f} ms in {r.baseline}")
-            machine_full = c.machine_cpu_pct >= 0.9 * 100 * cores
-            if c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15 and machine_full:
-                text += (", so the workers were not less efficient: they were short of CPU. The machine was "
-                         f"{c.machine_cpu_pct:.0f}% busy (of {100 * cores:.0f}%) and the load generator took "
-                         f"{c.generator_cpu_pct:.0f}% of a core that the workers could otherwise have used.")
-            elif c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15:
-                text += (f", about the same, and the machine was only {c.machine_cpu_pct:.0f}% busy (of "
-                         f"{100 * cores:.0f}%): CPU was not the limit. Too few users to keep every worker busy, or "
-                         "a bottleneck outside the workers.")
-            else:
-                text += (f", {c.server_cpu_ms_per_request / b.server_cpu_ms_per_request - 1:.0%} more: "
-                         "coordination or contention costs CPU in this mode.")
-        if r.generator_limited:
-            text += " (A generator-limited case is involved: the ratio understates the server.)"
-        out.append(text)
-    multi = results[results["workers"] > 1]
-    for condition, g in multi.groupby("condition", sort=False):
-        jain = g["jain_index"].median()
-        ratio = g["max_min_share_ratio"].median()
-        seen = int(g["workers_seen"].min())
-        workers = int(g["workers"].iloc[0])
-        text = (f"{condition}: requests spread over {seen} of {workers} workers with Jain's index {jain:.3f} "
-                f"(busiest worker got {ratio:.2f}x the least busy one's share).")
-        if seen < workers:
-            text += " Some workers served nothing: the spread is far from even."
-        out.append(text)
-    return out
+    run: Run
+    label: str
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    speed: pd.DataFrame
+    points: pd.DataFrame
+    warnings: list[str]
+    story: list[str]
+    cases: pd.DataFrame
+    first_reps: pd.DataFrame
+    cores: int
+
+
+def view(run: Run, label: str | None = None) -> RunView:
+    """Analyse one run for the report (and for notebooks, which use the same tables)."""
+    results = analysis.case_results(run)
+    if results.empty:
+        raise UsageError(f"run {run.run_id} has no complete case to report", f"see {run.path / 'run.json'}")
+    summary = analysis.condition_summary(results, run["endpoints"])
+    speed = analysis.speedups(results, run.meta.get("scenario", {}).get("baseline", "single"))
+    cores = int(run.meta.get("machine", {}).get("logical_cores") or 1)
+    points = analysis.sweeps(summary, speed)
+    cases = run["cases"][run["cases"]["status"] == "complete"]
+    return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
+                   points=points, warnings=analysis.run_warnings(run, results, summary),
+                   story=story.lines(summary, results, speed, points, cores), cases=cases,
+                   first_reps=cases.drop_duplicates("condition"), cores=cores)
 
 
 def _png(fig: plt.Figure, path: Path) -> Path:
@@ -92,97 +72,153 @@ def _data_uri(path: Path) -> str:
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str]) -> list[list[str]]:
-    rows = []
-    for rec in frame.to_dict("records"):
-        rows.append([analysis.fmt(rec[c], f) if f else html.escape(str(rec[c])) for c, f in formats.items()])
-    return rows
+    """Rows of formatted cells (the template escapes them)."""
+    return [[analysis.fmt(rec[c], f) if f else str(rec[c]) for c, f in formats.items()]
+            for rec in frame.to_dict("records")]
+
+
+SUMMARY_FORMATS = {
+    "condition": "", "repetitions": "d", "throughput_median_rps": ",.0f", "throughput_min_rps": ",.0f",
+    "throughput_max_rps": ",.0f", "throughput_ci95_low_rps": ",.0f", "throughput_ci95_high_rps": ",.0f",
+    "throughput_cv_pct": ".1f", "latency_p50_ms": ".2f", "latency_p90_ms": ".2f", "latency_p99_ms": ".2f",
+    "latency_p99_9_ms": ".2f", "server_cpu_pct": ".0f", "server_cpu_ms_per_request": ".2f",
+    "generator_cpu_pct": ".0f", "jain_index": ".3f", "failures": "d", "generator_limited": "",
+}
+CASE_FORMATS = {
+    "case_id": "", "throughput_rps": ",.0f", "requests": "d", "failures": "d", "measured_s": ".1f",
+    "latency_p50_ms": ".2f", "latency_p99_ms": ".2f", "latency_max_ms": ".1f", "server_cpu_pct": ".0f",
+    "generator_cpu_pct": ".0f", "machine_cpu_pct": ".0f", "jain_index": ".3f", "client_server_mismatch": ".2%",
+    "generator_limited": "",
+}
+
+
+def _run_figures(v: RunView, out_dir: Path, prefix: str) -> dict[str, Path]:
+    run = v.run
+    rpw = analysis.requests_per_worker(run)
+    cpu = analysis.cpu_seconds_by_process(run)
+    pngs = {
+        "throughput": figures.throughput(v.summary, v.results),
+        "latency": figures.latency(v.summary, analysis.LATENCY_PRECISION_PCT),
+        "latency_over_time": figures.latency_over_time(run["timeline"], v.first_reps),
+        "cpu_over_time": figures.cpu_over_time(run["samples"], v.first_reps),
+        "cores_by_role": figures.cores_by_role(cpu, v.cases, v.cores),
+        "requests_per_worker": figures.requests_per_worker(rpw, v.results) if not rpw.empty else None,
+        "throughput_over_time": figures.throughput_over_time(run["timeline"], v.cases),
+        "cpu_by_thread": figures.cpu_by_thread(analysis.thread_cpu(run), v.first_reps),
+        "sweeps": figures.sweep(v.points, v.cores) if not v.points.empty else None,
+    }
+    return {k: _png(fig, out_dir / f"{prefix}{k}.png") for k, fig in pngs.items() if fig is not None}
+
+
+def _run_context(v: RunView, pngs: dict[str, Path]) -> dict[str, Any]:
+    meta = v.run.meta
+    return {
+        "label": v.label, "meta": meta, "scenario": meta.get("scenario", {}), "machine": meta.get("machine", {}),
+        "versions": meta.get("versions", {}), "warnings": v.warnings, "narrative": v.story,
+        "summary_rows": _table(v.summary, SUMMARY_FORMATS),
+        "speed_rows": _table(v.speed, {"condition": "", "baseline": "", "speedup": ".2f", "paired_min": ".2f",
+                                       "paired_max": ".2f", "scaling_efficiency": ".0%"}),
+        "sweep_rows": _table(v.points, {"sweep": "", "value": "g", "throughput_median_rps": ",.0f",
+                                        "throughput_min_rps": ",.0f", "throughput_max_rps": ",.0f",
+                                        "latency_p99_ms": ".2f", "speedup": ".2f", "scaling_efficiency": ".0%",
+                                        "knee": ""}),
+        "case_rows": _table(v.results, CASE_FORMATS),
+        "figures": {k: _data_uri(p) for k, p in pngs.items()},
+    }
+
+
+def _combined(views: list[RunView]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run's summary and results in one table, conditions named `condition · run`,
+    in condition order, so one figure shows the runs side by side."""
+    summaries, results = [], []
+    for v in views:
+        summaries.append(v.summary.assign(condition=v.summary["condition"] + " · " + v.label, _c=v.summary["condition"]))
+        results.append(v.results.assign(condition=v.results["condition"] + " · " + v.label))
+    summary = pd.concat(summaries, ignore_index=True)
+    order = list(dict.fromkeys(summary["_c"]))
+    summary = summary.sort_values("_c", key=lambda c: c.map(order.index), kind="stable").drop(columns="_c")
+    return summary.reset_index(drop=True), pd.concat(results, ignore_index=True)
 
 
 def render_report(runs: list[Run], out_dir: Path) -> Report:
-    """Render the report of one stored run into out_dir. Never starts a server."""
-    if len(runs) != 1:
-        raise UsageError("a report takes one run for now", "pass a single run id; side-by-side runs come later")
-    run = runs[0]
-    results = analysis.case_results(run)
-    if results.empty:
-        raise UsageError(f"run {run.run_id} has no complete case to report", f"see {run.path / 'run.json'}")
-    summary = analysis.condition_summary(results, run["endpoints"])
-    speed = analysis.speedups(results, run.meta.get("scenario", {}).get("baseline", "single"))
-    warnings = analysis.run_warnings(run, results, summary)
-    rpw = analysis.requests_per_worker(run)
-    cpu = analysis.cpu_seconds_by_process(run)
-    cases = run["cases"][run["cases"]["status"] == "complete"]
-    cores = run.meta.get("machine", {}).get("logical_cores") or 1
-    first_reps = cases.drop_duplicates("condition")
-
+    """Render the report of one or more stored runs into out_dir. Never starts a server."""
+    if not runs:
+        raise UsageError("a report needs at least one run", "pass run ids, see `harness list`")
+    labels = analysis.run_labels([r.meta for r in runs])
+    views = [view(r, label) for r, label in zip(runs, labels)]
     out_dir.mkdir(parents=True, exist_ok=True)
-    pngs = {
-        "throughput": _png(figures.throughput(summary, results), out_dir / "throughput.png"),
-        "latency": _png(figures.latency(summary, analysis.LATENCY_PRECISION_PCT), out_dir / "latency.png"),
-        "cpu_over_time": _png(figures.cpu_over_time(run["samples"], first_reps), out_dir / "cpu_over_time.png"),
-        "cores_by_role": _png(figures.cores_by_role(cpu, cases, cores), out_dir / "cores_by_role.png"),
-        "requests_per_worker": _png(figures.requests_per_worker(rpw, results), out_dir / "requests_per_worker.png"),
-        "throughput_over_time": _png(figures.throughput_over_time(run["timeline"], cases),
-                                     out_dir / "throughput_over_time.png"),
-        "cpu_by_thread": _png(figures.cpu_by_thread(analysis.thread_cpu(run), first_reps),
-                              out_dir / "cpu_by_thread.png"),
-    }
-    meta = run.meta
-    context = {
-        "meta": meta,
-        "scenario": meta.get("scenario", {}),
-        "machine": meta.get("machine", {}),
-        "versions": meta.get("versions", {}),
-        "warnings": warnings,
-        "narrative": narrative(summary, results, speed, cores),
-        "precision_pct": analysis.LATENCY_PRECISION_PCT,
-        "summary_rows": _table(summary, {
-            "condition": "", "repetitions": "d", "throughput_median_rps": ",.0f", "throughput_min_rps": ",.0f",
-            "throughput_max_rps": ",.0f", "throughput_ci95_low_rps": ",.0f", "throughput_ci95_high_rps": ",.0f",
-            "throughput_cv_pct": ".1f", "latency_p50_ms": ".2f", "latency_p99_ms": ".2f", "latency_p99_9_ms": ".2f",
-            "server_cpu_pct": ".0f", "server_cpu_ms_per_request": ".2f", "generator_cpu_pct": ".0f", "jain_index": ".3f",
-            "failures": "d",
-            "generator_limited": "",
-        }),
-        "speed_rows": _table(speed, {"condition": "", "baseline": "", "speedup": ".2f", "paired_min": ".2f",
-                                     "paired_max": ".2f", "scaling_efficiency": ".0%"}),
-        "case_rows": _table(results, {
-            "case_id": "", "throughput_rps": ",.0f", "requests": "d", "failures": "d", "measured_s": ".1f",
-            "latency_p50_ms": ".2f", "latency_p99_ms": ".2f", "latency_max_ms": ".1f", "server_cpu_pct": ".0f",
-            "generator_cpu_pct": ".0f", "machine_cpu_pct": ".0f", "jain_index": ".3f", "client_server_mismatch": ".2%",
-            "generator_limited": "",
-        }),
-        "figures": {k: _data_uri(p) for k, p in pngs.items()},
-    }
+    several = len(views) > 1
+    all_pngs: list[Path] = []
+    run_contexts = []
+    for i, v in enumerate(views, start=1):
+        pngs = _run_figures(v, out_dir, f"run{i}-" if several else "")
+        all_pngs += pngs.values()
+        run_contexts.append(_run_context(v, pngs))
+    comparison = None
+    if several:
+        summary, results = _combined(views)
+        pngs = {"throughput": _png(figures.throughput(summary, results), out_dir / "side_by_side_throughput.png"),
+                "latency": _png(figures.latency(summary, analysis.LATENCY_PRECISION_PCT),
+                                out_dir / "side_by_side_latency.png")}
+        all_pngs += pngs.values()
+        side = analysis.side_by_side([v.summary for v in views], labels)
+        comparison = {
+            "rows": _table(side, {"condition": "", "run": "", "throughput_median_rps": ",.0f",
+                                  "throughput_ratio": ".3f", "latency_p99_ms": ".2f", "latency_p99_ratio": ".3f",
+                                  "generator_limited": ""}),
+            "figures": {k: _data_uri(p) for k, p in pngs.items()},
+            "different_machines": len({(r.meta.get("machine", {}).get("cpu_model"),
+                                        r.meta.get("machine", {}).get("logical_cores")) for r in runs}) > 1,
+        }
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
-    html_text = env.get_template("report.html").render(**context)
+    html_text = env.get_template("report.html").render(
+        runs=run_contexts, comparison=comparison, precision_pct=analysis.LATENCY_PRECISION_PCT,
+        title=" vs ".join(labels) if several else f"{runs[0].meta.get('scenario', {}).get('name')} — {labels[0]}")
     html_path = out_dir / "report.html"
     atomic_write_text(html_path, html_text)
     md_path = out_dir / "summary.md"
-    atomic_write_text(md_path, markdown(run, summary, speed, warnings, context["narrative"]))
-    return Report(html=html_path, markdown=md_path, figures=list(pngs.values()))
+    atomic_write_text(md_path, markdown(views, analysis.side_by_side([v.summary for v in views], labels)
+                                        if several else None))
+    return Report(html=html_path, markdown=md_path, figures=all_pngs)
 
 
-def markdown(run: Run, summary: pd.DataFrame, speed: pd.DataFrame, warnings: list[str], story: list[str]) -> str:
-    meta = run.meta
+def _markdown_run(v: RunView) -> list[str]:
+    meta = v.run.meta
     m = meta.get("machine", {})
-    v = meta.get("versions", {})
+    ver = meta.get("versions", {})
+    git = ver.get("git") or {}
     lines = [
-        f"# {meta.get('scenario', {}).get('name')} — run {run.run_id} ({meta.get('status')})",
+        f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
         "",
-        f"{m.get('cpu_model')} · {m.get('logical_cores')} cores · node {v.get('node')} · locust {v.get('locust')} · "
-        f"commit {(v.get('git') or {}).get('commit', '')[:10] if (v.get('git') or {}).get('commit') else 'unknown'}"
-        f"{' (dirty)' if (v.get('git') or {}).get('dirty') else ''}",
+        f"{m.get('cpu_model')} · {m.get('logical_cores')} cores · node {ver.get('node')} · locust {ver.get('locust')} · "
+        f"commit {git['commit'][:10] if git.get('commit') else 'unknown'}{' (dirty)' if git.get('dirty') else ''}",
         "",
     ]
-    if warnings:
-        lines += ["**Warnings**", ""] + [f"- {w}" for w in warnings] + [""]
+    if v.warnings:
+        lines += ["**Warnings**", ""] + [f"- {w}" for w in v.warnings] + [""]
     lines += ["| condition | reps | req/s median | min..max | p50 ms | p99 ms | generator CPU % | limited |",
               "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for s in summary.itertuples(index=False):
+    for s in v.summary.itertuples(index=False):
         lines.append(f"| {s.condition} | {s.repetitions} | {s.throughput_median_rps:,.0f} | "
                      f"{s.throughput_min_rps:,.0f}..{s.throughput_max_rps:,.0f} | {s.latency_p50_ms:.2f} | "
                      f"{s.latency_p99_ms:.2f} | {s.generator_cpu_pct:.0f} | {'yes' if s.generator_limited else 'no'} |")
     lines.append("")
-    lines += [f"- {t}" for t in story]
-    return "\n".join(lines) + "\n"
+    lines += [f"- {t}" for t in v.story]
+    return lines
+
+
+def markdown(views: list[RunView], side: pd.DataFrame | None = None) -> str:
+    """The CI-log summary: per run the warnings, one table row per condition and the story;
+    with several runs, first the conditions they share, side by side."""
+    lines: list[str] = []
+    if side is not None:
+        lines += ["# Side by side (separate runs: ratios are across runs, not measured in one)", "",
+                  "| condition | run | req/s median | ratio to first | p99 ms | ratio to first |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for r in side.itertuples(index=False):
+            lines.append(f"| {r.condition} | {r.run} | {r.throughput_median_rps:,.0f} | {r.throughput_ratio:.3f} | "
+                         f"{r.latency_p99_ms:.2f} | {r.latency_p99_ratio:.3f} |")
+        lines.append("")
+    for v in views:
+        lines += _markdown_run(v) + [""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from harness import analysis  # noqa: E402
 
 MODE_COLORS = {
     "single": "#4C72B0",
@@ -43,6 +46,21 @@ def mode_key(mode: str, schedule: str | float | None) -> str:
 
 def mode_color(mode: str, schedule: str | float | None = None) -> str:
     return MODE_COLORS.get(mode_key(mode, schedule), "#8C8C8C")
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def condition_styles(cases: pd.DataFrame) -> dict[str, str]:
+    """A line style per condition: conditions of one mode (a pool-size sweep, say) share the
+    mode's colour, so they differ by dash pattern, in the order they ran."""
+    seen: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for c in cases.drop_duplicates("condition").itertuples(index=False):
+        key = mode_key(c.mode, c.schedule)
+        out[c.condition] = LINE_STYLES[seen.get(key, 0) % len(LINE_STYLES)]
+        seen[key] = seen.get(key, 0) + 1
+    return out
 
 
 def _style(ax: plt.Axes) -> None:
@@ -185,27 +203,106 @@ def cpu_by_thread(threads: pd.DataFrame, cases: pd.DataFrame) -> Figure:
 
 
 def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
-    """Each worker's share of the responses, per case, with Jain's index."""
+    """Each worker's (or pool thread's) share of the responses, per case, with Jain's index."""
     case_ids = list(dict.fromkeys(rpw["case_id"]))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(case_ids)))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * max(len(case_ids), 1)))
     y = np.arange(len(case_ids))[::-1]
     for yi, cid in zip(y, case_ids):
-        g = rpw[rpw["case_id"] == cid].sort_values("worker_id", key=lambda s: pd.to_numeric(s, errors="coerce"))
+        g = rpw[rpw["case_id"] == cid].assign(_w=lambda f: pd.to_numeric(f["worker_id"], errors="coerce"),
+                                              _t=lambda f: pd.to_numeric(f["thread_id"], errors="coerce"))
+        g = g.sort_values(["_w", "_t"])
         res = results[results["case_id"] == cid]
         color = mode_color(res["mode"].iloc[0], res["schedule"].iloc[0]) if not res.empty else "#8C8C8C"
         left = 0.0
         for i, w in enumerate(g.itertuples(index=False)):
             ax.barh(yi, w.share, left=left, color=color, alpha=0.45 + 0.5 * (i % 2), edgecolor="white")
+            name = f"t{w.thread_id}" if w.thread_id else f"w{w.worker_id}"
             if w.share > 0.06:
-                ax.text(left + w.share / 2, yi, f"w{w.worker_id}\n{w.share:.1%}", ha="center", va="center", fontsize=7)
+                ax.text(left + w.share / 2, yi, f"{name}\n{w.share:.1%}", ha="center", va="center", fontsize=7)
             left += w.share
         jain = res["jain_index"].iloc[0] if not res.empty else math.nan
         ax.text(1.01, yi, f"Jain {jain:.3f}", va="center", fontsize=8)
     ax.set_yticks(y, case_ids)
     ax.set_xlim(0, 1.15)
-    ax.set_xlabel("share of the responses in the measurement window (by x-worker-id)")
-    ax.set_title("Requests per worker (Jain's index: 1 = perfectly even, 1/n = one worker got all)")
+    ax.set_xlabel("share of the responses in the measurement window (w = worker by x-worker-id, "
+                  "t = pool thread by x-thread-id)")
+    ax.set_title("Requests per worker / pool thread (Jain's index: 1 = perfectly even, 1/n = one got all)")
     _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def latency_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
+    """p50 and p99 of the responses completed in each second, per case given (warm-up
+    included and shaded), on a log scale: stalls, crashes and warm-up show as spikes."""
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6.4), sharex=True)
+    styles = condition_styles(cases)
+    for case in cases.itertuples(index=False):
+        t = timeline[timeline["case_id"] == case.case_id]
+        t = t[t["name"] == case.route].sort_values("elapsed_s")
+        color = mode_color(case.mode, case.schedule)
+        for ax, column in zip(axes, ("latency_p50_ms", "latency_p99_ms")):
+            ax.plot(t["elapsed_s"], t[column], lw=1.3, color=color, ls=styles[case.condition], label=case.condition)
+    if len(cases):
+        first = cases.iloc[0]
+        warm = float(first["measure_start_ts"] - first["started_ts"])
+        for ax in axes:
+            ax.axvspan(0, warm, color="grey", alpha=0.15, label="warm-up (first case; excluded)")
+    for ax, name in zip(axes, ("p50", "p99")):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_ylabel(f"{name} of that second (ms, log)")
+        _style(ax)
+        ax.grid(axis="y", which="both", alpha=0.2)
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[1].set_xlabel("time since the case started (s); a point = the responses completed in that second")
+    fig.suptitle("Latency over time, first repetition of each condition (per-second HDR histograms, within 1%)",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
+    """Per sweep: throughput (median, whiskers min..max) and p99 against the swept value,
+    the knee marked, scaling efficiency written at each point where a baseline ran."""
+    names = list(dict.fromkeys(points["sweep"]))
+    fig, axes = plt.subplots(len(names), 2, figsize=(10, 3.4 * len(names) + 0.4), squeeze=False)
+    for (ax_t, ax_p), name in zip(axes, names):
+        g = points[points["sweep"] == name].sort_values("value")
+        color = mode_color(g["mode"].iloc[0], g["schedule"].iloc[0])
+        x = g["value"].to_numpy(dtype=float)
+        med = g["throughput_median_rps"].to_numpy(dtype=float)
+        ax_t.errorbar(x, med, yerr=[med - g["throughput_min_rps"], g["throughput_max_rps"] - med], color=color,
+                      marker="o", capsize=4, lw=1.5)
+        ax_p.plot(x, g["latency_p99_ms"], color=color, marker="s", lw=1.5)
+        limited = g[g["generator_limited"]]
+        if not limited.empty:
+            ax_t.scatter(limited["value"], limited["throughput_median_rps"], s=140, facecolors="none",
+                         edgecolors="black", label="generator-limited (a floor)")
+            ax_t.legend(fontsize=7, loc="lower right")
+        knee = g[g["knee"]].iloc[0]
+        for ax in (ax_t, ax_p):
+            ax.axvline(knee["value"], color="black", ls="--", lw=1)
+            if cores and g["parameter"].iloc[0] in ("threads", "workers", "uv_threadpool_size"):
+                ax.axvline(cores, color="grey", ls=":", lw=1)
+            ax.set_xticks(x)
+            ax.set_xlabel(analysis.SWEEP_LABELS[g["parameter"].iloc[0]])
+            ax.set_ylim(bottom=0)
+            _style(ax)
+            ax.grid(axis="y", alpha=0.3)
+        ax_t.annotate(f"knee: {knee['value']:g}", (knee["value"], knee["throughput_median_rps"]),
+                      textcoords="offset points", xytext=(6, -14), fontsize=8)
+        for xi, mi, eff in zip(x, med, g["scaling_efficiency"]):
+            if not math.isnan(eff):
+                ax_t.annotate(f"eff {eff:.0%}", (xi, mi), textcoords="offset points", xytext=(4, 6), fontsize=7)
+        ax_t.set_ylabel("throughput (req/s)")
+        ax_p.set_ylabel("p99 (ms)")
+        ax_t.set_title(f"{name}: throughput", fontsize=10, loc="left")
+        ax_p.set_title("p99 latency", fontsize=10, loc="left")
+    fig.suptitle("Sweeps: dashed = knee (smallest value within 5% of the best throughput)"
+                 + (f", dotted = {cores} cores" if cores else ""), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -213,9 +310,11 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
 def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     """Responses per second over each case, from the first second to the last (warm-up included)."""
     fig, ax = plt.subplots(figsize=(9, 3.6))
+    styles = condition_styles(cases)
     for case in cases.itertuples(index=False):
         t = timeline[timeline["case_id"] == case.case_id].groupby("elapsed_s", as_index=False)["requests"].sum()
         ax.plot(t["elapsed_s"], t["requests"], lw=1.2, color=mode_color(case.mode, case.schedule),
+                ls=styles[case.condition],
                 alpha=0.55 + 0.45 * (case.repetition == 1), label=case.case_id)
     ax.set_xlabel("time since the case started (s)")
     ax.set_ylabel("responses per second")

@@ -1,0 +1,120 @@
+"""'What you see and why': sentences written from a run's measured numbers.
+
+Every sentence here is computed from analysis tables; none is canned. Where a number
+contradicts what Node.js scaling guides usually claim, the sentence says so: that is a
+finding about this machine and this setup, not something to smooth over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harness import analysis
+
+# The usual claims, as bounds a measurement is checked against.
+# "N workers give about N times the throughput on CPU-bound work, up to the core count":
+# we call a speedup short of it below 85 % of min(N, cores).
+LINEAR_FRACTION = 0.85
+# "Round robin spreads requests evenly": Jain's index of 0.95 or more.
+EVEN_JAIN = 0.95
+CPU_BOUND_ROUTES = ("/cpu", "/pbkdf2")
+
+
+def condition_lines(summary: pd.DataFrame) -> list[str]:
+    """Throughput, latency and where the CPU went, per condition."""
+    out = []
+    for s in summary.itertuples(index=False):
+        text = (f"{s.condition}: median {s.throughput_median_rps:,.0f} req/s "
+                f"(min {s.throughput_min_rps:,.0f}, max {s.throughput_max_rps:,.0f}, {s.repetitions} repetitions), "
+                f"p99 {s.latency_p99_ms:.1f} ms. The server processes used {s.server_cpu_pct:.0f}% of a core "
+                f"({s.server_cpu_ms_per_request:.2f} ms of CPU per request) and "
+                f"the load generator {s.generator_cpu_pct:.0f}% (averages over the window); the whole machine was "
+                f"{s.machine_cpu_pct:.0f}% busy.")
+        if s.generator_limited:
+            text += " The generator was the limit here, so this figure is a floor for the server, not its capacity."
+        out.append(text)
+    return out
+
+
+def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> list[str]:
+    """Each speedup over the baseline, checked against 'N workers, N times', with the cause
+    of a shortfall told apart: less efficient workers, or workers short of CPU."""
+    out = []
+    for r in speed.itertuples(index=False):
+        paired = (f" (paired repetitions: {r.paired_min:.2f}x to {r.paired_max:.2f}x)"
+                  if not math.isnan(r.paired_min) else "")
+        unit = ("thread" if "pool" in r.condition else "worker") + ("s" if r.workers != 1 else "")
+        text = (f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline}{paired}, a scaling "
+                f"efficiency of {r.scaling_efficiency:.0%} for {r.workers} {unit}.")
+        cond = summary[summary["condition"] == r.condition]
+        base = summary[summary["condition"] == r.baseline]
+        expected = min(r.workers, cores)
+        cpu_bound = not cond.empty and str(cond.iloc[0]["route"]) in CPU_BOUND_ROUTES
+        if cpu_bound and expected > 1:
+            if r.speedup >= LINEAR_FRACTION * expected:
+                text += f" That is what the usual claim predicts for CPU-bound work ({expected}x on {cores} cores)."
+            else:
+                text += (f" The usual claim is about {expected}x for CPU-bound work with {r.workers} {unit} on "
+                         f"{cores} cores; this measurement contradicts it.")
+        if r.workers > 1 and r.scaling_efficiency < LINEAR_FRACTION and not cond.empty and not base.empty:
+            c, b = cond.iloc[0], base.iloc[0]
+            text += (f" Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU "
+                     f"here against {b.server_cpu_ms_per_request:.2f} ms in {r.baseline}")
+            machine_full = c.machine_cpu_pct >= 0.9 * 100 * cores
+            if c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15 and machine_full:
+                text += (", so the workers were not less efficient: they were short of CPU. The machine was "
+                         f"{c.machine_cpu_pct:.0f}% busy (of {100 * cores:.0f}%) and the load generator took "
+                         f"{c.generator_cpu_pct:.0f}% of a core that the workers could otherwise have used.")
+            elif c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15:
+                text += (f", about the same, and the machine was only {c.machine_cpu_pct:.0f}% busy (of "
+                         f"{100 * cores:.0f}%): CPU was not the limit. Too few users to keep every worker busy, or "
+                         "a bottleneck outside the workers.")
+            else:
+                text += (f", {c.server_cpu_ms_per_request / b.server_cpu_ms_per_request - 1:.0%} more: "
+                         "coordination or contention costs CPU in this mode.")
+        if r.generator_limited:
+            text += " (A generator-limited case is involved: the ratio understates the server.)"
+        out.append(text)
+    return out
+
+
+def fairness_lines(results: pd.DataFrame) -> list[str]:
+    """How evenly requests spread over workers (or pool threads), per condition, checked
+    against what each policy is said to do."""
+    out = []
+    multi = results[results["units"] > 1]
+    for condition, g in multi.groupby("condition", sort=False):
+        jain = float(g["jain_index"].median())
+        ratio = float(g["max_min_share_ratio"].median())
+        seen = int(g["workers_seen"].min())
+        units = int(g["units"].iloc[0])
+        mode, schedule = g["mode"].iloc[0], g["schedule"].iloc[0]
+        noun = "pool threads" if mode == "pool" else "workers"
+        ratio_text = "one or more got nothing" if math.isinf(ratio) else \
+            f"the busiest got {ratio:.2f}x the least busy one's share"
+        text = (f"{condition}: requests spread over {seen} of {units} {noun}, Jain's index {jain:.3f} "
+                f"({ratio_text}; median over repetitions).")
+        if seen < units:
+            text += f" Some {noun} served nothing: the spread is far from even."
+        closed = (g["load"] == "closed").all()
+        if mode == "cluster" and schedule == "rr":
+            text += (" As round robin promises, the primary dealt the work out evenly." if jain >= EVEN_JAIN else
+                     " Round robin is supposed to deal connections out evenly; this spread contradicts that.")
+        elif mode == "cluster" and schedule == "none":
+            text += (" Scaling guides say OS scheduling (SCHED_NONE) leaves the spread to the kernel and it comes "
+                     "out uneven; " + ("that is what happened here." if jain < EVEN_JAIN else
+                                       "here it came out even, which contradicts that claim on this machine."))
+        if closed and mode in ("cluster", "nginx", "pm2"):
+            text += (" Each Locust user keeps one keep-alive connection, so the policy placed connections, "
+                     "not single requests.")
+        out.append(text)
+    return out
+
+
+def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, points: pd.DataFrame,
+          cores: int) -> list[str]:
+    """Every sentence of the 'what you see and why' section of one run, in reading order."""
+    return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(results),
+            *analysis.sweep_findings(points, cores)]
