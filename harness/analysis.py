@@ -28,6 +28,8 @@ MISMATCH_TOLERANCE = 0.01
 SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon")
 # A throughput within 20 % of the calibrated generator ceiling is suspect.
 NEAR_CEILING = 0.8
+# CPU (% of a core) used by neither the server nor Locust above which the machine was not quiet.
+OTHER_CPU_WARN_PCT = 20.0
 # Open load: sending more than 5 % below the target rate means the generator fell behind.
 OPEN_SHORTFALL = 0.05
 LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
@@ -41,7 +43,7 @@ RESULT_COLUMNS = [
     "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
     "server_cpu_ms_per_request",
-    "generator_cpu_pct", "machine_cpu_pct", "steal_pct", "units", "workers_seen", "jain_index", "max_min_share_ratio",
+    "generator_cpu_pct", "machine_cpu_pct", "other_cpu_pct", "steal_pct", "units", "workers_seen", "jain_index", "max_min_share_ratio",
     "client_server_mismatch", "generator_limited", "generator_limited_reason", "overloaded_reason",
 ]  # fmt: skip
 
@@ -205,6 +207,7 @@ def case_results(run: Run) -> pd.DataFrame:
         # a worker (or thread) that served nothing sends no header: count it as a zero
         counts = list(per_worker.values) + [0] * max(0, units - len(per_worker))
         server_cpu = window_cpu_pct(cs, SERVER_ROLES)
+        machine_cpu = _median_of_tick_sums(cs, ("machine",))
         tput = (requests - failures) / case.measured_s
         rows.append({
             "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
@@ -222,7 +225,10 @@ def case_results(run: Run) -> pd.DataFrame:
             # CPU the server spent per successful request: tells "less efficient" from "short of CPU".
             "server_cpu_ms_per_request": server_cpu * 10 / tput if tput > 0 else math.nan,
             "generator_cpu_pct": generator_cpu,
-            "machine_cpu_pct": _median_of_tick_sums(cs, ("machine",)),
+            "machine_cpu_pct": machine_cpu,
+            # busy time of the machine that neither the server nor Locust used: the harness
+            # itself (a few %) and anything else running; a quiet machine keeps it small
+            "other_cpu_pct": max(0.0, machine_cpu - server_cpu - (0.0 if math.isnan(generator_cpu) else generator_cpu)),
             "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
             "units": units, "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(counts),
             "max_min_share_ratio": max_min_ratio(counts),
@@ -431,6 +437,12 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
     if not summary.empty and int(summary["repetitions"].max()) < 3:
         out.append(f"Only {int(summary['repetitions'].max())} repetition(s) per condition: the 95% intervals are "
                    "wide (or absent). Use more repetitions for a firm conclusion.")
+    other = results["other_cpu_pct"].median() if not results.empty else math.nan
+    if not math.isnan(other) and other > OTHER_CPU_WARN_PCT:
+        out.append(f"The machine was not quiet: processes other than the server and Locust used "
+                   f"{other:.0f}% of a core (median over cases; the harness's own sampling is a few %). "
+                   "They took CPU from the server and the generator; absolute figures are low and noisy. "
+                   "To fix: run on an otherwise idle machine.")
     steal = results["steal_pct"].max() if not results.empty else math.nan
     if not math.isnan(steal) and steal > 5:
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "

@@ -33,7 +33,7 @@ ROLE_COLORS = {
     "generator": "#C44E52",
     "proxy": "#55A868",
     "pm2-daemon": "#937860",
-    "other": "#8C8C8C",
+    "other": "#BBBBBB",
 }
 LIMITED_HATCH = "//"
 
@@ -146,11 +146,15 @@ def cpu_over_time(samples: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     return fig
 
 
-def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None) -> Figure:
-    """Average cores used per role in the measurement window, per case: where the time went."""
+def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
+                  other_cpu_pct: pd.Series | None = None) -> Figure:
+    """Average cores used per role in the measurement window, per case: where the time went.
+    `other_cpu_pct` (by case_id): the machine's busy time no server or Locust process used."""
     cpu = cpu.assign(cores=cpu["cpu_s"] / cpu["span_s"])
     table = cpu.pivot_table(index="case_id", columns="role", values="cores", aggfunc="sum", fill_value=0.0)
-    table = table.reindex(cases["case_id"])
+    table = table.reindex(cases["case_id"]).fillna(0.0)
+    if other_cpu_pct is not None:
+        table["other"] = (other_cpu_pct / 100).reindex(table.index).fillna(0.0)
     order = [r for r in ("worker", "primary", "proxy", "pm2-daemon", "generator") if r in table.columns]
     order += [c for c in table.columns if c not in order]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(table)))
@@ -158,7 +162,8 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None) -> 
     y = np.arange(len(table))[::-1]
     for role in order:
         vals = table[role].to_numpy()
-        ax.barh(y, vals, left=left, color=ROLE_COLORS.get(role, ROLE_COLORS["other"]), label=role)
+        label = "other (not server, not Locust)" if role == "other" else role
+        ax.barh(y, vals, left=left, color=ROLE_COLORS.get(role, ROLE_COLORS["other"]), label=label)
         left += vals
     for yi, total in zip(y, left):
         ax.text(total, yi, f" {total:.2f}", va="center", fontsize=8)

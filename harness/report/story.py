@@ -57,7 +57,10 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
                 text += f" That is what the usual claim predicts for CPU-bound work ({expected}x on {cores} cores)."
             else:
                 text += (f" The usual claim is about {expected}x for CPU-bound work with {r.workers} {unit} on "
-                         f"{cores} cores; this measurement contradicts it.")
+                         f"{cores} cores; this measurement contradicts it")
+                unstable = summary[summary["condition"].isin([r.condition, r.baseline])]
+                text += (", though one of the two was unstable across repetitions, so it is not a firm finding."
+                         if unstable["unstable"].any() else ".")
         if r.workers > 1 and r.scaling_efficiency < LINEAR_FRACTION and not cond.empty and not base.empty:
             c, b = cond.iloc[0], base.iloc[0]
             text += (f" Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU "
