@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.load.hooks import NO_WORKER, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
+from harness.load.hooks import NO_WORKER, PROBE_PREFIX, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
 from harness.record import Run
 
 # Locust runs in one process and warns when that process passes 90 % of a core: past it,
@@ -43,8 +43,10 @@ RESULT_COLUMNS = [
     "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
     "server_cpu_ms_per_request",
-    "generator_cpu_pct", "machine_cpu_pct", "other_cpu_pct", "steal_pct", "units", "workers_seen", "jain_index", "max_min_share_ratio",
+    "primary_cpu_pct", "proxy_cpu_pct", "generator_cpu_pct", "machine_cpu_pct", "other_cpu_pct", "steal_pct", "units", "workers_seen", "jain_index", "max_min_share_ratio",
     "client_server_mismatch", "generator_limited", "generator_limited_reason", "overloaded_reason",
+    "keepalive", "probe_path", "probe_requests", "probe_failures", "probe_latency_p50_ms", "probe_latency_p99_ms",
+    "probe_latency_max_ms", "event_loop_delay_p99_ms", "event_loop_utilization",
 ]  # fmt: skip
 
 
@@ -224,6 +226,8 @@ def case_results(run: Run) -> pd.DataFrame:
             "server_cpu_pct": server_cpu,
             # CPU the server spent per successful request: tells "less efficient" from "short of CPU".
             "server_cpu_ms_per_request": server_cpu * 10 / tput if tput > 0 else math.nan,
+            # the process that hands out connections: cluster's primary, nginx (NaN: none)
+            "primary_cpu_pct": window_cpu_pct(cs, ("primary",)), "proxy_cpu_pct": window_cpu_pct(cs, ("proxy",)),
             "generator_cpu_pct": generator_cpu,
             "machine_cpu_pct": machine_cpu,
             # busy time of the machine that neither the server nor Locust used: the harness
@@ -237,8 +241,38 @@ def case_results(run: Run) -> pd.DataFrame:
                 _num(getattr(case, "max_in_flight", None)) if getattr(case, "load", "closed") == "open"
                 else float(case.users)),
             "generator_limited": limited, "generator_limited_reason": reason, "overloaded_reason": overloaded,
+            "keepalive": bool(getattr(case, "keepalive", True)) if pd.notna(getattr(case, "keepalive", True)) else True,
+            **_probe(measured, case.case_id, getattr(case, "probe_path", None)),
+            **_event_loop(server, case.case_id),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def _probe(measured: pd.DataFrame, case_id: str, probe_path: Any) -> dict[str, Any]:
+    """The light probe route's figures in the window (NaN without a probe)."""
+    out: dict[str, Any] = {"probe_path": "", "probe_requests": 0, "probe_failures": 0,
+                           "probe_latency_p50_ms": math.nan, "probe_latency_p99_ms": math.nan,
+                           "probe_latency_max_ms": math.nan}
+    if not isinstance(probe_path, str) or not probe_path:
+        return out
+    rows = measured[(measured["case_id"] == case_id) & (measured["name"] == PROBE_PREFIX + probe_path.split("?")[0])]
+    out["probe_path"] = probe_path
+    if len(rows) == 1:
+        r = rows.iloc[0]
+        out.update(probe_requests=int(r["requests"]), probe_failures=int(r["failures"]),
+                   probe_latency_p50_ms=_num(r["latency_p50_ms"]), probe_latency_p99_ms=_num(r["latency_p99_ms"]),
+                   probe_latency_max_ms=_num(r["latency_max_ms"]))
+    return out
+
+
+def _event_loop(server: pd.DataFrame, case_id: str) -> dict[str, float]:
+    """The worst worker's event-loop delay p99 and utilization after the load (each worker's
+    figures run from its start, warm-up included: /metrics keeps no window)."""
+    after = server[(server["case_id"] == case_id) & (server["snapshot"] == "after")]
+    if after.empty:
+        return {"event_loop_delay_p99_ms": math.nan, "event_loop_utilization": math.nan}
+    return {"event_loop_delay_p99_ms": float(pd.to_numeric(after["event_loop_delay_p99_ms"], errors="coerce").max()),
+            "event_loop_utilization": float(pd.to_numeric(after["event_loop_utilization"], errors="coerce").max())}
 
 
 def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str,
@@ -302,9 +336,15 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
             **latency,
             "server_cpu_pct": float(g["server_cpu_pct"].median()),
             "server_cpu_ms_per_request": float(g["server_cpu_ms_per_request"].median()),
+            "primary_cpu_pct": float(g["primary_cpu_pct"].median()),
+            "proxy_cpu_pct": float(g["proxy_cpu_pct"].median()),
             "generator_cpu_pct": float(g["generator_cpu_pct"].median()),
             "machine_cpu_pct": float(g["machine_cpu_pct"].median()),
             "jain_index": float(g["jain_index"].median()), "failures": int(g["failures"].sum()),
+            "keepalive": bool(first["keepalive"]), "probe_path": first["probe_path"],
+            "probe_latency_p50_ms": float(g["probe_latency_p50_ms"].median()),
+            "probe_latency_p99_ms": float(g["probe_latency_p99_ms"].median()),
+            "event_loop_delay_p99_ms": float(g["event_loop_delay_p99_ms"].median()),
             "generator_limited": bool(g["generator_limited"].any()),
             "unstable": bool(cv > UNSTABLE_CV_PCT) if not math.isnan(cv) else False,
         })  # fmt: skip
@@ -320,10 +360,11 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
     """
     rows = []
     base_all = results[results["mode"] == baseline_mode]
-    for (condition, path, users, target), g in results.groupby(["condition", "path", "users", "target_rps"],
-                                                                sort=False, dropna=False):
+    for (condition, path, users, target, keepalive, probe), g in results.groupby(
+            ["condition", "path", "users", "target_rps", "keepalive", "probe_path"], sort=False, dropna=False):
         same_rate = base_all["target_rps"].isna() if pd.isna(target) else base_all["target_rps"] == target
-        base = base_all[(base_all["path"] == path) & (base_all["users"] == users) & same_rate]
+        base = base_all[(base_all["path"] == path) & (base_all["users"] == users) & same_rate
+                        & (base_all["keepalive"] == keepalive) & (base_all["probe_path"] == probe)]
         if base.empty or condition in set(base["condition"]):
             continue
         base = base[base["condition"] == base["condition"].iloc[0]]  # the first baseline condition run

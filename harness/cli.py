@@ -373,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_file(path: str) -> int:
+    """`python scenarios/NAME.py [options]`: run that scenario file as `harness run` would."""
+    return main(["run", path, *sys.argv[1:]])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

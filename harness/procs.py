@@ -112,6 +112,10 @@ def reap_stale(folder: Path) -> list[tuple[str, str | None]]:
             # reused pid would give a group of processes started later than the ledger
             # says only if the leader pid was reused too, which the start time rules out.
             leader = _same_process(pid, started)
+            if leader is None and psutil.pid_exists(pid):
+                # Another process has the leader's pid: Linux never hands out a pid that is
+                # still some group's id, so the group we started is gone and this one is not ours.
+                continue
             members = [p for p in psutil.process_iter(["create_time"]) if _in_group(p, pid, started)]
             if leader is None and not members:
                 continue

@@ -14,7 +14,9 @@ Schema history:
      workers.thread_id, endpoints.hdr_b64, the threads table. Version 1 records are read
      by filling the new columns (see _ADDED_IN); the new tables are empty.
   3  timeline.latency_p50_ms and latency_p99_ms (per-second percentiles, for latency over
-     time). Older records read with them empty.
+     time); cases.keepalive, probe_path, probe_rps (connection per request; a light probe
+     route beside the load). Older records read with the timeline columns empty, keep-alive
+     on and no probe.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ SCHEMA_VERSION = 3
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     2: {"cases": {"load": "closed", "generator_processes": 1, "balance": "", "cap_waits": 0},
         "workers": {"thread_id": ""}},
-    3: {"timeline": {"latency_p50_ms": None, "latency_p99_ms": None}},
+    3: {"timeline": {"latency_p50_ms": None, "latency_p99_ms": None},
+        "cases": {"keepalive": True, "probe_path": "", "probe_rps": None}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -55,7 +58,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "generator_processes", "warmup_s", "duration_s", "status", "error", "started_ts", "ended_ts",
         "measure_start_ts", "measure_end_ts", "measured_s", "sent_rps", "cap_waits", "generator_cpu_pct",
         "generator_limited",
-        "generator_limited_reason", "port",
+        "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms
     "endpoints": [
@@ -90,7 +93,8 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "threads": {"thread_name": str},
     "server_metrics": {"worker_id": str},
     "samples": {"worker_id": str},
-    "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str},
+    "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str,
+              "probe_path": str},
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

@@ -94,7 +94,8 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         before = server.worker_metrics()
         load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
                          open_rps=case.target_rps, max_in_flight=case.max_in_flight,
-                         processes=case.generator_processes, cpus=pinned.get("generator"))
+                         processes=case.generator_processes, cpus=pinned.get("generator"),
+                         keepalive=case.keepalive, probe_path=case.probe_path, probe_rps=case.probe_rps)
         sampler = Sampler([server.processes, load.processes], SAMPLE_INTERVAL_S)
         sampler.start()
         try:

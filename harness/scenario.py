@@ -133,16 +133,31 @@ class ServerSpec:
         return label
 
 
+MAX_PROBE_RPS = 1000.0
+
+
 @dataclass(frozen=True)
 class Workload:
-    """The route every simulated user requests, with its one parameter (None: server default)."""
+    """The route every simulated user requests, with its one parameter (None: server default).
+
+    probe: a light route (e.g. "/hello") one extra user requests at `probe_rps` on a fixed
+        schedule beside the load; its latency, measured from when each probe was due, shows
+        what the load does to everybody else's requests (a blocked event loop).
+    """
 
     route: str
     param: int | None = None
+    probe: str | None = None
+    probe_rps: float = 20.0
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
             raise UsageError(f"unknown route {self.route!r}", f"use one of: {', '.join(ROUTES)}")
+        if self.probe is not None and self.probe not in ROUTES:
+            raise UsageError(f"unknown probe route {self.probe!r}", f"use one of: {', '.join(ROUTES)}")
+        if isinstance(self.probe_rps, bool) or not isinstance(self.probe_rps, (int, float)) \
+                or not 0.1 <= self.probe_rps <= MAX_PROBE_RPS:
+            raise UsageError(f"probe_rps must be a number from 0.1 to {MAX_PROBE_RPS:g}, got {self.probe_rps!r}")
         if self.param is not None:
             if self.route not in ROUTE_PARAMS:
                 raise UsageError(f"route {self.route} takes no parameter, got {self.param!r}")
@@ -155,6 +170,10 @@ class Workload:
             return self.route
         return f"{self.route}?{ROUTE_PARAMS[self.route][0]}={self.param}"
 
+    @property
+    def label(self) -> str:
+        return self.path + (f" +probe{self.probe}" if self.probe else "")
+
 
 @dataclass(frozen=True)
 class ClosedLoad:
@@ -162,15 +181,18 @@ class ClosedLoad:
     as the previous answer arrives (no think time): measures capacity."""
 
     users: int
+    keepalive: bool = True  # False: a new connection for every request (Connection: close)
 
     def __post_init__(self) -> None:
         _whole(self.users, "users", 1, MAX_USERS)
+        if not isinstance(self.keepalive, bool):
+            raise UsageError(f"keepalive must be True or False, got {self.keepalive!r}")
 
     kind = "closed"
 
     @property
     def label(self) -> str:
-        return f"u{self.users}"
+        return f"u{self.users}" + ("" if self.keepalive else "-close")
 
 
 @dataclass(frozen=True)
@@ -222,18 +244,52 @@ class Case:
     generator_processes: int
     warmup_s: float
     duration_s: float
+    keepalive: bool = True
+    probe_path: str | None = None
+    probe_rps: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def _as_tuple_of(owner: str, attr: str, items: Any, kind: type | tuple[type, ...]) -> tuple:
+    if isinstance(items, list):
+        items = tuple(items)
+    if not isinstance(items, tuple) or not items or not all(isinstance(i, kind) for i in items):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise UsageError(f"{owner}: {attr} must be a non-empty list of {names}")
+    return items
+
+
 @dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
+class Part:
+    """One grid of a scenario: every server x every workload x every load. A scenario made
+    of several parts runs each part's grid, so it can pair, say, a UV_THREADPOOL_SIZE
+    sweep with /pbkdf2 and a pool-size sweep with /cpu without the cross product."""
+
     servers: tuple[ServerSpec, ...]
     workloads: tuple[Workload, ...]
     loads: tuple[Load, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "servers", _as_tuple_of("scenario part", "servers", self.servers, ServerSpec))
+        object.__setattr__(self, "workloads", _as_tuple_of("scenario part", "workloads", self.workloads, Workload))
+        object.__setattr__(self, "loads", _as_tuple_of("scenario part", "loads", self.loads, (ClosedLoad, OpenLoad)))
+
+
+QUICK_KEYS = ("duration_s", "warmup_s", "repetitions", "users", "rate_rps", "parts")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What to run. Either `servers` x `workloads` x `loads` (one grid) or `parts` (several
+    grids, run one after the other within each repetition)."""
+
+    name: str
+    description: str
+    servers: tuple[ServerSpec, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    loads: tuple[Load, ...] = ()
     duration_s: float = 30.0
     warmup_s: float = 5.0
     repetitions: int = 2
@@ -243,27 +299,32 @@ class Scenario:
     generator_processes: int = 1
     what_it_shows: str = ""
     quick: dict[str, Any] = field(default_factory=lambda: {"duration_s": 8.0, "warmup_s": 2.0, "repetitions": 1})
+    parts: tuple[Part, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise UsageError(f"scenario name {self.name!r} is not a short lowercase name", "use letters, digits, - and _")
-        for attr, kind in (("servers", ServerSpec), ("workloads", Workload), ("loads", (ClosedLoad, OpenLoad))):
-            items = getattr(self, attr)
-            if isinstance(items, (list, tuple)):
-                object.__setattr__(self, attr, tuple(items))
-                items = getattr(self, attr)
-            if not isinstance(items, tuple) or not items or not all(isinstance(i, kind) for i in items):
-                names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-                raise UsageError(f"scenario {self.name}: {attr} must be a non-empty list of {names}")
+        if self.parts:
+            if self.servers or self.workloads or self.loads:
+                raise UsageError(f"scenario {self.name}: give parts, or servers + workloads + loads, not both")
+            object.__setattr__(self, "parts", _as_tuple_of(f"scenario {self.name}", "parts", self.parts, Part))
+        else:
+            for attr, kind in (("servers", ServerSpec), ("workloads", Workload), ("loads", (ClosedLoad, OpenLoad))):
+                object.__setattr__(self, attr, _as_tuple_of(f"scenario {self.name}", attr, getattr(self, attr), kind))
         _seconds(self.duration_s, "duration_s", 1, 3600)
         _seconds(self.warmup_s, "warmup_s", 0, 600)
         _whole(self.repetitions, "repetitions", 1, 100)
         _whole(self.seed, "seed", 0, 2**31)
         _whole(self.generator_processes, "generator_processes", 1, MAX_GENERATOR_PROCESSES)
-        if not isinstance(self.quick, dict) or set(self.quick) - {"duration_s", "warmup_s", "repetitions", "users",
-                                                                   "rate_rps"}:
-            raise UsageError(f"scenario {self.name}: quick may set duration_s, warmup_s, repetitions, users and "
-                             "rate_rps only")
+        if not isinstance(self.quick, dict) or set(self.quick) - set(QUICK_KEYS):
+            raise UsageError(f"scenario {self.name}: quick may set {', '.join(QUICK_KEYS)} only")
+        if "parts" in self.quick:
+            _as_tuple_of(f"scenario {self.name} (quick)", "parts", self.quick["parts"], Part)
+
+    @property
+    def grids(self) -> tuple[Part, ...]:
+        """The scenario's grids: its parts, or the one grid of servers x workloads x loads."""
+        return self.parts or (Part(self.servers, self.workloads, self.loads),)
 
     def with_overrides(self, **overrides: Any) -> "Scenario":
         """A copy with overrides (None values are ignored); `users` replaces every load with
@@ -273,11 +334,15 @@ class Scenario:
         rate = overrides.pop("rate_rps", None)
         if users is not None and rate is not None:
             raise UsageError("give users (closed load) or a rate (open load), not both")
+        if "parts" in overrides:
+            overrides.update(parts=tuple(overrides["parts"]), servers=(), workloads=(), loads=())
         result = replace(self, **overrides)
-        if users is not None:
-            result = replace(result, loads=(ClosedLoad(users),))
-        if rate is not None:
-            result = replace(result, loads=(OpenLoad(rate),))
+        load: Load | None = ClosedLoad(users) if users is not None else OpenLoad(rate) if rate is not None else None
+        if load is not None:
+            if result.parts:
+                result = replace(result, parts=tuple(replace(p, loads=(load,)) for p in result.parts))
+            else:
+                result = replace(result, loads=(load,))
         return result
 
     def quick_variant(self) -> "Scenario":
@@ -285,7 +350,13 @@ class Scenario:
 
     def cases(self) -> list[Case]:
         """Every case in the order it runs: repetition by repetition, conditions interleaved."""
-        conditions = list(itertools.product((s.resolved() for s in self.servers), self.workloads, self.loads))
+        conditions = [c for part in self.grids for c in
+                      itertools.product((s.resolved() for s in part.servers), part.workloads, part.loads)]
+        labels = [f"{server.label} {work.label} {load.label}" for server, work, load in conditions]
+        repeated = sorted({c for c in labels if labels.count(c) > 1})
+        if repeated:
+            raise UsageError(f"scenario {self.name}: condition {repeated[0]!r} appears twice",
+                             "each server x workload x load may appear in one part only")
         rng = random.Random(self.seed)
         cases: list[Case] = []
         for rep in range(1, self.repetitions + 1):
@@ -293,7 +364,7 @@ class Scenario:
             if self.shuffle:
                 rng.shuffle(order)
             for server, work, load in order:
-                condition = f"{server.label} {work.path} {load.label}"
+                condition = f"{server.label} {work.label} {load.label}"
                 index = len(cases) + 1
                 slug = re.sub(r"[^a-z0-9]+", "-", f"{server.label}-{work.route}-{load.label}".lower()).strip("-")
                 cases.append(
@@ -318,6 +389,9 @@ class Scenario:
                         generator_processes=self.generator_processes,
                         warmup_s=self.warmup_s,
                         duration_s=self.duration_s,
+                        keepalive=getattr(load, "keepalive", True),
+                        probe_path=work.probe,
+                        probe_rps=float(work.probe_rps) if work.probe else None,
                     )
                 )
         return cases
@@ -326,7 +400,7 @@ class Scenario:
         """Values that are allowed but probably not what the user wants, with the reason."""
         out = []
         cores = machine_cores()
-        for load in self.loads:
+        for load in (load for part in self.grids for load in part.loads):
             per_process = getattr(load, "users", 0) / self.generator_processes
             if per_process > USERS_PER_GENERATOR_WARN:
                 out.append(f"{per_process:.0f} users per Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
@@ -334,7 +408,7 @@ class Scenario:
         if self.generator_processes > cores:
             out.append(f"{self.generator_processes} Locust processes on {cores} cores: they compete with each other "
                        "and with the server")
-        for server in self.servers:
+        for server in (server for part in self.grids for server in part.servers):
             workers = server.resolved().workers
             if isinstance(workers, int) and workers > 4 * cores:
                 out.append(f"{workers} workers on {cores} cores: heavily oversubscribed; each worker gets a slice of "
@@ -346,9 +420,9 @@ class Scenario:
             "name": self.name,
             "description": self.description,
             "what_it_shows": self.what_it_shows,
-            "servers": [asdict(s) for s in self.servers],
-            "workloads": [asdict(w) for w in self.workloads],
-            "loads": [{"kind": load.kind, **asdict(load)} for load in self.loads],
+            "parts": [{"servers": [asdict(s) for s in part.servers],
+                       "workloads": [asdict(w) for w in part.workloads],
+                       "loads": [{"kind": load.kind, **asdict(load)} for load in part.loads]} for part in self.grids],
             "duration_s": self.duration_s,
             "warmup_s": self.warmup_s,
             "repetitions": self.repetitions,

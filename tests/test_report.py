@@ -181,11 +181,13 @@ def test_knee_rule_on_hand_made_points():
 
 def test_the_story_says_when_round_robin_was_even_and_os_scheduling_was_not():
     results = pd.DataFrame([
-        {"condition": "cluster-rr-4w /cpu u8", "mode": "cluster", "schedule": "rr", "load": "closed", "units": 4,
+        {"condition": "cluster-rr-4w /cpu u8", "mode": "cluster", "schedule": "rr", "load": "closed", "keepalive": True,
+         "units": 4,
          "workers_seen": 4, "jain_index": 0.999, "max_min_share_ratio": 1.04},
-        {"condition": "cluster-none-4w /cpu u8", "mode": "cluster", "schedule": "none", "load": "closed",
+        {"condition": "cluster-none-4w /cpu u8", "mode": "cluster", "schedule": "none", "load": "closed", "keepalive": True,
          "units": 4, "workers_seen": 3, "jain_index": 0.61, "max_min_share_ratio": float("inf")},
     ])
     rr, none = story.fairness_lines(results)
     assert "As round robin promises" in rr and "1.04x" in rr
     assert "that is what happened here" in none and "Some workers served nothing" in none
+    assert "placed each user once" in rr

@@ -159,3 +159,45 @@ def test_fuzzed_scenario_files_load_or_give_a_usage_error(tmp_path_factory, part
         assert "fuzzed.py" in exc.one_line()
         return
     assert isinstance(s, sc.Scenario)
+
+
+def test_parts_run_their_own_grids_without_the_cross_product():
+    s = sc.Scenario(name="p", description="d", repetitions=1, parts=[
+        sc.Part([sc.ServerSpec("single", uv_threadpool_size=n) for n in (1, 2)], [sc.Workload("/pbkdf2")],
+                [sc.ClosedLoad(8)]),
+        sc.Part([sc.ServerSpec("pool", threads=t) for t in (1, 2)], [sc.Workload("/cpu")], [sc.ClosedLoad(4)]),
+    ])
+    assert [c.condition for c in s.cases()] == ["single-uv1 /pbkdf2 u8", "single-uv2 /pbkdf2 u8",
+                                                "pool-1t /cpu u4", "pool-2t /cpu u4"]
+    assert [c.probe_path for c in s.with_overrides(users=3).cases()] == [None] * 4
+    assert {c.users for c in s.with_overrides(users=3).cases()} == {3}
+
+
+def test_quick_may_replace_the_parts():
+    small = [sc.Part([sc.ServerSpec("single")], [sc.Workload("/cpu")], [sc.ClosedLoad(2)])]
+    s = make(quick={"duration_s": 3.0, "parts": small}).quick_variant()
+    assert {c.condition for c in s.cases()} == {"single /cpu u2"}
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: sc.Scenario(name="p", description="d", servers=[sc.ServerSpec("single")],
+                         parts=[sc.Part([sc.ServerSpec("single")], [sc.Workload("/cpu")], [sc.ClosedLoad(1)])]),
+     "not both"),
+    (lambda: sc.Scenario(name="p", description="d", parts=[
+        sc.Part([sc.ServerSpec("single")], [sc.Workload("/cpu")], [sc.ClosedLoad(1)])] * 2).cases(), "appears twice"),
+    (lambda: sc.Part([], [sc.Workload("/cpu")], [sc.ClosedLoad(1)]), "servers must be a non-empty list"),
+    (lambda: sc.Workload("/cpu", probe="/nope"), "unknown probe route"),
+    (lambda: sc.Workload("/cpu", probe="/hello", probe_rps=0), "probe_rps must be"),
+    (lambda: sc.ClosedLoad(4, keepalive="no"), "keepalive must be True or False"),
+])
+def test_bad_parts_probes_and_connections_are_refused(build, words):
+    with pytest.raises(UsageError, match=words):
+        build()
+
+
+def test_probe_and_connection_per_request_name_the_condition():
+    s = make(workloads=[sc.Workload("/cpu", probe="/hello", probe_rps=10)],
+             loads=[sc.ClosedLoad(4), sc.ClosedLoad(4, keepalive=False)])
+    cases = s.cases()
+    assert cases[0].condition.endswith("/cpu +probe/hello u4") and cases[1].condition.endswith("u4-close")
+    assert (cases[0].probe_path, cases[0].probe_rps, cases[1].keepalive) == ("/hello", 10.0, False)

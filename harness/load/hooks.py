@@ -22,6 +22,7 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
 NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
+PROBE_PREFIX = "probe "  # request name of a probe route's responses: "probe /hello"
 
 
 def phase_of(ts: float, measure_start_ts: float | None, measure_end_ts: float | None) -> str:
@@ -81,7 +82,7 @@ class HookState:
         hist.record_value(_us(lag_ms))
 
     def record(self, phase: str, name: str, response_time_ms: float, ok: bool, worker_id: str, pid: str,
-               done_ts: float, error: str | None = None, thread_id: str = "") -> None:
+               done_ts: float, error: str | None = None, thread_id: str = "", count_worker: bool = True) -> None:
         key = (phase, name)
         hist = self.hist.get(key)
         if hist is None:
@@ -92,7 +93,8 @@ class HookState:
             self.failures[key] += 1
             if error:
                 self.errors[error[:200]] += 1
-        self.workers[(phase, worker_id, pid, thread_id)] += 1
+        if count_worker:  # (a probe's responses are not the load's: they stay out of the spread)
+            self.workers[(phase, worker_id, pid, thread_id)] += 1
         slot = self.timeline.setdefault((int(done_ts), name), [0, 0, 0.0, 0.0])
         slot[0] += 1
         slot[1] += 0 if ok else 1

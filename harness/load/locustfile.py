@@ -6,6 +6,10 @@ HARNESS_WARMUP_S     seconds after all users spawned that count as warm-up
 HARNESS_OUT          where the hooks' results go (JSON), written when Locust quits
 HARNESS_OPEN_RPS     open load: the target request rate of each user (unset: closed load)
 HARNESS_MAX_IN_FLIGHT open load: at most this many requests of one user in flight at once
+HARNESS_KEEPALIVE    "0": every request on a new connection (Connection: close); else keep-alive
+HARNESS_PROBE_PATH   a light route one extra user requests at HARNESS_PROBE_RPS on a fixed
+                     schedule beside the load (its latency shows a blocked event loop); its
+                     responses are named "probe <route>" and not counted per worker
 
 Closed load: each user sends its next request as soon as the answer to the last one
 arrives (no think time). Open load: each user sends on a fixed schedule (request k is due
@@ -29,7 +33,7 @@ from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load.hooks import NO_WORKER, HookState, phase_of
+from harness.load.hooks import NO_WORKER, PROBE_PREFIX, HookState, phase_of
 
 PATH = os.environ.get("HARNESS_PATH", "/hello")
 NAME = os.environ.get("HARNESS_NAME", PATH.split("?")[0])
@@ -37,10 +41,43 @@ WARMUP_S = float(os.environ.get("HARNESS_WARMUP_S", "0"))
 OUT = os.environ.get("HARNESS_OUT")
 OPEN_RPS = float(os.environ["HARNESS_OPEN_RPS"]) if os.environ.get("HARNESS_OPEN_RPS") else None
 MAX_IN_FLIGHT = int(os.environ.get("HARNESS_MAX_IN_FLIGHT", "1000"))
+KEEPALIVE = os.environ.get("HARNESS_KEEPALIVE", "1") != "0"
+HEADERS = None if KEEPALIVE else {"Connection": "close"}
+PROBE_PATH = os.environ.get("HARNESS_PROBE_PATH") or None
+PROBE_RPS = float(os.environ.get("HARNESS_PROBE_RPS", "20"))
 
 state = HookState()
 window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None}
 role = {"name": "local"}
+
+
+def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_flight: int) -> None:
+    """Send on schedule forever (Locust stops the user at the end of the run): request k is
+    due at start + k / rate, each on its own greenlet, at most max_in_flight at once."""
+    slots = Semaphore(max_in_flight)
+    interval = 1.0 / rate_rps
+    start = time.time()
+    k = 0
+    while True:
+        due = start + k * interval
+        k += 1
+        delay = due - time.time()
+        if delay > 0:
+            gevent.sleep(delay)
+        phase = phase_of(due, window["measure_start_ts"], window["measure_end_ts"])
+        if slots.locked():
+            state.cap_waits[phase] += 1
+        slots.acquire()  # at the cap the next request waits; its lateness still counts
+        if not name.startswith(PROBE_PREFIX):
+            state.record_send(phase, max(0.0, (time.time() - due) * 1000))
+        gevent.spawn(_one, user, path, name, due, slots)
+
+
+def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore) -> None:
+    try:
+        user.client.get(path, name=name, headers=HEADERS, context={"due_ts": due})
+    finally:
+        slots.release()
 
 
 class HarnessUser(FastHttpUser):
@@ -51,34 +88,23 @@ class HarnessUser(FastHttpUser):
     @task
     def hit(self) -> None:
         if OPEN_RPS is None:
-            self.client.get(PATH, name=NAME)
+            self.client.get(PATH, name=NAME, headers=HEADERS)
             return
-        self._open_loop()
+        open_loop(self, PATH, NAME, OPEN_RPS, MAX_IN_FLIGHT)
 
-    def _open_loop(self) -> None:
-        """Send on schedule forever (Locust stops the user at the end of the run)."""
-        slots = Semaphore(MAX_IN_FLIGHT)
-        interval = 1.0 / OPEN_RPS
-        start = time.time()
-        k = 0
-        while True:
-            due = start + k * interval
-            k += 1
-            delay = due - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
-            phase = phase_of(due, window["measure_start_ts"], window["measure_end_ts"])
-            if slots.locked():
-                state.cap_waits[phase] += 1
-            slots.acquire()  # at the cap the next request waits; its lateness still counts
-            state.record_send(phase, max(0.0, (time.time() - due) * 1000))
-            gevent.spawn(self._one, due, slots)
 
-    def _one(self, due: float, slots: Semaphore) -> None:
-        try:
-            self.client.get(PATH, name=NAME, context={"due_ts": due})
-        finally:
-            slots.release()
+if PROBE_PATH:
+    class ProbeUser(FastHttpUser):
+        """Exactly one, beside the load: the light route on a fixed schedule, latency from
+        the due time, so a stalled event loop cannot hide behind a waiting client."""
+
+        fixed_count = 1
+        wait_time = constant(0)
+        concurrency = 100
+
+        @task
+        def probe(self) -> None:
+            open_loop(self, PROBE_PATH, PROBE_PREFIX + PROBE_PATH.split("?")[0], PROBE_RPS, 100)
 
 
 @events.init.add_listener
@@ -113,7 +139,8 @@ def _on_request(name: str, response_time: float, response, exception, context: d
     headers = getattr(response, "headers", None) or {}
     error = None if exception is None else f"{type(exception).__name__}: {exception}"
     state.record(phase, name, latency_ms, exception is None, headers.get("x-worker-id") or NO_WORKER,
-                 headers.get("x-pid") or NO_WORKER, done, error, thread_id=headers.get("x-thread-id") or "")
+                 headers.get("x-pid") or NO_WORKER, done, error, thread_id=headers.get("x-thread-id") or "",
+                 count_worker=not name.startswith(PROBE_PREFIX))
 
 
 @events.report_to_master.add_listener

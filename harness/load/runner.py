@@ -19,7 +19,9 @@ LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
 class LocustRun:
     """Locust driving one case: `users` users, all spawned within about a second; closed
-    load, or open load at `open_rps` in total when it is given. With processes > 1 Locust
+    load, or open load at `open_rps` in total when it is given; keep-alive connections or
+    (keepalive=False) a new connection per request; optionally one more user requesting a
+    light `probe_path` at `probe_rps` beside the load. With processes > 1 Locust
     runs a master and that many worker processes (all in one process group, all sampled).
 
     Locust's run time is spawn + warm-up + measured duration; the hooks mark the
@@ -28,7 +30,8 @@ class LocustRun:
 
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
                  raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
-                 processes: int = 1, cpus: list[int] | None = None) -> None:
+                 processes: int = 1, cpus: list[int] | None = None, keepalive: bool = True,
+                 probe_path: str | None = None, probe_rps: float | None = None) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -40,8 +43,11 @@ class LocustRun:
         self.max_in_flight = max_in_flight
         self.process_count = processes
         self.cpus = cpus
+        self.keepalive = keepalive
+        self.probe_path = probe_path
+        self.probe_rps = probe_rps
         self.out_path = raw_dir / "hooks.json"
-        self.spawn_rate = float(users)  # every user within about one second
+        self.spawn_rate = float(users + (1 if probe_path else 0))  # every user within about one second
         self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
         self.proc = None
         self.started_monotonic = 0.0
@@ -49,7 +55,7 @@ class LocustRun:
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self.host_url,
-            "--users", str(self.users), "--spawn-rate", str(self.spawn_rate), "--run-time", f"{self.run_time_s}s",
+            "--users", str(self.users + (1 if self.probe_path else 0)), "--spawn-rate", str(self.spawn_rate), "--run-time", f"{self.run_time_s}s",
             "--csv", str(self.raw_dir / "locust"), "--logfile", str(self.raw_dir / "locust.log"),
             "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary", "--stop-timeout", "0",
             *(["--processes", str(self.process_count)] if self.process_count > 1 else []),
@@ -64,7 +70,12 @@ class LocustRun:
             HARNESS_OUT=str(self.out_path),
             PYTHONUNBUFFERED="1",
         )
-        env.pop("HARNESS_OPEN_RPS", None)
+        for name in ("HARNESS_OPEN_RPS", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS"):
+            env.pop(name, None)
+        env["HARNESS_KEEPALIVE"] = "1" if self.keepalive else "0"
+        if self.probe_path:
+            env["HARNESS_PROBE_PATH"] = self.probe_path
+            env["HARNESS_PROBE_RPS"] = repr(self.probe_rps or 20.0)
         if self.open_rps is not None:
             env["HARNESS_OPEN_RPS"] = repr(self.open_rps / self.users)  # each user's share of the rate
             env["HARNESS_MAX_IN_FLIGHT"] = str(self.max_in_flight or 1000)

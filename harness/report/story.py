@@ -101,7 +101,7 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
                 f"({ratio_text}; median over repetitions).")
         if seen < units:
             text += f" Some {noun} served nothing: the spread is far from even."
-        closed = (g["load"] == "closed").all()
+        kept_alive = (g["load"] == "closed").all() and g["keepalive"].astype(bool).all()
         if mode == "cluster" and schedule == "rr":
             text += (" As round robin promises, the primary dealt the work out evenly." if jain >= EVEN_JAIN else
                      " Round robin is supposed to deal connections out evenly; this spread contradicts that.")
@@ -109,10 +109,68 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
             text += (" Scaling guides say OS scheduling (SCHED_NONE) leaves the spread to the kernel and it comes "
                      "out uneven; " + ("that is what happened here." if jain < EVEN_JAIN else
                                        "here it came out even, which contradicts that claim on this machine."))
-        if closed and mode in ("cluster", "nginx", "pm2"):
-            text += (" Each Locust user keeps one keep-alive connection, so the policy placed connections, "
-                     "not single requests.")
+        if kept_alive and mode in ("cluster", "pm2"):
+            text += (" Each Locust user keeps one keep-alive connection, and the cluster places connections, "
+                     "so the policy placed each user once, not each request.")
+        elif mode == "nginx":
+            text += " nginx picks an upstream for every request, whatever the client's connections."
         out.append(text)
+    return out
+
+
+def probe_lines(summary: pd.DataFrame) -> list[str]:
+    """What the load did to a light probe route's latency, per condition, and the inline vs
+    offloaded comparison the event-loop demo is about."""
+    out = []
+    probed = summary[summary["probe_path"].fillna("").astype(str) != ""]
+    for s in probed.itertuples(index=False):
+        out.append(f"{s.condition}: while the load ran, the light probe {s.probe_path} waited p50 "
+                   f"{s.probe_latency_p50_ms:.1f} ms and p99 {s.probe_latency_p99_ms:.1f} ms (from when each probe "
+                   f"was due); the worst worker's event-loop delay p99 was {s.event_loop_delay_p99_ms:.1f} ms.")
+    inline = probed[probed["mode"].isin(["single", "cluster"])]
+    offloaded = probed[probed["mode"].isin(["pool", "spawn-per-request"])]
+    for o in offloaded.itertuples(index=False):
+        same = inline[(inline["route"] == o.route) & (inline["users"] == o.users)
+                      & (inline["keepalive"] == o.keepalive) & (inline["probe_path"] == o.probe_path)]
+        if same.empty:
+            continue
+        i = same.iloc[0]
+        ratio = i.probe_latency_p99_ms / o.probe_latency_p99_ms if o.probe_latency_p99_ms > 0 else math.nan
+        text = (f"Blocking vs offloading: the probe's p99 was {i.probe_latency_p99_ms:.1f} ms with {o.route} run on "
+                f"the event loop ({i.condition}) and {o.probe_latency_p99_ms:.1f} ms with it sent to worker threads "
+                f"({o.condition}).")
+        if ratio >= 2:
+            text += (f" Offloading kept the event loop free, as the guides say: {ratio:.1f}x lower p99 for everybody "
+                     "else's requests.")
+        else:
+            text += (" The guides say offloading keeps the event loop responsive; "
+                     + (f"here it helped little ({ratio:.1f}x lower)." if ratio >= 1 else
+                        f"here the probe waited {1 / ratio:.1f}x longer with the pool.")
+                     + " When the pool threads and the load generator already fill the machine's cores, the event "
+                     "loop's thread waits for a core instead of for the CPU work: offloading moves work, it adds "
+                     "no CPU.")
+        out.append(text)
+    return out
+
+
+def connection_lines(summary: pd.DataFrame) -> list[str]:
+    """What a new connection per request costs the process that hands connections out
+    (cluster's primary in round robin, nginx), against keep-alive, side by side."""
+    out = []
+    for s in summary[~summary["keepalive"].astype(bool)].itertuples(index=False):
+        kept = summary[(summary["keepalive"].astype(bool)) & (summary["mode"] == s.mode)
+                       & (summary["schedule"].fillna("") == (s.schedule or "")) & (summary["route"] == s.route)
+                       & (summary["workers"] == s.workers) & (summary["users"] == s.users)]
+        if kept.empty:
+            continue
+        k = kept.iloc[0]
+        text = (f"{s.condition}: a new connection for every request gave {s.throughput_median_rps:,.0f} req/s against "
+                f"{k.throughput_median_rps:,.0f} with keep-alive ({s.throughput_median_rps / k.throughput_median_rps:.0%})")
+        for column, who in (("primary_cpu_pct", "the cluster's primary"), ("proxy_cpu_pct", "nginx")):
+            value, before = getattr(s, column), getattr(k, column)
+            if not math.isnan(value) and not math.isnan(before):
+                text += f"; {who} used {value:.0f}% of a core (keep-alive: {before:.0f}%)"
+        out.append(text + ".")
     return out
 
 
@@ -120,4 +178,4 @@ def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, poi
           cores: int) -> list[str]:
     """Every sentence of the 'what you see and why' section of one run, in reading order."""
     return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(results),
-            *analysis.sweep_findings(points, cores)]
+            *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores)]
