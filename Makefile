@@ -6,14 +6,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := server/node_modules/.installed
-SCENARIO ?= default
+SCENARIO ?=
 ARGS ?=
 
-.PHONY: setup bench bench-quick test test-unit ci-bench clean help
+.PHONY: setup bench bench-quick demo test test-unit ci-bench clean help
 
 help:
-	@echo "make bench        run the default scenario (about 4 minutes) and print the report's path"
-	@echo "make bench-quick  the short variant (under a minute)"
+	@echo "make bench        the default set: default scenario, then each demo's quick variant (about 12 minutes)"
+	@echo "make bench-quick  every scenario of the set in its quick variant (about 8 minutes)"
+	@echo "make demo SCENARIO=scheduling  live: a scenario's server and Locust's web UI (Ctrl-C stops it)"
 	@echo "make test         run the test suite (unit and integration)"
 	@echo "make ci-bench     the smoke scenario (about 3 minutes) compared with results/baselines/smoke"
 	@echo "make setup        only create .venv and install the Python and npm dependencies"
@@ -32,10 +33,21 @@ $(NODE_STAMP): server/package.json server/package-lock.json
 	mkdir -p server/node_modules && touch $@
 
 bench: setup
+ifeq ($(SCENARIO),)
+	$(BIN)/harness bench $(ARGS)
+else
 	$(BIN)/harness run $(SCENARIO) $(ARGS)
+endif
 
 bench-quick: setup
+ifeq ($(SCENARIO),)
+	$(BIN)/harness bench --quick $(ARGS)
+else
 	$(BIN)/harness run $(SCENARIO) --quick $(ARGS)
+endif
+
+demo: setup
+	$(BIN)/harness demo $(or $(SCENARIO),scheduling) $(ARGS)
 
 # The CI regression gate: exit 0 no regression, 1 regression, 2 untrustworthy measurement.
 CI_BENCH_DIR ?= results/ci-bench

@@ -2,6 +2,8 @@
 
     harness list                 scenarios and what each shows, and the runs stored
     harness run SCENARIO         run a scenario, write results/<run-id>/ and its report
+    harness bench                the default set (make bench): default, then every demo's quick variant
+    harness demo SCENARIO        live: one server of the scenario and Locust's web UI, per-worker counts
     harness report RUN [RUN...]  render the report of stored runs, side by side (never starts a server)
 
 Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 the machine lacks something,
@@ -118,10 +120,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         report = render_report([record.load_run(outcome.path)], outcome.path / "report")
         console.print(f"summary: {report.markdown}")
+        args.report_path = str(report.html)
         print(report.html)
     else:
         print(outcome.path)
     return EXIT_OK if outcome.status == "complete" else 1
+
+
+# `harness bench` (= `make bench`): the default scenario in full, then the quick variant of
+# every teaching demo; about 12 minutes on a 2-core machine. Missing scenarios are skipped.
+BENCH_SET: tuple[tuple[str, bool], ...] = (
+    ("default", False), ("scheduling", True), ("event_loop", True), ("threadpool", True),
+    ("pool_vs_spawn", True), ("resilience", True), ("shared_state", True),
+)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    known = scenario_mod.available()
+    plan = [(name, quick) for name, quick in BENCH_SET if name in known]
+    console.print("[bold]bench[/]: " + ", ".join(f"{n}{' (quick)' if q else ''}" for n, q in plan))
+    outcomes: list[tuple[str, int, str]] = []
+    for name, quick in plan:
+        run_args = argparse.Namespace(**{**vars(args), "scenario": name, "quick": quick or args.quick,
+                                         "duration_s": None, "warmup_s": None, "repetitions": None, "users": None,
+                                         "rate": None, "processes": None, "run_id": None, "port": None,
+                                         "no_report": False})
+        code = cmd_run(run_args)
+        outcomes.append((name, code, run_args.report_path or ""))
+    table = Table(title="bench: one report per scenario")
+    for column in ("scenario", "exit", "report"):
+        table.add_column(column)
+    for name, code, path in outcomes:
+        table.add_row(name, str(code), path)
+    console.print(table)
+    failed = [n for n, code, _ in outcomes if code != EXIT_OK]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(outcomes)} scenarios did not complete[/]: {', '.join(failed)}")
+        return 1
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    scen = scenario_mod.load(args.scenario)
+    find_node()
+    run_demo(scen, Path(args.results), console, server_label=args.server, web_port=args.web_port,
+             for_s=args.for_s)
+    return EXIT_OK
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -322,7 +368,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")
     p.add_argument("--pin", action="store_true", help="pin the server and the load generator to separate cores "
                    "(the generator gets a quarter, at least one; on 2 cores the server keeps only one)")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, report_path=None)
+
+    p = sub.add_parser("bench", help="the default set: the default scenario, then every demo's quick variant",
+                       description="What `make bench` runs: the default scenario in full, then the quick variant "
+                       "of every teaching demo (about 12 minutes on 2 cores), one run and report each.")
+    p.add_argument("--quick", action="store_true", help="the quick variant of every scenario (about 8 minutes)")
+    p.add_argument("--pin", action="store_true", help="as for `harness run`")
+    p.set_defaults(func=cmd_bench, report_path=None)
+
+    p = sub.add_parser("demo", help="live teaching mode: a scenario's server and Locust's web UI",
+                       description="Start one server of a scenario and Locust's web UI on 127.0.0.1 (the load "
+                       "starts at the scenario's users; change it in the UI), and show each worker's own request "
+                       "count while it runs. Nothing is recorded. Ctrl-C stops everything.")
+    p.add_argument("scenario", help="scenario name (see `harness list`) or file")
+    p.add_argument("--server", help="which of the scenario's servers, by label (e.g. cluster-none-2w); default: "
+                   "the first")
+    p.add_argument("--web-port", type=int, help="port of Locust's web UI (default: a free one)")
+    p.add_argument("--for-s", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("report", help="render the report of stored runs (never starts a server)",
                        description="Render HTML, PNG figures and a Markdown summary from stored runs. Several "

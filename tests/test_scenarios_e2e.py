@@ -1,0 +1,79 @@
+"""The teaching scenarios' quick variants, end to end through the CLI (shortened further
+with --duration-s / --warmup-s), each asserting the shape of its outcome, not timings:
+who got the requests, which value a sweep found, which setup kept the probe waiting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import analysis, record
+
+pytestmark = pytest.mark.integration
+
+
+def run_quick(results: Path, name: str, *extra: str) -> record.Run:
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", name, "--quick",
+                          "--run-id", name, "--duration-s", "3", "--warmup-s", "1", *extra],
+                         capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (results / name / "report" / "report.html").is_file()
+    return record.load_run(results / name)
+
+
+def _by_condition(run: record.Run) -> pd.DataFrame:
+    return analysis.case_results(run).set_index("condition")
+
+
+def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(results_dir: Path):
+    run = run_quick(results_dir, "scheduling")
+    r = _by_condition(run)
+    assert set(r.index) >= {"cluster-rr-2w /cpu u8", "cluster-rr-2w /cpu u8-close", "cluster-none-2w /cpu u8",
+                            "nginx-least-conn-2w /cpu u8-close"}
+    assert r.loc["cluster-rr-2w /cpu u8", "jain_index"] > 0.9
+    assert r.loc["cluster-rr-2w /cpu u8", "workers_seen"] == 2
+    # a new connection per request goes through the primary's accept-and-hand-over every time
+    assert r.loc["cluster-rr-2w /cpu u8-close", "primary_cpu_pct"] > r.loc["cluster-rr-2w /cpu u8", "primary_cpu_pct"]
+    assert (r["failures"] == 0).all()
+    summary = (results_dir / "scheduling" / "report" / "summary.md").read_text()
+    assert "a new connection for every request gave" in summary
+
+
+def test_event_loop_inline_work_keeps_the_probe_waiting(results_dir: Path):
+    run = run_quick(results_dir, "event_loop")
+    r = _by_condition(run)
+    single = r.loc["single /cpu?work=100 +probe/hello u4"]
+    pool = r.loc["pool-1t /cpu?work=100 +probe/hello u4"]
+    assert single["probe_requests"] > 20 and pool["probe_requests"] > 20  # 20/s for 3 s, from the due time
+    # each /cpu?work=100 holds the event loop ~10 ms and 4 are queued: the probe waits behind them
+    assert single["probe_latency_p50_ms"] > 2 * pool["probe_latency_p50_ms"]
+    assert single["event_loop_delay_p99_ms"] > pool["event_loop_delay_p99_ms"]
+    assert "Blocking vs offloading" in (results_dir / "event_loop" / "report" / "summary.md").read_text()
+
+
+def test_threadpool_sweeps_are_found_with_one_knee_each(results_dir: Path):
+    run = run_quick(results_dir, "threadpool")
+    r = analysis.case_results(run)
+    summary = analysis.condition_summary(r, run["endpoints"])
+    points = analysis.sweeps(summary, analysis.speedups(r))
+    names = set(points["sweep"])
+    assert names == {"single /pbkdf2: UV_THREADPOOL_SIZE", "pool /cpu: pool threads"}, names
+    assert points.groupby("sweep")["knee"].sum().tolist() == [1, 1]
+    # one libuv thread runs one pbkdf2 at a time: with UV_THREADPOOL_SIZE=1 the process can
+    # never use much more than one core (the crypto thread plus a little event loop)
+    uv1 = r[r["condition"] == "single-uv1 /pbkdf2 u16"].iloc[0]
+    assert uv1["server_cpu_pct"] < 135, uv1["server_cpu_pct"]
+    assert points[points["parameter"] == "uv_threadpool_size"]["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert (results_dir / "threadpool" / "report" / "sweeps.png").stat().st_size > 10_000
+
+
+def test_spawning_a_worker_per_request_costs_far_more_cpu_than_a_pool(results_dir: Path):
+    run = run_quick(results_dir, "pool_vs_spawn")
+    r = _by_condition(run)
+    spawn = r.loc["spawn-per-request /cpu?work=2 u4", "server_cpu_ms_per_request"]
+    pool = r.loc[[c for c in r.index if c.startswith("pool-") and "work=2" in c][0], "server_cpu_ms_per_request"]
+    assert spawn > 3 * pool, (spawn, pool)
