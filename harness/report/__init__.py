@@ -124,6 +124,10 @@ def _run_context(v: RunView, pngs: dict[str, Path]) -> dict[str, Any]:
                                         "latency_p99_ms": ".2f", "speedup": ".2f", "scaling_efficiency": ".0%",
                                         "knee": ""}),
         "case_rows": _table(v.results, CASE_FORMATS),
+        "probe_rows": _table(v.summary[v.summary["probe_path"].fillna("").astype(str) != ""],
+                             {"condition": "", "probe_path": "", "probe_latency_p50_ms": ".1f",
+                              "probe_latency_p99_ms": ".1f", "event_loop_delay_p99_ms": ".1f",
+                              "throughput_median_rps": ",.0f"}),
         "figures": {k: _data_uri(p) for k, p in pngs.items()},
     }
 

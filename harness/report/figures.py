@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness import analysis  # noqa: E402
+from harness.load.hooks import PROBE_PREFIX  # noqa: E402
 
 MODE_COLORS = {
     "single": "#4C72B0",
@@ -26,6 +27,8 @@ MODE_COLORS = {
     "pool": "#8172B3",
     "nginx": "#C44E52",
     "pm2": "#937860",
+    "spawn-per-request": "#DA8BC3",
+    "reuseport": "#8C613C",
 }
 ROLE_COLORS = {
     "worker": "#4C72B0",
@@ -244,10 +247,15 @@ def latency_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     styles = condition_styles(cases)
     for case in cases.itertuples(index=False):
         t = timeline[timeline["case_id"] == case.case_id]
-        t = t[t["name"] == case.route].sort_values("elapsed_s")
         color = mode_color(case.mode, case.schedule)
-        for ax, column in zip(axes, ("latency_p50_ms", "latency_p99_ms")):
-            ax.plot(t["elapsed_s"], t[column], lw=1.3, color=color, ls=styles[case.condition], label=case.condition)
+        probe = getattr(case, "probe_path", None)
+        names = [(case.route, case.condition, styles[case.condition], None)]
+        if isinstance(probe, str) and probe:  # the light probe beside the load: its own line, with markers
+            names.append((PROBE_PREFIX + probe.split("?")[0], f"{case.condition}: probe {probe}", ":", "."))
+        for name, label, ls, marker in names:
+            tn = t[t["name"] == name].sort_values("elapsed_s")
+            for ax, column in zip(axes, ("latency_p50_ms", "latency_p99_ms")):
+                ax.plot(tn["elapsed_s"], tn[column], lw=1.3, color=color, ls=ls, marker=marker, label=label)
     if len(cases):
         first = cases.iloc[0]
         warm = float(first["measure_start_ts"] - first["started_ts"])
