@@ -25,7 +25,8 @@ UNSTABLE_CV_PCT = 10.0
 # Client and server counts of one worker's requests may differ by this much (interrupted
 # requests at the stop) before it is a warning.
 MISMATCH_TOLERANCE = 0.01
-SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon")
+# Redis (the shared-state demo's store) counts as the server: serving /count/redis costs its CPU too.
+SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon", "redis")
 # A throughput within 20 % of the calibrated generator ceiling is suspect.
 NEAR_CEILING = 0.8
 # CPU (% of a core) used by neither the server nor Locust above which the machine was not quiet.

@@ -15,6 +15,9 @@ Schema history:
      by filling the new columns (see _ADDED_IN); the new tables are empty.
   3  timeline.latency_p50_ms and latency_p99_ms (per-second percentiles, for latency over
      time). Older records read with them empty.
+  4  the counters table (the shared-state demo: each worker's in-memory counter and the
+     Redis counter after the load); versions.redis in run.json when Redis ran. Older
+     records read with an empty counters table (they ran no counting route).
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Columns each schema version added, with the value they take in an older record (what the
 # older version implied, or None where it did not measure it).
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     2: {"cases": {"load": "closed", "generator_processes": 1, "balance": "", "cap_waits": 0},
         "workers": {"thread_id": ""}},
     3: {"timeline": {"latency_p50_ms": None, "latency_p99_ms": None}},
+    4: {},  # a new table only (counters): a record without counters.csv reads it as empty
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -82,6 +86,9 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "case_id", "second", "elapsed_s", "phase", "name", "requests", "failures", "latency_mean_ms",
         "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
     ],
+    # one row per case x counter, read after the load (counting routes only): store `memory`,
+    # one row per worker (its own counter); store `redis`, one row (the shared key)
+    "counters": ["case_id", "store", "worker_id", "pid", "value"],
 }  # fmt: skip
 
 # Ids are text: a worker id or pid may be "?" when a response carried no headers.
@@ -89,6 +96,7 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "workers": {"worker_id": str, "pid": str, "thread_id": str},
     "threads": {"thread_name": str},
     "server_metrics": {"worker_id": str},
+    "counters": {"store": str, "worker_id": str},
     "samples": {"worker_id": str},
     "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str},
 }
