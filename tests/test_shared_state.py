@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -280,3 +281,13 @@ def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
     assert cluster["largest_count"] < cluster["client_ok"]
     summary = (results_dir / "ss" / "report" / "summary.md").read_text()
     assert "no single process knows it" in summary and "Redis counted" in summary
+
+
+def test_a_run_that_needs_redis_where_there_is_none_stops_before_writing(results_dir: Path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
+                           "--quick"], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env={**os.environ, "HARNESS_REDIS_SERVER": "/nonexistent/redis-server"})
+    assert proc.returncode == 3
+    assert ("error: the scenario needs redis, which cannot run here: redis-server was not found "
+            "(apt-get install redis-server)") in proc.stderr
+    assert not [p for p in results_dir.iterdir() if p.name != ".active"]
