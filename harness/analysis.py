@@ -25,7 +25,8 @@ UNSTABLE_CV_PCT = 10.0
 # Client and server counts of one worker's requests may differ by this much (interrupted
 # requests at the stop) before it is a warning.
 MISMATCH_TOLERANCE = 0.01
-SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon")
+# Redis (the shared-state demo's store) counts as the server: serving /count/redis costs its CPU too.
+SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon", "redis")
 # A throughput within 20 % of the calibrated generator ceiling is suspect.
 NEAR_CEILING = 0.8
 # CPU (% of a core) used by neither the server nor Locust above which the machine was not quiet.
@@ -489,6 +490,71 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
                    "another tenant was busy; absolute figures are lower than on a quiet machine.")
     return out
+
+
+# --- shared state (the counting routes) -----------------------------------------------
+
+COUNTER_COLUMNS = ["case_id", "condition", "repetition", "mode", "workers", "route", "load", "store", "client_ok",
+                   "client_failures", "counters", "counted_total", "largest_count", "largest_share", "exact"]
+COUNTER_SUMMARY_COLUMNS = ["condition", "mode", "workers", "route", "load", "store", "repetitions", "client_ok",
+                           "client_failures", "counters", "counted_total", "largest_count", "largest_share",
+                           "all_exact"]
+
+
+def counter_results(run: Run) -> pd.DataFrame:
+    """One row per complete case of a counting route (columns COUNTER_COLUMNS): what the
+    counters held after the load against what the client saw.
+
+    client_ok: responses the client received with success on the case's route, over every
+    phase (warm-up, window, stop): each one is one increment the server made. counters:
+    how many counters there were (one per worker for memory, one for Redis);
+    counted_total: their sum; largest_count: the biggest single counter, i.e. the most
+    any one process (or the store) knows; largest_share = largest_count / client_ok;
+    exact: counted_total == client_ok.
+    """
+    counters = run.tables.get("counters")
+    if counters is None or counters.empty:
+        return pd.DataFrame(columns=COUNTER_COLUMNS)
+    cases = run["cases"]
+    cases = cases[cases["status"] == "complete"]
+    endpoints = run["endpoints"]
+    rows = []
+    for case in cases.itertuples(index=False):
+        c = counters[counters["case_id"] == case.case_id]
+        if c.empty:
+            continue
+        ep = endpoints[(endpoints["case_id"] == case.case_id) & (endpoints["name"] == case.route)]
+        requests, failures = int(ep["requests"].sum()), int(ep["failures"].sum())
+        ok = requests - failures
+        values = c["value"].astype(float)
+        total, largest = float(values.sum()), float(values.max())
+        rows.append({
+            "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
+            "workers": _int(case.workers, 1), "route": case.route, "load": getattr(case, "load", "closed"),
+            "store": str(c["store"].iloc[0]), "client_ok": ok, "client_failures": failures, "counters": len(c),
+            "counted_total": total, "largest_count": largest, "largest_share": largest / ok if ok else math.nan,
+            "exact": total == ok,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=COUNTER_COLUMNS)
+
+
+def counter_summary(per_case: pd.DataFrame) -> pd.DataFrame:
+    """Per condition, in the order first run: client successes and counted totals added
+    over the repetitions (exact counts add up), the largest single counter's share at its
+    highest over the repetitions (the best any one process did), and whether every
+    repetition counted exactly."""
+    rows = []
+    for condition, g in per_case.groupby("condition", sort=False):
+        first = g.iloc[0]
+        ok = int(g["client_ok"].sum())
+        rows.append({
+            "condition": condition, "mode": first["mode"], "workers": int(first["workers"]), "route": first["route"],
+            "load": first["load"], "store": first["store"], "repetitions": len(g), "client_ok": ok,
+            "client_failures": int(g["client_failures"].sum()), "counters": int(g["counters"].max()),
+            "counted_total": float(g["counted_total"].sum()), "largest_count": float(g["largest_count"].max()),
+            "largest_share": float(g["largest_share"].max()), "all_exact": bool(g["exact"].all()),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=COUNTER_SUMMARY_COLUMNS)
 
 
 # --- sweeps ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
+import re
 import signal
 import sys
 import traceback
@@ -229,6 +230,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         problems += bool(missing)
         table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or "")
     out.print(table)
+    # Redis is not a mode: the harness starts it beside the server for /count/redis (shared-state demo)
+    from harness.servers.redis import redis_missing, redis_version
+
+    missing = redis_missing()
+    problems += bool(missing)
+    found = re.search(r"v=(\S+)", redis_version() or "") if not missing else None
+    out.print("redis-server (for /count/redis): " + (f"version {found.group(1) if found else '?'}" if not missing
+                                                      else f"[red]missing[/]: {missing[0]}"))
     return EXIT_OK if not problems else 3
 
 

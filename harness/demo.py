@@ -8,6 +8,7 @@ only) and stopped on every way out: Ctrl-C, SIGTERM, an error, or `for_s` elapse
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -22,10 +23,11 @@ from rich.table import Table
 from harness import procs
 from harness.errors import RunFailed, UsageError
 from harness.load.runner import LOCUSTFILE
-from harness.run import ACTIVE_DIR, check_modes_available, clean_up_after_killed_runs
+from harness.run import ACTIVE_DIR, check_modes_available, check_services_available, clean_up_after_killed_runs
 from harness.scenario import Case, Scenario
 from harness.servers import make_server
 from harness.servers.base import Server, free_port, http_get
+from harness.servers.redis import RedisService
 
 REFRESH_S = 1.0
 
@@ -82,14 +84,17 @@ def run_demo(scenario: Scenario, results_dir: Path, console: Console, server_lab
     change it in the UI), show per-worker counts until Ctrl-C / SIGTERM or `for_s`."""
     case = pick_case(scenario, server_label)
     check_modes_available({case.mode})
+    check_services_available(set(case.services))
     clean_up_after_killed_runs(results_dir, lambda m: console.print(f"[yellow]note:[/] {m}"))
     web_port = web_port or free_port()
     ledger = procs.Ledger(results_dir / ACTIVE_DIR)
     procs.use_ledger(ledger)
     try:
-        with tempfile.TemporaryDirectory(prefix="harness-demo-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="harness-demo-") as tmp, contextlib.ExitStack() as stack:
             raw = Path(tmp)
             server: Server = make_server(case, raw)
+            if "redis" in case.services:  # the shared-state demo's store, started like a run's
+                server.extra_env = stack.enter_context(RedisService(raw)).environment()
             with server:
                 ui = f"http://127.0.0.1:{web_port}"
                 env = dict(os.environ, HARNESS_PATH=case.path, HARNESS_NAME=case.route, HARNESS_WARMUP_S="0",

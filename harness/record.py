@@ -17,6 +17,9 @@ Schema history:
      time); cases.keepalive, probe_path, probe_rps (connection per request; a light probe
      route beside the load). Older records read with the timeline columns empty, keep-alive
      on and no probe.
+  4  the counters table (the shared-state demo: each worker's in-memory counter and the
+     Redis counter after the load); versions.redis in run.json when Redis ran. Older
+     records read with an empty counters table (they ran no counting route).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Columns each schema version added, with the value they take in an older record (what the
 # older version implied, or None where it did not measure it).
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
@@ -48,6 +51,7 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
         "workers": {"thread_id": ""}},
     3: {"timeline": {"latency_p50_ms": None, "latency_p99_ms": None},
         "cases": {"keepalive": True, "probe_path": "", "probe_rps": None}},
+    4: {},  # a new table only (counters): a record without counters.csv reads it as empty
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -85,6 +89,9 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "case_id", "second", "elapsed_s", "phase", "name", "requests", "failures", "latency_mean_ms",
         "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
     ],
+    # one row per case x counter, read after the load (counting routes only): store `memory`,
+    # one row per worker (its own counter); store `redis`, one row (the shared key)
+    "counters": ["case_id", "store", "worker_id", "pid", "value"],
 }  # fmt: skip
 
 # Ids are text: a worker id or pid may be "?" when a response carried no headers.
@@ -92,6 +99,7 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "workers": {"worker_id": str, "pid": str, "thread_id": str},
     "threads": {"thread_name": str},
     "server_metrics": {"worker_id": str},
+    "counters": {"store": str, "worker_id": str},
     "samples": {"worker_id": str},
     "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str,
               "probe_path": str},

@@ -8,6 +8,7 @@ The record is updated after every case, so an interrupted run keeps what finishe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -22,13 +23,19 @@ from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFai
 from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun
 from harness.sampling import Sampler
-from harness.scenario import Case, Scenario
+from harness.scenario import COUNTING_ROUTES, Case, Scenario
 from harness.servers import make_server
 from harness.servers.base import find_node
+from harness.servers.redis import RedisService, redis_missing, redis_version
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL_S = 0.5
 ACTIVE_DIR = ".active"  # ledgers of running harness processes (see procs.Ledger)
+# Counting routes stop Locust gracefully: each user's last request is answered and counted,
+# so the client's count of successes can be compared with the servers' counters exactly.
+COUNT_STOP_TIMEOUT_S = 10.0
+# What a service needs on this machine, for the check before anything is written.
+SERVICE_MISSING: dict[str, Callable[[], list[str]]] = {"redis": redis_missing}
 
 
 class Progress(Protocol):
@@ -71,6 +78,18 @@ def _server_rows(case_id: str, snapshot: str, metrics: list[dict[str, Any]], rou
     return rows
 
 
+def _counter_rows(case: Case, metrics: list[dict[str, Any]], redis: RedisService | None) -> list[dict[str, Any]]:
+    """Rows of the `counters` table after the load: each worker's in-memory counter for
+    /count/memory, the shared Redis key for /count/redis (nothing for other routes)."""
+    if case.route == "/count/memory":
+        return [{"case_id": case.case_id, "store": "memory", "worker_id": str(m.get("worker_id")), "pid": m.get("pid"),
+                 "value": (m.get("counters") or {}).get("memory")} for m in metrics]
+    if case.route == "/count/redis" and redis is not None:
+        pid = redis.proc.pid if redis.proc is not None else None
+        return [{"case_id": case.case_id, "store": "redis", "worker_id": "", "pid": pid, "value": redis.counter()}]
+    return []
+
+
 def cpu_layout(pin: bool) -> dict[str, list[int]] | str:
     """Where the server and the generator run. "shared": anywhere (the default). Pinned:
     the generator gets the last quarter of the cores (at least one), the server the rest,
@@ -89,14 +108,24 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     """Measure one case. Returns (case record, table rows); raises on failure."""
     started = time.time()
     pinned = layout if isinstance(layout, dict) else {}
-    server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"))
-    with server:
+    graceful = case.route in COUNTING_ROUTES and case.load == "closed"
+    # Services first, stopped last (ExitStack unwinds in reverse): the server drains its
+    # in-flight requests while Redis still answers them.
+    with contextlib.ExitStack() as stack:
+        redis = None
+        if "redis" in case.services:
+            redis = stack.enter_context(RedisService(raw_dir, cpus=pinned.get("server")))
+        server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"))
+        if redis is not None:
+            server.extra_env = redis.environment()
+        stack.enter_context(server)
         before = server.worker_metrics()
         load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
                          open_rps=case.target_rps, max_in_flight=case.max_in_flight,
                          processes=case.generator_processes, cpus=pinned.get("generator"),
-                         keepalive=case.keepalive, probe_path=case.probe_path, probe_rps=case.probe_rps)
-        sampler = Sampler([server.processes, load.processes], SAMPLE_INTERVAL_S)
+                         keepalive=case.keepalive, probe_path=case.probe_path, probe_rps=case.probe_rps,
+                         stop_timeout_s=COUNT_STOP_TIMEOUT_S if graceful else 0.0)
+        sampler = Sampler([server.processes, load.processes, *([redis.processes] if redis else [])], SAMPLE_INTERVAL_S)
         sampler.start()
         try:
             load.start()
@@ -106,6 +135,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
             samples = sampler.stop()
             thread_samples = sampler.thread_rows
         after = server.worker_metrics()
+        counters = _counter_rows(case, after, redis)
     ended = time.time()
     (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
 
@@ -143,6 +173,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "threads": [{**t, "case_id": case.case_id, "elapsed_s": t["ts"] - started,
                      "phase": phase_of(t["ts"], m_start, m_end)} for t in thread_samples],
         "timeline": timeline_rows(case.case_id, hooks["timeline"], started, m_start, m_end),
+        "counters": counters,
     }
     return case_row, tables
 
@@ -164,15 +195,20 @@ def run_scenario(
     node = find_node()  # fail before anything is written when node is missing
     cases = scenario.cases()
     check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
+    services = {s for c in cases for s in c.services}
+    check_services_available(services)  # redis-server missing: the same
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
     layout = cpu_layout(pin)
     machine = record.machine_facts()
     machine["cpu_layout"] = layout
     machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
+    versions = record.versions(node, REPO)
+    if "redis" in services:
+        versions["redis"] = redis_version()
     writer.start({
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
-        "machine": machine, "versions": record.versions(node, REPO),
+        "machine": machine, "versions": versions,
         "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
     })  # fmt: skip
     ledger = procs.Ledger(results_dir / ACTIVE_DIR, writer.path)
@@ -223,6 +259,15 @@ def check_modes_available(modes: set[str]) -> None:
         problems = cls.missing()
         if problems:
             raise EnvironmentProblem(f"mode {mode} cannot run here: {problems[0]}", "`harness doctor` lists what each mode needs")
+
+
+def check_services_available(services: set[str]) -> None:
+    """Raise EnvironmentProblem (one line, with the fix) if a service a route needs is missing."""
+    for service in sorted(services):
+        problems = SERVICE_MISSING[service]()
+        if problems:
+            raise EnvironmentProblem(f"the scenario needs {service}, which cannot run here: {problems[0]}",
+                                     "`harness doctor` lists what each mode and service needs")
 
 
 def clean_up_after_killed_runs(results_dir: Path, notice: Callable[[str], None]) -> None:

@@ -28,7 +28,13 @@ SCHEDULES = ("rr", "none")
 BALANCES = ("round_robin", "least_conn")
 MAX_THREADS = 64
 MAX_UV_THREADPOOL = 1024  # libuv's own upper bound
-ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json")
+ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json", "/count/memory", "/count/redis")
+# Routes that need a service beside the server; the harness starts it for every case of
+# the route (and stops it with the case). /count/redis counts in Redis (redis-server).
+ROUTE_SERVICES: dict[str, tuple[str, ...]] = {"/count/redis": ("redis",)}
+# The shared-state demo's routes: each request adds one to a counter (in the worker's
+# memory, or in Redis) that the harness reads back after the load.
+COUNTING_ROUTES = ("/count/memory", "/count/redis")
 # The one query parameter each route takes, and its accepted range (same as server/app.js).
 ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
     "/cpu": ("work", 1, 10000),
@@ -247,6 +253,7 @@ class Case:
     keepalive: bool = True
     probe_path: str | None = None
     probe_rps: float | None = None
+    services: tuple[str, ...] = ()  # started beside the server for this case (ROUTE_SERVICES)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -392,6 +399,7 @@ class Scenario:
                         keepalive=getattr(load, "keepalive", True),
                         probe_path=work.probe,
                         probe_rps=float(work.probe_rps) if work.probe else None,
+                        services=ROUTE_SERVICES.get(work.route, ()),
                     )
                 )
         return cases

@@ -16,7 +16,10 @@ const PARAMS = {
   '/io': { name: 'ms', default: 20, min: 0, max: 60000 },
   '/json': { name: 'items', default: 100, min: 0, max: 100000 },
 };
-const ROUTES = ['/hello', '/cpu', '/pbkdf2', '/io', '/json', '/metrics', '/healthz'];
+const ROUTES = ['/hello', '/cpu', '/pbkdf2', '/io', '/json', '/count/memory', '/count/redis', '/metrics', '/healthz'];
+// What /count/redis answers when the process was started without REDIS_URL.
+const NO_REDIS = 'no Redis configured: start the server with REDIS_URL=redis://127.0.0.1:PORT '
+  + '(the harness starts redis-server and sets it for /count/redis workloads)';
 
 // One unit of /cpu work: a fixed number of xorshift steps. The amount of computation
 // is fixed, not the wall-clock time, so a worker that shares its core with another
@@ -73,10 +76,17 @@ function nsToMs(ns) {
 /**
  * Build the handler for one worker.
  * @param {{workerId: string, mode: string, cpu?: (work: number) => Promise<{result: number, threadId: number}>,
- *          extraMetrics?: () => object}} opts
+ *          extraMetrics?: () => object, counter?: {incr: () => Promise<number>}}} opts
  *   cpu: run /cpu somewhere else than on the event loop (a worker thread); the response
  *        then carries x-thread-id. A rejection with err.overloaded is a 503 with the reason.
  *   extraMetrics: more fields for /metrics (the thread pool's own counters).
+ *   counter: the shared counter /count/redis increments (store.js, from REDIS_URL); without
+ *        it /count/redis answers 503 with the reason.
+ *
+ * /count/memory and /count/redis are the shared-state teaching demo: each adds one to a
+ * counter and answers the counter's new value. /count/memory keeps it in this process's
+ * memory, so under cluster every worker counts only the requests it served; /count/redis
+ * keeps it in Redis (INCR is atomic), so every worker adds to the one total.
  */
 function createApp(opts) {
   const workerId = String(opts.workerId);
@@ -87,6 +97,8 @@ function createApp(opts) {
   const responsesByStatus = {};
   let inFlight = 0;
   let draining = false;
+  let memoryCount = 0; // /count/memory's counter: this process's memory, nobody else's
+  let redisErrors = 0;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const eluStart = performance.eventLoopUtilization();
@@ -115,6 +127,7 @@ function createApp(opts) {
       event_loop_utilization: elu.utilization,
       memory_bytes: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal, external: mem.external },
       uv_threadpool_size: process.env.UV_THREADPOOL_SIZE || null,
+      counters: { memory: memoryCount, redis_configured: Boolean(opts.counter), redis_errors: redisErrors },
       ...(opts.extraMetrics ? opts.extraMetrics() : {}),
     };
   }
@@ -196,6 +209,18 @@ function createApp(opts) {
           for (let i = 0; i < items; i++) list[i] = { id: i, name: `item-${i}`, price: (i * 7919) % 10007 / 100, tags: ['a', 'b'] };
           return done(200, { items: list });
         }
+        case '/count/memory':
+          memoryCount += 1;
+          return done(200, { store: 'memory', worker_id: workerId, count: memoryCount });
+        case '/count/redis':
+          if (!opts.counter) return done(503, { error: NO_REDIS });
+          return opts.counter.incr().then(
+            (count) => done(200, { store: 'redis', worker_id: workerId, count }),
+            (err) => {
+              redisErrors += 1;
+              done(503, { error: `Redis INCR failed: ${err && err.message}` });
+            },
+          );
         default:
           return done(404, { error: 'no route' });
       }

@@ -111,7 +111,8 @@ function createServer(handle) {
  */
 function runWorker(opts, workerId, mode, extras = {}) {
   const runner = extras.runner;
-  const app = createApp({ workerId, mode, cpu: runner && runner.run, extraMetrics: runner && runner.metrics });
+  const app = createApp({ workerId, mode, cpu: runner && runner.run, extraMetrics: runner && runner.metrics,
+    counter: extras.counter });
   const server = createServer(app.handle);
   // pm2: every instance shares the one port, so the harness reaches each one's /metrics
   // on its own port. `exclusive` keeps that listen out of the cluster primary's hands.
@@ -288,21 +289,42 @@ function runPrimary(opts) {
   });
 }
 
+/**
+ * Serve once the Redis counter is connected, when REDIS_URL asks for one (the shared-state
+ * demo's /count/redis): a worker that listens is then a worker that can count, so the
+ * harness's readiness probe covers Redis too. A connection that fails is one line and exit 3.
+ */
+function serve(opts, workerId, mode, extras = {}) {
+  if (!process.env.REDIS_URL) return runWorker(opts, workerId, mode, extras);
+  const { connectCounter } = require('./store');
+  const url = process.env.REDIS_URL;
+  return connectCounter(url, process.env.REDIS_COUNTER_KEY || undefined).then(
+    (counter) => {
+      log('redis-connected', { worker_id: workerId, url, key: counter.key });
+      runWorker(opts, workerId, mode, { ...extras, counter });
+    },
+    (err) => {
+      process.stderr.write(`server: cannot connect to Redis at ${url}: ${err && err.message}\n`);
+      process.exit(3);
+    },
+  );
+}
+
 const opts = parseOptions();
 if (opts.mode === 'single') {
-  runWorker(opts, opts.workerId, 'single');
+  serve(opts, opts.workerId, 'single');
 } else if (opts.mode === 'pool') {
   const { createPoolRunner } = require('./offload');
-  runWorker(opts, opts.workerId, 'pool', { runner: createPoolRunner({ threads: opts.threads, queueLimit: opts.queueLimit }) });
+  serve(opts, opts.workerId, 'pool', { runner: createPoolRunner({ threads: opts.threads, queueLimit: opts.queueLimit }) });
 } else if (opts.mode === 'spawn-per-request') {
   const { createSpawnRunner } = require('./offload');
-  runWorker(opts, opts.workerId, 'spawn-per-request', { runner: createSpawnRunner({ maxLive: opts.maxLiveThreads }) });
+  serve(opts, opts.workerId, 'spawn-per-request', { runner: createSpawnRunner({ maxLive: opts.maxLiveThreads }) });
 } else if (opts.mode === 'pm2') {
   const instance = process.env.NODE_APP_INSTANCE;
   if (!/^\d+$/.test(instance || '')) fail('--mode pm2 runs under PM2, which sets NODE_APP_INSTANCE; it is not set');
-  runWorker(opts, String(Number(instance) + 1), 'pm2', { stateDir: opts.stateDir });
+  serve(opts, String(Number(instance) + 1), 'pm2', { stateDir: opts.stateDir });
 } else if (cluster.isPrimary) {
   runPrimary(opts);
 } else {
-  runWorker(opts, String(cluster.worker.id), 'cluster');
+  serve(opts, String(cluster.worker.id), 'cluster');
 }

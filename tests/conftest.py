@@ -22,13 +22,19 @@ os.environ[SESSION_MARKER] = SESSION_TOKEN
 _basetemp: list[str] = []  # this session's tmp folder (nginx rewrites its environment, not its argv)
 
 
+def _is_redis(cmd: str) -> bool:
+    """redis-server rewrites its command line to `<binary> 127.0.0.1:<port>`."""
+    return os.path.basename(cmd.split(" ", 1)[0]) == "redis-server"
+
+
 def _looks_like_ours(cmd: str) -> bool:
     """The reference server in any mode (a PM2 instance's command line is just
     `node .../server/index.js`), PM2's daemon or CLI, nginx (master and workers),
-    or a Locust run of the harness."""
+    redis-server (the shared-state demo's), or a Locust run of the harness."""
     return (("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
             or "pm2-foreground.js" in cmd or "node_modules/pm2/" in cmd
             or cmd.startswith("nginx: ")
+            or _is_redis(cmd)
             or "harness/load/locustfile.py" in cmd)
 
 
@@ -38,6 +44,8 @@ def _of_this_session(p: psutil.Process, cmd: str) -> bool:
             cmd = " ".join(p.parent().cmdline())
         if _basetemp and _basetemp[0] in cmd:
             return True
+        if _is_redis(cmd):  # its new title overwrote its environment; it runs in the case's folder
+            return bool(_basetemp) and p.cwd().startswith(_basetemp[0])
         return p.environ().get(SESSION_MARKER) == SESSION_TOKEN
     except (psutil.Error, AttributeError):
         return False
@@ -45,7 +53,7 @@ def _of_this_session(p: psutil.Process, cmd: str) -> bool:
 
 def harness_processes() -> dict[int, str]:
     """Live processes this test session started that look like ours: the reference server
-    (any mode), PM2, nginx, or Locust."""
+    (any mode), PM2, nginx, redis-server, or Locust."""
     found = {}
     for p in psutil.process_iter(["pid", "cmdline", "status"]):
         try:

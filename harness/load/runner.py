@@ -31,7 +31,7 @@ class LocustRun:
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
                  raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
                  processes: int = 1, cpus: list[int] | None = None, keepalive: bool = True,
-                 probe_path: str | None = None, probe_rps: float | None = None) -> None:
+                 probe_path: str | None = None, probe_rps: float | None = None, stop_timeout_s: float = 0.0) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -46,6 +46,11 @@ class LocustRun:
         self.keepalive = keepalive
         self.probe_path = probe_path
         self.probe_rps = probe_rps
+        # 0: at the end users are stopped at once and requests in flight are cut off (their
+        # responses never counted). > 0: each user finishes the request it is waiting for
+        # (closed load: one request per task), so every request the server handled is one
+        # the client saw: what an exact count (the shared-state demo) needs.
+        self.stop_timeout_s = stop_timeout_s
         self.out_path = raw_dir / "hooks.json"
         self.spawn_rate = float(users + (1 if probe_path else 0))  # every user within about one second
         self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
@@ -57,7 +62,8 @@ class LocustRun:
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self.host_url,
             "--users", str(self.users + (1 if self.probe_path else 0)), "--spawn-rate", str(self.spawn_rate), "--run-time", f"{self.run_time_s}s",
             "--csv", str(self.raw_dir / "locust"), "--logfile", str(self.raw_dir / "locust.log"),
-            "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary", "--stop-timeout", "0",
+            "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary",
+            "--stop-timeout", f"{self.stop_timeout_s:g}",
             *(["--processes", str(self.process_count)] if self.process_count > 1 else []),
         ]  # fmt: skip
 
@@ -89,7 +95,7 @@ class LocustRun:
     def wait(self, on_tick: Callable[[float], None] | None = None, grace_s: float = 60.0) -> dict[str, Any]:
         """Wait for Locust to finish (calling on_tick with elapsed seconds), then load its results."""
         assert self.proc is not None
-        deadline = self.started_monotonic + self.run_time_s + grace_s
+        deadline = self.started_monotonic + self.run_time_s + self.stop_timeout_s + grace_s
         while self.proc.poll() is None:
             if time.monotonic() > deadline:
                 self.stop()

@@ -36,6 +36,7 @@ ROLE_COLORS = {
     "generator": "#C44E52",
     "proxy": "#55A868",
     "pm2-daemon": "#937860",
+    "redis": "#8172B3",
     "other": "#BBBBBB",
 }
 LIMITED_HATCH = "//"
@@ -158,7 +159,7 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
     table = table.reindex(cases["case_id"]).fillna(0.0)
     if other_cpu_pct is not None:
         table["other"] = (other_cpu_pct / 100).reindex(table.index).fillna(0.0)
-    order = [r for r in ("worker", "primary", "proxy", "pm2-daemon", "generator") if r in table.columns]
+    order = [r for r in ("worker", "primary", "proxy", "pm2-daemon", "redis", "generator") if r in table.columns]
     order += [c for c in table.columns if c not in order]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(table)))
     left = np.zeros(len(table))

@@ -149,6 +149,53 @@ def probe_lines(summary: pd.DataFrame) -> list[str]:
                      + " When the pool threads and the load generator already fill the machine's cores, the event "
                      "loop's thread waits for a core instead of for the CPU work: offloading moves work, it adds "
                      "no CPU.")
+def shared_state_lines(counters: pd.DataFrame) -> list[str]:
+    """The shared-state demo, per condition (analysis.counter_summary): what the counters
+    held after the load against the requests the client saw succeed, checked against the
+    textbook claim: a counter in a worker's memory is right in one process and wrong under
+    cluster (each worker knows only its own share), a counter in Redis is right in both."""
+    out = []
+    for c in counters.itertuples(index=False):
+        ok, total, n = c.client_ok, int(c.counted_total), c.counters
+        reps = f" (all {c.repetitions} repetitions added up)" if c.repetitions > 1 else ""
+        failed = f"; {c.client_failures:,} failed and were not counted by the client" if c.client_failures else ""
+        off = (f" The counts differ by {total - ok:+,}: "
+               + ("under open load the stop cuts off requests in flight, which the server counted and the client "
+                  "never saw." if c.load == "open" else "increments were lost or requests miscounted; see raw/."))
+        if c.store == "redis":
+            text = (f"{c.condition}: Redis counted {total:,} of the {ok:,} requests the client saw succeed{reps}"
+                    f"{failed}, with {c.workers} {'worker' if c.workers == 1 else 'workers'} adding to one key.")
+            text += (" One shared store sees every worker's increments (INCR is atomic): that is what the usual "
+                     "claim says, and the measurement confirms it." if c.all_exact else
+                     " The usual claim is that a shared store counts every request; this measurement does not "
+                     "confirm it." + off)
+        elif n <= 1:
+            text = (f"{c.condition}: the one process counted {total:,} of the {ok:,} requests the client saw "
+                    f"succeed{reps}{failed}.")
+            text += (" With one process, its memory holds the whole count: the control, right as expected."
+                     if c.all_exact else " Even one process's count is off here, so the demo's control failed." + off)
+        else:
+            share = c.largest_share
+            if c.repetitions == 1:
+                text = (f"{c.condition}: each of the {n} workers counted only the requests it served: the largest "
+                        f"count was {int(c.largest_count):,}, {share:.0%} of the {ok:,} requests the client saw "
+                        f"succeed{failed}.")
+            else:
+                text = (f"{c.condition}: each of the {n} workers counted only the requests it served: in every one "
+                        f"of the {c.repetitions} repetitions the largest count was at most {share:.0%} of the requests "
+                        f"the client saw succeed{failed}.")
+            text += (f" The workers' counts add up to {total:,}{reps}, "
+                     + ("the total, " if c.all_exact else f"not the {ok:,} the client saw, ")
+                     + "but no single process knows it: a request that reads the counter gets its own worker's "
+                     "count.")
+            if share < 1:
+                text += (" The usual claim (an in-memory counter is wrong once the app runs as several processes) "
+                         "holds here.")
+            else:
+                text += (" One worker served every request, so its count happened to be complete; this run does "
+                         "not show the usual claim (several workers each counting a share).")
+            if not c.all_exact:
+                text += off
         out.append(text)
     return out
 
@@ -175,7 +222,9 @@ def connection_lines(summary: pd.DataFrame) -> list[str]:
 
 
 def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, points: pd.DataFrame,
-          cores: int) -> list[str]:
-    """Every sentence of the 'what you see and why' section of one run, in reading order."""
+          cores: int, counters: pd.DataFrame | None = None) -> list[str]:
+    """Every sentence of the 'what you see and why' section of one run, in reading order;
+    `counters` (analysis.counter_summary) adds the shared-state demo's findings."""
     return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(results),
-            *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores)]
+            *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores),
+            *(shared_state_lines(counters) if counters is not None else [])]

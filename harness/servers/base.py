@@ -84,8 +84,39 @@ def server_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "server"
 
 
-class Server(ABC):
-    """Base of every mode. Subclasses say how to start and what their processes are."""
+class Managed:
+    """A process the harness starts and must stop on every exit path: a context manager
+    that stops it when the start fails halfway, and on exit whatever happened."""
+
+    proc: subprocess.Popen | None = None
+    exit_code: int | None = None
+    stop_timeout_s: float = 10.0
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> int | None:
+        """Graceful stop (SIGTERM), forced (SIGKILL) after stop_timeout_s."""
+        if self.proc is None:
+            return self.exit_code
+        self.exit_code = procs.stop(self.proc, timeout_s=self.stop_timeout_s)
+        return self.exit_code
+
+    def __enter__(self) -> Any:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Server(Managed, ABC):
+    """Base of every mode. Subclasses say how to start and what their processes are.
+    The stop is graceful (SIGTERM: drain, exit) and forced after stop_timeout_s."""
 
     host = "127.0.0.1"  # servers bind to loopback only
 
@@ -94,6 +125,8 @@ class Server(ABC):
         self.log_dir = log_dir
         self.uv_threadpool_size = uv_threadpool_size
         self.cpus: list[int] | None = None  # cores every process of the server is pinned to (None: any)
+        # more environment for the server's processes, e.g. REDIS_URL when a service runs beside it
+        self.extra_env: dict[str, str] = {}
         self.port = port if port is not None else free_port(self.host)
         if port is not None:
             check_port_free(port, self.host)
@@ -130,9 +163,12 @@ class Server(ABC):
     def environment(self) -> dict[str, str]:
         """The server's environment. UV_THREADPOOL_SIZE is set here, before the process
         starts: libuv sizes its pool once, at the first use, so setting it from inside
-        JavaScript is not reliable."""
+        JavaScript is not reliable. REDIS_URL comes only from extra_env: a server never
+        counts in a Redis the harness did not start for it."""
         env = dict(os.environ)
-        env.pop("UV_THREADPOOL_SIZE", None)
+        for name in ("UV_THREADPOOL_SIZE", "REDIS_URL", "REDIS_COUNTER_KEY"):
+            env.pop(name, None)
+        env.update(self.extra_env)
         if self.uv_threadpool_size is not None:
             env["UV_THREADPOOL_SIZE"] = str(self.uv_threadpool_size)
         return env
@@ -189,24 +225,6 @@ class Server(ABC):
         except OSError:
             return ""
         return data[-max_bytes:].decode("utf-8", "replace")
-
-    def stop(self) -> int | None:
-        """Graceful stop (SIGTERM: drain, exit), forced after stop_timeout_s."""
-        if self.proc is None:
-            return self.exit_code
-        self.exit_code = procs.stop(self.proc, timeout_s=self.stop_timeout_s)
-        return self.exit_code
-
-    def __enter__(self) -> "Server":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _get_json(self, port: int, path: str) -> Any:
         try:
