@@ -149,6 +149,10 @@ def probe_lines(summary: pd.DataFrame) -> list[str]:
                      + " When the pool threads and the load generator already fill the machine's cores, the event "
                      "loop's thread waits for a core instead of for the CPU work: offloading moves work, it adds "
                      "no CPU.")
+        out.append(text)
+    return out
+
+
 def shared_state_lines(counters: pd.DataFrame) -> list[str]:
     """The shared-state demo, per condition (analysis.counter_summary): what the counters
     held after the load against the requests the client saw succeed, checked against the
