@@ -28,7 +28,7 @@ class LocustRun:
 
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
                  raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
-                 processes: int = 1, cpus: list[int] | None = None) -> None:
+                 processes: int = 1, cpus: list[int] | None = None, record_requests: bool = False) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -41,6 +41,8 @@ class LocustRun:
         self.process_count = processes
         self.cpus = cpus
         self.out_path = raw_dir / "hooks.json"
+        self.window_path = raw_dir / "window.json"
+        self.record_requests = record_requests
         self.spawn_rate = float(users)  # every user within about one second
         self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
         self.proc = None
@@ -62,6 +64,8 @@ class LocustRun:
             HARNESS_NAME=self.name,
             HARNESS_WARMUP_S=str(self.warmup_s),
             HARNESS_OUT=str(self.out_path),
+            HARNESS_WINDOW_OUT=str(self.window_path),
+            HARNESS_RECORD_REQUESTS="1" if self.record_requests else "0",
             PYTHONUNBUFFERED="1",
         )
         env.pop("HARNESS_OPEN_RPS", None)
@@ -71,6 +75,17 @@ class LocustRun:
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.started_monotonic = time.monotonic()
         self.proc = procs.spawn(self.command(), self.raw_dir / "locust.out", env=env, cpus=self.cpus)
+
+    def measure_start_ts(self) -> float | None:
+        """When the measurement window starts (Unix s), once Locust has spawned every user;
+        None before that (or when Locust has exited without getting there)."""
+        try:
+            return float(json.loads(self.window_path.read_text())["measure_start_ts"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def processes(self) -> list[ProcInfo]:
         return [ProcInfo(p.pid, "generator") for p in procs.tree(self.proc.pid)] if self.proc else []

@@ -57,7 +57,8 @@ def view(run: Run, label: str | None = None) -> RunView:
     cases = run["cases"][run["cases"]["status"] == "complete"]
     return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
                    points=points, warnings=analysis.run_warnings(run, results, summary),
-                   story=story.lines(summary, results, speed, points, cores), cases=cases,
+                   story=story.lines(summary, results, speed, points, cores, analysis.event_outcomes(run)),
+                   cases=cases,
                    first_reps=cases.drop_duplicates("condition"), cores=cores)
 
 
