@@ -100,23 +100,8 @@ class Event:
 
 
 def events_label(events: tuple[Event, ...]) -> str:
-    """The events of a case as text, e.g. "kill-worker@2s" ("" for none); see parse_events."""
+    """The events of a case as text, e.g. "kill-worker@2s" ("" for none): the record's form."""
     return " ".join(e.label for e in events)
-
-
-def parse_events(text: Any) -> tuple[Event, ...]:
-    """The inverse of events_label ("" or a missing value: no events)."""
-    if not isinstance(text, str) or not text.strip():
-        return ()
-    out = []
-    for part in text.split():
-        action, _, at = part.partition("@")
-        try:
-            at_s = float(at.removesuffix("s"))
-        except ValueError as exc:
-            raise UsageError(f"event {part!r} is not of the form action@SECONDSs") from exc
-        out.append(Event(action, at_s))
-    return tuple(out)
 
 
 @dataclass(frozen=True)
