@@ -612,7 +612,8 @@ EVENT_SETTLE_S = 1.0
 # the harness noticing take a little more).
 FORCE_EXIT_TOLERANCE_S = 1.5
 EVENT_COLUMNS = [
-    "case_id", "condition", "repetition", "mode", "action", "at_s", "ts", "done_s", "outcome", "requests_window",
+    "case_id", "condition", "repetition", "mode", "action", "at_s", "ts", "done_s", "outcome", "pids_before",
+    "requests_window",
     "failures_window", "failures_before", "failures_during", "main_error_during", "failures_after",
     "server_in_flight", "in_flight", "in_flight_ok", "in_flight_failed", "in_flight_max_latency_ms",
     "new_pids_serving", "first_new_pid_s", "longest_gap_before_s", "longest_gap_after_s",
@@ -687,7 +688,8 @@ def event_outcomes(run: Run) -> pd.DataFrame:
         rows.append({
             "case_id": e.case_id, "condition": case["condition"], "repetition": case["repetition"],
             "mode": case["mode"], "action": e.action, "at_s": _num(e.at_s), "ts": ts, "done_s": done_s,
-            "outcome": e.outcome, "requests_window": int(ep["requests"].sum()),
+            "outcome": e.outcome, "pids_before": e.pids_before if isinstance(e.pids_before, str) else "",
+            "requests_window": int(ep["requests"].sum()),
             "failures_window": int(ep["failures"].sum()),
             "failures_before": int((failed_done < ts).sum()),
             "failures_during": len(during),

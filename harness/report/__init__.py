@@ -108,6 +108,7 @@ def _run_figures(v: RunView, out_dir: Path, prefix: str) -> dict[str, Path]:
         "throughput_over_time": figures.throughput_over_time(run["timeline"], v.cases),
         "cpu_by_thread": figures.cpu_by_thread(analysis.thread_cpu(run), v.first_reps),
         "sweeps": figures.sweep(v.points, v.cores) if not v.points.empty else None,
+        "events": figures.events(run["requests"], analysis.event_outcomes(run)),
     }
     return {k: _png(fig, out_dir / f"{prefix}{k}.png") for k, fig in pngs.items() if fig is not None}
 

@@ -131,6 +131,8 @@ def _kill_line(e: Any) -> str:
                  f"a new connection to a surviving worker, which is why none failed; the slowest of the "
                  f"{e.in_flight} requests in flight took {e.in_flight_max_latency_ms:,.0f} ms. A client that does "
                  "not retry, or a non-idempotent request, would have seen them fail.")
+    text += (f" The longest stretch without a successful response after the kill was "
+             f"{e.longest_gap_after_s * 1000:,.0f} ms (before it: {e.longest_gap_before_s * 1000:,.0f} ms).")
     text += f" A replacement was listening {e.done_s:.2f} s after the kill"
     if math.isnan(e.first_new_pid_s):
         text += (", but it answered no request before the window ended: every client keeps its keep-alive "
@@ -149,6 +151,7 @@ def _kill_line(e: Any) -> str:
 
 def _replace_line(e: Any) -> str:
     kind = "rolling reload (pm2 reload)" if e.action == "reload" else "hard restart (pm2 restart)"
+    kind += ", counted from running the pm2 command,"
     errors = f" (mostly {e.main_error_during})" if isinstance(e.main_error_during, str) and e.main_error_during else ""
     text = (f"{e.condition} (repetition {e.repetition}): the {kind} took {e.done_s:.2f} s until every new "
             f"instance served; {e.failures_during} requests failed during it{errors} and the longest stretch without a "
