@@ -157,6 +157,8 @@ def _replace_line(e: Any) -> str:
             f"instance served; {e.failures_during} requests failed during it{errors} and the longest stretch without a "
             f"successful response was {e.longest_gap_after_s * 1000:,.0f} ms (before the event: "
             f"{e.longest_gap_before_s * 1000:,.0f} ms).")
+    text += (f" {e.new_pids_serving} new instance(s) answered the client before the window ended (the clients "
+             "reconnect once, to whichever instance listens first, and keep that connection).")
     if e.action == "reload":
         text += (" As claimed, the reload was zero-downtime: no request failed." if e.failures_during == 0 else
                  " This contradicts the claim that PM2's reload is zero-downtime.")
