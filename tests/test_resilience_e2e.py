@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,16 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_resilience_quick_measures_what_each_event_did(results_dir: Path):
+@pytest.fixture
+def short_results_dir():
+    """A results folder with a short path: PM2's control sockets live in each case's folder
+    and a socket path may be at most 107 bytes (pytest's own tmp paths are too long)."""
+    with tempfile.TemporaryDirectory(prefix="res", dir="/tmp") as folder:
+        yield Path(folder)
+
+
+def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
+    results_dir = short_results_dir
     env = {**os.environ, "HARNESS_RESULTS": str(results_dir)}
     proc = subprocess.run([sys.executable, str(REPO / "scenarios" / "resilience.py"), "--quick", "--run-id", "r"],
                           env=env, capture_output=True, text=True, timeout=400)
