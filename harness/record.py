@@ -18,8 +18,12 @@ Schema history:
      route beside the load). Older records read with the timeline columns empty, keep-alive
      on and no probe.
   4  the counters table (the shared-state demo: each worker's in-memory counter and the
-     Redis counter after the load); versions.redis in run.json when Redis ran. Older
-     records read with an empty counters table (they ran no counting route).
+     Redis counter after the load); versions.redis in run.json when Redis ran; events
+     during the load (the resilience scenario): cases.events and cases.shutdown_timeout_s,
+     workers.first_response_ts and last_response_ts, the events table (one row per event
+     fired) and the requests table (every response of a case with events). Older records
+     read with cases.events "", shutdown_timeout_s 5 (the server's default they ran with),
+     the workers' times empty, the new tables empty.
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
         "workers": {"thread_id": ""}},
     3: {"timeline": {"latency_p50_ms": None, "latency_p99_ms": None},
         "cases": {"keepalive": True, "probe_path": "", "probe_rps": None}},
-    4: {},  # a new table only (counters): a record without counters.csv reads it as empty
+    # and the counters, events and requests tables: a record without them reads them as empty
+    4: {"cases": {"events": "", "shutdown_timeout_s": 5.0},
+        "workers": {"first_response_ts": None, "last_response_ts": None}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -62,7 +68,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "generator_processes", "warmup_s", "duration_s", "status", "error", "started_ts", "ended_ts",
         "measure_start_ts", "measure_end_ts", "measured_s", "sent_rps", "cap_waits", "generator_cpu_pct",
         "generator_limited",
-        "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps",
+        "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps", "shutdown_timeout_s", "events",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms
     "endpoints": [
@@ -71,7 +77,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     ],
     # one row per case x phase x worker (x pool thread): responses the client received from it
     # (headers x-worker-id, x-pid, x-thread-id)
-    "workers": ["case_id", "phase", "worker_id", "pid", "thread_id", "requests"],
+    "workers": ["case_id", "phase", "worker_id", "pid", "thread_id", "requests", "first_response_ts",
+                "last_response_ts"],
     # one row per case x worker x snapshot (before | after the load): the worker's own /metrics
     "server_metrics": [
         "case_id", "snapshot", "worker_id", "pid", "requests_total", "requests_route", "event_loop_utilization",
@@ -92,17 +99,26 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     # one row per case x counter, read after the load (counting routes only): store `memory`,
     # one row per worker (its own counter); store `redis`, one row (the shared key)
     "counters": ["case_id", "store", "worker_id", "pid", "value"],
+    # one row per event fired during a case (harness.events): kill-worker, reload, restart, sigterm
+    "events": [
+        "case_id", "action", "at_s", "ts", "elapsed_s", "pid", "server_in_flight", "pids_before", "pids_after",
+        "done_ts", "done_s", "exit_code", "shutdown_timeout_s", "outcome",
+    ],
+    # one row per response of a case with events (others leave it empty), in completion order
+    "requests": ["case_id", "phase", "start_ts", "done_ts", "latency_ms", "ok", "worker_id", "pid", "error"],
 }  # fmt: skip
 
 # Ids are text: a worker id or pid may be "?" when a response carried no headers.
 _DTYPES: dict[str, dict[str, Any]] = {
     "workers": {"worker_id": str, "pid": str, "thread_id": str},
+    "requests": {"worker_id": str, "pid": str, "error": str},
+    "events": {"pids_before": str, "pids_after": str, "outcome": str},
     "threads": {"thread_name": str},
     "server_metrics": {"worker_id": str},
     "counters": {"store": str, "worker_id": str},
     "samples": {"worker_id": str},
     "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str,
-              "probe_path": str},
+              "probe_path": str, "events": str},
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -312,7 +328,8 @@ def load_run(path: Path | str) -> Run:
             raise UsageError(f"{file} cannot be read ({type(exc).__name__}): the record is damaged") from exc
         if version == 1:  # version 2 added many columns: every one a version 1 table lacks is new
             for column in set(columns) - set(frame.columns):
-                frame[column] = _ADDED_IN[2].get(name, {}).get(column)
+                frame[column] = next((added[name][column] for added in _ADDED_IN.values()
+                                      if column in added.get(name, {})), None)
         for added_in, added in _ADDED_IN.items():
             if version < added_in:
                 for column, value in added.get(name, {}).items():

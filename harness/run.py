@@ -20,7 +20,8 @@ import pandas as pd
 
 from harness import analysis, calibrate, procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
-from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
+from harness.events import EventRunner
+from harness.load.hooks import endpoint_rows, phase_of, request_rows, timeline_rows
 from harness.load.runner import LocustRun
 from harness.sampling import Sampler
 from harness.scenario import COUNTING_ROUTES, Case, Scenario
@@ -105,7 +106,11 @@ def cpu_layout(pin: bool) -> dict[str, list[int]] | str:
 
 def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None,
              layout: dict[str, list[int]] | str = "shared") -> tuple[dict, dict]:
-    """Measure one case. Returns (case record, table rows); raises on failure."""
+    """Measure one case. Returns (case record, table rows); raises on failure.
+
+    A case with events (Event: kill a worker, reload, restart, SIGTERM) fires them from a
+    thread while Locust runs; after a SIGTERM the server counts as stopped (no `after`
+    snapshot of its /metrics), and Locust runs on to the end of the window."""
     started = time.time()
     pinned = layout if isinstance(layout, dict) else {}
     graceful = case.route in COUNTING_ROUTES and case.load == "closed"
@@ -124,17 +129,22 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
                          open_rps=case.target_rps, max_in_flight=case.max_in_flight,
                          processes=case.generator_processes, cpus=pinned.get("generator"),
                          keepalive=case.keepalive, probe_path=case.probe_path, probe_rps=case.probe_rps,
-                         stop_timeout_s=COUNT_STOP_TIMEOUT_S if graceful else 0.0)
+                         stop_timeout_s=COUNT_STOP_TIMEOUT_S if graceful else 0.0,
+                         record_requests=bool(case.events))
         sampler = Sampler([server.processes, load.processes, *([redis.processes] if redis else [])], SAMPLE_INTERVAL_S)
+        events = EventRunner(case, server, load.measure_start_ts, load.running, started)
         sampler.start()
         try:
             load.start()
+            events.start()
             hooks = load.wait(on_tick=progress.case_tick)
         finally:
+            events.cancel()
             load.stop()
             samples = sampler.stop()
             thread_samples = sampler.thread_rows
-        after = server.worker_metrics()
+        event_rows = events.join()
+        after = [] if server.terminated else server.worker_metrics()
         counters = _counter_rows(case, after, redis)
     ended = time.time()
     (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
@@ -174,6 +184,8 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
                      "phase": phase_of(t["ts"], m_start, m_end)} for t in thread_samples],
         "timeline": timeline_rows(case.case_id, hooks["timeline"], started, m_start, m_end),
         "counters": counters,
+        "events": event_rows,
+        "requests": request_rows(case.case_id, hooks.get("requests", []), m_start, m_end),
     }
     return case_row, tables
 

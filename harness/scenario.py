@@ -48,6 +48,18 @@ MAX_RATE_RPS = 100_000
 MAX_GENERATOR_PROCESSES = 64
 USERS_PER_GENERATOR_WARN = 500
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Events a case can fire during its measurement window, and the modes each works in.
+# kill-worker: SIGKILL one worker process (the cluster primary or PM2 forks a new one);
+# reload / restart: `pm2 reload` (rolling) / `pm2 restart` (all at once);
+# sigterm: SIGTERM to the server's top process (drain, then exit; forced after the
+# shutdown timeout). nginx is left out: its backends are not replaced when they die.
+EVENT_MODES: dict[str, tuple[str, ...]] = {
+    "kill-worker": ("cluster", "pm2"),
+    "reload": ("pm2",),
+    "restart": ("pm2",),
+    "sigterm": ("single", "cluster", "pool", "spawn-per-request"),
+}
+DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0  # the server's --shutdown-timeout-ms default
 
 
 def machine_cores() -> int:
@@ -75,6 +87,30 @@ def _seconds(value: Any, what: str, lo: float, hi: float) -> float:
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something done to the server while the load runs: `action` (one of EVENT_MODES),
+    `at_s` seconds after the measurement window starts. It is part of the condition (its
+    label is `action@at_s`), so a case with an event is never averaged with one without."""
+
+    action: str
+    at_s: float
+
+    def __post_init__(self) -> None:
+        if self.action not in EVENT_MODES:
+            raise UsageError(f"unknown event action {self.action!r}", f"use one of: {', '.join(EVENT_MODES)}")
+        _seconds(self.at_s, f"event {self.action} at_s", 0, 3600)
+
+    @property
+    def label(self) -> str:
+        return f"{self.action}@{self.at_s:g}s"
+
+
+def events_label(events: tuple[Event, ...]) -> str:
+    """The events of a case as text, e.g. "kill-worker@2s" ("" for none): the record's form."""
+    return " ".join(e.label for e in events)
+
+
+@dataclass(frozen=True)
 class ServerSpec:
     """One server setup: a mode and its parameters.
 
@@ -85,6 +121,10 @@ class ServerSpec:
     balance: nginx only: "round_robin" or "least_conn".
     uv_threadpool_size: any mode: UV_THREADPOOL_SIZE set in the environment before the
         process starts (None: libuv's default of 4).
+    shutdown_timeout_s: how long each server process drains on SIGTERM before it
+        force-exits (exit code 1); the server's own default is 5 s.
+    events: what to do to the server during the measurement window (Event), e.g.
+        (Event("kill-worker", 2),); each mode supports some actions only (EVENT_MODES).
     """
 
     mode: str
@@ -94,6 +134,8 @@ class ServerSpec:
     queue_limit: int | None = None
     balance: str = "round_robin"
     uv_threadpool_size: int | None = None
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    events: tuple[Event, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -113,6 +155,21 @@ class ServerSpec:
         if self.mode in ONE_PROCESS_MODES and self.workers not in (1, "cores"):
             raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
                              "drop workers=, or use mode cluster, nginx or pm2")
+        _seconds(self.shutdown_timeout_s, "shutdown_timeout_s", 0, 600)
+        if isinstance(self.events, list):
+            object.__setattr__(self, "events", tuple(self.events))
+        if not isinstance(self.events, tuple) or not all(isinstance(e, Event) for e in self.events):
+            raise UsageError(f"events of mode {self.mode} must be a list of Event(action, at_s)")
+        for event in self.events:
+            if self.mode not in EVENT_MODES[event.action]:
+                raise UsageError(f"event {event.action} is not supported by mode {self.mode}",
+                                 f"modes that support it: {', '.join(EVENT_MODES[event.action])}")
+        if len({e.at_s for e in self.events}) < len(self.events):
+            raise UsageError(f"two events of mode {self.mode} at the same time", "give each event its own at_s")
+        last = max(self.events, key=lambda e: e.at_s, default=None)
+        if any(e.action == "sigterm" for e in self.events) and last is not None and last.action != "sigterm":
+            raise UsageError(f"event sigterm of mode {self.mode} is followed by {last.label}",
+                             "sigterm stops the server: make it the last event")
 
     def resolved(self) -> "ServerSpec":
         cores = machine_cores()
@@ -136,6 +193,8 @@ class ServerSpec:
             label = f"{self.mode}-{self.workers}w"
         if self.uv_threadpool_size is not None:
             label += f"-uv{self.uv_threadpool_size}"
+        if self.shutdown_timeout_s != DEFAULT_SHUTDOWN_TIMEOUT_S:
+            label += f"-st{self.shutdown_timeout_s:g}s"
         return label
 
 
@@ -254,9 +313,12 @@ class Case:
     probe_path: str | None = None
     probe_rps: float | None = None
     services: tuple[str, ...] = ()  # started beside the server for this case (ROUTE_SERVICES)
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    events: tuple[Event, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The case as the record stores it; events as their label ("kill-worker@2s")."""
+        return {**asdict(self), "events": events_label(self.events)}
 
 
 def _as_tuple_of(owner: str, attr: str, items: Any, kind: type | tuple[type, ...]) -> tuple:
@@ -327,6 +389,12 @@ class Scenario:
             raise UsageError(f"scenario {self.name}: quick may set {', '.join(QUICK_KEYS)} only")
         if "parts" in self.quick:
             _as_tuple_of(f"scenario {self.name} (quick)", "parts", self.quick["parts"], Part)
+        for server in (server for part in self.grids for server in part.servers):
+            for event in server.events:
+                if event.at_s >= self.duration_s:
+                    raise UsageError(f"scenario {self.name}: event {event.label} of {server.mode} is not inside the "
+                                     f"{self.duration_s:g} s measurement window",
+                                     "give it an at_s below duration_s (also below the quick variant's)")
 
     @property
     def grids(self) -> tuple[Part, ...]:
@@ -359,7 +427,8 @@ class Scenario:
         """Every case in the order it runs: repetition by repetition, conditions interleaved."""
         conditions = [c for part in self.grids for c in
                       itertools.product((s.resolved() for s in part.servers), part.workloads, part.loads)]
-        labels = [f"{server.label} {work.label} {load.label}" for server, work, load in conditions]
+        labels = [f"{server.label} {work.label} {load.label} {events_label(server.events)}"
+                  for server, work, load in conditions]
         repeated = sorted({c for c in labels if labels.count(c) > 1})
         if repeated:
             raise UsageError(f"scenario {self.name}: condition {repeated[0]!r} appears twice",
@@ -371,9 +440,11 @@ class Scenario:
             if self.shuffle:
                 rng.shuffle(order)
             for server, work, load in order:
-                condition = f"{server.label} {work.label} {load.label}"
+                events = events_label(server.events)
+                condition = f"{server.label} {work.label} {load.label}" + (f" {events}" if events else "")
                 index = len(cases) + 1
-                slug = re.sub(r"[^a-z0-9]+", "-", f"{server.label}-{work.route}-{load.label}".lower()).strip("-")
+                slug = re.sub(r"[^a-z0-9]+", "-",
+                              f"{server.label}-{work.route}-{load.label}-{events}".lower()).strip("-")
                 cases.append(
                     Case(
                         case_id=f"{index:03d}-{slug}-r{rep}",
@@ -400,6 +471,8 @@ class Scenario:
                         probe_path=work.probe,
                         probe_rps=float(work.probe_rps) if work.probe else None,
                         services=ROUTE_SERVICES.get(work.route, ()),
+                        shutdown_timeout_s=server.shutdown_timeout_s,
+                        events=server.events,
                     )
                 )
         return cases

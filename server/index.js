@@ -220,7 +220,13 @@ function runPrimary(opts) {
       return;
     }
     if (code !== 0) forcedWorkers += 1;
-    if (Object.keys(cluster.workers).length === 0) {
+    process.exitCode = forcedWorkers ? 1 : 0; // also when the primary ends because nothing is left to do
+    // The exited worker may still be listed (Node removes it after both 'exit' and
+    // 'disconnect', in either order): count only the others that are not dead. Checking
+    // cluster.workers alone missed the last exit now and then, and the primary then ended
+    // with code 0 after a forced drain.
+    const left = Object.values(cluster.workers).filter((w) => w !== worker && !w.isDead());
+    if (left.length === 0) {
       // Exit 1 when any worker had to force-exit: the drain did not finish in time.
       log('stopped', { forced_workers: forcedWorkers });
       process.exit(forcedWorkers ? 1 : 0);

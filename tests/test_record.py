@@ -132,3 +132,21 @@ def test_a_version_2_timeline_is_read_without_per_second_percentiles(results_dir
     run = record.load_run(w.path)
     assert run["timeline"]["latency_p99_ms"].isna().all()
     assert run["timeline"]["latency_mean_ms"].tolist() == [2.5]
+
+
+def test_a_version_3_record_is_read_with_no_events(results_dir: Path):
+    w = _writer(results_dir)
+    meta = json.loads((w.path / "run.json").read_text())
+    meta["schema_version"] = 3
+    (w.path / "run.json").write_text(json.dumps(meta))
+    columns = [c for c in record.TABLE_COLUMNS["cases"] if c not in ("events", "shutdown_timeout_s")]
+    (w.path / "cases.csv").write_text(",".join(columns) + "\n" + ",".join("c1" if c == "case_id" else ""
+                                                                         for c in columns) + "\n")
+    (w.path / "workers.csv").write_text("case_id,phase,worker_id,pid,thread_id,requests\nc1,measure,0,5,,9\n")
+    (w.path / "events.csv").unlink()
+    (w.path / "requests.csv").unlink()
+    run = record.load_run(w.path)
+    assert run["cases"]["events"].tolist() == [""]
+    assert run["cases"]["shutdown_timeout_s"].tolist() == [5.0]  # the server's default, which it ran with
+    assert run["workers"]["first_response_ts"].isna().all() and run["workers"]["last_response_ts"].isna().all()
+    assert run["events"].empty and run["requests"].empty

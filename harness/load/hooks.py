@@ -63,6 +63,13 @@ class HookState:
         self.failures: dict[tuple[str, str], int] = defaultdict(int)
         # (phase, worker_id, pid, thread_id): thread_id is "" unless a pool thread did the work
         self.workers: dict[tuple[str, str, str, str], int] = defaultdict(int)
+        # the same keys: [first, last] time (Unix s) a response of it arrived, so that when a
+        # worker was replaced, and when its replacement first served, is known exactly
+        self.worker_span: dict[tuple[str, str, str, str], list[float]] = {}
+        # every response (start_ts, done_ts, ok, worker_id, pid, error), only when asked for
+        # (cases with events): what was in flight at an event, and what became of it
+        self.keep_requests = False
+        self.requests_log: list[list[Any]] = []
         # second (int Unix time) -> name -> [requests, failures, latency sum ms, latency max ms]
         self.timeline: dict[tuple[int, str], list[float]] = {}
         # the same seconds' response times, for per-second percentiles
@@ -93,8 +100,17 @@ class HookState:
             self.failures[key] += 1
             if error:
                 self.errors[error[:200]] += 1
+        wkey = (phase, worker_id, pid, thread_id)
         if count_worker:  # (a probe's responses are not the load's: they stay out of the spread)
-            self.workers[(phase, worker_id, pid, thread_id)] += 1
+            self.workers[wkey] += 1
+            span = self.worker_span.get(wkey)
+            if span is None:
+                self.worker_span[wkey] = [done_ts, done_ts]
+            else:
+                span[0], span[1] = min(span[0], done_ts), max(span[1], done_ts)
+        if self.keep_requests:
+            self.requests_log.append([done_ts - response_time_ms / 1000, done_ts, ok, worker_id, pid,
+                                      (error or "")[:200]])
         slot = self.timeline.setdefault((int(done_ts), name), [0, 0, 0.0, 0.0])
         slot[0] += 1
         slot[1] += 0 if ok else 1
@@ -112,8 +128,11 @@ class HookState:
                  "hdr": h.encode().decode("ascii")}
                 for (p, n), h in sorted(self.hist.items())
             ],
-            "workers": [{"phase": p, "worker_id": w, "pid": pid, "thread_id": t, "requests": c}
+            "workers": [{"phase": p, "worker_id": w, "pid": pid, "thread_id": t, "requests": c,
+                         "first_response_ts": self.worker_span[(p, w, pid, t)][0],
+                         "last_response_ts": self.worker_span[(p, w, pid, t)][1]}
                         for (p, w, pid, t), c in sorted(self.workers.items())],
+            "requests": self.requests_log,
             "timeline": [{"second": s, "name": n, "requests": v[0], "failures": v[1], "latency_sum_ms": v[2],
                           "latency_max_ms": v[3],
                           "hdr": self.second_hist[(s, n)].encode().decode("ascii") if (s, n) in self.second_hist
@@ -135,7 +154,13 @@ class HookState:
             self.requests[key] += e["requests"]
             self.failures[key] += e["failures"]
         for w in data.get("workers", []):
-            self.workers[(w["phase"], w["worker_id"], w["pid"], w.get("thread_id", ""))] += w["requests"]
+            wkey = (w["phase"], w["worker_id"], w["pid"], w.get("thread_id", ""))
+            self.workers[wkey] += w["requests"]
+            first, last = w.get("first_response_ts"), w.get("last_response_ts")
+            if first is not None and last is not None:
+                span = self.worker_span.get(wkey)
+                self.worker_span[wkey] = [first, last] if span is None else [min(span[0], first), max(span[1], last)]
+        self.requests_log.extend(data.get("requests", []))
         for t in data.get("timeline", []):
             slot = self.timeline.setdefault((t["second"], t["name"]), [0, 0, 0.0, 0.0])
             slot[0] += t["requests"]
@@ -177,6 +202,21 @@ def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[st
     return [{"case_id": case_id, "phase": e["phase"], "name": e["name"], "requests": e["requests"],
              "failures": e["failures"], **latency_summary(decode_histogram(e["hdr"])), "hdr_b64": e["hdr"]}
             for e in endpoints]
+
+
+REQUEST_FIELDS = ("start_ts", "done_ts", "ok", "worker_id", "pid", "error")
+
+
+def request_rows(case_id: str, requests: list[list[Any]], measure_start_ts: float | None,
+                 measure_end_ts: float | None) -> list[dict[str, Any]]:
+    """Rows of the `requests` table (one per response, in completion order; the phase is
+    that of its completion time, as everywhere)."""
+    rows = []
+    for r in sorted(requests, key=lambda r: r[1]):
+        row = dict(zip(REQUEST_FIELDS, r))
+        row["latency_ms"] = (row["done_ts"] - row["start_ts"]) * 1000
+        rows.append({"case_id": case_id, "phase": phase_of(row["done_ts"], measure_start_ts, measure_end_ts), **row})
+    return rows
 
 
 def timeline_rows(case_id: str, timeline: list[dict[str, Any]], started_ts: float, measure_start_ts: float | None,

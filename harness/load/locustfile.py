@@ -10,6 +10,10 @@ HARNESS_KEEPALIVE    "0": every request on a new connection (Connection: close);
 HARNESS_PROBE_PATH   a light route one extra user requests at HARNESS_PROBE_RPS on a fixed
                      schedule beside the load (its latency shows a blocked event loop); its
                      responses are named "probe <route>" and not counted per worker
+HARNESS_WINDOW_OUT   where to write {"measure_start_ts": ...} as soon as it is known (all
+                     users spawned), so the harness can time events inside the window
+HARNESS_RECORD_REQUESTS  "1": keep every response (start, end, ok, worker) for the
+                     `requests` table (cases with events only: it grows with the load)
 
 Closed load: each user sends its next request as soon as the answer to the last one
 arrives (no think time). Open load: each user sends on a fixed schedule (request k is due
@@ -45,8 +49,24 @@ KEEPALIVE = os.environ.get("HARNESS_KEEPALIVE", "1") != "0"
 HEADERS = None if KEEPALIVE else {"Connection": "close"}
 PROBE_PATH = os.environ.get("HARNESS_PROBE_PATH") or None
 PROBE_RPS = float(os.environ.get("HARNESS_PROBE_RPS", "20"))
+WINDOW_OUT = os.environ.get("HARNESS_WINDOW_OUT")
+RECORD_REQUESTS = os.environ.get("HARNESS_RECORD_REQUESTS") == "1"
 
-state = HookState()
+
+def _new_state() -> HookState:
+    fresh = HookState()
+    fresh.keep_requests = RECORD_REQUESTS
+    return fresh
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+state = _new_state()
 window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None}
 role = {"name": "local"}
 
@@ -120,6 +140,8 @@ def _spawned(user_count: int, **_: object) -> None:
     if window["spawned_ts"] is None:
         window["spawned_ts"] = time.time()
         window["measure_start_ts"] = window["spawned_ts"] + WARMUP_S
+        if WINDOW_OUT and role["name"] != "worker":
+            _write_json(WINDOW_OUT, dict(window))
 
 
 @events.test_stopping.add_listener
@@ -147,7 +169,7 @@ def _on_request(name: str, response_time: float, response, exception, context: d
 def _report(client_id: str, data: dict, **_: object) -> None:
     global state
     data["harness"] = state.to_dict()
-    state = HookState()
+    state = _new_state()
 
 
 @events.worker_report.add_listener
@@ -164,7 +186,4 @@ def _write(environment, **_: object) -> None:
         window["measure_end_ts"] = time.time()
     data = {"window": window, "path": PATH, "name": NAME, "warmup_s": WARMUP_S, "open_rps": OPEN_RPS,
             "role": role["name"], **state.to_dict()}
-    tmp = OUT + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, OUT)
+    _write_json(OUT, data)

@@ -31,7 +31,8 @@ class LocustRun:
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
                  raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
                  processes: int = 1, cpus: list[int] | None = None, keepalive: bool = True,
-                 probe_path: str | None = None, probe_rps: float | None = None, stop_timeout_s: float = 0.0) -> None:
+                 probe_path: str | None = None, probe_rps: float | None = None, stop_timeout_s: float = 0.0,
+                 record_requests: bool = False) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -52,6 +53,8 @@ class LocustRun:
         # the client saw: what an exact count (the shared-state demo) needs.
         self.stop_timeout_s = stop_timeout_s
         self.out_path = raw_dir / "hooks.json"
+        self.window_path = raw_dir / "window.json"
+        self.record_requests = record_requests
         self.spawn_rate = float(users + (1 if probe_path else 0))  # every user within about one second
         self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
         self.proc = None
@@ -74,6 +77,8 @@ class LocustRun:
             HARNESS_NAME=self.name,
             HARNESS_WARMUP_S=str(self.warmup_s),
             HARNESS_OUT=str(self.out_path),
+            HARNESS_WINDOW_OUT=str(self.window_path),
+            HARNESS_RECORD_REQUESTS="1" if self.record_requests else "0",
             PYTHONUNBUFFERED="1",
         )
         for name in ("HARNESS_OPEN_RPS", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS"):
@@ -88,6 +93,17 @@ class LocustRun:
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.started_monotonic = time.monotonic()
         self.proc = procs.spawn(self.command(), self.raw_dir / "locust.out", env=env, cpus=self.cpus)
+
+    def measure_start_ts(self) -> float | None:
+        """When the measurement window starts (Unix s), once Locust has spawned every user;
+        None before that (or when Locust has exited without getting there)."""
+        try:
+            return float(json.loads(self.window_path.read_text())["measure_start_ts"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def processes(self) -> list[ProcInfo]:
         return [ProcInfo(p.pid, "generator") for p in procs.tree(self.proc.pid)] if self.proc else []

@@ -58,7 +58,9 @@ def view(run: Run, label: str | None = None) -> RunView:
     return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
                    points=points, warnings=analysis.run_warnings(run, results, summary),
                    story=story.lines(summary, results, speed, points, cores,
-                                     analysis.counter_summary(analysis.counter_results(run))), cases=cases,
+                                     analysis.counter_summary(analysis.counter_results(run)),
+                                     analysis.event_outcomes(run)),
+                   cases=cases,
                    first_reps=cases.drop_duplicates("condition"), cores=cores)
 
 
@@ -108,6 +110,7 @@ def _run_figures(v: RunView, out_dir: Path, prefix: str) -> dict[str, Path]:
         "throughput_over_time": figures.throughput_over_time(run["timeline"], v.cases),
         "cpu_by_thread": figures.cpu_by_thread(analysis.thread_cpu(run), v.first_reps),
         "sweeps": figures.sweep(v.points, v.cores) if not v.points.empty else None,
+        "events": figures.events(run["requests"], analysis.event_outcomes(run)),
     }
     return {k: _png(fig, out_dir / f"{prefix}{k}.png") for k, fig in pngs.items() if fig is not None}
 

@@ -338,3 +338,39 @@ def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     fig.tight_layout()
     return fig
 
+
+
+EVENT_BIN_S = 0.1
+
+
+def events(requests: pd.DataFrame, outcomes: pd.DataFrame) -> Figure | None:
+    """Around each event (first repetition of each condition): successful and failed responses
+    per 0.1 s, by the worker pid that answered (old pids grey, new ones coloured), with the
+    event at 0, the server's 'done' (replacement ready, reload finished, exit) dashed."""
+    first = outcomes.drop_duplicates("condition")
+    if first.empty or requests.empty:
+        return None
+    fig, axes = plt.subplots(len(first), 1, figsize=(9, 1.9 * len(first)), sharex=True, squeeze=False)
+    for ax, e in zip(axes[:, 0], first.itertuples(index=False)):
+        r = requests[(requests["case_id"] == e.case_id) & (requests["phase"] == "measure")]
+        ok = r["ok"].astype(str).str.lower().isin(("true", "1"))
+        t = (r["done_ts"] - e.ts).to_numpy(dtype=float)
+        bins = np.arange(math.floor(t.min() / EVENT_BIN_S) * EVENT_BIN_S if len(t) else -1.0,
+                         (t.max() if len(t) else 1.0) + EVENT_BIN_S, EVENT_BIN_S)
+        before = set(str(e_pids).split()) if isinstance((e_pids := getattr(e, "pids_before", "")), str) else set()
+        new = ok & ~r["pid"].astype(str).isin(before) if before else ok & False
+        ax.hist([t[ok & ~new], t[new]], bins=bins, stacked=True, color=["#8c8c8c", "#2b8cbe"],
+                label=["ok, worker there before", "ok, new worker"])
+        ax.hist(t[~ok], bins=bins, histtype="step", color="#d7301f", lw=1.2, label="failed")
+        ax.axvline(0, color="black", lw=1)
+        if not math.isnan(e.done_s):
+            ax.axvline(e.done_s, color="black", lw=1, ls="--")
+        what = (f"in flight at the signal: {e.in_flight_ok} answered, {e.in_flight_failed} failed; then refused"
+                if e.action == "sigterm" else f"{e.failures_during} failed during the event")
+        ax.set_title(f"{e.condition}: {what}", fontsize=9, loc="left")
+        ax.set_ylabel(f"per {EVENT_BIN_S:g} s", fontsize=8)
+        _style(ax)
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[-1, 0].set_xlabel("seconds from the event (solid line); dashed: the server said it was done")
+    fig.tight_layout()
+    return fig

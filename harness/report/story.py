@@ -8,6 +8,7 @@ finding about this machine and this setup, not something to smooth over.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -153,6 +154,113 @@ def probe_lines(summary: pd.DataFrame) -> list[str]:
     return out
 
 
+def _n(value: float) -> str:
+    return "?" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.0f}"
+
+
+def _kill_line(e: Any) -> str:
+    text = (f"{e.condition} (repetition {e.repetition}): the worker killed {e.at_s:g} s into the window had "
+            f"{_n(e.server_in_flight)} requests in flight by its own count; the client saw {e.failures_during} "
+            f"failed requests during the event ({e.failures_window} in the whole window).")
+    retried = e.failures_during == 0 and not math.isnan(e.server_in_flight) and e.server_in_flight > 0
+    if retried:
+        text += (f" The client's HTTP library (geventhttpclient, under Locust's FastHttpUser) re-sent those GETs on "
+                 f"a new connection to a surviving worker, which is why none failed; the slowest of the "
+                 f"{e.in_flight} requests in flight took {e.in_flight_max_latency_ms:,.0f} ms. A client that does "
+                 "not retry, or a non-idempotent request, would have seen them fail.")
+    text += (f" The longest stretch without a successful response after the kill was "
+             f"{e.longest_gap_after_s * 1000:,.0f} ms (before it: {e.longest_gap_before_s * 1000:,.0f} ms).")
+    text += f" A replacement was listening {e.done_s:.2f} s after the kill"
+    if math.isnan(e.first_new_pid_s):
+        text += (", but it answered no request before the window ended: every client keeps its keep-alive "
+                 "connection, and those all stayed on the surviving worker(s), so the replacement got no work. "
+                 f"This contradicts the usual claim that {'PM2' if e.mode == 'pm2' else 'the cluster'} restores its "
+                 "capacity as soon as it re-forks.")
+    else:
+        text += f" and first answered a client {e.first_new_pid_s:.2f} s after the kill."
+    if e.failures_during == 0 and not retried:
+        text += " No request failed, as the usual claim (a re-forked worker costs no requests) says."
+    elif e.failures_during > 0:
+        text += (" The usual claim that a crashed worker costs no requests (the primary re-forks it at once) does "
+                 "not hold for the requests it had in flight.")
+    return text
+
+
+def _replace_line(e: Any) -> str:
+    kind = "rolling reload (pm2 reload)" if e.action == "reload" else "hard restart (pm2 restart)"
+    kind += ", counted from running the pm2 command,"
+    errors = f" (mostly {e.main_error_during})" if isinstance(e.main_error_during, str) and e.main_error_during else ""
+    text = (f"{e.condition} (repetition {e.repetition}): the {kind} took {e.done_s:.2f} s until every new "
+            f"instance served; {e.failures_during} requests failed during it{errors} and the longest stretch without a "
+            f"successful response was {e.longest_gap_after_s * 1000:,.0f} ms (before the event: "
+            f"{e.longest_gap_before_s * 1000:,.0f} ms).")
+    text += (f" {e.new_pids_serving} new instance(s) answered the client before the window ended (the clients "
+             "reconnect once, to whichever instance listens first, and keep that connection).")
+    if e.action == "reload":
+        text += (" As claimed, the reload was zero-downtime: no request failed." if e.failures_during == 0 else
+                 " This contradicts the claim that PM2's reload is zero-downtime.")
+    else:
+        text += (" As expected of a hard restart, requests failed while no instance listened."
+                 if e.failures_during > 0 else
+                 " A hard restart is expected to drop requests; none failed here, which contradicts that.")
+    return text
+
+
+def _sigterm_line(e: Any) -> str:
+    text = (f"{e.condition} (repetition {e.repetition}): SIGTERM {e.at_s:g} s into the window, with "
+            f"{_n(e.server_in_flight)} requests in flight by the workers' own count and {e.in_flight} by the "
+            f"client's: {e.in_flight_ok} completed and {e.in_flight_failed} failed. ")
+    if math.isnan(e.exit_s):
+        return text + f"The server did not exit ({e.outcome})."
+    forced = bool(e.forced)
+    text += (f"The server exited {e.exit_s:.2f} s after the signal with code {_n(e.exit_code)} "
+             f"({'forced: the drain did not finish' if forced else 'drained'}; shutdown timeout "
+             f"{e.shutdown_timeout_s:g} s).")
+    if forced:
+        text += (" The force-exit timeout was honoured." if e.timeout_honoured else
+                 f" That is more than {analysis.FORCE_EXIT_TOLERANCE_S:g} s past the timeout: it was not honoured.")
+        if e.in_flight_failed:
+            text += " The requests still in flight at the forced exit failed, as a timeout shorter than a request implies."
+    elif e.in_flight_failed == 0:
+        text += " As a graceful shutdown promises, every request in flight was answered."
+    else:
+        text += " A graceful shutdown promises to answer what is in flight; this contradicts it."
+    if e.refused_after_exit:
+        text += (f" Then {_n(e.refused_after_exit)} requests were refused until the window ended (nothing listened; "
+                 "each user retried at once).")
+    return text
+
+
+def event_lines(events: pd.DataFrame) -> list[str]:
+    """What each event (kill-worker, reload, restart, sigterm) did to the clients, checked
+    against the usual claims: a re-forked worker costs no requests and the cluster's
+    capacity comes back at once; PM2's reload is zero-downtime, a restart is not; SIGTERM
+    drains what is in flight and the force-exit timeout holds. Then reload against restart."""
+    out = []
+    for e in events.itertuples(index=False):
+        if not str(e.outcome).startswith("done"):
+            out.append(f"{e.condition} (repetition {e.repetition}): the {e.action} event did not complete: {e.outcome}.")
+        elif e.action == "kill-worker":
+            out.append(_kill_line(e))
+        elif e.action in ("reload", "restart"):
+            out.append(_replace_line(e))
+        elif e.action == "sigterm":
+            out.append(_sigterm_line(e))
+    done = events[events["outcome"].astype(str).str.startswith("done")]
+    by_action = {a: g for a, g in done.groupby("action")}
+    if "reload" in by_action and "restart" in by_action:
+        reload, restart = by_action["reload"], by_action["restart"]
+        text = (f"Reload against restart: {int(reload['failures_during'].sum())} failed requests over "
+                f"{len(reload)} reload(s) against {int(restart['failures_during'].sum())} over {len(restart)} "
+                f"restart(s); longest stretch without a successful response "
+                f"{reload['longest_gap_after_s'].max() * 1000:,.0f} ms against "
+                f"{restart['longest_gap_after_s'].max() * 1000:,.0f} ms.")
+        if reload["failures_during"].sum() > restart["failures_during"].sum():
+            text += " The reload lost more than the restart, which contradicts the reason to use it."
+        out.append(text)
+    return out
+
+
 def shared_state_lines(counters: pd.DataFrame) -> list[str]:
     """The shared-state demo, per condition (analysis.counter_summary): what the counters
     held after the load against the requests the client saw succeed, checked against the
@@ -226,9 +334,13 @@ def connection_lines(summary: pd.DataFrame) -> list[str]:
 
 
 def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, points: pd.DataFrame,
-          cores: int, counters: pd.DataFrame | None = None) -> list[str]:
+          cores: int, counters: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> list[str]:
     """Every sentence of the 'what you see and why' section of one run, in reading order;
-    `counters` (analysis.counter_summary) adds the shared-state demo's findings."""
-    return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(results),
+    `counters` (analysis.counter_summary) adds the shared-state demo's findings, `events`
+    (analysis.event_outcomes) the resilience scenario's."""
+    events = events if events is not None else pd.DataFrame(columns=analysis.EVENT_COLUMNS)
+    # an event (a killed worker, a restart) decides the spread over workers: no fairness claim there
+    steady = results[~results["condition"].isin(set(events["condition"]))]
+    return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(steady),
             *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores),
-            *(shared_state_lines(counters) if counters is not None else [])]
+            *(shared_state_lines(counters) if counters is not None else []), *event_lines(events)]

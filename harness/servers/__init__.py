@@ -30,7 +30,7 @@ def make_server(case: Case, log_dir: Path, port: int | None = None, cpus: list[i
                          f"available: {', '.join(MODE_CLASSES)}")
     server = cls(log_dir, port=port, workers=case.workers, schedule=case.schedule or "rr", threads=case.threads,
                queue_limit=case.queue_limit, balance=case.balance or "round_robin",
-               uv_threadpool_size=case.uv_threadpool_size)
+               uv_threadpool_size=case.uv_threadpool_size, shutdown_timeout_s=case.shutdown_timeout_s)
     server.cpus = cpus
     return server
 

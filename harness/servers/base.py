@@ -12,13 +12,14 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
@@ -133,6 +134,7 @@ class Server(Managed, ABC):
         self.stop_timeout_s = stop_timeout_s
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None
+        self.terminated = False  # sigterm() was sent: the server stops on its own, do not query it
 
     # --- what a mode provides -------------------------------------------------------------
     @abstractmethod
@@ -226,6 +228,77 @@ class Server(Managed, ABC):
             return ""
         return data[-max_bytes:].decode("utf-8", "replace")
 
+    # --- events during the load (the resilience scenario) --------------------------------
+    def worker_pids(self) -> list[int]:
+        """Pids of the live processes that serve requests (role `worker`)."""
+        return [p.pid for p in self.processes() if p.role == "worker"]
+
+    def poll_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Poll `ready` (a probe, never a fixed sleep) until it holds; RunFailed naming `what`
+        if the server exits first or timeout_s passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            problem = self.exit_problem()
+            if problem is not None:
+                raise RunFailed(f"{what}: {problem}", f"see {self.log_path}")
+            try:
+                if ready():
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            if time.monotonic() > deadline:
+                raise RunFailed(f"{what}: not done within {timeout_s:.0f} s", f"see {self.log_path}")
+            time.sleep(0.05)
+
+    def in_flight_by_pid(self) -> dict[int, int]:
+        """Requests each worker has in flight right now, from its own /metrics ({} if the
+        server does not answer): taken just before an event, it is the server's count of
+        what the event hits, whatever the client then does about it (a client may re-send)."""
+        try:
+            return {int(m["pid"]): int(m["in_flight"]) for m in self.worker_metrics()
+                    if isinstance(m.get("in_flight"), int)}
+        except (RunFailed, KeyError, TypeError, ValueError):
+            return {}
+
+    def kill_worker(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """SIGKILL the first worker process, as a crash would, and return once the mode has
+        replaced it (the cluster primary or PM2 forks a new one) and is ready again:
+        {pid (the victim), server_in_flight (its requests in flight just before), pids_before,
+        pids_after, done_ts}. For modes that replace dead workers only (see
+        harness.scenario.EVENT_MODES)."""
+        before = self.worker_pids()
+        if not before:
+            raise RunFailed("kill-worker: the server has no live worker to kill", f"see {self.log_path}")
+        victim = before[0]
+        in_flight = self.in_flight_by_pid().get(victim)
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> bool:
+            pids = self.worker_pids()
+            return victim not in pids and len(pids) >= len(before) and self.is_ready()
+
+        self.poll_until(replaced, timeout_s, f"kill-worker: a replacement for worker pid {victim}")
+        return {"pid": victim, "server_in_flight": in_flight, "pids_before": before, "pids_after": self.worker_pids(),
+                "done_ts": time.time()}
+
+    def sigterm(self, timeout_s: float) -> dict[str, Any]:
+        """SIGTERM to the server's top process, as a deployment stops it; waits for its exit
+        (up to timeout_s): {pid, server_in_flight (all workers' requests in flight just
+        before), pids_before, pids_after, exit_code (None: still running), done_ts (the
+        exit)}. From here on the server counts as stopped: stop() only collects what is left."""
+        assert self.proc is not None
+        before = self.worker_pids()
+        in_flight = self.in_flight_by_pid()
+        self.terminated = True
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            code: int | None = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            code = None
+        done = time.time()
+        self.exit_code = code
+        return {"pid": self.proc.pid, "server_in_flight": sum(in_flight.values()) if in_flight else None,
+                "pids_before": before, "pids_after": self.worker_pids(), "exit_code": code, "done_ts": done}
     def _get_json(self, port: int, path: str) -> Any:
         try:
             status, body = http_get(self.host, port, path)

@@ -198,19 +198,8 @@ class Pm2Server(Server):
             pids = self._instance_pids()
             return not (pids & old) and len(pids) == self.workers and self.is_ready()
 
-        while True:
-            problem = self.exit_problem()
-            if problem is not None:
-                raise RunFailed(f"pm2 {action}: {problem}", f"see {self.log_path}")
-            try:
-                if replaced():
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RunFailed(f"pm2 {action}: {self.workers} new instances did not serve within {timeout_s:.0f} s",
-                                f"see {self.log_path}")
-            time.sleep(0.05)
+        self.poll_until(replaced, max(0.0, deadline - time.monotonic()),
+                        f"pm2 {action}: {self.workers} new instances serving")
 
     def _cli(self, args: list[str], timeout_s: float) -> None:
         """Run the locked pm2 CLI against this server's daemon (never without one: a pm2 CLI

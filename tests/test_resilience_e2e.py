@@ -1,0 +1,90 @@
+"""End to end: `python scenarios/resilience.py --quick` (about 75 s) against the real server
+in cluster and PM2 modes, then its record and report. Asserts the shape of what each event
+did, as measured on this project's machine, never exact timings:
+
+- kill-worker: the victim had requests in flight; a replacement was ready within seconds;
+  the client saw none of the victim's requests fail (its HTTP library re-sends an
+  idempotent GET whose connection broke) and the replacement got no request in the
+  window (every client's keep-alive connection stays on the surviving worker);
+- pm2 reload loses no request, pm2 restart does, with a longer stretch without service;
+- SIGTERM with the default 5 s timeout drains every request in flight and exits 0; with a
+  0.1 s timeout, shorter than a request, it force-exits with code 1 at the timeout.
+Every process is checked for leftovers (conftest)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harness import analysis
+from harness.record import load_run
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def short_results_dir():
+    """A results folder with a short path: PM2's control sockets live in each case's folder
+    and a socket path may be at most 107 bytes (pytest's own tmp paths are too long)."""
+    with tempfile.TemporaryDirectory(prefix="res", dir="/tmp") as folder:
+        yield Path(folder)
+
+
+def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
+    results_dir = short_results_dir
+    env = {**os.environ, "HARNESS_RESULTS": str(results_dir)}
+    proc = subprocess.run([sys.executable, str(REPO / "scenarios" / "resilience.py"), "--quick", "--run-id", "r"],
+                          env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr
+    run = load_run(results_dir / "r")
+    assert run.meta["status"] == "complete" and run.meta["schema_version"] == 4
+    out = analysis.event_outcomes(run)
+    assert len(out) == 6 and set(out["outcome"]) == {"done"}
+    by = {(r.condition.split()[0], r.action): r for r in out.itertuples(index=False)}
+
+    for mode in ("cluster-rr-2w", "pm2-2w"):
+        kill = by[(mode, "kill-worker")]
+        event = run["events"].set_index("case_id").loc[kill.case_id]
+        assert str(int(event["pid"])) in event["pids_before"].split()
+        assert str(int(event["pid"])) not in event["pids_after"].split()
+        assert set(event["pids_after"].split()) - set(event["pids_before"].split()), "no replacement pid"
+        assert 0 < kill.done_s < 10  # the replacement was ready within seconds
+        assert kill.server_in_flight >= 1 and kill.in_flight >= 1
+        assert kill.failures_during == 0  # the client re-sent the victim's GETs on a new connection
+        assert kill.new_pids_serving == 0  # keep-alive: no client ever reached the replacement
+
+    reload, restart = by[("pm2-2w", "reload")], by[("pm2-2w", "restart")]
+    assert reload.failures_during == 0 < restart.failures_during
+    assert restart.longest_gap_after_s > reload.longest_gap_after_s
+    assert reload.new_pids_serving >= 1  # a reloaded instance served within the window
+
+    drained = by[("cluster-rr-2w", "sigterm")]
+    assert drained.exit_code == 0 and not drained.forced and drained.exit_s < drained.shutdown_timeout_s
+    assert drained.in_flight >= 1 and drained.in_flight_failed == 0
+    forced = by[("cluster-rr-2w-st0.1s", "sigterm")]
+    assert forced.exit_code == 1 and forced.forced and forced.timeout_honoured
+    assert forced.in_flight_failed >= 1
+    for sigterm in (drained, forced):
+        assert sigterm.refused_after_exit > 0  # Locust ran on to the window's end against a stopped server
+
+    # the requests table holds every response of these cases; the workers' first/last times are set
+    assert set(run["requests"]["case_id"]) == set(run["cases"]["case_id"])
+    assert run["workers"]["first_response_ts"].notna().all()
+
+    html = (results_dir / "r" / "report" / "report.html").read_text()
+    summary = (results_dir / "r" / "report" / "summary.md").read_text()
+    for text in ("re-sent those GETs", "answered no request before the window ended",
+                 "As claimed, the reload was zero-downtime", "As expected of a hard restart",
+                 "every request in flight was answered", "The force-exit timeout was honoured",
+                 "Reload against restart"):
+        assert text in summary, text
+    assert "Reload against restart" in html
+    json.loads((results_dir / "r" / "run.json").read_text())  # whole, not half-written
