@@ -62,9 +62,14 @@ def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
         assert kill.new_pids_serving == 0  # keep-alive: no client ever reached the replacement
 
     reload, restart = by[("pm2-2w", "reload")], by[("pm2-2w", "restart")]
-    assert reload.failures_during == 0 < restart.failures_during
-    assert restart.longest_gap_after_s > reload.longest_gap_after_s
-    assert reload.new_pids_serving >= 1  # a reloaded instance served within the window
+    for replaced in (reload, restart):  # every instance was replaced, and a new one served
+        event = run["events"].set_index("case_id").loc[replaced.case_id]
+        assert not set(event["pids_after"].split()) & set(event["pids_before"].split())
+        assert replaced.new_pids_serving >= 1
+    # how many requests a restart drops depends on when the clients reconnect (0 in 1 of 4
+    # runs here): that is the measurement's business, reported, not asserted; a reload is
+    # built to drop none
+    assert reload.failures_during == 0
 
     drained = by[("cluster-rr-2w", "sigterm")]
     assert drained.exit_code == 0 and not drained.forced and drained.exit_s < drained.shutdown_timeout_s
