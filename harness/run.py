@@ -20,7 +20,7 @@ import pandas as pd
 from harness import analysis, calibrate, procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
-from harness.load.runner import LocustRun
+from harness.load.runner import LocustRun, RemoteWorkers
 from harness.sampling import Sampler
 from harness.scenario import Case, Scenario
 from harness.servers import make_server
@@ -85,7 +85,7 @@ def cpu_layout(pin: bool) -> dict[str, list[int]] | str:
 
 
 def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None,
-             layout: dict[str, list[int]] | str = "shared") -> tuple[dict, dict]:
+             layout: dict[str, list[int]] | str = "shared", remote: RemoteWorkers | None = None) -> tuple[dict, dict]:
     """Measure one case. Returns (case record, table rows); raises on failure."""
     started = time.time()
     pinned = layout if isinstance(layout, dict) else {}
@@ -94,7 +94,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         before = server.worker_metrics()
         load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
                          open_rps=case.target_rps, max_in_flight=case.max_in_flight,
-                         processes=case.generator_processes, cpus=pinned.get("generator"))
+                         processes=case.generator_processes, cpus=pinned.get("generator"), remote=remote)
         sampler = Sampler([server.processes, load.processes], SAMPLE_INTERVAL_S)
         sampler.start()
         try:
@@ -132,6 +132,9 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "sent_rps": sent_rps, "cap_waits": cap_waits, "generator_cpu_pct": generator_cpu, "generator_limited": limited,
         "generator_limited_reason": reason, "server_exit_code": server.exit_code, "sampler_errors": sampler.errors,
         "client_errors": hooks.get("errors", {}),
+        # requests each Locust worker sent (by Locust client id), as the master received them
+        "requests_by_locust_worker": hooks.get("received_by_client") or None,
+        "missing_figures": missing_figures(case, remote),
     }  # fmt: skip
     tables = {
         "endpoints": endpoint_rows(case.case_id, hooks["endpoints"]),
@@ -146,6 +149,16 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     return case_row, tables
 
 
+def missing_figures(case: Case, remote: RemoteWorkers | None) -> list[str]:
+    """The figures this case cannot have, each with the reason (shown in the report's header)."""
+    missing = []
+    if remote is not None:
+        missing.append(f"CPU of the {remote.count} Locust workers started outside the harness (only the master "
+                       "was sampled), so a generator-limited worker would not be flagged: watch their CPU on "
+                       "their machines")
+    return missing
+
+
 def run_scenario(
     scenario: Scenario,
     results_dir: Path,
@@ -156,6 +169,7 @@ def run_scenario(
     quick: bool = False,
     on_notice: Callable[[str], None] | None = None,
     pin: bool = False,
+    remote: RemoteWorkers | None = None,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
@@ -173,6 +187,8 @@ def run_scenario(
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
         "machine": machine, "versions": record.versions(node, REPO),
         "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
+        "remote_workers": None if remote is None else {"count": remote.count, "bind_host": remote.bind_host,
+                                                       "port": remote.port},
     })  # fmt: skip
     ledger = procs.Ledger(results_dir / ACTIVE_DIR, writer.path)
     procs.use_ledger(ledger)
@@ -184,7 +200,7 @@ def run_scenario(
             raw = writer.raw_dir(case.case_id)
             raw.mkdir(parents=True, exist_ok=True)
             try:
-                case_row, tables = run_case(case, raw, progress, port=port, layout=layout)
+                case_row, tables = run_case(case, raw, progress, port=port, layout=layout, remote=remote)
             except HarnessError as exc:
                 failed.append(case.case_id)
                 writer.add_case({**case.to_dict(), "status": "failed", "error": exc.one_line()}, {})

@@ -1,11 +1,21 @@
-"""The locustfile the harness runs. Configured by environment variables set by runner.py:
+"""The locustfile the harness runs. Configured by Locust options the harness passes on the
+master's command line (defaults from the environment variables of the same name):
 
-HARNESS_PATH         request path, e.g. /cpu?work=20
-HARNESS_NAME         request name in statistics (the route, e.g. /cpu)
-HARNESS_WARMUP_S     seconds after all users spawned that count as warm-up
-HARNESS_OUT          where the hooks' results go (JSON), written when Locust quits
-HARNESS_OPEN_RPS     open load: the target request rate of each user (unset: closed load)
-HARNESS_MAX_IN_FLIGHT open load: at most this many requests of one user in flight at once
+--harness-path          HARNESS_PATH           request path, e.g. /cpu?work=20
+--harness-name          HARNESS_NAME           request name in statistics (the route, e.g. /cpu)
+--harness-warmup-s      HARNESS_WARMUP_S       seconds after all users spawned that count as warm-up
+--harness-open-rps      HARNESS_OPEN_RPS       open load: the target request rate of each user (closed load: unset)
+--harness-max-in-flight HARNESS_MAX_IN_FLIGHT  open load: at most this many requests of one user in flight
+
+They are Locust options, not environment variables only, because Locust's master sends its
+custom options to every worker with the spawn message: a worker started on another machine
+(`harness worker --master HOST:PORT`) needs nothing but the master's address.
+Two settings stay local to each process, as environment variables:
+
+HARNESS_OUT          (master or local run) where the hooks' merged results go (JSON), written at quit
+HARNESS_WORKER_OUT   (worker) a folder where the worker keeps worker-<client id>.json: the totals it
+                     has sent to the master so far, rewritten after every report, so that what the
+                     master merged can be checked against what each worker sent
 
 Closed load: each user sends its next request as soon as the answer to the last one
 arrives (no think time). Open load: each user sends on a fixed schedule (request k is due
@@ -31,34 +41,73 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.hooks import NO_WORKER, HookState, phase_of
 
-PATH = os.environ.get("HARNESS_PATH", "/hello")
-NAME = os.environ.get("HARNESS_NAME", PATH.split("?")[0])
-WARMUP_S = float(os.environ.get("HARNESS_WARMUP_S", "0"))
 OUT = os.environ.get("HARNESS_OUT")
-OPEN_RPS = float(os.environ["HARNESS_OPEN_RPS"]) if os.environ.get("HARNESS_OPEN_RPS") else None
-MAX_IN_FLIGHT = int(os.environ.get("HARNESS_MAX_IN_FLIGHT", "1000"))
+WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")
+
+
+class Config:
+    """What to send; set from Locust's parsed options at init and again at test start
+    (on a worker, test start comes after the master's options arrived)."""
+
+    path: str = "/hello"
+    name: str = "/hello"
+    warmup_s: float = 0.0
+    open_rps: float | None = None
+    max_in_flight: int = 1000
+
+    @classmethod
+    def update(cls, options: object) -> None:
+        if options is None:
+            return
+        cls.path = getattr(options, "harness_path", None) or cls.path
+        cls.name = getattr(options, "harness_name", None) or cls.path.split("?")[0]
+        cls.warmup_s = float(getattr(options, "harness_warmup_s", None) or 0)
+        rate = getattr(options, "harness_open_rps", None)
+        cls.open_rps = float(rate) if rate not in (None, "") else None
+        cls.max_in_flight = int(getattr(options, "harness_max_in_flight", None) or 1000)
+        # open load keeps many requests of one user in flight: one connection each
+        HarnessUser.concurrency = cls.max_in_flight if cls.open_rps else 1
+
 
 state = HookState()
+# what this worker has sent to the master so far (requests and failures per phase and name)
+sent_totals: dict[str, dict[str, int]] = {}
+# on the master: requests received from each worker (by Locust client id), all phases
+received_by_client: dict[str, int] = {}
 window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None}
-role = {"name": "local"}
+role = {"name": "local", "client_id": ""}
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    env = os.environ.get
+    parser.add_argument("--harness-path", default=env("HARNESS_PATH", "/hello"), include_in_web_ui=False,
+                        help="request path, e.g. /cpu?work=20")
+    parser.add_argument("--harness-name", default=env("HARNESS_NAME", ""), include_in_web_ui=False,
+                        help="request name in statistics (default: the path without its query)")
+    parser.add_argument("--harness-warmup-s", default=env("HARNESS_WARMUP_S", "0"), include_in_web_ui=False,
+                        help="seconds after all users spawned that count as warm-up")
+    parser.add_argument("--harness-open-rps", default=env("HARNESS_OPEN_RPS", ""), include_in_web_ui=False,
+                        help="open load: each user's request rate (empty: closed load)")
+    parser.add_argument("--harness-max-in-flight", default=env("HARNESS_MAX_IN_FLIGHT", "1000"),
+                        include_in_web_ui=False, help="open load: requests of one user in flight at most")
 
 
 class HarnessUser(FastHttpUser):
     wait_time = constant(0)
-    # open load keeps many requests of one user in flight: one connection each
-    concurrency = MAX_IN_FLIGHT if OPEN_RPS else 1
+    concurrency = 1  # set by Config.update
 
     @task
     def hit(self) -> None:
-        if OPEN_RPS is None:
-            self.client.get(PATH, name=NAME)
+        if Config.open_rps is None:
+            self.client.get(Config.path, name=Config.name)
             return
         self._open_loop()
 
     def _open_loop(self) -> None:
         """Send on schedule forever (Locust stops the user at the end of the run)."""
-        slots = Semaphore(MAX_IN_FLIGHT)
-        interval = 1.0 / OPEN_RPS
+        slots = Semaphore(Config.max_in_flight)
+        interval = 1.0 / Config.open_rps
         start = time.time()
         k = 0
         while True:
@@ -76,7 +125,7 @@ class HarnessUser(FastHttpUser):
 
     def _one(self, due: float, slots: Semaphore) -> None:
         try:
-            self.client.get(PATH, name=NAME, context={"due_ts": due})
+            self.client.get(Config.path, name=Config.name, context={"due_ts": due})
         finally:
             slots.release()
 
@@ -85,15 +134,22 @@ class HarnessUser(FastHttpUser):
 def _init(environment, **_: object) -> None:
     if isinstance(environment.runner, WorkerRunner):
         role["name"] = "worker"
+        role["client_id"] = environment.runner.client_id
     elif isinstance(environment.runner, MasterRunner):
         role["name"] = "master"
+    Config.update(environment.parsed_options)
+
+
+@events.test_start.add_listener
+def _test_start(environment, **_: object) -> None:
+    Config.update(environment.parsed_options)
 
 
 @events.spawning_complete.add_listener
 def _spawned(user_count: int, **_: object) -> None:
     if window["spawned_ts"] is None:
         window["spawned_ts"] = time.time()
-        window["measure_start_ts"] = window["spawned_ts"] + WARMUP_S
+        window["measure_start_ts"] = window["spawned_ts"] + Config.warmup_s
 
 
 @events.test_stopping.add_listener
@@ -119,14 +175,33 @@ def _on_request(name: str, response_time: float, response, exception, context: d
 @events.report_to_master.add_listener
 def _report(client_id: str, data: dict, **_: object) -> None:
     global state
-    data["harness"] = state.to_dict()
+    report = state.to_dict()
+    data["harness"] = report
     state = HookState()
+    for e in report["endpoints"]:
+        totals = sent_totals.setdefault(f"{e['phase']} {e['name']}", {"requests": 0, "failures": 0})
+        totals["requests"] += e["requests"]
+        totals["failures"] += e["failures"]
+    if WORKER_OUT:
+        _write_json(os.path.join(WORKER_OUT, f"worker-{client_id}.json"),
+                    {"client_id": client_id, "pid": os.getpid(), "sent": sent_totals})
 
 
 @events.worker_report.add_listener
 def _merge(client_id: str, data: dict, **_: object) -> None:
     if "harness" in data:
         state.merge(data["harness"])
+        received = sum(e["requests"] for e in data["harness"].get("endpoints", []))
+        received_by_client[client_id] = received_by_client.get(client_id, 0) + received
+
+
+def _write_json(path: str, data: dict) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
 
 
 @events.quitting.add_listener
@@ -135,9 +210,7 @@ def _write(environment, **_: object) -> None:
         return
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
-    data = {"window": window, "path": PATH, "name": NAME, "warmup_s": WARMUP_S, "open_rps": OPEN_RPS,
-            "role": role["name"], **state.to_dict()}
-    tmp = OUT + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, OUT)
+    data = {"window": window, "path": Config.path, "name": Config.name, "warmup_s": Config.warmup_s,
+            "open_rps": Config.open_rps, "role": role["name"], "received_by_client": received_by_client,
+            **state.to_dict()}
+    _write_json(OUT, data)
