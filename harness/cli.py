@@ -87,13 +87,14 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render_report
-    from harness.run import check_modes_available, run_scenario
+    from harness.run import check_modes_available, resolve_nodes, run_scenario
 
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
                                users=args.users, rate_rps=args.rate, generator_processes=args.processes)
+    scen = scen.with_servers(node_version=args.node_version)
     remote = _remote_workers(args)
     warnings = scen.warnings()
     if remote is not None:  # one Locust user per worker under open load; the workers are not this machine's
@@ -102,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cases = scen.cases()
     find_node()  # what the machine lacks is said before anything is written
     check_modes_available({c.mode for c in cases})
+    resolve_nodes(cases, lambda m: console.print(f"[yellow]note:[/] {m}"))  # fetch other Node versions now
     if args.port is not None:
         check_port_free(args.port)
     run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
@@ -170,7 +172,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness import calibrate
 
     args.scenario = str(scenario_mod.available().get("calibrate") or "calibrate")
-    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port"):
+    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port", "node_version"):
         setattr(args, name, getattr(args, name, None))
     args.no_report = False
     if not args.run_id:
@@ -354,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "latency measured from when each was due (replaces the scenario's loads)")
     p.add_argument("--processes", type=int, help="Locust processes generating the load (master + workers when "
                    "over 1; default: the scenario's, usually 1)")
+    p.add_argument("--node-version", metavar="X.Y.Z", help="run every server on this Node.js version, fetched once "
+                   "from the npm registry into ~/.cache/node-scaling-harness/node ($HARNESS_NODE_CACHE)")
     p.add_argument("--expect-workers", type=int, metavar="N",
                    help="distributed load: start Locust's master alone and wait for N workers started elsewhere "
                    "with `harness worker --master HOST:PORT` (on this machine or others)")

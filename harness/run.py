@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, calibrate, procs, record
+from harness import analysis, calibrate, nodes, procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
@@ -25,6 +25,7 @@ from harness.sampling import Sampler
 from harness.scenario import Case, Scenario
 from harness.servers import make_server
 from harness.servers.base import find_node
+from harness.servers.reuseport import supports_reuseport
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL_S = 0.5
@@ -84,12 +85,31 @@ def cpu_layout(pin: bool) -> dict[str, list[int]] | str:
     return {"server": cores[:-generator], "generator": cores[-generator:]}
 
 
+def resolve_nodes(cases: list[Case], notice: Callable[[str], None]) -> dict[str, dict[str, str]]:
+    """The Node binary of every case, by requested version ("machine": the machine's node),
+    each {"binary", "version", "source"}; versions not yet in the cache are fetched from the
+    npm registry now, before anything is written. Refuses a reuseport case on an older Node."""
+    found: dict[str, dict[str, str]] = {}
+    for case in cases:
+        key = case.node_version or "machine"
+        if key not in found:
+            if case.node_version and not nodes.cached_binary(case.node_version).is_file():
+                notice(f"fetching Node {case.node_version} from the npm registry into {nodes.cache_dir()} (once)")
+            found[key] = nodes.resolve(case.node_version)
+        if case.mode == "reuseport" and not supports_reuseport(found[key]["version"]):
+            raise UsageError(f"mode reuseport needs Node.js 22.12 or newer, and case {case.condition} would run "
+                             f"{found[key]['version']} ({found[key]['binary']})",
+                             'give its ServerSpec node_version="22.12.0" (fetched from npm) or pass --node-version')
+    return found
+
+
 def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None,
-             layout: dict[str, list[int]] | str = "shared", remote: RemoteWorkers | None = None) -> tuple[dict, dict]:
+             layout: dict[str, list[int]] | str = "shared", remote: RemoteWorkers | None = None,
+             node: dict[str, str] | None = None) -> tuple[dict, dict]:
     """Measure one case. Returns (case record, table rows); raises on failure."""
     started = time.time()
     pinned = layout if isinstance(layout, dict) else {}
-    server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"))
+    server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"), node=node["binary"] if node else None)
     with server:
         before = server.worker_metrics()
         load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
@@ -135,6 +155,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         # requests each Locust worker sent (by Locust client id), as the master received them
         "requests_by_locust_worker": hooks.get("received_by_client") or None,
         "missing_figures": missing_figures(case, remote),
+        "node": node,  # which binary ran, and its version
     }  # fmt: skip
     tables = {
         "endpoints": endpoint_rows(case.case_id, hooks["endpoints"]),
@@ -177,6 +198,7 @@ def run_scenario(
     node = find_node()  # fail before anything is written when node is missing
     cases = scenario.cases()
     check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
+    node_by_version = resolve_nodes(cases, on_notice or (lambda _: None))
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
     layout = cpu_layout(pin)
@@ -185,7 +207,7 @@ def run_scenario(
     machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
     writer.start({
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
-        "machine": machine, "versions": record.versions(node, REPO),
+        "machine": machine, "versions": {**record.versions(node, REPO), "node_by_case_version": node_by_version},
         "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
         "remote_workers": None if remote is None else {"count": remote.count, "bind_host": remote.bind_host,
                                                        "port": remote.port},
@@ -200,7 +222,8 @@ def run_scenario(
             raw = writer.raw_dir(case.case_id)
             raw.mkdir(parents=True, exist_ok=True)
             try:
-                case_row, tables = run_case(case, raw, progress, port=port, layout=layout, remote=remote)
+                case_row, tables = run_case(case, raw, progress, port=port, layout=layout, remote=remote,
+                                            node=node_by_version[case.node_version or "machine"])
             except HarnessError as exc:
                 failed.append(case.case_id)
                 writer.add_case({**case.to_dict(), "status": "failed", "error": exc.one_line()}, {})

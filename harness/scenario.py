@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.errors import UsageError
 
-MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2")
+MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport")
 # Modes with one HTTP process (workers must be 1); the others run `workers` server processes.
 ONE_PROCESS_MODES = ("single", "pool", "spawn-per-request")
 SCHEDULES = ("rr", "none")
@@ -42,6 +42,7 @@ MAX_RATE_RPS = 100_000
 MAX_GENERATOR_PROCESSES = 64
 USERS_PER_GENERATOR_WARN = 500
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NODE_VERSION_RE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}$")  # an exact Node.js version, e.g. 22.12.0
 
 
 def machine_cores() -> int:
@@ -58,6 +59,14 @@ def _whole(value: Any, what: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise UsageError(f"{what} is {value}, outside {lo}..{hi}", f"use a value from {lo} to {hi}")
     return value
+
+
+def check_node_version(version: Any) -> str:
+    """An exact Node.js version such as 22.12.0 (a range would leave the record ambiguous)."""
+    if not isinstance(version, str) or not NODE_VERSION_RE.match(version):
+        raise UsageError(f"node_version {version!r} is not a full version like 22.12.0",
+                         "name an exact version (`npm view node versions` lists them)")
+    return version
 
 
 def _seconds(value: Any, what: str, lo: float, hi: float) -> float:
@@ -79,6 +88,8 @@ class ServerSpec:
     balance: nginx only: "round_robin" or "least_conn".
     uv_threadpool_size: any mode: UV_THREADPOOL_SIZE set in the environment before the
         process starts (None: libuv's default of 4).
+    node_version: any mode: run this exact Node.js version (e.g. "22.12.0"), fetched once from
+        the npm registry into a cache (None: the machine's node). The reuseport mode needs 22.12+.
     """
 
     mode: str
@@ -88,6 +99,7 @@ class ServerSpec:
     queue_limit: int | None = None
     balance: str = "round_robin"
     uv_threadpool_size: int | None = None
+    node_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -104,6 +116,8 @@ class ServerSpec:
             _whole(self.queue_limit, "queue_limit", 0, 1_000_000)
         if self.uv_threadpool_size is not None:
             _whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
+        if self.node_version is not None:
+            check_node_version(self.node_version)
         if self.mode in ONE_PROCESS_MODES and self.workers not in (1, "cores"):
             raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
                              "drop workers=, or use mode cluster, nginx or pm2")
@@ -130,6 +144,8 @@ class ServerSpec:
             label = f"{self.mode}-{self.workers}w"
         if self.uv_threadpool_size is not None:
             label += f"-uv{self.uv_threadpool_size}"
+        if self.node_version is not None:
+            label += f"-node{self.node_version}"
         return label
 
 
@@ -213,6 +229,7 @@ class Case:
     queue_limit: int | None
     balance: str
     uv_threadpool_size: int | None
+    node_version: str | None  # None: the machine's node
     route: str
     path: str
     load: str  # closed | open
@@ -280,6 +297,12 @@ class Scenario:
             result = replace(result, loads=(OpenLoad(rate),))
         return result
 
+    def with_servers(self, **changes: Any) -> "Scenario":
+        """A copy whose every ServerSpec has these fields changed (None values are ignored),
+        e.g. node_version="22.12.0" for `--node-version`; each spec is validated again."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, servers=tuple(replace(s, **changes) for s in self.servers)) if changes else self
+
     def quick_variant(self) -> "Scenario":
         return self.with_overrides(**self.quick)
 
@@ -309,6 +332,7 @@ class Scenario:
                         queue_limit=server.queue_limit if server.mode == "pool" else None,
                         balance=server.balance if server.mode == "nginx" else "",
                         uv_threadpool_size=server.uv_threadpool_size,
+                        node_version=server.node_version,
                         route=work.route,
                         path=work.path,
                         load=load.kind,

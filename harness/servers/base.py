@@ -79,6 +79,22 @@ def find_node() -> str:
     return node
 
 
+def announced_instances(state_dir: Path, live_pids: set[int]) -> list[dict[str, Any]]:
+    """{pid, worker_id, admin_port} of every live process that announced itself in
+    state_dir/<pid>.json once it served (index.js in the pm2 and reuseport modes, where
+    the processes share one port, so each one's /metrics is reached on its own port)."""
+    found = []
+    for f in sorted(state_dir.glob("*.json")):
+        try:
+            info = json.loads(f.read_text())
+            pid, port = int(info["pid"]), int(info["admin_port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if pid in live_pids and 1 <= port <= 65535:
+            found.append({"pid": pid, "worker_id": str(info.get("worker_id")), "admin_port": port})
+    return found
+
+
 def server_dir() -> Path:
     env = os.environ.get("HARNESS_SERVER_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "server"

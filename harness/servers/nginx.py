@@ -241,13 +241,7 @@ class NginxServer(Server):
         codes: list[int | None] = []
         if self.proc is not None:
             codes.append(procs.stop(self.proc, timeout_s=self.stop_timeout_s, sig=signal.SIGQUIT))
-        for b in self.backends:
-            if b.poll() is None:
-                try:
-                    os.killpg(b.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        codes.extend(procs.stop(b, timeout_s=self.stop_timeout_s) for b in self.backends)
+        codes.extend(procs.stop_all(self.backends, timeout_s=self.stop_timeout_s))
         if codes:
             self.exit_code = next((c for c in codes if c != 0), 0)
         return self.exit_code

@@ -32,7 +32,7 @@ import psutil
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed
 from harness.scenario import MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, find_node, http_get, server_dir, whole
+from harness.servers.base import ProcInfo, Server, announced_instances, find_node, http_get, server_dir, whole
 
 APP_NAME = "harness-server"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with the terminating NUL
@@ -147,17 +147,7 @@ class Pm2Server(Server):
 
     def instances(self) -> list[dict[str, Any]]:
         """{pid, worker_id, admin_port} of every live instance that serves (announced itself)."""
-        live = self._instance_pids()
-        found = []
-        for f in sorted(self.state_dir.glob("*.json")):
-            try:
-                info = json.loads(f.read_text())
-                pid, port = int(info["pid"]), int(info["admin_port"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if pid in live and 1 <= port <= 65535:
-                found.append({"pid": pid, "worker_id": str(info.get("worker_id")), "admin_port": port})
-        return found
+        return announced_instances(self.state_dir, self._instance_pids())
 
     def is_ready(self) -> bool:
         """N live instances that announced themselves, with N distinct worker ids, each
