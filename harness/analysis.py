@@ -221,6 +221,8 @@ def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id:
     in-flight cap) can be cut off client-side while the server still counts them."""
     client = workers[workers["case_id"] == case_id].groupby("worker_id")["requests"].sum()
     srv = server[server["case_id"] == case_id]
+    if srv.empty:  # no server-side counts (an external target or a user's app without /metrics): nothing to compare
+        return math.nan
     before = srv[srv["snapshot"] == "before"].set_index("worker_id")["requests_route"]
     after = srv[srv["snapshot"] == "after"].set_index("worker_id")["requests_route"]
     served = after.sub(before, fill_value=0)
@@ -409,8 +411,22 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
     if not summary.empty and int(summary["repetitions"].max()) < 3:
         out.append(f"Only {int(summary['repetitions'].max())} repetition(s) per condition: the 95% intervals are "
                    "wide (or absent). Use more repetitions for a firm conclusion.")
+    out.extend(missing_figure_warnings(meta))
     steal = results["steal_pct"].max() if not results.empty else math.nan
     if not math.isnan(steal) and steal > 5:
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
                    "another tenant was busy; absolute figures are lower than on a quiet machine.")
     return out
+
+
+def missing_figure_warnings(meta: dict) -> list[str]:
+    """One line per condition and figure the record could not have (an external target, a
+    user's app, Locust workers elsewhere), with the reason the run recorded (case key
+    `missing_figures`; absent in older records)."""
+    seen: dict[str, list[str]] = {}
+    for case in meta.get("cases", []):
+        for figure in case.get("missing_figures") or []:
+            conditions = seen.setdefault(figure, [])
+            if case.get("condition") not in conditions:
+                conditions.append(case.get("condition"))
+    return [f"Not measured for {', '.join(map(str, conds))}: {figure}." for figure, conds in seen.items()]

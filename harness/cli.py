@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -87,13 +88,14 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render_report
-    from harness.run import check_modes_available, resolve_nodes, run_scenario
+    from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
 
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
                                users=args.users, rate_rps=args.rate, generator_processes=args.processes)
+    scen = _own_server_or_target(scen, args)
     scen = scen.with_servers(node_version=args.node_version)
     remote = _remote_workers(args)
     warnings = scen.warnings()
@@ -101,8 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         scen = scen.with_overrides(generator_processes=remote.count)
     results_dir = Path(args.results)
     cases = scen.cases()
-    find_node()  # what the machine lacks is said before anything is written
+    if any(c.mode != "external" for c in cases):
+        find_node()  # what the machine lacks is said before anything is written
     check_modes_available({c.mode for c in cases})
+    check_targets(cases, args.allow_remote)
     resolve_nodes(cases, lambda m: console.print(f"[yellow]note:[/] {m}"))  # fetch other Node versions now
     if args.port is not None:
         check_port_free(args.port)
@@ -116,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
                                scenario_source=str(args.scenario), quick=args.quick,
                                on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
-                               remote=remote)
+                               remote=remote, allow_remote=args.allow_remote)
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
     if not outcome.complete_cases:
@@ -129,6 +133,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(outcome.path)
     return EXIT_OK if outcome.status == "complete" else 1
+
+
+def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace) -> scenario_mod.Scenario:
+    """--target URL: every case drives that server (mode external); --app FILE: every server
+    runs the user's app. Either way --path (default /) replaces the reference server's routes."""
+    target, app, path = getattr(args, "target", None), getattr(args, "app", None), getattr(args, "path", None)
+    if target and app:
+        raise UsageError("--target drives a server the harness does not start, --app one it starts", "give one of the two")
+    if target and args.port is not None:
+        raise UsageError("--port is for servers the harness starts", "put the port in the --target URL")
+    if path is not None and not (target or app):
+        raise UsageError("--path is for --target or --app", "the reference server's routes are set in the scenario")
+    if target:
+        scen = replace(scen, servers=(scenario_mod.ServerSpec("external", target=target),), baseline="external")
+    elif app:
+        if not Path(app).is_file():
+            raise UsageError(f"--app {app}: no such file", "give the path of your server's .js file")
+        try:
+            scen = scen.with_servers(app=str(Path(app).resolve()))
+        except UsageError as exc:
+            raise UsageError(f"--app with scenario {scen.name}: {exc.message}", "use a scenario whose servers are "
+                             f"in the modes {', '.join(scenario_mod.APP_MODES)}, e.g. `harness run app --app FILE`") from exc
+    if target or app:
+        scen = replace(scen, workloads=(scenario_mod.PathWorkload.of(path or "/"),))
+    return scen
 
 
 def _remote_workers(args: argparse.Namespace) -> "RemoteWorkers | None":
@@ -172,7 +201,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness import calibrate
 
     args.scenario = str(scenario_mod.available().get("calibrate") or "calibrate")
-    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port", "node_version"):
+    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port", "node_version", "allow_remote", "target", "app", "path"):
         setattr(args, name, getattr(args, name, None))
     args.no_report = False
     if not args.run_id:
@@ -356,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "latency measured from when each was due (replaces the scenario's loads)")
     p.add_argument("--processes", type=int, help="Locust processes generating the load (master + workers when "
                    "over 1; default: the scenario's, usually 1)")
+    p.add_argument("--target", metavar="URL", help="drive a server the harness did not start (http://HOST:PORT; "
+                   "not loopback only with --allow-remote); nothing is started or sampled server-side")
+    p.add_argument("--app", metavar="FILE.js", help="run your own Node server (it must listen on the port in PORT) "
+                   "in the scenario's modes (single, cluster, nginx, pm2) instead of the reference server")
+    p.add_argument("--path", metavar="PATH", help="with --target or --app: the path every user requests (default /)")
     p.add_argument("--node-version", metavar="X.Y.Z", help="run every server on this Node.js version, fetched once "
                    "from the npm registry into ~/.cache/node-scaling-harness/node ($HARNESS_NODE_CACHE)")
     p.add_argument("--expect-workers", type=int, metavar="N",

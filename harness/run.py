@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,9 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, calibrate, nodes, procs, record
+from harness import analysis, calibrate, net, nodes, procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
-from harness.load.hooks import endpoint_rows, phase_of, timeline_rows
+from harness.load.hooks import NO_WORKER, endpoint_rows, phase_of, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
 from harness.sampling import Sampler
 from harness.scenario import Case, Scenario
@@ -91,6 +92,8 @@ def resolve_nodes(cases: list[Case], notice: Callable[[str], None]) -> dict[str,
     npm registry now, before anything is written. Refuses a reuseport case on an older Node."""
     found: dict[str, dict[str, str]] = {}
     for case in cases:
+        if case.mode == "external":
+            continue  # runs no node of ours
         key = case.node_version or "machine"
         if key not in found:
             if case.node_version and not nodes.cached_binary(case.node_version).is_file():
@@ -111,7 +114,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     pinned = layout if isinstance(layout, dict) else {}
     server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"), node=node["binary"] if node else None)
     with server:
-        before = server.worker_metrics()
+        before = [] if case.app else server.worker_metrics()  # a user's app has no /metrics
         load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
                          open_rps=case.target_rps, max_in_flight=case.max_in_flight,
                          processes=case.generator_processes, cpus=pinned.get("generator"), remote=remote)
@@ -124,7 +127,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
             load.stop()
             samples = sampler.stop()
             thread_samples = sampler.thread_rows
-        after = server.worker_metrics()
+        after = [] if case.app else server.worker_metrics()
     ended = time.time()
     (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
 
@@ -154,7 +157,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "client_errors": hooks.get("errors", {}),
         # requests each Locust worker sent (by Locust client id), as the master received them
         "requests_by_locust_worker": hooks.get("received_by_client") or None,
-        "missing_figures": missing_figures(case, remote),
+        "missing_figures": missing_figures(case, remote, hooks["workers"]) + server.missing_figures(),
         "node": node,  # which binary ran, and its version
     }  # fmt: skip
     tables = {
@@ -170,9 +173,17 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     return case_row, tables
 
 
-def missing_figures(case: Case, remote: RemoteWorkers | None) -> list[str]:
+def missing_figures(case: Case, remote: RemoteWorkers | None, workers: list[dict[str, Any]]) -> list[str]:
     """The figures this case cannot have, each with the reason (shown in the report's header)."""
     missing = []
+    if case.app:
+        missing.append("the server's own request counts and event-loop figures (a user's app serves no /metrics), "
+                       "so client and server counts are not compared")
+    answered = [w for w in workers if w["pid"] != NO_WORKER or w["worker_id"] != NO_WORKER]
+    if workers and not answered:
+        missing.append("the spread of requests over the server's workers (requests per worker, Jain's fairness): "
+                       "no response carried an x-worker-id header (an app can send "
+                       "process.env.HARNESS_WORKER_ID, which the harness sets in every mode)")
     if remote is not None:
         missing.append(f"CPU of the {remote.count} Locust workers started outside the harness (only the master "
                        "was sampled), so a generator-limited worker would not be flagged: watch their CPU on "
@@ -191,13 +202,16 @@ def run_scenario(
     on_notice: Callable[[str], None] | None = None,
     pin: bool = False,
     remote: RemoteWorkers | None = None,
+    allow_remote: bool = False,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
     progress = progress or QuietProgress()
-    node = find_node()  # fail before anything is written when node is missing
     cases = scenario.cases()
+    # fail before anything is written when node is missing (a run of external targets needs none)
+    node = find_node() if any(c.mode != "external" for c in cases) else shutil.which("node")
     check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
+    check_targets(cases, allow_remote)
     node_by_version = resolve_nodes(cases, on_notice or (lambda _: None))
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
@@ -223,7 +237,7 @@ def run_scenario(
             raw.mkdir(parents=True, exist_ok=True)
             try:
                 case_row, tables = run_case(case, raw, progress, port=port, layout=layout, remote=remote,
-                                            node=node_by_version[case.node_version or "machine"])
+                                            node=node_by_version.get(case.node_version or "machine"))
             except HarnessError as exc:
                 failed.append(case.case_id)
                 writer.add_case({**case.to_dict(), "status": "failed", "error": exc.one_line()}, {})
@@ -248,6 +262,17 @@ def run_scenario(
         return RunOutcome(writer.path, "failed", error, len(cases) - len(failed))
     writer.finish("complete")
     return RunOutcome(writer.path, "complete", None, len(cases))
+
+
+def check_targets(cases: list[Case], allow_remote: bool) -> None:
+    """Every external target is loopback (or allowed to be remote) and answers, before anything is written."""
+    seen: set[tuple[str, str]] = set()
+    for case in cases:
+        if case.target_url is None or (case.target_url, case.path) in seen:
+            continue
+        seen.add((case.target_url, case.path))
+        target = net.parse_target(case.target_url, allow_remote=allow_remote)
+        net.check_reachable(target, case.path)
 
 
 def check_modes_available(modes: set[str]) -> None:

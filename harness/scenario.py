@@ -21,7 +21,11 @@ from typing import Any
 
 from harness.errors import UsageError
 
-MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport")
+MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport", "external")
+# Modes that can run a user's own app (`app=`, `--app`): the harness supplies the cluster wrapper.
+APP_MODES = ("single", "cluster", "nginx", "pm2")
+# An app file named like this is labelled by its folder (examples/hello-app/server.js: hello-app).
+_GENERIC_APP_NAMES = ("index", "server", "app", "main")
 # Modes with one HTTP process (workers must be 1); the others run `workers` server processes.
 ONE_PROCESS_MODES = ("single", "pool", "spawn-per-request")
 SCHEDULES = ("rr", "none")
@@ -90,6 +94,9 @@ class ServerSpec:
         process starts (None: libuv's default of 4).
     node_version: any mode: run this exact Node.js version (e.g. "22.12.0"), fetched once from
         the npm registry into a cache (None: the machine's node). The reuseport mode needs 22.12+.
+    app: single, cluster, nginx and pm2: run this Node server file (one that listens on the
+        port in PORT) instead of the reference server, unchanged (None: the reference server).
+    target: mode "external" only: the URL of a server the harness did not start (http://HOST:PORT).
     """
 
     mode: str
@@ -100,6 +107,8 @@ class ServerSpec:
     balance: str = "round_robin"
     uv_threadpool_size: int | None = None
     node_version: str | None = None
+    app: str | None = None
+    target: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -118,13 +127,27 @@ class ServerSpec:
             _whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
         if self.node_version is not None:
             check_node_version(self.node_version)
+        if self.app is not None:
+            if self.mode not in APP_MODES:
+                raise UsageError(f"mode {self.mode} cannot run your own app", f"use one of: {', '.join(APP_MODES)}")
+            if not isinstance(self.app, str) or not Path(self.app).is_file():
+                raise UsageError(f"app file {self.app!r} does not exist",
+                                 "give the path of your server's .js file (it must listen on the port in PORT)")
+        if (self.mode == "external") != (self.target is not None):
+            raise UsageError("mode external needs target=URL, and only mode external takes a target",
+                             "use --target http://HOST:PORT on the command line")
+        if self.target is not None:
+            from harness.net import parse_target
+
+            parse_target(self.target, allow_remote=True)  # the loopback rule is checked when the run starts
         if self.mode in ONE_PROCESS_MODES and self.workers not in (1, "cores"):
             raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
                              "drop workers=, or use mode cluster, nginx or pm2")
 
     def resolved(self) -> "ServerSpec":
         cores = machine_cores()
-        workers = 1 if self.mode in ONE_PROCESS_MODES else (cores if self.workers == "cores" else self.workers)
+        workers = 1 if self.mode in ONE_PROCESS_MODES + ("external",) else (
+            cores if self.workers == "cores" else self.workers)
         return replace(self, workers=workers, threads=cores if self.threads == "cores" else self.threads)
 
     @property
@@ -140,12 +163,17 @@ class ServerSpec:
             label = "spawn-per-request"
         elif self.mode == "nginx":
             label = f"nginx-{self.balance.replace('_', '-')}-{self.workers}w"
+        elif self.mode == "external":
+            label = "external"
         else:
             label = f"{self.mode}-{self.workers}w"
         if self.uv_threadpool_size is not None:
             label += f"-uv{self.uv_threadpool_size}"
         if self.node_version is not None:
             label += f"-node{self.node_version}"
+        if self.app is not None:
+            app = Path(self.app).resolve()
+            label = f"{app.parent.name if app.stem in _GENERIC_APP_NAMES else app.stem}-{label}"
         return label
 
 
@@ -170,6 +198,32 @@ class Workload:
         if self.param is None:
             return self.route
         return f"{self.route}?{ROUTE_PARAMS[self.route][0]}={self.param}"
+
+
+_PATH_RE = re.compile(r"^/[\x21-\x7e]{0,2000}$")  # printable, no spaces
+
+
+@dataclass(frozen=True)
+class PathWorkload(Workload):
+    """Any GET path, for your own app or an external target, whose routes are not the
+    reference server's (`--path /users?id=3`): route is the part before '?', the name
+    its statistics go under; query the rest."""
+
+    query: str = ""
+
+    @classmethod
+    def of(cls, path: str) -> "PathWorkload":
+        route, _, query = path.partition("?")
+        return cls(route, None, query)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.route, str) or not _PATH_RE.match(self.path) or self.param is not None:
+            raise UsageError(f"path {self.path!r} is not a request path",
+                             "give a path that starts with / and has no spaces, e.g. --path /users?id=3")
+
+    @property
+    def path(self) -> str:
+        return f"{self.route}?{self.query}" if self.query else self.route
 
 
 @dataclass(frozen=True)
@@ -230,6 +284,8 @@ class Case:
     balance: str
     uv_threadpool_size: int | None
     node_version: str | None  # None: the machine's node
+    app: str | None  # the user's server file (None: the reference server)
+    target_url: str | None  # mode external: the server the harness did not start
     route: str
     path: str
     load: str  # closed | open
@@ -333,6 +389,8 @@ class Scenario:
                         balance=server.balance if server.mode == "nginx" else "",
                         uv_threadpool_size=server.uv_threadpool_size,
                         node_version=server.node_version,
+                        app=str(Path(server.app).resolve()) if server.app else None,
+                        target_url=server.target,
                         route=work.route,
                         path=work.path,
                         load=load.kind,

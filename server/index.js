@@ -2,7 +2,7 @@
 // Entry point of the reference server in every process mode.
 //
 //   node index.js --mode single  --port P [--host 127.0.0.1] [--worker-id ID]
-//   node index.js --mode cluster --port P --workers N --schedule rr|none --admin-port A
+//   node index.js --mode cluster --port P --workers N --schedule rr|none --admin-port A [--app FILE]
 //   node index.js --mode pool    --port P --threads T [--queue-limit Q]
 //   node index.js --mode spawn-per-request --port P [--max-live-threads M]
 //   node index.js --mode pm2     --port P --state-dir D      (as a PM2 cluster-mode instance)
@@ -15,7 +15,10 @@
 //          which worker's accept() wins. The primary re-forks crashed workers (with a
 //          back-off so a crash loop does not spin) and serves a small admin API on a
 //          separate loopback port: /ready (all N workers listening) and /workers (every
-//          worker's /metrics, gathered over IPC).
+//          worker's /metrics, gathered over IPC). With --app FILE each worker runs that
+//          file instead (a user's own server, unchanged: it listens on the port in PORT,
+//          which node:cluster shares), with HARNESS_WORKER_ID set to its id; on shutdown
+//          such a worker gets SIGTERM (it has no drain message handler).
 // pool:    one process; /cpu runs on a piscina pool of exactly T worker threads, with at
 //          most Q tasks waiting (none: no limit; past it a 503). Every other route runs on
 //          the event loop as in single mode.
@@ -71,6 +74,7 @@ function parseOptions() {
         'queue-limit': { type: 'string', default: 'none' },
         'max-live-threads': { type: 'string', default: '256' },
         'state-dir': { type: 'string', default: '' },
+        app: { type: 'string', default: '' },
       },
       strict: true,
     }));
@@ -95,7 +99,9 @@ function parseOptions() {
     queueLimit: values['queue-limit'] === 'none' ? null : int('queue-limit', 0, 1000000),
     maxLiveThreads: int('max-live-threads', 1, 100000),
     stateDir: values['state-dir'],
+    app: values.app,
   };
+  if (opts.app && opts.mode !== 'cluster') fail('--app is for --mode cluster (the harness runs an app directly in the other modes)');
   if (!MODES.includes(opts.mode)) fail(`unknown --mode ${opts.mode}; use one of ${MODES.join(', ')}`);
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(opts.workerId)) fail(`--worker-id must be 1 to 32 letters, digits, - or _, got ${JSON.stringify(opts.workerId)}`);
   if ((opts.mode === 'pm2' || opts.mode === 'reuseport') && !opts.stateDir) fail(`--mode ${opts.mode} needs --state-dir`);
@@ -237,7 +243,8 @@ function runPrimary(opts) {
       refork(worker);
       return;
     }
-    if (code !== 0) forcedWorkers += 1;
+    // an app's worker stopped by our SIGTERM without a handler of its own ends by the signal: not forced
+    if (code !== 0 && !(opts.app && signal === 'SIGTERM')) forcedWorkers += 1;
     if (Object.keys(cluster.workers).length === 0) {
       // Exit 1 when any worker had to force-exit: the drain did not finish in time.
       log('stopped', { forced_workers: forcedWorkers });
@@ -290,7 +297,10 @@ function runPrimary(opts) {
     admin.close();
     const workers = Object.values(cluster.workers);
     if (workers.length === 0) process.exit(0);
-    for (const w of workers) if (w.isConnected()) w.send({ type: 'shutdown' });
+    for (const w of workers) {
+      if (opts.app) w.process.kill('SIGTERM');
+      else if (w.isConnected()) w.send({ type: 'shutdown' });
+    }
     const timer = setTimeout(() => {
       log('force-exit', { workers_left: Object.keys(cluster.workers).length });
       for (const w of Object.values(cluster.workers)) w.process.kill('SIGKILL');
@@ -324,6 +334,9 @@ if (opts.mode === 'single') {
   runWorker(opts, opts.workerId, 'reuseport', { stateDir: opts.stateDir, reusePort: true });
 } else if (cluster.isPrimary) {
   runPrimary(opts);
+} else if (opts.app) {
+  process.env.HARNESS_WORKER_ID = String(cluster.worker.id);
+  require(path.resolve(opts.app));
 } else {
   runWorker(opts, String(cluster.worker.id), 'cluster');
 }

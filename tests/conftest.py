@@ -25,11 +25,12 @@ _basetemp: list[str] = []  # this session's tmp folder (nginx rewrites its envir
 def _looks_like_ours(cmd: str) -> bool:
     """The reference server in any mode (a PM2 instance's command line is just
     `node .../server/index.js`), PM2's daemon or CLI, nginx (master and workers),
-    or a Locust run of the harness."""
+    a Locust run of the harness, or a user's app run by the tests."""
     return (("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
             or "pm2-foreground.js" in cmd or "node_modules/pm2/" in cmd
             or cmd.startswith("nginx: ")
-            or "harness/load/locustfile.py" in cmd)
+            or "harness/load/locustfile.py" in cmd
+            or "examples/hello-app/server.js" in cmd or "harness-test-app" in cmd)  # user apps the tests run
 
 
 def _of_this_session(p: psutil.Process, cmd: str) -> bool:

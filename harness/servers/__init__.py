@@ -7,6 +7,7 @@ from pathlib import Path
 from harness.errors import UsageError
 from harness.scenario import Case
 from harness.servers.base import ProcInfo, Server
+from harness.servers.external import ExternalServer
 from harness.servers.nginx import NginxServer
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.pm2 import Pm2Server
@@ -21,6 +22,7 @@ MODE_CLASSES: dict[str, type[Server]] = {
     "nginx": NginxServer,
     "pm2": Pm2Server,
     "reuseport": ReuseportServer,
+    "external": ExternalServer,
 }
 
 
@@ -28,6 +30,8 @@ def make_server(case: Case, log_dir: Path, port: int | None = None, cpus: list[i
                 node: str | None = None) -> Server:
     """The server a case asks for, not yet started (pinned to `cpus` when given; run by the
     Node binary `node` when given, the machine's otherwise)."""
+    if case.mode == "external":
+        return ExternalServer(log_dir, target=str(case.target_url), probe_path=case.path)
     cls = MODE_CLASSES.get(case.mode)
     if cls is None:
         raise UsageError(f"mode {case.mode} is not available in this version of the harness",
@@ -36,6 +40,7 @@ def make_server(case: Case, log_dir: Path, port: int | None = None, cpus: list[i
                queue_limit=case.queue_limit, balance=case.balance or "round_robin",
                uv_threadpool_size=case.uv_threadpool_size)
     server.cpus = cpus
+    server.app = case.app
     if node is not None:
         server.node = node
     return server

@@ -104,6 +104,7 @@ class Server(ABC):
     """Base of every mode. Subclasses say how to start and what their processes are."""
 
     host = "127.0.0.1"  # servers bind to loopback only
+    app: str | None = None  # a user's own server file to run instead of the reference server (make_server sets it)
 
     def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
                  uv_threadpool_size: int | None = None) -> None:
@@ -134,6 +135,11 @@ class Server(ABC):
     def worker_metrics(self) -> list[dict[str, Any]]:
         """Each worker's own /metrics document."""
 
+    def missing_figures(self) -> list[str]:
+        """Figures this server cannot give, each with the reason (recorded with the case and
+        shown in the report's header); the reference server started by the harness gives all."""
+        return []
+
     # --- shared lifecycle -----------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -151,7 +157,21 @@ class Server(ABC):
         env.pop("UV_THREADPOOL_SIZE", None)
         if self.uv_threadpool_size is not None:
             env["UV_THREADPOOL_SIZE"] = str(self.uv_threadpool_size)
+        if self.app:  # a user's app learns where to listen the usual way
+            env.update(PORT=str(self.port), HOST=self.host, HARNESS_WORKER_ID="0")
         return env
+
+    def working_dir(self) -> Path:
+        """Where the server's processes start: the app's folder (its relative requires work), or server/."""
+        return Path(self.app).parent if self.app else server_dir()
+
+    def serves(self, port: int) -> bool:
+        """One readiness probe of one listening port: the reference server's /healthz says
+        200; a user's app has no such route, so any HTTP answer on / means it listens."""
+        if self.app:
+            http_get(self.host, port, "/", timeout_s=1.0)
+            return True
+        return http_get(self.host, port, "/healthz", timeout_s=1.0)[0] == 200
 
     @classmethod
     def missing(cls) -> list[str]:
@@ -163,7 +183,8 @@ class Server(ABC):
         return []
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
-        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=server_dir(), cpus=self.cpus)
+        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=self.working_dir(),
+                                cpus=self.cpus)
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:
