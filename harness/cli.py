@@ -99,6 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     scen = scen.with_servers(node_version=args.node_version)
     remote = _remote_workers(args)
     warnings = scen.warnings()
+    if remote is not None and remote.bind_host not in ("127.0.0.1", "localhost", "::1") and not args.target:
+        warnings.append("the harness's servers listen on 127.0.0.1: Locust workers on other machines would send to "
+                        "their own loopback; run the server where they can reach it and give --target")
     if remote is not None:  # one Locust user per worker under open load; the workers are not this machine's
         scen = scen.with_overrides(generator_processes=remote.count)
     results_dir = Path(args.results)
@@ -254,7 +257,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             continue
         missing = cls.missing()
         problems += bool(missing)
-        table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or "")
+        table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or cls.advice())
     out.print(table)
     return EXIT_OK if not problems else 3
 

@@ -182,6 +182,11 @@ class Server(ABC):
             return [exc.one_line()]
         return []
 
+    @classmethod
+    def advice(cls) -> str:
+        """A note for `harness doctor` on a mode that can run, but not on every Node (empty: none)."""
+        return ""
+
     def start(self, ready_timeout_s: float = 20.0) -> None:
         self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=self.working_dir(),
                                 cpus=self.cpus)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import nodes, procs
-from harness.errors import UsageError
+from harness.errors import EnvironmentProblem, UsageError
 from harness.scenario import MAX_WORKERS
 from harness.servers.base import ProcInfo, Server, announced_instances, find_node, http_get, server_dir, whole
 
@@ -44,6 +44,17 @@ class ReuseportServer(Server):
         self.node = find_node()
         self.state_dir = Path(os.path.abspath(log_dir)) / "reuseport"
         self.members: list[subprocess.Popen] = []
+
+    @classmethod
+    def advice(cls) -> str:
+        try:
+            version = nodes.version_of(find_node())
+        except EnvironmentProblem:
+            return ""
+        if supports_reuseport(version):
+            return ""
+        return (f"needs Node 22.12+ (this machine's is {version}): give the ServerSpec node_version=\"22.12.0\", "
+                "fetched from npm (see scenarios/reuseport.py)")
 
     def command(self) -> list[str]:
         return self.member_command(1)
