@@ -213,6 +213,19 @@ def case_results(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
+def missing_figure_warnings(meta: dict) -> list[str]:
+    """One line per condition and figure the record could not have (an external target, a
+    user's app, Locust workers elsewhere), with the reason the run recorded (case key
+    `missing_figures`; absent in older records)."""
+    seen: dict[str, list[str]] = {}
+    for case in meta.get("cases", []):
+        for figure in case.get("missing_figures") or []:
+            conditions = seen.setdefault(figure, [])
+            if case.get("condition") not in conditions:
+                conditions.append(case.get("condition"))
+    return [f"Not measured for {', '.join(map(str, conds))}: {figure}." for figure, conds in seen.items()]
+
+
 def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str,
                            in_flight_bound: float = 0.0) -> float:
     """Largest relative difference, over workers, between the responses the client counted
@@ -417,16 +430,3 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
                    "another tenant was busy; absolute figures are lower than on a quiet machine.")
     return out
-
-
-def missing_figure_warnings(meta: dict) -> list[str]:
-    """One line per condition and figure the record could not have (an external target, a
-    user's app, Locust workers elsewhere), with the reason the run recorded (case key
-    `missing_figures`; absent in older records)."""
-    seen: dict[str, list[str]] = {}
-    for case in meta.get("cases", []):
-        for figure in case.get("missing_figures") or []:
-            conditions = seen.setdefault(figure, [])
-            if case.get("condition") not in conditions:
-                conditions.append(case.get("condition"))
-    return [f"Not measured for {', '.join(map(str, conds))}: {figure}." for figure, conds in seen.items()]
