@@ -424,9 +424,9 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
     if not summary.empty and int(summary["repetitions"].max()) < 3:
         out.append(f"Only {int(summary['repetitions'].max())} repetition(s) per condition: the 95% intervals are "
                    "wide (or absent). Use more repetitions for a firm conclusion.")
-    out.extend(missing_figure_warnings(meta))
     steal = results["steal_pct"].max() if not results.empty else math.nan
     if not math.isnan(steal) and steal > 5:
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
                    "another tenant was busy; absolute figures are lower than on a quiet machine.")
+    out.extend(missing_figure_warnings(meta))  # an external target, a user's app, Locust workers elsewhere
     return out
