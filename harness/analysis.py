@@ -275,9 +275,24 @@ def _event_loop(server: pd.DataFrame, case_id: str) -> dict[str, float]:
         return {"event_loop_delay_p99_ms": math.nan, "event_loop_utilization": math.nan}
     return {"event_loop_delay_p99_ms": float(pd.to_numeric(after["event_loop_delay_p99_ms"], errors="coerce").max()),
             "event_loop_utilization": float(pd.to_numeric(after["event_loop_utilization"], errors="coerce").max())}
+
+
 def _has_events(case: Any) -> bool:
     events = getattr(case, "events", "")
     return isinstance(events, str) and bool(events.strip())
+
+
+def missing_figure_warnings(meta: dict) -> list[str]:
+    """One line per condition and figure the record could not have (an external target, a
+    user's app, Locust workers elsewhere), with the reason the run recorded (case key
+    `missing_figures`; absent in older records)."""
+    seen: dict[str, list[str]] = {}
+    for case in meta.get("cases", []):
+        for figure in case.get("missing_figures") or []:
+            conditions = seen.setdefault(figure, [])
+            if case.get("condition") not in conditions:
+                conditions.append(case.get("condition"))
+    return [f"Not measured for {', '.join(map(str, conds))}: {figure}." for figure, conds in seen.items()]
 
 
 def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str,
@@ -288,6 +303,8 @@ def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id:
     in-flight cap) can be cut off client-side while the server still counts them."""
     client = workers[workers["case_id"] == case_id].groupby("worker_id")["requests"].sum()
     srv = server[server["case_id"] == case_id]
+    if srv.empty:  # no server-side counts (an external target or a user's app without /metrics): nothing to compare
+        return math.nan
     before = srv[srv["snapshot"] == "before"].set_index("worker_id")["requests_route"]
     after = srv[srv["snapshot"] == "after"].set_index("worker_id")["requests_route"]
     served = after.sub(before, fill_value=0)
@@ -493,6 +510,7 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
     if not math.isnan(steal) and steal > 5:
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
                    "another tenant was busy; absolute figures are lower than on a quiet machine.")
+    out.extend(missing_figure_warnings(meta))  # an external target, a user's app, Locust workers elsewhere
     return out
 
 

@@ -19,6 +19,7 @@ import re
 import signal
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -90,21 +91,33 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render_report
-    from harness.run import check_modes_available, run_scenario
+    from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
 
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
                                users=args.users, rate_rps=args.rate, generator_processes=args.processes)
+    scen = _own_server_or_target(scen, args)
+    scen = scen.with_servers(node_version=args.node_version)
+    remote = _remote_workers(args)
+    warnings = scen.warnings()
+    if remote is not None and remote.bind_host not in ("127.0.0.1", "localhost", "::1") and not args.target:
+        warnings.append("the harness's servers listen on 127.0.0.1: Locust workers on other machines would send to "
+                        "their own loopback; run the server where they can reach it and give --target")
+    if remote is not None:  # one Locust user per worker under open load; the workers are not this machine's
+        scen = scen.with_overrides(generator_processes=remote.count)
     results_dir = Path(args.results)
     cases = scen.cases()
-    find_node()  # what the machine lacks is said before anything is written
+    if any(c.mode != "external" for c in cases):
+        find_node()  # what the machine lacks is said before anything is written
     check_modes_available({c.mode for c in cases})
+    check_targets(cases, args.allow_remote)
+    resolve_nodes(cases, lambda m: console.print(f"[yellow]note:[/] {m}"))  # fetch other Node versions now
     if args.port is not None:
         check_port_free(args.port)
     run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
-    for warning in scen.warnings():
+    for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     est = sum(1 + c.warmup_s + c.duration_s + 5 for c in cases)
     console.print(f"[bold]{scen.name}[/]: {scen.description}")
@@ -112,7 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with RichProgress() as progress:
         outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
                                scenario_source=str(args.scenario), quick=args.quick,
-                               on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin)
+                               on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
+                               remote=remote, allow_remote=args.allow_remote)
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
     if not outcome.complete_cases:
@@ -171,11 +185,76 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace) -> scenario_mod.Scenario:
+    """--target URL: every case drives that server (mode external); --app FILE: every server
+    runs the user's app. Either way --path (default /) replaces the reference server's routes."""
+    target, app, path = getattr(args, "target", None), getattr(args, "app", None), getattr(args, "path", None)
+    if target and app:
+        raise UsageError("--target drives a server the harness does not start, --app one it starts", "give one of the two")
+    if target and args.port is not None:
+        raise UsageError("--port is for servers the harness starts", "put the port in the --target URL")
+    if path is not None and not (target or app):
+        raise UsageError("--path is for --target or --app", "the reference server's routes are set in the scenario")
+    if (target or app) and scen.parts:
+        raise UsageError(f"--target and --app need a scenario of one grid; {scen.name} is made of parts",
+                         "use `harness run app --app FILE` or `harness run default --target URL`")
+    if target:
+        scen = replace(scen, servers=(scenario_mod.ServerSpec("external", target=target),), baseline="external")
+    elif app:
+        if not Path(app).is_file():
+            raise UsageError(f"--app {app}: no such file", "give the path of your server's .js file")
+        try:
+            scen = scen.with_servers(app=str(Path(app).resolve()))
+        except UsageError as exc:
+            raise UsageError(f"--app with scenario {scen.name}: {exc.message}", "use a scenario whose servers are "
+                             f"in the modes {', '.join(scenario_mod.APP_MODES)}, e.g. `harness run app --app FILE`") from exc
+    if target or app:
+        scen = replace(scen, workloads=(scenario_mod.PathWorkload.of(path or "/"),))
+    return scen
+
+
+def _remote_workers(args: argparse.Namespace) -> "RemoteWorkers | None":
+    """--expect-workers N [--master-bind HOST] [--master-port PORT]: a master for workers started elsewhere."""
+    from harness.load.runner import RemoteWorkers
+    from harness.net import check_host_allowed
+
+    count = getattr(args, "expect_workers", None)
+    if count is None:
+        return None
+    scenario_mod._whole(count, "--expect-workers", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
+    if args.processes is not None:
+        raise UsageError("--processes starts Locust workers here and --expect-workers waits for workers started "
+                         "elsewhere", "give one of the two")
+    check_host_allowed(args.master_bind, "--master-bind", args.allow_remote)
+    if args.master_port is not None:
+        check_port_free(args.master_port, args.master_bind if args.master_bind not in ("0.0.0.0", "::") else "127.0.0.1")
+    return RemoteWorkers(count=count, bind_host=args.master_bind, port=args.master_port or 5557,
+                         wait_s=args.worker_wait_s)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Locust workers for a master started with `harness run ... --expect-workers N`."""
+    from harness.load.worker import run_workers
+    from harness.net import check_host_allowed, parse_host_port
+
+    host, port = parse_host_port(args.master, 5557)
+    check_host_allowed(host, "--master", args.allow_remote)
+    scenario_mod._whole(args.processes, "--processes", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
+    if args.cases < 0:
+        raise UsageError(f"--cases is {args.cases}", "use 0 (until Ctrl-C) or a positive number")
+    out = Path(args.out) if args.out else Path(args.results) / "workers"
+    console.print(f"Locust worker(s) for the master at {host}:{port}; totals sent are kept in {out}")
+    served = run_workers(host, port, out, processes=args.processes, cases=args.cases,
+                         notice=lambda m: console.print(f"note: {m}"))
+    console.print(f"served {served} case(s)")
+    return EXIT_OK
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness import calibrate
 
     args.scenario = str(scenario_mod.available().get("calibrate") or "calibrate")
-    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port"):
+    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port", "node_version", "allow_remote", "target", "app", "path"):
         setattr(args, name, getattr(args, name, None))
     args.no_report = False
     if not args.run_id:
@@ -228,7 +307,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             continue
         missing = cls.missing()
         problems += bool(missing)
-        table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or "")
+        table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or cls.advice())
     out.print(table)
     # Redis is not a mode: the harness starts it beside the server for /count/redis (shared-state demo)
     from harness.servers.redis import redis_missing, redis_version
@@ -372,6 +451,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "latency measured from when each was due (replaces the scenario's loads)")
     p.add_argument("--processes", type=int, help="Locust processes generating the load (master + workers when "
                    "over 1; default: the scenario's, usually 1)")
+    p.add_argument("--target", metavar="URL", help="drive a server the harness did not start (http://HOST:PORT; "
+                   "not loopback only with --allow-remote); nothing is started or sampled server-side")
+    p.add_argument("--app", metavar="FILE.js", help="run your own Node server (it must listen on the port in PORT) "
+                   "in the scenario's modes (single, cluster, nginx, pm2) instead of the reference server")
+    p.add_argument("--path", metavar="PATH", help="with --target or --app: the path every user requests (default /)")
+    p.add_argument("--node-version", metavar="X.Y.Z", help="run every server on this Node.js version, fetched once "
+                   "from the npm registry into ~/.cache/node-scaling-harness/node ($HARNESS_NODE_CACHE)")
+    p.add_argument("--expect-workers", type=int, metavar="N",
+                   help="distributed load: start Locust's master alone and wait for N workers started elsewhere "
+                   "with `harness worker --master HOST:PORT` (on this machine or others)")
+    p.add_argument("--master-bind", default="127.0.0.1", metavar="HOST",
+                   help="with --expect-workers: the address the master listens on (default 127.0.0.1; another "
+                   "machine's workers need e.g. 0.0.0.0 and --allow-remote)")
+    p.add_argument("--master-port", type=_port, metavar="PORT", help="with --expect-workers: the master's port "
+                   "(default 5557)")
+    p.add_argument("--worker-wait-s", type=float, default=60.0, help="with --expect-workers: how long each case's "
+                   "master waits for every worker (default 60)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --target or --master-bind "
+                   "(load leaves this machine only when you say so)")
     p.add_argument("--run-id", help="name of the run folder (default: date-time-scenario)")
     p.add_argument("--port", type=_port, help="serve on this loopback port (1-65535) instead of a free one")
     p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")
@@ -396,6 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web-port", type=int, help="port of Locust's web UI (default: a free one)")
     p.add_argument("--for-s", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("worker", help="Locust workers for a master started with `harness run --expect-workers N`",
+                       description="Start Locust worker processes (the harness's locustfile) that connect to a "
+                       "master started by `harness run ... --expect-workers N`, possibly on another machine. "
+                       "The master sends what to request; each worker sends back its histograms and counts. "
+                       "Every case has its own master, so the workers are started again for each case.")
+    p.add_argument("--master", required=True, metavar="HOST[:PORT]", help="the master's address (port 5557 "
+                   "unless given)")
+    p.add_argument("--processes", type=int, default=1, help="Locust worker processes on this machine (default 1)")
+    p.add_argument("--cases", type=int, default=0, help="serve this many cases, then exit (default 0: until "
+                   "Ctrl-C; a worker waits for its master as long as it takes)")
+    p.add_argument("--out", help="folder for each worker's totals (worker-<id>.json; default results/workers)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a master that is not on loopback")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("report", help="render the report of stored runs (never starts a server)",
                        description="Render HTML, PNG figures and a Markdown summary from stored runs. Several "

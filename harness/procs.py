@@ -225,3 +225,15 @@ def stop(proc: subprocess.Popen, timeout_s: float = 10.0, sig: int = signal.SIGT
     if _ledger is not None:
         _ledger.remove(proc.pid)
     return code
+
+
+def stop_all(group_leaders: Sequence[subprocess.Popen], timeout_s: float = 10.0) -> list[int | None]:
+    """Stop several independent process groups: every one is sent SIGTERM before any is
+    waited for, so a slow drain costs one timeout, not one per group. Exit codes in order."""
+    for p in group_leaders:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    return [stop(p, timeout_s=timeout_s) for p in group_leaders]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +19,17 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, calibrate, procs, record
+from harness import analysis, calibrate, net, nodes, procs, record
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
-from harness.load.hooks import endpoint_rows, phase_of, request_rows, timeline_rows
-from harness.load.runner import LocustRun
+from harness.load.hooks import NO_WORKER, endpoint_rows, phase_of, request_rows, timeline_rows
+from harness.load.runner import LocustRun, RemoteWorkers
 from harness.sampling import Sampler
 from harness.scenario import COUNTING_ROUTES, Case, Scenario
 from harness.servers import make_server
 from harness.servers.base import find_node
 from harness.servers.redis import RedisService, redis_missing, redis_version
+from harness.servers.reuseport import supports_reuseport
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL_S = 0.5
@@ -104,8 +106,29 @@ def cpu_layout(pin: bool) -> dict[str, list[int]] | str:
     return {"server": cores[:-generator], "generator": cores[-generator:]}
 
 
+def resolve_nodes(cases: list[Case], notice: Callable[[str], None]) -> dict[str, dict[str, str]]:
+    """The Node binary of every case, by requested version ("machine": the machine's node),
+    each {"binary", "version", "source"}; versions not yet in the cache are fetched from the
+    npm registry now, before anything is written. Refuses a reuseport case on an older Node."""
+    found: dict[str, dict[str, str]] = {}
+    for case in cases:
+        if case.mode == "external":
+            continue  # runs no node of ours
+        key = case.node_version or "machine"
+        if key not in found:
+            if case.node_version and not nodes.cached_binary(case.node_version).is_file():
+                notice(f"fetching Node {case.node_version} from the npm registry into {nodes.cache_dir()} (once)")
+            found[key] = nodes.resolve(case.node_version)
+        if case.mode == "reuseport" and not supports_reuseport(found[key]["version"]):
+            raise UsageError(f"mode reuseport needs Node.js 22.12 or newer, and case {case.condition} would run "
+                             f"{found[key]['version']} ({found[key]['binary']})",
+                             'give its ServerSpec node_version="22.12.0" (fetched from npm) or pass --node-version')
+    return found
+
+
 def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None,
-             layout: dict[str, list[int]] | str = "shared") -> tuple[dict, dict]:
+             layout: dict[str, list[int]] | str = "shared", remote: RemoteWorkers | None = None,
+             node: dict[str, str] | None = None) -> tuple[dict, dict]:
     """Measure one case. Returns (case record, table rows); raises on failure.
 
     A case with events (Event: kill a worker, reload, restart, SIGTERM) fires them from a
@@ -120,14 +143,15 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         redis = None
         if "redis" in case.services:
             redis = stack.enter_context(RedisService(raw_dir, cpus=pinned.get("server")))
-        server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"))
+        server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"),
+                             node=node["binary"] if node else None)
         if redis is not None:
             server.extra_env = redis.environment()
         stack.enter_context(server)
-        before = server.worker_metrics()
+        before = [] if case.app else server.worker_metrics()  # a user's app has no /metrics
         load = LocustRun(server.url, case.path, case.route, case.users, case.warmup_s, case.duration_s, raw_dir,
                          open_rps=case.target_rps, max_in_flight=case.max_in_flight,
-                         processes=case.generator_processes, cpus=pinned.get("generator"),
+                         processes=case.generator_processes, cpus=pinned.get("generator"), remote=remote,
                          keepalive=case.keepalive, probe_path=case.probe_path, probe_rps=case.probe_rps,
                          stop_timeout_s=COUNT_STOP_TIMEOUT_S if graceful else 0.0,
                          record_requests=bool(case.events))
@@ -144,7 +168,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
             samples = sampler.stop()
             thread_samples = sampler.thread_rows
         event_rows = events.join()
-        after = [] if server.terminated else server.worker_metrics()
+        after = [] if server.terminated or case.app else server.worker_metrics()
         counters = _counter_rows(case, after, redis)
     ended = time.time()
     (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
@@ -173,6 +197,10 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "sent_rps": sent_rps, "cap_waits": cap_waits, "generator_cpu_pct": generator_cpu, "generator_limited": limited,
         "generator_limited_reason": reason, "server_exit_code": server.exit_code, "sampler_errors": sampler.errors,
         "client_errors": hooks.get("errors", {}),
+        # requests each Locust worker sent (by Locust client id), as the master received them
+        "requests_by_locust_worker": hooks.get("received_by_client") or None,
+        "missing_figures": missing_figures(case, remote, hooks["workers"]) + server.missing_figures(),
+        "node": node,  # which binary ran, and its version
     }  # fmt: skip
     tables = {
         "endpoints": endpoint_rows(case.case_id, hooks["endpoints"]),
@@ -190,6 +218,24 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     return case_row, tables
 
 
+def missing_figures(case: Case, remote: RemoteWorkers | None, workers: list[dict[str, Any]]) -> list[str]:
+    """The figures this case cannot have, each with the reason (shown in the report's header)."""
+    missing = []
+    if case.app:
+        missing.append("the server's own request counts and event-loop figures (a user's app serves no /metrics), "
+                       "so client and server counts are not compared")
+    answered = [w for w in workers if w["pid"] != NO_WORKER or w["worker_id"] != NO_WORKER]
+    if workers and not answered:
+        missing.append("the spread of requests over the server's workers (requests per worker, Jain's fairness): "
+                       "no response carried an x-worker-id header (an app can send "
+                       "process.env.HARNESS_WORKER_ID, which the harness sets in every mode)")
+    if remote is not None:
+        missing.append(f"CPU of the {remote.count} Locust workers started outside the harness (only the master "
+                       "was sampled), so a generator-limited worker would not be flagged: watch their CPU on "
+                       "their machines")
+    return missing
+
+
 def run_scenario(
     scenario: Scenario,
     results_dir: Path,
@@ -200,15 +246,20 @@ def run_scenario(
     quick: bool = False,
     on_notice: Callable[[str], None] | None = None,
     pin: bool = False,
+    remote: RemoteWorkers | None = None,
+    allow_remote: bool = False,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
     progress = progress or QuietProgress()
-    node = find_node()  # fail before anything is written when node is missing
     cases = scenario.cases()
+    # fail before anything is written when node is missing (a run of external targets needs none)
+    node = find_node() if any(c.mode != "external" for c in cases) else shutil.which("node")
     check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
     services = {s for c in cases for s in c.services}
     check_services_available(services)  # redis-server missing: the same
+    check_targets(cases, allow_remote)
+    node_by_version = resolve_nodes(cases, on_notice or (lambda _: None))
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
     layout = cpu_layout(pin)
@@ -220,8 +271,10 @@ def run_scenario(
         versions["redis"] = redis_version()
     writer.start({
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
-        "machine": machine, "versions": versions,
+        "machine": machine, "versions": {**versions, "node_by_case_version": node_by_version},
         "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
+        "remote_workers": None if remote is None else {"count": remote.count, "bind_host": remote.bind_host,
+                                                       "port": remote.port},
     })  # fmt: skip
     ledger = procs.Ledger(results_dir / ACTIVE_DIR, writer.path)
     procs.use_ledger(ledger)
@@ -233,7 +286,8 @@ def run_scenario(
             raw = writer.raw_dir(case.case_id)
             raw.mkdir(parents=True, exist_ok=True)
             try:
-                case_row, tables = run_case(case, raw, progress, port=port, layout=layout)
+                case_row, tables = run_case(case, raw, progress, port=port, layout=layout, remote=remote,
+                                            node=node_by_version.get(case.node_version or "machine"))
             except HarnessError as exc:
                 failed.append(case.case_id)
                 writer.add_case({**case.to_dict(), "status": "failed", "error": exc.one_line()}, {})
@@ -258,6 +312,17 @@ def run_scenario(
         return RunOutcome(writer.path, "failed", error, len(cases) - len(failed))
     writer.finish("complete")
     return RunOutcome(writer.path, "complete", None, len(cases))
+
+
+def check_targets(cases: list[Case], allow_remote: bool) -> None:
+    """Every external target is loopback (or allowed to be remote) and answers, before anything is written."""
+    seen: set[tuple[str, str]] = set()
+    for case in cases:
+        if case.target_url is None or (case.target_url, case.path) in seen:
+            continue
+        seen.add((case.target_url, case.path))
+        target = net.parse_target(case.target_url, allow_remote=allow_remote)
+        net.check_reachable(target, case.path)
 
 
 def check_modes_available(modes: set[str]) -> None:

@@ -21,7 +21,11 @@ from typing import Any
 
 from harness.errors import UsageError
 
-MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2")
+MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport", "external")
+# Modes that can run a user's own app (`app=`, `--app`): the harness supplies the cluster wrapper.
+APP_MODES = ("single", "cluster", "nginx", "pm2")
+# An app file named like this is labelled by its folder (examples/hello-app/server.js: hello-app).
+_GENERIC_APP_NAMES = ("index", "server", "app", "main")
 # Modes with one HTTP process (workers must be 1); the others run `workers` server processes.
 ONE_PROCESS_MODES = ("single", "pool", "spawn-per-request")
 SCHEDULES = ("rr", "none")
@@ -60,6 +64,7 @@ EVENT_MODES: dict[str, tuple[str, ...]] = {
     "sigterm": ("single", "cluster", "pool", "spawn-per-request"),
 }
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0  # the server's --shutdown-timeout-ms default
+NODE_VERSION_RE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}$")  # an exact Node.js version, e.g. 22.12.0
 
 
 def machine_cores() -> int:
@@ -76,6 +81,14 @@ def _whole(value: Any, what: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise UsageError(f"{what} is {value}, outside {lo}..{hi}", f"use a value from {lo} to {hi}")
     return value
+
+
+def check_node_version(version: Any) -> str:
+    """An exact Node.js version such as 22.12.0 (a range would leave the record ambiguous)."""
+    if not isinstance(version, str) or not NODE_VERSION_RE.match(version):
+        raise UsageError(f"node_version {version!r} is not a full version like 22.12.0",
+                         "name an exact version (`npm view node versions` lists them)")
+    return version
 
 
 def _seconds(value: Any, what: str, lo: float, hi: float) -> float:
@@ -125,6 +138,11 @@ class ServerSpec:
         force-exits (exit code 1); the server's own default is 5 s.
     events: what to do to the server during the measurement window (Event), e.g.
         (Event("kill-worker", 2),); each mode supports some actions only (EVENT_MODES).
+    node_version: any mode: run this exact Node.js version (e.g. "22.12.0"), fetched once from
+        the npm registry into a cache (None: the machine's node). The reuseport mode needs 22.12+.
+    app: single, cluster, nginx and pm2: run this Node server file (one that listens on the
+        port in PORT) instead of the reference server, unchanged (None: the reference server).
+    target: mode "external" only: the URL of a server the harness did not start (http://HOST:PORT).
     """
 
     mode: str
@@ -136,6 +154,9 @@ class ServerSpec:
     uv_threadpool_size: int | None = None
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     events: tuple[Event, ...] = ()
+    node_version: str | None = None
+    app: str | None = None
+    target: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -152,6 +173,21 @@ class ServerSpec:
             _whole(self.queue_limit, "queue_limit", 0, 1_000_000)
         if self.uv_threadpool_size is not None:
             _whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
+        if self.node_version is not None:
+            check_node_version(self.node_version)
+        if self.app is not None:
+            if self.mode not in APP_MODES:
+                raise UsageError(f"mode {self.mode} cannot run your own app", f"use one of: {', '.join(APP_MODES)}")
+            if not isinstance(self.app, str) or not Path(self.app).is_file():
+                raise UsageError(f"app file {self.app!r} does not exist",
+                                 "give the path of your server's .js file (it must listen on the port in PORT)")
+        if (self.mode == "external") != (self.target is not None):
+            raise UsageError("mode external needs target=URL, and only mode external takes a target",
+                             "use --target http://HOST:PORT on the command line")
+        if self.target is not None:
+            from harness.net import parse_target
+
+            parse_target(self.target, allow_remote=True)  # the loopback rule is checked when the run starts
         if self.mode in ONE_PROCESS_MODES and self.workers not in (1, "cores"):
             raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
                              "drop workers=, or use mode cluster, nginx or pm2")
@@ -173,7 +209,8 @@ class ServerSpec:
 
     def resolved(self) -> "ServerSpec":
         cores = machine_cores()
-        workers = 1 if self.mode in ONE_PROCESS_MODES else (cores if self.workers == "cores" else self.workers)
+        workers = 1 if self.mode in ONE_PROCESS_MODES + ("external",) else (
+            cores if self.workers == "cores" else self.workers)
         return replace(self, workers=workers, threads=cores if self.threads == "cores" else self.threads)
 
     @property
@@ -189,12 +226,19 @@ class ServerSpec:
             label = "spawn-per-request"
         elif self.mode == "nginx":
             label = f"nginx-{self.balance.replace('_', '-')}-{self.workers}w"
+        elif self.mode == "external":
+            label = "external"
         else:
             label = f"{self.mode}-{self.workers}w"
         if self.uv_threadpool_size is not None:
             label += f"-uv{self.uv_threadpool_size}"
         if self.shutdown_timeout_s != DEFAULT_SHUTDOWN_TIMEOUT_S:
             label += f"-st{self.shutdown_timeout_s:g}s"
+        if self.node_version is not None:
+            label += f"-node{self.node_version}"
+        if self.app is not None:
+            app = Path(self.app).resolve()
+            label = f"{app.parent.name if app.stem in _GENERIC_APP_NAMES else app.stem}-{label}"
         return label
 
 
@@ -238,6 +282,32 @@ class Workload:
     @property
     def label(self) -> str:
         return self.path + (f" +probe{self.probe}" if self.probe else "")
+
+
+_PATH_RE = re.compile(r"^/[\x21-\x7e]{0,2000}$")  # printable, no spaces
+
+
+@dataclass(frozen=True)
+class PathWorkload(Workload):
+    """Any GET path, for your own app or an external target, whose routes are not the
+    reference server's (`--path /users?id=3`): route is the part before '?', the name
+    its statistics go under; query the rest."""
+
+    query: str = ""
+
+    @classmethod
+    def of(cls, path: str) -> "PathWorkload":
+        route, _, query = path.partition("?")
+        return cls(route, None, query)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.route, str) or not _PATH_RE.match(self.path) or self.param is not None:
+            raise UsageError(f"path {self.path!r} is not a request path",
+                             "give a path that starts with / and has no spaces, e.g. --path /users?id=3")
+
+    @property
+    def path(self) -> str:
+        return f"{self.route}?{self.query}" if self.query else self.route
 
 
 @dataclass(frozen=True)
@@ -300,6 +370,9 @@ class Case:
     queue_limit: int | None
     balance: str
     uv_threadpool_size: int | None
+    node_version: str | None  # None: the machine's node
+    app: str | None  # the user's server file (None: the reference server)
+    target_url: str | None  # mode external: the server the harness did not start
     route: str
     path: str
     load: str  # closed | open
@@ -420,6 +493,12 @@ class Scenario:
                 result = replace(result, loads=(load,))
         return result
 
+    def with_servers(self, **changes: Any) -> "Scenario":
+        """A copy whose every ServerSpec has these fields changed (None values are ignored),
+        e.g. node_version="22.12.0" for `--node-version`; each spec is validated again."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, servers=tuple(replace(s, **changes) for s in self.servers)) if changes else self
+
     def quick_variant(self) -> "Scenario":
         return self.with_overrides(**self.quick)
 
@@ -458,6 +537,9 @@ class Scenario:
                         queue_limit=server.queue_limit if server.mode == "pool" else None,
                         balance=server.balance if server.mode == "nginx" else "",
                         uv_threadpool_size=server.uv_threadpool_size,
+                        node_version=server.node_version,
+                        app=str(Path(server.app).resolve()) if server.app else None,
+                        target_url=server.target,
                         route=work.route,
                         path=work.path,
                         load=load.kind,

@@ -2,10 +2,11 @@
 // Entry point of the reference server in every process mode.
 //
 //   node index.js --mode single  --port P [--host 127.0.0.1] [--worker-id ID]
-//   node index.js --mode cluster --port P --workers N --schedule rr|none --admin-port A
+//   node index.js --mode cluster --port P --workers N --schedule rr|none --admin-port A [--app FILE]
 //   node index.js --mode pool    --port P --threads T [--queue-limit Q]
 //   node index.js --mode spawn-per-request --port P [--max-live-threads M]
 //   node index.js --mode pm2     --port P --state-dir D      (as a PM2 cluster-mode instance)
+//   node index.js --mode reuseport --port P --worker-id ID --state-dir D   (one of N; Node 22.12+)
 //
 // single:  one process serves every request. --worker-id sets its x-worker-id (default
 //          0); the harness gives each nginx backend its own.
@@ -14,7 +15,10 @@
 //          which worker's accept() wins. The primary re-forks crashed workers (with a
 //          back-off so a crash loop does not spin) and serves a small admin API on a
 //          separate loopback port: /ready (all N workers listening) and /workers (every
-//          worker's /metrics, gathered over IPC).
+//          worker's /metrics, gathered over IPC). With --app FILE each worker runs that
+//          file instead (a user's own server, unchanged: it listens on the port in PORT,
+//          which node:cluster shares), with HARNESS_WORKER_ID set to its id; on shutdown
+//          such a worker gets SIGTERM (it has no drain message handler).
 // pool:    one process; /cpu runs on a piscina pool of exactly T worker threads, with at
 //          most Q tasks waiting (none: no limit; past it a 503). Every other route runs on
 //          the event loop as in single mode.
@@ -25,6 +29,11 @@
 //          instance shares the one port, each also listens on its own loopback port
 //          (exclusive, picked by the OS) for /metrics and /healthz, and writes
 //          {pid, worker_id, admin_port} to <state-dir>/<pid>.json once it serves.
+// reuseport: one of N independent processes (no primary) that each listen on the same
+//          port with SO_REUSEPORT (`server.listen({reusePort: true})`, Node 22.12 and
+//          later): the kernel gives each new connection to one of them by a hash of its
+//          addresses and ports. Like pm2, each also serves /metrics on an exclusive port
+//          of its own and announces it in <state-dir>/<pid>.json.
 // On SIGTERM or SIGINT every process stops accepting, drains in-flight requests and
 // exits; after --shutdown-timeout-ms it force-exits.
 
@@ -35,7 +44,9 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { createApp } = require('./app');
 
-const MODES = ['single', 'cluster', 'pool', 'spawn-per-request', 'pm2'];
+const MODES = ['single', 'cluster', 'pool', 'spawn-per-request', 'pm2', 'reuseport'];
+// server.listen({reusePort}) exists from these versions on (older ones ignore the option)
+const REUSEPORT_SINCE = { 22: [22, 12, 0], 23: [23, 1, 0] };
 
 function log(event, fields = {}) {
   process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, event, ...fields })}\n`);
@@ -63,6 +74,7 @@ function parseOptions() {
         'queue-limit': { type: 'string', default: 'none' },
         'max-live-threads': { type: 'string', default: '256' },
         'state-dir': { type: 'string', default: '' },
+        app: { type: 'string', default: '' },
       },
       strict: true,
     }));
@@ -87,12 +99,25 @@ function parseOptions() {
     queueLimit: values['queue-limit'] === 'none' ? null : int('queue-limit', 0, 1000000),
     maxLiveThreads: int('max-live-threads', 1, 100000),
     stateDir: values['state-dir'],
+    app: values.app,
   };
+  if (opts.app && opts.mode !== 'cluster') fail('--app is for --mode cluster (the harness runs an app directly in the other modes)');
   if (!MODES.includes(opts.mode)) fail(`unknown --mode ${opts.mode}; use one of ${MODES.join(', ')}`);
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(opts.workerId)) fail(`--worker-id must be 1 to 32 letters, digits, - or _, got ${JSON.stringify(opts.workerId)}`);
-  if (opts.mode === 'pm2' && !opts.stateDir) fail('--mode pm2 needs --state-dir');
+  if ((opts.mode === 'pm2' || opts.mode === 'reuseport') && !opts.stateDir) fail(`--mode ${opts.mode} needs --state-dir`);
+  if (opts.mode === 'reuseport' && !supportsReusePort(process.versions.node)) {
+    fail(`--mode reuseport needs Node.js 22.12 or newer (server.listen({reusePort: true})); this is ${process.version}`);
+  }
   if (!['rr', 'none'].includes(opts.schedule)) fail(`unknown --schedule ${opts.schedule}; use rr or none`);
   return opts;
+}
+
+function supportsReusePort(version) {
+  const v = version.split('.').map(Number);
+  const since = REUSEPORT_SINCE[v[0]] || (v[0] > 23 ? [v[0], 0, 0] : null);
+  if (!since || process.platform !== 'linux') return false;
+  for (let i = 0; i < 3; i++) if (v[i] !== since[i]) return v[i] > since[i];
+  return true;
 }
 
 function createServer(handle) {
@@ -106,8 +131,8 @@ function createServer(handle) {
 
 /**
  * Serve the app in this process; drain and exit on shutdown.
- * extras.runner: where /cpu runs (offload.js); extras.stateDir: pm2 mode's per-instance
- * admin listener and state file.
+ * extras.runner: where /cpu runs (offload.js); extras.stateDir: pm2 and reuseport modes'
+ * per-instance admin listener and state file; extras.reusePort: listen with SO_REUSEPORT.
  */
 function runWorker(opts, workerId, mode, extras = {}) {
   const runner = extras.runner;
@@ -148,7 +173,7 @@ function runWorker(opts, workerId, mode, extras = {}) {
     process.exit(3);
   });
   function listen() {
-    server.listen(opts.port, opts.host, () => {
+    server.listen({ port: opts.port, host: opts.host, reusePort: Boolean(extras.reusePort) }, () => {
       log('listening', { worker_id: workerId, host: opts.host, port: server.address().port });
       if (stateFile) {
         const tmp = `${stateFile}.tmp`;
@@ -219,7 +244,8 @@ function runPrimary(opts) {
       refork(worker);
       return;
     }
-    if (code !== 0) forcedWorkers += 1;
+    // an app's worker stopped by our SIGTERM without a handler of its own ends by the signal: not forced
+    if (code !== 0 && !(opts.app && signal === 'SIGTERM')) forcedWorkers += 1;
     process.exitCode = forcedWorkers ? 1 : 0; // also when the primary ends because nothing is left to do
     // The exited worker may still be listed (Node removes it after both 'exit' and
     // 'disconnect', in either order): count only the others that are not dead. Checking
@@ -278,7 +304,10 @@ function runPrimary(opts) {
     admin.close();
     const workers = Object.values(cluster.workers);
     if (workers.length === 0) process.exit(0);
-    for (const w of workers) if (w.isConnected()) w.send({ type: 'shutdown' });
+    for (const w of workers) {
+      if (opts.app) w.process.kill('SIGTERM');
+      else if (w.isConnected()) w.send({ type: 'shutdown' });
+    }
     const timer = setTimeout(() => {
       log('force-exit', { workers_left: Object.keys(cluster.workers).length });
       for (const w of Object.values(cluster.workers)) w.process.kill('SIGKILL');
@@ -329,8 +358,13 @@ if (opts.mode === 'single') {
   const instance = process.env.NODE_APP_INSTANCE;
   if (!/^\d+$/.test(instance || '')) fail('--mode pm2 runs under PM2, which sets NODE_APP_INSTANCE; it is not set');
   serve(opts, String(Number(instance) + 1), 'pm2', { stateDir: opts.stateDir });
+} else if (opts.mode === 'reuseport') {
+  serve(opts, opts.workerId, 'reuseport', { stateDir: opts.stateDir, reusePort: true });
 } else if (cluster.isPrimary) {
   runPrimary(opts);
+} else if (opts.app) {
+  process.env.HARNESS_WORKER_ID = String(cluster.worker.id);
+  require(path.resolve(opts.app));
 } else {
   serve(opts, String(cluster.worker.id), 'cluster');
 }

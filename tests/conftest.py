@@ -30,12 +30,14 @@ def _is_redis(cmd: str) -> bool:
 def _looks_like_ours(cmd: str) -> bool:
     """The reference server in any mode (a PM2 instance's command line is just
     `node .../server/index.js`), PM2's daemon or CLI, nginx (master and workers),
-    redis-server (the shared-state demo's), or a Locust run of the harness."""
+    redis-server (the shared-state demo's), a Locust run of the harness, or a user's app run
+    by the tests."""
     return (("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
             or "pm2-foreground.js" in cmd or "node_modules/pm2/" in cmd
             or cmd.startswith("nginx: ")
             or _is_redis(cmd)
-            or "harness/load/locustfile.py" in cmd)
+            or "harness/load/locustfile.py" in cmd
+            or "examples/hello-app/server.js" in cmd or "harness-test-app" in cmd)  # user apps the tests run
 
 
 def _of_this_session(p: psutil.Process, cmd: str) -> bool:

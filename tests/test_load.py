@@ -60,6 +60,10 @@ def test_two_locust_processes_are_merged_exactly(tmp_path: Path):
     theirs = next(int(row["Request Count"]) for row in csv.DictReader(open(raw / "locust_stats.csv"))
                   if row["Name"] == "Aggregated")
     assert ours == theirs > 0
+    # each local worker process kept the totals it sent: they add up to what the master merged
+    sent = [json.loads(f.read_text())["sent"] for f in (raw / "locust-workers").glob("worker-*.json")]
+    assert len(sent) == 2 and sum(v["requests"] for s in sent for v in s.values()) == ours
+    assert sum(case["requests_by_locust_worker"].values()) == ours
     run_ = load_run(path)
     generators = run_["samples"][run_["samples"]["role"] == "generator"]["pid"].nunique()
     assert generators == 3  # the master and two workers are all sampled

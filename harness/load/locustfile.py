@@ -1,15 +1,27 @@
-"""The locustfile the harness runs. Configured by environment variables set by runner.py:
+"""The locustfile the harness runs. Configured by Locust options the harness passes on the
+master's command line (defaults from the environment variables of the same name):
 
-HARNESS_PATH         request path, e.g. /cpu?work=20
-HARNESS_NAME         request name in statistics (the route, e.g. /cpu)
-HARNESS_WARMUP_S     seconds after all users spawned that count as warm-up
-HARNESS_OUT          where the hooks' results go (JSON), written when Locust quits
-HARNESS_OPEN_RPS     open load: the target request rate of each user (unset: closed load)
-HARNESS_MAX_IN_FLIGHT open load: at most this many requests of one user in flight at once
-HARNESS_KEEPALIVE    "0": every request on a new connection (Connection: close); else keep-alive
+--harness-path          HARNESS_PATH           request path, e.g. /cpu?work=20
+--harness-name          HARNESS_NAME           request name in statistics (the route, e.g. /cpu)
+--harness-warmup-s      HARNESS_WARMUP_S       seconds after all users spawned that count as warm-up
+--harness-open-rps      HARNESS_OPEN_RPS       open load: the target request rate of each user (closed load: unset)
+--harness-max-in-flight HARNESS_MAX_IN_FLIGHT  open load: at most this many requests of one user in flight
+--harness-keepalive     HARNESS_KEEPALIVE      "0": every request on a new connection (Connection: close)
+
+They are Locust options, not environment variables only, because Locust's master sends its
+custom options to every worker with the spawn message: a worker started on another machine
+(`harness worker --master HOST:PORT`) needs nothing but the master's address.
+These settings stay local to each process, as environment variables:
+
+HARNESS_OUT          (master or local run) where the hooks' merged results go (JSON), written at quit
+HARNESS_WORKER_OUT   (worker) a folder where the worker keeps worker-<client id>.json: the totals it
+                     has sent to the master so far, rewritten after every report, so that what the
+                     master merged can be checked against what each worker sent
 HARNESS_PROBE_PATH   a light route one extra user requests at HARNESS_PROBE_RPS on a fixed
                      schedule beside the load (its latency shows a blocked event loop); its
-                     responses are named "probe <route>" and not counted per worker
+                     responses are named "probe <route>" and not counted per worker. A user class
+                     exists only if this is set when the file is imported, so probes run in the
+                     harness's own Locust processes, not in workers started on other machines.
 HARNESS_WINDOW_OUT   where to write {"measure_start_ts": ...} as soon as it is known (all
                      users spawned), so the harness can time events inside the window
 HARNESS_RECORD_REQUESTS  "1": keep every response (start, end, ok, worker) for the
@@ -39,18 +51,39 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.hooks import NO_WORKER, PROBE_PREFIX, HookState, phase_of
 
-PATH = os.environ.get("HARNESS_PATH", "/hello")
-NAME = os.environ.get("HARNESS_NAME", PATH.split("?")[0])
-WARMUP_S = float(os.environ.get("HARNESS_WARMUP_S", "0"))
 OUT = os.environ.get("HARNESS_OUT")
-OPEN_RPS = float(os.environ["HARNESS_OPEN_RPS"]) if os.environ.get("HARNESS_OPEN_RPS") else None
-MAX_IN_FLIGHT = int(os.environ.get("HARNESS_MAX_IN_FLIGHT", "1000"))
-KEEPALIVE = os.environ.get("HARNESS_KEEPALIVE", "1") != "0"
-HEADERS = None if KEEPALIVE else {"Connection": "close"}
+WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")
 PROBE_PATH = os.environ.get("HARNESS_PROBE_PATH") or None
 PROBE_RPS = float(os.environ.get("HARNESS_PROBE_RPS", "20"))
 WINDOW_OUT = os.environ.get("HARNESS_WINDOW_OUT")
 RECORD_REQUESTS = os.environ.get("HARNESS_RECORD_REQUESTS") == "1"
+
+
+class Config:
+    """What to send; set from Locust's parsed options at init and again at test start
+    (on a worker, test start comes after the master's options arrived)."""
+
+    path: str = "/hello"
+    name: str = "/hello"
+    warmup_s: float = 0.0
+    open_rps: float | None = None
+    max_in_flight: int = 1000
+    headers: dict[str, str] | None = None  # {"Connection": "close"}: a new connection per request
+
+    @classmethod
+    def update(cls, options: object) -> None:
+        if options is None:
+            return
+        cls.path = getattr(options, "harness_path", None) or cls.path
+        cls.name = getattr(options, "harness_name", None) or cls.path.split("?")[0]
+        cls.warmup_s = float(getattr(options, "harness_warmup_s", None) or 0)
+        rate = getattr(options, "harness_open_rps", None)
+        cls.open_rps = float(rate) if rate not in (None, "") else None
+        cls.max_in_flight = int(getattr(options, "harness_max_in_flight", None) or 1000)
+        keepalive = str(getattr(options, "harness_keepalive", "1") or "1") != "0"
+        cls.headers = None if keepalive else {"Connection": "close"}
+        # open load keeps many requests of one user in flight: one connection each
+        HarnessUser.concurrency = cls.max_in_flight if cls.open_rps else 1
 
 
 def _new_state() -> HookState:
@@ -59,16 +92,30 @@ def _new_state() -> HookState:
     return fresh
 
 
-def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
 state = _new_state()
+# what this worker has sent to the master so far (requests and failures per phase and name)
+sent_totals: dict[str, dict[str, int]] = {}
+# on the master: requests received from each worker (by Locust client id), all phases
+received_by_client: dict[str, int] = {}
 window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None}
-role = {"name": "local"}
+role = {"name": "local", "client_id": ""}
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    env = os.environ.get
+    parser.add_argument("--harness-path", default=env("HARNESS_PATH", "/hello"), include_in_web_ui=False,
+                        help="request path, e.g. /cpu?work=20")
+    parser.add_argument("--harness-name", default=env("HARNESS_NAME", ""), include_in_web_ui=False,
+                        help="request name in statistics (default: the path without its query)")
+    parser.add_argument("--harness-warmup-s", default=env("HARNESS_WARMUP_S", "0"), include_in_web_ui=False,
+                        help="seconds after all users spawned that count as warm-up")
+    parser.add_argument("--harness-open-rps", default=env("HARNESS_OPEN_RPS", ""), include_in_web_ui=False,
+                        help="open load: each user's request rate (empty: closed load)")
+    parser.add_argument("--harness-max-in-flight", default=env("HARNESS_MAX_IN_FLIGHT", "1000"),
+                        include_in_web_ui=False, help="open load: requests of one user in flight at most")
+    parser.add_argument("--harness-keepalive", default=env("HARNESS_KEEPALIVE", "1"), include_in_web_ui=False,
+                        help='"0": a new connection for every request (Connection: close)')
 
 
 def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_flight: int) -> None:
@@ -95,22 +142,21 @@ def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_
 
 def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore) -> None:
     try:
-        user.client.get(path, name=name, headers=HEADERS, context={"due_ts": due})
+        user.client.get(path, name=name, headers=Config.headers, context={"due_ts": due})
     finally:
         slots.release()
 
 
 class HarnessUser(FastHttpUser):
     wait_time = constant(0)
-    # open load keeps many requests of one user in flight: one connection each
-    concurrency = MAX_IN_FLIGHT if OPEN_RPS else 1
+    concurrency = 1  # set by Config.update
 
     @task
     def hit(self) -> None:
-        if OPEN_RPS is None:
-            self.client.get(PATH, name=NAME, headers=HEADERS)
+        if Config.open_rps is None:
+            self.client.get(Config.path, name=Config.name, headers=Config.headers)
             return
-        open_loop(self, PATH, NAME, OPEN_RPS, MAX_IN_FLIGHT)
+        open_loop(self, Config.path, Config.name, Config.open_rps, Config.max_in_flight)
 
 
 if PROBE_PATH:
@@ -131,15 +177,22 @@ if PROBE_PATH:
 def _init(environment, **_: object) -> None:
     if isinstance(environment.runner, WorkerRunner):
         role["name"] = "worker"
+        role["client_id"] = environment.runner.client_id
     elif isinstance(environment.runner, MasterRunner):
         role["name"] = "master"
+    Config.update(environment.parsed_options)
+
+
+@events.test_start.add_listener
+def _test_start(environment, **_: object) -> None:
+    Config.update(environment.parsed_options)
 
 
 @events.spawning_complete.add_listener
 def _spawned(user_count: int, **_: object) -> None:
     if window["spawned_ts"] is None:
         window["spawned_ts"] = time.time()
-        window["measure_start_ts"] = window["spawned_ts"] + WARMUP_S
+        window["measure_start_ts"] = window["spawned_ts"] + Config.warmup_s
         if WINDOW_OUT and role["name"] != "worker":
             _write_json(WINDOW_OUT, dict(window))
 
@@ -168,14 +221,33 @@ def _on_request(name: str, response_time: float, response, exception, context: d
 @events.report_to_master.add_listener
 def _report(client_id: str, data: dict, **_: object) -> None:
     global state
-    data["harness"] = state.to_dict()
+    report = state.to_dict()
+    data["harness"] = report
     state = _new_state()
+    for e in report["endpoints"]:
+        totals = sent_totals.setdefault(f"{e['phase']} {e['name']}", {"requests": 0, "failures": 0})
+        totals["requests"] += e["requests"]
+        totals["failures"] += e["failures"]
+    if WORKER_OUT:
+        _write_json(os.path.join(WORKER_OUT, f"worker-{client_id}.json"),
+                    {"client_id": client_id, "pid": os.getpid(), "sent": sent_totals})
 
 
 @events.worker_report.add_listener
 def _merge(client_id: str, data: dict, **_: object) -> None:
     if "harness" in data:
         state.merge(data["harness"])
+        received = sum(e["requests"] for e in data["harness"].get("endpoints", []))
+        received_by_client[client_id] = received_by_client.get(client_id, 0) + received
+
+
+def _write_json(path: str, data: dict) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
 
 
 @events.quitting.add_listener
@@ -184,6 +256,7 @@ def _write(environment, **_: object) -> None:
         return
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
-    data = {"window": window, "path": PATH, "name": NAME, "warmup_s": WARMUP_S, "open_rps": OPEN_RPS,
-            "role": role["name"], **state.to_dict()}
+    data = {"window": window, "path": Config.path, "name": Config.name, "warmup_s": Config.warmup_s,
+            "open_rps": Config.open_rps, "role": role["name"], "received_by_client": received_by_client,
+            **state.to_dict()}
     _write_json(OUT, data)

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,12 +18,27 @@ from harness.servers.base import ProcInfo
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
 
+@dataclass(frozen=True)
+class RemoteWorkers:
+    """Run Locust's master alone and wait for `count` workers started elsewhere
+    (`harness worker --master HOST:PORT`, on this machine or others) to connect to
+    bind_host:port. The workers are not the harness's processes: it neither starts,
+    samples nor stops them (the master's quit message ends their Locust run)."""
+
+    count: int
+    bind_host: str = "127.0.0.1"
+    port: int = 5557
+    wait_s: float = 60.0  # how long the master waits for every worker before it gives up
+
+
 class LocustRun:
     """Locust driving one case: `users` users, all spawned within about a second; closed
     load, or open load at `open_rps` in total when it is given; keep-alive connections or
     (keepalive=False) a new connection per request; optionally one more user requesting a
-    light `probe_path` at `probe_rps` beside the load. With processes > 1 Locust
-    runs a master and that many worker processes (all in one process group, all sampled).
+    light `probe_path` at `probe_rps` beside the load (in the harness's own Locust processes
+    only). With processes > 1 Locust runs a master and that many worker processes (all in
+    one process group, all sampled); with `remote`, a master that waits for workers started
+    elsewhere.
 
     Locust's run time is spawn + warm-up + measured duration; the hooks mark the
     warm-up responses so they stay in the raw data but out of every summary.
@@ -30,9 +46,9 @@ class LocustRun:
 
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
                  raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
-                 processes: int = 1, cpus: list[int] | None = None, keepalive: bool = True,
-                 probe_path: str | None = None, probe_rps: float | None = None, stop_timeout_s: float = 0.0,
-                 record_requests: bool = False) -> None:
+                 processes: int = 1, cpus: list[int] | None = None, remote: RemoteWorkers | None = None,
+                 keepalive: bool = True, probe_path: str | None = None, probe_rps: float | None = None,
+                 stop_timeout_s: float = 0.0, record_requests: bool = False) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -44,6 +60,7 @@ class LocustRun:
         self.max_in_flight = max_in_flight
         self.process_count = processes
         self.cpus = cpus
+        self.remote = remote
         self.keepalive = keepalive
         self.probe_path = probe_path
         self.probe_rps = probe_rps
@@ -52,44 +69,49 @@ class LocustRun:
         # (closed load: one request per task), so every request the server handled is one
         # the client saw: what an exact count (the shared-state demo) needs.
         self.stop_timeout_s = stop_timeout_s
+        self.record_requests = record_requests
         self.out_path = raw_dir / "hooks.json"
         self.window_path = raw_dir / "window.json"
-        self.record_requests = record_requests
-        self.spawn_rate = float(users + (1 if probe_path else 0))  # every user within about one second
+        # each local worker process keeps here the totals it sent to the master (see locustfile.py)
+        self.workers_dir = raw_dir / "locust-workers"
+        self.total_users = users + (1 if probe_path else 0)
+        self.spawn_rate = float(self.total_users)  # every user within about one second
         self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
         self.proc = None
         self.started_monotonic = 0.0
 
     def command(self) -> list[str]:
+        if self.remote is not None:
+            spread = ["--master", "--master-bind-host", self.remote.bind_host, "--master-bind-port",
+                      str(self.remote.port), "--expect-workers", str(self.remote.count),
+                      "--expect-workers-max-wait", f"{self.remote.wait_s:g}"]
+        else:
+            spread = ["--processes", str(self.process_count)] if self.process_count > 1 else []
+        # each user's share of the open-load rate; the master passes these options on to its workers
+        per_user_rps = repr(self.open_rps / self.users) if self.open_rps is not None else ""
         return [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self.host_url,
-            "--users", str(self.users + (1 if self.probe_path else 0)), "--spawn-rate", str(self.spawn_rate), "--run-time", f"{self.run_time_s}s",
+            "--users", str(self.total_users), "--spawn-rate", str(self.spawn_rate),
+            "--run-time", f"{self.run_time_s}s",
             "--csv", str(self.raw_dir / "locust"), "--logfile", str(self.raw_dir / "locust.log"),
             "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary",
             "--stop-timeout", f"{self.stop_timeout_s:g}",
-            *(["--processes", str(self.process_count)] if self.process_count > 1 else []),
+            "--harness-path", self.path, "--harness-name", self.name, "--harness-warmup-s", repr(self.warmup_s),
+            "--harness-open-rps", per_user_rps, "--harness-max-in-flight", str(self.max_in_flight or 1000),
+            "--harness-keepalive", "1" if self.keepalive else "0",
+            *spread,
         ]  # fmt: skip
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env.update(
-            HARNESS_PATH=self.path,
-            HARNESS_NAME=self.name,
-            HARNESS_WARMUP_S=str(self.warmup_s),
-            HARNESS_OUT=str(self.out_path),
-            HARNESS_WINDOW_OUT=str(self.window_path),
-            HARNESS_RECORD_REQUESTS="1" if self.record_requests else "0",
-            PYTHONUNBUFFERED="1",
-        )
-        for name in ("HARNESS_OPEN_RPS", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS"):
-            env.pop(name, None)
-        env["HARNESS_KEEPALIVE"] = "1" if self.keepalive else "0"
+        # the options on the command line rule; stale variables of the same names must not leak in
+        stale = ("HARNESS_PATH", "HARNESS_NAME", "HARNESS_WARMUP_S", "HARNESS_OPEN_RPS", "HARNESS_MAX_IN_FLIGHT",
+                 "HARNESS_KEEPALIVE", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS")
+        env = {k: v for k, v in os.environ.items() if k not in stale}
+        env.update(HARNESS_OUT=str(self.out_path), HARNESS_WORKER_OUT=str(self.workers_dir),
+                   HARNESS_WINDOW_OUT=str(self.window_path),
+                   HARNESS_RECORD_REQUESTS="1" if self.record_requests else "0", PYTHONUNBUFFERED="1")
         if self.probe_path:
-            env["HARNESS_PROBE_PATH"] = self.probe_path
-            env["HARNESS_PROBE_RPS"] = repr(self.probe_rps or 20.0)
-        if self.open_rps is not None:
-            env["HARNESS_OPEN_RPS"] = repr(self.open_rps / self.users)  # each user's share of the rate
-            env["HARNESS_MAX_IN_FLIGHT"] = str(self.max_in_flight or 1000)
+            env.update(HARNESS_PROBE_PATH=self.probe_path, HARNESS_PROBE_RPS=repr(self.probe_rps or 20.0))
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.started_monotonic = time.monotonic()
         self.proc = procs.spawn(self.command(), self.raw_dir / "locust.out", env=env, cpus=self.cpus)
@@ -111,17 +133,23 @@ class LocustRun:
     def wait(self, on_tick: Callable[[float], None] | None = None, grace_s: float = 60.0) -> dict[str, Any]:
         """Wait for Locust to finish (calling on_tick with elapsed seconds), then load its results."""
         assert self.proc is not None
-        deadline = self.started_monotonic + self.run_time_s + self.stop_timeout_s + grace_s
+        deadline = (self.started_monotonic + self.run_time_s + self.stop_timeout_s + grace_s
+                    + (self.remote.wait_s if self.remote else 0))
         while self.proc.poll() is None:
             if time.monotonic() > deadline:
                 self.stop()
-                raise RunFailed(f"Locust did not finish within {self.run_time_s + grace_s:.0f} s",
+                raise RunFailed(f"Locust did not finish within {deadline - self.started_monotonic:.0f} s",
                                 f"see {self.raw_dir / 'locust.log'}")
             if on_tick:
                 on_tick(time.monotonic() - self.started_monotonic)
             time.sleep(0.25)
         if self.proc.returncode != 0 or not self.out_path.exists():
             tail = _tail(self.raw_dir / "locust.out")
+            if self.remote is not None and "gave up waiting for workers" in _tail(self.raw_dir / "locust.log").lower():
+                raise RunFailed(f"Locust's master gave up waiting for {self.remote.count} worker(s) on "
+                                f"{self.remote.bind_host}:{self.remote.port} after {self.remote.wait_s:g} s",
+                                f"start them with `harness worker --master HOST:{self.remote.port}` before the run, "
+                                "or raise --worker-wait-s")
             raise RunFailed(f"Locust exited with code {self.proc.returncode}: {tail}",
                             f"see {self.raw_dir / 'locust.out'}")
         return json.loads(self.out_path.read_text())

@@ -80,6 +80,22 @@ def find_node() -> str:
     return node
 
 
+def announced_instances(state_dir: Path, live_pids: set[int]) -> list[dict[str, Any]]:
+    """{pid, worker_id, admin_port} of every live process that announced itself in
+    state_dir/<pid>.json once it served (index.js in the pm2 and reuseport modes, where
+    the processes share one port, so each one's /metrics is reached on its own port)."""
+    found = []
+    for f in sorted(state_dir.glob("*.json")):
+        try:
+            info = json.loads(f.read_text())
+            pid, port = int(info["pid"]), int(info["admin_port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if pid in live_pids and 1 <= port <= 65535:
+            found.append({"pid": pid, "worker_id": str(info.get("worker_id")), "admin_port": port})
+    return found
+
+
 def server_dir() -> Path:
     env = os.environ.get("HARNESS_SERVER_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "server"
@@ -120,6 +136,7 @@ class Server(Managed, ABC):
     The stop is graceful (SIGTERM: drain, exit) and forced after stop_timeout_s."""
 
     host = "127.0.0.1"  # servers bind to loopback only
+    app: str | None = None  # a user's own server file to run instead of the reference server (make_server sets it)
 
     def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
                  uv_threadpool_size: int | None = None) -> None:
@@ -153,6 +170,11 @@ class Server(Managed, ABC):
     def worker_metrics(self) -> list[dict[str, Any]]:
         """Each worker's own /metrics document."""
 
+    def missing_figures(self) -> list[str]:
+        """Figures this server cannot give, each with the reason (recorded with the case and
+        shown in the report's header); the reference server started by the harness gives all."""
+        return []
+
     # --- shared lifecycle -----------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -173,7 +195,21 @@ class Server(Managed, ABC):
         env.update(self.extra_env)
         if self.uv_threadpool_size is not None:
             env["UV_THREADPOOL_SIZE"] = str(self.uv_threadpool_size)
+        if self.app:  # a user's app learns where to listen the usual way
+            env.update(PORT=str(self.port), HOST=self.host, HARNESS_WORKER_ID="0")
         return env
+
+    def working_dir(self) -> Path:
+        """Where the server's processes start: the app's folder (its relative requires work), or server/."""
+        return Path(self.app).parent if self.app else server_dir()
+
+    def serves(self, port: int) -> bool:
+        """One readiness probe of one listening port: the reference server's /healthz says
+        200; a user's app has no such route, so any HTTP answer on / means it listens."""
+        if self.app:
+            http_get(self.host, port, "/", timeout_s=1.0)
+            return True
+        return http_get(self.host, port, "/healthz", timeout_s=1.0)[0] == 200
 
     @classmethod
     def missing(cls) -> list[str]:
@@ -184,8 +220,14 @@ class Server(Managed, ABC):
             return [exc.one_line()]
         return []
 
+    @classmethod
+    def advice(cls) -> str:
+        """A note for `harness doctor` on a mode that can run, but not on every Node (empty: none)."""
+        return ""
+
     def start(self, ready_timeout_s: float = 20.0) -> None:
-        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=server_dir(), cpus=self.cpus)
+        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=self.working_dir(),
+                                cpus=self.cpus)
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:

@@ -197,6 +197,8 @@ class NginxServer(Server):
                 "-e", str(self.log_dir / "nginx-error.log"), "-g", "daemon off;"]
 
     def backend_command(self, worker_id: int, port: int) -> list[str]:
+        if self.app:
+            return [self.node, self.app]  # PORT and HARNESS_WORKER_ID come in its environment
         return [
             self.node, "index.js", "--mode", "single", "--host", self.host, "--port", str(port),
             "--worker-id", str(worker_id), "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
@@ -212,8 +214,9 @@ class NginxServer(Server):
         self.conf_path.write_text(text)
         env = self.environment()
         for i, port in enumerate(self.backend_ports, start=1):
-            self.backends.append(procs.spawn(self.backend_command(i, port), self.log_path, env=env, cwd=server_dir(),
-                                             cpus=self.cpus))
+            backend_env = {**env, "PORT": str(port), "HARNESS_WORKER_ID": str(i)} if self.app else env
+            self.backends.append(procs.spawn(self.backend_command(i, port), self.log_path, env=backend_env,
+                                             cwd=self.working_dir(), cpus=self.cpus))
         self.proc = procs.spawn(self.command(), self.log_path, env=env, cwd=self.prefix, cpus=self.cpus)
         self.wait_ready(ready_timeout_s)
 
@@ -229,10 +232,7 @@ class NginxServer(Server):
         return None
 
     def is_ready(self) -> bool:
-        for port in self.backend_ports:
-            if http_get(self.host, port, "/healthz", timeout_s=1.0)[0] != 200:
-                return False
-        return http_get(self.host, self.port, "/healthz", timeout_s=1.0)[0] == 200
+        return all(self.serves(port) for port in self.backend_ports) and self.serves(self.port)
 
     def stop(self) -> int | None:
         """nginx first (SIGQUIT: it answers what is in flight, then exits), then every backend
@@ -241,13 +241,7 @@ class NginxServer(Server):
         codes: list[int | None] = []
         if self.proc is not None:
             codes.append(procs.stop(self.proc, timeout_s=self.stop_timeout_s, sig=signal.SIGQUIT))
-        for b in self.backends:
-            if b.poll() is None:
-                try:
-                    os.killpg(b.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        codes.extend(procs.stop(b, timeout_s=self.stop_timeout_s) for b in self.backends)
+        codes.extend(procs.stop_all(self.backends, timeout_s=self.stop_timeout_s))
         if codes:
             self.exit_code = next((c for c in codes if c != 0), 0)
         return self.exit_code

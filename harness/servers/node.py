@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import procs
-from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get
+from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get, server_dir
 
 
 class SingleServer(Server):
@@ -21,14 +21,15 @@ class SingleServer(Server):
         self.node = find_node()
 
     def command(self) -> list[str]:
+        if self.app:
+            return [self.node, self.app]
         return [
             self.node, "index.js", "--mode", "single", "--host", self.host, "--port", str(self.port),
             "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
         ]  # fmt: skip
 
     def is_ready(self) -> bool:
-        status, _ = http_get(self.host, self.port, "/healthz", timeout_s=1.0)
-        return status == 200
+        return self.serves(self.port)
 
     def processes(self) -> list[ProcInfo]:
         return [ProcInfo(p.pid, "worker") for p in procs.tree(self.proc.pid)] if self.proc else []
@@ -68,14 +69,15 @@ class ClusterServer(Server):
             self.node, "index.js", "--mode", "cluster", "--host", self.host, "--port", str(self.port),
             "--workers", str(self.workers), "--schedule", self.schedule, "--admin-port", str(self.admin_port),
             "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
+            *(["--app", self.app] if self.app else []),  # the harness's cluster wrapper runs the app in each worker
         ]  # fmt: skip
+
+    def working_dir(self) -> Path:
+        return server_dir()  # index.js is the wrapper, also for an app
 
     def is_ready(self) -> bool:
         status, _ = http_get(self.host, self.admin_port, "/ready", timeout_s=1.0)
-        if status != 200:
-            return False
-        status, _ = http_get(self.host, self.port, "/healthz", timeout_s=1.0)
-        return status == 200
+        return status == 200 and self.serves(self.port)
 
     def processes(self) -> list[ProcInfo]:
         if not self.proc:

@@ -32,7 +32,7 @@ import psutil
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed
 from harness.scenario import MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, find_node, http_get, server_dir, whole
+from harness.servers.base import ProcInfo, Server, announced_instances, find_node, http_get, server_dir, whole
 
 APP_NAME = "harness-server"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with the terminating NUL
@@ -85,22 +85,32 @@ class Pm2Server(Server):
         # No arguments: cluster instances inherit the primary's argv (see pm2-foreground.js).
         return [self.node, "pm2-foreground.js"]
 
+    def working_dir(self) -> Path:
+        return server_dir()  # pm2-foreground.js and PM2 itself live there, also for an app
+
     def environment(self) -> dict[str, str]:
         # no inherited PM2 settings, and no PM2.io keys (they would start a detached agent)
         env = {k: v for k, v in super().environment().items() if not k.startswith(("PM2_", "KEYMETRICS_"))}
         env.update(PM2_HOME=str(self.home), HARNESS_PM2_ECOSYSTEM=str(self.ecosystem_path),
                    PM2_DISABLE_VERSION_CHECK="1")  # no daily call to version.pm2.io
         env.pop("NODE_APP_INSTANCE", None)
+        env.pop("HARNESS_WORKER_ID", None)  # an instance's id is NODE_APP_INSTANCE, set by PM2 per instance
         return env
 
     def ecosystem(self) -> dict[str, Any]:
         app_env = {} if self.uv_threadpool_size is None else {"UV_THREADPOOL_SIZE": str(self.uv_threadpool_size)}
+        if self.app:  # a user's app: run unchanged, told its port the usual way (PM2 sets NODE_APP_INSTANCE)
+            script, args = self.app, []
+            app_env.update(PORT=str(self.port), HOST=self.host)
+        else:
+            script = str(server_dir().resolve() / "index.js")
+            args = ["--mode", "pm2", "--host", self.host, "--port", str(self.port), "--state-dir", str(self.state_dir),
+                    "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000))]
         return {"apps": [{
             "name": APP_NAME,
-            "script": str(server_dir().resolve() / "index.js"),
-            "args": ["--mode", "pm2", "--host", self.host, "--port", str(self.port), "--state-dir", str(self.state_dir),
-                     "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000))],
-            "cwd": str(server_dir().resolve()),
+            "script": script,
+            "args": args,
+            "cwd": str(Path(script).parent.resolve()),
             "exec_mode": "cluster",
             "instances": self.workers,
             "env": app_env,  # the daemon's environment (UV_THREADPOOL_SIZE included) is passed on too
@@ -147,21 +157,14 @@ class Pm2Server(Server):
 
     def instances(self) -> list[dict[str, Any]]:
         """{pid, worker_id, admin_port} of every live instance that serves (announced itself)."""
-        live = self._instance_pids()
-        found = []
-        for f in sorted(self.state_dir.glob("*.json")):
-            try:
-                info = json.loads(f.read_text())
-                pid, port = int(info["pid"]), int(info["admin_port"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if pid in live and 1 <= port <= 65535:
-                found.append({"pid": pid, "worker_id": str(info.get("worker_id")), "admin_port": port})
-        return found
+        return announced_instances(self.state_dir, self._instance_pids())
 
     def is_ready(self) -> bool:
         """N live instances that announced themselves, with N distinct worker ids, each
-        answering /healthz on its own port, and the shared port answering."""
+        answering /healthz on its own port, and the shared port answering. A user's app
+        announces nothing: N live instances and an answer on the shared port."""
+        if self.app:
+            return len(self._instance_pids()) == self.workers and self.serves(self.port)
         found = self.instances()
         if len(found) != self.workers or len({i["worker_id"] for i in found}) != self.workers:
             return False

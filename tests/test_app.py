@@ -1,0 +1,118 @@
+"""Integration: bring your own app. The example app (examples/hello-app/server.js) runs
+unchanged in every mode that can run an app (single, cluster, nginx, pm2): each answers
+from the expected number of distinct processes, every process is stopped, and the record
+says which figures an app cannot give. An app without x-worker-id loses the spread over
+workers, and the report says so."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, wait_until
+from harness import analysis
+from harness.record import load_run
+from harness.scenario import APP_MODES, ServerSpec
+from harness.servers import make_server
+from harness.scenario import ClosedLoad, PathWorkload, Scenario
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = REPO / "examples" / "hello-app" / "server.js"
+# A server with no x-worker-id header and no signal handler: the least an app may be.
+BARE_APP = """const http = require('node:http');
+http.createServer((req, res) => res.end('bare')).listen(Number(process.env.PORT), process.env.HOST);
+"""
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "app",
+                           "--run-id", "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions", "1", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("mode", APP_MODES)
+def test_example_app_serves_from_every_process_of_each_mode(tmp_path: Path, mode: str):
+    spec = ServerSpec(mode, workers=1 if mode == "single" else 2, app=str(EXAMPLE))
+    case = Scenario(name="t", description="t", servers=[spec], workloads=[PathWorkload.of("/")],
+                    loads=[ClosedLoad(1)]).cases()[0]
+    server = make_server(case, tmp_path)
+    expected = {"single": {"0"}, "cluster": {"1", "2"}, "nginx": {"1", "2"}, "pm2": {"1", "2"}}[mode]
+    with server as s:
+        seen: set[str] = set()
+
+        def all_answered() -> bool:
+            import http.client
+            conn = http.client.HTTPConnection(s.host, s.port, timeout=10)  # a new connection each time
+            try:
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                assert resp.status == 200 and resp.read().startswith(b"hello")
+                seen.add(resp.getheader("x-worker-id"))
+            finally:
+                conn.close()
+            return seen == expected
+
+        assert wait_until(all_answered, timeout_s=15), seen
+        workers = [p for p in s.processes() if p.role == "worker"]
+        assert len(workers) == len(expected)
+    assert s.exit_code == 0
+
+
+def test_app_scenario(tmp_path: Path):
+    """The app scenario runs the example in every mode and says what is missing. (A short
+    name: PM2's control socket path, under the test's folder, must stay under 108 bytes.)"""
+    out = run(tmp_path, "--app", str(EXAMPLE))
+    assert out.returncode == 0, out.stderr
+    run_ = load_run(tmp_path / "results" / "r")
+    assert [c["mode"] for c in run_.meta["cases"]] == list(APP_MODES)
+    assert all(c["app"] == str(EXAMPLE) and c["status"] == "complete" for c in run_.meta["cases"])
+    results = analysis.case_results(run_).set_index("mode")
+    assert results.loc["single", "workers_seen"] == 1
+    assert all(results.loc[m, "workers_seen"] == 2 for m in ("cluster", "nginx", "pm2"))
+    assert run_["server_metrics"].empty
+    summary = (tmp_path / "results" / "r" / "report" / "summary.md").read_text()
+    assert "a user's app serves no /metrics" in summary
+    assert "x-worker-id" not in summary  # the example sends it: the spread is measured
+
+
+def test_app_without_worker_header_loses_the_spread_and_the_report_says_so(tmp_path: Path):
+    app = tmp_path / "harness-test-app.js"
+    app.write_text(BARE_APP)
+    scenario = tmp_path / "s.py"
+    scenario.write_text(f"""from harness.scenario import *
+SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
+    workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
+""")
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
+                          str(scenario), "--run-id", "r", "--app", str(app)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    run_ = load_run(tmp_path / "results" / "r")
+    for case in run_.meta["cases"]:
+        # stopped by SIGTERM: a bare single process dies of it (-15); the cluster wrapper counts that as clean
+        assert case["path"] == "/" and case["server_exit_code"] == {"single": -15, "cluster": 0}[case["mode"]]
+        assert any("no response carried an x-worker-id header" in m for m in case["missing_figures"])
+    summary = (tmp_path / "results" / "r" / "report" / "summary.md").read_text()
+    assert "the spread of requests over the server's workers (requests per worker, Jain's fairness)" in summary
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--app", "/nonexistent/server.js"], "--app /nonexistent/server.js: no such file"),
+    (["--app", str(EXAMPLE), "--target", "http://127.0.0.1:1"], "give one of the two"),
+    (["--path", "/x"], "--path is for --target or --app"),
+    (["--app", str(EXAMPLE), "--path", "no slash"], "is not a request path"),
+])
+def test_bad_app_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], message: str):
+    out = run(tmp_path, *args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
+
+
+def test_app_in_a_mode_that_cannot_run_it_is_refused(tmp_path: Path):
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "modes",
+                          "--app", str(EXAMPLE)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "mode pool cannot run your own app" in out.stderr
