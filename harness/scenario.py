@@ -298,7 +298,7 @@ class PathWorkload(Workload):
     @classmethod
     def of(cls, path: str) -> "PathWorkload":
         route, _, query = path.partition("?")
-        return cls(route, None, query)
+        return cls(route, None, query=query)
 
     def __post_init__(self) -> None:
         if not isinstance(self.route, str) or not _PATH_RE.match(self.path) or self.param is not None:

@@ -110,3 +110,16 @@ def results_dir(tmp_path: Path) -> Path:
     d = tmp_path / "results"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def node22() -> str:
+    """The binary of Node 22.12.0 (reuseport needs 22.12+), fetched once into the cache;
+    the test is skipped, with the reason, where the npm registry is out of reach."""
+    from harness import nodes
+    from harness.errors import EnvironmentProblem
+
+    try:
+        return str(nodes.ensure_node("22.12.0"))
+    except EnvironmentProblem as exc:
+        pytest.skip(f"Node 22.12.0 is not cached and the npm registry is out of reach: {exc.one_line()}")

@@ -22,7 +22,7 @@ def demo(results: Path, *args: str) -> subprocess.Popen:
 
 
 def test_demo_shows_each_workers_own_count_and_stops_on_its_timer(results_dir: Path):
-    proc = demo(results_dir, "scheduling", "--server", "cluster-rr-2w", "--for-s", "6")
+    proc = demo(results_dir, "scheduling", "--server", "nginx-round-robin-2w", "--for-s", "6")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     ui = re.search(r"Locust's web UI: (http://127\.0\.0\.1:\d+)", err)

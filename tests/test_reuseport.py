@@ -20,15 +20,6 @@ from harness.servers.reuseport import ReuseportServer, supports_reuseport
 NODE22 = "22.12.0"
 
 
-@pytest.fixture(scope="module")
-def node22() -> str:
-    """The binary of Node 22.12.0, fetched once into the cache (skip if the registry is out of reach)."""
-    try:
-        return str(nodes.ensure_node(NODE22))
-    except EnvironmentProblem as exc:
-        pytest.skip(f"Node {NODE22} is not cached and the npm registry is out of reach: {exc.one_line()}")
-
-
 def test_supports_reuseport_by_version():
     assert supports_reuseport("22.12.0") and supports_reuseport("23.1.0") and supports_reuseport("24.0.0")
     assert not supports_reuseport("22.11.0") and not supports_reuseport("23.0.0")

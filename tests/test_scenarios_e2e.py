@@ -29,15 +29,20 @@ def _by_condition(run: record.Run) -> pd.DataFrame:
     return analysis.case_results(run).set_index("condition")
 
 
-def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(results_dir: Path):
+def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(results_dir: Path, node22: str):
     run = run_quick(results_dir, "scheduling")
     r = _by_condition(run)
-    assert set(r.index) >= {"cluster-rr-2w /cpu u8", "cluster-rr-2w /cpu u8-close", "cluster-none-2w /cpu u8",
-                            "nginx-least-conn-2w /cpu u8-close"}
-    assert r.loc["cluster-rr-2w /cpu u8", "jain_index"] > 0.9
-    assert r.loc["cluster-rr-2w /cpu u8", "workers_seen"] == 2
+    rr, rr_close = "cluster-rr-2w-node22.12.0 /cpu u8", "cluster-rr-2w-node22.12.0 /cpu u8-close"
+    assert set(r.index) == {rr, rr_close, "cluster-none-2w-node22.12.0 /cpu u8",
+                            "cluster-none-2w-node22.12.0 /cpu u8-close", "reuseport-2w-node22.12.0 /cpu u8",
+                            "reuseport-2w-node22.12.0 /cpu u8-close"}
+    assert r.loc[rr, "jain_index"] > 0.9 and r.loc[rr, "workers_seen"] == 2
     # a new connection per request goes through the primary's accept-and-hand-over every time
-    assert r.loc["cluster-rr-2w /cpu u8-close", "primary_cpu_pct"] > r.loc["cluster-rr-2w /cpu u8", "primary_cpu_pct"]
+    assert r.loc[rr_close, "primary_cpu_pct"] > r.loc[rr, "primary_cpu_pct"]
+    # reuseport has no primary: two independent processes, each answering from its own pid
+    reuse = run["samples"][run["samples"]["case_id"].str.contains("reuseport")]
+    assert "primary" not in set(reuse["role"])
+    assert r.loc["reuseport-2w-node22.12.0 /cpu u8-close", "workers_seen"] == 2  # the hash spreads new connections
     assert (r["failures"] == 0).all()
     summary = (results_dir / "scheduling" / "report" / "summary.md").read_text()
     assert "a new connection for every request gave" in summary
