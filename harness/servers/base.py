@@ -136,6 +136,7 @@ class Server(Managed, ABC):
     The stop is graceful (SIGTERM: drain, exit) and forced after stop_timeout_s."""
 
     host = "127.0.0.1"  # servers bind to loopback only
+    terminated = False  # sigterm() was sent: the server stops on its own, do not query it
     app: str | None = None  # a user's own server file to run instead of the reference server (make_server sets it)
 
     def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
