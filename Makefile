@@ -67,8 +67,9 @@ ci-bench: setup
 
 # The notebooks read the committed recorded runs (tests/fixtures/) unless told otherwise;
 # a cell that starts load runs only with RUN_LIVE = True (needs the npm packages, hence setup).
+# (as root, e.g. in a container, Jupyter refuses to start without --allow-root)
 notebooks: setup $(NB_STAMP)
-	cd notebooks && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ARGS)
+	cd notebooks && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 notebooks-strip: setup
 	$(BIN)/python notebooks/strip_outputs.py notebooks/*.ipynb
