@@ -191,3 +191,16 @@ def test_the_story_says_when_round_robin_was_even_and_os_scheduling_was_not():
     assert "As round robin promises" in rr and "1.04x" in rr
     assert "that is what happened here" in none and "Some workers served nothing" in none
     assert "placed each user once" in rr
+
+
+def test_connection_lines_compare_each_nginx_policy_with_its_own_keepalive():
+    """least_conn with a connection per request is compared with least_conn keep-alive, not
+    with the first nginx condition (round_robin) of the same workers and users."""
+    run = record.load_run(Path(__file__).parent / "fixtures" / "scheduling")
+    summary = analysis.condition_summary(analysis.case_results(run), run["endpoints"])
+    kept = summary[summary["keepalive"].astype(bool)].set_index("condition")["throughput_median_rps"]
+    lines = {line.split(":")[0]: line for line in story.connection_lines(summary)}
+    least = lines["nginx-least-conn-2w /cpu u8-close"]
+    assert f"against {kept['nginx-least-conn-2w /cpu u8']:,.0f} with keep-alive" in least
+    rr = lines["nginx-round-robin-2w /cpu u8-close"]
+    assert f"against {kept['nginx-round-robin-2w /cpu u8']:,.0f} with keep-alive" in rr

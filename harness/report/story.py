@@ -318,7 +318,8 @@ def connection_lines(summary: pd.DataFrame) -> list[str]:
     out = []
     for s in summary[~summary["keepalive"].astype(bool)].itertuples(index=False):
         kept = summary[(summary["keepalive"].astype(bool)) & (summary["mode"] == s.mode)
-                       & (summary["schedule"].fillna("") == (s.schedule or "")) & (summary["route"] == s.route)
+                       & (summary["schedule"].fillna("") == (s.schedule or ""))
+                       & (summary["balance"].fillna("") == (s.balance or "")) & (summary["route"] == s.route)
                        & (summary["workers"] == s.workers) & (summary["users"] == s.users)]
         if kept.empty:
             continue
