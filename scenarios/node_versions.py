@@ -24,8 +24,6 @@ SCENARIO = Scenario(
 )
 
 if __name__ == "__main__":
-    import sys
+    from harness.cli import run_file
 
-    from harness.cli import main
-
-    sys.exit(main(["run", __file__, *sys.argv[1:]]))
+    raise SystemExit(run_file(__file__))

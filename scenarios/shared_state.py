@@ -39,6 +39,6 @@ SCENARIO = Scenario(
 )
 
 if __name__ == "__main__":
-    from harness.cli import main
+    from harness.cli import run_file
 
-    raise SystemExit(main(["run", __file__, *__import__("sys").argv[1:]]))
+    raise SystemExit(run_file(__file__))
