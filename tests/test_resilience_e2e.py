@@ -87,9 +87,11 @@ def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
     html = (results_dir / "r" / "report" / "report.html").read_text()
     summary = (results_dir / "r" / "report" / "summary.md").read_text()
     for text in ("re-sent those GETs", "answered no request before the window ended",
-                 "As claimed, the reload was zero-downtime", "As expected of a hard restart",
+                 "As claimed, the reload was zero-downtime",
                  "every request in flight was answered", "The force-exit timeout was honoured",
                  "Reload against restart"):
         assert text in summary, text
+    # whether this restart dropped requests is the measurement's to say; either way it is said
+    assert "As expected of a hard restart" in summary or "A hard restart is expected to drop requests" in summary
     assert "Reload against restart" in html
     json.loads((results_dir / "r" / "run.json").read_text())  # whole, not half-written
