@@ -156,10 +156,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     console.print("[bold]bench[/]: " + ", ".join(f"{n}{' (quick)' if q else ''}" for n, q in plan))
     outcomes: list[tuple[str, int, str]] = []
     for name, quick in plan:
-        run_args = argparse.Namespace(**{**vars(args), "scenario": name, "quick": quick or args.quick,
-                                         "duration_s": None, "warmup_s": None, "repetitions": None, "users": None,
-                                         "rate": None, "processes": None, "run_id": None, "port": None,
-                                         "no_report": False})
+        # exactly what `harness run NAME [--quick] [--pin]` would get, every option at its default
+        argv = ["--results", str(args.results), "run", name, *(["--quick"] if quick or args.quick else []),
+                *(["--pin"] if args.pin else [])]
+        run_args = build_parser().parse_args(argv)
+        run_args.debug = args.debug
         code = cmd_run(run_args)
         outcomes.append((name, code, run_args.report_path or ""))
     table = Table(title="bench: one report per scenario")

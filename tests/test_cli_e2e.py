@@ -4,6 +4,7 @@ a run can end (success, Ctrl-C, SIGTERM, SIGKILL of the harness, a server that c
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -60,7 +61,7 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
         assert (raw / "hooks.json").is_file()
     html = (run_dir / "report" / "report.html").read_text()
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html), "the report must not reference anything outside"
-    assert html.count("data:image/png;base64,") == 8  # no sweep in this run: no sweep figure
+    assert html.count("data:image/png;base64,") == 9  # no sweep in this run: no sweep figure
     assert "cluster-rr-2w /cpu?work=5 u4" in html
     for png in ("throughput", "latency", "latency_over_time", "cpu_over_time", "cores_by_role",
                 "requests_per_worker", "cpu_by_thread"):
@@ -252,3 +253,16 @@ def test_pinned_run_records_its_layout(tmp_path: Path, results_dir: Path):
     assert proc.returncode == 0, err
     meta = json.loads((results_dir / "pin" / "run.json").read_text())
     assert meta["machine"]["cpu_layout"]["generator"] == [max(meta["machine"]["harness_affinity"])]
+
+
+def test_bench_runs_each_scenario_of_the_set_it_finds_with_every_run_option(tmp_path: Path, results_dir: Path):
+    # a scenarios folder holding only a tiny "default": the set's other scenarios are skipped
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "default.py").write_text(scenario_file(tmp_path).read_text())
+    proc = harness(results_dir, "bench", env={**os.environ, "HARNESS_SCENARIOS_DIR": str(folder)})
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    runs = [p for p in results_dir.iterdir() if (p / "run.json").is_file()]
+    assert len(runs) == 1 and json.loads((runs[0] / "run.json").read_text())["status"] == "complete"
+    assert "bench: one report per scenario" in err and str(runs[0] / "report" / "report.html") in out + err

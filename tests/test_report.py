@@ -114,7 +114,7 @@ def test_every_figure_renders_and_the_html_is_self_contained(rendered):
     names = {p.name for p in report.figures}
     assert names == {"throughput.png", "latency.png", "latency_over_time.png", "cpu_over_time.png",
                      "cores_by_role.png", "requests_per_worker.png", "throughput_over_time.png",
-                     "cpu_by_thread.png", "sweeps.png"}
+                     "cpu_by_thread.png", "thread_cpu_over_time.png", "sweeps.png"}
     for png in report.figures:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png.name
     html = report.html.read_text()

@@ -109,6 +109,8 @@ def _run_figures(v: RunView, out_dir: Path, prefix: str) -> dict[str, Path]:
         "requests_per_worker": figures.requests_per_worker(rpw, v.results) if not rpw.empty else None,
         "throughput_over_time": figures.throughput_over_time(run["timeline"], v.cases),
         "cpu_by_thread": figures.cpu_by_thread(analysis.thread_cpu(run), v.first_reps),
+        "thread_cpu_over_time": figures.thread_cpu_over_time(run["threads"], v.first_reps)
+        if not run["threads"].empty else None,
         "sweeps": figures.sweep(v.points, v.cores) if not v.points.empty else None,
         "events": figures.events(run["requests"], analysis.event_outcomes(run)),
     }

@@ -84,6 +84,10 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
         ax.errorbar(s.throughput_median_rps, yi, xerr=[[s.throughput_median_rps - s.throughput_min_rps],
                                                         [s.throughput_max_rps - s.throughput_median_rps]],
                     fmt="none", ecolor="black", capsize=4, lw=1)
+        low, high = getattr(s, "throughput_ci95_low_rps", math.nan), getattr(s, "throughput_ci95_high_rps", math.nan)
+        if not (math.isnan(low) or math.isnan(high)):  # the 95 % interval of the mean, as a band under the bar
+            ax.plot([max(low, 0), high], [yi - 0.32, yi - 0.32], color="black", lw=3, alpha=0.45,
+                    solid_capstyle="butt")
         reps = results[results["condition"] == s.condition]["throughput_rps"]
         ax.scatter(reps, np.full(len(reps), yi), color="black", s=14, zorder=3)
         label = f" {s.throughput_median_rps:,.0f} req/s"
@@ -91,7 +95,8 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
             label += "  (generator-limited: not the server's capacity)"
         ax.text(s.throughput_max_rps, yi, label, va="center", fontsize=9)
     ax.set_yticks(y, summary["condition"])
-    ax.set_xlabel("throughput (successful requests/s), bar = median, whiskers = min..max, dots = repetitions")
+    ax.set_xlabel("throughput (successful requests/s): bar = median, whiskers = min..max, dots = repetitions,\n"
+                  "grey band under the bar = Student-t 95% interval of the mean (none with one repetition)")
     ax.set_title("Throughput per condition (measurement window only)")
     ax.set_xlim(0, max(summary["throughput_max_rps"].max() * 1.45, 1))
     _style(ax)
@@ -164,22 +169,66 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(table)))
     left = np.zeros(len(table))
     y = np.arange(len(table))[::-1]
+    per_process = cpu.set_index("case_id")
     for role in order:
-        vals = table[role].to_numpy()
         label = "other (not server, not Locust)" if role == "other" else role
-        ax.barh(y, vals, left=left, color=ROLE_COLORS.get(role, ROLE_COLORS["other"]), label=label)
-        left += vals
+        color = ROLE_COLORS.get(role, ROLE_COLORS["other"])
+        # one segment per process of the role (each worker its own, white edges between)
+        for yi, case_id in zip(y, table.index):
+            procs_of = per_process.loc[[case_id]] if case_id in per_process.index else per_process.iloc[0:0]
+            procs_of = procs_of[procs_of["role"] == role] if role != "other" else procs_of.iloc[0:0]
+            parts = list(procs_of.itertuples(index=False)) or [None]
+            for part in parts:
+                value = float(part.cores) if part is not None else float(table.loc[case_id, role])
+                ax.barh(yi, value, left=left[y.tolist().index(yi)], color=color, edgecolor="white", lw=0.6,
+                        label=label)
+                label = None
+                wid = getattr(part, "worker_id", None)
+                if role == "worker" and isinstance(wid, str) and wid and value > 0.12:
+                    ax.text(left[y.tolist().index(yi)] + value / 2, yi, f"w{wid}", ha="center", va="center",
+                            fontsize=6, color="white")
+                left[y.tolist().index(yi)] += value
     for yi, total in zip(y, left):
         ax.text(total, yi, f" {total:.2f}", va="center", fontsize=8)
     if cores:
         ax.axvline(cores, color="black", ls="--", lw=1)
         ax.text(cores, y.max() + 0.55, f"{cores} cores", ha="center", fontsize=8)
     ax.set_yticks(y, table.index)
-    ax.set_xlabel("cores used on average in the measurement window (CPU seconds / measured seconds)")
-    ax.set_title("Where the CPU went, by role")
+    ax.set_xlabel("cores used on average in the measurement window (CPU seconds / measured seconds); "
+                  "one segment per process")
+    ax.set_title("Where the CPU went, by role and process")
     ax.set_xlim(0, max(float(left.max()) if len(left) else 0, cores or 0) * 1.12 + 0.01)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def thread_cpu_over_time(threads: pd.DataFrame, cases: pd.DataFrame, busy_pct: float = 5.0) -> Figure:
+    """CPU of each busy thread of the server's processes over time, one panel per case given
+    (threads below `busy_pct` of a core on average are left out), warm-up shaded."""
+    n = max(len(cases), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.4 * n + 0.6), sharex=True, squeeze=False)
+    for ax, case in zip(axes[:, 0], cases.itertuples(index=False)):
+        t = threads[threads["case_id"] == case.case_id].sort_values("ts")
+        t0 = case.started_ts
+        for (pid, tid), g in t.groupby(["pid", "tid"], sort=False):
+            pct = g["cpu_s"].diff() / g["ts"].diff() * 100
+            if len(g) < 2 or pct.mean() < busy_pct:
+                continue
+            name = "main thread" if tid == pid else f"thread {tid}"
+            ax.plot(g["ts"] - t0, pct, lw=1.1, label=f"{g['role'].iloc[0]} {pid}: {name}",
+                    color=ROLE_COLORS["worker"] if tid == pid else None)
+        ax.axvspan(0, case.measure_start_ts - t0, color="grey", alpha=0.15)
+        ax.set_title(case.case_id, fontsize=10, loc="left")
+        ax.set_ylabel("CPU (% of a core)")
+        ax.set_ylim(bottom=0)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        _style(ax)
+    axes[-1, 0].set_xlabel("time since the case started (s); warm-up shaded")
+    fig.suptitle(f"CPU per thread of the server's processes over time (threads above {busy_pct:g}% of a core)",
+                 fontsize=11)
     fig.tight_layout()
     return fig
 
