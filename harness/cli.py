@@ -165,7 +165,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         outcomes.append((name, code, run_args.report_path or ""))
     table = Table(title="bench: one report per scenario")
     for column in ("scenario", "exit", "report"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for name, code, path in outcomes:
         table.add_row(name, str(code), path)
     console.print(table)

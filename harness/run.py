@@ -368,9 +368,11 @@ def clean_up_after_killed_runs(results_dir: Path, notice: Callable[[str], None])
 
 
 def _one_line_summary(case_row: dict, tables: dict) -> str:
-    measured = [r for r in tables["endpoints"] if r["phase"] == "measure"]
+    """The progress line of a finished case: successful responses per second on the case's
+    route (a probe's and failed responses left out, as in the report), p99, failures."""
+    measured = [r for r in tables["endpoints"] if r["phase"] == "measure" and r["name"] == case_row["route"]]
     if not measured:
         return "no responses in the measurement window"
     r = measured[0]
-    rps = r["requests"] / case_row["measured_s"]
+    rps = (r["requests"] - r["failures"]) / case_row["measured_s"]
     return f"{rps:,.0f} req/s, p99 {r['latency_p99_ms']:.1f} ms, {r['failures']} failed"
