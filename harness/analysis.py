@@ -397,15 +397,18 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
                 paired.append(tput / base_by_rep[rep])
         speedup = g["throughput_rps"].median() / base["throughput_rps"].median()
         workers = int(g["units"].iloc[0])
+        # efficiency is per unit of parallelism over the baseline's (1 for single)
+        base_units = int(base["units"].iloc[0]) if "units" in base.columns else 1
         rows.append({
             "condition": condition, "baseline": base["condition"].iloc[0], "path": path, "users": users,
-            "workers": workers, "speedup": float(speedup), "scaling_efficiency": float(speedup / workers),
+            "workers": workers, "baseline_workers": base_units, "speedup": float(speedup),
+            "scaling_efficiency": float(speedup * base_units / workers),
             "paired_median": float(np.median(paired)) if paired else math.nan,
             "paired_min": float(min(paired)) if paired else math.nan,
             "paired_max": float(max(paired)) if paired else math.nan,
             "generator_limited": bool(g["generator_limited"].any() or base["generator_limited"].any()),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=["condition", "baseline", "path", "users", "workers", "speedup",
+    return pd.DataFrame(rows, columns=["condition", "baseline", "path", "users", "workers", "baseline_workers", "speedup",
                                        "scaling_efficiency", "paired_median", "paired_min", "paired_max",
                                        "generator_limited"])
 

@@ -53,7 +53,11 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
         base = summary[summary["condition"] == r.baseline]
         expected = min(r.workers, cores)
         cpu_bound = not cond.empty and str(cond.iloc[0]["route"]) in CPU_BOUND_ROUTES
-        if cpu_bound and expected > 1:
+        from_one = getattr(r, "baseline_workers", 1) == 1  # the claim is about N workers against one
+        if not from_one:
+            text += (f" Both use {r.workers} and {r.baseline_workers} {unit}: the ratio compares two ways of "
+                     "spreading the work, not more cores against one.")
+        elif cpu_bound and expected > 1:
             if r.speedup >= LINEAR_FRACTION * expected:
                 text += f" That is what the usual claim predicts for CPU-bound work ({expected}x on {cores} cores)."
             else:
@@ -62,7 +66,7 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
                 unstable = summary[summary["condition"].isin([r.condition, r.baseline])]
                 text += (", though one of the two was unstable across repetitions, so it is not a firm finding."
                          if unstable["unstable"].any() else ".")
-        if r.workers > 1 and r.scaling_efficiency < LINEAR_FRACTION and not cond.empty and not base.empty:
+        if from_one and r.workers > 1 and r.scaling_efficiency < LINEAR_FRACTION and not cond.empty and not base.empty:
             c, b = cond.iloc[0], base.iloc[0]
             text += (f" Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU "
                      f"here against {b.server_cpu_ms_per_request:.2f} ms in {r.baseline}")
