@@ -54,6 +54,10 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
         expected = min(r.workers, cores)
         cpu_bound = not cond.empty and str(cond.iloc[0]["route"]) in CPU_BOUND_ROUTES
         from_one = getattr(r, "baseline_workers", 1) == 1  # the claim is about N workers against one
+        if r.generator_limited:
+            out.append(text + " Locust, not the server, set the pace in at least one of the two, so this ratio "
+                       "understates the server and says nothing about its scaling.")
+            continue
         if not from_one:
             text += (f" Both use {r.workers} and {r.baseline_workers} {unit}: the ratio compares two ways of "
                      "spreading the work, not more cores against one.")
@@ -82,8 +86,6 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
             else:
                 text += (f", {c.server_cpu_ms_per_request / b.server_cpu_ms_per_request - 1:.0%} more: "
                          "coordination or contention costs CPU in this mode.")
-        if r.generator_limited:
-            text += " (A generator-limited case is involved: the ratio understates the server.)"
         out.append(text)
     return out
 
