@@ -675,6 +675,10 @@ def sweep_findings(points: pd.DataFrame, cores: int | None) -> list[str]:
         if cores and cpu_route and parameter in ("threads", "workers"):
             if knee["value"] == cores:
                 text += f" As the usual advice says for CPU-bound work, it sits at the number of cores ({cores})."
+            elif knee["value"] == last["value"] and len(g) > 1 and last["value"] > cores:
+                text += (f" The usual advice puts the knee at the number of cores ({cores}) for CPU-bound work; here "
+                         "throughput still rose past it, which contradicts that advice on this machine (check the "
+                         "repetitions' spread before believing a small gain).")
             else:
                 text += (f" The usual advice puts it at the number of cores ({cores}) for CPU-bound work; here it "
                          f"is at {knee['value']:g}, which contradicts that advice on this machine (the load "
