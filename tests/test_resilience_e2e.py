@@ -75,8 +75,15 @@ def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
     assert drained.exit_code == 0 and not drained.forced and drained.exit_s < drained.shutdown_timeout_s
     assert drained.in_flight >= 1 and drained.in_flight_failed == 0
     forced = by[("cluster-rr-2w-st0.1s", "sigterm")]
-    assert forced.exit_code == 1 and forced.forced and forced.timeout_honoured
-    assert forced.in_flight_failed >= 1
+    # the promise: gone by the timeout (plus the tolerance), whatever was in flight; with
+    # 0.1 s against 200 ms requests it is usually forced (exit 1, some requests lost), but
+    # the requests in flight may all finish in time (seen once): then it drained (exit 0)
+    from harness.analysis import FORCE_EXIT_TOLERANCE_S
+    assert forced.exit_s <= forced.shutdown_timeout_s + FORCE_EXIT_TOLERANCE_S
+    if forced.forced:
+        assert forced.exit_code == 1 and forced.timeout_honoured and forced.in_flight_failed >= 1
+    else:
+        assert forced.exit_code == 0 and forced.in_flight_failed == 0
     for sigterm in (drained, forced):
         assert sigterm.refused_after_exit > 0  # Locust ran on to the window's end against a stopped server
 
@@ -88,7 +95,7 @@ def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
     summary = (results_dir / "r" / "report" / "summary.md").read_text()
     for text in ("re-sent those GETs", "answered no request before the window ended",
                  "As claimed, the reload was zero-downtime",
-                 "every request in flight was answered", "The force-exit timeout was honoured",
+                 "every request in flight was answered",
                  "Reload against restart"):
         assert text in summary, text
     # whether this restart dropped requests is the measurement's to say; either way it is said
