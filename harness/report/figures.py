@@ -174,20 +174,20 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
         label = "other (not server, not Locust)" if role == "other" else role
         color = ROLE_COLORS.get(role, ROLE_COLORS["other"])
         # one segment per process of the role (each worker its own, white edges between)
-        for yi, case_id in zip(y, table.index):
+        for i, (yi, case_id) in enumerate(zip(y, table.index)):
             procs_of = per_process.loc[[case_id]] if case_id in per_process.index else per_process.iloc[0:0]
             procs_of = procs_of[procs_of["role"] == role] if role != "other" else procs_of.iloc[0:0]
             parts = list(procs_of.itertuples(index=False)) or [None]
             for part in parts:
                 value = float(part.cores) if part is not None else float(table.loc[case_id, role])
-                ax.barh(yi, value, left=left[y.tolist().index(yi)], color=color, edgecolor="white", lw=0.6,
+                ax.barh(yi, value, left=left[i], color=color, edgecolor="white", lw=0.6,
                         label=label)
                 label = None
                 wid = getattr(part, "worker_id", None)
                 if role == "worker" and isinstance(wid, str) and wid and value > 0.12:
-                    ax.text(left[y.tolist().index(yi)] + value / 2, yi, f"w{wid}", ha="center", va="center",
+                    ax.text(left[i] + value / 2, yi, f"w{wid}", ha="center", va="center",
                             fontsize=6, color="white")
-                left[y.tolist().index(yi)] += value
+                left[i] += value
     for yi, total in zip(y, left):
         ax.text(total, yi, f" {total:.2f}", va="center", fontsize=8)
     if cores:
