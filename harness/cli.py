@@ -6,13 +6,16 @@
     harness demo SCENARIO        live: one server of the scenario and Locust's web UI, per-worker counts
     harness report RUN [RUN...]  render the report of stored runs, side by side (never starts a server)
 
-Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 the machine lacks something,
-130 interrupted (Ctrl-C or SIGTERM). Errors are one line; --debug shows the traceback.
+Exit codes (one table for every command, harness.errors): 0 ok, 1 the run failed, 2 bad
+input, 3 the machine lacks something; the regression gate (compare, run --against): 4
+regression, 5 inconclusive, 6 not trustworthy, 7 not everything compared; 130 interrupted
+(Ctrl-C or SIGTERM). Errors are one line; --debug shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import os
 import re
@@ -21,16 +24,21 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import record, scenario as scenario_mod
-from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted, UsageError
+from harness.errors import (EXIT_CODES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted,
+                            UsageError)
 from harness.scenario import Case
 from harness.servers.base import check_port_free, find_node
+
+if TYPE_CHECKING:
+    from harness.against import Side
+    from harness.record import Run
 
 REPO = Path(__file__).resolve().parent.parent
 # soft_wrap: an error stays one line, whatever the terminal's width
@@ -93,6 +101,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render_report
     from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
 
+    if (args.threshold or args.gate or args.markdown or args.junit) and not args.against:
+        raise UsageError("--threshold, --gate, --markdown and --junit of harness run go with --against",
+                         "add --against REF, or use harness compare on stored runs")
+    from harness import compare
+
+    try:
+        compare.parse_thresholds(args.threshold or [])
+        compare.parse_gate(args.gate)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
@@ -119,27 +137,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    est = sum(1 + c.warmup_s + c.duration_s + 5 for c in cases)
-    console.print(f"[bold]{scen.name}[/]: {scen.description}")
-    console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
-    with RichProgress() as progress:
-        outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
-                               scenario_source=str(args.scenario), quick=args.quick,
-                               on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
-                               remote=remote, allow_remote=args.allow_remote)
+    with contextlib.ExitStack() as stack:
+        sides, against = None, None
+        if args.against:
+            sides, against = _against_sides(args, cases, stack)
+            scen = replace(scen, sides=scenario_mod.AB_SIDES)
+            cases = scen.cases()
+            console.print(f"A/B: every case runs on the server of {args.against} ({against['commit'][:10]}, 'base') "
+                          "and of the working tree ('new'), side by side")
+        est = sum(1 + c.warmup_s + c.duration_s + 5 for c in cases)
+        console.print(f"[bold]{scen.name}[/]: {scen.description}")
+        console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
+        with RichProgress() as progress:
+            outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
+                                   scenario_source=str(args.scenario), quick=args.quick,
+                                   on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
+                                   remote=remote, allow_remote=args.allow_remote, sides=sides, against=against)
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
     if not outcome.complete_cases:
         console.print(f"no case finished, so there is no report; the record is in {outcome.path}")
-        return 1
+        return EXIT_FAILED
+    run = record.load_run(outcome.path)
     if not args.no_report:
-        report = render_report([record.load_run(outcome.path)], outcome.path / "report")
+        report = render_report([run], outcome.path / "report")
         console.print(f"summary: {report.markdown}")
         args.report_path = str(report.html)
         print(report.html)
     else:
         print(outcome.path)
-    return EXIT_OK if outcome.status == "complete" else 1
+    if outcome.status != "complete":
+        return EXIT_FAILED
+    if args.against:
+        return _gate(args, compare_ab=run)
+    return EXIT_OK
+
+
+def _against_sides(args: argparse.Namespace, cases: list[Case], stack: contextlib.ExitStack
+                   ) -> tuple[dict[str, "Side"], dict[str, object]]:
+    """--against REF: the base side's code extracted for the run (removed when it ends), and
+    what the record says about the two sides."""
+    from harness import against as against_mod
+
+    if args.target:
+        raise UsageError("--against compares two versions of a server the harness starts; --target drives one "
+                         "it does not", "drop --target, or compare two stored runs with harness compare")
+    commit = against_mod.resolve(args.against)
+    apps = sorted({c.app for c in cases if c.app})
+    for app in apps:
+        against_mod.app_inside_repo(app)
+    base = stack.enter_context(against_mod.checkout(commit, apps, lambda m: console.print(f"[yellow]note:[/] {m}")))
+    meta = {"ref": args.against, "commit": commit, **against_mod.working_tree_state()}
+    return {"base": base, "new": against_mod.NEW_SIDE}, meta
 
 
 # `harness bench` (= `make bench`): the default scenario in full, then the quick variant of
@@ -321,39 +370,56 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if not problems else 3
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    """Baseline vs current; exit 0 no regression, 1 regression, 2 not trustworthy, 3 bad input."""
+def _gate(args: argparse.Namespace, compare_ab: "Run | None" = None, baseline: "Run | None" = None,
+          current: "Run | None" = None) -> int:
+    """The regression gate's table, its reasons and its exit code (harness.errors), for
+    `compare` and `run --against`; --markdown and --junit written when asked."""
     from harness import analysis, compare
 
     try:
-        thresholds = compare.parse_thresholds(args.threshold or [])
-        if not 0 < args.alpha < 1:
-            raise UsageError(f"--alpha {args.alpha} must be between 0 and 1")
-        baseline = record.load_run(_resolve_run(args.baseline, Path(args.results)))
-        current = record.load_run(_resolve_run(args.current, Path(args.results)))
-    except (HarnessError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return compare.COMPARE_BAD_INPUT
-    cmp = compare.compare_runs(baseline, current, thresholds, args.alpha)
-    table = Table(title=f"{baseline.run_id} -> {current.run_id} ({cmp.test}, alpha {args.alpha:g})")
-    for col in ("condition", "metric", "baseline", "current", "change %", "p", "verdict", "why"):
+        thresholds = compare.parse_thresholds(getattr(args, "threshold", None) or [])
+        gate = compare.parse_gate(getattr(args, "gate", None))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if compare_ab is not None:
+        cmp = compare.compare_ab(compare_ab, thresholds, gate=gate)
+    else:
+        assert baseline is not None and current is not None
+        cmp = compare.compare_runs(baseline, current, thresholds, gate=gate)
+    kind = "A/B in one run, paired by repetition" if cmp.paired else "two runs, Welch"
+    table = Table(title=f"{cmp.baseline_label} -> {cmp.current_label} ({kind}; change with its "
+                        f"{cmp.level:.0%} interval)")
+    for col in ("condition", "metric", "baseline", "current", "change [interval]", "threshold", "verdict"):
         table.add_column(col)
-    colors = {"regressed": "red", "improved": "green", "unchanged": "", "not comparable": "yellow"}
+    colors = {compare.REGRESSION: "red", compare.IMPROVEMENT: "green", compare.INCONCLUSIVE: "yellow",
+              compare.NOT_COMPARED: "yellow"}
     for r in cmp.rows:
-        color = colors[r.verdict]
-        table.add_row(r.condition, r.metric, analysis.fmt(r.baseline), analysis.fmt(r.current),
-                      analysis.fmt(r.change_pct, "+.1f"), analysis.fmt(r.p_value),
-                      f"[{color}]{r.verdict}[/]" if color else r.verdict, r.reason)
+        color = colors.get(r.verdict, "") if r.gating else "dim"
+        verdict = r.verdict + ("" if r.gating else " (informational)")
+        table.add_row(r.condition, r.metric, analysis.fmt(r.baseline), analysis.fmt(r.current), r.interval_text,
+                      f"±{r.threshold_pct:g}%", f"[{color}]{verdict}[/]" if color else verdict)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
-    for problem in cmp.untrustworthy:
-        console.print(f"[red]not trustworthy:[/] {problem}")
-    if args.markdown:
-        record.atomic_write_text(Path(args.markdown), compare.markdown(cmp, baseline, current))
-    if args.junit:
+    for line in cmp.summary_lines():
+        console.print(f"  {line}")
+    if getattr(args, "markdown", None):
+        record.atomic_write_text(Path(args.markdown), compare.markdown(cmp))
+    if getattr(args, "junit", None):
         record.atomic_write_text(Path(args.junit), compare.junit_xml(cmp))
-    verdict = {0: "no regression", 1: "regression", 2: "the measurement is not trustworthy"}[cmp.exit_code]
-    console.print(f"verdict: {verdict} (exit {cmp.exit_code})")
+    console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
     return cmp.exit_code
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """An A/B run alone, or a baseline against a current run; exit codes in harness.errors."""
+    from harness import compare
+
+    first = record.load_run(_resolve_run(args.baseline, Path(args.results)))
+    if args.current is None:
+        if not compare.is_ab_run(first):
+            raise UsageError(f"run {first.run_id} is not an A/B run (harness run SCENARIO --against REF)",
+                             "give two runs: harness compare BASELINE CURRENT")
+        return _gate(args, compare_ab=first)
+    return _gate(args, baseline=first, current=record.load_run(_resolve_run(args.current, Path(args.results))))
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -431,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure how a Node.js server uses more than one core: start it in several modes, drive it "
         "with Locust, sample every process, store the run and render a report.",
         epilog="Start with `harness list`, then `harness run default --quick`. Exit codes: 0 ok, 1 run failed, "
-        "2 bad input, 3 something missing on this machine, 130 interrupted.",
+        "2 bad input, 3 something missing on this machine; the regression gate (compare, run --against): 4 regression, "
+        "5 inconclusive, 6 not trustworthy, 7 not everything compared; 130 interrupted.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--results", default=str(default_results_dir()),
@@ -457,6 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app", metavar="FILE.js", help="run your own Node server (it must listen on the port in PORT) "
                    "in the scenario's modes (single, cluster, nginx, pm2) instead of the reference server")
     p.add_argument("--path", metavar="PATH", help="with --target or --app: the path every user requests (default /)")
+    p.add_argument("--against", metavar="REF", help="A/B: run every case on the server (and app) of git ref REF "
+                   "and on the working tree's, side by side in one run, then give the regression gate's verdict "
+                   "and exit code (see harness compare)")
+    p.add_argument("--threshold", action="append", metavar="METRIC=PCT", help="with --against: as harness compare")
+    p.add_argument("--gate", metavar="METRICS", help="with --against: as harness compare")
+    p.add_argument("--markdown", help="with --against: also write the verdict as Markdown here")
+    p.add_argument("--junit", help="with --against: also write the verdict as JUnit XML here")
     p.add_argument("--node-version", metavar="X.Y.Z", help="run every server on this Node.js version, fetched once "
                    "from the npm registry into ~/.cache/node-scaling-harness/node ($HARNESS_NODE_CACHE)")
     p.add_argument("--expect-workers", type=int, metavar="N",
@@ -531,18 +605,22 @@ def build_parser() -> argparse.ArgumentParser:
                        "requirements (nginx, pm2 ...). Exit 0 when every mode can run, 3 otherwise.")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("compare", help="regression gate: a baseline run against a current run",
-                       description="Compare two runs (ids, folders, or a baseline name under results/baselines/) "
-                       "metric by metric. A regression needs a significant difference across repetitions "
-                       "(Welch's t-test) and an effect beyond the metric's threshold. Absolute figures are compared "
-                       "only between matching machines. Exit codes: 0 no regression, 1 regression, 2 the "
-                       "measurement is not trustworthy (generator-limited, failed or unstable run), 3 bad input.")
-    p.add_argument("baseline", help="baseline: a baseline name, a run id or a run folder")
-    p.add_argument("current", help="current: a run id or a run folder")
+    p = sub.add_parser("compare", help="regression gate: an A/B run, or a baseline run against a current run",
+                       description="Compare metric by metric: the change current/baseline with its 95% interval "
+                       "(paired by repetition for an A/B run from `harness run SCENARIO --against REF`; Welch's for "
+                       "two runs), and a verdict against each metric's threshold: regression (the whole interval "
+                       "beyond it), unchanged (inside), inconclusive (crossing it), not compared. Absolute figures "
+                       "are compared only between matching machines. Exit codes: 0 every gating metric compared and "
+                       "unchanged or better; 2 bad input; 4 regression; 5 inconclusive; 6 the measurement is not "
+                       "trustworthy (busy machine, stolen CPU, failures, generator-limited, incomplete run); 7 not "
+                       "everything was compared (a condition missing, too few repetitions, other machines).")
+    p.add_argument("baseline", help="an A/B run, or the baseline: a baseline name, a run id or a run folder")
+    p.add_argument("current", nargs="?", help="the current run (a run id or folder); omit for an A/B run")
     p.add_argument("--threshold", action="append", metavar="METRIC=PCT",
                    help="tolerated change in the bad direction, e.g. throughput=5 p99=10 (repeatable; defaults: "
                    "throughput 5, p50 10, p99 15, speedup 10, efficiency 10, fairness 5)")
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level (default 0.01)")
+    p.add_argument("--gate", metavar="METRICS", help="comma-separated metrics that decide the exit code (default "
+                   "throughput,p50,p99,speedup; latency gates only under open load); the others are shown")
     p.add_argument("--markdown", help="also write a Markdown summary here (for a CI job summary)")
     p.add_argument("--junit", help="also write JUnit XML here (one test per metric and condition)")
     p.set_defaults(func=cmd_compare)

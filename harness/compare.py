@@ -1,19 +1,32 @@
-"""The regression gate: a baseline run against a current run, metric by metric.
+"""The regression gate: metric by metric, the change with its 95 % interval and a verdict.
 
-A regression needs two things at once: a statistically significant difference across
-repetitions (Welch's t-test, p below `alpha`) and an effect beyond the user's threshold
-for that metric (e.g. throughput -5 %, p99 +10 %). Noise alone never fails a build.
+Two ways to compare:
+- an A/B run (`harness run SCENARIO --against REF`): every case ran on both sides, the
+  server of git ref REF ("base") and the working tree's ("new"), side by side in one run
+  (order alternating by repetition), so repetition i of both sides shared the machine's
+  state. The change is estimated from those pairs.
+- a stored baseline against a current run (tracking over time): two runs, perhaps days
+  apart; the repetitions are independent (Welch), and absolute figures are compared only
+  when the machines' fingerprints match.
 
-Absolute metrics (requests/s, milliseconds) are compared only when the two machines'
-fingerprints match; portable ones (speedup over the baseline mode, scaling efficiency,
-fairness) are compared anywhere. Latency gates only under open load: under closed load
-(N users, no think time) latency is fixed by throughput (Little's law: mean latency =
-users / throughput), so a real slowdown already shows in throughput, while the
-percentiles' shape moves from run to run with how connections happened to spread over
-workers (seen here: cluster p50 9.8 ms in one run, 12.9 ms in the next, same throughput).
-Closed-load latency rows are shown, marked informational. A run that cannot be trusted (generator-limited cases,
-a failed or incomplete run, a condition too unstable) makes the verdict "untrustworthy",
-never "regressed".
+The change is a ratio (current / baseline) estimated on the log scale: the mean of the
+log ratios with a Student-t interval (paired, or Welch's for two runs), reported as a
+percentage with its interval, e.g. "-12.0% [-15.1, -8.8]". Against the metric's threshold
+T (the change in the bad direction the user tolerates):
+- regression: the whole interval is beyond -T (worse by more than T, and the run can tell);
+- improvement: the whole interval is beyond +T;
+- unchanged: the whole interval lies inside (-T, +T);
+- unchanged or better: no worse than -T, but the interval reaches beyond +T;
+- inconclusive: the interval crosses -T: the run cannot tell whether the change exceeds
+  the threshold (more repetitions or a quieter machine would);
+- not compared: missing on one side, too few repetitions, other machines for an absolute
+  figure.
+The exit code (harness.errors) is 0 only when every gating row is unchanged, unchanged or
+better, or an improvement, on runs that can be trusted (complete, quiet machine, no stolen
+CPU, failures under a bound, no generator limit). Latency gates only under open load:
+under closed load (N users, no think time) latency follows throughput (Little's law), so a
+real slowdown already shows there, and the percentiles' shape moves with how connections
+happened to spread over workers. Such rows are shown, marked informational.
 """
 
 from __future__ import annotations
@@ -29,13 +42,17 @@ from scipy import stats
 
 from harness import analysis
 from harness.calibrate import fingerprint
+from harness.errors import (EXIT_INCONCLUSIVE, EXIT_NOT_COMPARED, EXIT_OK, EXIT_REGRESSION, EXIT_UNTRUSTWORTHY,
+                            EXIT_USAGE)
 from harness.record import Run
 
-# Exit codes of `harness compare` (documented in README.md)
-COMPARE_OK = 0
-COMPARE_REGRESSED = 1
-COMPARE_UNTRUSTWORTHY = 2
-COMPARE_BAD_INPUT = 3
+# Kept for callers of the previous API; the codes themselves live in harness.errors.
+COMPARE_OK = EXIT_OK
+COMPARE_REGRESSED = EXIT_REGRESSION
+COMPARE_INCONCLUSIVE = EXIT_INCONCLUSIVE
+COMPARE_UNTRUSTWORTHY = EXIT_UNTRUSTWORTHY
+COMPARE_NOT_COMPARED = EXIT_NOT_COMPARED
+COMPARE_BAD_INPUT = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -55,27 +72,64 @@ METRICS = {
     "efficiency": Metric("efficiency", "scaling_efficiency", True, True, ""),
     "fairness": Metric("fairness", "jain_index", True, True, ""),
 }
-# Largest tolerated change in the bad direction, in percent, before a significant one counts.
-# Ratios (speedup, efficiency) carry the noise of two measurements, tail latency more
-# than the median: their thresholds are wider.
+# Largest tolerated change in the bad direction, in percent. Ratios (speedup, efficiency)
+# carry the noise of two measurements, tail latency more than the median: wider thresholds.
 DEFAULT_THRESHOLDS_PCT = {"throughput": 5.0, "p50": 10.0, "p99": 15.0, "speedup": 10.0, "efficiency": 10.0,
                           "fairness": 5.0}
-DEFAULT_ALPHA = 0.01
-UNSTABLE_CV_BOUND_PCT = 20.0
+# What decides the exit code unless --gate says otherwise. Efficiency is speedup divided by
+# a constant (the units), so gating both would count one change twice; fairness moves with
+# how connections happened to land, and is shown.
+DEFAULT_GATE = ("throughput", "p50", "p99", "speedup")
 LATENCY_METRICS = ("p50", "p99")
+DEFAULT_LEVEL = 0.95
+# Fewer repetitions than this per side give no interval worth a verdict (t with 1 degree of
+# freedom is 12.7: the interval of two repetitions spans most of any plausible change).
+MIN_REPETITIONS = 3
+# The power with which the "smallest detectable change" is caught (4 times in 5).
+POWER = 0.8
+# Failed requests above this share of a case make the run untrustworthy (a server that
+# fails a third of its requests fast can keep its successes' rate and look unchanged).
+FAILURE_BOUND_PCT = 1.0
+# Stolen CPU (median of a case) above this: another tenant took the machine's time.
+STEAL_BOUND_PCT = 5.0
+
+REGRESSION, IMPROVEMENT, UNCHANGED, NOT_WORSE = "regression", "improvement", "unchanged", "unchanged or better"
+INCONCLUSIVE, NOT_COMPARED = "inconclusive", "not compared"
+PASSING = (IMPROVEMENT, UNCHANGED, NOT_WORSE)
+SIDES = ("base", "new")
 
 
 @dataclass
 class Row:
+    """One condition x metric: medians, the change with its interval, the verdict and why."""
+
     condition: str
     metric: str
-    verdict: str  # improved | unchanged | regressed | not comparable
-    baseline: float = math.nan
+    verdict: str
+    baseline: float = math.nan  # median over repetitions
     current: float = math.nan
-    change_pct: float = math.nan
-    p_value: float = math.nan
+    change_pct: float = math.nan  # geometric mean of current/baseline - 1, in percent
+    low_pct: float = math.nan  # the change's interval
+    high_pct: float = math.nan
+    threshold_pct: float = math.nan
+    n_baseline: int = 0
+    n_current: int = 0
+    paired: bool = False
+    # smallest change in the bad direction this row would call a regression 4 times in 5
+    detectable_pct: float = math.nan
+    # repetitions per side that would make this row's interval clear the threshold at its
+    # measured change and spread (inconclusive rows)
+    repetitions_needed: int | None = None
     reason: str = ""
     gating: bool = True  # False: shown, but its verdict does not decide the exit code
+
+    @property
+    def interval_text(self) -> str:
+        if math.isnan(self.change_pct):
+            return "–"
+        if math.isnan(self.low_pct):
+            return f"{self.change_pct:+.1f}%"
+        return f"{self.change_pct:+.1f}% [{self.low_pct:+.1f}, {self.high_pct:+.1f}]"
 
 
 @dataclass
@@ -83,23 +137,66 @@ class Comparison:
     rows: list[Row] = field(default_factory=list)
     untrustworthy: list[str] = field(default_factory=list)
     same_machine: bool = True
-    test: str = "Welch's t-test"
+    paired: bool = False  # an A/B run: repetitions paired
+    level: float = DEFAULT_LEVEL
+    baseline_label: str = "baseline"
+    current_label: str = "current"
+
+    @property
+    def gating_rows(self) -> list[Row]:
+        return [r for r in self.rows if r.gating]
 
     @property
     def exit_code(self) -> int:
+        """harness.errors' table: untrustworthy before anything the numbers say (they
+        cannot support a verdict), then a firm regression, then what was not compared,
+        then what the run could not tell."""
+        gating = self.gating_rows
         if self.untrustworthy:
-            return COMPARE_UNTRUSTWORTHY
-        if any(r.verdict == "regressed" and r.gating for r in self.rows):
-            return COMPARE_REGRESSED
-        return COMPARE_OK
+            return EXIT_UNTRUSTWORTHY
+        if any(r.verdict == REGRESSION for r in gating):
+            return EXIT_REGRESSION
+        if not gating or any(r.verdict == NOT_COMPARED for r in gating):
+            return EXIT_NOT_COMPARED
+        if any(r.verdict == INCONCLUSIVE for r in gating):
+            return EXIT_INCONCLUSIVE
+        return EXIT_OK
 
+    @property
+    def verdict(self) -> str:
+        """The exit code in words, for the terminal and the Markdown title."""
+        return {EXIT_OK: "no regression", EXIT_REGRESSION: "REGRESSION", EXIT_INCONCLUSIVE: "inconclusive",
+                EXIT_UNTRUSTWORTHY: "measurement not trustworthy",
+                EXIT_NOT_COMPARED: "not everything was compared"}[self.exit_code]
+
+    def summary_lines(self) -> list[str]:
+        """Why the verdict is what it is, and what the run could detect, in a few lines."""
+        out = [f"not trustworthy: {u}" for u in self.untrustworthy]
+        gating = self.gating_rows
+        if not gating:
+            out.append("no gating metric was compared: nothing supports 'no regression'")
+        for r in gating:
+            if r.verdict in (REGRESSION, INCONCLUSIVE, NOT_COMPARED):
+                out.append(f"{r.verdict}: {r.condition} {r.metric} {r.interval_text}: {r.reason}")
+        detectable = [r for r in gating if not math.isnan(r.detectable_pct)]
+        if detectable:
+            worst = max(detectable, key=lambda r: r.detectable_pct)
+            out.append(f"sensitivity: with these repetitions the gate catches (4 times in 5) a throughput or ratio "
+                       f"change of about {min(r.detectable_pct for r in detectable):.0f}% to "
+                       f"{worst.detectable_pct:.0f}% in the bad direction (least sensitive: {worst.condition} "
+                       f"{worst.metric})")
+        return out
+
+
+# --- the numbers ------------------------------------------------------------------------
 
 def per_repetition(run: Run) -> pd.DataFrame:
     """One row per complete case: the metrics' values, per condition and repetition."""
     results = analysis.case_results(run)
     baseline_mode = run.meta.get("scenario", {}).get("baseline", "single")
-    rows = results[["condition", "repetition", "mode", "path", "users", "load", "target_rps", "workers", "threads",
-                    "throughput_rps", "latency_p50_ms", "latency_p99_ms", "jain_index", "generator_limited"]].copy()
+    rows = results[["case_id", "condition", "repetition", "mode", "path", "users", "load", "target_rps", "workers",
+                    "threads", "throughput_rps", "latency_p50_ms", "latency_p99_ms", "jain_index",
+                    "generator_limited", "units"]].copy()
     rows["speedup"] = math.nan
     rows["scaling_efficiency"] = math.nan
     speed = analysis.speedups(results, baseline_mode)
@@ -108,114 +205,289 @@ def per_repetition(run: Run) -> pd.DataFrame:
         sel = rows["condition"] == s.condition
         ratio = rows.loc[sel, "throughput_rps"].to_numpy() / base.reindex(rows.loc[sel, "repetition"]).to_numpy()
         rows.loc[sel, "speedup"] = ratio
-        rows.loc[sel, "scaling_efficiency"] = ratio / s.workers
+        rows.loc[sel, "scaling_efficiency"] = ratio * s.baseline_workers / s.workers
+    # a single-unit condition's spread is 1.0 by definition: not a measurement of fairness
+    rows.loc[rows["units"] <= 1, "jain_index"] = math.nan
     return rows
 
 
+def side_of(condition: str) -> tuple[str, str | None]:
+    """'single /cpu closed-8u [base]' -> ('single /cpu closed-8u', 'base'); no side -> (condition, None)."""
+    for side in SIDES:
+        suffix = f" [{side}]"
+        if condition.endswith(suffix):
+            return condition[: -len(suffix)], side
+    return condition, None
+
+
+def split_sides(run: Run) -> tuple[Run, Run]:
+    """An A/B run as two runs (base, new) with the side taken off the condition names, so
+    speedups and summaries are computed within a side, never across."""
+    cases = run["cases"]
+    out = []
+    for side in SIDES:
+        ids = set(cases.loc[cases["condition"].map(lambda c: side_of(c)[1] == side), "case_id"])
+        tables = {}
+        for name, table in run.tables.items():
+            t = table[table["case_id"].isin(ids)].copy() if "case_id" in table.columns else table
+            if name == "cases":
+                t["condition"] = t["condition"].map(lambda c: side_of(c)[0])
+            tables[name] = t
+        meta = {**run.meta, "cases": [{**c, "condition": side_of(c["condition"])[0]}
+                                      for c in run.meta.get("cases", []) if c.get("case_id") in ids]}
+        out.append(Run(path=run.path, meta=meta, tables=tables))
+    return out[0], out[1]
+
+
+def is_ab_run(run: Run) -> bool:
+    sides = {side_of(c)[1] for c in run["cases"]["condition"]}
+    return sides == set(SIDES)
+
+
+def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict[str, float]:
+    """The change current/baseline on the log scale: its estimate, standard error, degrees
+    of freedom, the t quantile of `level` and the spread of one repetition (sd, for
+    sample-size questions). Paired: b[i] and c[i] ran side by side."""
+    lb, lc = np.log(b), np.log(c)
+    if paired:
+        d = lc - lb
+        n = d.size
+        sd = float(d.std(ddof=1))
+        se, df, k = sd / math.sqrt(n), n - 1, 1.0
+        est = float(d.mean())
+    else:
+        vb, vc = float(lb.var(ddof=1)), float(lc.var(ddof=1))
+        nb, nc = lb.size, lc.size
+        se = math.sqrt(vb / nb + vc / nc)
+        est = float(lc.mean() - lb.mean())
+        # Welch-Satterthwaite; equal variances of zero give a point, not a division by zero
+        df = (se**4 / ((vb / nb) ** 2 / (nb - 1) + (vc / nc) ** 2 / (nc - 1))) if se > 0 else nb + nc - 2
+        sd, k = math.sqrt((vb + vc) / 2), 2.0
+    t = float(stats.t.ppf(0.5 + level / 2, df))
+    return {"est": est, "se": se, "df": df, "t": t, "sd": sd, "k": k}
+
+
+def repetitions_needed(sd_log: float, margin_log: float, k: float, level: float, power: float = 0.5,
+                       most: int = 200) -> int | None:
+    """Repetitions per side for an interval to clear a margin (log scale) with the given
+    probability, at this spread: n with (t_level + t_power) * sd * sqrt(k / n) <= margin.
+    power 0.5: the interval's half-width alone. None: more than `most`."""
+    if margin_log <= 0:
+        return None
+    if sd_log <= 0:
+        return MIN_REPETITIONS
+    for n in range(MIN_REPETITIONS, most + 1):
+        df = n - 1 if k == 1 else 2 * n - 2
+        z = stats.t.ppf(0.5 + level / 2, df) + (stats.t.ppf(power, df) if power > 0.5 else 0.0)
+        if z * sd_log * math.sqrt(k / n) <= margin_log:
+            return n
+    return None
+
+
+def _pct(log_value: float) -> float:
+    return (math.exp(log_value) - 1) * 100
+
+
+def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, threshold_pct: float, *,
+                   paired: bool, level: float = DEFAULT_LEVEL) -> Row:
+    """The verdict of one metric of one condition from its per-repetition values (aligned
+    by repetition when paired)."""
+    row = Row(condition, m.name, NOT_COMPARED, threshold_pct=threshold_pct, n_baseline=int(b.size),
+              n_current=int(c.size), paired=paired)
+    row.baseline = float(np.median(b)) if b.size else math.nan
+    row.current = float(np.median(c)) if c.size else math.nan
+    fewest = min(b.size, c.size)
+    if fewest < MIN_REPETITIONS:
+        row.reason = (f"{fewest} repetition{'s' if fewest != 1 else ''} on one side; the gate needs at least "
+                      f"{MIN_REPETITIONS} per side for an interval (run with --repetitions {MIN_REPETITIONS} or more)")
+        return row
+    if np.any(b <= 0) or np.any(c <= 0):
+        row.reason = "a zero value: no ratio to estimate (the condition served nothing in a repetition)"
+        return row
+    ch = log_change(b, c, paired, level)
+    half = ch["t"] * ch["se"]
+    row.change_pct, row.low_pct, row.high_pct = _pct(ch["est"]), _pct(ch["est"] - half), _pct(ch["est"] + half)
+    # percent space, turned so that "up" is worse: regression when the whole interval is above T
+    worse_lo, worse_hi = ((-row.high_pct, -row.low_pct) if m.higher_is_better else (row.low_pct, row.high_pct))
+    t = threshold_pct
+    # the threshold in the bad direction on the log scale, and which way is bad
+    bad_dir = -1.0 if m.higher_is_better else 1.0
+    bad_log = math.log(1 + bad_dir * min(t, 99.9) / 100)
+    z_power = ch["t"] + float(stats.t.ppf(POWER, ch["df"]))
+    row.detectable_pct = abs(_pct(bad_log + bad_dir * z_power * ch["se"]))
+    bad = "fell" if m.higher_is_better else "rose"
+    interval = f"{row.interval_text} ({level:.0%} interval{', paired by repetition' if paired else ''})"
+    if worse_lo > t:
+        row.verdict = REGRESSION
+        row.reason = f"{m.name} {bad} by more than the {t:g}% threshold across the whole interval {interval}"
+    elif worse_hi < -t:
+        row.verdict = IMPROVEMENT
+        row.reason = f"better by more than {t:g}% across the whole interval {interval}"
+    elif -t < worse_lo and worse_hi < t:
+        row.verdict = UNCHANGED
+        row.reason = f"the whole interval {interval} lies within ±{t:g}%"
+    elif worse_hi < t:
+        row.verdict = NOT_WORSE
+        row.reason = f"no worse than {t:g}% across the interval {interval}; perhaps better"
+    else:
+        row.verdict = INCONCLUSIVE
+        row.repetitions_needed = repetitions_needed(ch["sd"], abs(bad_log - ch["est"]), ch["k"], level)
+        more = (f"about {row.repetitions_needed} repetitions per side would settle a change of this size at this "
+                "spread" if row.repetitions_needed else "more repetitions than is practical at this spread; a "
+                "quieter machine or longer cases would")
+        row.reason = f"the interval {interval} crosses the {t:g}% threshold: {more}"
+    return row
+
+
+# --- trust ------------------------------------------------------------------------------
+
 def trust_problems(run: Run, label: str) -> list[str]:
+    """Why this run's figures cannot carry a verdict (empty: they can)."""
     out = []
     if run.meta.get("status") != "complete":
         out.append(f"{label} run {run.run_id} is {run.meta.get('status')}: {run.meta.get('error')}")
     results = analysis.case_results(run)
-    for r in results[results["generator_limited"]].itertuples():
+    for r in results[results["generator_limited"].astype(bool)].itertuples():
         out.append(f"{label} case {r.case_id} was generator-limited: {r.generator_limited_reason}")
-    summary = analysis.condition_summary(results)
-    for s in summary.itertuples():
-        if not math.isnan(s.throughput_cv_pct) and s.throughput_cv_pct > UNSTABLE_CV_BOUND_PCT:
-            out.append(f"{label} condition {s.condition} varied by {s.throughput_cv_pct:.0f}% across repetitions "
-                       f"(bound {UNSTABLE_CV_BOUND_PCT:.0f}%)")
+    if results.empty:
+        out.append(f"{label} run {run.run_id} has no complete case")
+        return out
+    other = results["other_cpu_pct"].median()
+    if pd.notna(other) and other > analysis.OTHER_CPU_WARN_PCT:
+        out.append(f"{label} run {run.run_id}: the machine was not quiet: processes other than the server and "
+                   f"Locust used {other:.0f}% of a core (median over cases, bound {analysis.OTHER_CPU_WARN_PCT:.0f}%)")
+    steal = results["steal_pct"].median()
+    if pd.notna(steal) and steal > STEAL_BOUND_PCT:
+        out.append(f"{label} run {run.run_id}: the hypervisor stole {steal:.0f}% of the CPU (median over cases, "
+                   f"bound {STEAL_BOUND_PCT:.0f}%)")
+    events = {c.get("case_id") for c in run.meta.get("cases", []) if c.get("events")}
+    for r in results.itertuples():
+        if r.case_id in events or not r.requests:
+            continue  # a case that kills a worker on purpose is expected to fail some requests
+        share = r.failures / r.requests * 100
+        if share > FAILURE_BOUND_PCT:
+            out.append(f"{label} case {r.case_id}: {r.failures:,} of {r.requests:,} requests failed ({share:.1f}%, "
+                       f"bound {FAILURE_BOUND_PCT:g}%): a server that fails fast can keep its rate of successes")
+    return out
+
+
+# --- the comparisons ---------------------------------------------------------------------
+
+def _rows(base: pd.DataFrame, cur: pd.DataFrame, thresholds: dict[str, float], metrics: list[str],
+          gate: set[str], *, paired: bool, same_machine: bool, level: float) -> list[Row]:
+    out: list[Row] = []
+    for condition in dict.fromkeys([*base["condition"], *cur["condition"]]):
+        b, c = base[base["condition"] == condition], cur[cur["condition"] == condition]
+        loads = set(b["load"]) | set(c["load"])
+        for name in metrics:
+            m = METRICS[name]
+            if not b.empty and not c.empty and b[m.column].isna().all() and c[m.column].isna().all():
+                continue  # the metric does not apply (the baseline mode has no speedup over itself)
+            gating = name in gate
+            if c.empty:
+                row = Row(condition, name, NOT_COMPARED, threshold_pct=thresholds[name], n_baseline=len(b),
+                          reason="in the baseline but not in the current run (a condition the gate was asked "
+                                 "about was not measured: same scenario and options on both sides?)")
+            elif b.empty:
+                row = Row(condition, name, NOT_COMPARED, threshold_pct=thresholds[name], n_current=len(c),
+                          reason="new in the current run: nothing to compare it with", gating=False)
+                out.append(row)
+                continue
+            elif not m.portable and not same_machine:
+                row = Row(condition, name, NOT_COMPARED, threshold_pct=thresholds[name], n_baseline=len(b),
+                          n_current=len(c), reason="an absolute figure from different machines (CPU, cores or "
+                          "kernel differ); compare on one machine, e.g. harness run --against REF")
+            elif paired:
+                both = b.set_index("repetition")[m.column].to_frame("b").join(
+                    c.set_index("repetition")[m.column].to_frame("c"), how="inner").dropna()
+                row = compare_values(condition, m, both["b"].to_numpy(float), both["c"].to_numpy(float),
+                                     thresholds[name], paired=True, level=level)
+            else:
+                row = compare_values(condition, m, b[m.column].dropna().to_numpy(float),
+                                     c[m.column].dropna().to_numpy(float), thresholds[name], paired=False,
+                                     level=level)
+            row.gating = gating
+            if m.name in LATENCY_METRICS and "open" not in loads:
+                row.gating = False
+                row.reason += " (informational: closed load, latency follows throughput)"
+            elif not gating:
+                row.reason += " (informational: not a gating metric)"
+            out.append(row)
     return out
 
 
 def compare_runs(baseline: Run, current: Run, thresholds_pct: dict[str, float] | None = None,
-                 alpha: float = DEFAULT_ALPHA, metrics: list[str] | None = None) -> Comparison:
+                 metrics: list[str] | None = None, gate: list[str] | None = None,
+                 level: float = DEFAULT_LEVEL) -> Comparison:
+    """A stored baseline against a current run: independent repetitions (Welch)."""
     thresholds = {**DEFAULT_THRESHOLDS_PCT, **(thresholds_pct or {})}
     same = fingerprint(baseline.meta.get("machine", {})) == fingerprint(current.meta.get("machine", {}))
-    out = Comparison(same_machine=same)
+    out = Comparison(same_machine=same, level=level, baseline_label=baseline.run_id, current_label=current.run_id)
     out.untrustworthy = trust_problems(baseline, "baseline") + trust_problems(current, "current")
-    base, cur = per_repetition(baseline), per_repetition(current)
-    conditions = list(dict.fromkeys([*base["condition"], *cur["condition"]]))
-    for condition in conditions:
-        b, c = base[base["condition"] == condition], cur[cur["condition"] == condition]
-        for name in metrics or list(METRICS):
-            m = METRICS[name]
-            bv, cv = b[m.column].dropna().to_numpy(), c[m.column].dropna().to_numpy()
-            if not b.empty and not c.empty and bv.size == 0 and cv.size == 0:
-                continue  # the metric does not apply (the baseline mode has no speedup over itself)
-            row = _compare_one(condition, m, bv, cv, thresholds[name], alpha, same,
-                               present=(not b.empty, not c.empty))
-            loads = set(b.get("load", pd.Series(dtype=str))) | set(c.get("load", pd.Series(dtype=str)))
-            if m.name in LATENCY_METRICS and "open" not in loads:
-                row.gating = False
-                row.reason += " (informational: closed load, latency follows throughput)"
-            out.rows.append(row)
+    out.rows = _rows(per_repetition(baseline), per_repetition(current), thresholds, metrics or list(METRICS),
+                     set(gate or DEFAULT_GATE), paired=False, same_machine=same, level=level)
     return out
 
 
-def _compare_one(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, threshold_pct: float, alpha: float,
-                 same_machine: bool, present: tuple[bool, bool]) -> Row:
-    row = Row(condition, m.name, "not comparable")
-    if not all(present):
-        row.reason = "only in the " + ("current" if present[1] else "baseline") + " run"
-        return row
-    row.baseline, row.current = float(np.median(b)) if b.size else math.nan, float(np.median(c)) if c.size else math.nan
-    if not m.portable and not same_machine:
-        row.reason = "absolute figure from different machines (CPU, cores or kernel differ)"
-        return row
-    if b.size < 2 or c.size < 2:
-        row.reason = "needs at least 2 repetitions in each run for a significance test"
-        return row
-    row.change_pct = (row.current - row.baseline) / row.baseline * 100 if row.baseline else math.nan
-    if np.all(b == b[0]) and np.all(c == c[0]):
-        row.p_value = 0.0 if b[0] != c[0] else 1.0
-    else:
-        row.p_value = float(stats.ttest_ind(c, b, equal_var=False).pvalue)
-    worse = row.change_pct < -threshold_pct if m.higher_is_better else row.change_pct > threshold_pct
-    better = row.change_pct > threshold_pct if m.higher_is_better else row.change_pct < -threshold_pct
-    significant = row.p_value < alpha
-    if significant and worse:
-        row.verdict, row.reason = "regressed", f"beyond the {threshold_pct:g}% threshold, p = {row.p_value:.3g}"
-    elif significant and better:
-        row.verdict, row.reason = "improved", f"beyond the {threshold_pct:g}% threshold, p = {row.p_value:.3g}"
-    else:
-        row.verdict = "unchanged"
-        row.reason = (f"p = {row.p_value:.3g} (not significant at {alpha:g})" if not significant
-                      else f"significant but within the {threshold_pct:g}% threshold")
-    return row
+def compare_ab(run: Run, thresholds_pct: dict[str, float] | None = None, metrics: list[str] | None = None,
+               gate: list[str] | None = None, level: float = DEFAULT_LEVEL) -> Comparison:
+    """An A/B run (harness run --against REF): base against new, paired by repetition."""
+    thresholds = {**DEFAULT_THRESHOLDS_PCT, **(thresholds_pct or {})}
+    against = run.meta.get("against") or {}
+    base, new = split_sides(run)
+    out = Comparison(same_machine=True, paired=True, level=level,
+                     baseline_label=f"base ({against.get('ref', '?')} {str(against.get('commit', ''))[:10]})",
+                     current_label="new (" + ("working tree" + (", uncommitted changes" if against.get("work_dirty")
+                                                                else "") + ")"))
+    out.untrustworthy = trust_problems(run, "A/B")
+    out.rows = _rows(per_repetition(base), per_repetition(new), thresholds, metrics or list(METRICS),
+                     set(gate or DEFAULT_GATE), paired=True, same_machine=True, level=level)
+    return out
 
 
-def markdown(cmp: Comparison, baseline: Run, current: Run) -> str:
-    verdict = {COMPARE_OK: "no regression", COMPARE_REGRESSED: "REGRESSION",
-               COMPARE_UNTRUSTWORTHY: "measurement not trustworthy"}[cmp.exit_code]
-    lines = [f"## harness compare: {verdict}", "",
-             f"Baseline `{baseline.run_id}` vs current `{current.run_id}`; {cmp.test}, thresholds per metric. "
-             + ("Same machine." if cmp.same_machine else "Different machines: absolute figures not compared."), ""]
-    if cmp.untrustworthy:
-        lines += ["**Not trustworthy:**", ""] + [f"- {u}" for u in cmp.untrustworthy] + [""]
-    lines += ["| condition | metric | baseline | current | change | p | verdict |", "|---|---|---:|---:|---:|---:|---|"]
+# --- outputs ----------------------------------------------------------------------------
+
+def markdown(cmp: Comparison, baseline: Run | None = None, current: Run | None = None) -> str:
+    """A summary for a CI job page: the verdict, why, and every row."""
+    kind = ("A/B in one run, paired by repetition" if cmp.paired else
+            "independent runs (Welch)" + ("" if cmp.same_machine else "; different machines: absolute figures "
+                                                                      "not compared"))
+    lines = [f"## harness compare: {cmp.verdict} (exit {cmp.exit_code})", "",
+             f"Baseline `{cmp.baseline_label}` vs current `{cmp.current_label}`: {kind}; change = current / "
+             f"baseline with its {cmp.level:.0%} interval, against each metric's threshold.", ""]
+    notes = cmp.summary_lines()
+    if notes:
+        lines += [f"- {n}" for n in notes] + [""]
+    lines += ["| condition | metric | baseline | current | change [interval] | threshold | verdict |",
+              "|---|---|---:|---:|---:|---:|---|"]
     for r in cmp.rows:
-        why = f": {r.reason}" if r.verdict != "unchanged" or not r.gating else ""
+        why = f": {r.reason}" if r.verdict not in (UNCHANGED,) or not r.gating else ""
         lines.append(f"| {r.condition} | {r.metric} | {analysis.fmt(r.baseline)} | {analysis.fmt(r.current)} | "
-                     f"{analysis.fmt(r.change_pct, '+.1f')}% | {analysis.fmt(r.p_value)} | {r.verdict}{why} |")
+                     f"{r.interval_text} | ±{r.threshold_pct:g}% | {r.verdict}{why} |")
     return "\n".join(lines) + "\n"
 
 
 def junit_xml(cmp: Comparison) -> str:
-    """One test per metric and condition: a regression is a failure, not comparable is skipped."""
+    """One test per metric and condition: a regression is a failure; a gating row that is
+    inconclusive or not compared is an error (the gate could not decide); informational
+    rows pass with their verdict in system-out."""
+    undecided = [r for r in cmp.gating_rows if r.verdict in (INCONCLUSIVE, NOT_COMPARED)]
     suite = ET.Element("testsuite", name="harness compare", tests=str(len(cmp.rows)),
-                       failures=str(sum(r.verdict == "regressed" and r.gating for r in cmp.rows)),
-                       errors=str(1 if cmp.untrustworthy else 0),
-                       skipped=str(sum(r.verdict == "not comparable" for r in cmp.rows)))
+                       failures=str(sum(r.verdict == REGRESSION and r.gating for r in cmp.rows)),
+                       errors=str(len(undecided) + (1 if cmp.untrustworthy else 0)),
+                       skipped=str(sum(r.verdict == NOT_COMPARED and not r.gating for r in cmp.rows)))
     if cmp.untrustworthy:
         case = ET.SubElement(suite, "testcase", classname="measurement", name="trustworthy")
         ET.SubElement(case, "error", message="the measurement is not trustworthy").text = "\n".join(cmp.untrustworthy)
     for r in cmp.rows:
         case = ET.SubElement(suite, "testcase", classname=r.condition, name=r.metric)
-        detail = (f"baseline {analysis.fmt(r.baseline)}, current {analysis.fmt(r.current)}, change {analysis.fmt(r.change_pct, '+.1f')}%, "
-                  f"p {analysis.fmt(r.p_value)}: {r.reason}")
-        if r.verdict == "regressed" and r.gating:
+        detail = (f"baseline {analysis.fmt(r.baseline)}, current {analysis.fmt(r.current)}, change {r.interval_text}, "
+                  f"threshold {r.threshold_pct:g}%: {r.reason}")
+        if r.verdict == REGRESSION and r.gating:
             ET.SubElement(case, "failure", message=f"{r.metric} regressed").text = detail
-        elif r.verdict == "not comparable":
+        elif r.gating and r.verdict in (INCONCLUSIVE, NOT_COMPARED):
+            ET.SubElement(case, "error", message=f"{r.metric} {r.verdict}").text = detail
+        elif r.verdict == NOT_COMPARED:
             ET.SubElement(case, "skipped", message=r.reason)
         else:
             ET.SubElement(case, "system-out").text = f"{r.verdict}: {detail}"
@@ -229,8 +501,22 @@ def parse_thresholds(items: list[str]) -> dict[str, Any]:
         name, sep, value = item.partition("=")
         if not sep or name not in METRICS:
             raise ValueError(f"threshold {item!r}: use METRIC=PERCENT with METRIC one of {', '.join(METRICS)}")
-        number = float(value.strip().lstrip("+-"))
-        if not 0 <= number <= 1000:
-            raise ValueError(f"threshold {item!r}: the percentage must be from 0 to 1000")
+        try:
+            number = float(value.strip().lstrip("+-"))
+        except ValueError:
+            raise ValueError(f"threshold {item!r}: {value!r} is not a number") from None
+        if not 0 < number <= 1000:
+            raise ValueError(f"threshold {item!r}: the percentage must be above 0 and at most 1000")
         out[name] = number
     return out
+
+
+def parse_gate(text: str | None) -> list[str]:
+    """"throughput,speedup" -> ["throughput", "speedup"]; ValueError for an unknown metric."""
+    if not text:
+        return list(DEFAULT_GATE)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRICS]
+    if unknown or not names:
+        raise ValueError(f"--gate {text!r}: use a comma-separated list of {', '.join(METRICS)}")
+    return names

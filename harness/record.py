@@ -24,6 +24,9 @@ Schema history:
      fired) and the requests table (every response of a case with events). Older records
      read with cases.events "", shutdown_timeout_s 5 (the server's default they ran with),
      the workers' times empty, the new tables empty.
+  5  cases.side: "base" or "new" in an A/B run (`harness run --against REF`), "" otherwise;
+     run.json's `against` (the ref, its commit, the working tree's commit and whether it
+     had uncommitted changes). Older records read with side "".
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Columns each schema version added, with the value they take in an older record (what the
 # older version implied, or None where it did not measure it).
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
@@ -58,6 +61,7 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     # and the counters, events and requests tables: a record without them reads them as empty
     4: {"cases": {"events": "", "shutdown_timeout_s": 5.0},
         "workers": {"first_response_ts": None, "last_response_ts": None}},
+    5: {"cases": {"side": ""}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -69,6 +73,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "measure_start_ts", "measure_end_ts", "measured_s", "sent_rps", "cap_waits", "generator_cpu_pct",
         "generator_limited",
         "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps", "shutdown_timeout_s", "events",
+        "side",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms
     "endpoints": [
@@ -118,7 +123,7 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "counters": {"store": str, "worker_id": str},
     "samples": {"worker_id": str},
     "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str,
-              "probe_path": str, "events": str},
+              "probe_path": str, "events": str, "side": str},
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

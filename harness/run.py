@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import pandas as pd
 
 from harness import analysis, calibrate, net, nodes, procs, record
+from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
 from harness.load.hooks import NO_WORKER, endpoint_rows, phase_of, request_rows, timeline_rows
@@ -27,7 +28,7 @@ from harness.load.runner import LocustRun, RemoteWorkers
 from harness.sampling import Sampler
 from harness.scenario import COUNTING_ROUTES, Case, Scenario
 from harness.servers import make_server
-from harness.servers.base import find_node
+from harness.servers.base import find_node, using_server_dir
 from harness.servers.redis import RedisService, redis_missing, redis_version
 from harness.servers.reuseport import supports_reuseport
 
@@ -128,7 +129,7 @@ def resolve_nodes(cases: list[Case], notice: Callable[[str], None]) -> dict[str,
 
 def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = None,
              layout: dict[str, list[int]] | str = "shared", remote: RemoteWorkers | None = None,
-             node: dict[str, str] | None = None) -> tuple[dict, dict]:
+             node: dict[str, str] | None = None, side: Side | None = None) -> tuple[dict, dict]:
     """Measure one case. Returns (case record, table rows); raises on failure.
 
     A case with events (Event: kill a worker, reload, restart, SIGTERM) fires them from a
@@ -140,11 +141,13 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     # Services first, stopped last (ExitStack unwinds in reverse): the server drains its
     # in-flight requests while Redis still answers them.
     with contextlib.ExitStack() as stack:
+        if side is not None:  # an A/B run: this case's server (and app) come from its side's folder
+            stack.enter_context(using_server_dir(side.server_dir))
         redis = None
         if "redis" in case.services:
             redis = stack.enter_context(RedisService(raw_dir, cpus=pinned.get("server")))
-        server = make_server(case, raw_dir, port=port, cpus=pinned.get("server"),
-                             node=node["binary"] if node else None)
+        server = make_server(replace(case, app=side.app_path(case.app)) if side else case, raw_dir, port=port,
+                             cpus=pinned.get("server"), node=node["binary"] if node else None)
         if redis is not None:
             server.extra_env = redis.environment()
         stack.enter_context(server)
@@ -248,6 +251,8 @@ def run_scenario(
     pin: bool = False,
     remote: RemoteWorkers | None = None,
     allow_remote: bool = False,
+    sides: dict[str, Side] | None = None,
+    against: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
@@ -273,6 +278,7 @@ def run_scenario(
         "scenario": {**scenario.describe(), "source": scenario_source, "quick": quick},
         "machine": machine, "versions": {**versions, "node_by_case_version": node_by_version},
         "planned_cases": [c.case_id for c in cases], "sample_interval_s": SAMPLE_INTERVAL_S,
+        "against": against,
         "remote_workers": None if remote is None else {"count": remote.count, "bind_host": remote.bind_host,
                                                        "port": remote.port},
     })  # fmt: skip
@@ -287,7 +293,8 @@ def run_scenario(
             raw.mkdir(parents=True, exist_ok=True)
             try:
                 case_row, tables = run_case(case, raw, progress, port=port, layout=layout, remote=remote,
-                                            node=node_by_version.get(case.node_version or "machine"))
+                                            node=node_by_version.get(case.node_version or "machine"),
+                                            side=(sides or {}).get(case.side))
             except HarnessError as exc:
                 failed.append(case.case_id)
                 writer.add_case({**case.to_dict(), "status": "failed", "error": exc.one_line()}, {})

@@ -388,6 +388,7 @@ class Case:
     services: tuple[str, ...] = ()  # started beside the server for this case (ROUTE_SERVICES)
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     events: tuple[Event, ...] = ()
+    side: str = ""  # an A/B run: "base" (the --against ref's server) or "new" (the working tree's)
 
     def to_dict(self) -> dict[str, Any]:
         """The case as the record stores it; events as their label ("kill-worker@2s")."""
@@ -419,6 +420,8 @@ class Part:
         object.__setattr__(self, "loads", _as_tuple_of("scenario part", "loads", self.loads, (ClosedLoad, OpenLoad)))
 
 
+# The two sides of an A/B run, in the order the first repetition runs them.
+AB_SIDES = ("base", "new")
 QUICK_KEYS = ("duration_s", "warmup_s", "repetitions", "users", "rate_rps", "parts")
 
 
@@ -442,6 +445,10 @@ class Scenario:
     what_it_shows: str = ""
     quick: dict[str, Any] = field(default_factory=lambda: {"duration_s": 8.0, "warmup_s": 2.0, "repetitions": 1})
     parts: tuple[Part, ...] = ()
+    # An A/B run (`harness run --against REF`): every condition runs once per side, the two
+    # side by side within each repetition ("base" first in odd repetitions, "new" first in
+    # even ones, so neither side always runs on a machine the other just warmed).
+    sides: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -458,6 +465,8 @@ class Scenario:
         _whole(self.repetitions, "repetitions", 1, 100)
         _whole(self.seed, "seed", 0, 2**31)
         _whole(self.generator_processes, "generator_processes", 1, MAX_GENERATOR_PROCESSES)
+        if self.sides and tuple(self.sides) != AB_SIDES:
+            raise UsageError(f"scenario {self.name}: sides must be {AB_SIDES} or empty")
         if not isinstance(self.quick, dict) or set(self.quick) - set(QUICK_KEYS):
             raise UsageError(f"scenario {self.name}: quick may set {', '.join(QUICK_KEYS)} only")
         if "parts" in self.quick:
@@ -518,12 +527,14 @@ class Scenario:
             order = list(conditions)
             if self.shuffle:
                 rng.shuffle(order)
-            for server, work, load in order:
+            sides = self.sides if rep % 2 else tuple(reversed(self.sides))
+            for (server, work, load), side in itertools.product(order, sides or ("",)):
                 events = events_label(server.events)
-                condition = f"{server.label} {work.label} {load.label}" + (f" {events}" if events else "")
+                condition = (f"{server.label} {work.label} {load.label}" + (f" {events}" if events else "")
+                             + (f" [{side}]" if side else ""))
                 index = len(cases) + 1
                 slug = re.sub(r"[^a-z0-9]+", "-",
-                              f"{server.label}-{work.route}-{load.label}-{events}".lower()).strip("-")
+                              f"{server.label}-{work.route}-{load.label}-{events}-{side}".lower()).strip("-")
                 cases.append(
                     Case(
                         case_id=f"{index:03d}-{slug}-r{rep}",
@@ -555,6 +566,7 @@ class Scenario:
                         services=ROUTE_SERVICES.get(work.route, ()),
                         shutdown_timeout_s=server.shutdown_timeout_s,
                         events=server.events,
+                        side=side,
                     )
                 )
         return cases
@@ -593,6 +605,7 @@ class Scenario:
             "seed": self.seed,
             "baseline": self.baseline,
             "generator_processes": self.generator_processes,
+            "sides": list(self.sides),
         }
 
 

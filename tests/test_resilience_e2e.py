@@ -45,7 +45,7 @@ def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
                           env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr
     run = load_run(results_dir / "r")
-    assert run.meta["status"] == "complete" and run.meta["schema_version"] == 4
+    assert run.meta["status"] == "complete" and run.meta["schema_version"] == record.SCHEMA_VERSION
     out = analysis.event_outcomes(run)
     assert len(out) == 6 and set(out["outcome"]) == {"done"}
     by = {(r.condition.split()[0], r.action): r for r in out.itertuples(index=False)}

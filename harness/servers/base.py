@@ -8,6 +8,7 @@ manager so that no exit path leaves a process behind.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -19,7 +20,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
@@ -96,9 +97,27 @@ def announced_instances(state_dir: Path, live_pids: set[int]) -> list[dict[str, 
     return found
 
 
+# The folder of the server being started when it is not the working tree's: the base side
+# of an A/B run (harness.against), set for the duration of one case by using_server_dir.
+_server_dir_override: Path | None = None
+
+
 def server_dir() -> Path:
+    if _server_dir_override is not None:
+        return _server_dir_override
     env = os.environ.get("HARNESS_SERVER_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "server"
+
+
+@contextlib.contextmanager
+def using_server_dir(path: Path | None) -> Iterator[None]:
+    """Start servers from `path` (None: the usual folder) inside the block."""
+    global _server_dir_override
+    previous, _server_dir_override = _server_dir_override, path
+    try:
+        yield
+    finally:
+        _server_dir_override = previous
 
 
 class Managed:
