@@ -344,6 +344,35 @@ def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
     assert run_cli("compare", "smoke", "slow").returncode == 4
 
 
+@pytest.mark.integration
+def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
+    """make ci-bench against HEAD: the same server on both sides, side by side, and the
+    gate's verdict with its own exit code. On a busy machine the verdict may be inconclusive
+    (5) or untrustworthy (6), said in the output; never bad input or a crash."""
+    repo = Path(__file__).resolve().parent.parent
+    out_dir = tmp_path / "ci-bench"
+    out = subprocess.run(["make", "--no-print-directory", "ci-bench", "ARGS=--quick --no-report",
+                          f"CI_BENCH_DIR={out_dir}", "CI_AGAINST=HEAD"],
+                         cwd=repo, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:  # make exits 2 whenever a command fails; its message gives harness's code
+        codes = {"Error 5": "inconclusive", "Error 6": "measurement not trustworthy", "Error 4": "REGRESSION"}
+        code = next((c for c in codes if c in out.stderr), None)
+        assert code is not None, out.stdout[-3000:] + out.stderr[-3000:]
+        assert f"verdict: {codes[code]}" in out.stderr
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    summary = (out_dir / "summary.md").read_text()
+    assert f"base (HEAD {head[:10]})" in summary and "paired by repetition" in summary
+    suite = ET.fromstring((out_dir / "junit.xml").read_text())
+    assert {c.get("classname") for c in suite.iter("testcase")} >= {"single /cpu u8", "cluster-rr-2w /cpu u8"}
+    run_dir = next(out_dir.glob("ab-*"))
+    cases = pd.read_csv(run_dir / "cases.csv")
+    assert sorted(cases["side"].unique()) == ["base", "new"]
+    # each repetition runs both sides of a condition next to each other, base first in odd ones
+    first = cases.groupby("repetition").first()
+    assert first.loc[1, "side"] == "base" and first.loc[2, "side"] == "new"
+    assert not list(Path(tempfile.gettempdir()).glob("harness-ab-*")), "the base side's temporary folder was left behind"
+
+
 def test_closed_load_latency_alone_never_fails_the_gate():
     """The false alarm seen in back-to-back ci-bench runs: same throughput, p50 shape moved."""
     a = synthetic_run("a", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005),
