@@ -63,6 +63,16 @@ def below(a: Interval, b: Interval) -> bool:
     return separated(a, b) and a[1] < b[0]
 
 
+def side_of(interval: Interval, bound: float) -> str | None:
+    """"above" when all of the interval is at or above `bound`, "below" when all of it is
+    below, None when it straddles the bound or is missing."""
+    if any(pd.isna(v) for v in interval):
+        return None
+    if interval[0] >= bound:
+        return "above"
+    return "below" if interval[1] < bound else None
+
+
 def ratio_interval(numerator: Interval, denominator: Interval) -> Interval:
     """The widest ratio two intervals allow (numerator low over denominator high, and the
     reverse): a ratio claim is firm only where all of this interval is on its side."""
@@ -100,13 +110,15 @@ def claim_doubts(rows: pd.DataFrame) -> list[str]:
     out = []
     few = c[c["repetitions"] < MIN_REPETITIONS]
     if not few.empty:
-        listed = ", ".join(f"{name}: {int(n)}" for name, n in few["repetitions"].items())
+        counts = few["repetitions"].astype(int)
+        listed = (f"{counts.iloc[0]} of {'each of ' if len(counts) > 1 else ''}{', '.join(counts.index)}"
+                  if counts.nunique() == 1 else ", ".join(f"{n} of {name}" for name, n in counts.items()))
         out.append(f"too few repetitions ({listed}; at least {MIN_REPETITIONS} each are needed for an interval of "
                    "the median): more repetitions would settle it")
     busy = _over(c, "other_cpu_pct", OTHER_CPU_WARN_PCT)
     if not busy.empty:
-        listed = ", ".join(f"{v:.0f}% in {name}" for name, v in busy.items())
-        out.append(f"the machine was not quiet (other processes used {listed}, median, % of a core; bound "
+        listed = ", ".join(f"{v:.0f}% of a core in {name}" for name, v in busy.items())
+        out.append(f"the machine was not quiet (other processes used {listed}, medians; bound "
                    f"{OTHER_CPU_WARN_PCT:.0f}%): a quieter machine would settle it")
     stolen = _over(c, "steal_pct", STEAL_BOUND_PCT)
     if not stolen.empty:

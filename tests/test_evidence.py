@@ -104,8 +104,8 @@ def test_claim_doubts_name_each_failed_condition_and_the_remedy():
             + cases("c", [10.0, 11.0, 12.0], generator_limited=True) + cases("d", [10.0, 11.0, 12.0], failures=5))
     doubts = evidence.claim_doubts(pd.DataFrame(rows))
     text = " | ".join(doubts)
-    assert "too few repetitions (a: 2" in text and "more repetitions" in text
-    assert "60% in a" in text and "quieter machine" in text
+    assert "too few repetitions (2 of a;" in text and "more repetitions" in text
+    assert "60% of a core in a" in text and "quieter machine" in text
     assert "stole CPU (9% in b" in text
     assert "load generator was the limit in c" in text and "fewer users" in text
     assert "requests failed (4.5% in d" in text  # 15 of 330
