@@ -534,9 +534,12 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
             out.append(f"{s.condition}: throughput varied by {s.throughput_cv_pct:.0f}% (coefficient of variation) "
                        f"across {s.repetitions} repetitions, over the {UNSTABLE_CV_PCT:.0f}% bound. To fix: more "
                        "repetitions, a longer duration, or a quieter machine.")
-    if not summary.empty and int(summary["repetitions"].max()) < 3:
-        out.append(f"Only {int(summary['repetitions'].max())} repetition(s) per condition: the 95% intervals are "
-                   "wide (or absent). Use more repetitions for a firm conclusion.")
+    fewest = int(summary["repetitions"].min()) if not summary.empty else 0
+    if not summary.empty and fewest < evidence.MIN_REPETITIONS:
+        out.append(f"Only {fewest} repetition(s) of some conditions: below {evidence.MIN_REPETITIONS} there is no "
+                   "interval of the median, so no comparison involving them is firm (the story says "
+                   f"\"inconclusive\"). Use at least {evidence.MIN_REPETITIONS} repetitions; 6 or more give a 95% "
+                   "interval.")
     other = results["other_cpu_pct"].median() if not results.empty else math.nan
     if not math.isnan(other) and other > OTHER_CPU_WARN_PCT:
         out.append(f"The machine was not quiet: processes other than the server and Locust used "

@@ -35,7 +35,8 @@ def condition_lines(summary: pd.DataFrame) -> list[str]:
         interval = (f"; the median lies in {low:,.0f}..{high:,.0f} with {s.throughput_interval_coverage:.1%} "
                     "confidence" if not (math.isnan(low) or math.isnan(high)) else "")
         text = (f"{s.condition}: median {s.throughput_median_rps:,.0f} req/s "
-                f"(min {s.throughput_min_rps:,.0f}, max {s.throughput_max_rps:,.0f}, {s.repetitions} repetitions"
+                f"(min {s.throughput_min_rps:,.0f}, max {s.throughput_max_rps:,.0f}, {s.repetitions} "
+                f"repetition{'s' if s.repetitions != 1 else ''}"
                 f"{interval}), "
                 f"p99 {s.latency_p99_ms:.1f} ms. The server processes used {s.server_cpu_pct:.0f}% of a core "
                 f"({s.server_cpu_ms_per_request:.2f} ms of CPU per request) and "
@@ -89,7 +90,8 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
         elif cpu_bound and expected > 1 and not base.empty:
             text += _linear_claim(cond.iloc[0], base.iloc[0], expected, cores, f"{r.workers} {unit}", doubts)
         if from_one and r.workers > 1 and r.scaling_efficiency < LINEAR_FRACTION and not cond.empty and not base.empty:
-            text += _shortfall_cause(cond.iloc[0], base.iloc[0], r.baseline, cores, doubts)
+            said = cpu_bound and expected > 1  # _linear_claim gave the doubts already
+            text += _shortfall_cause(cond.iloc[0], base.iloc[0], r.baseline, cores, doubts, said)
         out.append(text)
     return out
 
@@ -111,14 +113,16 @@ def _linear_claim(c: pd.Series, b: pd.Series, expected: int, cores: int, units: 
             f"{evidence.inconclusive(['more repetitions would settle it'])}.")
 
 
-def _shortfall_cause(c: pd.Series, b: pd.Series, baseline: str, cores: int, doubts: list[str]) -> str:
+def _shortfall_cause(c: pd.Series, b: pd.Series, baseline: str, cores: int, doubts: list[str],
+                     doubts_said: bool = False) -> str:
     """Why the scaling fell short, from CPU per request: the same CPU per request on a full
     machine means short of CPU, on an idle one a bottleneck elsewhere; more CPU per request
     means coordination costs. Each cause is named only when the intervals bear it out."""
     text = (f" Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU here against "
             f"{b.server_cpu_ms_per_request:.2f} ms in {baseline}")
     if doubts:
-        return text + f"; what held the scaling back is {evidence.inconclusive(doubts)}."
+        return text + ("; what held the scaling back is inconclusive for the same reasons." if doubts_said else
+                       f"; what held the scaling back is {evidence.inconclusive(doubts)}.")
     here, there = _iv(c, "server_cpu_ms_per_request"), _iv(b, "server_cpu_ms_per_request")
     if evidence.below(there, here):
         return text + (f", {c.server_cpu_ms_per_request / b.server_cpu_ms_per_request - 1:.0%} more (the intervals of "
@@ -157,12 +161,13 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
             continue
         jain = float(g["jain_index"].median())
         ratio = float(g["max_min_share_ratio"].median())
-        seen = int(g["workers_seen"].min())
+        fewest, most = int(g["workers_seen"].min()), int(g["workers_seen"].max())
+        seen = f"{fewest}" if fewest == most else f"{fewest} to {most} (by repetition)"
         ratio_text = "one or more got nothing" if math.isinf(ratio) else \
             f"the busiest got {ratio:.2f}x the least busy one's share"
         text = (f"{condition}: requests spread over {seen} of {units} {noun}, Jain's index {jain:.3f} "
                 f"({ratio_text}; median over repetitions).")
-        if seen < units:
+        if fewest < units:
             text += f" Some {noun} served nothing: the spread is far from even."
         text += _policy_claim(mode, schedule, g)
         kept_alive = (g["load"] == "closed").all() and g["keepalive"].astype(bool).all()
