@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness import evidence
 from harness.load.hooks import NO_WORKER, PROBE_PREFIX, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
 from harness.record import Run
 
@@ -129,9 +130,11 @@ def _short(target_rps: float | None, sent_rps: float | None) -> bool:
 
 
 def confidence_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean across repetitions; NaNs with fewer than 2 values."""
+    """Student-t interval of the mean across repetitions; NaNs with fewer than
+    evidence.MIN_REPETITIONS values (from 2, t(0.975, 1) = 12.7 makes it useless). The
+    report shows evidence.median_interval instead: the bars show medians."""
     x = np.asarray(list(values), dtype=float)
-    if x.size < 2:
+    if x.size < evidence.MIN_REPETITIONS:
         return math.nan, math.nan
     if np.all(x == x[0]):
         return float(x[0]), float(x[0])
@@ -169,11 +172,22 @@ def window_cpu_pct(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
     return float(per_pid.sum()) if not per_pid.empty else math.nan
 
 
-def _parallel_units(mode: str, workers: Any, threads: Any) -> int:
-    """What runs the route's work in parallel: a pool's threads, otherwise the server's
-    worker processes (1 for single)."""
+# The reference server's routes that pool and spawn-per-request modes run on worker threads
+# (server/offload.js, called from app.js); every other route runs on the event loop or libuv.
+THREAD_ROUTES = ("/cpu",)
+
+
+def runs_on_threads(mode: str, route: Any) -> bool:
+    """Does this mode run this route's work on its worker threads (pool, spawn-per-request)?"""
+    return mode in ("pool", "spawn-per-request") and route in THREAD_ROUTES
+
+
+def _parallel_units(mode: str, workers: Any, threads: Any, route: Any = "/cpu") -> int:
+    """What runs the route's work in parallel: a pool's threads for a route the mode sends
+    to them (THREAD_ROUTES), otherwise the server's worker processes (1 for single, and
+    for a pool mode's own process)."""
     t = _num(threads)
-    if mode in ("pool", "spawn-per-request") and not math.isnan(t):
+    if runs_on_threads(mode, route) and not math.isnan(t):
         return int(t)
     return _int(workers, 1)
 
@@ -204,11 +218,14 @@ def case_results(run: Run) -> pd.DataFrame:
         overloaded = open_load_overloaded(target, sent, cap_waits)
         w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")
                     & (workers["worker_id"] != NO_WORKER)]
-        # the unit of fairness: each worker process, or each pool thread where responses name one
+        # the unit of fairness: each worker process, or each pool thread for a route run on them
         per_worker = w.groupby(["worker_id", _ids(w["thread_id"])])["requests"].sum()
-        units = _parallel_units(case.mode, case.workers, getattr(case, "threads", None))
-        # a worker (or thread) that served nothing sends no header: count it as a zero
-        counts = list(per_worker.values) + [0] * max(0, units - len(per_worker))
+        if runs_on_threads(case.mode, case.route):
+            per_worker = per_worker[per_worker.index.get_level_values(1) != ""]
+        units = _parallel_units(case.mode, case.workers, getattr(case, "threads", None), case.route)
+        # a worker (or thread) that served nothing sends no header: count it as a zero; when no
+        # response named one, the spread was not measured (NaN)
+        counts = list(per_worker.values) + [0] * max(0, units - len(per_worker)) if len(per_worker) else []
         server_cpu = window_cpu_pct(cs, SERVER_ROLES)
         machine_cpu = _median_of_tick_sums(cs, ("machine",))
         tput = (requests - failures) / case.measured_s
@@ -236,7 +253,7 @@ def case_results(run: Run) -> pd.DataFrame:
             "other_cpu_pct": max(0.0, machine_cpu - server_cpu - (0.0 if math.isnan(generator_cpu) else generator_cpu)),
             "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
             "units": units, "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(counts),
-            "max_min_share_ratio": max_min_ratio(counts),
+            "max_min_share_ratio": max_min_ratio(counts) if counts else math.nan,
             # a killed or stopped worker takes its own counters with it: no comparison then
             "client_server_mismatch": math.nan if _has_events(case) else client_server_mismatch(
                 workers, server, case.case_id,
@@ -343,7 +360,7 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
             merged = merged_latency(endpoints, list(g["case_id"]), g["route"].iloc[0])
             latency = {c: (math.nan if merged[c] is None else float(merged[c])) for c in LATENCY_SUMMARY_COLUMNS}
         tput = g["throughput_rps"]
-        low, high = confidence_interval(tput)
+        low, high, coverage = evidence.median_interval(tput)
         mean = tput.mean()
         cv = float(tput.std(ddof=1) / mean * 100) if len(tput) > 1 and mean > 0 else math.nan
         first = g.iloc[0]
@@ -353,8 +370,14 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
             "route": first["route"], "path": first["path"], "load": first["load"], "users": first["users"],
             "target_rps": first["target_rps"], "repetitions": len(g),
             "throughput_median_rps": float(tput.median()), "throughput_min_rps": float(tput.min()),
-            "throughput_max_rps": float(tput.max()), "throughput_ci95_low_rps": low, "throughput_ci95_high_rps": high,
-            "throughput_cv_pct": cv,
+            "throughput_max_rps": float(tput.max()),
+            # the distribution-free interval of the median, NaN below evidence.MIN_REPETITIONS
+            "throughput_median_low_rps": low, "throughput_median_high_rps": high,
+            "throughput_interval_coverage": coverage, "throughput_cv_pct": cv,
+            **_median_intervals(g, ("jain_index", "probe_latency_p99_ms", "server_cpu_ms_per_request")),
+            # what evidence.claim_doubts reads from a summary row
+            "requests": int(g["requests"].sum()), "other_cpu_pct": float(g["other_cpu_pct"].median()),
+            "steal_pct": float(g["steal_pct"].median()),
             **latency,
             "server_cpu_pct": float(g["server_cpu_pct"].median()),
             "server_cpu_ms_per_request": float(g["server_cpu_ms_per_request"].median()),
@@ -371,6 +394,17 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
             "unstable": bool(cv > UNSTABLE_CV_PCT) if not math.isnan(cv) else False,
         })  # fmt: skip
     return pd.DataFrame(out)
+
+
+def _median_intervals(rows: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, float]:
+    """`<column>_low` and `<column>_high` (the unit suffix kept last: jain_index_low,
+    probe_latency_p99_low_ms): evidence.median_interval over the repetitions."""
+    out = {}
+    for column in columns:
+        stem, unit = (column[:-3], "_ms") if column.endswith("_ms") else (column, "")
+        low, high, _ = evidence.median_interval(rows[column])
+        out[f"{stem}_low{unit}"], out[f"{stem}_high{unit}"] = low, high
+    return out
 
 
 def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFrame:
@@ -500,9 +534,12 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
             out.append(f"{s.condition}: throughput varied by {s.throughput_cv_pct:.0f}% (coefficient of variation) "
                        f"across {s.repetitions} repetitions, over the {UNSTABLE_CV_PCT:.0f}% bound. To fix: more "
                        "repetitions, a longer duration, or a quieter machine.")
-    if not summary.empty and int(summary["repetitions"].max()) < 3:
-        out.append(f"Only {int(summary['repetitions'].max())} repetition(s) per condition: the 95% intervals are "
-                   "wide (or absent). Use more repetitions for a firm conclusion.")
+    fewest = int(summary["repetitions"].min()) if not summary.empty else 0
+    if not summary.empty and fewest < evidence.MIN_REPETITIONS:
+        out.append(f"Only {fewest} repetition(s) of some conditions: below {evidence.MIN_REPETITIONS} there is no "
+                   "interval of the median, so no comparison involving them is firm (the story says "
+                   f"\"inconclusive\"). Use at least {evidence.MIN_REPETITIONS} repetitions; 6 or more give a 95% "
+                   "interval.")
     other = results["other_cpu_pct"].median() if not results.empty else math.nan
     if not math.isnan(other) and other > OTHER_CPU_WARN_PCT:
         out.append(f"The machine was not quiet: processes other than the server and Locust used "
@@ -595,7 +632,8 @@ LIBUV_DEFAULT_THREADS = 4
 KNEE_FRACTION = 0.95
 SWEEP_COLUMNS = ["sweep", "parameter", "value", "condition", "mode", "schedule", "route", "repetitions",
                  "throughput_median_rps", "throughput_min_rps", "throughput_max_rps", "latency_p99_ms",
-                 "speedup", "scaling_efficiency", "generator_limited", "knee"]
+                 "speedup", "scaling_efficiency", "generator_limited", "knee", "throughput_median_low_rps",
+                 "throughput_median_high_rps", "throughput_interval_coverage", "knee_firm", "doubts"]
 
 
 def _sweep_value(row: pd.Series, parameter: str) -> float:
@@ -610,6 +648,11 @@ def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points:
     users or rate) and take at least `min_points` values of it: one row per point, sorted
     by value, with the knee marked (`knee`: the smallest value whose median throughput is
     within 5 % of the sweep's best; beyond it, adding more stops paying).
+
+    `knee` is a candidate; `knee_firm` says whether the numbers bear it out (see
+    knee_doubts): on the knee's row only, False everywhere else. `doubts` holds the
+    reasons (evidence.claim_doubts over the sweep's conditions, "; "-joined) that no
+    claim about the sweep is firm, "" when there are none.
 
     `speedup` and `scaling_efficiency` come from `speed` (see speedups) where the run had
     a baseline for the condition."""
@@ -633,9 +676,11 @@ def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points:
                    f"{SWEEP_LABELS[parameter]}"
             best = float(g["throughput_median_rps"].max())
             knee_value = float(g.loc[g["throughput_median_rps"] >= KNEE_FRACTION * best, f"sweep_{parameter}"].min())
+            doubts = evidence.claim_doubts(g)
+            sweep_rows = []
             for r in g.itertuples(index=False):
                 sp = speed[speed["condition"] == r.condition] if speed is not None else pd.DataFrame()
-                rows.append({
+                sweep_rows.append({
                     "sweep": name, "parameter": parameter, "value": getattr(r, f"sweep_{parameter}"),
                     "condition": r.condition, "mode": r.mode, "schedule": r.schedule, "route": r.route,
                     "repetitions": r.repetitions, "throughput_median_rps": r.throughput_median_rps,
@@ -645,41 +690,94 @@ def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points:
                     "scaling_efficiency": float(sp["scaling_efficiency"].iloc[0]) if not sp.empty else math.nan,
                     "generator_limited": r.generator_limited,
                     "knee": getattr(r, f"sweep_{parameter}") == knee_value,
+                    **{c: getattr(r, c, math.nan) for c in ("throughput_median_low_rps", "throughput_median_high_rps",
+                                                            "throughput_interval_coverage")},
+                    "knee_firm": False, "doubts": "; ".join(doubts),
                 })  # fmt: skip
+            frame = pd.DataFrame(sweep_rows)
+            knee_pos = int(frame["knee"].to_numpy().argmax())
+            frame.loc[knee_pos, "knee_firm"] = not knee_doubts(frame, knee_pos, doubts)
+            rows += frame.to_dict("records")
             claimed |= set(g["condition"])
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
+def _median_iv(row: Any) -> tuple[float, float]:
+    return float(row["throughput_median_low_rps"]), float(row["throughput_median_high_rps"])
+
+
+def knee_doubts(points: pd.DataFrame, knee_pos: int, doubts: list[str]) -> list[str]:
+    """Why the knee candidate at position `knee_pos` of one sweep's points (sorted by value)
+    is not firm; [] when it is. Firm: no `doubts` (evidence.claim_doubts), and the intervals
+    of the medians show the gain up to it is real (the previous point's interval wholly below
+    the knee's) and the gain beyond it is not (the knee's interval overlaps the best's). A
+    candidate at the largest value ("still rising") needs only the first."""
+    if doubts:
+        return doubts
+    if points[["throughput_median_low_rps", "throughput_median_high_rps"]].isna().any(axis=None):
+        return [f"the intervals of the medians are missing (fewer than {evidence.MIN_REPETITIONS} repetitions of "
+                "some point): more repetitions would settle it"]
+    knee, before = points.iloc[knee_pos], points.iloc[knee_pos - 1] if knee_pos > 0 else None
+    best = points.loc[points["throughput_median_rps"].idxmax()]
+    out = []
+    if evidence.separated(_median_iv(knee), _median_iv(best)):
+        out.append(f"the interval of the median at {_named(knee)} lies below the best's at {_named(best)}: "
+                   "throughput still rose beyond it")
+    if before is not None and not evidence.below(_median_iv(before), _median_iv(knee)):
+        out.append(f"the interval of the median at {_named(before)} overlaps that at {_named(knee)}: the gain up to "
+                   "it is within the noise; more repetitions would settle it")
+    return out
+
+
+def _named(point: Any) -> str:
+    low, high = _median_iv(point)
+    return f"{point['value']:g} ({low:,.0f}..{high:,.0f} req/s)"
+
+
 def sweep_findings(points: pd.DataFrame, cores: int | None) -> list[str]:
-    """One sentence or two per sweep, from its numbers: where the knee is, what p99 did past
-    it, and whether that matches the usual advice (a CPU-bound pool or cluster stops paying
-    at the number of cores)."""
+    """One sentence or two per sweep, from its numbers: the medians and ranges, where the
+    knee is and what p99 did past it, and whether that matches the usual advice (a
+    CPU-bound pool or cluster stops paying at the number of cores). The knee and the advice
+    are named only when the knee is firm (`knee_firm`, see knee_doubts); otherwise the
+    sentence says it could not be placed firmly, and why."""
     out = []
     for name, g in points.groupby("sweep", sort=False):
         parameter = g["parameter"].iloc[0]
         label = SWEEP_LABELS[parameter]
-        knee = g[g["knee"]].iloc[0]
+        knee_pos = int(g["knee"].to_numpy().argmax())
+        knee = g.iloc[knee_pos]
         best = g.loc[g["throughput_median_rps"].idxmax()]
         last = g.iloc[-1]
-        values = ", ".join(f"{v:g}: {t:,.0f}" for v, t in zip(g["value"], g["throughput_median_rps"]))
-        text = f"{name}: median req/s by {label}: {values}."
-        if knee["value"] == last["value"] and len(g) > 1:
-            text += (f" Throughput was still rising at the largest value tried ({last['value']:g}): no knee in this "
-                     "range.")
+        values = ", ".join(f"{v:g}: {t:,.0f} ({lo:,.0f}..{hi:,.0f})" for v, t, lo, hi in
+                           zip(g["value"], g["throughput_median_rps"], g["throughput_min_rps"], g["throughput_max_rps"]))
+        text = f"{name}: median req/s by {label} (min..max over repetitions): {values}."
+        still_rising = knee["value"] == last["value"] and len(g) > 1
+        doubts = str(g["doubts"].iloc[0]).split("; ") if isinstance(g["doubts"].iloc[0], str) and g["doubts"].iloc[0] \
+            else []
+        reasons = knee_doubts(g, knee_pos, doubts)
+        cpu_advice = bool(cores) and str(knee["route"]) in ("/cpu",) and parameter in ("threads", "workers")
+        if reasons:
+            what = ("Whether throughput was still rising at the largest value tried" if still_rising
+                    else f"The knee (the {1 - KNEE_FRACTION:.0%} rule's candidate: {knee['value']:g})")
+            text += f" {what} could not be placed firmly ({evidence.inconclusive(reasons)})."
+            if cpu_advice:
+                text += (f" So this sweep says nothing either way about the usual advice for CPU-bound work "
+                         f"(the knee at the number of cores, {cores}).")
+        elif still_rising:
+            text += (f" Throughput was still rising at the largest value tried ({last['value']:g}; the last step's "
+                     "intervals of the median separate): no knee in this range.")
         else:
             text += (f" The knee is at {knee['value']:g} ({knee['throughput_median_rps']:,.0f} req/s, within "
-                     f"{1 - KNEE_FRACTION:.0%} of the best, {best['throughput_median_rps']:,.0f} at {best['value']:g}); "
-                     f"beyond it p99 went from {knee['latency_p99_ms']:.1f} ms to {last['latency_p99_ms']:.1f} ms at "
-                     f"{last['value']:g}.")
-        cpu_route = str(knee["route"]) in ("/cpu",)
-        if cores and cpu_route and parameter in ("threads", "workers"):
-            if knee["value"] == cores:
+                     f"{1 - KNEE_FRACTION:.0%} of the best, {best['throughput_median_rps']:,.0f} at {best['value']:g}; "
+                     "the gain up to it is beyond the noise, the gain after it is not); beyond it p99 went from "
+                     f"{knee['latency_p99_ms']:.1f} ms to {last['latency_p99_ms']:.1f} ms at {last['value']:g}.")
+        if cpu_advice and not reasons:
+            if knee["value"] == cores and not still_rising:
                 text += f" As the usual advice says for CPU-bound work, it sits at the number of cores ({cores})."
-            elif knee["value"] == last["value"] and len(g) > 1 and last["value"] > cores:
+            elif still_rising and last["value"] > cores:
                 text += (f" The usual advice puts the knee at the number of cores ({cores}) for CPU-bound work; here "
-                         "throughput still rose past it, which contradicts that advice on this machine (check the "
-                         "repetitions' spread before believing a small gain).")
-            else:
+                         "throughput still rose past it, which contradicts that advice on this machine.")
+            elif not still_rising:
                 text += (f" The usual advice puts it at the number of cores ({cores}) for CPU-bound work; here it "
                          f"is at {knee['value']:g}, which contradicts that advice on this machine (the load "
                          "generator shares the cores; see where the CPU went).")

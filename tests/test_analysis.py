@@ -33,11 +33,12 @@ def test_generator_limit_rule():
 
 
 def test_confidence_interval_by_hand():
-    low, high = analysis.confidence_interval([10.0, 12.0])
-    # mean 11, standard error 1, t(0.975, df=1) = 12.706
-    assert low == pytest.approx(11 - 12.7062, abs=1e-3)
-    assert high == pytest.approx(11 + 12.7062, abs=1e-3)
-    assert all(math.isnan(v) for v in analysis.confidence_interval([5.0]))
+    low, high = analysis.confidence_interval([10.0, 12.0, 14.0])
+    # mean 12, standard error 2 / sqrt(3) = 1.1547, t(0.975, df=2) = 4.3027
+    assert low == pytest.approx(12 - 4.3027 * 1.1547, abs=1e-3)
+    assert high == pytest.approx(12 + 4.3027 * 1.1547, abs=1e-3)
+    # from two values t(0.975, df=1) = 12.7 makes the band useless (issue 14): none below 3
+    assert all(math.isnan(v) for v in analysis.confidence_interval([10.0, 12.0]))
 
 
 def _table(name: str, rows: list[dict]) -> pd.DataFrame:

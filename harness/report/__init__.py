@@ -82,8 +82,8 @@ def _table(frame: pd.DataFrame, formats: dict[str, str]) -> list[list[str]]:
 
 SUMMARY_FORMATS = {
     "condition": "", "repetitions": "d", "throughput_median_rps": ",.0f", "throughput_min_rps": ",.0f",
-    "throughput_max_rps": ",.0f", "throughput_ci95_low_rps": ",.0f", "throughput_ci95_high_rps": ",.0f",
-    "throughput_cv_pct": ".1f", "latency_p50_ms": ".2f", "latency_p90_ms": ".2f", "latency_p99_ms": ".2f",
+    "throughput_max_rps": ",.0f", "throughput_median_low_rps": ",.0f", "throughput_median_high_rps": ",.0f",
+    "throughput_interval_coverage": ".1%", "throughput_cv_pct": ".1f", "latency_p50_ms": ".2f", "latency_p90_ms": ".2f", "latency_p99_ms": ".2f",
     "latency_p99_9_ms": ".2f", "server_cpu_pct": ".0f", "server_cpu_ms_per_request": ".2f",
     "generator_cpu_pct": ".0f", "jain_index": ".3f", "failures": "d", "generator_limited": "",
 }
@@ -128,7 +128,7 @@ def _run_context(v: RunView, pngs: dict[str, Path]) -> dict[str, Any]:
         "sweep_rows": _table(v.points, {"sweep": "", "value": "g", "throughput_median_rps": ",.0f",
                                         "throughput_min_rps": ",.0f", "throughput_max_rps": ",.0f",
                                         "latency_p99_ms": ".2f", "speedup": ".2f", "scaling_efficiency": ".0%",
-                                        "knee": ""}),
+                                        "knee": "", "knee_firm": ""}),
         "case_rows": _table(v.results, CASE_FORMATS),
         "probe_rows": _table(v.summary[v.summary["probe_path"].fillna("").astype(str) != ""],
                              {"condition": "", "probe_path": "", "probe_latency_p50_ms": ".1f",

@@ -40,6 +40,8 @@ ROLE_COLORS = {
     "other": "#BBBBBB",
 }
 LIMITED_HATCH = "//"
+# Line width of the band that draws a condition's interval of the median under its bar.
+INTERVAL_BAND_LW = 3.0
 
 
 def mode_key(mode: str, schedule: str | float | None) -> str:
@@ -84,10 +86,11 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
         ax.errorbar(s.throughput_median_rps, yi, xerr=[[s.throughput_median_rps - s.throughput_min_rps],
                                                         [s.throughput_max_rps - s.throughput_median_rps]],
                     fmt="none", ecolor="black", capsize=4, lw=1)
-        low, high = getattr(s, "throughput_ci95_low_rps", math.nan), getattr(s, "throughput_ci95_high_rps", math.nan)
-        if not (math.isnan(low) or math.isnan(high)):  # the 95 % interval of the mean, as a band under the bar
-            ax.plot([max(low, 0), high], [yi - 0.32, yi - 0.32], color="black", lw=3, alpha=0.45,
+        low, high = getattr(s, "throughput_median_low_rps", math.nan), getattr(s, "throughput_median_high_rps", math.nan)
+        if not (math.isnan(low) or math.isnan(high)):  # NaN below 3 repetitions: no band
+            ax.plot([low, high], [yi - 0.32, yi - 0.32], color="black", lw=INTERVAL_BAND_LW, alpha=0.45,
                     solid_capstyle="butt")
+            ax.text(high, yi - 0.32, f" {s.throughput_interval_coverage:.0%}", va="center", fontsize=7)
         reps = results[results["condition"] == s.condition]["throughput_rps"]
         ax.scatter(reps, np.full(len(reps), yi), color="black", s=14, zorder=3)
         label = f" {s.throughput_median_rps:,.0f} req/s"
@@ -96,7 +99,8 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
         ax.text(s.throughput_max_rps, yi, label, va="center", fontsize=9)
     ax.set_yticks(y, summary["condition"])
     ax.set_xlabel("throughput (successful requests/s): bar = median, whiskers = min..max, dots = repetitions,\n"
-                  "grey band under the bar = Student-t 95% interval of the mean (none with one repetition)")
+                  "grey band under the bar = interval of the median, labelled with its coverage (order statistics; "
+                  "none below 3 repetitions)")
     ax.set_title("Throughput per condition (measurement window only)")
     ax.set_xlim(0, max(summary["throughput_max_rps"].max() * 1.45, 1))
     _style(ax)
@@ -347,7 +351,8 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
             ax_t.legend(fontsize=7, loc="lower right")
         knee = g[g["knee"]].iloc[0]
         for ax in (ax_t, ax_p):
-            ax.axvline(knee["value"], color="black", ls="--", lw=1)
+            if knee["knee_firm"]:
+                ax.axvline(knee["value"], color="black", ls="--", lw=1)
             if cores and g["parameter"].iloc[0] in ("threads", "workers", "uv_threadpool_size"):
                 ax.axvline(cores, color="grey", ls=":", lw=1)
             ax.set_xticks(x)
@@ -355,8 +360,14 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
             ax.set_ylim(bottom=0)
             _style(ax)
             ax.grid(axis="y", alpha=0.3)
-        ax_t.annotate(f"knee: {knee['value']:g}", (knee["value"], knee["throughput_median_rps"]),
-                      textcoords="offset points", xytext=(6, -14), fontsize=8)
+        if knee["knee_firm"]:
+            ax_t.annotate(f"knee: {knee['value']:g}", (knee["value"], knee["throughput_median_rps"]),
+                          textcoords="offset points", xytext=(6, -14), fontsize=8)
+        else:  # the 5 % rule's candidate, which the intervals do not bear out
+            ax_t.scatter([knee["value"]], [knee["throughput_median_rps"]], s=90, facecolors="none",
+                         edgecolors="black", linestyle="--", zorder=4)
+            ax_t.annotate(f"{knee['value']:g}: candidate knee, not firm", (knee["value"], knee["throughput_median_rps"]),
+                          textcoords="offset points", xytext=(6, -14), fontsize=8)
         for xi, mi, eff in zip(x, med, g["scaling_efficiency"]):
             if not math.isnan(eff):
                 ax_t.annotate(f"eff {eff:.0%}", (xi, mi), textcoords="offset points", xytext=(4, 6), fontsize=7)
@@ -364,7 +375,8 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
         ax_p.set_ylabel("p99 (ms)")
         ax_t.set_title(f"{name}: throughput", fontsize=10, loc="left")
         ax_p.set_title("p99 latency", fontsize=10, loc="left")
-    fig.suptitle("Sweeps: dashed = knee (smallest value within 5% of the best throughput)"
+    fig.suptitle("Sweeps: dashed = knee (smallest value within 5% of the best median, where the intervals of the "
+                 "medians bear it out;\nan open circle = such a candidate they do not)"
                  + (f", dotted = {cores} cores" if cores else ""), fontsize=11)
     fig.tight_layout()
     return fig

@@ -1,8 +1,12 @@
 """'What you see and why': sentences written from a run's measured numbers.
 
-Every sentence here is computed from analysis tables; none is canned. Where a number
-contradicts what Node.js scaling guides usually claim, the sentence says so: that is a
-finding about this machine and this setup, not something to smooth over.
+Every sentence here is computed from analysis tables; none is canned. Numbers are stated
+as measured; a claim about them (it matches what Node.js scaling guides usually say, it
+contradicts them) is gated by harness.evidence: it is made only when it is firm (at least
+3 repetitions a side, intervals of the medians that separate or lie on one side of the
+claim's bound, a quiet machine, no generator limit, few failures). Otherwise the sentence
+says "inconclusive", which condition failed and what would settle it; about a figure that
+was not measured it says only that, and why.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import analysis
+from harness import analysis, evidence
 
 # The usual claims, as bounds a measurement is checked against.
 # "N workers give about N times the throughput on CPU-bound work, up to the core count":
@@ -27,8 +31,13 @@ def condition_lines(summary: pd.DataFrame) -> list[str]:
     """Throughput, latency and where the CPU went, per condition."""
     out = []
     for s in summary.itertuples(index=False):
+        low, high = getattr(s, "throughput_median_low_rps", math.nan), getattr(s, "throughput_median_high_rps", math.nan)
+        interval = (f"; the median lies in {low:,.0f}..{high:,.0f} with {s.throughput_interval_coverage:.1%} "
+                    "confidence" if not (math.isnan(low) or math.isnan(high)) else "")
         text = (f"{s.condition}: median {s.throughput_median_rps:,.0f} req/s "
-                f"(min {s.throughput_min_rps:,.0f}, max {s.throughput_max_rps:,.0f}, {s.repetitions} repetitions), "
+                f"(min {s.throughput_min_rps:,.0f}, max {s.throughput_max_rps:,.0f}, {s.repetitions} "
+                f"repetition{'s' if s.repetitions != 1 else ''}"
+                f"{interval}), "
                 f"p99 {s.latency_p99_ms:.1f} ms. The server processes used {s.server_cpu_pct:.0f}% of a core "
                 f"({s.server_cpu_ms_per_request:.2f} ms of CPU per request) and "
                 f"the load generator {s.generator_cpu_pct:.0f}% (averages over the window); the whole machine was "
@@ -39,21 +48,38 @@ def condition_lines(summary: pd.DataFrame) -> list[str]:
     return out
 
 
+def _iv(row: Any, column: str) -> evidence.Interval:
+    """The interval of the median of `column` from a summary row (`<stem>_low<unit>`,
+    `<stem>_high<unit>`, as analysis.condition_summary names them)."""
+    stem, unit = (column[:-3], "_ms") if column.endswith("_ms") else (column, "")
+    if column == "throughput_median_rps":
+        stem, unit = "throughput_median", "_rps"
+    return float(row[f"{stem}_low{unit}"]), float(row[f"{stem}_high{unit}"])
+
+
+def _sides(summary: pd.DataFrame, *conditions: str) -> pd.DataFrame:
+    return summary[summary["condition"].isin(conditions)]
+
+
 def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> list[str]:
     """Each speedup over the baseline, checked against 'N workers, N times', with the cause
-    of a shortfall told apart: less efficient workers, or workers short of CPU."""
+    of a shortfall told apart: less efficient workers, or workers short of CPU. The check
+    and the cause are claims: firm only as evidence allows (the speedup the intervals of
+    the two medians allow must lie wholly on one side of the bound)."""
     out = []
     for r in speed.itertuples(index=False):
         paired = (f" (paired repetitions: {r.paired_min:.2f}x to {r.paired_max:.2f}x)"
                   if not math.isnan(r.paired_min) else "")
-        unit = ("thread" if "pool" in r.condition else "worker") + ("s" if r.workers != 1 else "")
+        cond = _sides(summary, r.condition)
+        base = _sides(summary, r.baseline)
+        on_threads = not cond.empty and analysis.runs_on_threads(cond.iloc[0]["mode"], cond.iloc[0]["route"])
+        unit = ("thread" if on_threads else "worker") + ("s" if r.workers != 1 else "")
         text = (f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline}{paired}, a scaling "
                 f"efficiency of {r.scaling_efficiency:.0%} for {r.workers} {unit}.")
-        cond = summary[summary["condition"] == r.condition]
-        base = summary[summary["condition"] == r.baseline]
         expected = min(r.workers, cores)
         cpu_bound = not cond.empty and str(cond.iloc[0]["route"]) in CPU_BOUND_ROUTES
         from_one = getattr(r, "baseline_workers", 1) == 1  # the claim is about N workers against one
+        doubts = evidence.claim_doubts(_sides(summary, r.condition, r.baseline))
         if r.generator_limited:
             out.append(text + " Locust, not the server, set the pace in at least one of the two, so this ratio "
                        "understates the server and says nothing about its scaling.")
@@ -61,61 +87,90 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
         if not from_one:
             text += (f" Both use {r.workers} and {r.baseline_workers} {unit}: the ratio compares two ways of "
                      "spreading the work, not more cores against one.")
-        elif cpu_bound and expected > 1:
-            if r.speedup >= LINEAR_FRACTION * expected:
-                text += f" That is what the usual claim predicts for CPU-bound work ({expected}x on {cores} cores)."
-            else:
-                text += (f" The usual claim is about {expected}x for CPU-bound work with {r.workers} {unit} on "
-                         f"{cores} cores; this measurement contradicts it")
-                unstable = summary[summary["condition"].isin([r.condition, r.baseline])]
-                text += (", though one of the two was unstable across repetitions, so it is not a firm finding."
-                         if unstable["unstable"].any() else ".")
+        elif cpu_bound and expected > 1 and not base.empty:
+            text += _linear_claim(cond.iloc[0], base.iloc[0], expected, cores, f"{r.workers} {unit}", doubts)
         if from_one and r.workers > 1 and r.scaling_efficiency < LINEAR_FRACTION and not cond.empty and not base.empty:
-            c, b = cond.iloc[0], base.iloc[0]
-            text += (f" Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU "
-                     f"here against {b.server_cpu_ms_per_request:.2f} ms in {r.baseline}")
-            machine_full = c.machine_cpu_pct >= 0.9 * 100 * cores
-            if c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15 and machine_full:
-                text += (", so the workers were not less efficient: they were short of CPU. The machine was "
-                         f"{c.machine_cpu_pct:.0f}% busy (of {100 * cores:.0f}%) and the load generator took "
-                         f"{c.generator_cpu_pct:.0f}% of a core that the workers could otherwise have used.")
-            elif c.server_cpu_ms_per_request <= b.server_cpu_ms_per_request * 1.15:
-                text += (f", about the same, and the machine was only {c.machine_cpu_pct:.0f}% busy (of "
-                         f"{100 * cores:.0f}%): CPU was not the limit. Too few users to keep every worker busy, or "
-                         "a bottleneck outside the workers.")
-            else:
-                text += (f", {c.server_cpu_ms_per_request / b.server_cpu_ms_per_request - 1:.0%} more: "
-                         "coordination or contention costs CPU in this mode.")
+            said = cpu_bound and expected > 1  # _linear_claim gave the doubts already
+            text += _shortfall_cause(cond.iloc[0], base.iloc[0], r.baseline, cores, doubts, said)
         out.append(text)
     return out
 
 
+def _linear_claim(c: pd.Series, b: pd.Series, expected: int, cores: int, units: str, doubts: list[str]) -> str:
+    """The speedup against the usual claim (about `expected` times on CPU-bound work)."""
+    bound = LINEAR_FRACTION * expected
+    claim = f"The usual claim is about {expected}x for CPU-bound work with {units} on {cores} cores"
+    if doubts:
+        return f" {claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
+    low, high = evidence.ratio_interval(_iv(c, "throughput_median_rps"), _iv(b, "throughput_median_rps"))
+    allowed = f"the intervals of the two medians allow {low:.2f}x to {high:.2f}x"
+    side = evidence.side_of((low, high), bound)
+    if side == "above":
+        return f" That is what the usual claim predicts for CPU-bound work ({expected}x on {cores} cores; {allowed})."
+    if side == "below":
+        return f" {claim}; this measurement contradicts it ({allowed}, all short of {bound:.2f}x)."
+    return (f" {claim}; {allowed}, on both sides of {bound:.2f}x: "
+            f"{evidence.inconclusive(['more repetitions would settle it'])}.")
+
+
+def _shortfall_cause(c: pd.Series, b: pd.Series, baseline: str, cores: int, doubts: list[str],
+                     doubts_said: bool = False) -> str:
+    """Why the scaling fell short, from CPU per request: the same CPU per request on a full
+    machine means short of CPU, on an idle one a bottleneck elsewhere; more CPU per request
+    means coordination costs. Each cause is named only when the intervals bear it out."""
+    text = (f" Per request the server spent {c.server_cpu_ms_per_request:.2f} ms of CPU here against "
+            f"{b.server_cpu_ms_per_request:.2f} ms in {baseline}")
+    if doubts:
+        return text + ("; what held the scaling back is inconclusive for the same reasons." if doubts_said else
+                       f"; what held the scaling back is {evidence.inconclusive(doubts)}.")
+    here, there = _iv(c, "server_cpu_ms_per_request"), _iv(b, "server_cpu_ms_per_request")
+    if evidence.below(there, here):
+        return text + (f", {c.server_cpu_ms_per_request / b.server_cpu_ms_per_request - 1:.0%} more (the intervals of "
+                       "the medians separate): coordination or contention costs CPU in this mode.")
+    if evidence.side_of(here, there[0] * 1.15 + 1e-12) != "below":
+        return text + (f"; the intervals of the medians ({here[0]:.2f}..{here[1]:.2f} against {there[0]:.2f}.."
+                       f"{there[1]:.2f} ms) neither separate nor stay within 15% of each other, so whether the "
+                       "workers were less efficient is "
+                       f"{evidence.inconclusive(['more repetitions would settle it'])}.")
+    if c.machine_cpu_pct >= 0.9 * 100 * cores:
+        return text + (", so the workers were not less efficient: they were short of CPU. The machine was "
+                       f"{c.machine_cpu_pct:.0f}% busy (of {100 * cores:.0f}%) and the load generator took "
+                       f"{c.generator_cpu_pct:.0f}% of a core that the workers could otherwise have used.")
+    return text + (f", about the same, and the machine was only {c.machine_cpu_pct:.0f}% busy (of "
+                   f"{100 * cores:.0f}%): CPU was not the limit. Too few users to keep every worker busy, or "
+                   "a bottleneck outside the workers.")
+
+
 def fairness_lines(results: pd.DataFrame) -> list[str]:
     """How evenly requests spread over workers (or pool threads), per condition, checked
-    against what each policy is said to do."""
+    against what each policy is said to do (firm only as evidence allows: the interval of
+    the median Jain's index on one side of EVEN_JAIN). Where no response named a worker,
+    the spread was not measured, and that is all that is said."""
     out = []
     multi = results[results["units"] > 1]
     for condition, g in multi.groupby("condition", sort=False):
-        jain = float(g["jain_index"].median())
-        ratio = float(g["max_min_share_ratio"].median())
-        seen = int(g["workers_seen"].min())
         units = int(g["units"].iloc[0])
         mode, schedule = g["mode"].iloc[0], g["schedule"].iloc[0]
-        noun = "pool threads" if mode == "pool" else "workers"
+        noun = "pool threads" if mode in ("pool", "spawn-per-request") else "workers"
+        g = g[g["workers_seen"] > 0]
+        if g.empty:
+            header = "x-thread-id" if noun == "pool threads" else "x-worker-id"
+            out.append(f"{condition}: the spread of requests over its {units} {noun} was not measured: no response "
+                       f"carried an {header} header (the app sends none; it can send "
+                       "process.env.HARNESS_WORKER_ID, which the harness sets in every mode).")
+            continue
+        jain = float(g["jain_index"].median())
+        ratio = float(g["max_min_share_ratio"].median())
+        fewest, most = int(g["workers_seen"].min()), int(g["workers_seen"].max())
+        seen = f"{fewest}" if fewest == most else f"{fewest} to {most} (by repetition)"
         ratio_text = "one or more got nothing" if math.isinf(ratio) else \
             f"the busiest got {ratio:.2f}x the least busy one's share"
         text = (f"{condition}: requests spread over {seen} of {units} {noun}, Jain's index {jain:.3f} "
                 f"({ratio_text}; median over repetitions).")
-        if seen < units:
+        if fewest < units:
             text += f" Some {noun} served nothing: the spread is far from even."
+        text += _policy_claim(mode, schedule, g)
         kept_alive = (g["load"] == "closed").all() and g["keepalive"].astype(bool).all()
-        if mode == "cluster" and schedule == "rr":
-            text += (" As round robin promises, the primary dealt the work out evenly." if jain >= EVEN_JAIN else
-                     " Round robin is supposed to deal connections out evenly; this spread contradicts that.")
-        elif mode == "cluster" and schedule == "none":
-            text += (" Scaling guides say OS scheduling (SCHED_NONE) leaves the spread to the kernel and it comes "
-                     "out uneven; " + ("that is what happened here." if jain < EVEN_JAIN else
-                                       "here it came out even, which contradicts that claim on this machine."))
         if kept_alive and mode in ("cluster", "pm2"):
             text += (" Each Locust user keeps one keep-alive connection, and the cluster places connections, "
                      "so the policy placed each user once, not each request.")
@@ -125,9 +180,37 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
     return out
 
 
+def _policy_claim(mode: str, schedule: str, rows: pd.DataFrame) -> str:
+    """The cluster scheduling policy's usual claim (round robin: even; SCHED_NONE: uneven)
+    against the interval of the median Jain's index, or why that cannot be told."""
+    if mode != "cluster" or schedule not in ("rr", "none"):
+        return ""
+    doubts = evidence.claim_doubts(rows)
+    low, high, _ = evidence.median_interval(rows["jain_index"])
+    side = None if doubts else evidence.side_of((low, high), EVEN_JAIN)
+    if schedule == "rr":
+        if side == "above":
+            return " As round robin promises, the primary dealt the work out evenly."
+        if side == "below":
+            return " Round robin is supposed to deal connections out evenly; this spread contradicts that."
+        claim = f" Whether the primary dealt the work out evenly (Jain's index {EVEN_JAIN} or more) is "
+    else:
+        if side == "below":
+            return (" Scaling guides say OS scheduling (SCHED_NONE) leaves the spread to the kernel and it comes "
+                    "out uneven; that is what happened here.")
+        if side == "above":
+            return (" Scaling guides say OS scheduling (SCHED_NONE) leaves the spread to the kernel and it comes "
+                    "out uneven; here it came out even, which contradicts that claim on this machine.")
+        claim = f" Whether OS scheduling came out uneven (Jain's index below {EVEN_JAIN}) is "
+    reasons = doubts or [f"the interval of the median Jain's index ({low:.3f}..{high:.3f}) straddles {EVEN_JAIN}: "
+                         "more repetitions would settle it"]
+    return claim + evidence.inconclusive(reasons) + "."
+
+
 def probe_lines(summary: pd.DataFrame) -> list[str]:
     """What the load did to a light probe route's latency, per condition, and the inline vs
-    offloaded comparison the event-loop demo is about."""
+    offloaded comparison the event-loop demo is about (a difference claimed only where the
+    intervals of the two medians of the probe's p99 separate and the evidence is firm)."""
     out = []
     probed = summary[summary["probe_path"].fillna("").astype(str) != ""]
     for s in probed.itertuples(index=False):
@@ -136,7 +219,7 @@ def probe_lines(summary: pd.DataFrame) -> list[str]:
                    f"was due); the worst worker's event-loop delay p99 was {s.event_loop_delay_p99_ms:.1f} ms.")
     inline = probed[probed["mode"].isin(["single", "cluster"])]
     offloaded = probed[probed["mode"].isin(["pool", "spawn-per-request"])]
-    for o in offloaded.itertuples(index=False):
+    for _, o in offloaded.iterrows():
         same = inline[(inline["route"] == o.route) & (inline["users"] == o.users)
                       & (inline["keepalive"] == o.keepalive) & (inline["probe_path"] == o.probe_path)]
         if same.empty:
@@ -146,16 +229,25 @@ def probe_lines(summary: pd.DataFrame) -> list[str]:
         text = (f"Blocking vs offloading: the probe's p99 was {i.probe_latency_p99_ms:.1f} ms with {o.route} run on "
                 f"the event loop ({i.condition}) and {o.probe_latency_p99_ms:.1f} ms with it sent to worker threads "
                 f"({o.condition}).")
-        if ratio >= 2:
+        doubts = evidence.claim_doubts(_sides(summary, i.condition, o.condition))
+        on_loop, on_threads = _iv(i, "probe_latency_p99_ms"), _iv(o, "probe_latency_p99_ms")
+        if doubts:
+            text += (" Whether offloading kept the event loop more responsive (the guides' claim) is "
+                     f"{evidence.inconclusive(doubts)}.")
+        elif evidence.below(on_threads, on_loop):
             text += (f" Offloading kept the event loop free, as the guides say: {ratio:.1f}x lower p99 for everybody "
-                     "else's requests.")
+                     "else's requests (the intervals of the medians separate)." if ratio >= 2 else
+                     f" Offloading helped, as the guides say, but little: {ratio:.1f}x lower p99 (the intervals of "
+                     "the medians separate).")
+        elif evidence.below(on_loop, on_threads):
+            text += (f" The guides say offloading keeps the event loop responsive; here the probe waited "
+                     f"{1 / ratio:.1f}x longer with the pool, which contradicts that. When the pool threads and the "
+                     "load generator already fill the machine's cores, the event loop's thread waits for a core "
+                     "instead of for the CPU work: offloading moves work, it adds no CPU.")
         else:
-            text += (" The guides say offloading keeps the event loop responsive; "
-                     + (f"here it helped little ({ratio:.1f}x lower)." if ratio >= 1 else
-                        f"here the probe waited {1 / ratio:.1f}x longer with the pool.")
-                     + " When the pool threads and the load generator already fill the machine's cores, the event "
-                     "loop's thread waits for a core instead of for the CPU work: offloading moves work, it adds "
-                     "no CPU.")
+            text += (f" The intervals of the two medians overlap ({on_loop[0]:.1f}..{on_loop[1]:.1f} ms against "
+                     f"{on_threads[0]:.1f}..{on_threads[1]:.1f} ms): whether offloading helped is "
+                     f"{evidence.inconclusive(['more repetitions would settle it'])}.")
         out.append(text)
     return out
 
