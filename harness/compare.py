@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness import analysis
+from harness import analysis, evidence
 from harness.calibrate import fingerprint
 from harness.errors import (EXIT_INCONCLUSIVE, EXIT_NOT_COMPARED, EXIT_OK, EXIT_REGRESSION, EXIT_UNTRUSTWORTHY,
                             EXIT_USAGE)
@@ -83,15 +83,16 @@ DEFAULT_GATE = ("throughput", "p50", "p99", "speedup")
 LATENCY_METRICS = ("p50", "p99")
 DEFAULT_LEVEL = 0.95
 # Fewer repetitions than this per side give no interval worth a verdict (t with 1 degree of
-# freedom is 12.7: the interval of two repetitions spans most of any plausible change).
-MIN_REPETITIONS = 3
+# freedom is 12.7: the interval of two repetitions spans most of any plausible change); the
+# same rule as every other claim (harness.evidence).
+MIN_REPETITIONS = evidence.MIN_REPETITIONS
 # The power with which the "smallest detectable change" is caught (4 times in 5).
 POWER = 0.8
 # Failed requests above this share of a case make the run untrustworthy (a server that
 # fails a third of its requests fast can keep its successes' rate and look unchanged).
-FAILURE_BOUND_PCT = 1.0
-# Stolen CPU (median of a case) above this: another tenant took the machine's time.
-STEAL_BOUND_PCT = 5.0
+FAILURE_BOUND_PCT = evidence.FAILURE_BOUND * 100
+# Stolen CPU (median over cases) above this: another tenant took the machine's time.
+STEAL_BOUND_PCT = evidence.STEAL_BOUND_PCT
 
 REGRESSION, IMPROVEMENT, UNCHANGED, NOT_WORSE = "regression", "improvement", "unchanged", "unchanged or better"
 INCONCLUSIVE, NOT_COMPARED = "inconclusive", "not compared"
