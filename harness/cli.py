@@ -104,6 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (args.threshold or args.gate or args.markdown or args.junit) and not args.against:
         raise UsageError("--threshold, --gate, --markdown and --junit of harness run go with --against",
                          "add --against REF, or use harness compare on stored runs")
+    if args.against and args.target:
+        raise UsageError("--against compares two versions of a server the harness starts; --target drives one "
+                         "it does not", "drop --target, or compare two stored runs with harness compare")
     from harness import compare
 
     try:
@@ -179,9 +182,6 @@ def _against_sides(args: argparse.Namespace, cases: list[Case], stack: contextli
     what the record says about the two sides."""
     from harness import against as against_mod
 
-    if args.target:
-        raise UsageError("--against compares two versions of a server the harness starts; --target drives one "
-                         "it does not", "drop --target, or compare two stored runs with harness compare")
     commit = against_mod.resolve(args.against)
     apps = sorted({c.app for c in cases if c.app})
     for app in apps:
