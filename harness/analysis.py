@@ -17,6 +17,7 @@ from scipy import stats
 from harness import evidence
 from harness.load.hooks import NO_WORKER, PROBE_PREFIX, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
 from harness.record import Run
+from harness.scenario import side_of
 
 # Locust runs in one process and warns when that process passes 90 % of a core: past it,
 # the generator, not the server, sets the pace.
@@ -419,8 +420,10 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
     for (condition, path, users, target, keepalive, probe), g in results.groupby(
             ["condition", "path", "users", "target_rps", "keepalive", "probe_path"], sort=False, dropna=False):
         same_rate = base_all["target_rps"].isna() if pd.isna(target) else base_all["target_rps"] == target
+        # an A/B run: each side's ratio is over its own side's baseline, never across sides
+        same_side = base_all["condition"].map(lambda c: side_of(c)[1] == side_of(condition)[1])
         base = base_all[(base_all["path"] == path) & (base_all["users"] == users) & same_rate
-                        & (base_all["keepalive"] == keepalive) & (base_all["probe_path"] == probe)]
+                        & (base_all["keepalive"] == keepalive) & (base_all["probe_path"] == probe) & same_side]
         if base.empty or condition in set(base["condition"]):
             continue
         base = base[base["condition"] == base["condition"].iloc[0]]  # the first baseline condition run

@@ -45,6 +45,7 @@ from harness.calibrate import fingerprint
 from harness.errors import (EXIT_INCONCLUSIVE, EXIT_NOT_COMPARED, EXIT_OK, EXIT_REGRESSION, EXIT_UNTRUSTWORTHY,
                             EXIT_USAGE)
 from harness.record import Run
+from harness.scenario import AB_SIDES as SIDES, side_of
 
 # Kept for callers of the previous API; the codes themselves live in harness.errors.
 COMPARE_OK = EXIT_OK
@@ -97,7 +98,6 @@ STEAL_BOUND_PCT = evidence.STEAL_BOUND_PCT
 REGRESSION, IMPROVEMENT, UNCHANGED, NOT_WORSE = "regression", "improvement", "unchanged", "unchanged or better"
 INCONCLUSIVE, NOT_COMPARED = "inconclusive", "not compared"
 PASSING = (IMPROVEMENT, UNCHANGED, NOT_WORSE)
-SIDES = ("base", "new")
 
 
 @dataclass
@@ -210,15 +210,6 @@ def per_repetition(run: Run) -> pd.DataFrame:
     # a single-unit condition's spread is 1.0 by definition: not a measurement of fairness
     rows.loc[rows["units"] <= 1, "jain_index"] = math.nan
     return rows
-
-
-def side_of(condition: str) -> tuple[str, str | None]:
-    """'single /cpu closed-8u [base]' -> ('single /cpu closed-8u', 'base'); no side -> (condition, None)."""
-    for side in SIDES:
-        suffix = f" [{side}]"
-        if condition.endswith(suffix):
-            return condition[: -len(suffix)], side
-    return condition, None
 
 
 def split_sides(run: Run) -> tuple[Run, Run]:

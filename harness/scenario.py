@@ -422,6 +422,17 @@ class Part:
 
 # The two sides of an A/B run, in the order the first repetition runs them.
 AB_SIDES = ("base", "new")
+
+
+def side_of(condition: str) -> tuple[str, str | None]:
+    """'single /cpu u8 [base]' -> ('single /cpu u8', 'base'); a condition of no A/B run -> (condition, None)."""
+    for side in AB_SIDES:
+        suffix = f" [{side}]"
+        if condition.endswith(suffix):
+            return condition[: -len(suffix)], side
+    return condition, None
+
+
 QUICK_KEYS = ("duration_s", "warmup_s", "repetitions", "users", "rate_rps", "parts")
 
 

@@ -99,3 +99,14 @@ def test_bad_a_b_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, arg
     assert out.returncode == 2, out.stderr
     assert words in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_the_report_of_an_a_b_run_takes_each_sides_speedup_over_its_own_baseline():
+    from harness import analysis
+    from tests.test_compare import synthetic_run
+
+    run = synthetic_run("ab", [450.0] * 3, [700.0] * 3, new=([400.0] * 3, [800.0] * 3))
+    speed = analysis.speedups(analysis.case_results(run)).set_index("condition")
+    assert speed.loc["cluster-rr-2w /cpu u8 [base]", "baseline"] == "single /cpu u8 [base]"
+    assert speed.loc["cluster-rr-2w /cpu u8 [new]", "speedup"] == pytest.approx(2.0)
+    assert speed.loc["cluster-rr-2w /cpu u8 [base]", "speedup"] == pytest.approx(700 / 450)
