@@ -7,6 +7,8 @@ master's command line (defaults from the environment variables of the same name)
 --harness-open-rps      HARNESS_OPEN_RPS       open load: the target request rate of each user (closed load: unset)
 --harness-max-in-flight HARNESS_MAX_IN_FLIGHT  open load: at most this many requests of one user in flight
 --harness-keepalive     HARNESS_KEEPALIVE      "0": every request on a new connection (Connection: close)
+--harness-open-grace-s  HARNESS_OPEN_GRACE_S   open load: how long after the window requests due in it
+                                               may still complete (default hooks.OPEN_GRACE_S)
 
 They are Locust options, not environment variables only, because Locust's master sends its
 custom options to every worker with the spawn message: a worker started on another machine
@@ -33,6 +35,16 @@ at start + k / rate), every request on its own greenlet, whatever the server's a
 times; a request's latency runs from when it was *due*, not from when it left, so a
 stalled server (or a late generator) cannot hide its stalls: coordinated omission.
 
+Open load is accounted as wrk2 and k6 do: a request belongs to the phase of its due time,
+whenever it completes. When the window ends (Locust's stop) nothing more is sent (k6's
+graceful stop), and the process waits up to the grace (--harness-open-grace-s) for the
+requests due in the window that are still in flight; then the window closes (hooks.OPEN_GRACE_S says why that bound): the requests
+due in it are counted from each schedule (hooks.count_due), those never answered are
+`dropped` (never sent, e.g. no in-flight slot in time, or still in flight at the close:
+k6's dropped_iterations), and a response to a request due in the window that comes later
+is not counted. With Locust workers, the master sends each worker a close message at the
+stop and waits (the grace, plus OPEN_CLOSE_MARGIN_S) for every worker's closed totals.
+
 With `--processes N` Locust runs a master and N workers: each worker sends what its
 hooks recorded with every stats report (then starts afresh), and the master adds it up,
 exactly (HDR histograms add bin by bin); only the master writes HARNESS_OUT.
@@ -45,11 +57,13 @@ import os
 import time
 
 import gevent
+from gevent.event import Event
 from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load.hooks import NO_WORKER, PROBE_PREFIX, HookState, phase_of
+from harness.load.hooks import (NO_WORKER, OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, PROBE_PREFIX, HookState, count_due,
+                                due_ts, phase_of, response_phase)
 
 OUT = os.environ.get("HARNESS_OUT")
 WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")
@@ -57,6 +71,7 @@ PROBE_PATH = os.environ.get("HARNESS_PROBE_PATH") or None
 PROBE_RPS = float(os.environ.get("HARNESS_PROBE_RPS", "20"))
 WINDOW_OUT = os.environ.get("HARNESS_WINDOW_OUT")
 RECORD_REQUESTS = os.environ.get("HARNESS_RECORD_REQUESTS") == "1"
+CLOSE_MESSAGE, CLOSED_MESSAGE = "harness_close", "harness_closed"
 
 
 class Config:
@@ -69,6 +84,7 @@ class Config:
     open_rps: float | None = None
     max_in_flight: int = 1000
     headers: dict[str, str] | None = None  # {"Connection": "close"}: a new connection per request
+    open_grace_s: float = OPEN_GRACE_S
 
     @classmethod
     def update(cls, options: object) -> None:
@@ -82,6 +98,8 @@ class Config:
         cls.max_in_flight = int(getattr(options, "harness_max_in_flight", None) or 1000)
         keepalive = str(getattr(options, "harness_keepalive", "1") or "1") != "0"
         cls.headers = None if keepalive else {"Connection": "close"}
+        grace = getattr(options, "harness_open_grace_s", None)
+        cls.open_grace_s = float(grace) if grace not in (None, "") else OPEN_GRACE_S
         # open load keeps many requests of one user in flight: one connection each
         HarnessUser.concurrency = cls.max_in_flight if cls.open_rps else 1
 
@@ -97,8 +115,34 @@ state = _new_state()
 sent_totals: dict[str, dict[str, int]] = {}
 # on the master: requests received from each worker (by Locust client id), all phases
 received_by_client: dict[str, int] = {}
-window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None}
+window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None,
+                                   "closed_ts": None}
 role = {"name": "local", "client_id": ""}
+
+
+class OpenSchedules:
+    """This process's open-load schedules and its requests due in the window still in
+    flight: what closing the window needs (see _close_window)."""
+
+    def __init__(self) -> None:
+        self.schedules: list[tuple[str, float, float]] = []  # (name, start_ts, interval_s)
+        self.in_flight = 0  # requests due in the window, sent, not yet answered
+        self.drained = Event()
+        self.drained.set()
+
+    def sent(self) -> None:
+        self.in_flight += 1
+        self.drained.clear()
+
+    def answered(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.drained.set()
+
+
+schedules = OpenSchedules()
+# on the master: the Locust workers whose closed totals arrived
+closed_workers: set[str] = set()
 
 
 @events.init_command_line_parser.add_listener
@@ -116,35 +160,68 @@ def _options(parser) -> None:
                         include_in_web_ui=False, help="open load: requests of one user in flight at most")
     parser.add_argument("--harness-keepalive", default=env("HARNESS_KEEPALIVE", "1"), include_in_web_ui=False,
                         help='"0": a new connection for every request (Connection: close)')
+    parser.add_argument("--harness-open-grace-s", default=env("HARNESS_OPEN_GRACE_S", repr(OPEN_GRACE_S)),
+                        include_in_web_ui=False,
+                        help="open load: seconds after the window that requests due in it may still complete")
 
 
 def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_flight: int) -> None:
-    """Send on schedule forever (Locust stops the user at the end of the run): request k is
-    due at start + k / rate, each on its own greenlet, at most max_in_flight at once."""
+    """Send on schedule until the window ends: request k is due at start + k / rate, each
+    on its own greenlet, at most max_in_flight at once. A request still waiting for its
+    time or for a slot when the window ends is never sent (the close counts it dropped)."""
+    if window["measure_end_ts"] is not None:  # the window is over: this user sends nothing more
+        gevent.sleep(1.0)
+        return
     slots = Semaphore(max_in_flight)
     interval = 1.0 / rate_rps
     start = time.time()
+    schedules.schedules.append((name, start, interval))
     k = 0
     while True:
-        due = start + k * interval
+        due = due_ts(start, interval, k)
         k += 1
         delay = due - time.time()
         if delay > 0:
             gevent.sleep(delay)
+        if window["measure_end_ts"] is not None:
+            return
         phase = phase_of(due, window["measure_start_ts"], window["measure_end_ts"])
         if slots.locked():
             state.cap_waits[phase] += 1
         slots.acquire()  # at the cap the next request waits; its lateness still counts
-        if not name.startswith(PROBE_PREFIX):
-            state.record_send(phase, max(0.0, (time.time() - due) * 1000))
-        gevent.spawn(_one, user, path, name, due, slots)
+        if window["measure_end_ts"] is not None:  # no slot before the window ended: dropped, unsent
+            slots.release()
+            return
+        state.record_send(phase, name, max(0.0, (time.time() - due) * 1000))
+        if phase == "measure":
+            schedules.sent()
+        gevent.spawn(_one, user, path, name, due, slots, phase == "measure")
 
 
-def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore) -> None:
+def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore, in_window: bool) -> None:
     try:
         user.client.get(path, name=name, headers=Config.headers, context={"due_ts": due})
     finally:
         slots.release()
+        if in_window:
+            schedules.answered()
+
+
+def _close_window() -> None:
+    """End this process's window (if the stop has not yet) and, in open load, wait up to
+    the grace for the requests due in it still in flight; then count the requests due in
+    it from every schedule. Later responses to requests due in the window are not counted:
+    they were dropped. Idempotent."""
+    if window["closed_ts"] is not None:
+        return
+    if window["measure_end_ts"] is None:
+        window["measure_end_ts"] = time.time()
+    if schedules.schedules:
+        schedules.drained.wait(timeout=Config.open_grace_s)
+        for name, start, interval in schedules.schedules:
+            state.add_due("measure", name, count_due(start, interval, window["measure_start_ts"],
+                                                     window["measure_end_ts"]))
+    window["closed_ts"] = time.time()
 
 
 class HarnessUser(FastHttpUser):
@@ -178,9 +255,23 @@ def _init(environment, **_: object) -> None:
     if isinstance(environment.runner, WorkerRunner):
         role["name"] = "worker"
         role["client_id"] = environment.runner.client_id
+        environment.runner.register_message(CLOSE_MESSAGE, _worker_close, concurrent=True)
     elif isinstance(environment.runner, MasterRunner):
         role["name"] = "master"
+        environment.runner.register_message(CLOSED_MESSAGE, _master_closed)
     Config.update(environment.parsed_options)
+
+
+def _worker_close(environment, msg, **_: object) -> None:
+    """On a Locust worker, the master's stop: close this worker's window (waiting the grace
+    for its requests due in it) and send the master everything recorded so far."""
+    _close_window()
+    environment.runner.send_message(CLOSED_MESSAGE, {"harness": _take_report(environment.runner.client_id)})
+
+
+def _master_closed(environment, msg, **_: object) -> None:
+    _merge(msg.node_id, msg.data)
+    closed_workers.add(msg.node_id)
 
 
 @events.test_start.add_listener
@@ -198,9 +289,27 @@ def _spawned(user_count: int, **_: object) -> None:
 
 
 @events.test_stopping.add_listener
-def _stopping(**_: object) -> None:
+def _stopping(environment, **_: object) -> None:
+    """The end of the window. Locally (or on a worker quitting without the master's close
+    message) close it here, before Locust stops the users; on the master, have every
+    worker close its own and wait for their totals."""
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
+    if role["name"] != "master":
+        _close_window()
+        return
+    runner = environment.runner
+    expected = {client.id for client in runner.clients.all}
+    if Config.open_rps is None or not expected or window["closed_ts"] is not None:
+        window["closed_ts"] = window["closed_ts"] or time.time()
+        return
+    runner.send_message(CLOSE_MESSAGE, None)
+    deadline = time.time() + Config.open_grace_s + OPEN_CLOSE_MARGIN_S
+    while not expected <= closed_workers and time.time() < deadline:
+        gevent.sleep(0.05)
+    window["closed_ts"] = time.time()
+    window["workers_closed"] = len(expected & closed_workers)
+    window["workers_expected"] = len(expected)
 
 
 @events.request.add_listener
@@ -210,19 +319,28 @@ def _on_request(name: str, response_time: float, response, exception, context: d
     due = (context or {}).get("due_ts")
     # open load: from when the request was due; closed load: Locust's own timing
     latency_ms = (done - due) * 1000 if due is not None else (response_time or 0.0)
-    phase = phase_of(done, window["measure_start_ts"], window["measure_end_ts"])
+    m_start, m_end = window["measure_start_ts"], window["measure_end_ts"]
+    phase = response_phase(due, done, m_start, m_end)
+    if due is not None and phase == "measure" and window["closed_ts"] is not None:
+        return  # due in the window, answered after it closed: already counted as dropped
     headers = getattr(response, "headers", None) or {}
     error = None if exception is None else f"{type(exception).__name__}: {exception}"
     state.record(phase, name, latency_ms, exception is None, headers.get("x-worker-id") or NO_WORKER,
                  headers.get("x-pid") or NO_WORKER, done, error, thread_id=headers.get("x-thread-id") or "",
-                 count_worker=not name.startswith(PROBE_PREFIX))
+                 count_worker=not name.startswith(PROBE_PREFIX), due_ts=due,
+                 done_phase=phase_of(done, m_start, m_end))
 
 
 @events.report_to_master.add_listener
 def _report(client_id: str, data: dict, **_: object) -> None:
+    data["harness"] = _take_report(client_id)
+
+
+def _take_report(client_id: str) -> dict:
+    """On a worker: what was recorded since the last report (then start afresh), with the
+    running totals sent so far kept in HARNESS_WORKER_OUT."""
     global state
     report = state.to_dict()
-    data["harness"] = report
     state = _new_state()
     for e in report["endpoints"]:
         totals = sent_totals.setdefault(f"{e['phase']} {e['name']}", {"requests": 0, "failures": 0})
@@ -231,6 +349,7 @@ def _report(client_id: str, data: dict, **_: object) -> None:
     if WORKER_OUT:
         _write_json(os.path.join(WORKER_OUT, f"worker-{client_id}.json"),
                     {"client_id": client_id, "pid": os.getpid(), "sent": sent_totals})
+    return report
 
 
 @events.worker_report.add_listener
