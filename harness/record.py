@@ -32,7 +32,9 @@ Schema history:
      completed in the phase, whatever their due time), send_lag_p99_ms, send_lag_max_ms
      (how late requests left against their schedule), failure_latency_p50_ms and
      failure_latency_p99_ms. Older records read with these columns empty (not counted);
-     their open-load phases were those of completion times.
+     their open-load phases were those of completion times. cases.cap_waits now counts the
+     requests that waited for a slot during the window, whatever their due time (before:
+     those due in it).
 """
 
 from __future__ import annotations

@@ -136,8 +136,8 @@ class HookState:
         # open load only: per phase (of the due time) and name, how late each request left
         # against its schedule; the count is the number of requests sent
         self.send_lag: dict[tuple[str, str], HdrHistogram] = {}
-        # open load only: per phase, requests that found every in-flight slot taken and
-        # had to wait (the server fell behind the rate)
+        # open load only: per phase (of the time they waited, whatever their due time),
+        # requests that found every in-flight slot taken (the server fell behind the rate)
         self.cap_waits: dict[str, int] = defaultdict(int)
 
     def record_send(self, phase: str, name: str, lag_ms: float) -> None:
@@ -284,7 +284,9 @@ def latency_summary(hist: HdrHistogram) -> dict[str, float | None]:
 def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of the `endpoints` table from the hooks' endpoint entries (columns in
     record.TABLE_COLUMNS). Open load: `due`, `sent` and `dropped` = due - requests (what
-    was due in the window and never answered within the grace); None where not counted."""
+    was due in the window and never answered within the grace); None where not counted.
+    A window whose requests were all dropped has a row with no successes: its latency
+    figures are NaN (not None, so that a number format still prints them)."""
     rows = []
     for e in endpoints:
         due = e.get("due")
@@ -292,7 +294,8 @@ def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[st
         lag = decode_histogram(e.get("send_lag_hdr", ""))
         rows.append({
             "case_id": case_id, "phase": e["phase"], "name": e["name"], "requests": e["requests"],
-            "failures": e["failures"], **latency_summary(decode_histogram(e["hdr"])), "hdr_b64": e["hdr"],
+            "failures": e["failures"], **_nan_for_none(latency_summary(decode_histogram(e["hdr"]))),
+            "hdr_b64": e["hdr"],
             "due": due, "sent": lag.get_total_count() if e.get("send_lag_hdr") or due is not None else None,
             "dropped": due - e["requests"] if due is not None else None,
             "completed_in_phase": e.get("completed"),
@@ -302,6 +305,10 @@ def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[st
             "failure_latency_p99_ms": fails.get_value_at_percentile(99.0) / 1000 if fails.get_total_count() else None,
         })  # fmt: skip
     return rows
+
+
+def _nan_for_none(figures: dict[str, float | None]) -> dict[str, float]:
+    return {k: math.nan if v is None else v for k, v in figures.items()}
 
 
 REQUEST_FIELDS = ("start_ts", "done_ts", "ok", "worker_id", "pid", "error")

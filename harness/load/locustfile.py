@@ -36,9 +36,11 @@ times; a request's latency runs from when it was *due*, not from when it left, s
 stalled server (or a late generator) cannot hide its stalls: coordinated omission.
 
 Open load is accounted as wrk2 and k6 do: a request belongs to the phase of its due time,
-whenever it completes. When the window ends (Locust's stop) nothing more is sent (k6's
-graceful stop), and the process waits up to the grace (--harness-open-grace-s) for the
-requests due in the window that are still in flight; then the window closes (hooks.OPEN_GRACE_S says why that bound): the requests
+whenever it completes. When the window ends (Locust's stop), a sender still running late
+sends the requests due in the window it has not reached if a slot is free, and nothing
+else (k6's graceful stop: no request waits for a slot past the window, none due after it
+leaves); the process waits up to the grace (--harness-open-grace-s) for that and for the
+requests due in the window still in flight; then the window closes (hooks.OPEN_GRACE_S says why that bound): the requests
 due in it are counted from each schedule (hooks.count_due), those never answered are
 `dropped` (never sent, e.g. no in-flight slot in time, or still in flight at the close:
 k6's dropped_iterations), and a response to a request due in the window that comes later
@@ -55,9 +57,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 
 import gevent
-from gevent.event import Event
 from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
@@ -120,24 +122,32 @@ window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None,
 role = {"name": "local", "client_id": ""}
 
 
+@dataclass
+class OpenLoop:
+    """One open-load schedule of this process (request k due at start_ts + k * interval_s)
+    and where its sender is: what closing the window needs (see _close_window)."""
+
+    name: str
+    start_ts: float
+    interval_s: float
+    next_due_ts: float = 0.0  # the due time of the request it is on
+    blocked: bool = False  # waiting for an in-flight slot (after the window: never sends it)
+    done: bool = False  # returned: sends nothing more
+
+
 class OpenSchedules:
-    """This process's open-load schedules and its requests due in the window still in
-    flight: what closing the window needs (see _close_window)."""
+    """This process's open-load senders, and its requests due in the window still in flight."""
 
     def __init__(self) -> None:
-        self.schedules: list[tuple[str, float, float]] = []  # (name, start_ts, interval_s)
+        self.loops: list[OpenLoop] = []
         self.in_flight = 0  # requests due in the window, sent, not yet answered
-        self.drained = Event()
-        self.drained.set()
 
-    def sent(self) -> None:
-        self.in_flight += 1
-        self.drained.clear()
-
-    def answered(self) -> None:
-        self.in_flight -= 1
-        if self.in_flight == 0:
-            self.drained.set()
+    def settled(self, measure_end_ts: float) -> bool:
+        """Nothing due in the window is in flight, and no sender will send one more: each has
+        returned, waits for a slot (which, past the window, it gives back unused) or is on a
+        request due after the window."""
+        return self.in_flight == 0 and all(loop.done or loop.blocked or loop.next_due_ts >= measure_end_ts
+                                           for loop in self.loops)
 
 
 schedules = OpenSchedules()
@@ -167,35 +177,47 @@ def _options(parser) -> None:
 
 def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_flight: int) -> None:
     """Send on schedule until the window ends: request k is due at start + k / rate, each
-    on its own greenlet, at most max_in_flight at once. A request still waiting for its
-    time or for a slot when the window ends is never sent (the close counts it dropped)."""
+    on its own greenlet, at most max_in_flight at once. When the window ends, a request
+    due in it that the sender has not reached yet (it runs late) still leaves if a slot is
+    free; one that must wait for a slot never leaves (the close counts it dropped), nor
+    does any request due after the window."""
     if window["measure_end_ts"] is not None:  # the window is over: this user sends nothing more
         gevent.sleep(1.0)
         return
     slots = Semaphore(max_in_flight)
-    interval = 1.0 / rate_rps
-    start = time.time()
-    schedules.schedules.append((name, start, interval))
+    loop = OpenLoop(name, time.time(), 1.0 / rate_rps)
+    schedules.loops.append(loop)
     k = 0
-    while True:
-        due = due_ts(start, interval, k)
-        k += 1
-        delay = due - time.time()
-        if delay > 0:
-            gevent.sleep(delay)
-        if window["measure_end_ts"] is not None:
-            return
-        phase = phase_of(due, window["measure_start_ts"], window["measure_end_ts"])
-        if slots.locked():
-            state.cap_waits[phase] += 1
-        slots.acquire()  # at the cap the next request waits; its lateness still counts
-        if window["measure_end_ts"] is not None:  # no slot before the window ended: dropped, unsent
-            slots.release()
-            return
-        state.record_send(phase, name, max(0.0, (time.time() - due) * 1000))
-        if phase == "measure":
-            schedules.sent()
-        gevent.spawn(_one, user, path, name, due, slots, phase == "measure")
+    try:
+        while True:
+            due = loop.next_due_ts = due_ts(loop.start_ts, loop.interval_s, k)
+            k += 1
+            delay = due - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            end = window["measure_end_ts"]
+            if end is not None and due >= end:
+                return
+            phase = phase_of(due, window["measure_start_ts"], end)
+            waited = slots.locked()
+            if waited:
+                # counted in the phase of the wait, not of the due time: a sender stuck in the
+                # window on requests due before it still shows the slots were all taken then
+                state.cap_waits[phase_of(time.time(), window["measure_start_ts"], end)] += 1
+                if end is not None:
+                    return  # past the window no request waits for a slot: dropped, never sent
+            loop.blocked = True
+            slots.acquire()  # at the cap the next request waits; its lateness still counts
+            loop.blocked = False
+            if waited and window["measure_end_ts"] is not None:  # no slot before the window ended
+                slots.release()
+                return
+            state.record_send(phase, name, max(0.0, (time.time() - due) * 1000))
+            if phase == "measure":
+                schedules.in_flight += 1
+            gevent.spawn(_one, user, path, name, due, slots, phase == "measure")
+    finally:
+        loop.done = True
 
 
 def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore, in_window: bool) -> None:
@@ -204,7 +226,7 @@ def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore,
     finally:
         slots.release()
         if in_window:
-            schedules.answered()
+            schedules.in_flight -= 1
 
 
 def _close_window() -> None:
@@ -216,11 +238,14 @@ def _close_window() -> None:
         return
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
-    if schedules.schedules:
-        schedules.drained.wait(timeout=Config.open_grace_s)
-        for name, start, interval in schedules.schedules:
-            state.add_due("measure", name, count_due(start, interval, window["measure_start_ts"],
-                                                     window["measure_end_ts"]))
+    end = window["measure_end_ts"]
+    if schedules.loops:
+        deadline = time.time() + Config.open_grace_s
+        while not schedules.settled(end) and time.time() < deadline:
+            gevent.sleep(0.01)
+        for loop in schedules.loops:
+            state.add_due("measure", loop.name, count_due(loop.start_ts, loop.interval_s, window["measure_start_ts"],
+                                                          end))
     window["closed_ts"] = time.time()
 
 
