@@ -186,7 +186,8 @@ def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_
         return
     slots = Semaphore(max_in_flight)
     loop = OpenLoop(name, time.time(), 1.0 / rate_rps)
-    schedules.loops.append(loop)
+    if Config.open_rps is not None:  # a probe beside closed load keeps closed load's accounting
+        schedules.loops.append(loop)
     k = 0
     try:
         while True:
@@ -213,9 +214,10 @@ def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_
                 slots.release()
                 return
             state.record_send(phase, name, max(0.0, (time.time() - due) * 1000))
-            if phase == "measure":
+            in_window = phase == "measure" and loop in schedules.loops
+            if in_window:
                 schedules.in_flight += 1
-            gevent.spawn(_one, user, path, name, due, slots, phase == "measure")
+            gevent.spawn(_one, user, path, name, due, slots, in_window)
     finally:
         loop.done = True
 
@@ -342,17 +344,19 @@ def _on_request(name: str, response_time: float, response, exception, context: d
                 **_: object) -> None:
     done = time.time()
     due = (context or {}).get("due_ts")
-    # open load: from when the request was due; closed load: Locust's own timing
+    # open load (and a probe): from when the request was due; closed load: Locust's own timing
     latency_ms = (done - due) * 1000 if due is not None else (response_time or 0.0)
+    # a probe beside closed load is accounted as closed load is (by completion time), as before
+    due_phase_ts = due if Config.open_rps is not None else None
     m_start, m_end = window["measure_start_ts"], window["measure_end_ts"]
-    phase = response_phase(due, done, m_start, m_end)
-    if due is not None and phase == "measure" and window["closed_ts"] is not None:
+    phase = response_phase(due_phase_ts, done, m_start, m_end)
+    if due_phase_ts is not None and phase == "measure" and window["closed_ts"] is not None:
         return  # due in the window, answered after it closed: already counted as dropped
     headers = getattr(response, "headers", None) or {}
     error = None if exception is None else f"{type(exception).__name__}: {exception}"
     state.record(phase, name, latency_ms, exception is None, headers.get("x-worker-id") or NO_WORKER,
                  headers.get("x-pid") or NO_WORKER, done, error, thread_id=headers.get("x-thread-id") or "",
-                 count_worker=not name.startswith(PROBE_PREFIX), due_ts=due,
+                 count_worker=not name.startswith(PROBE_PREFIX), due_ts=due_phase_ts,
                  done_phase=phase_of(done, m_start, m_end))
 
 
