@@ -118,7 +118,7 @@ sent_totals: dict[str, dict[str, int]] = {}
 # on the master: requests received from each worker (by Locust client id), all phases
 received_by_client: dict[str, int] = {}
 window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None,
-                                   "closed_ts": None}
+                                   "closing_ts": None, "closed_ts": None}
 role = {"name": "local", "client_id": ""}
 
 
@@ -235,9 +235,15 @@ def _close_window() -> None:
     """End this process's window (if the stop has not yet) and, in open load, wait up to
     the grace for the requests due in it still in flight; then count the requests due in
     it from every schedule. Later responses to requests due in the window are not counted:
-    they were dropped. Idempotent."""
+    they were dropped. Idempotent: a second caller (a worker's own stop during the close
+    the master asked for) waits for the first one's close instead of counting twice."""
     if window["closed_ts"] is not None:
         return
+    if window["closing_ts"] is not None:
+        while window["closed_ts"] is None:  # bounded by the first caller's grace
+            gevent.sleep(0.01)
+        return
+    window["closing_ts"] = time.time()
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
     end = window["measure_end_ts"]
