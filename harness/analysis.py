@@ -33,8 +33,14 @@ SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon", "redis")
 NEAR_CEILING = 0.8
 # CPU (% of a core) used by neither the server nor Locust above which the machine was not quiet.
 OTHER_CPU_WARN_PCT = 20.0
-# Open load: sending more than 5 % below the target rate means the generator fell behind.
+# Open load: sending (or completing) more than 5 % below the target rate is falling behind it.
 OPEN_SHORTFALL = 0.05
+# Open load with every in-flight slot free: requests leaving this late against their schedule
+# (p99, ms), and late by at least this share of the latency p99 (which runs from the due
+# time, so includes the lateness), mean the latency measured is the generator's, not the
+# server's. The floor leaves out the scheduling jitter of a busy machine (a few ms).
+OPEN_SEND_LAG_FLOOR_MS = 10.0
+OPEN_SEND_LAG_SHARE = 0.5
 LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
                            "latency_p99_9_ms")
 LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
@@ -50,6 +56,8 @@ RESULT_COLUMNS = [
     "client_server_mismatch", "generator_limited", "generator_limited_reason", "overloaded_reason",
     "keepalive", "probe_path", "probe_requests", "probe_failures", "probe_latency_p50_ms", "probe_latency_p99_ms",
     "probe_latency_max_ms", "event_loop_delay_p99_ms", "event_loop_utilization",
+    # open load, accounted by due time (see open_load_accounting)
+    "due", "sent", "dropped", "completed_rps", "send_lag_p99_ms", "failure_latency_p99_ms", "overloaded",
 ]  # fmt: skip
 
 
@@ -103,31 +111,85 @@ def generator_limited(generator_cpu_pct: float) -> tuple[bool, str | None]:
 
 
 def generator_verdict(hottest_generator_cpu_pct: float, target_rps: float | None, sent_rps: float | None,
-                      cap_waits: int = 0) -> tuple[bool, str | None]:
-    """Was the generator, not the server, the limit? Hot Locust CPU; or, in open load, a
-    send rate more than OPEN_SHORTFALL below the target while in-flight slots were free
-    (when the slots were all taken, the server fell behind: see open_load_overloaded)."""
+                      cap_waits: int = 0, send_lag_p99_ms: float = math.nan,
+                      latency_p99_ms: float = math.nan) -> tuple[bool, str | None]:
+    """Was the generator, not the server, the limit? Hot Locust CPU; or, in open load with
+    in-flight slots free (when they were all taken, the server fell behind: see
+    open_load_overloaded), a send rate more than OPEN_SHORTFALL below the target, or
+    requests leaving so late (send lag p99 over OPEN_SEND_LAG_FLOOR_MS and over
+    OPEN_SEND_LAG_SHARE of the latency p99) that the latency measured is mostly lateness."""
     limited, reason = generator_limited(hottest_generator_cpu_pct)
     if limited:
         return limited, reason
-    if _short(target_rps, sent_rps) and not cap_waits:
+    if cap_waits:
+        return False, None
+    if _short(target_rps, sent_rps):
         return True, (f"the load generator sent {sent_rps:,.0f} req/s of the {target_rps:,.0f} req/s asked for: "
                       "it could not keep the schedule, so latency at the target rate was not measured")
+    lag, latency = _num(send_lag_p99_ms), _num(latency_p99_ms)
+    if target_rps and lag > OPEN_SEND_LAG_FLOOR_MS and not lag < OPEN_SEND_LAG_SHARE * latency:
+        return True, (f"the load generator sent its requests up to {lag:,.0f} ms late (p99) with in-flight slots "
+                      f"free, against a latency p99 of {latency:,.0f} ms: it could not keep the schedule, so the "
+                      "latency is largely the generator's lateness, not the server's")
     return False, None
 
 
-def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_waits: int) -> str | None:
-    """Open load the server could not keep up with: requests waited for an in-flight slot."""
-    if _short(target_rps, sent_rps) and cap_waits:
-        return (f"the server fell behind {target_rps:,.0f} req/s: {cap_waits:,} requests found every in-flight slot "
-                f"taken and the send rate fell to {sent_rps:,.0f} req/s. Latency here is that of an overloaded "
-                "server (growing queues), measured from when each request was due")
-    return None
+def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_waits: int,
+                         due: float = math.nan, dropped: float = math.nan, sent: float = math.nan,
+                         completed_rps: float = math.nan, generator_limited: bool = False) -> str | None:
+    """Why an open-load case was not served at its target rate, with the numbers; None when
+    it was. Overloaded: requests due in the window were dropped (never sent, or not
+    answered within the grace after it), or the successes completed in the window fell
+    more than OPEN_SHORTFALL short of the target. Whose shortfall: the generator's when it
+    was limited (see generator_verdict), the server's otherwise.
+
+    Records older than schema 5 have no due-time accounting (`due` NaN): then only the old
+    rule, a send rate short of the target while requests waited for an in-flight slot."""
+    if math.isnan(_num(due)):
+        if _short(target_rps, sent_rps) and cap_waits:
+            return (f"the server fell behind {target_rps:,.0f} req/s: {cap_waits:,} requests found every in-flight "
+                    f"slot taken and the send rate fell to {sent_rps:,.0f} req/s. Latency here is that of an "
+                    "overloaded server (growing queues), measured from when each request was due")
+        return None
+    dropped = int(_num(dropped)) if not math.isnan(_num(dropped)) else 0
+    if not dropped and not _short(target_rps, completed_rps):
+        return None
+    figures = [f"{completed_rps:,.0f} req/s completed in the window ({completed_rps / target_rps:.0%} of the target)"]
+    if dropped:
+        unsent = int(due - sent) if not math.isnan(_num(sent)) else None
+        detail = "" if unsent is None else (
+            f": {unsent:,} never sent{' (no in-flight slot in time)' if unsent and cap_waits else ''}, "
+            f"{dropped - unsent:,} not answered within the grace after the window")
+        figures.append(f"{dropped:,} dropped of the {int(due):,} requests due in it{detail}")
+    if cap_waits:
+        figures.append(f"{cap_waits:,} requests found every in-flight slot taken")
+    if generator_limited:
+        return ("not on target, and the load generator could not keep the schedule (see generator_limited_reason), "
+                f"so the shortfall is not the server's capacity: {'; '.join(figures)}")
+    return (f"the server fell behind {target_rps:,.0f} req/s: {'; '.join(figures)}. Latency here is that of an "
+            "overloaded server (growing queues), measured from when each request was due")
 
 
-def _short(target_rps: float | None, sent_rps: float | None) -> bool:
-    return bool(target_rps) and sent_rps is not None and not math.isnan(sent_rps) \
-        and sent_rps < target_rps * (1 - OPEN_SHORTFALL)
+def _short(target_rps: float | None, rate_rps: float | None) -> bool:
+    return bool(target_rps) and rate_rps is not None and not math.isnan(rate_rps) \
+        and rate_rps < target_rps * (1 - OPEN_SHORTFALL)
+
+
+def open_load_accounting(row: Any, requests: int, failures: int, measured_s: float) -> dict[str, float]:
+    """An open-load case's window accounted by due time, from its `endpoints` row (phase
+    measure; None: no row): due, sent, dropped, the failures' latency p99, the send lag p99,
+    and completed_rps, the successes that completed in the window per second, whatever
+    their due time (so a backlog answered in the grace does not pass for keeping up).
+    Records older than schema 5 (and closed load) leave the due-time figures NaN, and
+    completed_rps is then (requests - failures) / measured_s, as throughput always was."""
+    def get(column: str) -> float:
+        return _num(row[column]) if row is not None and column in row.index else math.nan
+    completed = get("completed_in_phase")
+    if math.isnan(completed):
+        completed = float(requests - failures)
+    return {"due": get("due"), "sent": get("sent"), "dropped": get("dropped"),
+            "send_lag_p99_ms": get("send_lag_p99_ms"), "failure_latency_p99_ms": get("failure_latency_p99_ms"),
+            "completed_rps": completed / measured_s if measured_s else math.nan}
 
 
 def confidence_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
@@ -214,9 +276,13 @@ def case_results(run: Run) -> pd.DataFrame:
         target = _num(getattr(case, "target_rps", None))
         sent = _num(getattr(case, "sent_rps", None))
         cap_waits = _int(getattr(case, "cap_waits", 0), 0)
+        is_open = getattr(case, "load", "closed") == "open"
+        acct = open_load_accounting(lat, requests, failures, case.measured_s)
         limited, reason = generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else math.nan,
-                                            target, sent, cap_waits)
-        overloaded = open_load_overloaded(target, sent, cap_waits)
+                                            target, sent, cap_waits, acct["send_lag_p99_ms"],
+                                            _num(lat["latency_p99_ms"]) if lat is not None else math.nan)
+        overloaded = open_load_overloaded(target, sent, cap_waits, acct["due"], acct["dropped"], acct["sent"],
+                                          acct["completed_rps"], limited) if is_open else None
         w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")
                     & (workers["worker_id"] != NO_WORKER)]
         # the unit of fairness: each worker process, or each pool thread for a route run on them
@@ -229,7 +295,8 @@ def case_results(run: Run) -> pd.DataFrame:
         counts = list(per_worker.values) + [0] * max(0, units - len(per_worker)) if len(per_worker) else []
         server_cpu = window_cpu_pct(cs, SERVER_ROLES)
         machine_cpu = _median_of_tick_sums(cs, ("machine",))
-        tput = (requests - failures) / case.measured_s
+        # successes completed in the window per second (open load: whatever their due time)
+        tput = acct["completed_rps"]
         rows.append({
             "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
             "workers": case.workers, "threads": _num(getattr(case, "threads", None)),
@@ -264,6 +331,7 @@ def case_results(run: Run) -> pd.DataFrame:
             "keepalive": bool(getattr(case, "keepalive", True)) if pd.notna(getattr(case, "keepalive", True)) else True,
             **_probe(measured, case.case_id, getattr(case, "probe_path", None)),
             **_event_loop(server, case.case_id),
+            **acct, "overloaded": overloaded is not None,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
@@ -393,6 +461,7 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
             "event_loop_delay_p99_ms": float(g["event_loop_delay_p99_ms"].median()),
             "generator_limited": bool(g["generator_limited"].any()),
             "unstable": bool(cv > UNSTABLE_CV_PCT) if not math.isnan(cv) else False,
+            **_open_load_summary(g),
         })  # fmt: skip
     return pd.DataFrame(out)
 
@@ -406,6 +475,19 @@ def _median_intervals(rows: pd.DataFrame, columns: tuple[str, ...]) -> dict[str,
         low, high, _ = evidence.median_interval(rows[column])
         out[f"{stem}_low{unit}"], out[f"{stem}_high{unit}"] = low, high
     return out
+
+
+def _open_load_summary(g: pd.DataFrame) -> dict[str, Any]:
+    """A condition's open-load figures over its repetitions: drops added up (NaN when not
+    counted), the median completed rate and send lag p99, overloaded if any repetition was."""
+    def column(name: str) -> pd.Series:
+        return pd.to_numeric(g[name], errors="coerce") if name in g.columns else pd.Series(dtype=float)
+    dropped = column("dropped")
+    return {"dropped": float(dropped.sum()) if dropped.notna().any() else math.nan,
+            "completed_median_rps": float(column("completed_rps").median()),
+            "send_lag_p99_ms": float(column("send_lag_p99_ms").median()),
+            "overloaded": bool(g["overloaded"].astype(object).fillna(False).astype(bool).any()) if "overloaded" in g.columns
+            else False}
 
 
 def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFrame:

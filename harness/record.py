@@ -27,6 +27,17 @@ Schema history:
   5  cases.side: "base" or "new" in an A/B run (`harness run --against REF`), "" otherwise;
      run.json's `against` (the ref, its commit, the working tree's commit and whether it
      had uncommitted changes). Older records read with side "".
+     Open load accounted as wrk2 and k6 do (issue 14): an open-load response's phase is that
+     of its DUE time (closed load: of its completion, as before), and its latency histogram
+     holds successes only. New endpoints columns: due, sent, dropped (open load, phase
+     measure: requests due in the window, of them sent, and never answered within the
+     grace after the window; due = requests + dropped), completed_in_phase (successes that
+     completed in the phase, whatever their due time), send_lag_p99_ms, send_lag_max_ms
+     (how late requests left against their schedule), failure_latency_p50_ms and
+     failure_latency_p99_ms. Older records read with these columns empty (not counted);
+     their open-load phases were those of completion times. cases.cap_waits now counts the
+     requests that waited for a slot during the window, whatever their due time (before:
+     those due in it).
 """
 
 from __future__ import annotations
@@ -61,7 +72,9 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     # and the counters, events and requests tables: a record without them reads them as empty
     4: {"cases": {"events": "", "shutdown_timeout_s": 5.0},
         "workers": {"first_response_ts": None, "last_response_ts": None}},
-    5: {"cases": {"side": ""}},
+    5: {"cases": {"side": ""},
+        "endpoints": {"due": None, "sent": None, "dropped": None, "completed_in_phase": None, "send_lag_p99_ms": None,
+                      "send_lag_max_ms": None, "failure_latency_p50_ms": None, "failure_latency_p99_ms": None}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -75,10 +88,23 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps", "shutdown_timeout_s", "events",
         "side",
     ],
-    # one row per case x request name x phase (warmup | measure | after), from the HDR histograms
+    # one row per case x request name x phase (warmup | measure | after), from the HDR histograms.
+    # Closed load: the phase of each response's completion time, latency_* and hdr_b64 of every
+    # response. Open load: the phase of each request's DUE time (a request due in the window
+    # counts in it whenever it completes), latency_* and hdr_b64 of the successes only (from
+    # the due time, ms). requests / failures: responses (failures included in requests).
+    # Open load only (empty otherwise): due, the requests due in the phase (measure only);
+    # sent, those of them that left; dropped = due - requests, never sent (no in-flight slot
+    # in time) or sent but not answered within the grace after the window; send_lag_p99_ms,
+    # send_lag_max_ms, how late requests left against their schedule (ms).
+    # completed_in_phase: successful responses that COMPLETED in the phase, whatever their due
+    # time (per second of the window, the rate the server answered at: completed_rps).
+    # failure_latency_p50_ms / _p99_ms: latency of the failed responses alone (ms).
     "endpoints": [
         "case_id", "phase", "name", "requests", "failures", "latency_mean_ms", "latency_p50_ms",
         "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "hdr_b64",
+        "due", "sent", "dropped", "completed_in_phase", "send_lag_p99_ms", "send_lag_max_ms",
+        "failure_latency_p50_ms", "failure_latency_p99_ms",
     ],
     # one row per case x phase x worker (x pool thread): responses the client received from it
     # (headers x-worker-id, x-pid, x-thread-id)

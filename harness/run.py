@@ -192,8 +192,13 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     gen_by_pid = analysis.window_cpu_by_pid(pd.DataFrame([s for s in samples if s["phase"] == "measure"]),
                                             ("generator",))
     generator_cpu = float(gen_by_pid.sum()) if not gen_by_pid.empty else None
+    endpoints = endpoint_rows(case.case_id, hooks["endpoints"])
+    route_row = next((r for r in endpoints if r["phase"] == "measure" and r["name"] == case.route), {})
+    # the same verdict as analysis.case_results gives from the stored tables (send lag included)
     limited, reason = analysis.generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else float("nan"),
-                                                 case.target_rps, sent_rps, cap_waits)
+                                                 case.target_rps, sent_rps, cap_waits,
+                                                 _float(route_row.get("send_lag_p99_ms")),
+                                                 _float(route_row.get("latency_p99_ms")))
     case_row = {
         **case.to_dict(), "status": "complete", "error": None, "started_ts": started, "ended_ts": ended,
         "measure_start_ts": m_start, "measure_end_ts": m_end, "measured_s": measured_s, "port": server.port,
@@ -206,7 +211,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "node": node,  # which binary ran, and its version
     }  # fmt: skip
     tables = {
-        "endpoints": endpoint_rows(case.case_id, hooks["endpoints"]),
+        "endpoints": endpoints,
         "workers": [{"case_id": case.case_id, **w} for w in hooks["workers"]],
         "server_metrics": _server_rows(case.case_id, "before", before, case.route)
         + _server_rows(case.case_id, "after", after, case.route),
@@ -374,6 +379,10 @@ def clean_up_after_killed_runs(results_dir: Path, notice: Callable[[str], None])
                 record.atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
 
 
+def _float(value: Any) -> float:
+    return float(value) if value is not None else float("nan")
+
+
 def _one_line_summary(case_row: dict, tables: dict) -> str:
     """The progress line of a finished case: successful responses per second on the case's
     route (a probe's and failed responses left out, as in the report), p99, failures."""
@@ -381,5 +390,12 @@ def _one_line_summary(case_row: dict, tables: dict) -> str:
     if not measured:
         return "no responses in the measurement window"
     r = measured[0]
-    rps = (r["requests"] - r["failures"]) / case_row["measured_s"]
-    return f"{rps:,.0f} req/s, p99 {r['latency_p99_ms']:.1f} ms, {r['failures']} failed"
+    # open load: successes that completed in the window, whatever their due time (as the report)
+    done = r.get("completed_in_phase")
+    ok = done if done is not None and done == done else r["requests"] - r["failures"]
+    rps = ok / case_row["measured_s"]
+    dropped = r.get("dropped")
+    drops = f", {dropped:,.0f} dropped" if dropped and dropped == dropped else ""
+    p99 = r["latency_p99_ms"]
+    p99_text = f"p99 {p99:.1f} ms" if p99 is not None and p99 == p99 else "no successful response"
+    return f"{rps:,.0f} req/s, {p99_text}, {r['failures']} failed{drops}"

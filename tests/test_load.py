@@ -80,3 +80,62 @@ def test_generator_limit_is_flagged_on_hello_and_not_on_cpu(tmp_path: Path):
     by_route = {c["route"]: c for c in meta["cases"]}
     assert by_route["/hello"]["generator_limited"] is True  # marked in the record itself
     assert by_route["/cpu"]["generator_limited"] is False
+
+
+def _accounting_holds(r: "analysis.pd.Series") -> None:
+    """Every request due in the window is completed, failed or dropped, once; the window
+    owes what the schedule says (the target rate over the window's real length)."""
+    assert r.due == pytest.approx(r.target_rps * r.measured_s, rel=0.03), (r.due, r.measured_s)
+    assert r.requests + r.dropped == r.due  # (successes + failures) + dropped
+    assert 0 <= r.dropped and r.requests <= r.sent <= r.due
+
+
+def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_path: Path):
+    """Issue 14: 150 req/s of /cpu?work=200 (about 20 ms of CPU each) on a pool of one
+    thread (at most some 50 req/s; its event loop stays free to answer /metrics) with slots
+    to spare: no request waits for a slot and every one leaves on time, yet the server falls
+    behind: flagged. With 4 slots, requests wait for one and the schedule slips: flagged too.
+    150 req/s of 50 ms waits need about 8 in flight: with 1000 slots it is on target, not
+    flagged; with 4 it cannot be."""
+    f = tmp_path / "s.py"
+    f.write_text(SCENARIO.replace('ServerSpec("single")', 'ServerSpec("pool", threads=1)').format(
+        workloads='Workload("/cpu", 200), Workload("/io", 50)',
+        loads="OpenLoad(150), OpenLoad(150, max_in_flight=4)", duration=3))
+    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", str(f),
+                          "--run-id", "r", "--no-report"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    run_ = load_run(tmp_path / "results" / "r")
+    r = analysis.case_results(run_)
+    for _, case in r.iterrows():
+        _accounting_holds(case)
+    cap_waits = run_["cases"].set_index("case_id")["cap_waits"]
+    by = {(c.route, int(m)): c for c, m in zip(r.itertuples(index=False), run_["cases"]["max_in_flight"])}
+    cpu, cpu_capped, io, io_capped = by["/cpu", 1000], by["/cpu", 4], by["/io", 1000], by["/io", 4]
+    # the backlog stayed under the cap and the send rate on target: only the accounting shows it
+    assert cap_waits[cpu.case_id] == 0 and cpu.sent_rps == pytest.approx(150, rel=0.05)
+    assert cpu.overloaded and "fell behind 150 req/s" in cpu.overloaded_reason, cpu.overloaded_reason
+    assert cpu.dropped > 0 or cpu.completed_rps < 150 * (1 - analysis.OPEN_SHORTFALL)
+    assert not cpu.generator_limited, cpu.generator_limited_reason
+    # requests due in the window and answered after it count in it: the slowest waited seconds
+    assert cpu.latency_max_ms > 1000
+    for capped in (cpu_capped, io_capped):
+        assert capped.overloaded and capped.dropped > 0 and cap_waits[capped.case_id] > 0
+        assert "no in-flight slot in time" in capped.overloaded_reason, capped.overloaded_reason
+        assert not capped.generator_limited, capped.generator_limited_reason
+    assert not io.overloaded and not isinstance(io.overloaded_reason, str), io.overloaded_reason
+    assert io.dropped == 0 and io.completed_rps == pytest.approx(150, rel=analysis.OPEN_SHORTFALL)
+    assert 50 <= io.latency_p50_ms < 1000
+    summary = analysis.condition_summary(r).set_index("condition")
+    assert summary.loc[cpu.condition, "overloaded"] and not summary.loc[io.condition, "overloaded"]
+
+
+def test_open_load_accounting_is_merged_from_two_locust_processes(tmp_path: Path):
+    """With Locust workers the master closes every worker's window and merges their totals:
+    the requests due in the window add up to the target rate over it."""
+    path = run(tmp_path, 'Workload("/io", 50)', "OpenLoad(60)", 3, "--processes", "2")
+    r = analysis.case_results(load_run(path)).iloc[0]
+    _accounting_holds(r)
+    assert not r.overloaded and r.dropped == 0, r.overloaded_reason
+    meta = json.loads((path / "run.json").read_text())
+    hooks = json.loads((path / "raw" / meta["cases"][0]["case_id"] / "hooks.json").read_text())
+    assert hooks["window"]["workers_closed"] == hooks["window"]["workers_expected"] == 2

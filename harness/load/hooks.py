@@ -8,11 +8,19 @@ workers is exact. The state is a plain dict so it can travel from Locust worker
 processes to the master and be merged there without loss.
 
 Phases: "warmup" (before all users were spawned plus the warm-up period), "measure",
-and "after" (responses that completed after the stop began; interrupted requests).
+and "after". Closed load: a response's phase is that of its completion time (responses
+that completed after the stop began are "after"). Open load (wrk2 and k6's accounting): a
+request's phase is that of its DUE time, whenever it completes, so that an overloaded
+window cannot push its slowest requests out of its own percentiles; every request due in
+the window is completed (success), failed, or dropped (never sent, or not answered within
+the grace after the window, OPEN_GRACE_S), and `due` = requests + dropped.
+In open load the latency histogram holds successes only (a fast error must not pull the
+percentiles down); failures have their own.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -23,6 +31,14 @@ HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
 NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
 PROBE_PREFIX = "probe "  # request name of a probe route's responses: "probe /hello"
+# Open load: how long after the window the requests due in it may still complete before they
+# count as dropped. k6's gracefulStop is 30 s; 10 s keeps an overloaded case short, and a
+# request due in the window that has not completed 10 s after it ended is, for a benchmark
+# window of seconds to minutes, a failure to serve the rate rather than a latency worth a
+# figure. (The responses that do come in the grace come without new load behind them.)
+OPEN_GRACE_S = 10.0
+# With Locust workers: how much longer than the grace the master waits for their totals.
+OPEN_CLOSE_MARGIN_S = 5.0
 
 
 def phase_of(ts: float, measure_start_ts: float | None, measure_end_ts: float | None) -> str:
@@ -32,6 +48,39 @@ def phase_of(ts: float, measure_start_ts: float | None, measure_end_ts: float | 
     if measure_end_ts is not None and ts >= measure_end_ts:
         return "after"
     return "measure"
+
+
+def response_phase(due_ts: float | None, done_ts: float, measure_start_ts: float | None,
+                   measure_end_ts: float | None) -> str:
+    """The phase a response counts in: open load (a due time), that of the due time, so a
+    request due in the window belongs to it whenever it completes; closed load, that of
+    its completion."""
+    return phase_of(done_ts if due_ts is None else due_ts, measure_start_ts, measure_end_ts)
+
+
+def due_ts(start_ts: float, interval_s: float, k: int) -> float:
+    """When request k of an open-load schedule is due (Unix s). The one formula the sender
+    and count_due both use, so a count agrees with the phase of every due time."""
+    return start_ts + k * interval_s
+
+
+def count_due(start_ts: float, interval_s: float, measure_start_ts: float | None,
+              measure_end_ts: float | None) -> int:
+    """How many requests of the schedule start_ts + k * interval_s (k = 0, 1, ...) are due
+    in the window [measure_start_ts, measure_end_ts): the requests the window owes, whether
+    the generator got to send them or not (0 until the window is known)."""
+    if measure_start_ts is None or measure_end_ts is None or measure_end_ts <= measure_start_ts:
+        return 0
+
+    def first_at_or_after(ts: float) -> int:
+        k = max(0, math.ceil((ts - start_ts) / interval_s))
+        while k > 0 and due_ts(start_ts, interval_s, k - 1) >= ts:  # float rounding, either way
+            k -= 1
+        while due_ts(start_ts, interval_s, k) < ts:
+            k += 1
+        return k
+
+    return first_at_or_after(measure_end_ts) - first_at_or_after(measure_start_ts)
 
 
 # Per-second histograms (latency over time) need less precision: 2 significant digits
@@ -58,7 +107,16 @@ class HookState:
     """Everything the hooks record for one case, in one Locust process."""
 
     def __init__(self) -> None:
+        # (phase, name) -> latency: closed load every response; open load successes only
         self.hist: dict[tuple[str, str], HdrHistogram] = {}
+        # (phase, name) -> latency of the failed responses (both loads)
+        self.fail_hist: dict[tuple[str, str], HdrHistogram] = {}
+        # (phase of the completion time, name) -> successful responses that completed in it,
+        # whatever their due time: the rate the server actually answered at (completed_rps)
+        self.completed: dict[tuple[str, str], int] = defaultdict(int)
+        # open load: (phase, name) -> requests due in it, added when the window closes
+        # (absent: not counted, e.g. closed load)
+        self.due: dict[tuple[str, str], int] = {}
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.failures: dict[tuple[str, str], int] = defaultdict(int)
         # (phase, worker_id, pid, thread_id): thread_id is "" unless a pool thread did the work
@@ -75,29 +133,36 @@ class HookState:
         # the same seconds' response times, for per-second percentiles
         self.second_hist: dict[tuple[int, str], HdrHistogram] = {}
         self.errors: dict[str, int] = defaultdict(int)
-        # open load only: per phase (of the due time), how late each request left against
-        # its schedule; the count is the number of requests sent
-        self.send_lag: dict[str, HdrHistogram] = {}
-        # open load only: per phase, requests that found every in-flight slot taken and
-        # had to wait (the server fell behind the rate)
+        # open load only: per phase (of the due time) and name, how late each request left
+        # against its schedule; the count is the number of requests sent
+        self.send_lag: dict[tuple[str, str], HdrHistogram] = {}
+        # open load only: per phase (of the time they waited, whatever their due time),
+        # requests that found every in-flight slot taken (the server fell behind the rate)
         self.cap_waits: dict[str, int] = defaultdict(int)
 
-    def record_send(self, phase: str, lag_ms: float) -> None:
-        hist = self.send_lag.get(phase)
-        if hist is None:
-            hist = self.send_lag[phase] = new_histogram()
-        hist.record_value(_us(lag_ms))
+    def record_send(self, phase: str, name: str, lag_ms: float) -> None:
+        """Open load: a request due in `phase` left lag_ms after its due time."""
+        _add(self.send_lag, (phase, name), lag_ms)
+
+    def add_due(self, phase: str, name: str, count: int) -> None:
+        """Open load: `count` more requests of `name` were due in `phase` (see count_due)."""
+        self.due[(phase, name)] = self.due.get((phase, name), 0) + count
 
     def record(self, phase: str, name: str, response_time_ms: float, ok: bool, worker_id: str, pid: str,
-               done_ts: float, error: str | None = None, thread_id: str = "", count_worker: bool = True) -> None:
+               done_ts: float, error: str | None = None, thread_id: str = "", count_worker: bool = True,
+               due_ts: float | None = None, done_phase: str | None = None) -> None:
+        """One response. `phase` is response_phase(); `due_ts` (open load) keeps failures out
+        of the latency histogram; `done_phase` is the phase of the completion time (the same
+        as `phase` in closed load, the default)."""
         key = (phase, name)
-        hist = self.hist.get(key)
-        if hist is None:
-            hist = self.hist[key] = new_histogram()
-        hist.record_value(_us(response_time_ms))
+        if ok or due_ts is None:
+            _add(self.hist, key, response_time_ms)
         self.requests[key] += 1
-        if not ok:
+        if ok:
+            self.completed[(done_phase or phase, name)] += 1
+        else:
             self.failures[key] += 1
+            _add(self.fail_hist, key, response_time_ms)
             if error:
                 self.errors[error[:200]] += 1
         wkey = (phase, worker_id, pid, thread_id)
@@ -122,11 +187,19 @@ class HookState:
         second.record_value(_us(response_time_ms))
 
     def to_dict(self) -> dict[str, Any]:
+        keys = sorted(set(self.hist) | set(self.requests) | set(self.completed) | set(self.send_lag) | set(self.due))
+        # per phase, the load's requests sent (probes left out), as before per-name lags
+        load_lag: dict[str, HdrHistogram] = {}
+        for (p, n), h in self.send_lag.items():
+            if not n.startswith(PROBE_PREFIX):
+                load_lag.setdefault(p, new_histogram()).add(h)
         return {
             "endpoints": [
-                {"phase": p, "name": n, "requests": self.requests[(p, n)], "failures": self.failures[(p, n)],
-                 "hdr": h.encode().decode("ascii")}
-                for (p, n), h in sorted(self.hist.items())
+                {"phase": p, "name": n, "requests": self.requests.get((p, n), 0),
+                 "failures": self.failures.get((p, n), 0), "hdr": _encode(self.hist.get((p, n))),
+                 "fail_hdr": _encode(self.fail_hist.get((p, n))), "completed": self.completed.get((p, n), 0),
+                 "due": self.due.get((p, n)), "send_lag_hdr": _encode(self.send_lag.get((p, n)))}
+                for p, n in keys
             ],
             "workers": [{"phase": p, "worker_id": w, "pid": pid, "thread_id": t, "requests": c,
                          "first_response_ts": self.worker_span[(p, w, pid, t)][0],
@@ -140,7 +213,7 @@ class HookState:
                          for (s, n), v in sorted(self.timeline.items())],
             "errors": dict(self.errors),
             "send_lag": [{"phase": p, "sent": h.get_total_count(), "hdr": h.encode().decode("ascii")}
-                         for p, h in sorted(self.send_lag.items())],
+                         for p, h in sorted(load_lag.items())],
             "cap_waits": dict(self.cap_waits),
         }
 
@@ -148,11 +221,14 @@ class HookState:
         """Add another process's to_dict() into this state (exact: histograms add bin by bin)."""
         for e in data.get("endpoints", []):
             key = (e["phase"], e["name"])
-            if key not in self.hist:
-                self.hist[key] = new_histogram()
-            self.hist[key].decode_and_add(e["hdr"])
+            for hists, field in ((self.hist, "hdr"), (self.fail_hist, "fail_hdr"), (self.send_lag, "send_lag_hdr")):
+                if e.get(field):
+                    hists.setdefault(key, new_histogram()).decode_and_add(e[field])
             self.requests[key] += e["requests"]
             self.failures[key] += e["failures"]
+            self.completed[key] += e.get("completed", 0)
+            if e.get("due") is not None:
+                self.add_due(key[0], key[1], e["due"])
         for w in data.get("workers", []):
             wkey = (w["phase"], w["worker_id"], w["pid"], w.get("thread_id", ""))
             self.workers[wkey] += w["requests"]
@@ -174,12 +250,20 @@ class HookState:
                 self.second_hist[key].decode_and_add(t["hdr"])
         for msg, count in data.get("errors", {}).items():
             self.errors[msg] += count
-        for lag in data.get("send_lag", []):
-            if lag["phase"] not in self.send_lag:
-                self.send_lag[lag["phase"]] = new_histogram()
-            self.send_lag[lag["phase"]].decode_and_add(lag["hdr"])
+        # (the top-level "send_lag" is derived from the endpoints' send_lag_hdr: not merged twice)
         for phase, count in data.get("cap_waits", {}).items():
             self.cap_waits[phase] += count
+
+
+def _add(hists: dict[tuple[str, str], HdrHistogram], key: tuple[str, str], ms: float) -> None:
+    hist = hists.get(key)
+    if hist is None:
+        hist = hists[key] = new_histogram()
+    hist.record_value(_us(ms))
+
+
+def _encode(hist: HdrHistogram | None) -> str:
+    return hist.encode().decode("ascii") if hist is not None and hist.get_total_count() else ""
 
 
 PERCENTILES = {"latency_p50_ms": 50.0, "latency_p90_ms": 90.0, "latency_p95_ms": 95.0, "latency_p99_ms": 99.0,
@@ -198,10 +282,33 @@ def latency_summary(hist: HdrHistogram) -> dict[str, float | None]:
 
 
 def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the `endpoints` table from the hooks' endpoint entries."""
-    return [{"case_id": case_id, "phase": e["phase"], "name": e["name"], "requests": e["requests"],
-             "failures": e["failures"], **latency_summary(decode_histogram(e["hdr"])), "hdr_b64": e["hdr"]}
-            for e in endpoints]
+    """Rows of the `endpoints` table from the hooks' endpoint entries (columns in
+    record.TABLE_COLUMNS). Open load: `due`, `sent` and `dropped` = due - requests (what
+    was due in the window and never answered within the grace); None where not counted.
+    A window whose requests were all dropped has a row with no successes: its latency
+    figures are NaN (not None, so that a number format still prints them)."""
+    rows = []
+    for e in endpoints:
+        due = e.get("due")
+        fails = decode_histogram(e.get("fail_hdr", ""))
+        lag = decode_histogram(e.get("send_lag_hdr", ""))
+        rows.append({
+            "case_id": case_id, "phase": e["phase"], "name": e["name"], "requests": e["requests"],
+            "failures": e["failures"], **_nan_for_none(latency_summary(decode_histogram(e["hdr"]))),
+            "hdr_b64": e["hdr"],
+            "due": due, "sent": lag.get_total_count() if e.get("send_lag_hdr") or due is not None else None,
+            "dropped": due - e["requests"] if due is not None else None,
+            "completed_in_phase": e.get("completed"),
+            "send_lag_p99_ms": lag.get_value_at_percentile(99.0) / 1000 if lag.get_total_count() else None,
+            "send_lag_max_ms": lag.get_max_value() / 1000 if lag.get_total_count() else None,
+            "failure_latency_p50_ms": fails.get_value_at_percentile(50.0) / 1000 if fails.get_total_count() else None,
+            "failure_latency_p99_ms": fails.get_value_at_percentile(99.0) / 1000 if fails.get_total_count() else None,
+        })  # fmt: skip
+    return rows
+
+
+def _nan_for_none(figures: dict[str, float | None]) -> dict[str, float]:
+    return {k: math.nan if v is None else v for k, v in figures.items()}
 
 
 REQUEST_FIELDS = ("start_ts", "done_ts", "ok", "worker_id", "pid", "error")

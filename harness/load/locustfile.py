@@ -7,6 +7,8 @@ master's command line (defaults from the environment variables of the same name)
 --harness-open-rps      HARNESS_OPEN_RPS       open load: the target request rate of each user (closed load: unset)
 --harness-max-in-flight HARNESS_MAX_IN_FLIGHT  open load: at most this many requests of one user in flight
 --harness-keepalive     HARNESS_KEEPALIVE      "0": every request on a new connection (Connection: close)
+--harness-open-grace-s  HARNESS_OPEN_GRACE_S   open load: how long after the window requests due in it
+                                               may still complete (default hooks.OPEN_GRACE_S)
 
 They are Locust options, not environment variables only, because Locust's master sends its
 custom options to every worker with the spawn message: a worker started on another machine
@@ -33,6 +35,18 @@ at start + k / rate), every request on its own greenlet, whatever the server's a
 times; a request's latency runs from when it was *due*, not from when it left, so a
 stalled server (or a late generator) cannot hide its stalls: coordinated omission.
 
+Open load is accounted as wrk2 and k6 do: a request belongs to the phase of its due time,
+whenever it completes. When the window ends (Locust's stop), a sender still running late
+sends the requests due in the window it has not reached if a slot is free, and nothing
+else (k6's graceful stop: no request waits for a slot past the window, none due after it
+leaves); the process waits up to the grace (--harness-open-grace-s) for that and for the
+requests due in the window still in flight; then the window closes (hooks.OPEN_GRACE_S says why that bound): the requests
+due in it are counted from each schedule (hooks.count_due), those never answered are
+`dropped` (never sent, e.g. no in-flight slot in time, or still in flight at the close:
+k6's dropped_iterations), and a response to a request due in the window that comes later
+is not counted. With Locust workers, the master sends each worker a close message at the
+stop and waits (the grace, plus OPEN_CLOSE_MARGIN_S) for every worker's closed totals.
+
 With `--processes N` Locust runs a master and N workers: each worker sends what its
 hooks recorded with every stats report (then starts afresh), and the master adds it up,
 exactly (HDR histograms add bin by bin); only the master writes HARNESS_OUT.
@@ -43,13 +57,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 
 import gevent
 from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load.hooks import NO_WORKER, PROBE_PREFIX, HookState, phase_of
+from harness.load.hooks import (NO_WORKER, OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, PROBE_PREFIX, HookState, count_due,
+                                due_ts, phase_of, response_phase)
 
 OUT = os.environ.get("HARNESS_OUT")
 WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")
@@ -57,6 +73,7 @@ PROBE_PATH = os.environ.get("HARNESS_PROBE_PATH") or None
 PROBE_RPS = float(os.environ.get("HARNESS_PROBE_RPS", "20"))
 WINDOW_OUT = os.environ.get("HARNESS_WINDOW_OUT")
 RECORD_REQUESTS = os.environ.get("HARNESS_RECORD_REQUESTS") == "1"
+CLOSE_MESSAGE, CLOSED_MESSAGE = "harness_close", "harness_closed"
 
 
 class Config:
@@ -69,6 +86,7 @@ class Config:
     open_rps: float | None = None
     max_in_flight: int = 1000
     headers: dict[str, str] | None = None  # {"Connection": "close"}: a new connection per request
+    open_grace_s: float = OPEN_GRACE_S
 
     @classmethod
     def update(cls, options: object) -> None:
@@ -82,6 +100,8 @@ class Config:
         cls.max_in_flight = int(getattr(options, "harness_max_in_flight", None) or 1000)
         keepalive = str(getattr(options, "harness_keepalive", "1") or "1") != "0"
         cls.headers = None if keepalive else {"Connection": "close"}
+        grace = getattr(options, "harness_open_grace_s", None)
+        cls.open_grace_s = float(grace) if grace not in (None, "") else OPEN_GRACE_S
         # open load keeps many requests of one user in flight: one connection each
         HarnessUser.concurrency = cls.max_in_flight if cls.open_rps else 1
 
@@ -97,8 +117,42 @@ state = _new_state()
 sent_totals: dict[str, dict[str, int]] = {}
 # on the master: requests received from each worker (by Locust client id), all phases
 received_by_client: dict[str, int] = {}
-window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None}
+window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None,
+                                   "closing_ts": None, "closed_ts": None}
 role = {"name": "local", "client_id": ""}
+
+
+@dataclass
+class OpenLoop:
+    """One open-load schedule of this process (request k due at start_ts + k * interval_s)
+    and where its sender is: what closing the window needs (see _close_window)."""
+
+    name: str
+    start_ts: float
+    interval_s: float
+    next_due_ts: float = 0.0  # the due time of the request it is on
+    blocked: bool = False  # waiting for an in-flight slot (after the window: never sends it)
+    done: bool = False  # returned: sends nothing more
+
+
+class OpenSchedules:
+    """This process's open-load senders, and its requests due in the window still in flight."""
+
+    def __init__(self) -> None:
+        self.loops: list[OpenLoop] = []
+        self.in_flight = 0  # requests due in the window, sent, not yet answered
+
+    def settled(self, measure_end_ts: float) -> bool:
+        """Nothing due in the window is in flight, and no sender will send one more: each has
+        returned, waits for a slot (which, past the window, it gives back unused) or is on a
+        request due after the window."""
+        return self.in_flight == 0 and all(loop.done or loop.blocked or loop.next_due_ts >= measure_end_ts
+                                           for loop in self.loops)
+
+
+schedules = OpenSchedules()
+# on the master: the Locust workers whose closed totals arrived
+closed_workers: set[str] = set()
 
 
 @events.init_command_line_parser.add_listener
@@ -116,35 +170,91 @@ def _options(parser) -> None:
                         include_in_web_ui=False, help="open load: requests of one user in flight at most")
     parser.add_argument("--harness-keepalive", default=env("HARNESS_KEEPALIVE", "1"), include_in_web_ui=False,
                         help='"0": a new connection for every request (Connection: close)')
+    parser.add_argument("--harness-open-grace-s", default=env("HARNESS_OPEN_GRACE_S", repr(OPEN_GRACE_S)),
+                        include_in_web_ui=False,
+                        help="open load: seconds after the window that requests due in it may still complete")
 
 
 def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_flight: int) -> None:
-    """Send on schedule forever (Locust stops the user at the end of the run): request k is
-    due at start + k / rate, each on its own greenlet, at most max_in_flight at once."""
+    """Send on schedule until the window ends: request k is due at start + k / rate, each
+    on its own greenlet, at most max_in_flight at once. When the window ends, a request
+    due in it that the sender has not reached yet (it runs late) still leaves if a slot is
+    free; one that must wait for a slot never leaves (the close counts it dropped), nor
+    does any request due after the window."""
+    if window["measure_end_ts"] is not None:  # the window is over: this user sends nothing more
+        gevent.sleep(1.0)
+        return
     slots = Semaphore(max_in_flight)
-    interval = 1.0 / rate_rps
-    start = time.time()
+    loop = OpenLoop(name, time.time(), 1.0 / rate_rps)
+    if Config.open_rps is not None:  # a probe beside closed load keeps closed load's accounting
+        schedules.loops.append(loop)
     k = 0
-    while True:
-        due = start + k * interval
-        k += 1
-        delay = due - time.time()
-        if delay > 0:
-            gevent.sleep(delay)
-        phase = phase_of(due, window["measure_start_ts"], window["measure_end_ts"])
-        if slots.locked():
-            state.cap_waits[phase] += 1
-        slots.acquire()  # at the cap the next request waits; its lateness still counts
-        if not name.startswith(PROBE_PREFIX):
-            state.record_send(phase, max(0.0, (time.time() - due) * 1000))
-        gevent.spawn(_one, user, path, name, due, slots)
+    try:
+        while True:
+            due = loop.next_due_ts = due_ts(loop.start_ts, loop.interval_s, k)
+            k += 1
+            delay = due - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            end = window["measure_end_ts"]
+            if end is not None and due >= end:
+                return
+            phase = phase_of(due, window["measure_start_ts"], end)
+            waited = slots.locked()
+            if waited:
+                # counted in the phase of the wait, not of the due time: a sender stuck in the
+                # window on requests due before it still shows the slots were all taken then
+                state.cap_waits[phase_of(time.time(), window["measure_start_ts"], end)] += 1
+                if end is not None:
+                    return  # past the window no request waits for a slot: dropped, never sent
+            loop.blocked = True
+            slots.acquire()  # at the cap the next request waits; its lateness still counts
+            loop.blocked = False
+            if waited and window["measure_end_ts"] is not None:  # no slot before the window ended
+                slots.release()
+                return
+            state.record_send(phase, name, max(0.0, (time.time() - due) * 1000))
+            in_window = phase == "measure" and loop in schedules.loops
+            if in_window:
+                schedules.in_flight += 1
+            gevent.spawn(_one, user, path, name, due, slots, in_window)
+    finally:
+        loop.done = True
 
 
-def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore) -> None:
+def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore, in_window: bool) -> None:
     try:
         user.client.get(path, name=name, headers=Config.headers, context={"due_ts": due})
     finally:
         slots.release()
+        if in_window:
+            schedules.in_flight -= 1
+
+
+def _close_window() -> None:
+    """End this process's window (if the stop has not yet) and, in open load, wait up to
+    the grace for the requests due in it still in flight; then count the requests due in
+    it from every schedule. Later responses to requests due in the window are not counted:
+    they were dropped. Idempotent: a second caller (a worker's own stop during the close
+    the master asked for) waits for the first one's close instead of counting twice."""
+    if window["closed_ts"] is not None:
+        return
+    if window["closing_ts"] is not None:
+        while window["closed_ts"] is None:  # bounded by the first caller's grace
+            gevent.sleep(0.01)
+        return
+    window["closing_ts"] = time.time()
+    if window["measure_end_ts"] is None:
+        window["measure_end_ts"] = time.time()
+    end = window["measure_end_ts"]
+    if schedules.loops:
+        deadline = time.time() + Config.open_grace_s
+        while not schedules.settled(end) and time.time() < deadline:
+            gevent.sleep(0.01)
+        for loop in schedules.loops:
+            state.add_due("measure", loop.name, count_due(loop.start_ts, loop.interval_s, window["measure_start_ts"],
+                                                          end))
+    window["closed_ts"] = time.time()
 
 
 class HarnessUser(FastHttpUser):
@@ -178,9 +288,23 @@ def _init(environment, **_: object) -> None:
     if isinstance(environment.runner, WorkerRunner):
         role["name"] = "worker"
         role["client_id"] = environment.runner.client_id
+        environment.runner.register_message(CLOSE_MESSAGE, _worker_close, concurrent=True)
     elif isinstance(environment.runner, MasterRunner):
         role["name"] = "master"
+        environment.runner.register_message(CLOSED_MESSAGE, _master_closed)
     Config.update(environment.parsed_options)
+
+
+def _worker_close(environment, msg, **_: object) -> None:
+    """On a Locust worker, the master's stop: close this worker's window (waiting the grace
+    for its requests due in it) and send the master everything recorded so far."""
+    _close_window()
+    environment.runner.send_message(CLOSED_MESSAGE, {"harness": _take_report(environment.runner.client_id)})
+
+
+def _master_closed(environment, msg, **_: object) -> None:
+    _merge(msg.node_id, msg.data)
+    closed_workers.add(msg.node_id)
 
 
 @events.test_start.add_listener
@@ -198,9 +322,27 @@ def _spawned(user_count: int, **_: object) -> None:
 
 
 @events.test_stopping.add_listener
-def _stopping(**_: object) -> None:
+def _stopping(environment, **_: object) -> None:
+    """The end of the window. Locally (or on a worker quitting without the master's close
+    message) close it here, before Locust stops the users; on the master, have every
+    worker close its own and wait for their totals."""
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
+    if role["name"] != "master":
+        _close_window()
+        return
+    runner = environment.runner
+    expected = {client.id for client in runner.clients.all}
+    if Config.open_rps is None or not expected or window["closed_ts"] is not None:
+        window["closed_ts"] = window["closed_ts"] or time.time()
+        return
+    runner.send_message(CLOSE_MESSAGE, None)
+    deadline = time.time() + Config.open_grace_s + OPEN_CLOSE_MARGIN_S
+    while not expected <= closed_workers and time.time() < deadline:
+        gevent.sleep(0.05)
+    window["closed_ts"] = time.time()
+    window["workers_closed"] = len(expected & closed_workers)
+    window["workers_expected"] = len(expected)
 
 
 @events.request.add_listener
@@ -208,21 +350,32 @@ def _on_request(name: str, response_time: float, response, exception, context: d
                 **_: object) -> None:
     done = time.time()
     due = (context or {}).get("due_ts")
-    # open load: from when the request was due; closed load: Locust's own timing
+    # open load (and a probe): from when the request was due; closed load: Locust's own timing
     latency_ms = (done - due) * 1000 if due is not None else (response_time or 0.0)
-    phase = phase_of(done, window["measure_start_ts"], window["measure_end_ts"])
+    # a probe beside closed load is accounted as closed load is (by completion time), as before
+    due_phase_ts = due if Config.open_rps is not None else None
+    m_start, m_end = window["measure_start_ts"], window["measure_end_ts"]
+    phase = response_phase(due_phase_ts, done, m_start, m_end)
+    if due_phase_ts is not None and phase == "measure" and window["closed_ts"] is not None:
+        return  # due in the window, answered after it closed: already counted as dropped
     headers = getattr(response, "headers", None) or {}
     error = None if exception is None else f"{type(exception).__name__}: {exception}"
     state.record(phase, name, latency_ms, exception is None, headers.get("x-worker-id") or NO_WORKER,
                  headers.get("x-pid") or NO_WORKER, done, error, thread_id=headers.get("x-thread-id") or "",
-                 count_worker=not name.startswith(PROBE_PREFIX))
+                 count_worker=not name.startswith(PROBE_PREFIX), due_ts=due_phase_ts,
+                 done_phase=phase_of(done, m_start, m_end))
 
 
 @events.report_to_master.add_listener
 def _report(client_id: str, data: dict, **_: object) -> None:
+    data["harness"] = _take_report(client_id)
+
+
+def _take_report(client_id: str) -> dict:
+    """On a worker: what was recorded since the last report (then start afresh), with the
+    running totals sent so far kept in HARNESS_WORKER_OUT."""
     global state
     report = state.to_dict()
-    data["harness"] = report
     state = _new_state()
     for e in report["endpoints"]:
         totals = sent_totals.setdefault(f"{e['phase']} {e['name']}", {"requests": 0, "failures": 0})
@@ -231,6 +384,7 @@ def _report(client_id: str, data: dict, **_: object) -> None:
     if WORKER_OUT:
         _write_json(os.path.join(WORKER_OUT, f"worker-{client_id}.json"),
                     {"client_id": client_id, "pid": os.getpid(), "sent": sent_totals})
+    return report
 
 
 @events.worker_report.add_listener

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from harness import procs
 from harness.errors import RunFailed
+from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S
 from harness.servers.base import ProcInfo
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -41,14 +42,17 @@ class LocustRun:
     elsewhere.
 
     Locust's run time is spawn + warm-up + measured duration; the hooks mark the
-    warm-up responses so they stay in the raw data but out of every summary.
+    warm-up responses so they stay in the raw data but out of every summary. Open load then
+    waits up to `open_grace_s` for the requests due in the window still in flight (see
+    locustfile.py): a case past the server's capacity runs that much longer.
     """
 
     def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
                  raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
                  processes: int = 1, cpus: list[int] | None = None, remote: RemoteWorkers | None = None,
                  keepalive: bool = True, probe_path: str | None = None, probe_rps: float | None = None,
-                 stop_timeout_s: float = 0.0, record_requests: bool = False) -> None:
+                 stop_timeout_s: float = 0.0, record_requests: bool = False,
+                 open_grace_s: float = OPEN_GRACE_S) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -70,6 +74,7 @@ class LocustRun:
         # the client saw: what an exact count (the shared-state demo) needs.
         self.stop_timeout_s = stop_timeout_s
         self.record_requests = record_requests
+        self.open_grace_s = open_grace_s
         self.out_path = raw_dir / "hooks.json"
         self.window_path = raw_dir / "window.json"
         # each local worker process keeps here the totals it sent to the master (see locustfile.py)
@@ -99,13 +104,14 @@ class LocustRun:
             "--harness-path", self.path, "--harness-name", self.name, "--harness-warmup-s", repr(self.warmup_s),
             "--harness-open-rps", per_user_rps, "--harness-max-in-flight", str(self.max_in_flight or 1000),
             "--harness-keepalive", "1" if self.keepalive else "0",
+            "--harness-open-grace-s", repr(self.open_grace_s),
             *spread,
         ]  # fmt: skip
 
     def start(self) -> None:
         # the options on the command line rule; stale variables of the same names must not leak in
         stale = ("HARNESS_PATH", "HARNESS_NAME", "HARNESS_WARMUP_S", "HARNESS_OPEN_RPS", "HARNESS_MAX_IN_FLIGHT",
-                 "HARNESS_KEEPALIVE", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS")
+                 "HARNESS_KEEPALIVE", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS", "HARNESS_OPEN_GRACE_S")
         env = {k: v for k, v in os.environ.items() if k not in stale}
         env.update(HARNESS_OUT=str(self.out_path), HARNESS_WORKER_OUT=str(self.workers_dir),
                    HARNESS_WINDOW_OUT=str(self.window_path),
@@ -133,7 +139,9 @@ class LocustRun:
     def wait(self, on_tick: Callable[[float], None] | None = None, grace_s: float = 60.0) -> dict[str, Any]:
         """Wait for Locust to finish (calling on_tick with elapsed seconds), then load its results."""
         assert self.proc is not None
-        deadline = (self.started_monotonic + self.run_time_s + self.stop_timeout_s + grace_s
+        # open load: the close after the window (the grace, and with Locust workers its margin)
+        closing_s = self.open_grace_s + OPEN_CLOSE_MARGIN_S if self.open_rps is not None else 0.0
+        deadline = (self.started_monotonic + self.run_time_s + self.stop_timeout_s + closing_s + grace_s
                     + (self.remote.wait_s if self.remote else 0))
         while self.proc.poll() is None:
             if time.monotonic() > deadline:
