@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import math
 import os
 import re
 import signal
@@ -101,8 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render_report
     from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
 
-    if (args.threshold or args.gate or args.markdown or args.junit) and not args.against:
-        raise UsageError("--threshold, --gate, --markdown and --junit of harness run go with --against",
+    if (args.threshold or args.gate or args.markdown or args.junit or args.detect is not None) and not args.against:
+        raise UsageError("--threshold, --gate, --detect, --markdown and --junit of harness run go with --against",
                          "add --against REF, or use harness compare on stored runs")
     if args.against and args.target:
         raise UsageError("--against compares two versions of a server the harness starts; --target drives one "
@@ -401,6 +402,15 @@ def _gate(args: argparse.Namespace, compare_ab: "Run | None" = None, baseline: "
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     for line in cmp.summary_lines():
         console.print(f"  {line}")
+    detect = getattr(args, "detect", None)
+    if detect is not None:
+        for r in cmp.gating_rows:
+            n = r.repetitions_to_catch(detect)
+            console.print(f"  to catch a {detect:g}% change of {r.condition} {r.metric} 4 times in 5: "
+                          + (f"about {n} repetitions per side at this run's spread" if n else
+                             "not possible with this spread and threshold (the change must exceed the "
+                             f"{r.threshold_pct:g}% threshold; more than 200 repetitions would be needed otherwise)"
+                             if not math.isnan(r.sd_log) else f"no spread measured ({r.verdict})"))
     if getattr(args, "markdown", None):
         record.atomic_write_text(Path(args.markdown), compare.markdown(cmp))
     if getattr(args, "junit", None):
@@ -529,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "and exit code (see harness compare)")
     p.add_argument("--threshold", action="append", metavar="METRIC=PCT", help="with --against: as harness compare")
     p.add_argument("--gate", metavar="METRICS", help="with --against: as harness compare")
+    p.add_argument("--detect", type=float, metavar="PCT", help="with --against: as harness compare")
     p.add_argument("--markdown", help="with --against: also write the verdict as Markdown here")
     p.add_argument("--junit", help="with --against: also write the verdict as JUnit XML here")
     p.add_argument("--node-version", metavar="X.Y.Z", help="run every server on this Node.js version, fetched once "
@@ -621,6 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "throughput 5, p50 10, p99 15, speedup 10, efficiency 10, fairness 5)")
     p.add_argument("--gate", metavar="METRICS", help="comma-separated metrics that decide the exit code (default "
                    "throughput,p50,p99,speedup; latency gates only under open load); the others are shown")
+    p.add_argument("--detect", type=float, metavar="PCT", help="also say how many repetitions per side would "
+                   "catch a true change of PCT%% in the bad direction (4 times in 5) at this run's spread")
     p.add_argument("--markdown", help="also write a Markdown summary here (for a CI job summary)")
     p.add_argument("--junit", help="also write JUnit XML here (one test per metric and condition)")
     p.set_defaults(func=cmd_compare)

@@ -123,6 +123,21 @@ class Row:
     repetitions_needed: int | None = None
     reason: str = ""
     gating: bool = True  # False: shown, but its verdict does not decide the exit code
+    # the spread of one repetition's log ratio (paired) or log value (pooled, two runs), and
+    # the variance factor k of the difference (1 paired, 2 independent): for sample sizes
+    sd_log: float = math.nan
+    k: float = math.nan
+
+    def repetitions_to_catch(self, change_pct: float, level: float = DEFAULT_LEVEL) -> int | None:
+        """Repetitions per side that would call a true change of `change_pct` in the bad
+        direction a regression 4 times in 5 at this row's spread (None: the change is not
+        beyond the threshold, or more than 200 would be needed)."""
+        if math.isnan(self.sd_log) or abs(change_pct) <= self.threshold_pct or abs(change_pct) >= 100:
+            return None
+        bad = -1.0 if METRICS[self.metric].higher_is_better else 1.0
+        margin = abs(math.log(1 + bad * abs(change_pct) / 100) - math.log(1 + bad * min(self.threshold_pct, 99.9)
+                                                                            / 100))
+        return repetitions_needed(self.sd_log, margin, self.k, level, power=POWER)
 
     @property
     def interval_text(self) -> str:
@@ -307,6 +322,7 @@ def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thre
     bad_log = math.log(1 + bad_dir * min(t, 99.9) / 100)
     z_power = ch["t"] + float(stats.t.ppf(POWER, ch["df"]))
     row.detectable_pct = abs(_pct(bad_log + bad_dir * z_power * ch["se"]))
+    row.sd_log, row.k = ch["sd"], ch["k"]
     bad = "fell" if m.higher_is_better else "rose"
     interval = f"{row.interval_text} ({level:.0%} interval{', paired by repetition' if paired else ''})"
     if worse_lo > t:

@@ -91,6 +91,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     (["run", "ci", "--against", "no-such-ref-xyz"], "names no commit"),
     (["run", "ci", "--against", "HEAD", "--target", "http://127.0.0.1:9"], "--against compares two versions"),
     (["run", "ci", "--threshold", "throughput=5"], "go with --against"),
+    (["run", "ci", "--detect", "10"], "go with --against"),
     (["run", "ci", "--against", "HEAD", "--threshold", "throughput=x"], "not a number"),
     (["run", "ci", "--against", "HEAD", "--gate", "nope"], "--gate"),
 ])

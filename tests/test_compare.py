@@ -323,7 +323,8 @@ def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
         return subprocess.run([sys.executable, "-m", "harness", "--results", str(results), *args],
                               capture_output=True, text=True, timeout=60)
 
-    assert run_cli("compare", "base", "same").returncode == 0
+    same = run_cli("compare", "base", "same", "--detect", "10")
+    assert same.returncode == 0 and "to catch a 10% change of single /cpu u8 throughput" in same.stderr
     out = run_cli("compare", "base", "slow", "--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "s.md"))
     assert out.returncode == 4, out.stderr
     assert "REGRESSION" in (tmp_path / "s.md").read_text() and (tmp_path / "j.xml").is_file()
@@ -389,3 +390,19 @@ def test_closed_load_latency_alone_never_fails_the_gate():
     suite = ET.fromstring(compare.junit_xml(cmp))
     assert suite.get("failures") == "0"
     assert "informational" in compare.markdown(cmp)
+
+
+def test_repetitions_to_catch_a_given_change():
+    m = compare.METRICS["throughput"]
+    rng = np.random.default_rng(3)
+    b = 450 * (1 + rng.normal(0, 0.02, 5))
+    row = compare.compare_values("x", m, b, b * (1 + rng.normal(0, 0.02, 5)), 5.0, paired=True)
+    n20, n10 = row.repetitions_to_catch(20), row.repetitions_to_catch(10)
+    assert n20 is not None and n10 is not None and n20 <= n10  # a bigger change needs fewer
+    assert row.repetitions_to_catch(4) is None  # inside the threshold: never a regression
+    # at that many pairs, (t_.975 + t_.8) * sd / sqrt(n) fits between the change and the threshold
+    from scipy import stats
+    margin = abs(np.log(0.9) - np.log(0.95))
+    assert (stats.t.ppf(0.975, n10 - 1) + stats.t.ppf(0.8, n10 - 1)) * row.sd_log / np.sqrt(n10) <= margin
+    assert (stats.t.ppf(0.975, n10 - 2) + stats.t.ppf(0.8, n10 - 2)) * row.sd_log / np.sqrt(n10 - 1) > margin \
+        or n10 == compare.MIN_REPETITIONS
