@@ -19,7 +19,7 @@ help:
 	@echo "make test         run the test suite (unit and integration)"
 	@echo "make notebooks    JupyterLab on notebooks/ (analysis and teaching notebooks), on 127.0.0.1"
 	@echo "make notebooks-strip  remove outputs from notebooks/*.ipynb before committing (the tests check)"
-	@echo "make ci-bench     the CI gate: the working tree's server against CI_AGAINST's (merge base or HEAD~1), A/B in one run (about 3 minutes)"
+	@echo "make ci-bench     the CI gate: the working tree's server against CI_AGAINST's (merge base or HEAD~1), A/B in one run (about 4 minutes)"
 	@echo "make ci-track     the smoke scenario against the stored baseline results/baselines/smoke (tracking over time)"
 	@echo "make setup        only create .venv and install the Python and npm dependencies"
 	@echo "SCENARIO=name ARGS='--quick' make bench  runs another scenario"

@@ -87,8 +87,10 @@ DEFAULT_LEVEL = 0.95
 # freedom is 12.7: the interval of two repetitions spans most of any plausible change); the
 # same rule as every other claim (harness.evidence).
 MIN_REPETITIONS = evidence.MIN_REPETITIONS
-# The power with which the "smallest detectable change" is caught (4 times in 5).
+# The power of `harness compare --detect` (a change caught 4 times in 5).
 POWER = 0.8
+# From this many pairs an A/B comparison uses the median of the paired ratios (see log_change).
+ROBUST_MIN_PAIRS = 6
 # Failed requests above this share of a case make the run untrustworthy (a server that
 # fails a third of its requests fast can keep its successes' rate and look unchanged).
 FAILURE_BOUND_PCT = evidence.FAILURE_BOUND * 100
@@ -127,6 +129,8 @@ class Row:
     # the variance factor k of the difference (1 paired, 2 independent): for sample sizes
     sd_log: float = math.nan
     k: float = math.nan
+    method: str = ""  # "median" (of paired ratios) or "mean" (t / Welch)
+    coverage: float = math.nan  # the interval's coverage (the median's can exceed the level)
 
     def repetitions_to_catch(self, change_pct: float, level: float = DEFAULT_LEVEL) -> int | None:
         """Repetitions per side that would call a true change of `change_pct` in the bad
@@ -137,7 +141,7 @@ class Row:
         bad = -1.0 if METRICS[self.metric].higher_is_better else 1.0
         margin = abs(math.log(1 + bad * abs(change_pct) / 100) - math.log(1 + bad * min(self.threshold_pct, 99.9)
                                                                             / 100))
-        return repetitions_needed(self.sd_log, margin, self.k, level, power=POWER)
+        return repetitions_needed(self.sd_log, margin, self.k, level, power=POWER, method=self.method)
 
     @property
     def interval_text(self) -> str:
@@ -197,10 +201,11 @@ class Comparison:
         detectable = [r for r in gating if not math.isnan(r.detectable_pct)]
         if detectable:
             worst = max(detectable, key=lambda r: r.detectable_pct)
-            out.append(f"sensitivity: with these repetitions the gate catches (4 times in 5) a throughput or ratio "
-                       f"change of about {min(r.detectable_pct for r in detectable):.0f}% to "
-                       f"{worst.detectable_pct:.0f}% in the bad direction (least sensitive: {worst.condition} "
-                       f"{worst.metric})")
+            out.append(f"sensitivity: at this run's spread, a change in the bad direction of about "
+                       f"{min(r.detectable_pct for r in detectable):.0f}% to {worst.detectable_pct:.0f}% or more would "
+                       f"have come out as a regression (the threshold plus the interval's half-width; least "
+                       f"sensitive: {worst.condition} {worst.metric}); harness compare --detect PCT says how many "
+                       "repetitions would catch a given change")
         return out
 
 
@@ -251,11 +256,25 @@ def is_ab_run(run: Run) -> bool:
     return sides == set(SIDES)
 
 
-def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict[str, float]:
-    """The change current/baseline on the log scale: its estimate, standard error, degrees
-    of freedom, the t quantile of `level` and the spread of one repetition (sd, for
-    sample-size questions). Paired: b[i] and c[i] ran side by side."""
+def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict[str, Any]:
+    """The change current/baseline on the log scale: its estimate and interval (`low`,
+    `high`, with the interval's `coverage`), the `method`, and the spread of one repetition
+    (`sd`, with `k` the variance factor of the difference: 1 paired, 2 independent) for
+    sample-size questions. Paired: b[i] and c[i] ran side by side.
+
+    From ROBUST_MIN_PAIRS pairs on, the median of the paired log ratios with the
+    order-statistics interval of a median (harness.evidence, distribution-free): a pair hit
+    by a hiccup of a shared machine (seen here: one cluster pair at -15 % among pairs within
+    3 %) moves a mean and its t-interval far, a median not at all (from 9 pairs the 95 %
+    interval leaves out the most extreme pair on each side). Fewer pairs, or two separate
+    runs: the mean with a Student-t interval (Welch's for two runs)."""
     lb, lc = np.log(b), np.log(c)
+    if paired and lb.size >= ROBUST_MIN_PAIRS:
+        d = lc - lb
+        low, high, coverage = evidence.median_interval(d, level)
+        mad_sd = float(stats.median_abs_deviation(d, scale="normal"))
+        return {"est": float(np.median(d)), "low": low, "high": high, "coverage": coverage, "k": 1.0,
+                "sd": mad_sd if mad_sd > 0 else float(d.std(ddof=1)), "method": "median"}
     if paired:
         d = lc - lb
         n = d.size
@@ -270,23 +289,39 @@ def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict
         # Welch-Satterthwaite; equal variances of zero give a point, not a division by zero
         df = (se**4 / ((vb / nb) ** 2 / (nb - 1) + (vc / nc) ** 2 / (nc - 1))) if se > 0 else nb + nc - 2
         sd, k = math.sqrt((vb + vc) / 2), 2.0
-    t = float(stats.t.ppf(0.5 + level / 2, df))
-    return {"est": est, "se": se, "df": df, "t": t, "sd": sd, "k": k}
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    return {"est": est, "low": est - half, "high": est + half, "coverage": level, "k": k, "sd": sd,
+            "method": "mean"}
+
+
+def _half_width_factor(n: int, k: float, level: float, method: str, power: float) -> float:
+    """The interval's half-width (plus the margin for `power` > 0.5) of n repetitions per
+    side, in units of one repetition's spread: t-quantiles for the mean; for the median
+    of pairs, the expected order statistic that bounds its interval (Blom's approximation
+    of normal order statistics) and the median's asymptotic standard error."""
+    if method == "median" and n >= ROBUST_MIN_PAIRS:
+        j = 1
+        while j + 1 <= (n + 1) // 2 and 1 - 2 * stats.binom.cdf(j, n, 0.5) >= level:
+            j += 1  # the interval is [d(j), d(n-j+1)]
+        upper = float(stats.norm.ppf((n - j + 1 - 0.375) / (n + 0.25)))
+        extra = float(stats.norm.ppf(power)) * math.sqrt(math.pi / 2 / n) if power > 0.5 else 0.0
+        return upper + extra
+    df = n - 1 if k == 1 else 2 * n - 2
+    z = stats.t.ppf(0.5 + level / 2, df) + (stats.t.ppf(power, df) if power > 0.5 else 0.0)
+    return float(z * math.sqrt(k / n))
 
 
 def repetitions_needed(sd_log: float, margin_log: float, k: float, level: float, power: float = 0.5,
-                       most: int = 200) -> int | None:
+                       most: int = 200, method: str = "mean") -> int | None:
     """Repetitions per side for an interval to clear a margin (log scale) with the given
-    probability, at this spread: n with (t_level + t_power) * sd * sqrt(k / n) <= margin.
-    power 0.5: the interval's half-width alone. None: more than `most`."""
+    probability, at this spread (power 0.5: the interval's half-width alone). None: more
+    than `most`."""
     if margin_log <= 0:
         return None
     if sd_log <= 0:
         return MIN_REPETITIONS
     for n in range(MIN_REPETITIONS, most + 1):
-        df = n - 1 if k == 1 else 2 * n - 2
-        z = stats.t.ppf(0.5 + level / 2, df) + (stats.t.ppf(power, df) if power > 0.5 else 0.0)
-        if z * sd_log * math.sqrt(k / n) <= margin_log:
+        if _half_width_factor(n, k, level, method, power) * sd_log <= margin_log:
             return n
     return None
 
@@ -312,19 +347,22 @@ def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thre
         row.reason = "a zero value: no ratio to estimate (the condition served nothing in a repetition)"
         return row
     ch = log_change(b, c, paired, level)
-    half = ch["t"] * ch["se"]
-    row.change_pct, row.low_pct, row.high_pct = _pct(ch["est"]), _pct(ch["est"] - half), _pct(ch["est"] + half)
+    row.change_pct, row.low_pct, row.high_pct = _pct(ch["est"]), _pct(ch["low"]), _pct(ch["high"])
+    row.method, row.coverage = ch["method"], ch["coverage"]
     # percent space, turned so that "up" is worse: regression when the whole interval is above T
     worse_lo, worse_hi = ((-row.high_pct, -row.low_pct) if m.higher_is_better else (row.low_pct, row.high_pct))
     t = threshold_pct
     # the threshold in the bad direction on the log scale, and which way is bad
     bad_dir = -1.0 if m.higher_is_better else 1.0
     bad_log = math.log(1 + bad_dir * min(t, 99.9) / 100)
-    z_power = ch["t"] + float(stats.t.ppf(POWER, ch["df"]))
-    row.detectable_pct = abs(_pct(bad_log + bad_dir * z_power * ch["se"]))
+    # the smallest change in the bad direction whose interval, as wide as this one, would
+    # have cleared the threshold: what this run could have called a regression
+    row.detectable_pct = abs(_pct(bad_log + bad_dir * (ch["high"] - ch["low"]) / 2))
     row.sd_log, row.k = ch["sd"], ch["k"]
     bad = "fell" if m.higher_is_better else "rose"
-    interval = f"{row.interval_text} ({level:.0%} interval{', paired by repetition' if paired else ''})"
+    what = ("median of the paired ratios" if ch["method"] == "median" else
+             "mean of the paired log ratios" if paired else "Welch, log scale")
+    interval = f"{row.interval_text} ({ch['coverage']:.0%} interval, {what})"
     if worse_lo > t:
         row.verdict = REGRESSION
         row.reason = f"{m.name} {bad} by more than the {t:g}% threshold across the whole interval {interval}"
@@ -339,7 +377,8 @@ def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thre
         row.reason = f"no worse than {t:g}% across the interval {interval}; perhaps better"
     else:
         row.verdict = INCONCLUSIVE
-        row.repetitions_needed = repetitions_needed(ch["sd"], abs(bad_log - ch["est"]), ch["k"], level)
+        row.repetitions_needed = repetitions_needed(ch["sd"], abs(bad_log - ch["est"]), ch["k"], level,
+                                                    method=ch["method"])
         more = (f"about {row.repetitions_needed} repetitions per side would settle a change of this size at this "
                 "spread" if row.repetitions_needed else "more repetitions than is practical at this spread; a "
                 "quieter machine or longer cases would")

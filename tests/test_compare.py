@@ -406,3 +406,27 @@ def test_repetitions_to_catch_a_given_change():
     assert (stats.t.ppf(0.975, n10 - 1) + stats.t.ppf(0.8, n10 - 1)) * row.sd_log / np.sqrt(n10) <= margin
     assert (stats.t.ppf(0.975, n10 - 2) + stats.t.ppf(0.8, n10 - 2)) * row.sd_log / np.sqrt(n10 - 1) > margin \
         or n10 == compare.MIN_REPETITIONS
+
+
+def test_one_hiccup_pair_does_not_make_unchanged_code_inconclusive():
+    """Seen in the gate benchmark: one cluster pair at -15 % among pairs within 3 % gave a
+    t-interval of [-16.8, +11.8] for unchanged code. From 6 pairs the A/B uses the median of
+    the paired ratios, whose 95 % interval from 9 pairs leaves the extreme pair out."""
+    m = compare.METRICS["throughput"]
+    b = np.array([900.0, 899, 870, 877, 905, 880, 890, 901, 885])
+    ratios = np.array([0.85, 1.01, 1.02, 0.99, 1.00, 1.015, 0.985, 1.005, 0.995])
+    row = compare.compare_values("x", m, b, b * ratios, 5.0, paired=True)
+    assert row.method == "median" and row.verdict == "unchanged", row.reason
+    d = np.sort(np.log(ratios))
+    assert row.low_pct == pytest.approx((np.exp(d[1]) - 1) * 100)  # d(2) .. d(8) of 9: 96.1 %
+    assert row.high_pct == pytest.approx((np.exp(d[7]) - 1) * 100)
+    assert row.coverage == pytest.approx(1 - 2 * 10 / 512)
+    # the mean and its t-interval on the same pairs could not say so
+    t_row = compare.compare_values("x", m, b[:5], (b * ratios)[:5], 5.0, paired=True)
+    assert t_row.method == "mean" and t_row.verdict == "inconclusive"
+    # a real 17 % slowdown with the same hiccup is still a firm regression
+    slow = compare.compare_values("x", m, b, b * ratios * 0.83, 5.0, paired=True)
+    assert slow.verdict == "regression" and slow.high_pct < -5
+    # sample sizes for the median method come from its own interval
+    n10, n7 = slow.repetitions_to_catch(10), slow.repetitions_to_catch(7)
+    assert n10 is not None and n7 is not None and compare.MIN_REPETITIONS <= n10 <= n7
