@@ -618,8 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="regression gate: an A/B run, or a baseline run against a current run",
                        description="Compare metric by metric: the change current/baseline with its 95% interval "
-                       "(paired by repetition for an A/B run from `harness run SCENARIO --against REF`; Welch's for "
-                       "two runs), and a verdict against each metric's threshold: regression (the whole interval "
+                       "(for an A/B run from `harness run SCENARIO --against REF`, paired by repetition: the median "
+                       "of the paired ratios from 6 pairs, the mean below; Welch's for two runs), and a verdict against each metric's threshold: regression (the whole interval "
                        "beyond it), unchanged (inside), inconclusive (crossing it), not compared. Absolute figures "
                        "are compared only between matching machines. Exit codes: 0 every gating metric compared and "
                        "unchanged or better; 2 bad input; 4 regression; 5 inconclusive; 6 the measurement is not "

@@ -1,6 +1,6 @@
 """The regression gate on recorded (hand-built) runs: a real slowdown is caught, noise is
-not, machines that differ make absolute figures not comparable, an untrustworthy
-measurement gives exit 2."""
+not, every verdict rests on the change's interval against the threshold, anything not
+compared or measured on an untrustworthy run fails with its own exit code (harness.errors)."""
 
 from __future__ import annotations
 
