@@ -242,7 +242,8 @@ def test_pm2_cluster_reload_restart_and_a_private_pm2_home(tmp_path: Path, monke
         assert next(p.pid for p in roles if p.role == "pm2-daemon") == s.proc.pid
         assert {str(p.pid) for p in roles if p.role == "worker"} == set(seen.values())
         assert {m["worker_id"] for m in s.worker_metrics()} == {"1", "2"}
-        assert (log_dir / "pm2" / "rpc.sock").exists()
+        assert (s.home / "rpc.sock").exists() and len(str(s.home / "rpc.sock")) < 100
+        assert not s.home.is_relative_to(log_dir)  # a short private folder, whatever the results path
 
         s.reload()
         after_reload = answering()
@@ -252,7 +253,9 @@ def test_pm2_cluster_reload_restart_and_a_private_pm2_home(tmp_path: Path, monke
         assert set(after_restart) == {"1", "2"} and not set(after_restart.values()) & set(after_reload.values())
         assert len([p for p in s.processes() if p.role == "worker"]) == 2
         pids = [p.pid for p in s.processes()]
+        home = s.home
     assert s.exit_code == 0
+    assert not home.exists()  # PM2_HOME removed with the server
     assert gone(pids)
     assert not (home / ".pm2").exists()
     assert "pm2 reload" not in s.log_tail()  # the CLI's output is in pm2-cli.log, not the server log

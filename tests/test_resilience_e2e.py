@@ -17,12 +17,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from harness import analysis
+from harness import analysis, record
 from harness.record import load_run
 
 pytestmark = pytest.mark.integration
@@ -31,15 +30,18 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def short_results_dir():
-    """A results folder with a short path: PM2's control sockets live in each case's folder
-    and a socket path may be at most 107 bytes (pytest's own tmp paths are too long)."""
-    with tempfile.TemporaryDirectory(prefix="res", dir="/tmp") as folder:
-        yield Path(folder)
+def deep_results_dir(tmp_path: Path):
+    """A results folder 150 characters deep, as in a user's clone under /home/NAME/src/...:
+    PM2's control sockets (at most 107 bytes) must not live under it."""
+    folder = tmp_path / ("d" * 40) / ("e" * 40)
+    folder = folder / ("f" * max(1, 150 - len(str(folder)) - 1))
+    folder.mkdir(parents=True)
+    assert len(str(folder)) >= 150
+    return folder
 
 
-def test_resilience_quick_measures_what_each_event_did(short_results_dir: Path):
-    results_dir = short_results_dir
+def test_resilience_quick_measures_what_each_event_did(deep_results_dir: Path):
+    results_dir = deep_results_dir
     env = {**os.environ, "HARNESS_RESULTS": str(results_dir)}
     proc = subprocess.run([sys.executable, str(REPO / "scenarios" / "resilience.py"), "--quick", "--run-id", "r"],
                           env=env, capture_output=True, text=True, timeout=400)

@@ -4,8 +4,11 @@ The harness starts `node pm2-foreground.js`, which runs PM2's God daemon in the
 foreground (so it is a child of the harness, in the ledger, sampled as "pm2-daemon", and
 dies with the harness) and starts an ecosystem file rendered into the case's folder. The
 instances are the daemon's node:cluster workers sharing the one port; each is
-`index.js --mode pm2` (x-worker-id = NODE_APP_INSTANCE + 1). PM2_HOME is <log_dir>/pm2,
-so ~/.pm2 is never read or written, and the app logs go to server.log beside the daemon's.
+`index.js --mode pm2` (x-worker-id = NODE_APP_INSTANCE + 1). PM2_HOME is a short private
+temporary folder of its own (PM2's control sockets live there, and a Unix socket's path may
+not exceed 107 bytes, far less than a results folder in a user's clone can take), so
+~/.pm2 is never read or written; it is removed when the server stops. The daemon (in the
+foreground) and the app log to server.log in the case's folder.
 
 Since every instance shares the port, each also serves /metrics and /healthz on a port
 of its own and announces it in <PM2_HOME>/instances/<pid>.json; the harness reaches each
@@ -22,7 +25,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -65,13 +70,18 @@ class Pm2Server(Server):
         if not pm2_installed():
             raise EnvironmentProblem("pm2 is not installed in server/node_modules", "run `make setup` (npm ci in server/)")
         self.log_dir = Path(os.path.abspath(log_dir))
-        self.home = self.log_dir / "pm2"
-        self.state_dir = self.home / "instances"
         self.ecosystem_path = self.log_dir / "pm2-ecosystem.json"
+        # PM2_HOME: made by start(), in a short temporary folder (see the module's docstring)
+        self.home = Path(tempfile.gettempdir()) / "hpm2-XXXXXXXX"
         if len(str(self.home / "rpc.sock").encode()) > MAX_SOCKET_PATH:
-            raise EnvironmentProblem(f"the folder {self.home} is too long a path for PM2's control sockets "
-                                     f"(at most {MAX_SOCKET_PATH - len('/rpc.sock')} bytes)",
-                                     "choose a shorter results folder with --results")
+            raise EnvironmentProblem(f"the temporary folder {tempfile.gettempdir()} is too long a path for PM2's "
+                                     f"control sockets (at most {MAX_SOCKET_PATH - len('/hpm2-XXXXXXXX/rpc.sock')} "
+                                     "bytes)", "set TMPDIR to a shorter folder, e.g. TMPDIR=/tmp")
+        self._home_made = False
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "instances"
 
     @classmethod
     def missing(cls) -> list[str]:
@@ -127,6 +137,9 @@ class Pm2Server(Server):
         }]}
 
     def start(self, ready_timeout_s: float = 30.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.home = Path(tempfile.mkdtemp(prefix="hpm2-"))
+        self._home_made = True
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # PM2 phones version.pm2.io on the first run in a PM2_HOME without this file.
         (self.home / "touch").write_text(str(int(time.time() * 1000)))
@@ -140,16 +153,21 @@ class Pm2Server(Server):
         return problem
 
     def stop(self) -> int | None:
-        if self.proc is None:
+        try:
+            if self.proc is None:
+                return self.exit_code
+            if self.proc.poll() is None:
+                try:
+                    os.kill(self.proc.pid, signal.SIGTERM)  # the daemon only: PM2 stops its instances itself
+                    self.proc.wait(timeout=self.stop_timeout_s)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
+            self.exit_code = procs.stop(self.proc, timeout_s=self.stop_timeout_s)  # anything left in the group
             return self.exit_code
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)  # the daemon only: PM2 stops its instances itself
-                self.proc.wait(timeout=self.stop_timeout_s)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        self.exit_code = procs.stop(self.proc, timeout_s=self.stop_timeout_s)  # anything left in the group
-        return self.exit_code
+        finally:  # PM2_HOME goes with the server (the daemon logs to server.log, in the case's folder)
+            if self._home_made:
+                shutil.rmtree(self.home, ignore_errors=True)
+                self._home_made = False
 
     # --- instances ------------------------------------------------------------------------
     def _instance_pids(self) -> set[int]:
