@@ -4,6 +4,7 @@ for leftovers: after the test no node server or Locust process it started may re
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -19,7 +20,12 @@ REPO = Path(__file__).resolve().parent.parent
 SESSION_MARKER = "HARNESS_TEST_SESSION"
 SESSION_TOKEN = f"{os.getpid()}-{time.time_ns()}"
 os.environ[SESSION_MARKER] = SESSION_TOKEN
-_basetemp: list[str] = []  # this session's tmp folder (nginx rewrites its environment, not its argv)
+_basetemp: list[str] = []
+# A suite started as a background job (`make test &`, nohup) inherits SIGINT ignored, and an
+# ignored signal stays ignored across exec: every harness the tests start would then ignore
+# the Ctrl-C the interrupt tests send. A handler is reset to the default on exec, so the
+# processes the tests start get SIGINT's default disposition back.
+signal.signal(signal.SIGINT, signal.default_int_handler)  # this session's tmp folder (nginx rewrites its environment, not its argv)
 
 
 def _is_redis(cmd: str) -> bool:
