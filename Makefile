@@ -81,7 +81,7 @@ ci-track: setup
 		--markdown $(CI_BENCH_DIR)/track-summary.md --junit $(CI_BENCH_DIR)/track-junit.xml
 
 # How good the gate is on this machine: 10 A/B runs of unchanged code (false alarms) and 10
-# with /cpu made 20 % more expensive (catches), about an hour; README's "The CI gate" table.
+# with /cpu made 20 % more expensive (catches), about 85 minutes; README's "How good the gate is here".
 bench-gate: setup
 	$(BIN)/python tests/benchmarks/gate_benchmark.py $(ARGS)
 
