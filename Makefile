@@ -21,6 +21,7 @@ help:
 	@echo "make notebooks-strip  remove outputs from notebooks/*.ipynb before committing (the tests check)"
 	@echo "make ci-bench     the CI gate: the working tree's server against CI_AGAINST's (merge base or HEAD~1), A/B in one run (about 4 minutes)"
 	@echo "make ci-track     the smoke scenario against the stored baseline results/baselines/smoke (tracking over time)"
+	@echo "make bench-gate   how good the gate is here: A/B runs of unchanged and of slower code (about 85 minutes)"
 	@echo "make setup        only create .venv and install the Python and npm dependencies"
 	@echo "SCENARIO=name ARGS='--quick' make bench  runs another scenario"
 
