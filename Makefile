@@ -10,7 +10,7 @@ NODE_STAMP := server/node_modules/.installed
 SCENARIO ?=
 ARGS ?=
 
-.PHONY: setup bench bench-quick demo test test-unit ci-bench ci-track bench-gate notebooks notebooks-strip clean help
+.PHONY: setup bench bench-quick demo test test-unit ci-bench ci-track bench-gate bench-chaos notebooks notebooks-strip clean help
 
 help:
 	@echo "make bench        the default set: default scenario, then each demo's quick variant (about 12 minutes)"
@@ -22,6 +22,7 @@ help:
 	@echo "make ci-bench     the CI gate: the working tree's server against CI_AGAINST's (merge base or HEAD~1), A/B in one run (about 4 minutes)"
 	@echo "make ci-track     the smoke scenario against the stored baseline results/baselines/smoke (tracking over time)"
 	@echo "make bench-gate   how good the gate is here: A/B runs of unchanged and of slower code (about 85 minutes)"
+	@echo "make bench-chaos  containment: 30 runs hit by random signals, nothing may be left behind (about 10 minutes)"
 	@echo "make setup        only create .venv and install the Python and npm dependencies"
 	@echo "SCENARIO=name ARGS='--quick' make bench  runs another scenario"
 
@@ -103,3 +104,8 @@ test-unit: setup
 
 clean:
 	rm -rf $(VENV) server/node_modules .pytest_cache
+
+# Containment (docs/containment.md): 30 runs across the modes, each hit by a random signal at a
+# random moment; nothing the harness started may be alive 5 s later, every record whole (about 10 minutes)
+bench-chaos: setup
+	$(BIN)/python tests/benchmarks/chaos_benchmark.py $(ARGS)

@@ -18,12 +18,12 @@ import io
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import procs
 from harness.errors import EnvironmentProblem, UsageError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def checkout(commit: str, apps: list[str] | None = None, notice: Callable[[str],
     """The base side: `server/` (and each app's folder) of `commit` in a temporary folder,
     removed on every exit path."""
     folders = ["server", *sorted({str(app_inside_repo(a, repo).parent) for a in apps or []} - {"."})]
-    tmp = Path(tempfile.mkdtemp(prefix="harness-ab-"))
+    tmp = procs.unit().temp_dir("harness-ab-")  # removed by the guardian should the harness be killed
     try:
         out = _git("archive", "--format=tar", commit, "--", *folders, repo=repo)
         if out.returncode != 0:
@@ -127,7 +127,7 @@ def checkout(commit: str, apps: list[str] | None = None, notice: Callable[[str],
             _install_packages(tmp / folder, repo / folder, notice)
         yield Side("base", tmp)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        procs.unit().remove_temp(tmp)
 
 
 NEW_SIDE = Side("new", REPO)

@@ -25,7 +25,7 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -423,57 +423,105 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """An A/B run alone, or a baseline against a current run; exit codes in harness.errors."""
     from harness import compare
 
-    first = record.load_run(_resolve_run(args.baseline, Path(args.results)))
-    if args.current is None:
-        if not compare.is_ab_run(first):
-            raise UsageError(f"run {first.run_id} is not an A/B run (harness run SCENARIO --against REF)",
-                             "give two runs: harness compare BASELINE CURRENT")
-        return _gate(args, compare_ab=first)
-    return _gate(args, baseline=first, current=record.load_run(_resolve_run(args.current, Path(args.results))))
+    runs = _load_runs([args.baseline] if args.current is None else [args.baseline, args.current], Path(args.results))
+    with _damaged_record_is_one_line(runs):
+        if args.current is None:
+            if not compare.is_ab_run(runs[0]):
+                raise UsageError(f"run {runs[0].run_id} is not an A/B run (harness run SCENARIO --against REF)",
+                                 "give two runs: harness compare BASELINE CURRENT")
+            return _gate(args, compare_ab=runs[0])
+        return _gate(args, baseline=runs[0], current=runs[1])
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Store a run (its record, without raw/ and report/) as results/baselines/NAME."""
     import shutil
+    import tempfile
 
     run = record.load_run(_resolve_run(args.run, Path(args.results)))
     name = record.check_run_id(args.name or run.meta.get("scenario", {}).get("name", "baseline"))
     if run.meta.get("status") != "complete":
         raise UsageError(f"run {run.run_id} is {run.meta.get('status')}: only a complete run can be a baseline")
+    if run.problems:
+        raise UsageError(f"run {run.run_id} is damaged ({run.problems[0]}): it cannot be a baseline")
     target = Path(args.results) / "baselines" / name
-    staging = target.with_name(f".{name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(run.path, staging, ignore=shutil.ignore_patterns("raw", "report", "*.tmp", "threads.csv", "timeline.csv"))
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    if target.exists() and not args.force:
+        raise UsageError(f"baseline {name} exists ({target})", "add --force to replace it, or choose another --name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.new-", dir=target.parent))
+    try:
+        shutil.copytree(run.path, staging, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("raw", "report", ".*.tmp", "threads.csv", "timeline.csv"))
+        staging.chmod(0o755)
+        record.replace_folder(staging, target)  # readers see the old baseline or the new one, never neither
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     console.print(f"baseline {name} is now run {run.run_id}: {target} (commit it to share it)")
     return EXIT_OK
 
 
 def _resolve_run(arg: str, results_dir: Path) -> Path:
+    """A run given as a folder, a run id in results_dir, or a baseline name (`baselines/NAME`
+    or NAME alone when no run has that name: never silently one when both exist)."""
     path = Path(arg)
     if (path / "run.json").is_file() or path.name == "run.json":
         return path
+    if arg.startswith("baselines/"):
+        name = record.check_run_id(arg.removeprefix("baselines/"))
+        if not (results_dir / "baselines" / name / "run.json").is_file():
+            raise UsageError(f"no baseline {name!r} in {results_dir / 'baselines'}", f"the baselines are the folders of {results_dir / 'baselines'}")
+        return results_dir / "baselines" / name
     record.check_run_id(arg)
-    if (results_dir / "baselines" / arg / "run.json").is_file() and not (results_dir / arg / "run.json").is_file():
-        return results_dir / "baselines" / arg
-    candidate = results_dir / arg
-    if not (candidate / "run.json").is_file():
+    as_run, as_baseline = results_dir / arg, results_dir / "baselines" / arg
+    if (as_run / "run.json").is_file() and (as_baseline / "run.json").is_file():
+        raise UsageError(f"{arg!r} names both a run and a baseline in {results_dir}",
+                         f"say which: {arg} is ambiguous; use baselines/{arg} for the baseline, or the run's folder "
+                         f"{as_run}")
+    if (as_baseline / "run.json").is_file():
+        return as_baseline
+    if not (as_run / "run.json").is_file():
         raise UsageError(f"no run {arg!r} in {results_dir}", "`harness list` shows the stored runs")
-    return candidate
+    return as_run
+
+
+def _load_runs(args_runs: Sequence[str], results_dir: Path) -> list[record.Run]:
+    """Read each run; say (one line each) what could not be read of it."""
+    runs = [record.load_run(_resolve_run(a, results_dir)) for a in args_runs]
+    for run in runs:
+        for problem in run.problems:
+            console.print(f"[yellow]warning:[/] run {run.run_id}: {problem}; what needs it is left out")
+    return runs
+
+
+@contextlib.contextmanager
+def _damaged_record_is_one_line(runs: Sequence[record.Run]) -> Iterator[None]:
+    """A record whose values make no sense (hand-edited, damaged, hostile) ends the command with one line
+    naming the runs, not a traceback (--debug shows it)."""
+    try:
+        yield
+    except HarnessError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
+        if "--debug" in sys.argv:
+            traceback.print_exc()
+        names = ", ".join(r.run_id for r in runs)
+        raise UsageError(f"the record of {names} cannot be analysed ({type(exc).__name__}: {str(exc)[:160]}): "
+                         "it may be damaged, partial, edited by hand or of an older version",
+                         "--debug shows where; re-running the scenario gives a whole record") from None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
 
-    runs = [record.load_run(_resolve_run(a, Path(args.results))) for a in args.runs]
+    runs = _load_runs(args.runs, Path(args.results))
     if args.out:
         out = Path(args.out)
     elif len(runs) == 1:
         out = runs[0].path / "report"
     else:  # not inside any one run: a side-by-side report belongs to none of them
         out = Path(args.results) / "reports" / "+".join(r.run_id for r in runs)
-    report = render_report(runs, out)
+    with _damaged_record_is_one_line(runs):
+        report = render_report(runs, out)
     console.print(f"summary: {report.markdown}")
     print(report.html)
     return EXIT_OK
@@ -643,6 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
     u = bsub.add_parser("update", help="make RUN the baseline NAME (results/baselines/NAME)")
     u.add_argument("run", help="run id or folder (complete runs only)")
     u.add_argument("--name", help="baseline name (default: the run's scenario)")
+    u.add_argument("--force", action="store_true", help="replace an existing baseline of that name (atomically)")
     u.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("list", help="list scenarios and stored runs")
@@ -661,7 +710,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # SIGTERM and SIGHUP (the terminal closed) end a run as Ctrl-C does: recorded as interrupted
+    previous = {sig: signal.signal(sig, _on_sigterm) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return int(args.func(args))
     except HarnessError as exc:
@@ -670,11 +720,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]error:[/] {exc.one_line()}")
         return exc.exit_code
     except (KeyboardInterrupt, Interrupted):
-        console.print("[yellow]interrupted[/]: every process the harness started has been stopped; "
-                      "finished cases are kept in the run record")
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            console.print("[yellow]interrupted[/]: every process the harness started has been stopped; "
+                          "finished cases are kept in the run record")
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -87,34 +86,28 @@ def run_demo(scenario: Scenario, results_dir: Path, console: Console, server_lab
     check_services_available(set(case.services))
     clean_up_after_killed_runs(results_dir, lambda m: console.print(f"[yellow]note:[/] {m}"))
     web_port = web_port or free_port()
-    ledger = procs.Ledger(results_dir / ACTIVE_DIR)
-    procs.use_ledger(ledger)
-    try:
-        with tempfile.TemporaryDirectory(prefix="harness-demo-") as tmp, contextlib.ExitStack() as stack:
-            raw = Path(tmp)
-            server: Server = make_server(case, raw)
-            if "redis" in case.services:  # the shared-state demo's store, started like a run's
-                server.extra_env = stack.enter_context(RedisService(raw)).environment()
-            with server:
-                ui = f"http://127.0.0.1:{web_port}"
-                env = dict(os.environ, HARNESS_PATH=case.path, HARNESS_NAME=case.route, HARNESS_WARMUP_S="0",
-                           HARNESS_KEEPALIVE="1" if case.keepalive else "0", PYTHONUNBUFFERED="1")
-                env.pop("HARNESS_OUT", None)
-                if case.probe_path:
-                    env.update(HARNESS_PROBE_PATH=case.probe_path, HARNESS_PROBE_RPS=repr(case.probe_rps or 20.0))
-                locust = procs.spawn(locust_command(case, server.url, web_port, raw), raw / "locust.out", env=env)
-                try:
-                    _wait_for_ui(web_port, locust, raw)
-                    console.print(f"[bold]{case.condition}[/] at {server.url}; Locust's web UI: [bold]{ui}[/] "
-                                  "(change users there; Ctrl-C here stops everything)")
-                    if on_ready:
-                        on_ready(ui, server.url)
-                    _watch(server, case, console, for_s)
-                finally:
-                    procs.stop(locust, timeout_s=10)
-    finally:
-        procs.use_ledger(None)
-        ledger.close()
+    with procs.contained(results_dir / ACTIVE_DIR) as unit, contextlib.ExitStack() as stack:
+        raw = unit.temp_dir("harness-demo-")
+        server: Server = make_server(case, raw)
+        if "redis" in case.services:  # the shared-state demo's store, started like a run's
+            server.extra_env = stack.enter_context(RedisService(raw)).environment()
+        with server:
+            ui = f"http://127.0.0.1:{web_port}"
+            env = dict(os.environ, HARNESS_PATH=case.path, HARNESS_NAME=case.route, HARNESS_WARMUP_S="0",
+                       HARNESS_KEEPALIVE="1" if case.keepalive else "0", PYTHONUNBUFFERED="1")
+            env.pop("HARNESS_OUT", None)
+            if case.probe_path:
+                env.update(HARNESS_PROBE_PATH=case.probe_path, HARNESS_PROBE_RPS=repr(case.probe_rps or 20.0))
+            locust = procs.spawn(locust_command(case, server.url, web_port, raw), raw / "locust.out", env=env)
+            try:
+                _wait_for_ui(web_port, locust, raw)
+                console.print(f"[bold]{case.condition}[/] at {server.url}; Locust's web UI: [bold]{ui}[/] "
+                              "(change users there; Ctrl-C here stops everything)")
+                if on_ready:
+                    on_ready(ui, server.url)
+                _watch(server, case, console, for_s)
+            finally:
+                procs.stop(locust, timeout_s=10)
 
 
 def _wait_for_ui(port: int, locust: Any, raw: Path, timeout_s: float = 30.0) -> None:

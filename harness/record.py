@@ -42,6 +42,8 @@ Schema history:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as _dt
 import importlib.metadata
 import json
@@ -52,9 +54,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 import psutil
@@ -154,6 +157,19 @@ _DTYPES: dict[str, dict[str, Any]] = {
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+_UMASK = _umask()
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -162,6 +178,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write text to path so that readers see the old file or the new one, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would make it (mkstemp's are 0600): like the PNGs beside it
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -173,6 +190,51 @@ def atomic_write_text(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back until the block is done, then act on them.
+
+    Python runs signal handlers in the main thread only, whichever thread the kernel gave
+    the signal to, so swapping the handlers for ones that only note the signal defers it in
+    every thread (a thread's signal mask would cover that thread alone). The noted signals
+    are raised again once the former handlers are back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {sig: signal.signal(sig, lambda s, _f: pending.append(s)) for sig in _DEFERRED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(pending):
+            signal.raise_signal(sig)
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put folder `new` in place of `target` (same file system) in one step where Linux offers
+    it (renameat2 RENAME_EXCHANGE): a reader sees the old folder or the new one, never
+    neither. `new` then holds the old content (the caller removes it)."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, rename_exchange = -100, 2
+        if libc.renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(target), rename_exchange) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.rename(target, old)
+    os.rename(new, target)
+    os.rename(old, new)
 
 
 def write_table(path: Path, name: str, rows: list[dict[str, Any]]) -> None:
@@ -277,9 +339,10 @@ class RunWriter:
                                      "choose a writable folder with --results") from exc
         self.meta = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, "status": "running",
                      "started_at": now_iso(), "ended_at": None, "error": None, "cases": [], **meta}
-        self._write_meta()
-        for name in TABLE_COLUMNS:
-            write_table(self.path / f"{name}.csv", name, [])
+        with signals_deferred():  # the tables first: run.json never names a table that is not there
+            for name in TABLE_COLUMNS:
+                write_table(self.path / f"{name}.csv", name, [])
+            self._write_meta()
 
     def raw_dir(self, case_id: str) -> Path:
         return self.path / "raw" / case_id
@@ -287,13 +350,11 @@ class RunWriter:
     def add_case(self, case: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
         """Record one finished (or failed) case and rewrite every table it touched.
 
-        Ctrl-C and SIGTERM are held back until every file is written, so run.json never
-        lists a case whose tables were not rewritten."""
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
+        The tables are written before run.json, and Ctrl-C, SIGTERM and SIGHUP are held back
+        until every file is written; should the harness die in between (SIGKILL), the tables
+        hold a case run.json does not list, and readers go by run.json (load_run)."""
+        with signals_deferred():
             self._add_case(case, tables)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _add_case(self, case: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> None:
         self.meta["cases"].append(case)
@@ -307,8 +368,9 @@ class RunWriter:
         self._write_meta()
 
     def finish(self, status: str, error: str | None = None) -> None:
-        self.meta.update(status=status, error=error, ended_at=now_iso())
-        self._write_meta()
+        with signals_deferred():
+            self.meta.update(status=status, error=error, ended_at=now_iso())
+            self._write_meta()
 
     def _write_meta(self) -> None:
         atomic_write_text(self.path / "run.json", json.dumps(self.meta, indent=2, default=str) + "\n")
@@ -316,47 +378,85 @@ class RunWriter:
 
 @dataclass
 class Run:
-    """A stored run, read back: its metadata and its tables as pandas DataFrames."""
+    """A stored run, read back: its metadata and its tables as pandas DataFrames.
+
+    `problems` lists what could not be read (a damaged or missing table): the tables
+    concerned are empty, and a report says what it could not draw."""
 
     path: Path
     meta: dict[str, Any]
     tables: dict[str, pd.DataFrame]
+    problems: list[str] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
-        return str(self.meta["run_id"])
+        """The run's id: run.json's when it is a plain name, else the folder's (a run id
+        names output folders, so it must never be a path)."""
+        value = self.meta.get("run_id")
+        if isinstance(value, str) and _RUN_ID_RE.match(value) and value not in (".", ".."):
+            return value
+        return self.path.name
 
     def __getitem__(self, table: str) -> pd.DataFrame:
         return self.tables[table]
 
 
-def load_run(path: Path | str) -> Run:
-    """Read a run folder (or its run.json). Refuses records of another schema version."""
-    path = Path(path)
-    if path.name == "run.json":
-        path = path.parent
+def read_meta(path: Path) -> dict[str, Any]:
+    """run.json of a run folder, checked to be a run record this harness reads; UsageError,
+    one line naming the run and what is wrong, otherwise."""
     meta_path = path / "run.json"
     if not meta_path.is_file():
         raise UsageError(f"{path} is not a run folder (no run.json)", "pass a folder under results/, see `harness list`")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"run {path.name}: run.json is not UTF-8 text: the record is damaged") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{meta_path} is not valid JSON: {exc}") from exc
-    version = meta.get("schema_version") if isinstance(meta, dict) else None
-    if not isinstance(version, int):
-        raise UsageError(f"{meta_path} has no schema_version: not a run record of this harness")
+        raise UsageError(f"run {path.name}: run.json is not valid JSON ({exc.msg}, line {exc.lineno}): "
+                         "the record is damaged") from None
+    except OSError as exc:
+        raise UsageError(f"run {path.name}: run.json cannot be read: {exc.strerror}") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"run {path.name}: run.json is not a JSON object: not a run record of this harness")
+    version = meta.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UsageError(f"run {path.name}: run.json has no schema_version: not a run record of this harness")
     if version > SCHEMA_VERSION:
         raise UsageError(f"{path.name} was written with record schema {version}, newer than this harness reads "
                          f"({SCHEMA_VERSION})", "upgrade the harness (git pull; make setup)")
     if version < 1:
         raise UsageError(f"{path.name} uses record schema {version}, older than any this harness reads")
-    tables = {}
+    for key, kind in (("cases", list), ("scenario", dict), ("machine", dict), ("versions", dict)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise UsageError(f"run {path.name}: run.json's {key!r} is not a {kind.__name__}: the record is damaged")
+    if not all(isinstance(c, dict) and isinstance(c.get("case_id"), str) for c in meta.get("cases", [])):
+        raise UsageError(f"run {path.name}: run.json lists a case without a case_id: the record is damaged")
+    return meta
+
+
+def load_run(path: Path | str) -> Run:
+    """Read a run folder (or its run.json). Refuses records of another schema version and a
+    damaged run.json; a damaged or missing table reads as empty, named in Run.problems.
+
+    The run's cases are those run.json lists: rows of other cases (a harness killed between
+    writing a case's tables and run.json) are left out, so every table agrees with run.json."""
+    path = Path(path)
+    if path.name == "run.json":
+        path = path.parent
+    meta = read_meta(path)
+    version = meta["schema_version"]
+    listed = {c["case_id"] for c in meta.get("cases", [])} if "cases" in meta else None
+    tables, problems = {}, []
     for name, columns in TABLE_COLUMNS.items():
         file = path / f"{name}.csv"
         try:
             frame = pd.read_csv(file, dtype=_DTYPES.get(name)) if file.is_file() else pd.DataFrame(columns=columns)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{file} cannot be read ({type(exc).__name__}): the record is damaged") from exc
+        except pd.errors.EmptyDataError:
+            problems.append(f"{name}.csv is empty (not even its header)")
+            frame = pd.DataFrame(columns=columns)
+        except (pd.errors.ParserError, ValueError, UnicodeDecodeError, OSError) as exc:
+            problems.append(f"{name}.csv cannot be read ({type(exc).__name__})")
+            frame = pd.DataFrame(columns=columns)
         if version == 1:  # version 2 added many columns: every one a version 1 table lacks is new
             for column in set(columns) - set(frame.columns):
                 frame[column] = next((added[name][column] for added in _ADDED_IN.values()
@@ -368,26 +468,31 @@ def load_run(path: Path | str) -> Run:
                         frame[column] = value
         missing = set(columns) - set(frame.columns)
         if missing:
-            raise UsageError(f"{file} lacks columns {sorted(missing)}: the record is damaged")
+            problems.append(f"{name}.csv lacks columns {sorted(missing)}")
+            frame = pd.DataFrame(columns=columns)
+        if listed is not None and len(frame) and "case_id" in frame.columns:
+            frame = frame[frame["case_id"].astype(str).isin(listed)].reset_index(drop=True)
         tables[name] = frame
-    return Run(path=path, meta=meta, tables=tables)
+    return Run(path=path, meta=meta, tables=tables, problems=problems)
 
 
 def list_runs(results_dir: Path) -> list[dict[str, Any]]:
-    """Summaries of every run folder in results_dir, newest first; unreadable ones say why."""
-    out = []
+    """Summaries of every run folder in results_dir, newest first; unreadable ones say why
+    (one damaged run never hides the others)."""
+    out: list[dict[str, Any]] = []
     if not results_dir.is_dir():
         return out
     for child in sorted(results_dir.iterdir(), reverse=True):
-        meta_path = child / "run.json"
-        if not meta_path.is_file():
+        if not (child / "run.json").is_file():
             continue
         try:
-            meta = json.loads(meta_path.read_text())
-            out.append({"run_id": child.name, "status": meta.get("status"), "scenario": meta.get("scenario", {}).get("name"),
-                        "started_at": meta.get("started_at"), "cases": len(meta.get("cases", []))})
-        except (json.JSONDecodeError, AttributeError) as exc:
-            out.append({"run_id": child.name, "status": f"unreadable: {exc}", "scenario": None, "started_at": None,
-                        "cases": 0})
+            meta = read_meta(child)
+        except UsageError as exc:
+            out.append({"run_id": child.name, "status": f"unreadable: {exc.message}", "scenario": None,
+                        "started_at": None, "cases": 0})
+            continue
+        scenario = meta.get("scenario", {}).get("name")
+        out.append({"run_id": child.name, "status": str(meta.get("status")),
+                    "scenario": scenario if isinstance(scenario, str) else None,
+                    "started_at": str(meta.get("started_at")), "cases": len(meta.get("cases", []))})
     return out
-

@@ -34,7 +34,7 @@ from harness.servers.reuseport import supports_reuseport
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL_S = 0.5
-ACTIVE_DIR = ".active"  # ledgers of running harness processes (see procs.Ledger)
+ACTIVE_DIR = ".active"  # ledgers of running harness processes (see procs.Unit and harness.guard)
 # Counting routes stop Locust gracefully: each user's last request is answered and counted,
 # so the client's count of successes can be compared with the servers' counters exactly.
 COUNT_STOP_TIMEOUT_S = 10.0
@@ -287,9 +287,16 @@ def run_scenario(
         "remote_workers": None if remote is None else {"count": remote.count, "bind_host": remote.bind_host,
                                                        "port": remote.port},
     })  # fmt: skip
-    ledger = procs.Ledger(results_dir / ACTIVE_DIR, writer.path)
-    procs.use_ledger(ledger)
     failed: list[str] = []
+    # everything started from here on is one unit: it dies with the harness, however it ends
+    with procs.contained(results_dir / ACTIVE_DIR, writer.path):
+        return _run_cases(writer, cases, progress, failed, port=port, layout=layout, remote=remote,
+                          node_by_version=node_by_version, sides=sides)
+
+
+def _run_cases(writer: record.RunWriter, cases: list[Case], progress: Progress, failed: list[str], *,
+               port: int | None, layout: dict[str, list[int]] | str, remote: RemoteWorkers | None,
+               node_by_version: dict[str, Any], sides: dict[str, Side] | None) -> RunOutcome:
     try:
         for number, case in enumerate(cases, 1):
             expected = 1 + case.warmup_s + case.duration_s + 4
@@ -311,13 +318,10 @@ def run_scenario(
             progress.case_finished(case, _one_line_summary(case_row, tables))
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, Interrupted)):
-            writer.finish("interrupted", "stopped by the user (Ctrl-C or SIGTERM) before every case ran")
+            writer.finish("interrupted", "stopped by a signal (Ctrl-C, SIGTERM or SIGHUP) before every case ran")
         else:
             writer.finish("failed", f"{type(exc).__name__}: {getattr(exc, 'message', exc)}")
         raise
-    finally:
-        procs.use_ledger(None)
-        ledger.close()
     if failed:
         error = f"{len(failed)} of {len(cases)} cases failed: {', '.join(failed)}"
         writer.finish("failed", error)

@@ -8,6 +8,8 @@
 // Configured from the environment (set by the harness for /count/redis workloads):
 //   REDIS_URL          redis://127.0.0.1:PORT (no default: without it /count/redis answers 503)
 //   REDIS_COUNTER_KEY  the key (default harness:count)
+//   REDIS_PASSWORD     the password (the harness makes one per case), kept out of the URL so
+//                      that logs which print the URL never show it
 
 const { createClient } = require('@redis/client');
 
@@ -24,6 +26,7 @@ const COMMAND_TIMEOUT_MS = 5000;
 async function connectCounter(url, key = DEFAULT_KEY) {
   const client = createClient({
     url,
+    password: process.env.REDIS_PASSWORD || undefined,
     commandOptions: { timeout: COMMAND_TIMEOUT_MS },
     // Retry a lost connection for about 9 s (20 tries, 50 ms more each, at most 500 ms
     // apart), then give up: connect() rejects and the worker reports why.

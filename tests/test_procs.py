@@ -65,33 +65,31 @@ def test_a_reused_pid_is_never_killed(tmp_path: Path):
         child.wait()
 
 
+def _ledger_pids(unit: procs.Unit) -> set[int]:
+    try:
+        return {p for p, _ in json.loads(unit.ledger.read_text())["processes"]}
+    except (OSError, ValueError, KeyError):
+        return set()
+
+
 def test_the_ledger_of_a_live_harness_is_left_alone(tmp_path: Path):
-    ledger = procs.Ledger(tmp_path)
-    child = _leftover()
-    try:
-        ledger.add(child.pid)
-        assert procs.reap_stale(tmp_path) == []
-        assert child.poll() is None
-        data = json.loads(ledger.path.read_text())
-        assert [g["pid"] for g in data["groups"]] == [child.pid]
-    finally:
-        child.kill()
-        child.wait()
-        ledger.close()
-    assert not ledger.path.exists()
-
-
-def test_spawn_and_stop_keep_the_ledger(tmp_path: Path):
-    ledger = procs.Ledger(tmp_path)
-    procs.use_ledger(ledger)
-    try:
+    with procs.contained(tmp_path) as unit:
         p = procs.spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "log")
-        assert [g["pid"] for g in json.loads(ledger.path.read_text())["groups"]] == [p.pid]
+        assert wait_until(lambda: p.pid in _ledger_pids(unit), timeout_s=5)
+        assert procs.reap_stale(tmp_path) == []
+        assert p.poll() is None
         procs.stop(p, timeout_s=5)
-        assert json.loads(ledger.path.read_text())["groups"] == []
-    finally:
-        procs.use_ledger(None)
-        ledger.close()
+    assert not unit.ledger.exists()  # the guardian removes it when the unit ends
+
+
+def test_a_unit_ends_with_nothing_left_and_its_temporary_folders_gone(tmp_path: Path):
+    """What a block forgot to stop, the unit's end stops; its temporary folders are removed."""
+    with procs.contained(tmp_path) as unit:
+        folder = unit.temp_dir("hpm2-")
+        p = procs.spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "log")
+        assert folder.is_dir() and oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert wait_until(lambda: p.poll() is not None, timeout_s=5)
+    assert not folder.exists()
 
 
 def test_stop_kills_a_group_that_ignores_sigterm(tmp_path: Path):
@@ -140,21 +138,62 @@ def test_cpu_layout_gives_the_generator_a_quarter():
         assert not set(layout["server"]) & set(layout["generator"])
 
 
-def test_members_of_a_group_whose_leader_died_are_reaped(tmp_path: Path):
-    """As nginx workers outlive a SIGKILLed master: the leader is gone, its group is not."""
+def test_members_the_guardian_saw_are_reaped_even_when_their_leader_died(tmp_path: Path):
+    """As nginx workers outlive a SIGKILLed master: the leader is gone, its member is not, and
+    the ledger (written by a guardian that was killed too) names the member by pid and start time."""
     script = ("import os, subprocess, sys, time; "
               "c = subprocess.Popen(['sleep', '120']); print(c.pid, flush=True); time.sleep(120)")
     leader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                               start_new_session=True)
     member_pid = int(leader.stdout.readline())
     started = psutil.Process(leader.pid).create_time()
+    member_started = psutil.Process(member_pid).create_time()
     leader.kill()
     leader.wait()
     assert psutil.pid_exists(member_pid) and os.getpgid(member_pid) == leader.pid
     dead_pid, dead_started = _dead_pid()
     (tmp_path / f"{dead_pid}.json").write_text(json.dumps({
-        "harness_pid": dead_pid, "harness_started": dead_started, "run": None,
-        "groups": [{"pid": leader.pid, "started": started}]}))
+        "harness_pid": dead_pid, "harness_started": dead_started, "run": None, "cgroup": None, "temps": [],
+        "processes": [[leader.pid, started], [member_pid, member_started]]}))
     procs.reap_stale(tmp_path)
     assert wait_until(lambda: not psutil.pid_exists(member_pid) or
                       psutil.Process(member_pid).status() == psutil.STATUS_ZOMBIE, timeout_s=5)
+
+
+def test_a_process_of_the_same_group_that_the_guardian_never_saw_is_spared(tmp_path: Path):
+    """A stranger in a group whose id is a pid the ledger names (the pid was reused by a daemon
+    that then left children behind) is not ours: only exact identities are killed."""
+    stranger = _leftover()
+    try:
+        dead_pid, dead_started = _dead_pid()
+        (tmp_path / f"{dead_pid}.json").write_text(json.dumps({
+            "harness_pid": dead_pid, "harness_started": dead_started, "run": None,
+            "processes": [[stranger.pid, psutil.Process(stranger.pid).create_time() - 5]]}))
+        procs.reap_stale(tmp_path)
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_stop_never_signals_the_group_of_a_reused_pid():
+    """After the leader was reaped, a live process with its pid is someone else's: stop()
+    must not killpg it (a fake Popen stands for a reaped leader whose pid was reused)."""
+    stranger = _leftover()  # a group leader, as a process that got the pid would be
+
+    class ReapedLeader:
+        pid = stranger.pid
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+        def wait(self, timeout=None):
+            return 0
+
+    try:
+        assert procs.stop(ReapedLeader(), timeout_s=0.5) == 0
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,7 @@ def test_a_version_1_record_is_read_with_the_new_columns_filled(results_dir: Pat
     w = _writer(results_dir)
     meta = json.loads((w.path / "run.json").read_text())
     meta["schema_version"] = 1
+    meta["cases"] = [{"case_id": "001-single-cpu-u8-r1"}]  # readers go by the cases run.json lists
     (w.path / "run.json").write_text(json.dumps(meta))
     # version 1 tables lacked the columns version 2 added
     (w.path / "cases.csv").write_text("case_id,index,condition,repetition,mode,workers,schedule,route,path,users,"
@@ -126,6 +128,7 @@ def test_a_version_2_timeline_is_read_without_per_second_percentiles(results_dir
     w = _writer(results_dir)
     meta = json.loads((w.path / "run.json").read_text())
     meta["schema_version"] = 2
+    meta["cases"] = [{"case_id": "c1"}]
     (w.path / "run.json").write_text(json.dumps(meta))
     (w.path / "timeline.csv").write_text("case_id,second,elapsed_s,phase,name,requests,failures,latency_mean_ms,"
                                          "latency_max_ms\nc1,100,1.0,measure,/cpu,10,0,2.5,4.0\n")
@@ -138,6 +141,7 @@ def test_a_version_3_record_is_read_with_no_events(results_dir: Path):
     w = _writer(results_dir)
     meta = json.loads((w.path / "run.json").read_text())
     meta["schema_version"] = 3
+    meta["cases"] = [{"case_id": "c1"}]
     (w.path / "run.json").write_text(json.dumps(meta))
     columns = [c for c in record.TABLE_COLUMNS["cases"] if c not in ("events", "shutdown_timeout_s")]
     (w.path / "cases.csv").write_text(",".join(columns) + "\n" + ",".join("c1" if c == "case_id" else ""
@@ -150,3 +154,47 @@ def test_a_version_3_record_is_read_with_no_events(results_dir: Path):
     assert run["cases"]["shutdown_timeout_s"].tolist() == [5.0]  # the server's default, which it ran with
     assert run["workers"]["first_response_ts"].isna().all() and run["workers"]["last_response_ts"].isna().all()
     assert run["events"].empty and run["requests"].empty
+
+
+def test_signals_are_deferred_in_every_thread_until_the_record_is_written():
+    """A Ctrl-C the kernel gives to another thread (rich's, Locust's) must not land in the
+    middle of add_case either: it is raised once the block is done."""
+    import signal
+    import threading
+
+    seen: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        with record.signals_deferred():
+            t = threading.Thread(target=lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT))
+            t.start()
+            t.join()
+            time.sleep(0.05)  # a Python handler would run here, between two bytecodes
+            seen.append("the block finished")
+    assert seen == ["the block finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_rows_of_a_case_run_json_does_not_list_are_left_out(results_dir: Path):
+    """A harness killed between a case's tables and run.json: the reader goes by run.json."""
+    w = _writer(results_dir)
+    (w.path / "cases.csv").write_text(",".join(record.TABLE_COLUMNS["cases"]) + "\n"
+                                      + ",".join("c9" if c == "case_id" else "" for c in record.TABLE_COLUMNS["cases"])
+                                      + "\n")
+    run = record.load_run(w.path)
+    assert run["cases"].empty and run.problems == []
+
+
+def test_records_are_written_readable_as_the_pngs_beside_them(tmp_path: Path):
+    path = tmp_path / "x.csv"
+    record.atomic_write_text(path, "a\n")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~record._UMASK
+
+
+def test_a_folder_is_replaced_in_one_step(tmp_path: Path):
+    old, new = tmp_path / "baseline", tmp_path / ".baseline.new"
+    old.mkdir()
+    (old / "run.json").write_text("old")
+    new.mkdir()
+    (new / "run.json").write_text("new")
+    record.replace_folder(new, old)
+    assert (old / "run.json").read_text() == "new" and (new / "run.json").read_text() == "old"

@@ -185,13 +185,19 @@ def test_a_version_3_record_reads_with_an_empty_counters_table(tmp_path: Path):
 def test_redis_starts_on_loopback_without_persistence_and_stops(tmp_path: Path):
     with RedisService(tmp_path) as r:
         pid = r.proc.pid
-        assert resp_command(r.port, "CONFIG", "GET", "save") == ["save", ""]
-        assert resp_command(r.port, "CONFIG", "GET", "appendonly") == ["appendonly", "no"]
-        assert resp_command(r.port, "CONFIG", "GET", "dir") == ["dir", str(tmp_path)]
-        assert resp_command(r.port, "CONFIG", "GET", "bind")[1].split() == ["127.0.0.1"]
+        assert r.command("CONFIG", "GET", "save") == ["save", ""]
+        assert r.command("CONFIG", "GET", "appendonly") == ["appendonly", "no"]
+        assert r.command("CONFIG", "GET", "dir") == ["dir", str(tmp_path)]
+        assert r.command("CONFIG", "GET", "bind")[1].split() == ["127.0.0.1"]
         assert r.counter() == 0
-        assert resp_command(r.port, "INCR", COUNTER_KEY) == 1 and r.counter() == 1
+        assert r.command("INCR", COUNTER_KEY) == 1 and r.counter() == 1
         assert [p.role for p in r.processes()] == ["redis"]
+        # another user of the machine, without this case's password, can do nothing with it
+        with pytest.raises(RunFailed, match="NOAUTH"):
+            resp_command(r.port, "GET", COUNTER_KEY)
+        with pytest.raises(RunFailed, match="NOAUTH"):
+            resp_command(r.port, "CONFIG", "SET", "save", "60 1")
+        assert (r.conf_path.stat().st_mode & 0o077) == 0  # the file holding the password is the owner's
     assert r.exit_code == 0
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert sorted(p.name for p in tmp_path.iterdir()) == ["redis.conf", "redis.log"]  # nothing saved

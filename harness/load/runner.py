@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from harness import procs
 from harness.errors import RunFailed
+from harness.servers.base import free_port
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S
 from harness.servers.base import ProcInfo
 
@@ -84,14 +85,22 @@ class LocustRun:
         self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
         self.proc = None
         self.started_monotonic = 0.0
+        self.master_port: int | None = None  # with local Locust worker processes: the master's port
 
     def command(self) -> list[str]:
         if self.remote is not None:
             spread = ["--master", "--master-bind-host", self.remote.bind_host, "--master-bind-port",
                       str(self.remote.port), "--expect-workers", str(self.remote.count),
                       "--expect-workers-max-wait", f"{self.remote.wait_s:g}"]
+        elif self.process_count > 1:
+            # Locust's master for its own worker processes: on loopback and on a free port, not
+            # its default *:5557 (every interface, no authentication; two runs would collide)
+            port = self.master_port or free_port()
+            self.master_port = port
+            spread = ["--processes", str(self.process_count), "--master-bind-host", "127.0.0.1",
+                      "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
         else:
-            spread = ["--processes", str(self.process_count)] if self.process_count > 1 else []
+            spread = []
         # each user's share of the open-load rate; the master passes these options on to its workers
         per_user_rps = repr(self.open_rps / self.users) if self.open_rps is not None else ""
         return [

@@ -210,7 +210,7 @@ class Server(Managed, ABC):
         JavaScript is not reliable. REDIS_URL comes only from extra_env: a server never
         counts in a Redis the harness did not start for it."""
         env = dict(os.environ)
-        for name in ("UV_THREADPOOL_SIZE", "REDIS_URL", "REDIS_COUNTER_KEY"):
+        for name in ("UV_THREADPOOL_SIZE", "REDIS_URL", "REDIS_COUNTER_KEY", "REDIS_PASSWORD"):
             env.pop(name, None)
         env.update(self.extra_env)
         if self.uv_threadpool_size is not None:

@@ -138,7 +138,7 @@ class Pm2Server(Server):
 
     def start(self, ready_timeout_s: float = 30.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.home = Path(tempfile.mkdtemp(prefix="hpm2-"))
+        self.home = procs.unit().temp_dir("hpm2-")
         self._home_made = True
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # PM2 phones version.pm2.io on the first run in a PM2_HOME without this file.
@@ -166,7 +166,7 @@ class Pm2Server(Server):
             return self.exit_code
         finally:  # PM2_HOME goes with the server (the daemon logs to server.log, in the case's folder)
             if self._home_made:
-                shutil.rmtree(self.home, ignore_errors=True)
+                procs.unit().remove_temp(self.home)
                 self._home_made = False
 
     # --- instances ------------------------------------------------------------------------

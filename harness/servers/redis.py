@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import time
@@ -63,8 +64,10 @@ def redis_version(binary: str | None = None) -> str | None:
         return None
 
 
-def render_config(*, port: int, data_dir: Path) -> str:
+def render_config(*, port: int, data_dir: Path, password: str | None = None) -> str:
     """redis.conf of one case. Refuses (UsageError) any value it cannot place safely."""
+    if password is not None and not re.fullmatch(r"[0-9a-f]{16,128}", password):
+        raise UsageError("the Redis password must be 16 to 128 hexadecimal digits (the harness makes one per case)")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise UsageError(f"port {port!r} cannot go into the Redis config: not a port", "use a whole number from 1 to 65535")
     folder = str(data_dir)
@@ -74,10 +77,13 @@ def render_config(*, port: int, data_dir: Path) -> str:
     return f"""# Rendered by the harness (harness/servers/redis.py) for one case; every value was validated.
 # Run as: redis-server <this file>   (in the foreground; the harness stops it with SIGTERM)
 
-# Loopback only, and protected mode on: nothing but this machine can reach it.
+# Loopback only, and protected mode on: nothing but this machine can reach it; and a
+# password made for this case alone, so no other user of the machine can read, reset or
+# reconfigure the counter during the run (this file is readable by its owner only).
 bind 127.0.0.1
 protected-mode yes
 port {port}
+{f"requirepass {password}" if password else "# no password (a test of the configuration)"}
 
 # In the foreground, logging to stdout (the harness writes it to redis.log beside this file).
 daemonize no
@@ -95,14 +101,21 @@ databases 1
 """
 
 
-def resp_command(port: int, *args: str, host: str = "127.0.0.1", timeout_s: float = 2.0) -> Any:
-    """Send one command to Redis and return its reply: str (simple or bulk string), int,
-    None (a null bulk string), or a list. An error reply raises RunFailed."""
-    payload = f"*{len(args)}\r\n".encode() + b"".join(
+def _encode(args: tuple[str, ...]) -> bytes:
+    return f"*{len(args)}\r\n".encode() + b"".join(
         f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args)
+
+
+def resp_command(port: int, *args: str, host: str = "127.0.0.1", timeout_s: float = 2.0,
+                 password: str | None = None) -> Any:
+    """Send one command to Redis (after AUTH with `password`) and return its reply: str
+    (simple or bulk string), int, None (a null bulk string), or a list. An error reply raises RunFailed."""
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall(payload)
         reader = sock.makefile("rb")
+        if password is not None:
+            sock.sendall(_encode(("AUTH", password)))
+            _read_reply(reader)
+        sock.sendall(_encode(args))
         return _read_reply(reader)
 
 
@@ -147,7 +160,8 @@ class RedisService(Managed):
         self.port = port if port is not None else free_port(self.host)
         self.stop_timeout_s = stop_timeout_s
         self.cpus = cpus
-        render_config(port=self.port, data_dir=self.data_dir)  # refuse bad values before anything starts
+        self.password = secrets.token_hex(16)  # this case's alone
+        render_config(port=self.port, data_dir=self.data_dir, password=self.password)  # refuse bad values first
 
     @property
     def url(self) -> str:
@@ -155,14 +169,20 @@ class RedisService(Managed):
 
     def environment(self) -> dict[str, str]:
         """What a server needs in its environment to count in this Redis (server/store.js)."""
-        return {"REDIS_URL": self.url, "REDIS_COUNTER_KEY": COUNTER_KEY}
+        return {"REDIS_URL": self.url, "REDIS_COUNTER_KEY": COUNTER_KEY, "REDIS_PASSWORD": self.password}
+
+    def command(self, *args: str, timeout_s: float = 2.0) -> Any:
+        """One command to this Redis, authenticated."""
+        return resp_command(self.port, *args, host=self.host, timeout_s=timeout_s, password=self.password)
 
     def start(self, ready_timeout_s: float = 10.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.conf_path.write_text(render_config(port=self.port, data_dir=self.data_dir))
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the password
+        with os.fdopen(fd, "w") as f:
+            f.write(render_config(port=self.port, data_dir=self.data_dir, password=self.password))
         self.proc = procs.spawn([self.binary, str(self.conf_path)], self.log_path, cwd=self.data_dir, cpus=self.cpus)
         self._wait_ready(ready_timeout_s)
-        resp_command(self.port, "DEL", COUNTER_KEY)  # every case counts from zero
+        self.command("DEL", COUNTER_KEY)  # every case counts from zero
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -171,7 +191,7 @@ class RedisService(Managed):
                 self.exit_code = self.proc.returncode
                 raise self._start_failure(f"redis-server exited with code {self.proc.returncode} before it was ready")
             try:
-                if resp_command(self.port, "PING", timeout_s=1.0) == "PONG":
+                if self.command("PING", timeout_s=1.0) == "PONG":
                     return
             except (OSError, RunFailed):
                 pass
@@ -192,7 +212,7 @@ class RedisService(Managed):
 
     def counter(self) -> int:
         """The shared counter's value now (0 when no request has counted yet)."""
-        value = resp_command(self.port, "GET", COUNTER_KEY)
+        value = self.command("GET", COUNTER_KEY)
         return int(value) if value is not None else 0
 
     def processes(self) -> list[ProcInfo]:

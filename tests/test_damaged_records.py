@@ -1,0 +1,97 @@
+"""Readers meet damaged, partial and hostile records: every file of a recorded fixture is in
+turn truncated, emptied, made non-UTF-8 and given hostile values; `list`, `report` and
+`compare` then end with one line naming the run and what is wrong (or render what they
+can), never with a traceback, and one damaged run never hides the others."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from harness import cli, record
+
+FIXTURE = REPO / "tests" / "fixtures" / "small"
+FILES = sorted(p.name for p in FIXTURE.iterdir())
+DAMAGES = ("truncated", "emptied", "not-utf8", "hostile")
+
+
+def damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":  # cut in the middle of a line, as a crash mid-write would (without our atomic writes)
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "emptied":
+        path.write_bytes(b"")
+    elif how == "not-utf8":
+        path.write_bytes(data[:40] + b"\xff\xfe\x80 latin-1: caf\xe9 \x00" + data[40:])
+    elif how == "hostile":
+        if path.suffix == ".json":
+            meta = json.loads(data)
+            meta.update(run_id="../../../../tmp/escaped", status="<script>alert(1)</script>",
+                        scenario={"name": "../x", "baseline": 7}, machine={"logical_cores": "many"})
+            meta["cases"][0]["workers"] = -3
+            path.write_text(json.dumps(meta))
+        else:  # the header kept, every value after it replaced by nonsense of the wrong kind
+            lines = data.decode().splitlines()
+            width = len(lines[0].split(","))
+            nonsense = ["-1e308", "inf", "NaN", "../../etc/passwd", '"=cmd|x"', "-0", "999999999999999999999"]
+            rows = [",".join(nonsense[(i + j) % len(nonsense)] for j in range(width)) for i in range(len(lines) - 1)]
+            path.write_text("\n".join([lines[0], *rows]) + "\n")
+
+
+def _results_with(tmp_path: Path, file: str, how: str) -> Path:
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copytree(FIXTURE, results / "damaged")
+    shutil.copytree(FIXTURE, results / "good")
+    damage(results / "damaged" / file, how)
+    return results
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main(argv)  # an exception escaping here is the traceback a user would see
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.integration  # about 2 minutes: each case renders a whole report
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("file", FILES)
+def test_a_damaged_record_never_gives_a_traceback(tmp_path: Path, file: str, how: str,
+                                                  capsys: pytest.CaptureFixture[str]):
+    results = _results_with(tmp_path, file, how)
+    code, text = _run(["--results", str(results), "list"], capsys)
+    assert code == 0 and "good" in text and "damaged" in text  # the damaged run never hides the other
+    code, text = _run(["--results", str(results), "report", "damaged", "--out", str(tmp_path / "report")], capsys)
+    assert code in (0, 2), text
+    if code == 2:
+        assert "damaged" in text and "Traceback" not in text
+    code, text = _run(["--results", str(results), "compare", "good", "damaged"], capsys)
+    assert code in range(0, 8), text
+    assert "Traceback" not in text
+    # nothing was written outside the results folder, whatever run.json's run_id says
+    assert not Path("/tmp/escaped").exists()
+
+
+def test_a_hostile_run_id_never_names_a_folder(tmp_path: Path):
+    results = _results_with(tmp_path, "run.json", "hostile")
+    run = record.load_run(results / "damaged")
+    assert run.run_id == "damaged"  # the folder's name, not "../../../../tmp/escaped"
+
+
+def test_list_survives_a_run_json_that_is_not_utf8(tmp_path: Path):
+    results = _results_with(tmp_path, "run.json", "not-utf8")
+    rows = {r["run_id"]: r for r in record.list_runs(results)}
+    assert rows["good"]["status"] == "complete"
+    assert rows["damaged"]["status"].startswith("unreadable: run damaged: run.json is not UTF-8")
+
+
+def test_a_damaged_table_reads_empty_and_is_named(tmp_path: Path):
+    results = _results_with(tmp_path, "timeline.csv", "not-utf8")
+    run = record.load_run(results / "damaged")
+    assert run["timeline"].empty and list(run["timeline"].columns) == record.TABLE_COLUMNS["timeline"]
+    assert run.problems == ["timeline.csv cannot be read (UnicodeDecodeError)"]
+    assert not run["cases"].empty
