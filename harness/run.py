@@ -269,6 +269,7 @@ def run_scenario(
     services = {s for c in cases for s in c.services}
     check_services_available(services)  # redis-server missing: the same
     check_targets(cases, allow_remote)
+    check_server_folder(cases)
     node_by_version = resolve_nodes(cases, on_notice or (lambda _: None))
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
@@ -339,6 +340,20 @@ def check_targets(cases: list[Case], allow_remote: bool) -> None:
         seen.add((case.target_url, case.path))
         target = net.parse_target(case.target_url, allow_remote=allow_remote)
         net.check_reachable(target, case.path)
+
+
+def check_server_folder(cases: list[Case]) -> None:
+    """The reference server's folder (HARNESS_SERVER_DIR, or server/) has its entry point,
+    before anything is written: a wrong folder is bad input, not a failed case."""
+    from harness.servers.base import server_dir
+
+    if all(c.mode == "external" or c.app for c in cases):
+        return
+    folder = server_dir()
+    if not (folder / "index.js").is_file():
+        where = "HARNESS_SERVER_DIR" if os.environ.get("HARNESS_SERVER_DIR") else "the harness's server/ folder"
+        raise UsageError(f"the reference server is not in {folder} (no index.js there; set by {where})",
+                         "point HARNESS_SERVER_DIR at a folder holding the server (index.js), or unset it")
 
 
 def check_modes_available(modes: set[str]) -> None:

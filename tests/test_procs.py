@@ -197,3 +197,23 @@ def test_stop_never_signals_the_group_of_a_reused_pid():
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_program_that_cannot_start_is_one_line(tmp_path: Path):
+    from harness.errors import EnvironmentProblem
+
+    with pytest.raises(EnvironmentProblem, match=r"cannot start node: No such file or directory \(/nonexistent"):
+        procs.spawn(["node", "index.js"], tmp_path / "log", cwd=Path("/nonexistent/server"))
+
+
+def test_a_missing_server_folder_is_bad_input_before_anything_is_written(tmp_path: Path, monkeypatch):
+    from harness.errors import UsageError
+    from harness.run import run_scenario
+    from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
+
+    monkeypatch.setenv("HARNESS_SERVER_DIR", str(tmp_path / "no-server"))
+    scen = Scenario(name="t", description="t", servers=[ServerSpec("single")], workloads=[Workload("/hello")],
+                    loads=[ClosedLoad(1)], duration_s=1, warmup_s=0, repetitions=1)
+    with pytest.raises(UsageError, match="HARNESS_SERVER_DIR"):
+        run_scenario(scen, tmp_path / "results", "r")
+    assert not (tmp_path / "results" / "r").exists()
