@@ -427,7 +427,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         out.print(f"node: {node_line}")
         problems += [problem] if problem else []
     cores = scenario_mod.machine_cores()
-    out.print(f"cores: {cores}" + ("  (the load generator and the server share them: see README)" if cores < 4 else ""))
+    out.print(f"cores: {cores}" + ("  (the load generator and the server share them: see docs/findings.md)" if cores < 4 else ""))
     machine = record.machine_facts()
     cal = calibrate.load_matching(Path(args.results), machine)
     out.print("generator ceiling: " + (f"{cal['ceiling_rps']:,.0f} req/s per Locust process ({cal['measured_at']})"
