@@ -211,10 +211,9 @@ def cpu_over_time(samples: pd.DataFrame, cases: pd.DataFrame) -> Figure:
         workers = [k for k in dict.fromkeys(zip(procs["pid"], procs["role"])) if k[1] == "worker"]
         colors = dict(zip(workers, shades(ROLE_COLORS["worker"], len(workers))))
         for (pid, role), g in procs.groupby(["pid", "role"], sort=False):
-            wid = g["worker_id"].dropna()
             if role == "worker":
                 i = workers.index((pid, role))
-                label = f"worker {wid.iloc[0]}" if not wid.empty else f"worker #{i + 1}"
+                label = f"worker #{i + 1}"  # by place in the panel: one legend entry means one look
                 color, ls = colors[(pid, role)], LINE_STYLES[i % len(LINE_STYLES)]
             else:
                 label, color, ls = str(role), ROLE_COLORS.get(role, ROLE_COLORS["other"]), "-"
