@@ -621,7 +621,7 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
                        "repetitions, a longer duration, or a quieter machine.")
     fewest = int(summary["repetitions"].min()) if not summary.empty else 0
     if not summary.empty and fewest < evidence.MIN_REPETITIONS:
-        out.append(f"Only {fewest} repetition(s) of some conditions: below {evidence.MIN_REPETITIONS} there is no "
+        out.append(f"Only {fewest} repetition{'s' if fewest != 1 else ''} of some conditions: below {evidence.MIN_REPETITIONS} there is no "
                    "interval of the median, so no comparison involving them is firm (the story says "
                    f"\"inconclusive\"). Use at least {evidence.MIN_REPETITIONS} repetitions; 6 or more give a 95% "
                    "interval.")

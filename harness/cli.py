@@ -5,6 +5,8 @@
     harness bench                the default set (make bench): default, then every demo's quick variant
     harness demo SCENARIO        live: one server of the scenario and Locust's web UI, per-worker counts
     harness report RUN [RUN...]  render the report of stored runs, side by side (never starts a server)
+    harness plan SCENARIO        the cases and the minutes they will take, without running
+    harness doctor [SCENARIO]    what this machine lacks (for that scenario: exit 0 when it can run)
 
 Exit codes (one table for every command, harness.errors): 0 ok, 1 the run failed, 2 bad
 input, 3 the machine lacks something; the regression gate (compare, run --against): 4
@@ -25,10 +27,10 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from harness import record, scenario as scenario_mod
@@ -50,16 +52,35 @@ def default_results_dir() -> Path:
     return Path(os.environ.get("HARNESS_RESULTS", REPO / "results"))
 
 
-class RichProgress:
-    """Progress on the terminal: one bar for the cases, one for the running case."""
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
-    def __init__(self) -> None:
+
+class RichProgress:
+    """Progress on the terminal: one bar for the run, one for the running case, each with its
+    phase (starting, warm-up, measuring, stopping) and the time left, from the cases'
+    expected durations (Case.expected_s) and a clock (injectable for tests)."""
+
+    def __init__(self, plan: Sequence[float] | None = None, clock: "Callable[[], float] | None" = None,
+                 out: Console | None = None) -> None:
+        import time
+
+        self.clock = clock or time.monotonic
+        self.plan = list(plan) if plan is not None else None
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+            console=out or console, transient=False,
         )
         self.overall = None
         self.current = None
+        self.number = 0
+        self.total = 0
+        self.expected_s = 0.0
+        self.case: Case | None = None
+        self.case_start = 0.0
+        self.load_start: float | None = None
+        self.stopping = False
 
     def __enter__(self) -> "RichProgress":
         self.progress.start()
@@ -68,16 +89,59 @@ class RichProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    # --- what is shown: pure functions of the state and the clock ----------------------
+    def phase(self) -> str:
+        if self.case is None:
+            return "waiting"
+        if self.stopping:
+            return "stopping"
+        if self.load_start is None:
+            return "starting"
+        return "warm-up" if self.clock() - self.load_start < self.case.warmup_s else "measuring"
+
+    def case_left_s(self) -> float:
+        if self.case is None:
+            return 0.0
+        if self.load_start is not None and not self.stopping:  # the load's own schedule, plus the stop
+            return max(0.0, self.case.warmup_s + self.case.duration_s - (self.clock() - self.load_start)) + 2.0
+        return max(0.0, self.expected_s - (self.clock() - self.case_start))
+
+    def run_left_s(self) -> float:
+        later = (sum(self.plan[self.number:]) if self.plan is not None and len(self.plan) == self.total
+                 else (self.total - self.number) * self.expected_s)
+        return self.case_left_s() + later
+
+    def status(self) -> str:
+        return (f"{self.phase():<9}  case {_clock(self.case_left_s())} left  "
+                f"run {_clock(self.run_left_s())} left")
+
+    # --- the run's callbacks (harness.run.Progress) ----------------------------------------
     def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None:
+        self.case, self.number, self.total, self.expected_s = case, number, total, expected_s
+        self.case_start, self.load_start, self.stopping = self.clock(), None, False
         if self.overall is None:
-            self.overall = self.progress.add_task("cases", total=total)
+            self.overall = self.progress.add_task("cases", total=total, status="")
         if self.current is not None:
             self.progress.remove_task(self.current)
-        self.current = self.progress.add_task(f"  {case.case_id} (s)", total=int(expected_s))
+        self.current = self.progress.add_task(f"  {case.case_id} (s)", total=int(expected_s), status=self.status())
+        self._refresh()
+
+    def case_phase(self, phase: str) -> None:
+        if phase == "load":
+            self.load_start = self.clock()
+        elif phase == "stopping":
+            self.stopping = True
+        elif phase == "starting":
+            self.load_start, self.stopping = None, False
+        self._refresh()
 
     def case_tick(self, elapsed_s: float) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
         if self.current is not None:
-            self.progress.update(self.current, completed=min(int(elapsed_s), self.progress.tasks[-1].total or 0))
+            done = min(self.clock() - self.case_start, self.expected_s)
+            self.progress.update(self.current, completed=int(done), status=self.status())
 
     def case_finished(self, case: Case, summary: str) -> None:
         self.progress.console.print(f"  {case.case_id}: {summary}")
@@ -86,6 +150,7 @@ class RichProgress:
             self.current = None
         if self.overall is not None:
             self.progress.advance(self.overall)
+        self.case = None
 
 
 def _port(text: str) -> int:
@@ -131,6 +196,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         scen = scen.with_overrides(generator_processes=remote.count)
     results_dir = Path(args.results)
     cases = scen.cases()
+    if args.dry_run:
+        print_plan(scen, cases, Console(width=200 if not sys.stdout.isatty() else None))
+        return EXIT_OK
     if any(c.mode != "external" for c in cases):
         find_node()  # what the machine lacks is said before anything is written
     check_modes_available({c.mode for c in cases})
@@ -149,10 +217,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             cases = scen.cases()
             console.print(f"A/B: every case runs on the server of {args.against} ({against['commit'][:10]}, 'base') "
                           "and of the working tree ('new'), side by side")
-        est = sum(1 + c.warmup_s + c.duration_s + 5 for c in cases)
+        est = sum(c.expected_s for c in cases)
         console.print(f"[bold]{scen.name}[/]: {scen.description}")
         console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
-        with RichProgress() as progress:
+        with RichProgress([c.expected_s for c in cases]) as progress:
             outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
                                    scenario_source=str(args.scenario), quick=args.quick,
                                    on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
@@ -324,51 +392,105 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return code
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    """Which modes can run here, and the command that fixes what is missing."""
+def _node_line() -> tuple[str, str | None]:
+    """(what doctor prints about node, the problem or None)."""
     import subprocess
 
-    from harness import calibrate
-    from harness.servers import MODE_CLASSES
-
-    out = Console()
-    cores = scenario_mod.machine_cores()
     try:
         node = find_node()
         version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
         major = int(version.lstrip("v").split(".")[0])
-        node_line = f"{version} at {node}" + ("" if major >= 20 else " [red](too old: Node.js 20 or newer needed)[/]")
     except (HarnessError, OSError, ValueError, subprocess.SubprocessError) as exc:
-        node_line = f"[red]missing[/]: {exc}"
-    out.print(f"node: {node_line}")
-    out.print(f"cores: {cores}" + ("  (the load generator and the server share them: see README)" if cores < 4 else ""))
+        problem = exc.one_line() if isinstance(exc, HarnessError) else str(exc)
+        return f"[red]missing[/]: {problem}", f"node: {problem}"
+    if major < 20:
+        return f"{version} at {node} [red](too old: Node.js 20 or newer needed)[/]", f"node {version} is older than 20"
+    return f"{version} at {node}", None
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Which modes can run here, and the command that fixes what is missing; with a
+    scenario, only what that scenario needs, and exit 0 when it can run."""
+    from harness import calibrate
+    from harness.servers import MODE_CLASSES
+    from harness.servers.redis import redis_missing, redis_version
+
+    out = Console()
+    scen = scenario_mod.load(args.scenario) if getattr(args, "scenario", None) else None
+    cases = scen.cases() if scen is not None else []
+    modes = sorted({c.mode for c in cases} - {"external"}) if scen is not None else list(scenario_mod.MODES)
+    services = {s for c in cases for s in c.services}
+    needs_node = scen is None or any(c.mode != "external" for c in cases)
+    problems: list[str] = []
+    if needs_node:
+        node_line, problem = _node_line()
+        out.print(f"node: {node_line}")
+        problems += [problem] if problem else []
+    cores = scenario_mod.machine_cores()
+    out.print(f"cores: {cores}" + ("  (the load generator and the server share them: see docs/findings.md)" if cores < 4 else ""))
     machine = record.machine_facts()
     cal = calibrate.load_matching(Path(args.results), machine)
     out.print("generator ceiling: " + (f"{cal['ceiling_rps']:,.0f} req/s per Locust process ({cal['measured_at']})"
                                        if cal else "not calibrated here (run `harness calibrate`)"))
-    table = Table(title="modes")
+    table = Table(title="modes" if scen is None else f"modes {scen.name} needs")
     for col in ("mode", "ready", "what to do"):
         table.add_column(col)
-    problems = 0
-    for mode in scenario_mod.MODES:
+    for mode in modes:
         cls = MODE_CLASSES.get(mode)
         if cls is None:
             table.add_row(mode, "[red]no[/]", "not implemented in this version of the harness")
-            problems += 1
+            problems.append(f"mode {mode}: not implemented in this version of the harness")
             continue
         missing = cls.missing()
-        problems += bool(missing)
+        problems += [f"mode {mode}: {m}" for m in missing]
         table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or cls.advice())
     out.print(table)
     # Redis is not a mode: the harness starts it beside the server for /count/redis (shared-state demo)
-    from harness.servers.redis import redis_missing, redis_version
-
-    missing = redis_missing()
-    problems += bool(missing)
-    found = re.search(r"v=(\S+)", redis_version() or "") if not missing else None
-    out.print("redis-server (for /count/redis): " + (f"version {found.group(1) if found else '?'}" if not missing
-                                                      else f"[red]missing[/]: {missing[0]}"))
+    if scen is None or "redis" in services:
+        missing = redis_missing()
+        problems += [f"redis: {missing[0]}"] if missing else []
+        found = re.search(r"v=(\S+)", redis_version() or "") if not missing else None
+        out.print("redis-server (for /count/redis): " + (f"version {found.group(1) if found else '?'}" if not missing
+                                                          else f"[red]missing[/]: {missing[0]}"))
+    if scen is not None:
+        if problems:
+            out.print(f"[red]{scen.name} cannot run here[/]: " + "; ".join(problems))
+        else:
+            out.print(f"[green]everything {scen.name} needs is here[/]: {len(cases)} cases, about "
+                      f"{sum(c.expected_s for c in cases) / 60:.0f} min (`harness plan {scen.name}`)")
     return EXIT_OK if not problems else 3
+
+
+def _planned(args: argparse.Namespace) -> scenario_mod.Scenario:
+    scen = scenario_mod.load(args.scenario)
+    if args.quick:
+        scen = scen.quick_variant()
+    return scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions)
+
+
+def print_plan(scen: scenario_mod.Scenario, cases: list[Case], out: Console) -> float:
+    """The cases in the order they run, each with its expected minutes; the total in seconds."""
+    total = sum(c.expected_s for c in cases)
+    table = Table(title=f"{scen.name}: {len(cases)} cases, about {total / 60:.1f} min", title_justify="left",
+                  caption=f"estimate: warm-up + measured + about {scenario_mod.CASE_OVERHEAD_S:g} s a case to start "
+                  "and stop the server and Locust", caption_justify="left")
+    for col, justify in (("#", "right"), ("case", "left"), ("warm-up + measured s", "right"),
+                         ("about min", "right"), ("done by min", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    elapsed = 0.0
+    for n, c in enumerate(cases, 1):
+        elapsed += c.expected_s
+        table.add_row(str(n), c.case_id, f"{c.warmup_s:g} + {c.duration_s:g}", f"{c.expected_s / 60:.1f}",
+                      f"{elapsed / 60:.1f}")
+    out.print(f"[bold]{scen.name}[/]: {scen.description}")
+    out.print(table)
+    return total
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    scen = _planned(args)
+    print_plan(scen, scen.cases(), Console(width=200 if not sys.stdout.isatty() else None))
+    return EXIT_OK
 
 
 def _gate(args: argparse.Namespace, compare_ab: "Run | None" = None, baseline: "Run | None" = None,
@@ -529,14 +651,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     table = Table(title="scenarios (harness run NAME; add --quick for a short version)", show_lines=True)
-    for col in ("name", "cases", "what it shows"):
+    for col in ("name", "cases", "about min (--quick)", "what it shows"):
         table.add_column(col)
     for name in scenario_mod.available():
         try:
             scen = scenario_mod.load(name)
-            table.add_row(name, str(len(scen.cases())), scen.what_it_shows or scen.description)
+            cases, quick = scen.cases(), scen.quick_variant().cases()
+            minutes = f"{sum(c.expected_s for c in cases) / 60:.0f} ({sum(c.expected_s for c in quick) / 60:.1f})"
+            table.add_row(name, str(len(cases)), minutes, scen.what_it_shows or scen.description)
         except HarnessError as exc:
-            table.add_row(name, "-", f"[red]cannot load: {exc.one_line()}[/]")
+            table.add_row(name, "-", "-", f"[red]cannot load: {exc.one_line()}[/]")
     Console().print(table)
     runs = record.list_runs(Path(args.results))
     if runs:
@@ -567,7 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run every case of a scenario (each with a fresh server), store the run under "
                        "results/<run-id>/ and render its report. Prints the report's path.")
     p.add_argument("scenario", help="a scenario name (see `harness list`) or a path to a scenario .py file")
-    p.add_argument("--quick", action="store_true", help="the scenario's short variant (a minute or two)")
+    p.add_argument("--quick", action="store_true", help="the scenario's short variant (`harness plan NAME --quick` "
+                   "says how long)")
+    p.add_argument("--dry-run", action="store_true", help="print the cases and the expected minutes (as `harness "
+                   "plan`), run nothing")
     p.add_argument("--duration-s", type=float, help="measured seconds per case (overrides the scenario)")
     p.add_argument("--warmup-s", type=float, help="warm-up seconds per case, excluded from every figure")
     p.add_argument("--repetitions", type=int, help="repetitions of every case, interleaved")
@@ -661,8 +788,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="which modes can run on this machine, and how to fix what is missing",
                        description="Check node, the cores, the generator calibration and every server mode's "
-                       "requirements (nginx, pm2 ...). Exit 0 when every mode can run, 3 otherwise.")
+                       "requirements (nginx, pm2 ...). Exit 0 when every mode can run, 3 otherwise. With a "
+                       "scenario: only what that scenario needs; exit 0 when it can run here, 3 naming what is "
+                       "missing.")
+    p.add_argument("scenario", nargs="?", help="check only what this scenario needs (a name from `harness list` "
+                   "or a file)")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("plan", help="a scenario's cases in order and the minutes they will take, without running",
+                       description="List the cases `harness run SCENARIO` would run, in order, each with its "
+                       "warm-up and measured seconds and the expected minutes (warm-up + measured + about "
+                       f"{scenario_mod.CASE_OVERHEAD_S:g} s a case to start and stop), and the total. Starts nothing.")
+    p.add_argument("scenario", help="a scenario name (see `harness list`) or a path to a scenario .py file")
+    p.add_argument("--quick", action="store_true", help="the scenario's short variant")
+    p.add_argument("--duration-s", type=float, help="measured seconds per case (as harness run)")
+    p.add_argument("--warmup-s", type=float, help="warm-up seconds per case (as harness run)")
+    p.add_argument("--repetitions", type=int, help="repetitions of every case (as harness run)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("compare", help="regression gate: an A/B run, or a baseline run against a current run",
                        description="Compare metric by metric: the change current/baseline with its 95% interval "
@@ -686,7 +828,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", help="also write JUnit XML here (one test per metric and condition)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("baseline", help="store a run as a named baseline for `harness compare`")
+    p = sub.add_parser("baseline", help="store a run as a named baseline for `harness compare`",
+                       description="Store a complete run's record (without raw/, report/ and the per-second "
+                       "tables) as results/baselines/NAME, for `harness compare NAME CURRENT`. Commit the folder "
+                       "to share it (CI compares against it).")
     bsub = p.add_subparsers(dest="baseline_command", metavar="update", required=True)
     u = bsub.add_parser("update", help="make RUN the baseline NAME (results/baselines/NAME)")
     u.add_argument("run", help="run id or folder (complete runs only)")
@@ -694,7 +839,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--force", action="store_true", help="replace an existing baseline of that name (atomically)")
     u.set_defaults(func=cmd_baseline)
 
-    p = sub.add_parser("list", help="list scenarios and stored runs")
+    p = sub.add_parser("list", help="list scenarios (cases, minutes) and stored runs",
+                       description="The scenarios (`harness run NAME`): how many cases, about how many minutes in "
+                       "full and with --quick (as `harness plan NAME` estimates), what each shows; then the runs "
+                       "stored under --results (`harness report RUN_ID`).")
     p.set_defaults(func=cmd_list)
     return parser
 
@@ -705,6 +853,10 @@ def run_file(path: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    # matplotlib's layout warnings are the report's business, not the terminal's
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"matplotlib\..*")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

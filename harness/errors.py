@@ -6,7 +6,7 @@ traceback; everything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-# Exit codes of every `harness` command: one table, one meaning each (README.md lists it).
+# Exit codes of every `harness` command: one table, one meaning each (docs/cli.md lists it).
 # 0-3 and 130 say whether the command could do its job; 4-7 are the regression gate's
 # verdicts (`harness compare`, `harness run --against`), each its own code so that a CI
 # job can tell "the code got slower" from "the measurement could not decide".

@@ -48,6 +48,13 @@ class Progress(Protocol):
     def case_finished(self, case: Case, summary: str) -> None: ...
 
 
+def _phase(progress: Progress, phase: str) -> None:
+    """Tell a progress display the case's phase (starting, load, stopping) if it listens."""
+    tell = getattr(progress, "case_phase", None)
+    if tell is not None:
+        tell(phase)
+
+
 class QuietProgress:
     def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None:
         pass
@@ -136,6 +143,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     thread while Locust runs; after a SIGTERM the server counts as stopped (no `after`
     snapshot of its /metrics), and Locust runs on to the end of the window."""
     started = time.time()
+    _phase(progress, "starting")
     pinned = layout if isinstance(layout, dict) else {}
     graceful = case.route in COUNTING_ROUTES and case.load == "closed"
     # Services first, stopped last (ExitStack unwinds in reverse): the server drains its
@@ -163,9 +171,11 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         sampler.start()
         try:
             load.start()
+            _phase(progress, "load")
             events.start()
             hooks = load.wait(on_tick=progress.case_tick)
         finally:
+            _phase(progress, "stopping")
             events.cancel()
             load.stop()
             samples = sampler.stop()
@@ -300,8 +310,7 @@ def _run_cases(writer: record.RunWriter, cases: list[Case], progress: Progress, 
                node_by_version: dict[str, Any], sides: dict[str, Side] | None) -> RunOutcome:
     try:
         for number, case in enumerate(cases, 1):
-            expected = 1 + case.warmup_s + case.duration_s + 4
-            progress.case_started(case, number, len(cases), expected)
+            progress.case_started(case, number, len(cases), case.expected_s)
             raw = writer.raw_dir(case.case_id)
             raw.mkdir(parents=True, exist_ok=True)
             try:

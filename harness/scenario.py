@@ -355,6 +355,12 @@ class OpenLoad:
 Load = ClosedLoad | OpenLoad
 
 
+# Seconds a case takes beyond its warm-up and measurement: starting the server and Locust,
+# stopping them, and the gap to the next case. The recorded fixtures (tests/fixtures/*/cases.csv)
+# show 2 to 4 s inside a case and 0.2 to 1.3 s between cases on a 2-core machine.
+CASE_OVERHEAD_S = 4.0
+
+
 @dataclass(frozen=True)
 class Case:
     """One measured run of one condition; what the record stores for it."""
@@ -389,6 +395,12 @@ class Case:
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     events: tuple[Event, ...] = ()
     side: str = ""  # an A/B run: "base" (the --against ref's server) or "new" (the working tree's)
+
+    @property
+    def expected_s(self) -> float:
+        """About how long the case takes, start to start of the next: warm-up, measurement and
+        CASE_OVERHEAD_S to start and stop the server and Locust."""
+        return self.warmup_s + self.duration_s + CASE_OVERHEAD_S
 
     def to_dict(self) -> dict[str, Any]:
         """The case as the record stores it; events as their label ("kill-worker@2s")."""

@@ -7,6 +7,7 @@ conditions, each run's figures in one chart) and then shows each run in full.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,68 +75,205 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _table(frame: pd.DataFrame, formats: dict[str, str]) -> list[list[str]]:
-    """Rows of formatted cells (the template escapes them)."""
-    return [[analysis.fmt(rec[c], f) if f else str(rec[c]) for c, f in formats.items()]
-            for rec in frame.to_dict("records")]
+@dataclass(frozen=True)
+class Column:
+    """One column of a table on the page: its header, the analysis column it shows and the
+    format of a cell; `md` when the Markdown summary carries it too. The HTML and the
+    Markdown are both built from one list of these, so a header always sits over its cells."""
+
+    header: str
+    key: str
+    fmt: str = ""
+    md: bool = False
+
+    def cell(self, record: dict[str, Any]) -> str:
+        value = record.get(self.key)
+        if self.fmt == "yesno":
+            return "yes" if bool(value) and not (isinstance(value, float) and math.isnan(value)) else "no"
+        return analysis.fmt(value, self.fmt) if self.fmt else ("–" if value is None else str(value))
 
 
-SUMMARY_FORMATS = {
-    "condition": "", "repetitions": "d", "throughput_median_rps": ",.0f", "throughput_min_rps": ",.0f",
-    "throughput_max_rps": ",.0f", "throughput_median_low_rps": ",.0f", "throughput_median_high_rps": ",.0f",
-    "throughput_interval_coverage": ".1%", "throughput_cv_pct": ".1f", "latency_p50_ms": ".2f", "latency_p90_ms": ".2f", "latency_p99_ms": ".2f",
-    "latency_p99_9_ms": ".2f", "server_cpu_pct": ".0f", "server_cpu_ms_per_request": ".2f",
-    "generator_cpu_pct": ".0f", "jain_index": ".3f", "failures": "d", "generator_limited": "",
+@dataclass
+class TableData:
+    headers: list[str]
+    rows: list[list[str]]
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+
+def table(frame: pd.DataFrame, columns: list[Column], markdown: bool = False) -> TableData:
+    """The cells of `frame` under `columns` (only those with md=True for the Markdown)."""
+    cols = [c for c in columns if c.md or not markdown]
+    return TableData([c.header for c in cols], [[c.cell(rec) for c in cols] for rec in frame.to_dict("records")])
+
+
+def markdown_table(data: TableData, left: int = 1) -> list[str]:
+    """A pipe table; the first `left` columns left-aligned, the others right-aligned."""
+    out = ["| " + " | ".join(data.headers) + " |",
+           "|" + "|".join("---" if i < left else "---:" for i in range(len(data.headers))) + "|"]
+    return out + ["| " + " | ".join(row) + " |" for row in data.rows]
+
+
+SUMMARY_COLUMNS = [
+    Column("condition", "condition", md=True), Column("reps", "repetitions", "d", md=True),
+    Column("req/s median", "throughput_median_rps", ",.0f", md=True),
+    Column("min", "throughput_min_rps", ",.0f", md=True), Column("max", "throughput_max_rps", ",.0f", md=True),
+    Column("median interval low", "throughput_median_low_rps", ",.0f"),
+    Column("median interval high", "throughput_median_high_rps", ",.0f"),
+    Column("interval coverage", "throughput_interval_coverage", ".1%"), Column("CV %", "throughput_cv_pct", ".1f"),
+    Column("p50 ms", "latency_p50_ms", ".2f", md=True), Column("p90 ms", "latency_p90_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("p99.9 ms", "latency_p99_9_ms", ".2f"),
+    Column("server CPU %", "server_cpu_pct", ".0f"), Column("server CPU ms/request", "server_cpu_ms_per_request", ".2f"),
+    Column("generator CPU %", "generator_cpu_pct", ".0f", md=True), Column("Jain", "jain_index", ".3f"),
+    Column("failures", "failures", "d", md=True), Column("generator-limited", "generator_limited", "yesno", md=True),
+]
+CASE_COLUMNS = [
+    Column("case", "case_id"), Column("req/s", "throughput_rps", ",.0f"), Column("requests", "requests", "d"),
+    Column("failures", "failures", "d"), Column("measured s", "measured_s", ".1f"),
+    Column("p50 ms", "latency_p50_ms", ".2f"), Column("p99 ms", "latency_p99_ms", ".2f"),
+    Column("max ms", "latency_max_ms", ".1f"), Column("server CPU %", "server_cpu_pct", ".0f"),
+    Column("generator CPU %", "generator_cpu_pct", ".0f"), Column("machine CPU %", "machine_cpu_pct", ".0f"),
+    Column("Jain", "jain_index", ".3f"), Column("client/server mismatch", "client_server_mismatch", ".2%"),
+    Column("generator-limited", "generator_limited", "yesno"),
+]
+SPEED_COLUMNS = [
+    Column("condition", "condition", md=True), Column("baseline", "baseline", md=True),
+    Column("speedup (ratio of medians)", "speedup", ".2f", md=True), Column("paired min", "paired_min", ".2f", md=True),
+    Column("paired max", "paired_max", ".2f", md=True), Column("scaling efficiency", "scaling_efficiency", ".0%", md=True),
+]
+SWEEP_COLUMNS = [
+    Column("sweep", "sweep"), Column("value", "value", "g"), Column("req/s median", "throughput_median_rps", ",.0f"),
+    Column("min", "throughput_min_rps", ",.0f"), Column("max", "throughput_max_rps", ",.0f"),
+    Column("p99 ms", "latency_p99_ms", ".2f"), Column("speedup", "speedup", ".2f"),
+    Column("scaling efficiency", "scaling_efficiency", ".0%"), Column("knee candidate", "knee", "yesno"),
+    Column("knee firm", "knee_firm", "yesno"),
+]
+PROBE_COLUMNS = [
+    Column("condition", "condition", md=True), Column("probe route", "probe_path", md=True),
+    Column("probe p50 ms", "probe_latency_p50_ms", ".1f", md=True),
+    Column("probe p99 ms", "probe_latency_p99_ms", ".1f", md=True),
+    Column("event-loop delay p99 ms (worst worker)", "event_loop_delay_p99_ms", ".1f", md=True),
+    Column("load req/s median", "throughput_median_rps", ",.0f", md=True),
+]
+SIDE_COLUMNS = [
+    Column("condition", "condition", md=True), Column("run", "run", md=True),
+    Column("req/s median", "throughput_median_rps", ",.0f", md=True),
+    Column("ratio to the first run", "throughput_ratio", ".3f", md=True),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("p99 ratio to the first run", "latency_p99_ratio", ".3f", md=True),
+    Column("generator-limited", "generator_limited", "yesno", md=True),
+]
+
+
+def _probe_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    if "probe_path" not in summary:
+        return summary.iloc[0:0]
+    return summary[summary["probe_path"].fillna("").astype(str) != ""]
+
+
+# Each figure of a run: its file name, what it needs (tables that must not be empty) and how
+# it is drawn. A figure whose table is missing or empty, or whose data cannot be drawn, is
+# skipped and listed with the reason; the report never fails for one figure.
+FIGURE_NEEDS = {
+    "throughput": (), "latency": (), "latency_over_time": ("timeline",), "cpu_over_time": ("samples",),
+    "cores_by_role": ("samples",), "requests_per_worker": ("workers",), "throughput_over_time": ("timeline",),
+    "cpu_by_thread": ("threads",), "thread_cpu_over_time": ("threads",), "sweeps": (), "events": ("requests", "events"),
 }
-CASE_FORMATS = {
-    "case_id": "", "throughput_rps": ",.0f", "requests": "d", "failures": "d", "measured_s": ".1f",
-    "latency_p50_ms": ".2f", "latency_p99_ms": ".2f", "latency_max_ms": ".1f", "server_cpu_pct": ".0f",
-    "generator_cpu_pct": ".0f", "machine_cpu_pct": ".0f", "jain_index": ".3f", "client_server_mismatch": ".2%",
-    "generator_limited": "",
-}
 
 
-def _run_figures(v: RunView, out_dir: Path, prefix: str) -> dict[str, Path]:
+@dataclass
+class Figures:
+    paths: dict[str, Path]
+    skipped: dict[str, str]
+
+
+def _draw(name: str, v: RunView) -> plt.Figure | None:
     run = v.run
-    rpw = analysis.requests_per_worker(run)
-    cpu = analysis.cpu_seconds_by_process(run)
-    pngs = {
-        "throughput": figures.throughput(v.summary, v.results),
-        "latency": figures.latency(v.summary, analysis.LATENCY_PRECISION_PCT),
-        "latency_over_time": figures.latency_over_time(run["timeline"], v.first_reps),
-        "cpu_over_time": figures.cpu_over_time(run["samples"], v.first_reps),
-        "cores_by_role": figures.cores_by_role(cpu, v.cases, v.cores,
-                                               v.results.set_index("case_id")["other_cpu_pct"]),
-        "requests_per_worker": figures.requests_per_worker(rpw, v.results) if not rpw.empty else None,
-        "throughput_over_time": figures.throughput_over_time(run["timeline"], v.cases),
-        "cpu_by_thread": figures.cpu_by_thread(analysis.thread_cpu(run), v.first_reps),
-        "thread_cpu_over_time": figures.thread_cpu_over_time(run["threads"], v.first_reps)
-        if not run["threads"].empty else None,
-        "sweeps": figures.sweep(v.points, v.cores) if not v.points.empty else None,
-        "events": figures.events(run["requests"], analysis.event_outcomes(run)),
-    }
-    return {k: _png(fig, out_dir / f"{prefix}{k}.png") for k, fig in pngs.items() if fig is not None}
+    if name == "throughput":
+        return figures.throughput(v.summary, v.results)
+    if name == "latency":
+        return figures.latency(v.summary, analysis.LATENCY_PRECISION_PCT)
+    if name == "latency_over_time":
+        return figures.latency_over_time(run["timeline"], v.first_reps)
+    if name == "cpu_over_time":
+        return figures.cpu_over_time(run["samples"], v.first_reps)
+    if name == "cores_by_role":
+        return figures.cores_by_role(analysis.cpu_seconds_by_process(run), v.cases, v.cores,
+                                     v.results.set_index("case_id")["other_cpu_pct"])
+    if name == "requests_per_worker":
+        rpw = analysis.requests_per_worker(run)
+        if rpw.empty:
+            raise figures.Skip("no response carried a worker id")
+        return figures.requests_per_worker(rpw, v.results)
+    if name == "throughput_over_time":
+        return figures.throughput_over_time(run["timeline"], v.cases)
+    if name == "cpu_by_thread":
+        return figures.cpu_by_thread(analysis.thread_cpu(run), v.first_reps)
+    if name == "thread_cpu_over_time":
+        return figures.thread_cpu_over_time(run["threads"], v.first_reps)
+    if name == "sweeps":
+        if v.points.empty:
+            raise figures.Skip("no sweep: no set of conditions that differ in one setting only")
+        return figures.sweep(v.points, v.cores)
+    if name == "events":
+        return figures.events(run["requests"], analysis.event_outcomes(run))
+    raise KeyError(name)
 
 
-def _run_context(v: RunView, pngs: dict[str, Path]) -> dict[str, Any]:
+# figures a run of this kind is not expected to have: skipped without a line in the report
+_QUIET_SKIPS = {"events", "sweeps", "cpu_by_thread", "thread_cpu_over_time"}
+
+
+def _run_figures(v: RunView, out_dir: Path, prefix: str) -> Figures:
+    paths: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    for name, needs in FIGURE_NEEDS.items():
+        empty = [t for t in needs if t not in v.run.tables or v.run[t].empty]
+        if empty:
+            if name not in _QUIET_SKIPS:
+                skipped[name] = (f"the run has no {' and no '.join(t + '.csv' for t in empty)} rows "
+                                 "(not recorded, or an older record)")
+            continue
+        try:
+            fig = _draw(name, v)
+        except figures.Skip as exc:
+            if name not in _QUIET_SKIPS:
+                skipped[name] = str(exc)
+            continue
+        except (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
+            skipped[name] = f"could not be drawn from this run's data ({type(exc).__name__}: {exc})"
+            plt.close("all")
+            continue
+        if fig is None:
+            continue
+        paths[name] = _png(fig, out_dir / f"{prefix}{name}.png")
+    return Figures(paths, skipped)
+
+
+def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
+    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores)
+    said = story.condition_lines(v.summary)  # the table in words: folded away in the HTML
     return {
         "label": v.label, "meta": meta, "scenario": meta.get("scenario", {}), "machine": meta.get("machine", {}),
-        "versions": meta.get("versions", {}), "warnings": v.warnings, "narrative": v.story,
-        "summary_rows": _table(v.summary, SUMMARY_FORMATS),
-        "speed_rows": _table(v.speed, {"condition": "", "baseline": "", "speedup": ".2f", "paired_min": ".2f",
-                                       "paired_max": ".2f", "scaling_efficiency": ".0%"}),
-        "sweep_rows": _table(v.points, {"sweep": "", "value": "g", "throughput_median_rps": ",.0f",
-                                        "throughput_min_rps": ",.0f", "throughput_max_rps": ",.0f",
-                                        "latency_p99_ms": ".2f", "speedup": ".2f", "scaling_efficiency": ".0%",
-                                        "knee": "", "knee_firm": ""}),
-        "case_rows": _table(v.results, CASE_FORMATS),
-        "probe_rows": _table(v.summary[v.summary["probe_path"].fillna("").astype(str) != ""],
-                             {"condition": "", "probe_path": "", "probe_latency_p50_ms": ".1f",
-                              "probe_latency_p99_ms": ".1f", "event_loop_delay_p99_ms": ".1f",
-                              "throughput_median_rps": ",.0f"}),
-        "figures": {k: _data_uri(p) for k, p in pngs.items()},
+        "versions": meta.get("versions", {}), "warnings": v.warnings,
+        "narrative": [line for line in v.story if line not in said], "condition_lines": said,
+        "headline": head, "headline_figure": head.figure if head.figure in figs.paths else None,
+        "summary": table(v.summary, SUMMARY_COLUMNS), "speed": table(v.speed, SPEED_COLUMNS),
+        "sweep": table(v.points, SWEEP_COLUMNS), "cases": table(v.results, CASE_COLUMNS),
+        "probe": table(_probe_rows(v.summary), PROBE_COLUMNS),
+        "figures": {k: _data_uri(p) for k, p in figs.paths.items()},
+        "skipped": [(FIGURE_TITLES.get(k, k), why) for k, why in figs.skipped.items()],
     }
+
+
+FIGURE_TITLES = {
+    "throughput": "throughput per condition", "latency": "latency percentiles",
+    "latency_over_time": "latency over time", "cpu_over_time": "CPU per process over time",
+    "cores_by_role": "where the CPU went", "requests_per_worker": "requests per worker",
+    "throughput_over_time": "throughput over time", "cpu_by_thread": "CPU by thread",
+    "thread_cpu_over_time": "CPU per thread over time", "sweeps": "sweeps", "events": "events during the load",
+}
 
 
 def _combined(views: list[RunView]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -161,29 +299,29 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
     several = len(views) > 1
     all_pngs: list[Path] = []
     run_contexts = []
-    for i, v in enumerate(views, start=1):
-        pngs = _run_figures(v, out_dir, f"run{i}-" if several else "")
-        all_pngs += pngs.values()
-        run_contexts.append(_run_context(v, pngs))
-    comparison = None
-    if several:
-        summary, results = _combined(views)
-        pngs = {"throughput": _png(figures.throughput(summary, results), out_dir / "side_by_side_throughput.png"),
-                "latency": _png(figures.latency(summary, analysis.LATENCY_PRECISION_PCT),
-                                out_dir / "side_by_side_latency.png")}
-        all_pngs += pngs.values()
-        side = analysis.side_by_side([v.summary for v in views], labels)
-        comparison = {
-            "rows": _table(side, {"condition": "", "run": "", "throughput_median_rps": ",.0f",
-                                  "throughput_ratio": ".3f", "latency_p99_ms": ".2f", "latency_p99_ratio": ".3f",
-                                  "generator_limited": ""}),
-            "figures": {k: _data_uri(p) for k, p in pngs.items()},
-            "different_machines": len({(r.meta.get("machine", {}).get("cpu_model"),
-                                        r.meta.get("machine", {}).get("logical_cores")) for r in runs}) > 1,
-        }
+    with figures.quiet():
+        for i, v in enumerate(views, start=1):
+            figs = _run_figures(v, out_dir, f"run{i}-" if several else "")
+            all_pngs += figs.paths.values()
+            run_contexts.append(_run_context(v, figs))
+        comparison = None
+        if several:
+            summary, results = _combined(views)
+            pngs = {"throughput": _png(figures.throughput(summary, results), out_dir / "side_by_side_throughput.png"),
+                    "latency": _png(figures.latency(summary, analysis.LATENCY_PRECISION_PCT),
+                                    out_dir / "side_by_side_latency.png")}
+            all_pngs += pngs.values()
+            side = analysis.side_by_side([v.summary for v in views], labels)
+            comparison = {
+                "table": table(side, SIDE_COLUMNS),
+                "figures": {k: _data_uri(p) for k, p in pngs.items()},
+                "different_machines": len({(r.meta.get("machine", {}).get("cpu_model"),
+                                            r.meta.get("machine", {}).get("logical_cores")) for r in runs}) > 1,
+            }
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
     html_text = env.get_template("report.html").render(
         runs=run_contexts, comparison=comparison, precision_pct=analysis.LATENCY_PRECISION_PCT,
+        mode_colors=figures.MODE_COLORS, role_colors=figures.ROLE_COLORS,
         title=" vs ".join(labels) if several else f"{runs[0].meta.get('scenario', {}).get('name')} — {labels[0]}")
     html_path = out_dir / "report.html"
     atomic_write_text(html_path, html_text)
@@ -198,8 +336,11 @@ def _markdown_run(v: RunView) -> list[str]:
     m = meta.get("machine", {})
     ver = meta.get("versions", {})
     git = ver.get("git") or {}
+    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores)
     lines = [
         f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
+        "",
+        f"**{head.answer}**" + (f" {head.doubt}" if head.doubt else ""),
         "",
         f"{m.get('cpu_model')} · {m.get('logical_cores')} cores · node {ver.get('node')} · locust {ver.get('locust')} · "
         f"commit {git['commit'][:10] if git.get('commit') else 'unknown'}{' (dirty)' if git.get('dirty') else ''}",
@@ -207,28 +348,22 @@ def _markdown_run(v: RunView) -> list[str]:
     ]
     if v.warnings:
         lines += ["**Warnings**", ""] + [f"- {w}" for w in v.warnings] + [""]
-    lines += ["| condition | reps | req/s median | min..max | p50 ms | p99 ms | generator CPU % | limited |",
-              "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for s in v.summary.itertuples(index=False):
-        lines.append(f"| {s.condition} | {s.repetitions} | {s.throughput_median_rps:,.0f} | "
-                     f"{s.throughput_min_rps:,.0f}..{s.throughput_max_rps:,.0f} | {s.latency_p50_ms:.2f} | "
-                     f"{s.latency_p99_ms:.2f} | {s.generator_cpu_pct:.0f} | {'yes' if s.generator_limited else 'no'} |")
+    lines += markdown_table(table(v.summary, SUMMARY_COLUMNS, markdown=True))
+    probe = _probe_rows(v.summary)
+    if not probe.empty:
+        lines += [""] + markdown_table(table(probe, PROBE_COLUMNS, markdown=True), left=2)
     lines.append("")
     lines += [f"- {t}" for t in v.story]
     return lines
 
 
 def markdown(views: list[RunView], side: pd.DataFrame | None = None) -> str:
-    """The CI-log summary: per run the warnings, one table row per condition and the story;
-    with several runs, first the conditions they share, side by side."""
+    """The CI-log summary: per run the headline, the warnings, one table row per condition
+    and the story; with several runs, first the conditions they share, side by side."""
     lines: list[str] = []
     if side is not None:
-        lines += ["# Side by side (separate runs: ratios are across runs, not measured in one)", "",
-                  "| condition | run | req/s median | ratio to first | p99 ms | ratio to first |",
-                  "|---|---|---:|---:|---:|---:|"]
-        for r in side.itertuples(index=False):
-            lines.append(f"| {r.condition} | {r.run} | {r.throughput_median_rps:,.0f} | {r.throughput_ratio:.3f} | "
-                         f"{r.latency_p99_ms:.2f} | {r.latency_p99_ratio:.3f} |")
+        lines += ["# Side by side (separate runs: ratios are across runs, not measured in one)", ""]
+        lines += markdown_table(table(side, SIDE_COLUMNS, markdown=True), left=2)
         lines.append("")
     for v in views:
         lines += _markdown_run(v) + [""]

@@ -6,39 +6,76 @@ reader learns it once. Cases the load generator limited are hatched and labelled
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 
 import matplotlib
+import matplotlib.colors
 import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from typing import Any  # noqa: E402
+
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness import analysis  # noqa: E402
 from harness.load.hooks import PROBE_PREFIX  # noqa: E402
 
+# Two palettes that never collide (every mode colour is at least 25 CIE76 units from every
+# role colour; tests/test_report.py checks it), both colour-blind safe: the modes take the
+# Okabe-Ito colours, the roles (what a process is for) Paul Tol's muted and neutral ones.
+# A mode is always its colour, a role always its own, in every figure and every report.
 MODE_COLORS = {
-    "single": "#4C72B0",
-    "cluster-rr": "#DD8452",
-    "cluster-none": "#55A868",
-    "pool": "#8172B3",
-    "nginx": "#C44E52",
-    "pm2": "#937860",
-    "spawn-per-request": "#DA8BC3",
-    "reuseport": "#8C613C",
+    "single": "#0072B2",           # blue
+    "cluster-rr": "#E69F00",       # orange
+    "cluster-none": "#56B4E9",     # sky blue
+    "pool": "#009E73",             # bluish green
+    "nginx": "#CC79A7",            # reddish purple
+    "pm2": "#D55E00",              # vermillion
+    "reuseport": "#F0E442",        # yellow
+    "spawn-per-request": "#882255",  # wine
 }
 ROLE_COLORS = {
-    "worker": "#4C72B0",
-    "primary": "#DD8452",
-    "generator": "#C44E52",
-    "proxy": "#55A868",
-    "pm2-daemon": "#937860",
-    "redis": "#8172B3",
-    "other": "#BBBBBB",
+    "worker": "#332288",      # indigo
+    "primary": "#999933",     # olive
+    "generator": "#666666",   # dark grey
+    "proxy": "#AA7744",       # brown
+    "pm2-daemon": "#AA4499",  # purple
+    "redis": "#661100",       # dark red-brown
+    "other": "#BBBBBB",       # light grey
 }
+# Not a mode, not a role: failed responses, and the whole machine, everywhere.
+FAILED_COLOR = "#000000"
+MACHINE_COLOR = "#000000"
+WARMUP_SHADE = {"color": "grey", "alpha": 0.15}
+
+
+class Skip(Exception):
+    """A figure that cannot be drawn from this run's data: the message says why."""
+
+
+@contextlib.contextmanager
+def quiet():
+    """Draw without matplotlib's warnings reaching the terminal (tight_layout and log
+    scales warn about what the report handles itself)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def shades(color: str, n: int) -> list[tuple[float, float, float]]:
+    """n distinguishable shades of one colour, from itself towards white (at most 55% white),
+    so the workers of one role stay that role's colour and still tell apart."""
+    base = np.array(matplotlib.colors.to_rgb(color))
+    if n <= 1:
+        return [tuple(base)]
+    return [tuple(base + (1 - base) * (0.55 * i / (n - 1))) for i in range(n)]
+
+
 LIMITED_HATCH = "//"
 # Line width of the band that draws a condition's interval of the median under its bar.
 INTERVAL_BAND_LW = 3.0
@@ -101,8 +138,9 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
     ax.set_xlabel("throughput (successful requests/s): bar = median, whiskers = min..max, dots = repetitions,\n"
                   "grey band under the bar = interval of the median, labelled with its coverage (order statistics; "
                   "none below 3 repetitions)")
-    ax.set_title("Throughput per condition (measurement window only)")
-    ax.set_xlim(0, max(summary["throughput_max_rps"].max() * 1.45, 1))
+    ax.set_title("Which condition served the most requests per second? (measurement window only)")
+    top = pd.to_numeric(summary["throughput_max_rps"], errors="coerce").max()
+    ax.set_xlim(0, max(float(top) * 1.45 if math.isfinite(top) else 1.0, 1.0))
     _style(ax)
     fig.tight_layout()
     return fig
@@ -120,42 +158,84 @@ def latency(summary: pd.DataFrame, precision_pct: float) -> Figure:
     for i, (col, name) in enumerate(cols):
         for yi, s in zip(y, summary.itertuples(index=False)):
             value = getattr(s, col)
+            if value is None or not math.isfinite(value):
+                continue
             ax.barh(yi + (len(cols) / 2 - i - 0.5) * height, value, height=height, color=mode_color(s.mode, s.schedule),
                     alpha=shades[i], hatch=LIMITED_HATCH if s.generator_limited else None)
             ax.text(value, yi + (len(cols) / 2 - i - 0.5) * height, f" {name} {value:.1f}", va="center", fontsize=8)
     ax.set_yticks(y, summary["condition"])
-    ax.set_xlim(0, float(summary["latency_p99_9_ms"].max()) * 1.2)
+    top = pd.to_numeric(summary[[c for c, _ in cols]].stack(), errors="coerce").max()
+    ax.set_xlim(0, float(top) * 1.2 if math.isfinite(top) and top > 0 else 1.0)
     ax.set_xlabel(f"response time (ms; HDR histogram, exact within {precision_pct:g}%)")
-    ax.set_title("Latency percentiles per condition (median over repetitions)")
+    ax.set_title("How long did requests take? Percentiles per condition (median over repetitions)")
     _style(ax)
     fig.tight_layout()
     return fig
 
 
+def _panels(n: int, panel_h: float = 1.9) -> tuple[Figure, np.ndarray]:
+    """One panel per case: one column up to 4, two beyond, sharing both axes, laid out by
+    matplotlib's constrained layout so the figure title never overlaps a panel's."""
+    cols = 1 if n <= 4 else 2
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(9 if cols == 1 else 12, panel_h * rows + 1.2), sharex=True,
+                             sharey=True, squeeze=False, layout="constrained")
+    flat = axes.ravel()
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _figure_legend(fig: Figure, axes: Any) -> None:
+    """One legend for the figure, below the panels: every label once."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center", fontsize=8,
+                   ncol=min(4, len(seen)), frameon=False)
+
+
 def cpu_over_time(samples: pd.DataFrame, cases: pd.DataFrame) -> Figure:
-    """CPU per process over time for each case given (one panel each), warm-up shaded."""
-    n = len(cases)
-    fig, axes = plt.subplots(n, 1, figsize=(9, 2.6 * n + 0.6), sharex=True, squeeze=False)
-    for ax, case in zip(axes[:, 0], cases.itertuples(index=False)):
+    """CPU per process over time for each case given (one panel each, one y scale), warm-up
+    shaded; each role its colour, each worker its own shade and dash."""
+    if samples.empty or cases.empty:
+        raise Skip("no process samples (samples.csv is empty)")
+    fig, axes = _panels(len(cases))
+    top = 0.0
+    for ax, case in zip(axes, cases.itertuples(index=False)):
         s = samples[samples["case_id"] == case.case_id]
         t0 = case.started_ts
-        for (pid, role), g in s[s["role"] != "machine"].groupby(["pid", "role"], sort=False):
-            wid = g["worker_id"].dropna()
-            label = f"{role} {wid.iloc[0]}" if role == "worker" and not wid.empty else str(role)
-            ax.plot(g["ts"] - t0, g["cpu_pct"], label=f"{label} (pid {pid})", color=ROLE_COLORS.get(role, "#8C8C8C"),
-                    alpha=0.9 if role != "worker" else 0.6, lw=1.3)
+        procs = s[s["role"] != "machine"]
+        workers = [k for k in dict.fromkeys(zip(procs["pid"], procs["role"])) if k[1] == "worker"]
+        colors = dict(zip(workers, shades(ROLE_COLORS["worker"], len(workers))))
+        for (pid, role), g in procs.groupby(["pid", "role"], sort=False):
+            if role == "worker":
+                i = workers.index((pid, role))
+                label = f"worker #{i + 1}"  # by place in the panel: one legend entry means one look
+                color, ls = colors[(pid, role)], LINE_STYLES[i % len(LINE_STYLES)]
+            else:
+                label, color, ls = str(role), ROLE_COLORS.get(role, ROLE_COLORS["other"]), "-"
+            ax.plot(g["ts"] - t0, g["cpu_pct"], label=label, color=color, ls=ls, lw=1.4)
+            top = max(top, float(g["cpu_pct"].max()))
         m = s[s["role"] == "machine"]
-        ax.plot(m["ts"] - t0, m["cpu_pct"], color="black", ls="--", lw=1, label="whole machine")
-        ax.axvspan(0, case.measure_start_ts - t0, color="grey", alpha=0.15, label="warm-up (excluded)")
+        if not m.empty:
+            ax.plot(m["ts"] - t0, m["cpu_pct"], color=MACHINE_COLOR, ls="--", lw=1, label="whole machine")
+            top = max(top, float(m["cpu_pct"].max()))
+        ax.axvspan(0, case.measure_start_ts - t0, **WARMUP_SHADE, label="warm-up (excluded)")
         ax.axvline(case.measure_end_ts - t0, color="grey", lw=0.8)
-        ax.set_title(f"{case.case_id}", fontsize=10, loc="left")
-        ax.set_ylabel("CPU (% of a core)")
-        ax.set_ylim(0, max(105, float(m["cpu_pct"].max() if not m.empty else 0) * 1.1))
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.set_title(f"{case.condition}", fontsize=9, loc="left")
         _style(ax)
-    axes[-1, 0].set_xlabel("time since the case started (s)")
-    fig.suptitle("CPU per process over time (100% = one core)", fontsize=12)
-    fig.tight_layout()
+    for ax in axes:
+        ax.set_ylim(0, max(105.0, top * 1.08) if math.isfinite(top) else 105.0)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("CPU (% of a core)")
+        if ax.get_subplotspec().is_last_row() or ax is axes[-1]:
+            ax.set_xlabel("time since the case started (s)")
+    _figure_legend(fig, axes)
+    fig.suptitle("Which process used the CPU, second by second? (100% = one core; first repetition of each condition)",
+                 fontsize=11)
     return fig
 
 
@@ -200,7 +280,7 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
     ax.set_yticks(y, table.index)
     ax.set_xlabel("cores used on average in the measurement window (CPU seconds / measured seconds); "
                   "one segment per process")
-    ax.set_title("Where the CPU went, by role and process")
+    ax.set_title("Where did the machine's CPU go? Cores used by role and process")
     ax.set_xlim(0, max(float(left.max()) if len(left) else 0, cores or 0) * 1.12 + 0.01)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _style(ax)
@@ -210,53 +290,78 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
 
 def thread_cpu_over_time(threads: pd.DataFrame, cases: pd.DataFrame, busy_pct: float = 5.0) -> Figure:
     """CPU of each busy thread of the server's processes over time, one panel per case given
-    (threads below `busy_pct` of a core on average are left out), warm-up shaded."""
-    n = max(len(cases), 1)
-    fig, axes = plt.subplots(n, 1, figsize=(9, 2.4 * n + 0.6), sharex=True, squeeze=False)
-    for ax, case in zip(axes[:, 0], cases.itertuples(index=False)):
+    (threads below `busy_pct` of a core on average are left out), warm-up shaded. Main
+    threads (the event loops) in the worker colour's shades, solid; other threads (pool,
+    libuv, V8) in greys, dashed: each line its own shade and dash."""
+    if threads.empty or cases.empty:
+        raise Skip("no per-thread samples (threads.csv is empty: recorded without them, or an older record)")
+    fig, axes = _panels(len(cases))
+    drawn = 0
+    for ax, case in zip(axes, cases.itertuples(index=False)):
         t = threads[threads["case_id"] == case.case_id].sort_values("ts")
         t0 = case.started_ts
+        series = []
         for (pid, tid), g in t.groupby(["pid", "tid"], sort=False):
             pct = g["cpu_s"].diff() / g["ts"].diff() * 100
-            if len(g) < 2 or pct.mean() < busy_pct:
+            if len(g) < 2 or not pct.mean() >= busy_pct:
                 continue
-            name = "main thread" if tid == pid else f"thread {tid}"
-            ax.plot(g["ts"] - t0, pct, lw=1.1, label=f"{g['role'].iloc[0]} {pid}: {name}",
-                    color=ROLE_COLORS["worker"] if tid == pid else None)
-        ax.axvspan(0, case.measure_start_ts - t0, color="grey", alpha=0.15)
-        ax.set_title(case.case_id, fontsize=10, loc="left")
-        ax.set_ylabel("CPU (% of a core)")
-        ax.set_ylim(bottom=0)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            series.append((pid, tid, g, pct))
+        pids = list(dict.fromkeys(p for p, *_ in series))
+        mains = shades(ROLE_COLORS["worker"], len(pids))
+        others = [x for x in series if x[0] != x[1]]
+        other_colors = shades(ROLE_COLORS["generator"], len(others))
+        for pid, tid, g, pct in series:
+            process = f"{g['role'].iloc[0]} #{pids.index(pid) + 1}"
+            if tid == pid:
+                color, ls, label = mains[pids.index(pid)], "-", f"{process}: main thread (event loop)"
+            else:
+                k = [o[1] for o in others].index(tid)
+                color, ls = other_colors[k], LINE_STYLES[1 + k % (len(LINE_STYLES) - 1)]
+                label = f"{process}: other thread {k + 1}"
+            ax.plot(g["ts"] - t0, pct, lw=1.3, color=color, ls=ls, label=label)
+            drawn += 1
+        ax.axvspan(0, case.measure_start_ts - t0, **WARMUP_SHADE, label="warm-up (excluded)")
+        ax.set_title(case.condition, fontsize=9, loc="left")
         _style(ax)
-    axes[-1, 0].set_xlabel("time since the case started (s); warm-up shaded")
-    fig.suptitle(f"CPU per thread of the server's processes over time (threads above {busy_pct:g}% of a core)",
-                 fontsize=11)
-    fig.tight_layout()
+    if not drawn:
+        plt.close(fig)
+        raise Skip(f"no thread of a server process used more than {busy_pct:g}% of a core")
+    for ax in axes:
+        ax.set_ylim(bottom=0)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("CPU (% of a core)")
+        if ax.get_subplotspec().is_last_row() or ax is axes[-1]:
+            ax.set_xlabel("time since the case started (s)")
+    _figure_legend(fig, axes)
+    fig.suptitle(f"Which threads did the work? CPU per thread of the server's processes (above {busy_pct:g}% of "
+                 "a core; first repetition)", fontsize=11)
     return fig
 
 
 def cpu_by_thread(threads: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     """Per server process: the main thread's CPU against all its other threads' (pool
     threads, libuv's pool, V8's helpers), so one sees which threads did the work."""
-    t = threads[threads["case_id"].isin(cases["case_id"])]
+    t = threads[threads["case_id"].isin(cases["case_id"])] if not threads.empty else threads
+    if t.empty:
+        raise Skip("no per-thread samples for these cases (threads.csv is empty or missing)")
     rows = []
     for (case_id, pid, role), g in t.groupby(["case_id", "pid", "role"], sort=False):
         busy = g[~g["main"]].sort_values("cores", ascending=False)
-        rows.append((f"{case_id} {role} {pid}", float(g.loc[g["main"], "cores"].sum()), float(busy["cores"].sum()),
+        cond = cases.loc[cases["case_id"] == case_id, "condition"]
+        rows.append((f"{cond.iloc[0] if not cond.empty else case_id}: {role} {pid}",
+                     float(g.loc[g["main"], "cores"].sum()), float(busy["cores"].sum()),
                      int((busy["cores"] > 0.05).sum())))
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
     y = np.arange(len(rows))[::-1]
     for yi, (label, main, other, busy_threads) in zip(y, rows):
         ax.barh(yi, main, color=ROLE_COLORS["worker"], label="main thread (event loop)" if yi == y[0] else None)
-        ax.barh(yi, other, left=main, color="#8172B3",
+        ax.barh(yi, other, left=main, color=ROLE_COLORS["other"],
                 label="other threads (pool, libuv, V8)" if yi == y[0] else None)
-        ax.text(main + other, yi, f" {other:.2f} in {busy_threads} busy thread(s)" if other > 0.05 else "",
-                va="center", fontsize=8)
+        ax.text(main + other, yi, f" {other:.2f} in {busy_threads} busy thread{'s' if busy_threads != 1 else ''}"
+                if other > 0.05 else "", va="center", fontsize=8)
     ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
-    ax.set_xlabel("cores used on average in the measurement window")
-    ax.set_title("CPU by thread of each server process (a thread is busy above 5% of a core)")
+    ax.set_xlabel("cores used on average in the measurement window (CPU s / measured s)")
+    ax.set_title("Did the event loop or other threads do the work? (a thread is busy above 5% of a core)")
     ax.set_xlim(0, max([r[1] + r[2] for r in rows] + [0.1]) * 1.35)
     ax.legend(fontsize=8, loc="lower right")
     _style(ax)
@@ -288,33 +393,49 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
     ax.set_xlim(0, 1.15)
     ax.set_xlabel("share of the responses in the measurement window (w = worker by x-worker-id, "
                   "t = pool thread by x-thread-id)")
-    ax.set_title("Requests per worker / pool thread (Jain's index: 1 = perfectly even, 1/n = one got all)")
+    ax.set_title("Did every worker get its share? (Jain's index: 1 = perfectly even, 1/n = one got all)")
     _style(ax)
     fig.tight_layout()
     return fig
 
 
+PROBE_MARKERS = ("o", "s", "^", "D")
+
+
 def latency_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     """p50 and p99 of the responses completed in each second, per case given (warm-up
-    included and shaded), on a log scale: stalls, crashes and warm-up show as spikes."""
-    fig, axes = plt.subplots(2, 1, figsize=(9, 6.4), sharex=True)
+    included and shaded), on a log scale: stalls, crashes and warm-up show as spikes. A
+    probe beside the load is its own line: the condition's colour and dash, with a marker
+    of its own per condition, so two conditions of one mode never look alike."""
+    if timeline.empty or cases.empty:
+        raise Skip("no per-second timeline (timeline.csv is empty: an older record)")
+    t_all = timeline[timeline["case_id"].isin(cases["case_id"])]
+    ok = t_all[["latency_p50_ms", "latency_p99_ms"]].apply(pd.to_numeric, errors="coerce")
+    if not (ok > 0).any().any():
+        raise Skip("no per-second latency percentiles in this record (schema before 3)")
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6.4), sharex=True, layout="constrained")
     styles = condition_styles(cases)
+    order: dict[str, int] = {}
     for case in cases.itertuples(index=False):
         t = timeline[timeline["case_id"] == case.case_id]
         color = mode_color(case.mode, case.schedule)
+        nth = order.setdefault(case.condition, len(order))
         probe = getattr(case, "probe_path", None)
-        names = [(case.route, case.condition, styles[case.condition], None)]
-        if isinstance(probe, str) and probe:  # the light probe beside the load: its own line, with markers
-            names.append((PROBE_PREFIX + probe.split("?")[0], f"{case.condition}: probe {probe}", ":", "."))
-        for name, label, ls, marker in names:
+        names = [(case.route, case.condition, styles[case.condition], None, 1.6)]
+        if isinstance(probe, str) and probe:
+            names.append((PROBE_PREFIX + probe.split("?")[0], f"{case.condition}: probe {probe}",
+                          styles[case.condition], PROBE_MARKERS[nth % len(PROBE_MARKERS)], 1.0))
+        for name, label, ls, marker, lw in names:
             tn = t[t["name"] == name].sort_values("elapsed_s")
             for ax, column in zip(axes, ("latency_p50_ms", "latency_p99_ms")):
-                ax.plot(tn["elapsed_s"], tn[column], lw=1.3, color=color, ls=ls, marker=marker, label=label)
-    if len(cases):
-        first = cases.iloc[0]
-        warm = float(first["measure_start_ts"] - first["started_ts"])
-        for ax in axes:
-            ax.axvspan(0, warm, color="grey", alpha=0.15, label="warm-up (first case; excluded)")
+                v = pd.to_numeric(tn[column], errors="coerce")
+                keep = v > 0  # a log scale: an empty second has no percentile
+                ax.plot(tn["elapsed_s"][keep] + 0.5, v[keep], lw=lw, color=color, ls=ls, marker=marker,
+                        markersize=4, label=label)
+    first = cases.iloc[0]
+    warm = float(first["measure_start_ts"] - first["started_ts"])
+    for ax in axes:
+        ax.axvspan(0, warm, **WARMUP_SHADE, label="warm-up (excluded)")
     for ax, name in zip(axes, ("p50", "p99")):
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -325,9 +446,8 @@ def latency_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
         ax.grid(axis="y", which="both", alpha=0.2)
     axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[1].set_xlabel("time since the case started (s); a point = the responses completed in that second")
-    fig.suptitle("Latency over time, first repetition of each condition (per-second HDR histograms, within 1%)",
-                 fontsize=11)
-    fig.tight_layout()
+    fig.suptitle("How long did requests wait, second by second? (first repetition of each condition; "
+                 "per-second HDR histograms, within 1%)", fontsize=10)
     return fig
 
 
@@ -383,22 +503,49 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
 
 
 def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
-    """Responses per second over each case, from the first second to the last (warm-up included)."""
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    """Successful responses per second over each case (top) and failed ones (below, only
+    when there were any): every case, one legend entry per condition, warm-up shaded. The
+    first and last second of a case, when the load ran for part of it only, are left out
+    (they would plot as collapses); each point sits in the middle of its second."""
+    if timeline.empty or cases.empty:
+        raise Skip("no per-second timeline (timeline.csv is empty: an older record)")
+    t_all = timeline[timeline["case_id"].isin(cases["case_id"])]
+    any_failed = bool(pd.to_numeric(t_all["failures"], errors="coerce").fillna(0).sum() > 0)
+    if any_failed:
+        fig, (ax, axf) = plt.subplots(2, 1, figsize=(9, 5.2), sharex=True, height_ratios=(3, 1.3),
+                                      layout="constrained")
+    else:
+        fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
+        axf = None
     styles = condition_styles(cases)
+    labelled: set[str] = set()
+    warm = []
     for case in cases.itertuples(index=False):
-        t = timeline[timeline["case_id"] == case.case_id].groupby("elapsed_s", as_index=False)["requests"].sum()
-        ax.plot(t["elapsed_s"], t["requests"], lw=1.2, color=mode_color(case.mode, case.schedule),
-                ls=styles[case.condition],
-                alpha=0.55 + 0.45 * (case.repetition == 1), label=case.case_id)
-    ax.set_xlabel("time since the case started (s)")
-    ax.set_ylabel("responses per second")
-    ax.set_title("Throughput over time, every case (warm-up seconds included, marked in the tables)")
+        t = timeline[timeline["case_id"] == case.case_id].groupby("elapsed_s", as_index=False)[
+            ["requests", "failures"]].sum().sort_values("elapsed_s")
+        t = t.iloc[1:-1]  # the first and last second ran part-time
+        warm.append(case.measure_start_ts - case.started_ts)
+        label = case.condition if case.condition not in labelled else None
+        labelled.add(case.condition)
+        kw = dict(color=mode_color(case.mode, case.schedule), ls=styles[case.condition],
+                  alpha=1.0 if case.repetition == 1 else 0.5, lw=1.4)
+        ax.plot(t["elapsed_s"] + 0.5, t["requests"] - t["failures"], label=label, **kw)
+        if axf is not None:
+            axf.plot(t["elapsed_s"] + 0.5, t["failures"], marker="x", markersize=4, **kw)
+    for a in (ax, axf):
+        if a is not None:
+            a.axvspan(0, float(np.median(warm)), **WARMUP_SHADE, label="warm-up (excluded)" if a is ax else None)
+            a.set_ylim(bottom=0)
+            _style(a)
+    ax.set_ylabel("successful responses / s")
+    if axf is not None:
+        axf.set_ylabel("failed / s")
+        axf.set_xlabel("time since the case started (s)")
+    else:
+        ax.set_xlabel("time since the case started (s); no response failed")
+    ax.set_title("Did throughput hold steady through each case? (every repetition; later ones paler)", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _style(ax)
-    fig.tight_layout()
     return fig
-
 
 
 EVENT_BIN_S = 0.1
@@ -420,9 +567,9 @@ def events(requests: pd.DataFrame, outcomes: pd.DataFrame) -> Figure | None:
                          (t.max() if len(t) else 1.0) + EVENT_BIN_S, EVENT_BIN_S)
         before = set(str(e_pids).split()) if isinstance((e_pids := getattr(e, "pids_before", "")), str) else set()
         new = ok & ~r["pid"].astype(str).isin(before) if before else ok & False
-        ax.hist([t[ok & ~new], t[new]], bins=bins, stacked=True, color=["#8c8c8c", "#2b8cbe"],
+        ax.hist([t[ok & ~new], t[new]], bins=bins, stacked=True, color=[ROLE_COLORS["other"], ROLE_COLORS["worker"]],
                 label=["ok, worker there before", "ok, new worker"])
-        ax.hist(t[~ok], bins=bins, histtype="step", color="#d7301f", lw=1.2, label="failed")
+        ax.hist(t[~ok], bins=bins, histtype="step", color=FAILED_COLOR, lw=1.2, label="failed")
         ax.axvline(0, color="black", lw=1)
         if not math.isnan(e.done_s):
             ax.axvline(e.done_s, color="black", lw=1, ls="--")
@@ -433,5 +580,6 @@ def events(requests: pd.DataFrame, outcomes: pd.DataFrame) -> Figure | None:
         _style(ax)
     axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[-1, 0].set_xlabel("seconds from the event (solid line); dashed: the server said it was done")
+    fig.suptitle("What happened to the requests around each event? (responses per 0.1 s)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -12,6 +12,7 @@ was not measured it says only that, and why.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -443,3 +444,67 @@ def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, poi
     return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(steady),
             *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores),
             *(shared_state_lines(counters) if counters is not None else []), *event_lines(events)]
+
+
+@dataclass
+class Headline:
+    """What the report opens with: the answer to the scenario's question in a sentence or two
+    (measured numbers; a claim only where harness.evidence finds it firm), the doubt that
+    keeps it from being firm ('' when none), and the figure that shows it."""
+
+    answer: str
+    doubt: str
+    figure: str
+
+
+def headline(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, points: pd.DataFrame,
+             events: pd.DataFrame | None = None, cores: int | None = None) -> Headline:
+    """The report's first sentence. Events (a killed worker, a reload) answer a resilience
+    run; a sweep's knee a sizing run; the probe's latency an event-loop run; otherwise the
+    condition with the most throughput against the next best."""
+    if events is not None and not events.empty:
+        said = event_lines(events)
+        return Headline(" ".join(said[-1:] if len(said) > 1 and said[-1].startswith("Reload against") else said[:1]),
+                        "", "events")
+    if not points.empty:
+        found = analysis.sweep_findings(points, cores)
+        if found:  # the first sweep, its best point, then what the finding says of the knee
+            name = points["sweep"].iloc[0]
+            g = points[points["sweep"] == name]
+            best = g.loc[g["throughput_median_rps"].idxmax()]
+            rest = found[0].split(").", 1)[1].strip() if ")." in found[0] else found[0]
+            return Headline(f"{name}: the best median was {best['throughput_median_rps']:,.0f} req/s, at "
+                            f"{analysis.SWEEP_LABELS[best['parameter']]} {best['value']:g}. {rest}", "", "sweeps")
+    probe = summary[summary["probe_path"].fillna("").astype(str) != ""] if "probe_path" in summary else summary.iloc[0:0]
+    if len(probe) >= 2 and probe["probe_latency_p99_ms"].notna().all():
+        low, high = probe.loc[probe["probe_latency_p99_ms"].idxmin()], probe.loc[probe["probe_latency_p99_ms"].idxmax()]
+        answer = (f"The light probe {low['probe_path']} waited least beside {low['condition']} "
+                  f"(p99 {low['probe_latency_p99_ms']:,.1f} ms) and most beside {high['condition']} "
+                  f"(p99 {high['probe_latency_p99_ms']:,.1f} ms): that is what blocking the event loop costs "
+                  "everybody else.")
+        doubts = evidence.claim_doubts(_sides(summary, low["condition"], high["condition"]))
+        return Headline(answer, ("These are measured numbers; a claim on them would be "
+                                 + evidence.inconclusive(doubts) + ".") if doubts else "", "latency_over_time")
+    if summary.empty:
+        return Headline("Nothing was measured.", "", "throughput")
+    ranked = summary.sort_values("throughput_median_rps", ascending=False)
+    best = ranked.iloc[0]
+    if len(ranked) == 1:
+        return Headline(f"{best['condition']} served a median of {best['throughput_median_rps']:,.0f} req/s "
+                        f"(p99 {best['latency_p99_ms']:.1f} ms).", "", "throughput")
+    second = ranked.iloc[1]
+    ratio = best["throughput_median_rps"] / second["throughput_median_rps"] if second["throughput_median_rps"] else math.nan
+    answer = (f"{best['condition']} served the most: a median of {best['throughput_median_rps']:,.0f} req/s, "
+              f"{ratio:.2f}x the next best, {second['condition']} ({second['throughput_median_rps']:,.0f} req/s).")
+    doubts = evidence.claim_doubts(_sides(summary, best["condition"], second["condition"]))
+    try:
+        apart = evidence.separated(_iv(best, "throughput_median_rps"), _iv(second, "throughput_median_rps"))
+    except KeyError:
+        apart = False
+    if not doubts and apart:
+        return Headline(answer + " The intervals of the two medians do not overlap: the lead is firm.", "",
+                        "throughput")
+    if not apart and not doubts:
+        doubts = ["the intervals of the two medians overlap: more repetitions would settle it"]
+    return Headline(answer, f"Whether {best['condition']} is really ahead is {evidence.inconclusive(doubts)}.",
+                    "throughput")

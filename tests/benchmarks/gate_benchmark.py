@@ -1,7 +1,7 @@
 """How good is the CI gate on this machine? False alarms and catches of `make ci-bench`.
 
 A benchmark, not a test (pytest does not collect it): it takes about an hour on a 2-core
-machine, and its figures are the machine's. `make bench-gate` runs it; README.md ("The CI
+machine, and its figures are the machine's. `make bench-gate` runs it; docs/regression-gate.md ("The CI
 gate") holds its last table.
 
 It clones the committed HEAD into a private temporary folder and makes one more commit
