@@ -76,13 +76,17 @@ def kill_cgroup(cgroup: Path, deadline_s: float = KILL_DEADLINE_S) -> int:
             (cgroup / "cgroup.freeze").write_text("0")
         except OSError:
             pass
+    # A killed process leaves cgroup.procs at once, but the group stays `populated` (and cannot
+    # be removed) until its zombies are reaped by whoever adopted them: wait for that.
     end = time.monotonic() + deadline_s
-    while cgroup_members(cgroup) and time.monotonic() < end:
-        time.sleep(0.02)
-    try:
-        cgroup.rmdir()
-    except OSError:
-        pass
+    while time.monotonic() < end:
+        try:
+            cgroup.rmdir()
+            break
+        except FileNotFoundError:
+            break
+        except OSError:
+            time.sleep(0.02)
     return count
 
 

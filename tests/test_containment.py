@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from conftest import REPO, harness_processes, wait_until
+from harness import procs
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +71,8 @@ def test_a_run_ended_by_a_signal_leaves_nothing_and_says_interrupted(tmp_path: P
     assert wait_until(lambda: not set(harness_processes()) - before, timeout_s=5), set(harness_processes()) - before
     assert wait_until(lambda: _temps() <= temps, timeout_s=5)  # PM2's private home is gone too
     assert wait_until(lambda: json.loads((run / "run.json").read_text())["status"] == "interrupted", timeout_s=5)
+    cgroups = procs._cgroup2_mount()  # None where the machine has no cgroup v2: none to leave then
+    assert cgroups is None or wait_until(lambda: not list(cgroups.glob(f"**/harness-{proc.pid}-*")), timeout_s=5)
     # the guardian's last step: no ledger left for a later run to act on
     assert wait_until(lambda: not list((run.parent / ".active").glob("*.json")), timeout_s=5)
 

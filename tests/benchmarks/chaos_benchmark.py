@@ -90,7 +90,7 @@ def leftovers(token: str, folder: str, harness_pid: int) -> list[str]:
 
 def check_record(results: Path) -> str | None:
     """None when the record is whole, else what is wrong."""
-    runs = [p for p in results.iterdir() if (p / "run.json").is_file()]
+    runs = [p for p in results.iterdir() if (p / "run.json").is_file()] if results.is_dir() else []
     if not runs:
         return None  # killed before the record was started: nothing half-written
     run_dir = runs[0]
@@ -116,8 +116,11 @@ def trial(number: int, mode: str, sig_name: str, at_s: float, base: Path) -> dic
     folder.mkdir(parents=True)
     (folder / "scenario.py").write_text(SCENARIO.format(servers=servers, workloads=workloads))
     token = f"{os.getpid()}-{number}-{time.time_ns()}"
-    temps_before = {p.name for p in Path(tempfile.gettempdir()).glob("h*-*")}
-    env = dict(os.environ, **{MARKER: token})
+    # the trial's own temporary folder (short: PM2's socket paths live there), so that another
+    # harness on the machine cannot be mistaken for this one
+    tmp = base / f"t{number}"
+    tmp.mkdir()
+    env = dict(os.environ, **{MARKER: token, "TMPDIR": str(tmp)})
     harness = subprocess.Popen([sys.executable, "-m", "harness", "--results", str(folder / "results"), "run",
                                 str(folder / "scenario.py"), "--run-id", "r", "--no-report", *extra],
                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "stderr", "w"),
@@ -140,8 +143,7 @@ def trial(number: int, mode: str, sig_name: str, at_s: float, base: Path) -> dic
         if not left:
             break
         time.sleep(0.1)
-    new_temps = sorted({p.name for p in Path(tempfile.gettempdir()).glob("h*-*")} - temps_before)
-    new_temps = [t for t in new_temps if t.startswith(("hpm2-", "harness-ab-", "harness-demo-"))]
+    new_temps = sorted(p.name for p in tmp.iterdir() if p.name.startswith(("hpm2-", "harness-ab-", "harness-demo-")))
     problem = check_record(folder / "results")
     for line in left:  # clean up for the next trial (a failure is recorded, not left running)
         try:
