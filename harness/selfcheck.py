@@ -216,7 +216,8 @@ def selfcheck(results_dir: Path, reps: int = 3, window_s: float = 10.0, settle_s
     summaries = [summarize(p) for p in chosen]
     result = {
         "kind": "selfcheck", "version": 1, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": record.machine_facts(), "reps": reps, "window_s": window_s, "settle_s": settle_s,
+        "machine": record.machine_facts(), "code": record.git_state(Path(__file__).resolve().parent.parent),
+        "reps": reps, "window_s": window_s, "settle_s": settle_s,
         "wrk": has_wrk, "pairs": summaries,
         "generator_cpu_ms_per_request": _harness_cost(summaries),
         "measurements": [asdict(m) for p in chosen for m in p.measurements],
