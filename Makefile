@@ -105,7 +105,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 test-unit: setup
-	$(BIN)/python -m pytest -q -m "not integration"
+	$(BIN)/python -m pytest -q -m "not integration and not slow"
 
 clean:
 	rm -rf $(VENV) server/node_modules .pytest_cache

@@ -103,6 +103,7 @@ def test_an_injected_slowdown_of_20_percent_is_caught():
     assert cmp.exit_code == compare.COMPARE_REGRESSED == 4
 
 
+@pytest.mark.slow
 def test_unchanged_needs_the_whole_interval_inside_the_threshold():
     """An A/B run of the same code with 1 % pair noise and 5 pairs: unchanged, exit 0; the
     same change measured with 3 noisy independent repetitions cannot say so: inconclusive."""
@@ -121,6 +122,7 @@ def test_unchanged_needs_the_whole_interval_inside_the_threshold():
     assert cmp.exit_code == compare.COMPARE_INCONCLUSIVE == 5
 
 
+@pytest.mark.slow
 def test_a_true_10_percent_slowdown_never_passes_with_3_noisy_repetitions():
     """Seen: 3 repetitions at 5 % noise, a true -10 % change: the t-test gate passed it about
     9 times in 10. Now the build passes only when the interval shows 'unchanged'."""
@@ -308,6 +310,7 @@ def _store(results: Path, r: Run) -> None:
     w.finish("complete")
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
     results = tmp_path / "results"
     for r in (synthetic_run("base", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005)),
