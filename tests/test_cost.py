@@ -104,3 +104,20 @@ def test_selfcheck_measures_and_stores_the_hooks_pair(results_dir):
     assert s["harness"]["rps"]["median"] > 0 and s["plain"]["rps"]["median"] > 0 and s["ratio"]["median"] > 0
     assert result["generator_cpu_ms_per_request"] > 0 and result["machine"]["logical_cores"] >= 1
     assert [m["generator"] for m in result["measurements"]] == ["harness", "plain"]
+
+
+@pytest.mark.integration
+def test_a_busy_session_runs_beside_a_process_that_keeps_a_core_busy(_busy_loop):
+    """`make test-busy` (HARNESS_TEST_BUSY=1): the session's busy loop is alive and using
+    CPU while the integration tests run (not timed: only that it runs)."""
+    import os
+    import time
+
+    import psutil
+
+    if os.environ.get("HARNESS_TEST_BUSY") != "1":
+        pytest.skip("only in a busy session (make test-busy)")
+    proc = psutil.Process(_busy_loop.pid)
+    before = sum(proc.cpu_times()[:2])
+    time.sleep(0.5)
+    assert proc.is_running() and sum(proc.cpu_times()[:2]) > before
