@@ -628,7 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "and the sampler's CPU; store the ratios with the machine facts in results/selfcheck/.")
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions of each side (default 3)")
     p.add_argument("--window-s", type=float, default=10.0, help="seconds measured per repetition (default 10)")
-    p.add_argument("--pairs", nargs="*", choices=["hooks", "wrk_single", "wrk_cluster"], help="only these pairs")
+    p.add_argument("--pairs", nargs="*", choices=["hooks", "wrk_single", "wrk_cluster", "plain_cluster"],
+                   help="only these pairs")
     p.set_defaults(func=cmd_selfcheck)
 
     p = sub.add_parser("doctor", help="which modes can run on this machine, and how to fix what is missing",

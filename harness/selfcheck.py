@@ -10,7 +10,8 @@ machine at hand and against one running reference server per pair:
   per request;
 - wrk (when a C load generator is on PATH): the harness's Locust against wrk on /cpu, single
   and cluster of 2, the same connections: the ratio says how much the generator's CPU cost
-  the server (a C generator's is a small fraction of Locust's);
+  the server (a C generator's is a small fraction of Locust's); and plain Locust against wrk
+  on the cluster, the part of that cost that is Locust's own, not the hooks';
 - sampler: the CPU of the harness's psutil sampler (its thread in this process) while it
   samples the cluster and the generator.
 
@@ -163,7 +164,9 @@ def default_pairs(has_wrk: bool) -> list[Pair]:
     pairs = [Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain")]
     if has_wrk:
         pairs += [Pair("wrk_single", "single", "/cpu", "/cpu", 8, "harness", "wrk"),
-                  Pair("wrk_cluster", "cluster", "/cpu", "/cpu", 8, "harness", "wrk", sample=True)]
+                  Pair("wrk_cluster", "cluster", "/cpu", "/cpu", 8, "harness", "wrk", sample=True),
+                  # the yardstick's own distance: what no saving in the hooks can win back
+                  Pair("plain_cluster", "cluster", "/cpu", "/cpu", 8, "plain", "wrk")]
     return pairs
 
 
