@@ -10,13 +10,16 @@ NODE_STAMP := server/node_modules/.installed
 SCENARIO ?=
 ARGS ?=
 
-.PHONY: setup bench bench-quick demo test test-unit ci-bench ci-track bench-gate bench-chaos notebooks notebooks-strip clean help
+.PHONY: setup bench bench-quick demo selfcheck test test-unit test-busy ci-bench ci-track bench-gate bench-chaos notebooks notebooks-strip clean help
 
 help:
 	@echo "make bench        the default set: default scenario, then each demo's quick variant (about 12 minutes)"
 	@echo "make bench-quick  every scenario of the set in its quick variant (about 8 minutes)"
 	@echo "make demo SCENARIO=scheduling  live: a scenario's server and Locust's web UI (Ctrl-C stops it)"
 	@echo "make test         run the test suite (unit and integration)"
+	@echo "make test-unit    the unit tests only (no server, no Locust), for the edit-run loop"
+	@echo "make test-busy    the integration tests beside a process that keeps one core busy: nothing may fail"
+	@echo "make selfcheck    what the harness's own generator costs here: against plain Locust and wrk (about 3 minutes)"
 	@echo "make notebooks    JupyterLab on notebooks/ (analysis and teaching notebooks), on 127.0.0.1"
 	@echo "make notebooks-strip  remove outputs from notebooks/*.ipynb before committing (the tests check)"
 	@echo "make ci-bench     the CI gate: the working tree's server against CI_AGAINST's (merge base or HEAD~1), A/B in one run (about 4 minutes)"
@@ -96,11 +99,20 @@ notebooks: setup $(NB_STAMP)
 notebooks-strip: setup
 	$(BIN)/python notebooks/strip_outputs.py notebooks/*.ipynb
 
+# What the harness's own generator and sampler cost here (docs/harness-cost.md), about 3 minutes
+selfcheck: setup
+	$(BIN)/harness selfcheck $(ARGS)
+
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 test-unit: setup
-	$(BIN)/python -m pytest -q -m "not integration"
+	$(BIN)/python -m pytest -q -m "not integration and not slow"
+
+# The integration tests beside a busy loop that keeps one core busy (tests/conftest.py,
+# HARNESS_TEST_BUSY): nothing may fail; tests that need a quiet machine are skipped, listed by -rs.
+test-busy: setup
+	HARNESS_TEST_BUSY=1 $(BIN)/python -m pytest -q -rs -m integration $(ARGS)
 
 clean:
 	rm -rf $(VENV) server/node_modules .pytest_cache

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness import evidence
+from harness import cost, evidence
 from harness.load.hooks import NO_WORKER, PROBE_PREFIX, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
 from harness.record import Run
 from harness.scenario import side_of
@@ -635,6 +635,7 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
     if not math.isnan(steal) and steal > 5:
         out.append(f"The hypervisor stole up to {steal:.0f}% CPU (median per case) during the run: "
                    "another tenant was busy; absolute figures are lower than on a quiet machine.")
+    out.extend(cost.perturbation_notes(results, machine))  # the generator's CPU taken from a server using every core
     out.extend(missing_figure_warnings(meta))  # an external target, a user's app, Locust workers elsewhere
     return out
 

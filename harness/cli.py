@@ -392,6 +392,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_selfcheck(args: argparse.Namespace) -> int:
+    """What the harness's own measuring costs here (harness/selfcheck.py)."""
+    from harness import selfcheck
+
+    result, path = selfcheck.selfcheck(Path(args.results), reps=args.reps, window_s=args.window_s,
+                                       pairs=args.pairs or None, notice=console.print)
+    console.print(selfcheck.format_table(result), markup=False)
+    console.print(f"stored in {path}")
+    return EXIT_OK
+
+
 def _node_line() -> tuple[str, str | None]:
     """(what doctor prints about node, the problem or None)."""
     import subprocess
@@ -785,6 +796,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, help="Locust processes (default 1)")
     p.add_argument("--run-id", help="name of the run folder")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("selfcheck", help="what the harness's own generator and sampler cost on this machine",
+                       description="Measure, interleaved on one running server each: the harness's Locust against "
+                       "plain Locust (/hello), against wrk (/cpu, single and cluster of 2) when wrk is on PATH, "
+                       "and the sampler's CPU; store the ratios with the machine facts in results/selfcheck/.")
+    p.add_argument("--reps", type=int, default=3, help="interleaved repetitions of each side (default 3)")
+    p.add_argument("--window-s", type=float, default=10.0, help="seconds measured per repetition (default 10)")
+    p.add_argument("--pairs", nargs="*", choices=["hooks", "wrk_single", "wrk_cluster", "plain_cluster"],
+                   help="only these pairs")
+    p.set_defaults(func=cmd_selfcheck)
 
     p = sub.add_parser("doctor", help="which modes can run on this machine, and how to fix what is missing",
                        description="Check node, the cores, the generator calibration and every server mode's "

@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, calibrate, net, nodes, procs, record
+from harness import analysis, calibrate, cost, net, nodes, procs, record, selfcheck
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
@@ -287,6 +287,7 @@ def run_scenario(
     machine = record.machine_facts()
     machine["cpu_layout"] = layout
     machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
+    machine["generator_selfcheck"] = cost.selfcheck_facts(selfcheck.latest(results_dir, machine))
     versions = record.versions(node, REPO)
     if "redis" in services:
         versions["redis"] = redis_version()

@@ -95,6 +95,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     (["run", "ci", "--against", "HEAD", "--threshold", "throughput=x"], "not a number"),
     (["run", "ci", "--against", "HEAD", "--gate", "nope"], "--gate"),
 ])
+@pytest.mark.slow
 def test_bad_a_b_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], words: str):
     out = run_cli(tmp_path, *args)
     assert out.returncode == 2, out.stderr

@@ -103,6 +103,7 @@ def test_an_injected_slowdown_of_20_percent_is_caught():
     assert cmp.exit_code == compare.COMPARE_REGRESSED == 4
 
 
+@pytest.mark.slow
 def test_unchanged_needs_the_whole_interval_inside_the_threshold():
     """An A/B run of the same code with 1 % pair noise and 5 pairs: unchanged, exit 0; the
     same change measured with 3 noisy independent repetitions cannot say so: inconclusive."""
@@ -121,6 +122,7 @@ def test_unchanged_needs_the_whole_interval_inside_the_threshold():
     assert cmp.exit_code == compare.COMPARE_INCONCLUSIVE == 5
 
 
+@pytest.mark.slow
 def test_a_true_10_percent_slowdown_never_passes_with_3_noisy_repetitions():
     """Seen: 3 repetitions at 5 % noise, a true -10 % change: the t-test gate passed it about
     9 times in 10. Now the build passes only when the interval shows 'unchanged'."""
@@ -308,6 +310,7 @@ def _store(results: Path, r: Run) -> None:
     w.finish("complete")
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
     results = tmp_path / "results"
     for r in (synthetic_run("base", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005)),
@@ -353,7 +356,8 @@ def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
     (5) or untrustworthy (6), said in the output; never bad input or a crash."""
     repo = Path(__file__).resolve().parent.parent
     out_dir = tmp_path / "ci-bench"
-    out = subprocess.run(["make", "--no-print-directory", "ci-bench", "ARGS=--quick --no-report",
+    out = subprocess.run(["make", "--no-print-directory", "ci-bench",
+                          "ARGS=--quick --no-report --repetitions 2 --duration-s 1",
                           f"CI_BENCH_DIR={out_dir}", "CI_AGAINST=HEAD"],
                          cwd=repo, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:  # make exits 2 whenever a command fails; its message gives harness's code

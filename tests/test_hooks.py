@@ -92,3 +92,81 @@ def test_a_timeline_entry_without_a_histogram_has_no_percentiles():
     rows = timeline_rows("c", [{"second": 5, "name": "/x", "requests": 1, "failures": 0, "latency_sum_ms": 2.0,
                                 "latency_max_ms": 2.0}], started_ts=4.0, measure_start_ts=4.0, measure_end_ts=9.0)
     assert rows[0]["latency_p99_ms"] is None
+
+
+def _one_by_one(responses):
+    """The reference: every response recorded on its own with HdrHistogram.record_value,
+    as the hooks did before they batched (the figures flush() must reproduce)."""
+    from collections import defaultdict
+
+    from harness.load.hooks import SECOND_SIGNIFICANT_DIGITS, new_histogram
+
+    hist, fail, second = {}, {}, {}
+    requests, failures, completed, workers = defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)
+    spans, timeline, errors = {}, {}, defaultdict(int)
+    for phase, name, ms, ok, wid, pid, ts, err, tid, count_worker, due, done_phase in responses:
+        us = max(1, min(3_600_000_000, int(round(ms * 1000))))
+        if ok or due is None:
+            hist.setdefault((phase, name), new_histogram()).record_value(us)
+        requests[(phase, name)] += 1
+        if ok:
+            completed[(done_phase or phase, name)] += 1
+        else:
+            failures[(phase, name)] += 1
+            fail.setdefault((phase, name), new_histogram()).record_value(us)
+            errors[err[:200]] += 1
+        if count_worker:
+            workers[(phase, wid, pid, tid)] += 1
+            lo, hi = spans.get((phase, wid, pid, tid), (ts, ts))
+            spans[(phase, wid, pid, tid)] = (min(lo, ts), max(hi, ts))
+        slot = timeline.setdefault((int(ts), name), [0, 0, 0.0, 0.0])
+        slot[0], slot[1], slot[2], slot[3] = slot[0] + 1, slot[1] + (not ok), slot[2] + ms, max(slot[3], ms)
+        second.setdefault((int(ts), name), new_histogram(SECOND_SIGNIFICANT_DIGITS)).record_value(us)
+    return hist, fail, second, requests, failures, completed, workers, spans, timeline, errors
+
+
+@pytest.mark.parametrize("flush_every", [1, 7, 2048])
+def test_batched_recording_equals_recording_one_by_one(monkeypatch, flush_every):
+    """flush() adds a batch up with numpy; every histogram must come out bin for bin as
+    record_value() one response at a time makes it, whatever the batch size, with
+    several phases, names (a probe not counted per worker), failures, open load's due
+    times and latencies from below 1 µs to above the histogram's highest value."""
+    from harness.load import hooks
+
+    monkeypatch.setattr(hooks, "FLUSH_EVERY", flush_every)
+    rng = random.Random(7)
+    responses = []
+    for i in range(1200):
+        ts = 1000.0 + i * 0.008
+        phase = "warmup" if ts < 1002.5 else "measure" if ts < 1008.0 else "after"
+        probe = i % 17 == 0
+        name = "probe /hello" if probe else "/cpu"
+        ok = i % 23 != 0
+        ms = [0.0004, 3_700_000_000.0, rng.lognormvariate(1.0, 1.5)][0 if i == 5 else 1 if i == 6 else 2]
+        due = ts - ms / 1000 if i % 3 == 0 else None
+        done_phase = "after" if due is not None and i % 9 == 0 else None
+        responses.append((phase, name, ms, ok, str(i % 3), str(100 + i % 3), ts, None if ok else f"Err {i % 4}",
+                          str(i % 2) if i % 5 else "", not probe, due, done_phase))
+    state = HookState()
+    for phase, name, ms, ok, wid, pid, ts, err, tid, count_worker, due, done_phase in responses:
+        state.record(phase, name, ms, ok, wid, pid, ts, err, thread_id=tid, count_worker=count_worker, due_ts=due,
+                     done_phase=done_phase)
+    got = state.to_dict()
+    hist, fail, second, requests, failures, completed, workers, spans, timeline, errors = _one_by_one(responses)
+    enc = lambda h: h.encode().decode("ascii")  # noqa: E731
+    endpoints = {(e["phase"], e["name"]): e for e in got["endpoints"]}
+    assert set(endpoints) == set(requests)
+    for key, e in endpoints.items():
+        assert e["hdr"] == (enc(hist[key]) if key in hist else ""), key
+        assert e["fail_hdr"] == (enc(fail[key]) if key in fail else ""), key
+        assert (e["requests"], e["failures"], e["completed"]) == (requests[key], failures[key], completed[key]), key
+    assert {(w["phase"], w["worker_id"], w["pid"], w["thread_id"]): (w["requests"], w["first_response_ts"],
+                                                                     w["last_response_ts"]) for w in got["workers"]} \
+        == {k: (n, *spans[k]) for k, n in workers.items()}
+    assert len(got["timeline"]) == len(timeline)
+    for t in got["timeline"]:
+        ref = timeline[(t["second"], t["name"])]
+        assert (t["requests"], t["failures"], t["latency_max_ms"]) == (ref[0], ref[1], ref[3])
+        assert t["latency_sum_ms"] == pytest.approx(ref[2], rel=1e-12)
+        assert t["hdr"] == enc(second[(t["second"], t["name"])])
+    assert got["errors"] == dict(errors)

@@ -69,9 +69,10 @@ def test_two_locust_processes_are_merged_exactly(tmp_path: Path):
     assert generators == 3  # the master and two workers are all sampled
 
 
-def test_generator_limit_is_flagged_on_hello_and_not_on_cpu(tmp_path: Path):
+def test_generator_limit_is_flagged_on_hello_and_not_on_cpu(tmp_path: Path, quiet_machine):
     """On this 2-core machine one Locust process cannot saturate a Node process on /hello;
-    it easily can on 2 ms of CPU work per request."""
+    it easily can on 2 ms of CPU work per request. (Only where Locust can have a core to
+    itself: on a busy machine it gets less and is rightly not flagged, so it is skipped there.)"""
     path = run(tmp_path, 'Workload("/hello"), Workload("/cpu")', "ClosedLoad(32)", 6)
     r = analysis.case_results(load_run(path)).set_index("route")
     assert r.loc["/hello", "generator_limited"], r.loc["/hello", "generator_cpu_pct"]

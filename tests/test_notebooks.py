@@ -128,6 +128,7 @@ def test_question_cells_run_the_quick_scenario_only_when_live(path):
         assert args.command == "run" and args.quick and args.no_report, command
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ALL)
 def test_runs_top_to_bottom_on_the_recordings(path):
     nb = nbformat.read(path, as_version=4)
@@ -143,6 +144,7 @@ def test_runs_top_to_bottom_on_the_recordings(path):
     assert "Traceback" not in text, "a traceback was printed"
 
 
+@pytest.mark.slow
 def test_analysis_notebook_reads_a_users_results_folder(tmp_path):
     """RESULTS and RUN_IDS point the analysis notebook at someone's own runs: a copy of a
     recording under another run id is loaded, filtered and drawn."""

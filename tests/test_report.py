@@ -96,6 +96,7 @@ def test_the_pool_size_sweep_and_its_knee_by_hand(run, results):
     assert points["knee"].tolist() == [False, True, False]
 
 
+@pytest.mark.slow
 def test_the_markdown_summary_carries_the_hand_computed_numbers(rendered):
     md = rendered.markdown.read_text()
     assert "| single /cpu u6 | 2 | 331 | 251 | 412 |" in md
@@ -112,6 +113,7 @@ def test_the_markdown_summary_carries_the_hand_computed_numbers(rendered):
     assert len(md.splitlines()) < 80, "short enough for a CI log"
 
 
+@pytest.mark.slow
 def test_every_figure_renders_and_the_html_is_self_contained(rendered):
     report = rendered
     names = {p.name for p in report.figures}
@@ -142,6 +144,7 @@ def _scaled_copy(src: Path, dst: Path, run_id: str, factor: int) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_several_runs_side_by_side(run, tmp_path: Path):
     doubled = record.load_run(_scaled_copy(FIXTURE, tmp_path / "doubled", "doubled", 2))
     report = render_report([run, doubled], tmp_path / "out")
@@ -154,6 +157,7 @@ def test_several_runs_side_by_side(run, tmp_path: Path):
         <= {p.name for p in report.figures}
 
 
+@pytest.mark.slow
 def test_report_cli_takes_several_runs_and_writes_beside_them(tmp_path: Path):
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results / "small")

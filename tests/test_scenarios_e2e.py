@@ -16,9 +16,9 @@ from harness import analysis, record
 pytestmark = pytest.mark.integration
 
 
-def run_quick(results: Path, name: str, *extra: str) -> record.Run:
+def run_quick(results: Path, name: str, *extra: str, duration_s: float = 2) -> record.Run:
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", name, "--quick",
-                          "--run-id", name, "--duration-s", "3", "--warmup-s", "1", *extra],
+                          "--run-id", name, "--duration-s", f"{duration_s:g}", "--warmup-s", "1", *extra],
                          capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (results / name / "report" / "report.html").is_file()
@@ -49,7 +49,7 @@ def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(resul
 
 
 def test_event_loop_inline_work_keeps_the_probe_waiting(results_dir: Path):
-    run = run_quick(results_dir, "event_loop")
+    run = run_quick(results_dir, "event_loop", duration_s=3)
     r = _by_condition(run)
     single = r.loc["single /cpu?work=100 +probe/hello u4"]
     pool = r.loc["pool-1t /cpu?work=100 +probe/hello u4"]

@@ -289,6 +289,7 @@ def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
     assert "no single process knows it" in summary and "Redis counted" in summary
 
 
+@pytest.mark.slow
 def test_a_run_that_needs_redis_where_there_is_none_stops_before_writing(results_dir: Path):
     proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
                            "--quick"], capture_output=True, text=True, timeout=120, cwd=REPO,

@@ -21,9 +21,10 @@ percentiles down); failures have their own.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from typing import Any
+from collections import Counter, defaultdict
+from typing import Any, Iterable
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -39,6 +40,8 @@ PROBE_PREFIX = "probe "  # request name of a probe route's responses: "probe /he
 OPEN_GRACE_S = 10.0
 # With Locust workers: how much longer than the grace the master waits for their totals.
 OPEN_CLOSE_MARGIN_S = 5.0
+# HookState.record only queues a response; at most this many wait to be added up (flush)
+FLUSH_EVERY = 2048
 
 
 def phase_of(ts: float, measure_start_ts: float | None, measure_end_ts: float | None) -> str:
@@ -128,6 +131,8 @@ class HookState:
         # (cases with events): what was in flight at an event, and what became of it
         self.keep_requests = False
         self.requests_log: list[list[Any]] = []
+        # responses recorded and not yet added up (see record and flush)
+        self._pending: list[tuple] = []
         # second (int Unix time) -> name -> [requests, failures, latency sum ms, latency max ms]
         self.timeline: dict[tuple[int, str], list[float]] = {}
         # the same seconds' response times, for per-second percentiles
@@ -153,40 +158,95 @@ class HookState:
                due_ts: float | None = None, done_phase: str | None = None) -> None:
         """One response. `phase` is response_phase(); `due_ts` (open load) keeps failures out
         of the latency histogram; `done_phase` is the phase of the completion time (the same
-        as `phase` in closed load, the default)."""
-        key = (phase, name)
-        if ok or due_ts is None:
-            _add(self.hist, key, response_time_ms)
-        self.requests[key] += 1
-        if ok:
-            self.completed[(done_phase or phase, name)] += 1
-        else:
-            self.failures[key] += 1
-            _add(self.fail_hist, key, response_time_ms)
-            if error:
-                self.errors[error[:200]] += 1
-        wkey = (phase, worker_id, pid, thread_id)
-        if count_worker:  # (a probe's responses are not the load's: they stay out of the spread)
-            self.workers[wkey] += 1
-            span = self.worker_span.get(wkey)
-            if span is None:
-                self.worker_span[wkey] = [done_ts, done_ts]
-            else:
-                span[0], span[1] = min(span[0], done_ts), max(span[1], done_ts)
+        as `phase` in closed load, the default).
+
+        The hot path of every response: it only appends one tuple; flush() adds a batch up
+        (histograms with numpy, counts with Counter), at the latest every FLUSH_EVERY
+        responses and before to_dict()."""
+        self._pending.append((phase, name, response_time_ms, ok, worker_id, pid, thread_id, done_ts, count_worker,
+                              ok or due_ts is None, done_phase or phase, error))
         if self.keep_requests:
             self.requests_log.append([done_ts - response_time_ms / 1000, done_ts, ok, worker_id, pid,
                                       (error or "")[:200]])
-        slot = self.timeline.setdefault((int(done_ts), name), [0, 0, 0.0, 0.0])
-        slot[0] += 1
-        slot[1] += 0 if ok else 1
-        slot[2] += response_time_ms
-        slot[3] = max(slot[3], response_time_ms)
-        second = self.second_hist.get((int(done_ts), name))
-        if second is None:
-            second = self.second_hist[(int(done_ts), name)] = new_histogram(SECOND_SIGNIFICANT_DIGITS)
-        second.record_value(_us(response_time_ms))
+        if len(self._pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the pending responses into the histograms and counts: the same figures as
+        recording them one by one: histograms bin by bin, counts exactly, a worker's span
+        from its first and last arrival (time.time() order), a second's latency sum up to
+        the last bits of a float."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        (phases, names, lat_ms, oks, wids, pids, tids, done, count_w, in_hist, done_phases,
+         errors) = zip(*batch)
+        keys = list(zip(phases, names))
+        self._count(self.requests, keys)
+        all_ok = all(oks)
+        if all_ok:
+            self._count(self.completed, zip(done_phases, names))
+        else:
+            self._count(self.completed, [k for k, ok in zip(zip(done_phases, names), oks) if ok])
+            failed = [i for i, ok in enumerate(oks) if not ok]
+            self._count(self.failures, [keys[i] for i in failed])
+            for i in failed:
+                if errors[i]:
+                    self.errors[errors[i][:200]] += 1
+        wkeys = list(zip(phases, wids, pids, tids)) if all(count_w) else \
+            [k for k, c in zip(zip(phases, wids, pids, tids), count_w) if c]
+        wdone = done if len(wkeys) == len(done) else [t for t, c in zip(done, count_w) if c]
+        if wkeys:
+            self._count(self.workers, wkeys)
+            # first and last arrival of each key in this batch (dicts keep the last value of a key)
+            firsts, lasts = dict(zip(reversed(wkeys), reversed(wdone))), dict(zip(wkeys, wdone))
+            for wkey, first in firsts.items():
+                span = self.worker_span.get(wkey)
+                last = lasts[wkey]
+                if span is None:
+                    self.worker_span[wkey] = [min(first, last), max(first, last)]
+                else:
+                    span[0], span[1] = min(span[0], first, last), max(span[1], first, last)
+        us = np.clip(np.rint(np.asarray(lat_ms, dtype=np.float64) * 1000), LOWEST_US, HIGHEST_US).astype(np.int64)
+        ms = np.asarray(lat_ms, dtype=np.float64)
+        # one code per (phase, name) and per (second, name), so each group is one numpy selection
+        code_of: dict[tuple[str, str], int] = {}
+        codes = np.fromiter((code_of.setdefault(k, len(code_of)) for k in keys), dtype=np.int64, count=len(keys))
+        ok_arr = np.fromiter(oks, dtype=bool, count=len(oks))
+        every_in_hist = all(in_hist)  # (open load keeps failures out of the latency histogram)
+        hist_arr = None if every_in_hist else np.fromiter(in_hist, dtype=bool, count=len(in_hist))
+        for key, code in code_of.items():
+            mine = codes == code
+            _record_many(self.hist, key, us[mine if hist_arr is None else mine & hist_arr], SIGNIFICANT_DIGITS)
+            if not all_ok:
+                _record_many(self.fail_hist, key, us[mine & ~ok_arr], SIGNIFICANT_DIGITS)
+        seconds = np.floor(np.asarray(done, dtype=np.float64)).astype(np.int64)
+        name_of: dict[str, int] = {}
+        name_codes = np.fromiter((name_of.setdefault(n, len(name_of)) for n in names), dtype=np.int64,
+                                 count=len(names))
+        groups, inverse = np.unique(seconds * len(name_of) + name_codes, return_inverse=True)
+        counts = np.bincount(inverse, minlength=len(groups))
+        fails = np.bincount(inverse, weights=~ok_arr, minlength=len(groups)) if not all_ok else None
+        sums = np.bincount(inverse, weights=ms, minlength=len(groups))
+        maxes = np.full(len(groups), -np.inf)
+        np.maximum.at(maxes, inverse, ms)
+        by_code = list(name_of)
+        for g, combined in enumerate(groups.tolist()):
+            sec, name = combined // len(name_of), by_code[combined % len(name_of)]
+            slot = self.timeline.setdefault((sec, name), [0, 0, 0.0, 0.0])
+            slot[0] += int(counts[g])
+            slot[1] += 0 if fails is None else int(fails[g])
+            slot[2] += float(sums[g])
+            slot[3] = max(slot[3], float(maxes[g]))
+            _record_many(self.second_hist, (sec, name), us[inverse == g], SECOND_SIGNIFICANT_DIGITS)
+
+    @staticmethod
+    def _count(counts: dict, keys: Iterable) -> None:
+        for key, n in Counter(keys).items():
+            counts[key] += n
 
     def to_dict(self) -> dict[str, Any]:
+        self.flush()
         keys = sorted(set(self.hist) | set(self.requests) | set(self.completed) | set(self.send_lag) | set(self.due))
         # per phase, the load's requests sent (probes left out), as before per-name lags
         load_lag: dict[str, HdrHistogram] = {}
@@ -260,6 +320,25 @@ def _add(hists: dict[tuple[str, str], HdrHistogram], key: tuple[str, str], ms: f
     if hist is None:
         hist = hists[key] = new_histogram()
     hist.record_value(_us(ms))
+
+
+def _record_many(hists: dict, key: Any, values: np.ndarray, digits: int) -> None:
+    """Record integer values (already within LOWEST_US..HIGHEST_US) into hists[key] at once:
+    the same bins, total, min and max as record_value() for each, in numpy."""
+    if not len(values):
+        return
+    hist = hists.get(key)
+    if hist is None:
+        hist = hists[key] = new_histogram(digits)
+    bit_length = np.frexp((values | hist.sub_bucket_mask).astype(np.float64))[1]  # exact below 2**53
+    bucket = bit_length - hist.unit_magnitude - (hist.sub_bucket_half_count_magnitude + 1)
+    index = ((bucket + 1) << hist.sub_bucket_half_count_magnitude) + (values >> (bucket + hist.unit_magnitude)) \
+        - hist.sub_bucket_half_count
+    bins, counts = np.unique(index, return_counts=True)
+    np.ctypeslib.as_array(hist.counts)[bins] += counts.astype(np.uint64)
+    hist.total_count += len(values)
+    hist.min_value = min(hist.min_value, int(values.min()))
+    hist.max_value = max(hist.max_value, int(values.max()))
 
 
 def _encode(hist: HdrHistogram | None) -> str:

@@ -65,7 +65,7 @@ from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.hooks import (NO_WORKER, OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, PROBE_PREFIX, HookState, count_due,
-                                due_ts, phase_of, response_phase)
+                                due_ts, phase_of)
 
 OUT = os.environ.get("HARNESS_OUT")
 WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")
@@ -345,25 +345,52 @@ def _stopping(environment, **_: object) -> None:
     window["workers_expected"] = len(expected)
 
 
+_dict_get = dict.get
+
+
+def _header(headers, key: str) -> str | None:
+    """A response header by its lower-case name. geventhttpclient's Headers is a dict of
+    lower-case name -> (name, value), read here directly: its own get() costs several
+    Python calls, on every response."""
+    value = _dict_get(headers, key) if isinstance(headers, dict) else headers.get(key)
+    if value is None or value.__class__ is str:
+        return value
+    if value.__class__ is tuple and len(value) == 2:
+        return value[1]
+    return headers.get(key)  # several lines of one field: what the Headers' own accessor makes of them
+
+
 @events.request.add_listener
 def _on_request(name: str, response_time: float, response, exception, context: dict | None = None,
                 **_: object) -> None:
     done = time.time()
-    due = (context or {}).get("due_ts")
+    due = context.get("due_ts") if context else None
     # open load (and a probe): from when the request was due; closed load: Locust's own timing
     latency_ms = (done - due) * 1000 if due is not None else (response_time or 0.0)
     # a probe beside closed load is accounted as closed load is (by completion time), as before
     due_phase_ts = due if Config.open_rps is not None else None
     m_start, m_end = window["measure_start_ts"], window["measure_end_ts"]
-    phase = response_phase(due_phase_ts, done, m_start, m_end)
-    if due_phase_ts is not None and phase == "measure" and window["closed_ts"] is not None:
-        return  # due in the window, answered after it closed: already counted as dropped
-    headers = getattr(response, "headers", None) or {}
-    error = None if exception is None else f"{type(exception).__name__}: {exception}"
-    state.record(phase, name, latency_ms, exception is None, headers.get("x-worker-id") or NO_WORKER,
-                 headers.get("x-pid") or NO_WORKER, done, error, thread_id=headers.get("x-thread-id") or "",
-                 count_worker=not name.startswith(PROBE_PREFIX), due_ts=due_phase_ts,
-                 done_phase=phase_of(done, m_start, m_end))
+    done_phase = phase_of(done, m_start, m_end)
+    if due_phase_ts is None:
+        phase = done_phase
+    else:
+        phase = phase_of(due_phase_ts, m_start, m_end)
+        if phase == "measure" and window["closed_ts"] is not None:
+            return  # due in the window, answered after it closed: already counted as dropped
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        worker_id = pid = NO_WORKER
+        thread_id = ""
+    else:
+        worker_id = _header(headers, "x-worker-id") or NO_WORKER
+        pid = _header(headers, "x-pid") or NO_WORKER
+        thread_id = _header(headers, "x-thread-id") or ""
+    if exception is None:
+        state.record(phase, name, latency_ms, True, worker_id, pid, done, None, thread_id,
+                     not name.startswith(PROBE_PREFIX), due_phase_ts, done_phase)
+    else:
+        state.record(phase, name, latency_ms, False, worker_id, pid, done, f"{type(exception).__name__}: {exception}",
+                     thread_id, not name.startswith(PROBE_PREFIX), due_phase_ts, done_phase)
 
 
 @events.report_to_master.add_listener

@@ -1,0 +1,283 @@
+"""`harness selfcheck`: what the harness's own measuring costs on this machine.
+
+On a machine the load generator shares with the server, every CPU-millisecond the
+generator spends per request is taken from the server it measures. This measures, on the
+machine at hand and against one running reference server per pair:
+
+- hooks: the harness's Locust (its locustfile: HDR histograms, per-worker counts, the
+  timeline, ...) against a plain Locust FastHttpUser with the same users and no hooks, on
+  /hello, where the generator is the limit: the ratio of ceilings and the CPU each spends
+  per request;
+- wrk (when a C load generator is on PATH): the harness's Locust against wrk on /cpu, single
+  and cluster of 2, the same connections: the ratio says how much the generator's CPU cost
+  the server (a C generator's is a small fraction of Locust's); and plain Locust against wrk
+  on the cluster, the part of that cost that is Locust's own, not the hooks';
+- sampler: the CPU of the harness's psutil sampler (its thread in this process) while it
+  samples the cluster and the generator.
+
+Each pair runs interleaved (A, B, A, B ...) on the same server; throughput is counted by
+the server itself (its /metrics requests per route), over a window after a settle time, so
+every generator is measured the same way. Beside each measurement the machine's other load
+(busy CPU not used by the server, the generator or this process) is recorded, since another
+process on the machine moves every figure. Results go to results/selfcheck/<stamp>.json with
+the machine facts; `latest()` reads the newest matching this machine, for the report's note
+on how much the generator perturbed a run (analysis.generator_perturbation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+
+from harness import procs
+from harness.load.runner import LOCUSTFILE
+from harness.sampling import Sampler
+from harness.servers.base import ProcInfo, Server
+from harness.servers.node import ClusterServer, SingleServer
+
+PLAIN_LOCUSTFILE = Path(__file__).resolve().parent / "load" / "plain_locustfile.py"
+SELFCHECK_DIR = "selfcheck"
+# Goals on a 2-core machine shared by generator and server (issue 18)
+GOALS = {"hooks": 0.95, "wrk_single": 0.98, "wrk_cluster": 0.95, "sampler_cpu_pct": 1.0}
+
+
+@dataclass
+class Measurement:
+    """One generator driving one server for one window."""
+
+    pair: str
+    generator: str
+    rep: int
+    rps: float
+    generator_cpu_pct: float  # % of one core, over the window (all its processes)
+    generator_cpu_ms_per_request: float
+    server_cpu_pct: float
+    own_cpu_pct: float  # this process (the sampler, when it ran)
+    other_cpu_pct: float  # the machine's busy CPU used by none of the above (other engineers' work)
+    machine_busy_pct: float  # % of one core, summed over cores
+    window_s: float
+
+
+@dataclass
+class Pair:
+    """Two generators (A = the harness's Locust) against one server, interleaved."""
+
+    name: str
+    mode: str  # single | cluster
+    path: str
+    route: str
+    users: int
+    a: str
+    b: str
+    sample: bool = False  # run the sampler during A's windows (its own CPU is measured)
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+def _cpu_s(pids: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in pids:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _busy_s() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
+def served(server: Server, route: str) -> int:
+    """Requests of `route` the server's workers have counted."""
+    return sum(int((m.get("requests_by_route") or {}).get(route, 0)) for m in server.worker_metrics())
+
+
+def generator_command(kind: str, url: str, path: str, users: int, run_s: int, out: Path) -> tuple[list[str], dict]:
+    """argv and environment of one generator run: the harness's Locust, a plain Locust, or wrk."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_") or k == "HARNESS_TEST_SESSION"}
+    if kind == "wrk":
+        return [shutil.which("wrk") or "wrk", "-t1", f"-c{users}", f"-d{run_s}s", url + path], env
+    locustfile = LOCUSTFILE if kind == "harness" else PLAIN_LOCUSTFILE
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", url,
+            "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{run_s}s", "--only-summary",
+            "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+    if kind == "harness":
+        argv += ["--harness-path", path, "--harness-name", path.split("?")[0]]
+        env.update(HARNESS_OUT=str(out / "hooks.json"), HARNESS_WINDOW_OUT=str(out / "window.json"))
+    else:
+        env.update(PLAIN_PATH=path)
+    return argv, env
+
+
+def measure_once(server: Server, pair: Pair, kind: str, rep: int, window_s: float, settle_s: float,
+                 work_dir: Path) -> Measurement:
+    """Start one generator, let it settle, count the server's requests and everyone's CPU
+    over window_s, stop it."""
+    out = work_dir / f"{pair.name}-{kind}-{rep}"
+    out.mkdir(parents=True, exist_ok=True)
+    argv, env = generator_command(kind, server.url, pair.path, pair.users, int(settle_s + window_s + 30), out)
+    proc = procs.spawn(argv, out / "generator.out", env=env)
+    sampler = None
+    try:
+        start = served(server, pair.route)
+        deadline = time.monotonic() + 30
+        while served(server, pair.route) == start:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} sent nothing (see {out / 'generator.out'})")
+            time.sleep(0.1)
+        time.sleep(settle_s)
+        gen = procs.tree(proc.pid)
+        srv = [psutil.Process(p.pid) for p in server.processes()]
+        if pair.sample and kind == pair.a:
+            sampler = Sampler([server.processes, lambda: [ProcInfo(p.pid, "generator") for p in gen]], 0.5)
+            sampler.start()
+        me = psutil.Process()
+        t0, n0, g0, s0, m0, b0 = time.monotonic(), served(server, pair.route), _cpu_s(gen), _cpu_s(srv), \
+            _cpu_s([me]), _busy_s()
+        time.sleep(window_s)
+        t1, n1, g1, s1, m1, b1 = time.monotonic(), served(server, pair.route), _cpu_s(gen), _cpu_s(srv), \
+            _cpu_s([me]), _busy_s()
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        procs.stop(proc, timeout_s=10)
+    dt, n = t1 - t0, max(1, n1 - n0)
+    pct = lambda s: 100.0 * s / dt  # noqa: E731
+    gen_pct, srv_pct, own_pct, busy_pct = pct(g1 - g0), pct(s1 - s0), pct(m1 - m0), pct(b1 - b0)
+    return Measurement(pair.name, kind, rep, (n1 - n0) / dt, gen_pct, 1000.0 * (g1 - g0) / n, srv_pct, own_pct,
+                       max(0.0, busy_pct - gen_pct - srv_pct - own_pct), busy_pct, dt)
+
+
+def default_pairs(has_wrk: bool) -> list[Pair]:
+    pairs = [Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain")]
+    if has_wrk:
+        pairs += [Pair("wrk_single", "single", "/cpu", "/cpu", 8, "harness", "wrk"),
+                  Pair("wrk_cluster", "cluster", "/cpu", "/cpu", 8, "harness", "wrk", sample=True),
+                  # the yardstick's own distance: what no saving in the hooks can win back
+                  Pair("plain_cluster", "cluster", "/cpu", "/cpu", 8, "plain", "wrk")]
+    return pairs
+
+
+def run_pair(pair: Pair, reps: int, window_s: float, settle_s: float, work_dir: Path,
+             notice: Callable[[str], None]) -> None:
+    server_cls = SingleServer if pair.mode == "single" else ClusterServer
+    kwargs: dict[str, Any] = {} if pair.mode == "single" else {"workers": 2}
+    with server_cls(work_dir / f"server-{pair.name}", **kwargs) as server:
+        for rep in range(reps):
+            order = (pair.a, pair.b) if rep % 2 == 0 else (pair.b, pair.a)  # A B B A ...: no side always first
+            for kind in order:
+                m = measure_once(server, pair, kind, rep, window_s, settle_s, work_dir)
+                pair.measurements.append(m)
+                notice(f"{pair.name} {kind:8} rep {rep + 1}: {m.rps:8,.1f} req/s, generator "
+                       f"{m.generator_cpu_pct:5.1f}% ({m.generator_cpu_ms_per_request:.3f} ms/req), "
+                       f"other load {m.other_cpu_pct:4.1f}%")
+
+
+def _median_spread(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "min": None, "max": None}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarize(pair: Pair) -> dict[str, Any]:
+    """Medians with min..max per side, and the ratio A/B of each rep's side-by-side pair."""
+    side = {k: [m for m in pair.measurements if m.generator == k] for k in (pair.a, pair.b)}
+    ratios = [a.rps / b.rps for a, b in zip(side[pair.a], side[pair.b]) if b.rps > 0]
+    out: dict[str, Any] = {"pair": pair.name, "mode": pair.mode, "path": pair.path, "users": pair.users,
+                           "a": pair.a, "b": pair.b, "ratio": _median_spread(ratios), "goal": GOALS.get(pair.name)}
+    for k, ms in side.items():
+        out[k] = {f: _median_spread([getattr(m, f) for m in ms])
+                  for f in ("rps", "generator_cpu_pct", "generator_cpu_ms_per_request", "server_cpu_pct",
+                            "other_cpu_pct")}
+    if pair.sample:
+        out["sampler_cpu_pct"] = _median_spread([m.own_cpu_pct for m in side[pair.a]])
+    return out
+
+
+def selfcheck(results_dir: Path, reps: int = 3, window_s: float = 10.0, settle_s: float = 3.0,
+              pairs: list[str] | None = None, notice: Callable[[str], None] = print) -> tuple[dict[str, Any], Path]:
+    """Measure every pair, store the result with the machine facts, return (result, path)."""
+    from harness import record
+
+    has_wrk = shutil.which("wrk") is not None
+    chosen = [p for p in default_pairs(has_wrk) if pairs is None or p.name in pairs]
+    with tempfile.TemporaryDirectory(prefix="selfcheck-") as tmp:
+        for pair in chosen:
+            run_pair(pair, reps, window_s, settle_s, Path(tmp), notice)
+    summaries = [summarize(p) for p in chosen]
+    result = {
+        "kind": "selfcheck", "version": 1, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": record.machine_facts(), "code": record.git_state(Path(__file__).resolve().parent.parent),
+        "reps": reps, "window_s": window_s, "settle_s": settle_s,
+        "wrk": has_wrk, "pairs": summaries,
+        "generator_cpu_ms_per_request": _harness_cost(summaries),
+        "measurements": [asdict(m) for p in chosen for m in p.measurements],
+    }
+    path = results_dir / SELFCHECK_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_suffix(".tmp")
+    tmp_path.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp_path, path)
+    return result, path
+
+
+def _harness_cost(summaries: list[dict[str, Any]]) -> float | None:
+    """The harness's Locust's CPU per request (ms), from the pair where it ran hottest
+    (the /hello ceiling), the figure the report uses to say how much it took from a server."""
+    for s in summaries:
+        if s["pair"] == "hooks":
+            return s["harness"]["generator_cpu_ms_per_request"]["median"]
+    return None
+
+
+def latest(results_dir: Path, machine: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The newest stored selfcheck (of a machine with the same CPU and cores, when given)."""
+    folder = results_dir / SELFCHECK_DIR
+    for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if machine is not None:
+            theirs = data.get("machine") or {}
+            if any(theirs.get(k) != machine.get(k) for k in ("cpu_model", "logical_cores")):
+                continue
+        return data
+    return None
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Markdown table of the ratios, medians with min..max and the other load."""
+    def span(d: dict[str, Any], fmt: str) -> str:
+        if d["median"] is None:
+            return "-"
+        return f"{d['median']:{fmt}} ({d['min']:{fmt}}..{d['max']:{fmt}})"
+
+    lines = ["| pair | A req/s | B req/s | A / B | goal | A generator CPU, ms/req | B ms/req | A generator % core "
+             "| other load % core (A; B) |", "|---|---|---|---|---|---|---|---|---|"]
+    for s in result["pairs"]:
+        a, b = s[s["a"]], s[s["b"]]
+        lines.append(
+            f"| {s['pair']}: {s['mode']} {s['path']}, {s['users']} users, {s['a']} / {s['b']} "
+            f"| {span(a['rps'], ',.1f')} | {span(b['rps'], ',.1f')} | {span(s['ratio'], '.3f')} "
+            f"| {'>= ' + format(s['goal'], '.2f') if s.get('goal') else '-'} "
+            f"| {span(a['generator_cpu_ms_per_request'], '.3f')} | {span(b['generator_cpu_ms_per_request'], '.3f')} "
+            f"| {span(a['generator_cpu_pct'], '.1f')} | {span(a['other_cpu_pct'], '.0f')}; "
+            f"{span(b['other_cpu_pct'], '.0f')} |")
+    for s in result["pairs"]:
+        if "sampler_cpu_pct" in s:
+            lines.append(f"\nsampler (psutil, every 0.5 s, cluster of 2 and the generator): "
+                         f"{span(s['sampler_cpu_pct'], '.2f')} % of a core (goal <= {GOALS['sampler_cpu_pct']:g})")
+    return "\n".join(lines)
