@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from harness import scenario as scenario_mod
 from harness.cli import RichProgress, main
+
+pytestmark = pytest.mark.slow  # the CLI in a subprocess: make test runs them, make test-unit does not
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,6 +18,8 @@ import pytest
 from harness import analysis, record
 from harness.report import SUMMARY_COLUMNS, figures, render_report, view
 
+pytestmark = pytest.mark.slow  # whole reports rendered from the fixtures: make test runs them, make test-unit does not
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
