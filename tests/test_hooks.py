@@ -170,3 +170,20 @@ def test_batched_recording_equals_recording_one_by_one(monkeypatch, flush_every)
         assert t["latency_sum_ms"] == pytest.approx(ref[2], rel=1e-12)
         assert t["hdr"] == enc(second[(t["second"], t["name"])])
     assert got["errors"] == dict(errors)
+
+
+def test_latency_summary_equals_hdrh_figure_by_figure():
+    """The one-pass summary gives exactly hdrh's own mean and percentiles (wide, narrow and
+    one-value histograms), so no recorded or reported figure moved when it replaced them."""
+    from harness.load.hooks import PERCENTILES, new_histogram
+
+    rng = random.Random(7)
+    shapes = [lambda: rng.lognormvariate(9, 1.5), lambda: rng.uniform(900, 1100), lambda: 2_000]
+    for draw in shapes:
+        hist = new_histogram()
+        for _ in range(3000):
+            hist.record_value(max(1, int(draw())))
+        expected = {"latency_mean_ms": hist.get_mean_value() / 1000,
+                    **{k: hist.get_value_at_percentile(p) / 1000 for k, p in PERCENTILES.items()},
+                    "latency_max_ms": hist.get_max_value() / 1000}
+        assert latency_summary(hist) == expected

@@ -350,12 +350,23 @@ PERCENTILES = {"latency_p50_ms": 50.0, "latency_p90_ms": 90.0, "latency_p95_ms":
 
 
 def latency_summary(hist: HdrHistogram) -> dict[str, float | None]:
-    """Mean, percentiles and max of a histogram, in ms (None when it is empty)."""
-    if hist.get_total_count() == 0:
+    """Mean, percentiles and max of a histogram, in ms (None when it is empty).
+
+    The same figures as hdrh's get_mean_value and get_value_at_percentile, in one pass over
+    the counts (numpy) instead of one Python loop over every bucket per figure: a report
+    asks for thousands of them."""
+    total = hist.get_total_count()
+    if total == 0:
         return {"latency_mean_ms": None, **{k: None for k in PERCENTILES}, "latency_max_ms": None}
-    out: dict[str, float | None] = {"latency_mean_ms": hist.get_mean_value() / 1000}
+    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len]
+    recorded = np.flatnonzero(counts)
+    weighted = sum(int(counts[i]) * hist._hdr_median_equiv_value(hist.get_value_from_index(int(i))) for i in recorded)
+    out: dict[str, float | None] = {"latency_mean_ms": float(weighted) / total / 1000}
+    cumulative = np.cumsum(counts)
     for column, pct in PERCENTILES.items():
-        out[column] = hist.get_value_at_percentile(pct) / 1000
+        index = int(np.searchsorted(cumulative, hist.get_target_count_at_percentile(pct), side="left"))
+        out[column] = (hist.get_highest_equivalent_value(hist.get_value_from_index(index)) / 1000
+                       if index < len(cumulative) else 0.0)
     out["latency_max_ms"] = hist.get_max_value() / 1000
     return out
 
