@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from harness import record, scenario as scenario_mod
+from harness import __version__, record, scenario as scenario_mod
 from harness.errors import (EXIT_CODES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted,
                             UsageError)
 from harness.scenario import Case
@@ -159,6 +159,60 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _values(kind: str, cores_ok: bool) -> Callable[[str], list]:
+    """An argparse type: a comma-separated list of whole numbers ("1,2,4"; also "cores" when
+    cores_ok), for the command line's sweeps."""
+
+    def parse(text: str) -> list:
+        out: list = []
+        for item in (t.strip() for t in text.split(",")):
+            if cores_ok and item == "cores":
+                out.append(item)
+            elif item.isdigit() and int(item) >= 1:
+                out.append(int(item))
+            else:
+                raise argparse.ArgumentTypeError(f"{item!r} in {text!r} is not a {kind}: give whole numbers from 1 "
+                                                 f"up, comma-separated, e.g. 1,2,4{' (or cores)' if cores_ok else ''}")
+        return list(dict.fromkeys(out))
+
+    return parse
+
+
+def _modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in scenario_mod.MODES or m == "external"]
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(f"{text!r}: unknown mode {unknown[0] if unknown else ''!r}; use some of "
+                                         + ", ".join(m for m in scenario_mod.MODES if m != "external"))
+    return list(dict.fromkeys(modes))
+
+
+def _swept(scen: scenario_mod.Scenario, args: argparse.Namespace) -> scenario_mod.Scenario:
+    """--modes, --workers, --threads, --uv-threadpool-size: the scenario's servers multiplied (Scenario.swept)."""
+    if getattr(args, "target", None) and any(getattr(args, a, None) for a in ("modes", "workers", "threads",
+                                                                               "uv_threadpool_size")):
+        raise UsageError("--target drives one server the harness does not start: there is nothing to sweep",
+                         "drop --modes/--workers/--threads/--uv-threadpool-size, or use --app FILE")
+    return scen.swept(modes=getattr(args, "modes", None), workers=getattr(args, "workers", None),
+                      threads=getattr(args, "threads", None),
+                      uv_threadpool_sizes=getattr(args, "uv_threadpool_size", None))
+
+
+def _sweep_options() -> argparse.ArgumentParser:
+    """The sweep options of `run` and `plan` (a parent parser)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("sweeps (the scenario's servers multiplied; the report marks each sweep's knee)")
+    g.add_argument("--modes", type=_modes, metavar="M1,M2", help="only these server modes, in this order, e.g. "
+                   "single,cluster,nginx,pm2 (a mode the scenario lacks is added: one worker or thread per core)")
+    g.add_argument("--workers", type=_values("worker count", True), metavar="N1,N2",
+                   help="every cluster, nginx, pm2 and reuseport server once per count, e.g. 1,2,4")
+    g.add_argument("--threads", type=_values("thread count", True), metavar="N1,N2",
+                   help="every pool server (piscina) once per thread count, e.g. 1,2,4")
+    g.add_argument("--uv-threadpool-size", type=_values("UV_THREADPOOL_SIZE", False), metavar="N1,N2",
+                   help="every server once per UV_THREADPOOL_SIZE, e.g. 2,4,8,16")
+    return p
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Interrupted()
 
@@ -185,6 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scen = scen.quick_variant()
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
                                users=args.users, rate_rps=args.rate, generator_processes=args.processes)
+    scen = _swept(scen, args)
     scen = _own_server_or_target(scen, args)
     scen = scen.with_servers(node_version=args.node_version)
     remote = _remote_workers(args)
@@ -476,7 +531,8 @@ def _planned(args: argparse.Namespace) -> scenario_mod.Scenario:
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
-    return scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions)
+    return _swept(scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s,
+                                      repetitions=args.repetitions), args)
 
 
 def print_plan(scen: scenario_mod.Scenario, cases: list[Case], out: Console) -> float:
@@ -696,9 +752,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--results", default=str(default_results_dir()),
                         help="folder holding runs (default: results/ of the project, or $HARNESS_RESULTS)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sweeps = _sweep_options()
 
-    p = sub.add_parser("run", help="run a scenario and write its record and report",
+    p = sub.add_parser("run", parents=[sweeps], help="run a scenario and write its record and report",
                        description="Run every case of a scenario (each with a fresh server), store the run under "
                        "results/<run-id>/ and render its report. Prints the report's path.")
     p.add_argument("scenario", help="a scenario name (see `harness list`) or a path to a scenario .py file")
@@ -816,7 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "or a file)")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("plan", help="a scenario's cases in order and the minutes they will take, without running",
+    p = sub.add_parser("plan", parents=[sweeps], help="a scenario's cases in order and the minutes they will take, without running",
                        description="List the cases `harness run SCENARIO` would run, in order, each with its "
                        "warm-up and measured seconds and the expected minutes (warm-up + measured + about "
                        f"{scenario_mod.CASE_OVERHEAD_S:g} s a case to start and stop), and the total. Starts nothing.")
@@ -865,7 +923,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "full and with --quick (as `harness plan NAME` estimates), what each shows; then the runs "
                        "stored under --results (`harness report RUN_ID`).")
     p.set_defaults(func=cmd_list)
+    _global_options_after(sub)
     return parser
+
+
+def _global_options_after(sub: "argparse._SubParsersAction") -> None:
+    """--results and --debug also after the subcommand (`harness run smoke --results DIR`): each
+    subcommand takes them too, with no default of its own, so the top parser's stays unless given."""
+    for p in set(sub.choices.values()):
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--results", default=argparse.SUPPRESS, help="as before the subcommand: the folder "
+                       "holding runs")
+        for action in p._actions:  # a subcommand's own subcommands (baseline update)
+            if isinstance(action, argparse._SubParsersAction):
+                _global_options_after(action)
 
 
 def run_file(path: str) -> int:
