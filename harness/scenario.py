@@ -693,7 +693,11 @@ class Scenario:
 
 def scenarios_dir() -> Path:
     env = os.environ.get("HARNESS_SCENARIOS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "scenarios"
+    if env:
+        return Path(env)
+    from harness import bundled  # the checkout's scenarios/, or the copies an installed harness carries
+
+    return bundled.scenarios_dir()
 
 
 def available() -> dict[str, Path]:
