@@ -364,7 +364,8 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
             "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),
             "scenario": meta.get("scenario", {}).get("name"), "started_at": meta.get("started_at"),
             "machine": {k: meta.get("machine", {}).get(k) for k in ("cpu_model", "logical_cores", "memory_bytes")},
-            "headline": {"answer": head.answer, "doubt": head.doubt, "firm": not head.doubt},
+            # the answer says itself whether its claim is firm; `doubt` is the page's line below it
+            "headline": {"answer": head.answer, "doubt": head.doubt},
             "warnings": list(v.warnings),
             "conditions": json_records(v.summary),
             "speedups": json_records(v.speed),
