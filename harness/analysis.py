@@ -729,7 +729,7 @@ def _sweep_value(row: pd.Series, parameter: str) -> float:
     return value
 
 
-def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points: int = 3) -> pd.DataFrame:
+def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points: int = 2) -> pd.DataFrame:
     """Conditions that differ in one setting only (pool threads, workers, UV_THREADPOOL_SIZE,
     users or rate) and take at least `min_points` values of it: one row per point, sorted
     by value, with the knee marked (`knee`: the smallest value whose median throughput is

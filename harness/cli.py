@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
-from harness import record, scenario as scenario_mod
+from harness import __version__, record, scenario as scenario_mod
 from harness.errors import (EXIT_CODES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted,
                             UsageError)
 from harness.scenario import Case
@@ -43,13 +44,16 @@ if TYPE_CHECKING:
     from harness.against import Side
     from harness.record import Run
 
-REPO = Path(__file__).resolve().parent.parent
 # soft_wrap: an error stays one line, whatever the terminal's width
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def default_results_dir() -> Path:
-    return Path(os.environ.get("HARNESS_RESULTS", REPO / "results"))
+    """$HARNESS_RESULTS, else the checkout's results/, else (an installed harness) ./results."""
+    from harness import bundled
+
+    root = bundled.source_tree()
+    return Path(os.environ.get("HARNESS_RESULTS", (root or Path.cwd()) / "results"))
 
 
 def _clock(seconds: float) -> str:
@@ -159,6 +163,60 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _values(kind: str, cores_ok: bool) -> Callable[[str], list]:
+    """An argparse type: a comma-separated list of whole numbers ("1,2,4"; also "cores" when
+    cores_ok), for the command line's sweeps."""
+
+    def parse(text: str) -> list:
+        out: list = []
+        for item in (t.strip() for t in text.split(",")):
+            if cores_ok and item == "cores":
+                out.append(item)
+            elif item.isdigit() and int(item) >= 1:
+                out.append(int(item))
+            else:
+                raise argparse.ArgumentTypeError(f"{item!r} in {text!r} is not a {kind}: give whole numbers from 1 "
+                                                 f"up, comma-separated, e.g. 1,2,4{' (or cores)' if cores_ok else ''}")
+        return list(dict.fromkeys(out))
+
+    return parse
+
+
+def _modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in scenario_mod.MODES or m == "external"]
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(f"{text!r}: unknown mode {unknown[0] if unknown else ''!r}; use some of "
+                                         + ", ".join(m for m in scenario_mod.MODES if m != "external"))
+    return list(dict.fromkeys(modes))
+
+
+def _swept(scen: scenario_mod.Scenario, args: argparse.Namespace) -> scenario_mod.Scenario:
+    """--modes, --workers, --threads, --uv-threadpool-size: the scenario's servers multiplied (Scenario.swept)."""
+    if getattr(args, "target", None) and any(getattr(args, a, None) for a in ("modes", "workers", "threads",
+                                                                               "uv_threadpool_size")):
+        raise UsageError("--target drives one server the harness does not start: there is nothing to sweep",
+                         "drop --modes/--workers/--threads/--uv-threadpool-size, or use --app FILE")
+    return scen.swept(modes=getattr(args, "modes", None), workers=getattr(args, "workers", None),
+                      threads=getattr(args, "threads", None),
+                      uv_threadpool_sizes=getattr(args, "uv_threadpool_size", None))
+
+
+def _sweep_options() -> argparse.ArgumentParser:
+    """The sweep options of `run` and `plan` (a parent parser)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("sweeps (the scenario's servers multiplied; the report marks each sweep's knee)")
+    g.add_argument("--modes", type=_modes, metavar="M1,M2", help="only these server modes, in this order, e.g. "
+                   "single,cluster,nginx,pm2 (a mode the scenario lacks is added: one worker or thread per core)")
+    g.add_argument("--workers", type=_values("worker count", True), metavar="N1,N2",
+                   help="every cluster, nginx, pm2 and reuseport server once per count, e.g. 1,2,4")
+    g.add_argument("--threads", type=_values("thread count", True), metavar="N1,N2",
+                   help="every pool server (piscina) once per thread count, e.g. 1,2,4")
+    g.add_argument("--uv-threadpool-size", type=_values("UV_THREADPOOL_SIZE", False), metavar="N1,N2",
+                   help="every server once per UV_THREADPOOL_SIZE, e.g. 2,4,8,16")
+    return p
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Interrupted()
 
@@ -185,6 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scen = scen.quick_variant()
     scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
                                users=args.users, rate_rps=args.rate, generator_processes=args.processes)
+    scen = _swept(scen, args)
     scen = _own_server_or_target(scen, args)
     scen = scen.with_servers(node_version=args.node_version)
     remote = _remote_workers(args)
@@ -201,6 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if any(c.mode != "external" for c in cases):
         find_node()  # what the machine lacks is said before anything is written
+        _prepare_server()
     check_modes_available({c.mode for c in cases})
     check_targets(cases, args.allow_remote)
     resolve_nodes(cases, lambda m: console.print(f"[yellow]note:[/] {m}"))  # fetch other Node versions now
@@ -266,6 +326,32 @@ BENCH_SET: tuple[tuple[str, bool], ...] = (
     ("default", False), ("scheduling", True), ("event_loop", True), ("threadpool", True),
     ("pool_vs_spawn", True), ("resilience", True), ("shared_state", True),
 )
+
+
+def _prepare_server() -> None:
+    """An installed harness: the reference server's npm dependencies, on first use (harness.bundled)."""
+    from harness import bundled
+    from harness.servers import base
+
+    if base._server_dir_override is None and not os.environ.get("HARNESS_SERVER_DIR"):
+        bundled.prepare_server(lambda m: console.print(f"[yellow]note:[/] {m}"))
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Install the reference server's npm dependencies now (an installed harness does it on first use)."""
+    from harness import bundled
+
+    root = bundled.source_tree()
+    if root is not None and os.environ.get("HARNESS_SERVER_DIR") is None:
+        if not bundled.server_ready():
+            console.print(f"this is a checkout ({root}): `make setup` runs npm ci in {root / 'server'}")
+            return 3
+    else:
+        _prepare_server()
+    from harness.servers.base import server_dir
+
+    print(server_dir())
+    return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -426,7 +512,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from harness.servers import MODE_CLASSES
     from harness.servers.redis import redis_missing, redis_version
 
-    out = Console()
+    import io
+
+    as_json = getattr(args, "json", False)
+    out = Console(file=io.StringIO()) if as_json else Console()  # --json: the same checks, JSON on stdout
+    facts: dict[str, object] = {}
     scen = scenario_mod.load(args.scenario) if getattr(args, "scenario", None) else None
     cases = scen.cases() if scen is not None else []
     modes = sorted({c.mode for c in cases} - {"external"}) if scen is not None else list(scenario_mod.MODES)
@@ -436,11 +526,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if needs_node:
         node_line, problem = _node_line()
         out.print(f"node: {node_line}")
+        facts["node"] = {"ok": problem is None, "text": Text.from_markup(node_line).plain}
         problems += [problem] if problem else []
     cores = scenario_mod.machine_cores()
     out.print(f"cores: {cores}" + ("  (the load generator and the server share them: see docs/findings.md)" if cores < 4 else ""))
     machine = record.machine_facts()
     cal = calibrate.load_matching(Path(args.results), machine)
+    facts.update(cores=cores, generator_ceiling_rps=cal["ceiling_rps"] if cal else None, modes=[])
     out.print("generator ceiling: " + (f"{cal['ceiling_rps']:,.0f} req/s per Locust process ({cal['measured_at']})"
                                        if cal else "not calibrated here (run `harness calibrate`)"))
     table = Table(title="modes" if scen is None else f"modes {scen.name} needs")
@@ -450,16 +542,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         cls = MODE_CLASSES.get(mode)
         if cls is None:
             table.add_row(mode, "[red]no[/]", "not implemented in this version of the harness")
+            facts["modes"].append({"mode": mode, "ready": False, "missing": ["not implemented"], "advice": ""})
             problems.append(f"mode {mode}: not implemented in this version of the harness")
             continue
         missing = cls.missing()
         problems += [f"mode {mode}: {m}" for m in missing]
         table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or cls.advice())
+        facts["modes"].append({"mode": mode, "ready": not missing, "missing": list(missing), "advice": cls.advice()})
     out.print(table)
     # Redis is not a mode: the harness starts it beside the server for /count/redis (shared-state demo)
     if scen is None or "redis" in services:
         missing = redis_missing()
         problems += [f"redis: {missing[0]}"] if missing else []
+        facts["redis"] = {"ready": not missing, "missing": list(missing)}
         found = re.search(r"v=(\S+)", redis_version() or "") if not missing else None
         out.print("redis-server (for /count/redis): " + (f"version {found.group(1) if found else '?'}" if not missing
                                                           else f"[red]missing[/]: {missing[0]}"))
@@ -469,6 +564,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         else:
             out.print(f"[green]everything {scen.name} needs is here[/]: {len(cases)} cases, about "
                       f"{sum(c.expected_s for c in cases) / 60:.0f} min (`harness plan {scen.name}`)")
+    if as_json:
+        facts.update(scenario=scen.name if scen else None, problems=problems, ok=not problems)
+        _print_json(facts)
     return EXIT_OK if not problems else 3
 
 
@@ -476,7 +574,8 @@ def _planned(args: argparse.Namespace) -> scenario_mod.Scenario:
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
-    return scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions)
+    return _swept(scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s,
+                                      repetitions=args.repetitions), args)
 
 
 def print_plan(scen: scenario_mod.Scenario, cases: list[Case], out: Console) -> float:
@@ -520,6 +619,14 @@ def _gate(args: argparse.Namespace, compare_ab: "Run | None" = None, baseline: "
     else:
         assert baseline is not None and current is not None
         cmp = compare.compare_runs(baseline, current, thresholds, gate=gate)
+    if getattr(args, "markdown", None):
+        record.atomic_write_text(Path(args.markdown), compare.markdown(cmp))
+    if getattr(args, "junit", None):
+        record.atomic_write_text(Path(args.junit), compare.junit_xml(cmp))
+    if getattr(args, "json", False):  # stdout is the JSON alone; the verdict line stays on stderr
+        _print_json(compare.to_json(cmp))
+        console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
+        return cmp.exit_code
     kind = "A/B in one run, paired by repetition" if cmp.paired else "two runs, Welch"
     table = Table(title=f"{cmp.baseline_label} -> {cmp.current_label} ({kind}; change with its "
                         f"{cmp.level:.0%} interval)")
@@ -544,12 +651,15 @@ def _gate(args: argparse.Namespace, compare_ab: "Run | None" = None, baseline: "
                              "not possible with this spread and threshold (the change must exceed the "
                              f"{r.threshold_pct:g}% threshold; more than 200 repetitions would be needed otherwise)"
                              if not math.isnan(r.sd_log) else f"no spread measured ({r.verdict})"))
-    if getattr(args, "markdown", None):
-        record.atomic_write_text(Path(args.markdown), compare.markdown(cmp))
-    if getattr(args, "junit", None):
-        record.atomic_write_text(Path(args.junit), compare.junit_xml(cmp))
     console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
     return cmp.exit_code
+
+
+def _print_json(data: object) -> None:
+    """--json: one JSON document on stdout (NaN as null, so that any JSON reader takes it)."""
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=1, allow_nan=False, default=str) + "\n")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -661,6 +771,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.json:
+        _print_json(list_json(Path(args.results)))
+        return EXIT_OK
     table = Table(title="scenarios (harness run NAME; add --quick for a short version)", show_lines=True)
     for col in ("name", "cases", "about min (--quick)", "what it shows"):
         table.add_column(col)
@@ -684,6 +797,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def list_json(results_dir: Path) -> dict[str, object]:
+    """`harness list --json`: the scenarios (cases, minutes in full and --quick, what each shows,
+    or why it cannot be loaded) and the stored runs."""
+    scenarios = []
+    for name, path in scenario_mod.available().items():
+        entry: dict[str, object] = {"name": name, "file": str(path)}
+        try:
+            scen = scenario_mod.load(name)
+            cases, quick = scen.cases(), scen.quick_variant().cases()
+            entry.update(description=scen.description, what_it_shows=scen.what_it_shows, cases=len(cases),
+                         minutes=round(sum(c.expected_s for c in cases) / 60, 2),
+                         quick_cases=len(quick), quick_minutes=round(sum(c.expected_s for c in quick) / 60, 2),
+                         error=None)
+        except HarnessError as exc:
+            entry["error"] = exc.one_line()
+        scenarios.append(entry)
+    return {"scenarios": scenarios, "results": str(results_dir), "runs": record.list_runs(results_dir)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -696,9 +828,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--results", default=str(default_results_dir()),
                         help="folder holding runs (default: results/ of the project, or $HARNESS_RESULTS)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sweeps = _sweep_options()
 
-    p = sub.add_parser("run", help="run a scenario and write its record and report",
+    p = sub.add_parser("run", parents=[sweeps], help="run a scenario and write its record and report",
                        description="Run every case of a scenario (each with a fresh server), store the run under "
                        "results/<run-id>/ and render its report. Prints the report's path.")
     p.add_argument("scenario", help="a scenario name (see `harness list`) or a path to a scenario .py file")
@@ -814,9 +948,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "missing.")
     p.add_argument("scenario", nargs="?", help="check only what this scenario needs (a name from `harness list` "
                    "or a file)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON on stdout (same exit code)")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("plan", help="a scenario's cases in order and the minutes they will take, without running",
+    p = sub.add_parser("plan", parents=[sweeps], help="a scenario's cases in order and the minutes they will take, without running",
                        description="List the cases `harness run SCENARIO` would run, in order, each with its "
                        "warm-up and measured seconds and the expected minutes (warm-up + measured + about "
                        f"{scenario_mod.CASE_OVERHEAD_S:g} s a case to start and stop), and the total. Starts nothing.")
@@ -847,6 +982,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "catch a true change of PCT%% in the bad direction (4 times in 5) at this run's spread")
     p.add_argument("--markdown", help="also write a Markdown summary here (for a CI job summary)")
     p.add_argument("--junit", help="also write JUnit XML here (one test per metric and condition)")
+    p.add_argument("--json", action="store_true", help="print the verdict and every row as JSON on stdout "
+                   "instead of the table (docs/your-own.md)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("baseline", help="store a run as a named baseline for `harness compare`",
@@ -860,12 +997,33 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--force", action="store_true", help="replace an existing baseline of that name (atomically)")
     u.set_defaults(func=cmd_baseline)
 
+    p = sub.add_parser("setup", help="install the reference server's npm dependencies (pm2, piscina) now",
+                       description="An installed harness (pip or pipx) carries the reference server without its "
+                       "npm dependencies: the first run installs them with `npm ci` into "
+                       "~/.cache/node-scaling-harness/server-HASH ($HARNESS_CACHE); this does it now. Prints the "
+                       "server's folder. In a checkout, `make setup` does it in server/.")
+    p.set_defaults(func=cmd_setup)
+
     p = sub.add_parser("list", help="list scenarios (cases, minutes) and stored runs",
                        description="The scenarios (`harness run NAME`): how many cases, about how many minutes in "
                        "full and with --quick (as `harness plan NAME` estimates), what each shows; then the runs "
                        "stored under --results (`harness report RUN_ID`).")
+    p.add_argument("--json", action="store_true", help="print the scenarios and runs as JSON on stdout")
     p.set_defaults(func=cmd_list)
+    _global_options_after(sub)
     return parser
+
+
+def _global_options_after(sub: "argparse._SubParsersAction") -> None:
+    """--results and --debug also after the subcommand (`harness run smoke --results DIR`): each
+    subcommand takes them too, with no default of its own, so the top parser's stays unless given."""
+    for p in set(sub.choices.values()):
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--results", default=argparse.SUPPRESS, help="as before the subcommand: the folder "
+                       "holding runs")
+        for action in p._actions:  # a subcommand's own subcommands (baseline update)
+            if isinstance(action, argparse._SubParsersAction):
+                _global_options_after(action)
 
 
 def run_file(path: str) -> int:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -493,6 +493,20 @@ def compare_ab(run: Run, thresholds_pct: dict[str, float] | None = None, metrics
 
 
 # --- outputs ----------------------------------------------------------------------------
+
+def to_json(cmp: Comparison) -> dict[str, Any]:
+    """`harness compare --json`: the verdict, its exit code and reasons, and one object per
+    row (Row's fields; a number not measured is null). docs/your-own.md lists the keys."""
+
+    def plain(value: Any) -> Any:
+        value = value.item() if hasattr(value, "item") else value
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    return {"verdict": cmp.verdict, "exit_code": cmp.exit_code, "reasons": cmp.summary_lines(),
+            "untrustworthy": list(cmp.untrustworthy), "paired": cmp.paired, "same_machine": cmp.same_machine,
+            "level": cmp.level, "baseline": cmp.baseline_label, "current": cmp.current_label,
+            "rows": [{**{k: plain(v) for k, v in asdict(r).items()}, "interval": r.interval_text} for r in cmp.rows]}
+
 
 def markdown(cmp: Comparison, baseline: Run | None = None, current: Run | None = None) -> str:
     """A summary for a CI job page: the verdict, why, and every row."""

@@ -448,6 +448,22 @@ def side_of(condition: str) -> tuple[str, str | None]:
 QUICK_KEYS = ("duration_s", "warmup_s", "repetitions", "users", "rate_rps", "parts")
 
 
+def _multi_process(server: ServerSpec) -> bool:
+    return server.mode not in ONE_PROCESS_MODES + ("external",)
+
+
+def _default_server(mode: str) -> ServerSpec:
+    """A mode `--modes` adds to a grid that lacks it: one worker per core (multi-process modes)."""
+    return ServerSpec(mode, workers="cores") if _multi_process(ServerSpec(mode)) else ServerSpec(mode)
+
+
+def _times(servers: list[ServerSpec], attr: str, values: "list | None", applies: Any) -> list[ServerSpec]:
+    """Each server `applies` takes once per value of `attr`; the others stay as they are."""
+    if not values:
+        return servers
+    return [each for s in servers for each in ([replace(s, **{attr: v}) for v in values] if applies(s) else [s])]
+
+
 @dataclass(frozen=True)
 class Scenario:
     """What to run. Either `servers` x `workloads` x `loads` (one grid) or `parts` (several
@@ -530,6 +546,49 @@ class Scenario:
         e.g. node_version="22.12.0" for `--node-version`; each spec is validated again."""
         changes = {k: v for k, v in changes.items() if v is not None}
         return replace(self, servers=tuple(replace(s, **changes) for s in self.servers)) if changes else self
+
+    def swept(self, modes: "list[str] | None" = None, workers: "list[int | str] | None" = None,
+              threads: "list[int | str] | None" = None, uv_threadpool_sizes: "list[int] | None" = None) -> "Scenario":
+        """The command line's sweeps (`--modes`, `--workers`, `--threads`, `--uv-threadpool-size`):
+        each grid's servers multiplied by the lists, so the conditions run interleaved like a
+        scenario file's and form the sweeps the report marks knees on (harness.analysis.sweeps).
+
+        modes: the servers of these modes only, in this order (a mode the grid lacks is added
+        with its defaults: one worker per core, one pool thread per core); workers: every
+        multi-process server (cluster, nginx, pm2, reuseport) once per value; threads: every
+        pool server once per value; uv_threadpool_sizes: every server once per value."""
+        if not (modes or workers or threads or uv_threadpool_sizes):
+            return self
+        if self.sides:
+            raise UsageError("sweep options go before the A/B sides are set")
+
+        def expand(servers: tuple[ServerSpec, ...]) -> tuple[ServerSpec, ...]:
+            out = list(servers)
+            if modes:
+                for mode in modes:
+                    if mode not in MODES or mode == "external":
+                        raise UsageError(f"--modes: unknown server mode {mode!r}",
+                                         f"use some of: {', '.join(m for m in MODES if m != 'external')}")
+                out = [s for mode in modes for s in ([s for s in out if s.mode == mode] or [_default_server(mode)])]
+            out = _times(out, "workers", workers, _multi_process)
+            out = _times(out, "threads", threads, lambda s: s.mode == "pool")
+            out = _times(out, "uv_threadpool_size", uv_threadpool_sizes, lambda s: s.mode != "external")
+            seen: dict[str, ServerSpec] = {}
+            for s in out:  # the same server twice (e.g. two specs that now differ in nothing) runs once
+                seen.setdefault(f"{s.resolved().label} {events_label(s.events)}", s)
+            return tuple(seen.values())
+
+        grids = self.grids
+        for flag, values, takes in (("--workers", workers, _multi_process),
+                                    ("--threads", threads, lambda s: s.mode == "pool")):
+            if values and not any(takes(s) for part in grids for s in expand(part.servers)):
+                what = "several processes (cluster, nginx, pm2, reuseport)" if flag == "--workers" else "a pool"
+                raise UsageError(f"{flag}: no server of scenario {self.name} runs {what}",
+                                 f"add --modes {'cluster' if flag == '--workers' else 'pool'}, or use a scenario "
+                                 "with such a server, e.g. modes")
+        if self.parts:
+            return replace(self, parts=tuple(replace(p, servers=expand(p.servers)) for p in self.parts))
+        return replace(self, servers=expand(self.servers))
 
     def quick_variant(self) -> "Scenario":
         return self.with_overrides(**self.quick)
@@ -634,7 +693,11 @@ class Scenario:
 
 def scenarios_dir() -> Path:
     env = os.environ.get("HARNESS_SCENARIOS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "scenarios"
+    if env:
+        return Path(env)
+    from harness import bundled  # the checkout's scenarios/, or the copies an installed harness carries
+
+    return bundled.scenarios_dir()
 
 
 def available() -> dict[str, Path]:

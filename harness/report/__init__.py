@@ -7,6 +7,7 @@ conditions, each run's figures in one chart) and then shows each run in full.
 from __future__ import annotations
 
 import base64
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,9 +327,52 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
     html_path = out_dir / "report.html"
     atomic_write_text(html_path, html_text)
     md_path = out_dir / "summary.md"
-    atomic_write_text(md_path, markdown(views, analysis.side_by_side([v.summary for v in views], labels)
-                                        if several else None))
+    side = analysis.side_by_side([v.summary for v in views], labels) if several else None
+    atomic_write_text(md_path, markdown(views, side))
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary_json(views, side), indent=1, allow_nan=False) + "\n")
     return Report(html=html_path, markdown=md_path, figures=all_pngs)
+
+
+# report/summary.json, for other tools; docs/your-own.md documents it. Bump on a change a
+# reader must know of: 1 the first version.
+SUMMARY_SCHEMA_VERSION = 1
+
+
+def json_records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """A table as JSON-ready rows: NaN and missing values as None, numpy scalars as Python's."""
+    if frame is None or frame.empty:
+        return []
+    rows = []
+    for record in frame.to_dict(orient="records"):
+        row = {}
+        for key, value in record.items():
+            value = value.item() if hasattr(value, "item") else value
+            row[str(key)] = None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+        rows.append(row)
+    return rows
+
+
+def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict[str, Any]:
+    """What report/summary.json holds: per run its conditions (figures and their intervals),
+    speedups, sweep points with their knees, the warnings and the headline's verdict; with
+    several runs, the side-by-side table. The same tables the page is made from."""
+    runs = []
+    for v in views:
+        meta = v.run.meta
+        head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores)
+        runs.append({
+            "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),
+            "scenario": meta.get("scenario", {}).get("name"), "started_at": meta.get("started_at"),
+            "machine": {k: meta.get("machine", {}).get(k) for k in ("cpu_model", "logical_cores", "memory_bytes")},
+            # the answer says itself whether its claim is firm; `doubt` is the page's line below it
+            "headline": {"answer": head.answer, "doubt": head.doubt},
+            "warnings": list(v.warnings),
+            "conditions": json_records(v.summary),
+            "speedups": json_records(v.speed),
+            "sweeps": json_records(v.points),
+        })
+    return {"schema_version": SUMMARY_SCHEMA_VERSION, "kind": "node-scaling-harness report summary",
+            "runs": runs, "side_by_side": json_records(side)}
 
 
 def _markdown_run(v: RunView) -> list[str]:

@@ -106,7 +106,11 @@ def server_dir() -> Path:
     if _server_dir_override is not None:
         return _server_dir_override
     env = os.environ.get("HARNESS_SERVER_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "server"
+    if env:
+        return Path(env)
+    from harness import bundled  # the checkout's server/, or an installed harness's copy in the cache
+
+    return bundled.server_dir()
 
 
 @contextlib.contextmanager
