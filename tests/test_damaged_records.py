@@ -9,14 +9,33 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import REPO
 from harness import cli, record
 
-FIXTURE = REPO / "tests" / "fixtures" / "small"
-FILES = sorted(p.name for p in FIXTURE.iterdir())
+SOURCE = REPO / "tests" / "fixtures" / "small"
+FILES = sorted(p.name for p in SOURCE.iterdir())
 DAMAGES = ("truncated", "emptied", "not-utf8", "hostile")
+KEPT = ("single", "pool-2t")  # two conditions of two repetitions: every table has rows, a report takes 2 s
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recorded `small` run cut down to KEPT's cases, every table and run.json alike."""
+    folder = tmp_path_factory.mktemp("fixture") / "small"
+    folder.mkdir()
+    cases = pd.read_csv(SOURCE / "cases.csv", dtype=str)
+    keep = set(cases[cases["condition"].str.startswith(KEPT)]["case_id"])
+    meta = json.loads((SOURCE / "run.json").read_text())
+    meta["cases"] = [c for c in meta["cases"] if c["case_id"] in keep]
+    (folder / "run.json").write_text(json.dumps(meta, indent=2))
+    for table in SOURCE.glob("*.csv"):
+        frame = pd.read_csv(table, dtype=str, keep_default_na=False)
+        frame[frame["case_id"].isin(keep)].to_csv(folder / table.name, index=False)
+    assert record.load_run(folder).problems == [] and len(keep) == 4
+    return folder
 
 
 def damage(path: Path, how: str) -> None:
@@ -42,11 +61,11 @@ def damage(path: Path, how: str) -> None:
             path.write_text("\n".join([lines[0], *rows]) + "\n")
 
 
-def _results_with(tmp_path: Path, file: str, how: str) -> Path:
+def _results_with(tmp_path: Path, fixture: Path, file: str, how: str) -> Path:
     results = tmp_path / "results"
     results.mkdir()
-    shutil.copytree(FIXTURE, results / "damaged")
-    shutil.copytree(FIXTURE, results / "good")
+    shutil.copytree(fixture, results / "damaged")
+    shutil.copytree(fixture, results / "good")
     damage(results / "damaged" / file, how)
     return results
 
@@ -57,12 +76,12 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     return code, out.out + out.err
 
 
-@pytest.mark.integration  # about 2 minutes: each case renders a whole report
+@pytest.mark.slow  # about a minute and a half: each case renders a whole report
 @pytest.mark.parametrize("how", DAMAGES)
 @pytest.mark.parametrize("file", FILES)
-def test_a_damaged_record_never_gives_a_traceback(tmp_path: Path, file: str, how: str,
+def test_a_damaged_record_never_gives_a_traceback(tmp_path: Path, fixture_run: Path, file: str, how: str,
                                                   capsys: pytest.CaptureFixture[str]):
-    results = _results_with(tmp_path, file, how)
+    results = _results_with(tmp_path, fixture_run, file, how)
     code, text = _run(["--results", str(results), "list"], capsys)
     assert code == 0 and "good" in text and "damaged" in text  # the damaged run never hides the other
     code, text = _run(["--results", str(results), "report", "damaged", "--out", str(tmp_path / "report")], capsys)
@@ -76,21 +95,21 @@ def test_a_damaged_record_never_gives_a_traceback(tmp_path: Path, file: str, how
     assert not Path("/tmp/escaped").exists()
 
 
-def test_a_hostile_run_id_never_names_a_folder(tmp_path: Path):
-    results = _results_with(tmp_path, "run.json", "hostile")
+def test_a_hostile_run_id_never_names_a_folder(tmp_path: Path, fixture_run: Path):
+    results = _results_with(tmp_path, fixture_run, "run.json", "hostile")
     run = record.load_run(results / "damaged")
     assert run.run_id == "damaged"  # the folder's name, not "../../../../tmp/escaped"
 
 
-def test_list_survives_a_run_json_that_is_not_utf8(tmp_path: Path):
-    results = _results_with(tmp_path, "run.json", "not-utf8")
+def test_list_survives_a_run_json_that_is_not_utf8(tmp_path: Path, fixture_run: Path):
+    results = _results_with(tmp_path, fixture_run, "run.json", "not-utf8")
     rows = {r["run_id"]: r for r in record.list_runs(results)}
     assert rows["good"]["status"] == "complete"
     assert rows["damaged"]["status"].startswith("unreadable: run damaged: run.json is not UTF-8")
 
 
-def test_a_damaged_table_reads_empty_and_is_named(tmp_path: Path):
-    results = _results_with(tmp_path, "timeline.csv", "not-utf8")
+def test_a_damaged_table_reads_empty_and_is_named(tmp_path: Path, fixture_run: Path):
+    results = _results_with(tmp_path, fixture_run, "timeline.csv", "not-utf8")
     run = record.load_run(results / "damaged")
     assert run["timeline"].empty and list(run["timeline"].columns) == record.TABLE_COLUMNS["timeline"]
     assert run.problems == ["timeline.csv cannot be read (UnicodeDecodeError)"]
