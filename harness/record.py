@@ -259,6 +259,10 @@ def _command_version(argv: list[str]) -> str | None:
 
 
 def git_state(repo: Path) -> dict[str, Any]:
+    """The commit of the harness's own checkout and whether it had uncommitted changes; none
+    when `repo` is not a checkout's top (git would answer for an enclosing repository)."""
+    if not (repo / ".git").exists():
+        return {"commit": None, "dirty": None}
     commit = _command_version(["git", "-C", str(repo), "rev-parse", "HEAD"])
     status = _command_version(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
     if commit is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
@@ -301,14 +305,15 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-def versions(node: str | None, repo: Path) -> dict[str, Any]:
+def versions(node: str | None, repo: Path | None) -> dict[str, Any]:
+    """Versions of what ran; `repo`: the harness's checkout (None: an installed harness, no commit)."""
     # Never `import locust` here: it monkey-patches the harness process with gevent.
     return {
         "node": _command_version([node, "--version"]) if node else None,
         "locust": importlib.metadata.version("locust"),
         "python": sys.version.split()[0],
         "harness": __import__("harness").__version__,
-        "git": git_state(repo),
+        "git": git_state(repo) if repo is not None else {"commit": None, "dirty": None},
     }
 
 

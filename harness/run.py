@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, calibrate, cost, net, nodes, procs, record, selfcheck
+from harness import analysis, bundled, calibrate, cost, net, nodes, procs, record, selfcheck
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
@@ -288,7 +288,9 @@ def run_scenario(
     machine["cpu_layout"] = layout
     machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
     machine["generator_selfcheck"] = cost.selfcheck_facts(selfcheck.latest(results_dir, machine))
-    versions = record.versions(node, REPO)
+    # the commit of the checkout the harness runs from; an installed harness has none (never the
+    # commit of whatever repository its virtual environment happens to sit in)
+    versions = record.versions(node, bundled.source_tree())
     if "redis" in services:
         versions["redis"] = redis_version()
     writer.start({

@@ -198,3 +198,14 @@ def test_a_folder_is_replaced_in_one_step(tmp_path: Path):
     (new / "run.json").write_text("new")
     record.replace_folder(new, old)
     assert (old / "run.json").read_text() == "new" and (new / "run.json").read_text() == "old"
+
+
+def test_no_commit_is_recorded_for_a_folder_that_is_not_a_checkout_top(tmp_path: Path):
+    """An installed harness inside some other repository must not record that repository's commit."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    inside = tmp_path / "venv" / "site-packages"
+    inside.mkdir(parents=True)
+    assert record.git_state(inside) == {"commit": None, "dirty": None}
+    assert record.versions(None, None)["git"] == {"commit": None, "dirty": None}
