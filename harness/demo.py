@@ -154,7 +154,8 @@ def worker_rows(metrics: list[dict[str, Any]], route: str, since: dict[str, int]
     """Per worker, from each worker's own /metrics (the server's view, not the client's):
     requests of the route since the demo started and their share; requests per second over
     the last interval (`last`: the counts then) and that interval's share, so a change of
-    load made in Locust's UI shows at once; the event loop's delay."""
+    load made in Locust's UI shows at once; the event loop's delay; the process's RSS (a pool's
+    threads share their process's)."""
     rows = []
     for m in metrics:
         total = int(m.get("requests_by_route", {}).get(route, 0))
@@ -163,7 +164,8 @@ def worker_rows(metrics: list[dict[str, Any]], route: str, since: dict[str, int]
             rate = max(0, total - last.get(_key(m), total)) / interval_s
         rows.append({"worker_id": str(m.get("worker_id")), "pid": m.get("pid"), "key": _key(m), "count": total,
                      "requests": total - since.get(_key(m), 0), "rps": rate,
-                     "event_loop_delay_p99_ms": (m.get("event_loop_delay_ms") or {}).get("p99")})
+                     "event_loop_delay_p99_ms": (m.get("event_loop_delay_ms") or {}).get("p99"),
+                     "rss_mb": ((m.get("memory_bytes") or {}).get("rss") or 0) / 2**20 or None})
     served = sum(r["requests"] for r in rows)
     rates = sum(r["rps"] or 0.0 for r in rows)
     for r in rows:
@@ -182,13 +184,14 @@ def spread(rows: list[dict[str, Any]]) -> float | None:
 
 def _table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title, caption=_spread_text(rows))
-    for name in ("worker", "pid", "req/s now", "share now", "requests since start", "share", "event-loop delay p99 ms"):
+    for name in ("worker", "pid", "req/s now", "share now", "requests since start", "share", "event-loop delay p99 ms",
+                 "RSS MB"):
         table.add_column(name, justify="right")
     for r in rows:
         delay = r["event_loop_delay_p99_ms"]
         table.add_row(r["worker_id"], str(r["pid"]), "–" if r["rps"] is None else f"{r['rps']:,.0f}",
                       f"{r['rps_share']:.0%}", f"{r['requests']:,}", f"{r['share']:.1%}",
-                      "–" if delay is None else f"{delay:.1f}")
+                      "–" if delay is None else f"{delay:.1f}", "–" if r["rss_mb"] is None else f"{r['rss_mb']:.0f}")
     return table
 
 

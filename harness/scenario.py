@@ -32,7 +32,11 @@ SCHEDULES = ("rr", "none")
 BALANCES = ("round_robin", "least_conn")
 MAX_THREADS = 64
 MAX_UV_THREADPOOL = 1024  # libuv's own upper bound
-ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json", "/count/memory", "/count/redis")
+ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json", "/count/memory", "/count/redis", "/move/clone",
+          "/move/transfer", "/move/shared")
+# The data-moving demo's routes: each hands `mb` MB to a thread of the same process by a
+# structured clone, a transfer or a SharedArrayBuffer (server/move.js).
+MOVE_ROUTES = ("/move/clone", "/move/transfer", "/move/shared")
 # Routes that need a service beside the server; the harness starts it for every case of
 # the route (and stops it with the case). /count/redis counts in Redis (redis-server).
 ROUTE_SERVICES: dict[str, tuple[str, ...]] = {"/count/redis": ("redis",)}
@@ -45,6 +49,7 @@ ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
     "/pbkdf2": ("iterations", 1, 10_000_000),
     "/io": ("ms", 0, 60000),
     "/json": ("items", 0, 100000),
+    **{route: ("mb", 1, 64) for route in ("/move/clone", "/move/transfer", "/move/shared")},
 }
 MAX_WORKERS = 64
 MAX_USERS = 2000
