@@ -55,8 +55,8 @@ def memory_rows(cluster: dict[int, list[float]], pool: dict[int, list[float]], *
     for mode, sizes in (("cluster", cluster), ("pool", pool)):
         for n, rss in sizes.items():
             label = f"cluster-rr-{n}w" if mode == "cluster" else f"pool-{n}t"
-            for i, row in enumerate(cases(f"{label} /hello r10", [10.0] * len(rss), mode=mode, route="/hello",
-                                          path="/hello", load="open", workers=n if mode == "cluster" else 1,
+            for i, row in enumerate(cases(f"{label} /io?ms=100 u1", [10.0] * len(rss), mode=mode, route="/io",
+                                          path="/io?ms=100", users=1, workers=n if mode == "cluster" else 1,
                                           threads=float(n) if mode == "pool" else float("nan"), **overrides)):
                 row["server_rss_mb"] = rss[i]
                 rows.append(row)
@@ -81,7 +81,7 @@ def test_memory_claim_inconclusive_when_intervals_overlap_or_too_few_repetitions
     assert "too few repetitions" in story.memory_lines(summary)[-1]
 
 
-def test_memory_lines_only_for_a_light_load_with_both_kinds():
+def test_memory_lines_only_with_both_kinds_on_a_waiting_route():
     results, summary = tables(memory_rows({1: [100, 102, 101]}, {}))
     assert story.memory_lines(summary) == []
 

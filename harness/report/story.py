@@ -501,12 +501,11 @@ def move_lines(summary: pd.DataFrame, results: pd.DataFrame) -> list[str]:
 
 
 def memory_lines(summary: pd.DataFrame) -> list[str]:
-    """The memory demo: under a light open load on /hello, the resident memory of a cluster
+    """The memory demo: under a light load of requests that only wait (/io), the resident memory of a cluster
     of N worker processes against a pool of N threads, and what one more worker or thread
     adds (from the smallest and largest N), checked against the guides' claim that a thread
     costs less memory than a process (firm only where the intervals of the medians separate)."""
-    light = summary[(summary["load"] == "open") & (summary["route"] == "/hello")
-                    & summary["mode"].isin(["cluster", "pool"])].copy()
+    light = summary[(summary["route"] == "/io") & summary["mode"].isin(["cluster", "pool"])].copy()
     if light.empty or set(light["mode"]) != {"cluster", "pool"}:
         return []
     light["units"] = [int(r.workers) if r.mode == "cluster" else int(r.threads) for r in light.itertuples()]
