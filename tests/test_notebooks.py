@@ -35,6 +35,9 @@ LESSONS: dict[str, list[tuple[str, str]]] = {
     "scheduling": [("cluster-rr-4w-node22.12.0 /hello u1-close", "As round robin promises"),
                    ("cluster-none-4w-node22.12.0 /hello u1-close", "that is what happened here")],
     "worker_costs": [("Moving 64 MB", "it holds at 64 MB"), ("From 1 to 4", "it holds here")],
+    "event_loop": [("Blocking vs offloading", "Offloading kept the event loop free")],
+    "pool_sizing": [("pool /cpu", "As the usual advice says for CPU-bound work, it sits at the number of cores")],
+    "crash_and_reload": [("Reload against restart", "0 failed requests over")],
 }
 QUESTION = re.compile(r"^\d+\. \*\*", re.M)
 CELL_TIMEOUT_S = 180
