@@ -23,14 +23,14 @@ def demo(results: Path, *args: str) -> subprocess.Popen:
 
 
 def test_demo_shows_each_workers_own_count_and_stops_on_its_timer(results_dir: Path):
-    proc = demo(results_dir, "scheduling", "--server", "nginx-round-robin-2w", "--for-s", "6")
+    proc = demo(results_dir, "scheduling", "--server", "nginx-round-robin-4w", "--for-s", "6")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     ui = re.search(r"Locust's web UI: (http://127\.0\.0\.1:\d+)", err)
     assert ui, err
     last = [line for line in err.splitlines() if re.match(r"\s*\d+ s\s+w\d=", line)][-1]
     counts = {w: int(n) for w, n in re.findall(r"w(\d+)=(\d+)", last)}
-    assert set(counts) == {"1", "2"} and min(counts.values()) > 0, last
+    assert set(counts) == {"1", "2", "3", "4"} and min(counts.values()) > 0, last
     assert not list((results_dir / ".active").glob("*.json")), "the ledger is closed"
 
 
@@ -56,7 +56,7 @@ def test_demo_names_the_servers_it_has(results_dir: Path):
     proc = demo(results_dir, "scheduling", "--server", "nope")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert "has no server 'nope'" in err and "cluster-rr-2w" in err and "Traceback" not in err
+    assert "has no server 'nope'" in err and "cluster-rr-4w" in err and "Traceback" not in err
 
 
 def _lines_until(proc: subprocess.Popen, pattern: str, timeout_s: float = 90) -> tuple[re.Match | None, str]:
@@ -74,9 +74,9 @@ def _lines_until(proc: subprocess.Popen, pattern: str, timeout_s: float = 90) ->
 
 
 def test_demo_runs_the_node_and_load_it_names(results_dir: Path):
-    """reuseport-2w-node22.12.0 with a new connection per request: the server's own /metrics
+    """reuseport-4w-node22.12.0 with a new connection per request: the server's own /metrics
     say Node 22.12.0 and reuseport, and each worker's rate is shown per second."""
-    proc = demo(results_dir, "scheduling", "--server", "reuseport-2w-node22.12.0", "--load", "u8-close", "--for-s", "30")
+    proc = demo(results_dir, "scheduling", "--server", "reuseport-4w-node22.12.0", "--load", "u8-close", "--for-s", "30")
     try:
         m, seen = _lines_until(proc, r"it listens at (http://127\.0\.0\.1:\d+)")
         assert m, seen
@@ -97,9 +97,9 @@ def test_demo_list_names_every_server_and_load(results_dir: Path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     text = out + err
-    for label in ("cluster-rr-2w-node22.12.0", "cluster-none-2w-node22.12.0", "reuseport-2w-node22.12.0", "u8-close"):
+    for label in ("cluster-rr-4w-node22.12.0", "cluster-none-4w-node22.12.0", "reuseport-4w-node22.12.0", "u8-close"):
         assert label in text, text
-    assert "harness demo scheduling --server cluster-none-2w-node22.12.0 --load u8-close" in text
+    assert "harness demo scheduling --server cluster-none-4w-node22.12.0 --load u8-close" in text
 
 
 def test_demo_refuses_a_web_host_off_loopback_unless_asked(results_dir: Path):

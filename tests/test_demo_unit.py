@@ -16,15 +16,16 @@ def scheduling():
 def test_choices_cover_every_server_and_load_once():
     labels = [c.label for c in choices(scheduling())]
     assert len(labels) == len(set(labels))
-    assert "cluster-none-2w-node22.12.0 /cpu u8-close" in labels or any("u8-close" in x for x in labels)
+    assert {"cluster-none-4w-node22.12.0 /hello u1-close", "reuseport-4w-node22.12.0 /hello u8",
+            "cluster-rr-4w-node22.12.0 /cpu u8-close"} <= set(labels)
 
 
 def test_pick_takes_server_load_and_work_and_names_the_choices_when_wrong():
-    case = pick_case(scheduling(), "reuseport-2w-node22.12.0", [c.load for c in choices(scheduling())
+    case = pick_case(scheduling(), "reuseport-4w-node22.12.0", [c.load for c in choices(scheduling())
                                                                if not c.case.keepalive][0])
     assert case.mode == "reuseport" and case.node_version == "22.12.0" and not case.keepalive
     with pytest.raises(UsageError) as err:
-        pick_case(scheduling(), "cluster-rr-2w-node22.12.0", "u999")
+        pick_case(scheduling(), "cluster-rr-4w-node22.12.0", "u999")
     assert "load 'u999'" in str(err.value) and "--list" in err.value.fix
 
 
@@ -45,7 +46,7 @@ def test_worker_rows_rate_over_the_last_interval_not_the_total():
 
 
 def test_check_node_compares_the_workers_own_report():
-    case = pick_case(scheduling(), "reuseport-2w-node22.12.0")
+    case = pick_case(scheduling(), "reuseport-4w-node22.12.0")
     assert check_node(case, [{"node_version": "v22.12.0"}] * 2, "22.12.0") == "v22.12.0"
     with pytest.raises(RunFailed):
         check_node(case, [{"node_version": "v22.12.0"}, {"node_version": "v20.11.1"}], "22.12.0")
