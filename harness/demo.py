@@ -235,6 +235,8 @@ def run_demo(scenario: Scenario, results_dir: Path, console: Console, server_lab
             try:
                 _wait_for_ui(web_host, web_port, locust, raw)
                 console.print(f"[bold]{choice.label}[/]: {choice.describe()}")
+                if scenario.what_it_shows:
+                    console.print(f"what this demo shows: {scenario.what_it_shows}", highlight=False)
                 console.print(f"the server's workers report Node {reported}; it listens at {server.url}")
                 console.print(f"Locust's web UI: [bold]{ui}[/] (change users there; Ctrl-C here stops everything)")
                 console.print(f"other servers and loads of this demo:\n{switch_hint(scenario)}", highlight=False)
