@@ -86,11 +86,11 @@ def choices(scenario: Scenario) -> list[Choice]:
 def switch_hint(scenario: Scenario, name: str | None = None) -> str:
     """How to ask for each choice on the command line."""
     name = name or scenario.name
-    lines = []
-    for c in choices(scenario):
-        work = f" --work '{c.work.split(' ')[0]}'" if len({x.work for x in choices(scenario)}) > 1 else ""
-        lines.append(f"  harness demo {name} --server {c.server}{work} --load {c.load}")
-    return "\n".join(lines)
+    options = choices(scenario)
+    several_works = len({c.work for c in options}) > 1
+    return "\n".join(f"  harness demo {name} --server {c.server}"
+                     + (f" --work '{c.work.split(' ')[0]}'" if several_works else "") + f" --load {c.load}"
+                     for c in options)
 
 
 def pick_case(scenario: Scenario, server_label: str | None, load_label: str | None = None,
