@@ -49,7 +49,7 @@ ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
     "/pbkdf2": ("iterations", 1, 10_000_000),
     "/io": ("ms", 0, 60000),
     "/json": ("items", 0, 100000),
-    **{route: ("mb", 1, 64) for route in ("/move/clone", "/move/transfer", "/move/shared")},
+    **{route: ("mb", 1, 64) for route in MOVE_ROUTES},
 }
 MAX_WORKERS = 64
 MAX_USERS = 2000

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness import analysis, evidence
+from harness.scenario import MOVE_ROUTES
 
 # The usual claims, as bounds a measurement is checked against.
 # "N workers give about N times the throughput on CPU-bound work, up to the core count":
@@ -433,7 +434,6 @@ def connection_lines(summary: pd.DataFrame) -> list[str]:
     return out
 
 
-MOVE_ROUTES = ("/move/clone", "/move/transfer", "/move/shared")
 MOVE_NAMES = {"/move/clone": "a structured clone", "/move/transfer": "a transfer",
               "/move/shared": "a SharedArrayBuffer"}
 
