@@ -56,6 +56,8 @@ RESULT_COLUMNS = [
     "client_server_mismatch", "generator_limited", "generator_limited_reason", "overloaded_reason",
     "keepalive", "probe_path", "probe_requests", "probe_failures", "probe_latency_p50_ms", "probe_latency_p99_ms",
     "probe_latency_max_ms", "event_loop_delay_p99_ms", "event_loop_utilization",
+    # resident memory of the server's processes added up (median over the window's samples), MB
+    "server_rss_mb",
     # open load, accounted by due time (see open_load_accounting)
     "due", "sent", "dropped", "completed_rps", "send_lag_p99_ms", "failure_latency_p99_ms", "overloaded",
 ]  # fmt: skip
@@ -229,6 +231,16 @@ def window_cpu_by_pid(samples: pd.DataFrame, roles: tuple[str, ...]) -> pd.Serie
     return (per_pid["last"] - per_pid["first"]) / span * 100
 
 
+def window_rss_mb(samples: pd.DataFrame, roles: tuple[str, ...] = SERVER_ROLES) -> float:
+    """Resident memory of the processes of `roles` added up at each sample, median over the
+    window's samples, in MB (2**20 bytes). RSS counts a page shared by several processes
+    (Node's own code) in each of them."""
+    sel = samples[samples["role"].isin(roles)].dropna(subset=["rss_bytes"]) if not samples.empty else samples
+    if sel.empty:
+        return math.nan
+    return float(sel.groupby("ts")["rss_bytes"].sum().median()) / 2**20
+
+
 def window_cpu_pct(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
     """Total average CPU of the given roles over the window, % of one core."""
     per_pid = window_cpu_by_pid(samples, roles)
@@ -331,6 +343,7 @@ def case_results(run: Run) -> pd.DataFrame:
             "keepalive": bool(getattr(case, "keepalive", True)) if pd.notna(getattr(case, "keepalive", True)) else True,
             **_probe(measured, case.case_id, getattr(case, "probe_path", None)),
             **_event_loop(server, case.case_id),
+            "server_rss_mb": window_rss_mb(cs),
             **acct, "overloaded": overloaded is not None,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
@@ -443,7 +456,8 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
             # the distribution-free interval of the median, NaN below evidence.MIN_REPETITIONS
             "throughput_median_low_rps": low, "throughput_median_high_rps": high,
             "throughput_interval_coverage": coverage, "throughput_cv_pct": cv,
-            **_median_intervals(g, ("jain_index", "probe_latency_p99_ms", "server_cpu_ms_per_request")),
+            **_median_intervals(g, ("jain_index", "probe_latency_p99_ms", "server_cpu_ms_per_request",
+                                    "latency_p50_ms", "server_rss_mb")),
             # what evidence.claim_doubts reads from a summary row
             "requests": int(g["requests"].sum()), "other_cpu_pct": float(g["other_cpu_pct"].median()),
             "steal_pct": float(g["steal_pct"].median()),
@@ -459,6 +473,7 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
             "probe_latency_p50_ms": float(g["probe_latency_p50_ms"].median()),
             "probe_latency_p99_ms": float(g["probe_latency_p99_ms"].median()),
             "event_loop_delay_p99_ms": float(g["event_loop_delay_p99_ms"].median()),
+            "server_rss_mb": float(g["server_rss_mb"].median()),
             "generator_limited": bool(g["generator_limited"].any()),
             "unstable": bool(cv > UNSTABLE_CV_PCT) if not math.isnan(cv) else False,
             **_open_load_summary(g),

@@ -381,12 +381,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from harness.demo import run_demo
+    from harness.demo import choices, run_demo, switch_hint
 
     scen = scenario_mod.load(args.scenario)
+    if args.list:
+        table = Table(title=f"harness demo {scen.name}: the servers and loads it can show")
+        for column in ("--server", "--work", "--load", "what runs"):
+            table.add_column(column, overflow="fold")
+        for c in choices(scen):
+            table.add_row(c.server, c.work, c.load, c.describe())
+        console.print(table)
+        console.print(f"switch with:\n{switch_hint(scen, args.scenario)}", highlight=False)
+        return EXIT_OK
     find_node()
     run_demo(scen, Path(args.results), console, server_label=args.server, web_port=args.web_port,
-             for_s=args.for_s)
+             for_s=args.for_s, load_label=args.load, work=args.work, web_host=args.web_host,
+             allow_remote=args.allow_remote)
     return EXIT_OK
 
 
@@ -891,13 +901,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench, report_path=None)
 
     p = sub.add_parser("demo", help="live teaching mode: a scenario's server and Locust's web UI",
-                       description="Start one server of a scenario and Locust's web UI on 127.0.0.1 (the load "
-                       "starts at the scenario's users; change it in the UI), and show each worker's own request "
-                       "count while it runs. Nothing is recorded. Ctrl-C stops everything.")
+                       description="Start one server of a scenario (its mode, workers and Node version, checked "
+                       "against what the workers report) and Locust's web UI at one of the scenario's loads "
+                       "(users, keep-alive or a new connection per request; change users in the UI), and show each "
+                       "worker's own requests per second and count while it runs. Nothing is recorded. `--list` "
+                       "shows the servers and loads; Ctrl-C stops everything.")
     p.add_argument("scenario", help="scenario name (see `harness list`) or file")
+    p.add_argument("--list", action="store_true", help="list the servers, workloads and loads this demo can show")
     p.add_argument("--server", help="which of the scenario's servers, by label (e.g. cluster-none-2w); default: "
                    "the first")
+    p.add_argument("--load", help="which of the scenario's loads, by label (e.g. u8, u8-close: a new connection per "
+                   "request); default: the first the server has")
+    p.add_argument("--work", help="which of the scenario's workloads, by route or path (e.g. /cpu); default: the first")
     p.add_argument("--web-port", type=int, help="port of Locust's web UI (default: a free one)")
+    p.add_argument("--web-host", default="127.0.0.1", help="address Locust's web UI listens on (default 127.0.0.1; "
+                   "a classroom network's address or 0.0.0.0 needs --allow-remote)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --web-host that is not loopback")
     p.add_argument("--for-s", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
 

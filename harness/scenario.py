@@ -32,7 +32,11 @@ SCHEDULES = ("rr", "none")
 BALANCES = ("round_robin", "least_conn")
 MAX_THREADS = 64
 MAX_UV_THREADPOOL = 1024  # libuv's own upper bound
-ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json", "/count/memory", "/count/redis")
+ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json", "/count/memory", "/count/redis", "/move/clone",
+          "/move/transfer", "/move/shared")
+# The data-moving demo's routes: each hands `mb` MB to a thread of the same process by a
+# structured clone, a transfer or a SharedArrayBuffer (server/move.js).
+MOVE_ROUTES = ("/move/clone", "/move/transfer", "/move/shared")
 # Routes that need a service beside the server; the harness starts it for every case of
 # the route (and stops it with the case). /count/redis counts in Redis (redis-server).
 ROUTE_SERVICES: dict[str, tuple[str, ...]] = {"/count/redis": ("redis",)}
@@ -45,6 +49,7 @@ ROUTE_PARAMS: dict[str, tuple[str, int, int]] = {
     "/pbkdf2": ("iterations", 1, 10_000_000),
     "/io": ("ms", 0, 60000),
     "/json": ("items", 0, 100000),
+    **{route: ("mb", 1, 64) for route in MOVE_ROUTES},
 }
 MAX_WORKERS = 64
 MAX_USERS = 2000
@@ -524,7 +529,8 @@ class Scenario:
 
     def with_overrides(self, **overrides: Any) -> "Scenario":
         """A copy with overrides (None values are ignored); `users` replaces every load with
-        a closed load of that many users, `rate_rps` with an open load at that rate."""
+        a closed load of that many users (keeping each closed load's keep-alive or connection
+        per request), `rate_rps` with an open load at that rate."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
         users = overrides.pop("users", None)
         rate = overrides.pop("rate_rps", None)
@@ -533,13 +539,19 @@ class Scenario:
         if "parts" in overrides:
             overrides.update(parts=tuple(overrides["parts"]), servers=(), workloads=(), loads=())
         result = replace(self, **overrides)
-        load: Load | None = ClosedLoad(users) if users is not None else OpenLoad(rate) if rate is not None else None
-        if load is not None:
-            if result.parts:
-                result = replace(result, parts=tuple(replace(p, loads=(load,)) for p in result.parts))
-            else:
-                result = replace(result, loads=(load,))
-        return result
+        if users is None and rate is None:
+            return result
+
+        def loads(old: tuple[Load, ...]) -> tuple[Load, ...]:
+            # `users` keeps each closed load's keep-alive (a part that compares keep-alive with a
+            # connection per request still does); an open load becomes a closed one
+            if rate is not None:
+                return (OpenLoad(rate),)
+            return tuple(dict.fromkeys(ClosedLoad(users, keepalive=getattr(load, "keepalive", True)) for load in old))
+
+        if result.parts:
+            return replace(result, parts=tuple(replace(p, loads=loads(p.loads)) for p in result.parts))
+        return replace(result, loads=loads(result.loads))
 
     def with_servers(self, **changes: Any) -> "Scenario":
         """A copy whose every ServerSpec has these fields changed (None values are ignored),

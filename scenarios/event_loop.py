@@ -1,6 +1,6 @@
 """Teaching demo: a blocked event loop. A light /hello probe (20 requests/s on a fixed
 schedule) beside CPU-heavy /cpu requests, run inline on the event loop (single) or
-offloaded to a worker_threads pool. About 4 minutes; `--quick` about 1.
+offloaded to a worker_threads pool. About 4 minutes; `--quick` (3 repetitions) about 1.7.
 
 Run it with `harness run event_loop`, or live: `harness demo event_loop`.
 """
@@ -26,7 +26,7 @@ SCENARIO = Scenario(
     warmup_s=4,
     repetitions=2,
     baseline="single",
-    quick={"duration_s": 6.0, "warmup_s": 2.0, "repetitions": 1},
+    quick={"duration_s": 5.0, "warmup_s": 2.0, "repetitions": 3},
 )
 
 if __name__ == "__main__":

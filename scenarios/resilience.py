@@ -22,7 +22,7 @@ or drain, and it costs almost no CPU, so on a 2-core machine shared with the loa
 generator the events, not CPU contention, decide what happens.
 """
 
-from harness.scenario import ClosedLoad, Event, Scenario, ServerSpec, Workload
+from harness.scenario import ClosedLoad, Event, Part, Scenario, ServerSpec, Workload
 
 AT_S = 2.0  # seconds into the measurement window (inside the quick variant's too)
 
@@ -51,7 +51,12 @@ SCENARIO = Scenario(
     repetitions=2,
     # 6 s: a pm2 restart takes up to about 4 s after the event on a busy 2-core machine (the
     # pm2 command itself needs 1 to 2 s to start)
-    quick={"duration_s": 6, "warmup_s": 1, "repetitions": 1},
+    # the kill and reload vs restart (not the SIGTERM pair), 3 repetitions: about 2 minutes
+    quick={"duration_s": 6, "warmup_s": 1, "repetitions": 3, "parts": [Part([
+        ServerSpec("cluster", workers=2, events=[Event("kill-worker", AT_S)]),
+        ServerSpec("pm2", workers=2, events=[Event("reload", AT_S)]),
+        ServerSpec("pm2", workers=2, events=[Event("restart", AT_S)]),
+    ], [Workload("/io", 200)], [ClosedLoad(users=16)])]},
 )
 
 if __name__ == "__main__":

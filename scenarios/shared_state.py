@@ -35,7 +35,7 @@ SCENARIO = Scenario(
     duration_s=15,
     warmup_s=3,
     repetitions=2,
-    quick={"duration_s": 4.0, "warmup_s": 1.0, "repetitions": 1},
+    quick={"duration_s": 3.0, "warmup_s": 1.0, "repetitions": 3},
 )
 
 if __name__ == "__main__":

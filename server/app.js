@@ -6,6 +6,7 @@
 // answered, so the harness can count the spread of requests exactly.
 
 const crypto = require('node:crypto');
+const { createMover } = require('./move');
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 
 // Route parameters: default, and the accepted range. Out of range or non-integer
@@ -15,8 +16,13 @@ const PARAMS = {
   '/pbkdf2': { name: 'iterations', default: 10000, min: 1, max: 10000000 },
   '/io': { name: 'ms', default: 20, min: 0, max: 60000 },
   '/json': { name: 'items', default: 100, min: 0, max: 100000 },
+  // the data-moving demo (move.js): megabytes handed to another thread per request
+  '/move/clone': { name: 'mb', default: 16, min: 1, max: 64 },
+  '/move/transfer': { name: 'mb', default: 16, min: 1, max: 64 },
+  '/move/shared': { name: 'mb', default: 16, min: 1, max: 64 },
 };
-const ROUTES = ['/hello', '/cpu', '/pbkdf2', '/io', '/json', '/count/memory', '/count/redis', '/metrics', '/healthz'];
+const ROUTES = ['/hello', '/cpu', '/pbkdf2', '/io', '/json', '/count/memory', '/count/redis', '/move/clone',
+  '/move/transfer', '/move/shared', '/metrics', '/healthz'];
 // What /count/redis answers when the process was started without REDIS_URL.
 const NO_REDIS = 'no Redis configured: start the server with REDIS_URL=redis://127.0.0.1:PORT '
   + '(the harness starts redis-server and sets it for /count/redis workloads)';
@@ -99,6 +105,7 @@ function createApp(opts) {
   let draining = false;
   let memoryCount = 0; // /count/memory's counter: this process's memory, nobody else's
   let redisErrors = 0;
+  let mover = null; // the data-moving demo's receiving thread, started on the first /move request
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const eluStart = performance.eventLoopUtilization();
@@ -128,6 +135,7 @@ function createApp(opts) {
       memory_bytes: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal, external: mem.external },
       uv_threadpool_size: process.env.UV_THREADPOOL_SIZE || null,
       counters: { memory: memoryCount, redis_configured: Boolean(opts.counter), redis_errors: redisErrors },
+      ...(mover ? mover.metrics() : {}),
       ...(opts.extraMetrics ? opts.extraMetrics() : {}),
     };
   }
@@ -221,6 +229,20 @@ function createApp(opts) {
               done(503, { error: `Redis INCR failed: ${err && err.message}` });
             },
           );
+        case '/move/clone':
+        case '/move/transfer':
+        case '/move/shared': {
+          const mb = intParam(url, route);
+          const how = route.slice('/move/'.length);
+          if (!mover) mover = createMover();
+          return mover.move(how, mb).then(
+            ({ sum, post_ms: postMs }) => {
+              res.setHeader('x-post-ms', postMs.toFixed(3));
+              done(200, { how, mb, sum, post_ms: postMs });
+            },
+            (err) => done(500, { error: `the receiving thread failed: ${err && err.message}` }),
+          );
+        }
         default:
           return done(404, { error: 'no route' });
       }

@@ -266,7 +266,8 @@ def test_a_server_that_cannot_reach_redis_fails_its_start_with_the_reason(tmp_pa
 def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
     """End to end: `harness run shared_state --quick` (about a minute), then the outcome's shape."""
     proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
-                           "--quick", "--run-id", "ss"], capture_output=True, text=True, timeout=300, cwd=REPO)
+                           "--quick", "--repetitions", "1", "--run-id", "ss"], capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     run = record.load_run(results_dir / "ss")
     assert run.meta["status"] == "complete" and run.meta["versions"]["redis"].startswith("Redis server v=")

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness import analysis, evidence
+from harness.scenario import MOVE_ROUTES
 
 # The usual claims, as bounds a measurement is checked against.
 # "N workers give about N times the throughput on CPU-bound work, up to the core count":
@@ -433,6 +434,120 @@ def connection_lines(summary: pd.DataFrame) -> list[str]:
     return out
 
 
+MOVE_NAMES = {"/move/clone": "a structured clone", "/move/transfer": "a transfer",
+              "/move/shared": "a SharedArrayBuffer"}
+
+
+def _mb(path: Any) -> int | None:
+    _, _, query = str(path).partition("?mb=")
+    return int(query) if query.isdigit() else None
+
+
+def _median_iv(rows: pd.DataFrame, column: str) -> tuple[float, evidence.Interval]:
+    low, high, _ = evidence.median_interval(rows[column])
+    return float(rows[column].median()), (low, high)
+
+
+def move_lines(summary: pd.DataFrame, results: pd.DataFrame) -> list[str]:
+    """The data-moving demo (routes /move/*), per size: the time of one message there and back
+    (the median over repetitions of each one's median latency, one user) and how long the
+    sender's event loop was held (the /hello probe's p99 beside it), by clone, transfer and
+    SharedArrayBuffer, checked against the guides' claim that transferring or sharing large
+    data beats cloning it (firm only where the intervals of the medians separate)."""
+    moved = results[results["route"].isin(MOVE_ROUTES)].copy()
+    if moved.empty:
+        return []
+    moved["mb"] = moved["path"].map(_mb)
+    out = []
+    for (mb, users), g in moved.groupby(["mb", "users"], sort=True):
+        by_how = {route: rows for route, rows in g.groupby("route") if len(rows)}
+        if "/move/clone" not in by_how:
+            continue
+        times = {r: _median_iv(rows, "latency_p50_ms") for r, rows in by_how.items()}
+        probes = {r: _median_iv(rows, "probe_latency_p99_ms") for r, rows in by_how.items()}
+        order = [r for r in MOVE_ROUTES if r in by_how]
+        text = (f"Moving {mb:g} MB to a worker thread and back ({users} user): one message took "
+                + ", ".join(f"{times[r][0]:.1f} ms by {MOVE_NAMES[r]}" for r in order)
+                + " (medians over repetitions); the light probe beside it waited p99 "
+                + ", ".join(f"{probes[r][0]:.1f} ms" for r in order) + " respectively, which is how long the "
+                "sender's event loop was held.")
+        others = [r for r in order if r != "/move/clone"]
+        doubts = evidence.claim_doubts(summary[summary["route"].isin(order) & (summary["path"].map(_mb) == mb)
+                                               & (summary["users"] == users)])
+        claim = " The guides say that for large data a transfer or a SharedArrayBuffer beats a clone"
+        clone = times["/move/clone"][1]
+        if not others:
+            pass
+        elif doubts:
+            text += f"{claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
+        elif all(evidence.below(times[r][1], clone) for r in others):
+            text += (f"{claim}, and it holds at {mb:g} MB: the clone took "
+                     + " and ".join(f"{times['/move/clone'][0] / times[r][0]:.1f}x as long as {MOVE_NAMES[r]}"
+                                    for r in others)
+                     + " (the intervals of the medians separate).")
+            p_clone = probes["/move/clone"][1]
+            if all(evidence.below(probes[r][1], p_clone) for r in others):
+                text += (" The copy also held the sender's event loop: everybody else's requests waited longer "
+                         "beside the clone (the probe's intervals separate).")
+        elif all(evidence.below(clone, times[r][1]) for r in others):
+            text += (f"{claim}; at {mb:g} MB the clone was the fastest (the intervals separate): the copy of "
+                     "so little data costs less than the bookkeeping of the other two, so the claim is about "
+                     "large data only.")
+        else:
+            text += (f"{claim}; at {mb:g} MB the intervals of the medians overlap, so which way is faster is "
+                     f"{evidence.inconclusive(['the sizes are too close to tell apart: a larger size or more repetitions would settle it'])}.")
+        out.append(text)
+    return out
+
+
+def memory_lines(summary: pd.DataFrame) -> list[str]:
+    """The memory demo: under a light load of requests that only wait (/io), the resident memory of a cluster
+    of N worker processes against a pool of N threads, and what one more worker or thread
+    adds (from the smallest and largest N), checked against the guides' claim that a thread
+    costs less memory than a process (firm only where the intervals of the medians separate)."""
+    light = summary[(summary["route"] == "/io") & summary["mode"].isin(["cluster", "pool"])].copy()
+    if light.empty or set(light["mode"]) != {"cluster", "pool"}:
+        return []
+    light["units"] = [int(r.workers) if r.mode == "cluster" else int(r.threads) for r in light.itertuples()]
+    out = []
+    per = {m: g.set_index("units") for m, g in light.groupby("mode")}
+    common = sorted(set(per["cluster"].index) & set(per["pool"].index))
+    doubts = evidence.claim_doubts(light)
+    for n in common:
+        c, p = per["cluster"].loc[n], per["pool"].loc[n]
+        text = (f"{n} worker{'s' if n != 1 else ''}: the cluster's processes (a primary and {n} "
+                f"worker{'s' if n != 1 else ''}) held {c.server_rss_mb:,.0f} MB resident in all, the pool (one "
+                f"process, {n} thread{'s' if n != 1 else ''}) {p.server_rss_mb:,.0f} MB (medians over repetitions).")
+        out.append(text)
+    if len(common) >= 2:
+        lo, hi = common[0], common[-1]
+        added = {}
+        for mode in ("cluster", "pool"):
+            a, b = per[mode].loc[lo], per[mode].loc[hi]
+            per_unit = (b.server_rss_mb - a.server_rss_mb) / (hi - lo)
+            iv = ((b.server_rss_mb_low - a.server_rss_mb_high) / (hi - lo),
+                  (b.server_rss_mb_high - a.server_rss_mb_low) / (hi - lo))
+            added[mode] = (per_unit, iv)
+        text = (f"From {lo} to {hi}, each more worker process added {added['cluster'][0]:,.1f} MB and each more "
+                f"thread {added['pool'][0]:,.1f} MB of RSS (RSS counts the pages processes share, such as Node's "
+                "code, once in each, so the process figure is an upper bound of what the machine gives it).")
+        claim = " The guides say a worker thread costs less memory than a worker process"
+        if doubts:
+            text += f"{claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
+        elif evidence.below(added["pool"][1], added["cluster"][1]):
+            text += (f"{claim}, and it holds here: a thread added {added['pool'][0] / added['cluster'][0]:.0%} of "
+                     "what a process added (the intervals allow "
+                     f"{added['pool'][1][0]:,.1f}..{added['pool'][1][1]:,.1f} against "
+                     f"{added['cluster'][1][0]:,.1f}..{added['cluster'][1][1]:,.1f} MB).")
+        elif evidence.below(added["cluster"][1], added["pool"][1]):
+            text += f"{claim}; here a thread added more than a process, which contradicts it."
+        else:
+            text += (f"{claim}; the intervals overlap, so this is "
+                     f"{evidence.inconclusive(['more repetitions or more workers would settle it'])}.")
+        out.append(text)
+    return out
+
+
 def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, points: pd.DataFrame,
           cores: int, counters: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> list[str]:
     """Every sentence of the 'what you see and why' section of one run, in reading order;
@@ -443,7 +558,8 @@ def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, poi
     steady = results[~results["condition"].isin(set(events["condition"]))]
     return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(steady),
             *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores),
-            *(shared_state_lines(counters) if counters is not None else []), *event_lines(events)]
+            *(shared_state_lines(counters) if counters is not None else []), *event_lines(events),
+            *move_lines(summary, results), *memory_lines(summary)]
 
 
 @dataclass

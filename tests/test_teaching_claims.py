@@ -1,0 +1,116 @@
+"""The two newer teaching demos' sentences (issue 17, point 4): moving data between threads
+(clone, transfer, SharedArrayBuffer) and memory per worker (cluster process vs pool thread).
+Hand-made tables on which an ungated claim would be wrong."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from harness import analysis
+from harness.report import story
+from test_evidence import cases, tables
+
+
+def move_rows(mb: int, clone: list[float], transfer: list[float], shared: list[float], **overrides) -> list[dict]:
+    rows = []
+    for how, p50s in (("clone", clone), ("transfer", transfer), ("shared", shared)):
+        route = f"/move/{how}"
+        for row in cases(f"single {route}?mb={mb} +probe/hello u1", [1000 / p for p in p50s], route=route,
+                         path=f"{route}?mb={mb}", users=1, probe_path="/hello", **overrides):
+            row["latency_p50_ms"] = 1000 / row["throughput_rps"]
+            row["probe_latency_p99_ms"] = row["latency_p50_ms"] * 0.8 + 10
+            rows.append(row)
+    return rows
+
+
+def test_clone_slower_than_transfer_and_shared_is_the_guides_claim_held():
+    results, summary = tables(move_rows(64, [200, 210, 220], [1.0, 1.2, 0.9], [0.7, 0.8, 0.75]))
+    [line] = story.move_lines(summary, results)
+    assert "Moving 64 MB" in line and "210.0 ms by a structured clone" in line
+    assert "it holds at 64 MB" in line and "inconclusive" not in line
+    assert "held the sender's event loop" in line
+
+
+def test_overlapping_intervals_claim_nothing():
+    results, summary = tables(move_rows(1, [1.0, 2.0, 3.0], [1.5, 2.5, 0.8], [2.2, 1.2, 1.9]))
+    [line] = story.move_lines(summary, results)
+    assert "holds" not in line and "inconclusive" in line
+
+
+def test_clone_fastest_at_small_sizes_is_said_so():
+    results, summary = tables(move_rows(1, [0.5, 0.55, 0.6], [1.0, 1.1, 1.2], [1.0, 1.05, 1.1]))
+    [line] = story.move_lines(summary, results)
+    assert "the clone was the fastest" in line and "holds" not in line
+
+
+def test_a_busy_machine_makes_the_move_claim_inconclusive():
+    results, summary = tables(move_rows(64, [200, 210, 220], [1.0, 1.2, 0.9], [0.7, 0.8, 0.75], other_cpu_pct=120.0))
+    [line] = story.move_lines(summary, results)
+    assert "inconclusive: the machine was not quiet" in line and "holds" not in line
+
+
+def memory_rows(cluster: dict[int, list[float]], pool: dict[int, list[float]], **overrides) -> list[dict]:
+    rows = []
+    for mode, sizes in (("cluster", cluster), ("pool", pool)):
+        for n, rss in sizes.items():
+            label = f"cluster-rr-{n}w" if mode == "cluster" else f"pool-{n}t"
+            for i, row in enumerate(cases(f"{label} /io?ms=100 u1", [10.0] * len(rss), mode=mode, route="/io",
+                                          path="/io?ms=100", users=1, workers=n if mode == "cluster" else 1,
+                                          threads=float(n) if mode == "pool" else float("nan"), **overrides)):
+                row["server_rss_mb"] = rss[i]
+                rows.append(row)
+    return rows
+
+
+def test_a_thread_costing_less_than_a_process_is_claimed_when_the_intervals_separate():
+    results, summary = tables(memory_rows({1: [100, 102, 101], 4: [250, 255, 252]},
+                                          {1: [60, 61, 62], 4: [90, 92, 91]}))
+    lines = story.memory_lines(summary)
+    assert any("4 workers: the cluster's processes" in x and "252 MB" in x and "91 MB" in x for x in lines)
+    added = lines[-1]
+    assert "each more worker process added 50.3 MB" in added and "each more thread 10.0 MB" in added
+    assert "it holds here" in added
+
+
+def test_memory_claim_inconclusive_when_intervals_overlap_or_too_few_repetitions():
+    results, summary = tables(memory_rows({1: [100, 140, 101], 4: [150, 190, 160]},
+                                          {1: [60, 100, 62], 4: [120, 150, 121]}))
+    assert "inconclusive" in story.memory_lines(summary)[-1]
+    results, summary = tables(memory_rows({1: [100, 102], 4: [250, 255]}, {1: [60, 61], 4: [90, 92]}))
+    assert "too few repetitions" in story.memory_lines(summary)[-1]
+
+
+def test_memory_lines_only_with_both_kinds_on_a_waiting_route():
+    results, summary = tables(memory_rows({1: [100, 102, 101]}, {}))
+    assert story.memory_lines(summary) == []
+
+
+def test_window_rss_adds_the_server_processes_per_sample():
+    samples = pd.DataFrame({"ts": [1, 1, 1, 2, 2, 2], "role": ["primary", "worker", "generator"] * 2,
+                            "rss_bytes": [2**20 * x for x in (10, 20, 99, 12, 22, 99)]})
+    assert analysis.window_rss_mb(samples) == 32.0
+
+
+@pytest.mark.integration
+def test_move_routes_hand_the_same_bytes_over_three_ways(tmp_path):
+    """Every way delivers the same data (the receiver's page sum agrees); a transfer's buffer
+    comes back to be reused; the sender's postMessage time is reported; bad sizes are 400."""
+    import json
+
+    from harness.servers.node import SingleServer
+    from test_servers import get
+
+    with SingleServer(tmp_path) as s:
+        sums = {}
+        for how in ("clone", "transfer", "shared"):
+            for _ in range(2):
+                status, headers, body = get(s, f"/move/{how}?mb=2")
+                assert status == 200, body
+                answer = json.loads(body)
+                assert answer["how"] == how and answer["mb"] == 2 and float(headers["x-post-ms"]) >= 0
+                sums[how] = answer["sum"]
+        assert len(set(sums.values())) == 1
+        assert get(s, "/move/clone?mb=65")[0] == 400 and get(s, "/move/shared?mb=0")[0] == 400
+        move = s.worker_metrics()[0]["move"]
+        assert move["messages"] == {"clone": 2, "transfer": 2, "shared": 2}
