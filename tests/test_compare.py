@@ -357,7 +357,7 @@ def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
     repo = Path(__file__).resolve().parent.parent
     out_dir = tmp_path / "ci-bench"
     out = subprocess.run(["make", "--no-print-directory", "ci-bench",
-                          "ARGS=--quick --no-report --repetitions 2 --duration-s 1",
+                          "ARGS=--quick --no-report --repetitions 3 --duration-s 1",
                           f"CI_BENCH_DIR={out_dir}", "CI_AGAINST=HEAD"],
                          cwd=repo, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:  # make exits 2 whenever a command fails; its message gives harness's code
