@@ -88,7 +88,7 @@ def test_two_locust_processes_listen_on_loopback_only(tmp_path: Path):
             ours = {pid: cmd for pid, cmd in harness_processes().items() if pid not in before}
             for conn in psutil.net_connections(kind="inet"):
                 if conn.status == psutil.CONN_LISTEN and conn.pid in ours:
-                    listeners[(conn.laddr.ip, conn.laddr.port)] = ours[conn.pid][:60]
+                    listeners[(conn.laddr.ip, conn.laddr.port)] = ours[conn.pid]
             time.sleep(0.1)
     finally:
         if proc.poll() is None:
