@@ -18,11 +18,14 @@ SCENARIO = Scenario(
     # 8 closed-loop users keep every worker busy (2 ms of work each) without queueing so
     # deep that latency is all waiting.
     loads=[ClosedLoad(users=8)],
-    duration_s=30,
+    # 20 s windows (8,000 to 14,000 requests each here) and 3 repetitions: the fewest that give
+    # an interval of each median, so the report can call the answer firm on a quiet machine
+    # (with 2 it can only ever say "inconclusive: too few repetitions").
+    duration_s=20,
     # Throughput still climbs for the first 5-8 s of a fresh server (V8 tiers up the hot
     # function; measured on this project's 2-core machine): leave 10 s out.
     warmup_s=10,
-    repetitions=2,
+    repetitions=3,
 )
 
 if __name__ == "__main__":
