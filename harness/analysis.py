@@ -726,7 +726,10 @@ def counter_summary(per_case: pd.DataFrame) -> pd.DataFrame:
 SWEEP_PARAMETERS = ("threads", "workers", "uv_threadpool_size", "users", "target_rps")
 SWEEP_LABELS = {"threads": "pool threads", "workers": "worker processes", "uv_threadpool_size": "UV_THREADPOOL_SIZE",
                 "users": "users (closed load)", "target_rps": "offered rate (req/s, open load)"}
-_IDENTITY = ("mode", "schedule", "balance", "path", "load", *SWEEP_PARAMETERS)
+# What a sweep's conditions share besides the swept setting. Conditions that differ in
+# something else as well (a Node version, an app, events) would repeat a value: such a
+# group is not a sweep (see sweeps).
+_IDENTITY = ("mode", "schedule", "balance", "path", "load", "keepalive", "probe_path", *SWEEP_PARAMETERS)
 # libuv's thread pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise.
 LIBUV_DEFAULT_THREADS = 4
 # The knee: the smallest swept value whose median throughput is within 5 % of the best.
@@ -765,11 +768,14 @@ def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points:
         table[f"sweep_{parameter}"] = table.apply(lambda r, p=parameter: _sweep_value(r, p), axis=1)
     claimed: set[str] = set()
     for parameter in SWEEP_PARAMETERS:
-        others = [f"sweep_{p}" if p in SWEEP_PARAMETERS else p for p in _IDENTITY if p != parameter]
+        others = [f"sweep_{p}" if p in SWEEP_PARAMETERS else p for p in _IDENTITY
+                  if p != parameter and (p in SWEEP_PARAMETERS or p in table.columns)]
         key = table[others].apply(lambda r: "|".join(map(str, r)), axis=1)
         for _, g in table.groupby(key, sort=False):
             values = g[f"sweep_{parameter}"]
             if values.isna().any() or values.nunique() < min_points or set(g["condition"]) & claimed:
+                continue
+            if values.nunique() < len(values):  # two conditions at one value differ in something else
                 continue
             g = g.sort_values(f"sweep_{parameter}")
             first = g.iloc[0]
@@ -868,9 +874,11 @@ def sweep_findings(points: pd.DataFrame, cores: int | None) -> list[str]:
             text += (f" Throughput was still rising at the largest value tried ({last['value']:g}; the last step's "
                      "intervals of the median separate): no knee in this range.")
         else:
+            gain = ("the smallest value tried; no larger one gained beyond the noise" if knee_pos == 0 else
+                    "the gain up to it is beyond the noise, the gain after it is not")
             text += (f" The knee is at {knee['value']:g} ({knee['throughput_median_rps']:,.0f} req/s, within "
                      f"{1 - KNEE_FRACTION:.0%} of the best, {best['throughput_median_rps']:,.0f} at {best['value']:g}; "
-                     "the gain up to it is beyond the noise, the gain after it is not); beyond it p99 went from "
+                     f"{gain}); beyond it p99 went from "
                      f"{knee['latency_p99_ms']:.1f} ms to {last['latency_p99_ms']:.1f} ms at {last['value']:g}.")
         if cpu_advice and not reasons:
             if knee["value"] == cores and not still_rising:

@@ -95,13 +95,18 @@ def _per_condition(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby("condition", sort=False).agg(**present)
 
 
-def claim_doubts(rows: pd.DataFrame) -> list[str]:
+def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[str]:
     """Why a claim over these rows (all sides of it: case rows or condition-summary rows)
     is not firm, each reason naming the conditions it concerns and what would settle it;
     [] when none of the rules fails. The rules: at least MIN_REPETITIONS repetitions of
     each condition; a quiet machine (median CPU of other processes at most
-    analysis.OTHER_CPU_WARN_PCT, steal at most STEAL_BOUND_PCT); no generator limit;
-    failures at most FAILURE_BOUND of the requests."""
+    analysis.OTHER_CPU_WARN_PCT, steal at most STEAL_BOUND_PCT); no generator limit
+    (unless `generator_matters` is False); failures at most FAILURE_BOUND of the requests.
+
+    A generator at its limit measures itself, so a throughput or latency claim is not firm
+    there. How the responses spread over the workers is counted from every response
+    whatever limited the offered load (the load is part of the condition's name), so
+    claims about the spread pass generator_matters=False."""
     from harness.analysis import OTHER_CPU_WARN_PCT  # analysis imports this module
 
     if rows.empty:
@@ -125,7 +130,8 @@ def claim_doubts(rows: pd.DataFrame) -> list[str]:
         listed = ", ".join(f"{v:.0f}% in {name}" for name, v in stolen.items())
         out.append(f"the hypervisor stole CPU ({listed}; bound {STEAL_BOUND_PCT:.0f}%): a machine without a busy "
                    "neighbour would settle it")
-    limited = c[c["generator_limited"].astype(bool)] if "generator_limited" in c else c.iloc[0:0]
+    limited = c[c["generator_limited"].astype(bool)] if generator_matters and "generator_limited" in c \
+        else c.iloc[0:0]
     if not limited.empty:
         out.append(f"the load generator was the limit in {', '.join(limited.index)}: fewer users or a heavier "
                    "route would settle it")

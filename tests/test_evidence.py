@@ -168,6 +168,22 @@ def test_round_robin_firmly_even_or_uneven():
     assert "inconclusive" in straddling and "promises" not in straddling and "contradicts" not in straddling
 
 
+def test_a_generator_limit_doubts_capacity_but_not_the_counted_spread():
+    """The spread is counted from every response whatever limited the offered load, so a
+    generator limit leaves the scheduling claim firm; a speedup measured at the generator's
+    limit measures the generator, so it stays inconclusive."""
+    spread = [case("cluster-none-4w /hello u8-close", i + 1, 1000.0, mode="cluster", schedule="none", workers=4,
+                   units=4, workers_seen=4, jain_index=j, max_min_share_ratio=2.3, generator_limited=True)
+              for i, j in enumerate([0.925, 0.931, 0.918])]
+    (line,) = story.fairness_lines(pd.DataFrame(spread, columns=analysis.RESULT_COLUMNS))
+    assert "that is what happened here" in line and "inconclusive" not in line
+    results, summary = tables(cases("single /cpu u8", [100.0, 101.0, 99.0], generator_limited=True)
+                              + cases("cluster-rr-2w /cpu u8", [120.0, 122.0, 118.0], mode="cluster", workers=2,
+                                      units=2, generator_limited=True))
+    (line,) = story.speedup_lines(summary, analysis.speedups(results), cores=2)
+    assert "says nothing about its scaling" in line and "contradicts" not in line
+
+
 def test_one_busy_repetition_says_nothing_about_offloading():
     rows = (cases("single /cpu u8 +probe", [100.0], probe_path="/hello", probe_latency_p99_ms=50.0,
                   other_cpu_pct=60.0)
@@ -227,6 +243,35 @@ def test_a_firm_knee_at_the_core_count_matches_the_usual_advice():
     assert points["knee_firm"].tolist() == [False, True, False]
     (text,) = analysis.sweep_findings(points, cores=2)
     assert "The knee is at 2" in text and "As the usual advice says" in text
+
+
+def test_a_knee_at_the_smallest_value_claims_no_gain_up_to_it():
+    """A flat sweep (one user waiting on /io: 10 req/s whatever the pool) has its knee at the
+    first value; there is no 'gain up to it' to call beyond the noise."""
+    summary = sweep_summary({1: [10.0, 10.1, 9.9], 2: [10.0, 10.05, 9.95], 4: [10.1, 10.0, 9.9]})
+    points = analysis.sweeps(summary)
+    assert points["knee_firm"].tolist() == [True, False, False]
+    (text,) = analysis.sweep_findings(points, cores=2)
+    assert "The knee is at 1" in text and "the smallest value tried" in text
+    assert "the gain up to it is beyond the noise" not in text
+
+
+def test_conditions_that_differ_in_more_than_the_swept_setting_are_no_sweep():
+    """The scheduling scenario: 1 and 8 users with a connection per request, and 8 users on
+    keep-alive. Only the two close loads sweep the users; the keep-alive one at 8 users is
+    another condition, not a second point at 8."""
+    rows = (cases("cluster-rr-4w /hello u1-close", [700.0, 690.0, 695.0], mode="cluster", workers=4, users=1,
+                  keepalive=False)
+            + cases("cluster-rr-4w /hello u8-close", [1300.0, 1150.0, 1400.0], mode="cluster", workers=4, users=8,
+                    keepalive=False)
+            + cases("cluster-rr-4w /hello u8", [2000.0, 2900.0, 3000.0], mode="cluster", workers=4, users=8))
+    points = analysis.sweeps(tables(rows)[1])
+    assert sorted(points["condition"]) == ["cluster-rr-4w /hello u1-close", "cluster-rr-4w /hello u8-close"]
+    assert points["value"].is_unique
+    same_value = cases("cluster-rr-4w /hello u8 a", [1.0, 1.0, 1.0], mode="cluster", users=8) + \
+        cases("cluster-rr-4w /hello u8 b", [2.0, 2.0, 2.0], mode="cluster", users=8) + \
+        cases("cluster-rr-4w /hello u1", [1.0, 1.0, 1.0], mode="cluster", users=1)
+    assert analysis.sweeps(tables(same_value)[1]).empty
 
 
 def test_still_rising_is_firm_only_when_the_last_step_is_real():

@@ -187,7 +187,7 @@ def _policy_claim(mode: str, schedule: str, rows: pd.DataFrame) -> str:
     against the interval of the median Jain's index, or why that cannot be told."""
     if mode != "cluster" or schedule not in ("rr", "none"):
         return ""
-    doubts = evidence.claim_doubts(rows)
+    doubts = evidence.claim_doubts(rows, generator_matters=False)  # the spread is counted, not capacity
     low, high, _ = evidence.median_interval(rows["jain_index"])
     side = None if doubts else evidence.side_of((low, high), EVEN_JAIN)
     if schedule == "rr":
@@ -300,9 +300,38 @@ def _replace_line(e: Any) -> str:
         text += (" As claimed, the reload was zero-downtime: no request failed." if e.failures_during == 0 else
                  " This contradicts the claim that PM2's reload is zero-downtime.")
     else:
-        text += (" As expected of a hard restart, requests failed while no instance listened."
+        text += (" As a hard restart can, it dropped requests: they arrived while no instance listened."
                  if e.failures_during > 0 else
-                 " A hard restart is expected to drop requests; none failed here, which contradicts that.")
+                 " A hard restart can drop requests (it stops every instance, and a request that arrives before a "
+                 "new one listens fails); none failed this time: it is a race, not a certainty (see the reload "
+                 "against restart line).")
+    return text
+
+
+def _race_sentence(reload: pd.DataFrame, restart: pd.DataFrame) -> str:
+    """How often each kind of replacement lost requests: a restart stops every instance and
+    starts new ones, so whether a request fails is a race between the last old instance
+    stopping and the first new one listening; a reload (PM2 replaces the instances one at
+    a time, each old one only once its new one is up) has no such window. Counted, never
+    assumed: a restart that lost nothing is said so, not called a contradiction."""
+    lost_restarts = int((restart["failures_during"] > 0).sum())
+    lost_reloads = int((reload["failures_during"] > 0).sum())
+    text = (f" Requests failed in {lost_restarts} of {len(restart)} restart(s) and {lost_reloads} of {len(reload)} "
+            "reload(s).")
+    if lost_reloads == 0 and lost_restarts == len(restart):
+        return text + (" A restart stops every instance at once and requests that arrive before a new one listens "
+                       "fail; the rolling reload keeps one listening throughout, as PM2 says.")
+    if lost_reloads == 0 and lost_restarts > 0:
+        return text + (" A restart stops every instance and starts new ones, so losing requests is a race between "
+                       "the last old instance stopping and the first new one listening: it lost some of the time. "
+                       "The rolling reload keeps one instance listening throughout and lost none: the difference "
+                       "PM2 promises, but only in some repetitions here, so count repetitions before believing a "
+                       "single restart that went well.")
+    if lost_reloads == 0:
+        return text + (" No restart lost a request here: the new instances listened before the last old one had "
+                       "stopped taking connections, or no request came in between. A restart's loss is a race, "
+                       "which this machine and load did not lose in these repetitions; more repetitions say how "
+                       "often it does.")
     return text
 
 
@@ -355,6 +384,7 @@ def event_lines(events: pd.DataFrame) -> list[str]:
                 f"restart(s); longest stretch without a successful response "
                 f"{reload['longest_gap_after_s'].max() * 1000:,.0f} ms against "
                 f"{restart['longest_gap_after_s'].max() * 1000:,.0f} ms.")
+        text += _race_sentence(reload, restart)
         if reload["failures_during"].sum() > restart["failures_during"].sum():
             text += " The reload lost more than the restart, which contradicts the reason to use it."
         out.append(text)
@@ -573,24 +603,65 @@ class Headline:
     figure: str
 
 
+# Sweeps that answer a sizing question (how many workers or threads); a sweep of the load
+# (users, rate) describes the load instead, so a run's other lessons come before it.
+SIZING_PARAMETERS = ("workers", "threads", "uv_threadpool_size")
+
+
+def _sweep_headline(points: pd.DataFrame, cores: int | None) -> Headline | None:
+    """The first sweep of `points`: its best point, then what sweep_findings says of its knee."""
+    found = analysis.sweep_findings(points, cores) if not points.empty else []
+    if not found:
+        return None
+    name = points["sweep"].iloc[0]
+    g = points[points["sweep"] == name]
+    best = g.loc[g["throughput_median_rps"].idxmax()]
+    rest = found[0].split(").", 1)[1].strip() if ")." in found[0] else found[0]
+    return Headline(f"{name}: the best median was {best['throughput_median_rps']:,.0f} req/s, at "
+                    f"{analysis.SWEEP_LABELS[best['parameter']]} {best['value']:g}. {rest}", "", "sweeps")
+
+
+def _scheduling_lesson(results: pd.DataFrame) -> str:
+    """With cluster conditions under both policies: the SCHED_NONE condition whose spread was
+    the least even (median Jain's index) and its round-robin twin, as fairness_lines word them."""
+    if results.empty or not {"rr", "none"} <= set(results.loc[results["mode"] == "cluster", "schedule"]):
+        return ""
+    none = results[(results["mode"] == "cluster") & (results["schedule"] == "none") & (results["workers_seen"] > 0)]
+    if (~none["keepalive"].astype(bool)).any():  # where the policy decides for every request
+        none = none[~none["keepalive"].astype(bool)]
+    if none.empty:
+        return ""
+    worst = none.groupby("condition", sort=False)["jain_index"].median().idxmin()
+    twin = str(worst).replace("cluster-none-", "cluster-rr-", 1)
+    lines = {line.split(":", 1)[0]: line for line in fairness_lines(results)}
+    return " ".join(lines[c] for c in (twin, worst) if c in lines)
+
+
 def headline(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, points: pd.DataFrame,
              events: pd.DataFrame | None = None, cores: int | None = None) -> Headline:
     """The report's first sentence. Events (a killed worker, a reload) answer a resilience
-    run; a sweep's knee a sizing run; the probe's latency an event-loop run; otherwise the
-    condition with the most throughput against the next best."""
+    run; moving data between threads, memory per worker and blocking vs offloading answer
+    their demos (each run also sweeps a pool or cluster size, but that sweep is not its
+    question); a sweep's knee a sizing run; the probe's latency an event-loop run;
+    otherwise the condition with the most throughput against the next best. A lesson's
+    sentence says itself whether its claim is firm."""
     if events is not None and not events.empty:
         said = event_lines(events)
         return Headline(" ".join(said[-1:] if len(said) > 1 and said[-1].startswith("Reload against") else said[:1]),
                         "", "events")
-    if not points.empty:
-        found = analysis.sweep_findings(points, cores)
-        if found:  # the first sweep, its best point, then what the finding says of the knee
-            name = points["sweep"].iloc[0]
-            g = points[points["sweep"] == name]
-            best = g.loc[g["throughput_median_rps"].idxmax()]
-            rest = found[0].split(").", 1)[1].strip() if ")." in found[0] else found[0]
-            return Headline(f"{name}: the best median was {best['throughput_median_rps']:,.0f} req/s, at "
-                            f"{analysis.SWEEP_LABELS[best['parameter']]} {best['value']:g}. {rest}", "", "sweeps")
+    lesson = (move_lines(summary, results) if not results.empty else []) or memory_lines(summary) or \
+        [line for line in probe_lines(summary) if line.startswith("Blocking vs offloading")]
+    if lesson:  # the last line is the claim (the largest size moved; memory from the fewest to the most)
+        return Headline(lesson[-1], "", "latency")
+    sizing = _sweep_headline(points[points["parameter"].isin(SIZING_PARAMETERS)], cores) if not points.empty else None
+    if sizing:
+        return sizing
+    scheduling = _scheduling_lesson(results)
+    if scheduling:
+        return Headline(scheduling, "", "requests_per_worker")
+    load_sweep = _sweep_headline(points, cores) if not points.empty else None
+    if load_sweep:
+        return load_sweep
     probe = summary[summary["probe_path"].fillna("").astype(str) != ""] if "probe_path" in summary else summary.iloc[0:0]
     if len(probe) >= 2 and probe["probe_latency_p99_ms"].notna().all():
         low, high = probe.loc[probe["probe_latency_p99_ms"].idxmin()], probe.loc[probe["probe_latency_p99_ms"].idxmax()]
