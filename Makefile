@@ -13,7 +13,7 @@ ARGS ?=
 .PHONY: setup bench bench-quick demo selfcheck test test-unit test-busy ci-bench ci-track bench-gate bench-chaos notebooks notebooks-strip clean help
 
 help:
-	@echo "make bench        the default set: default scenario, then each demo's quick variant (about 12 minutes)"
+	@echo "make bench        the default set: default scenario, then each demo's quick variant (about 15 minutes)"
 	@echo "make bench-quick  every scenario of the set in its quick variant (about 8 minutes)"
 	@echo "make demo SCENARIO=scheduling  live: a scenario's server and Locust's web UI (Ctrl-C stops it)"
 	@echo "make test         run the test suite (unit and integration)"

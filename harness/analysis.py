@@ -953,7 +953,7 @@ EVENT_COLUMNS = [
     "requests_window",
     "failures_window", "failures_before", "failures_during", "main_error_during", "failures_after",
     "server_in_flight", "in_flight", "in_flight_ok", "in_flight_failed", "in_flight_max_latency_ms",
-    "new_pids_serving", "first_new_pid_s", "longest_gap_before_s", "longest_gap_after_s",
+    "new_pids_serving", "first_new_pid_s", "handover_s", "longest_gap_before_s", "longest_gap_after_s",
     "exit_code", "exit_s", "shutdown_timeout_s", "forced", "timeout_honoured", "refused_after_exit",
 ]
 
@@ -983,7 +983,11 @@ def event_outcomes(run: Run) -> pd.DataFrame:
     succeeded; in_flight_max_latency_ms: the slowest, which shows a request the client
     silently re-sent after its connection broke). new_pids_serving / first_new_pid_s: worker pids that
     were not there before the event and answered the client, and how long after the event
-    the first of them did (NaN: none did in the window). longest_gap_*_s: the longest
+    the first of them did (NaN: none did in the window). handover_s (reload and restart, which
+    replace every instance): the first response of a new instance minus the last response of
+    an old one, in any phase; positive: a stretch in which no instance answered, negative:
+    old and new answered side by side for that long (NaN for other events, or when either
+    side answered nothing). longest_gap_*_s: the longest
     stretch without a successful response, in the window before the event and after it.
     sigterm: exit_code (1: forced) and exit_s, the time from SIGTERM to the exit, checked
     against shutdown_timeout_s (timeout_honoured); refused_after_exit: failures after it."""
@@ -1010,6 +1014,9 @@ def event_outcomes(run: Run) -> pd.DataFrame:
         w = workers[(workers["case_id"] == e.case_id) & (workers["pid"] != NO_WORKER)]
         new = w[~w["pid"].astype(str).isin(before)] if before else w.iloc[0:0]
         first_new = _num(new["first_response_ts"].min()) if not new.empty else math.nan
+        old = w[w["pid"].astype(str).isin(before)]
+        last_old = _num(old["last_response_ts"].max()) if not old.empty else math.nan
+        handover = first_new - last_old if e.action in ("reload", "restart") else math.nan
         forced = exit_s = honoured = math.nan
         refused = math.nan
         exit_code = _num(e.exit_code)
@@ -1038,6 +1045,7 @@ def event_outcomes(run: Run) -> pd.DataFrame:
             "in_flight_max_latency_ms": _num(in_flight["latency_ms"].max()) if len(in_flight) else math.nan,
             "new_pids_serving": int(new["pid"].nunique()),
             "first_new_pid_s": first_new - ts if not math.isnan(first_new) else math.nan,
+            "handover_s": handover,
             "longest_gap_before_s": longest_gap_s(ok_done, m_start, ts) if not math.isnan(ts) else math.nan,
             "longest_gap_after_s": longest_gap_s(ok_done, ts, m_end) if not math.isnan(ts) else math.nan,
             "exit_code": exit_code, "exit_s": exit_s, "shutdown_timeout_s": timeout, "forced": forced,

@@ -321,10 +321,10 @@ def _against_sides(args: argparse.Namespace, cases: list[Case], stack: contextli
 
 
 # `harness bench` (= `make bench`): the default scenario in full, then the quick variant of
-# every teaching demo; about 12 minutes on a 2-core machine. Missing scenarios are skipped.
+# every teaching demo; about 15 minutes on a 2-core machine. Missing scenarios are skipped.
 BENCH_SET: tuple[tuple[str, bool], ...] = (
     ("default", False), ("scheduling", True), ("event_loop", True), ("threadpool", True),
-    ("pool_vs_spawn", True), ("resilience", True), ("shared_state", True),
+    ("pool_vs_spawn", True), ("resilience", True), ("shared_state", True), ("move_data", True), ("memory", True),
 )
 
 
@@ -895,7 +895,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="the default set: the default scenario, then every demo's quick variant",
                        description="What `make bench` runs: the default scenario in full, then the quick variant "
-                       "of every teaching demo (about 12 minutes on 2 cores), one run and report each.")
+                       "of every teaching demo (about 15 minutes on 2 cores), one run and report each.")
     p.add_argument("--quick", action="store_true", help="the quick variant of every scenario (about 8 minutes)")
     p.add_argument("--pin", action="store_true", help="as for `harness run`")
     p.set_defaults(func=cmd_bench, report_path=None)

@@ -99,7 +99,7 @@ def test_demo_list_names_every_server_and_load(results_dir: Path):
     text = out + err
     for label in ("cluster-rr-4w-node22.12.0", "cluster-none-4w-node22.12.0", "reuseport-4w-node22.12.0", "u8-close"):
         assert label in text, text
-    assert "harness demo scheduling --server cluster-none-4w-node22.12.0 --work '/hello' --load u1-close" in text
+    assert "harness demo scheduling --server cluster-none-4w-node22.12.0 --work '/hello' --load u8-close" in text
 
 
 def test_demo_refuses_a_web_host_off_loopback_unless_asked(results_dir: Path):

@@ -210,3 +210,22 @@ def test_a_restart_that_lost_nothing_is_a_race_not_a_contradiction(restart_failu
     assert f"Requests failed in {lost} of 3 restart(s) and 0 of 3 reload(s)." in text[-1]
     assert said in text[-1] and not_said not in text[-1]
     assert not any("contradicts" in line for line in text)
+
+
+def test_the_handover_is_a_gap_in_a_restart_and_an_overlap_in_a_reload():
+    """handover_s: the first response of a new instance minus the last of an old one. The
+    kill-worker case of event_run keeps pid 12, so it has none; a replacement of both pids
+    (11, 12 -> 13) answered 106.5 while 12 last answered 107.0: 0.5 s side by side."""
+    out = analysis.event_outcomes(event_run())
+    assert out["handover_s"].isna().all()  # kill-worker and sigterm replace nothing wholesale
+    run = event_run()
+    run.tables["events"].loc[0, "action"] = "reload"
+    reload = analysis.event_outcomes(run).iloc[0]
+    assert reload["handover_s"] == pytest.approx(106.5 - 107.0)
+    base = analysis.event_outcomes(run).iloc[[0]]
+    lines = story.event_lines(pd.concat([base.assign(action="reload", handover_s=-0.3),
+                                         base.assign(action="restart", handover_s=0.18),
+                                         base.assign(action="restart", repetition=2, handover_s=0.05)],
+                                        ignore_index=True))
+    assert ("restarts: a gap of 50 to 180 ms without any instance answering in 2 of 2; reloads: old and new "
+            "answering side by side for 300 ms in 1 of 1") in lines[-1]

@@ -35,10 +35,10 @@ def _by_condition(run: record.Run) -> pd.DataFrame:
 def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(results_dir: Path, node22: str):
     run = run_quick(results_dir, "scheduling")
     r = _by_condition(run)
-    rr, rr_close = "cluster-rr-4w-node22.12.0 /hello u8", "cluster-rr-4w-node22.12.0 /hello u1-close"
+    rr, rr_close = "cluster-rr-4w-node22.12.0 /hello u8", "cluster-rr-4w-node22.12.0 /hello u8-close"
     assert set(r.index) == {rr, rr_close, "cluster-none-4w-node22.12.0 /hello u8",
-                            "cluster-none-4w-node22.12.0 /hello u1-close"}
-    # one user, a new connection per request: round robin deals them to all 4 workers in turn
+                            "cluster-none-4w-node22.12.0 /hello u8-close"}
+    # a new connection per request: round robin deals them to all 4 workers in turn
     assert r.loc[rr_close, "jain_index"] > 0.95 and r.loc[rr_close, "workers_seen"] == 4
     # a new connection per request goes through the primary's accept-and-hand-over every time
     assert r.loc[rr_close, "primary_cpu_pct"] > r.loc[rr, "primary_cpu_pct"]

@@ -308,6 +308,30 @@ def _replace_line(e: Any) -> str:
     return text
 
 
+def _handover_sentence(reload: pd.DataFrame, restart: pd.DataFrame) -> str:
+    """How the old instances handed over to the new ones, from the responses (handover_s:
+    the first new response minus the last old one): a gap in which no instance answered, or
+    an overlap in which old and new answered side by side."""
+    parts = []
+    for name, g in (("restart", restart), ("reload", reload)):
+        h = g["handover_s"].dropna() if "handover_s" in g else pd.Series(dtype=float)
+        if h.empty:
+            continue
+        gaps, overlaps = h[h > 0], h[h <= 0]
+        span = (lambda x: f"{x.min() * 1000:,.0f} ms" if len(x) == 1 or x.min() == x.max() else
+                f"{x.min() * 1000:,.0f} to {x.max() * 1000:,.0f} ms")
+        said = []
+        if len(gaps):
+            said.append(f"a gap of {span(gaps)} without any instance answering in {len(gaps)} of {len(h)}")
+        if len(overlaps):
+            said.append(f"old and new answering side by side for {span(-overlaps)} in {len(overlaps)} of {len(h)}")
+        parts.append(f"{name}s: " + ", ".join(said))
+    if not parts:
+        return ""
+    return (" Between the old instances' last response and the new ones' first, the responses show, "
+            + "; ".join(parts) + ".")
+
+
 def _race_sentence(reload: pd.DataFrame, restart: pd.DataFrame) -> str:
     """How often each kind of replacement lost requests: a restart stops every instance and
     starts new ones, so whether a request fails is a race between the last old instance
@@ -318,6 +342,7 @@ def _race_sentence(reload: pd.DataFrame, restart: pd.DataFrame) -> str:
     lost_reloads = int((reload["failures_during"] > 0).sum())
     text = (f" Requests failed in {lost_restarts} of {len(restart)} restart(s) and {lost_reloads} of {len(reload)} "
             "reload(s).")
+    text += _handover_sentence(reload, restart)
     if lost_reloads == 0 and lost_restarts == len(restart):
         return text + (" A restart stops every instance at once and requests that arrive before a new one listens "
                        "fail; the rolling reload keeps one listening throughout, as PM2 says.")
@@ -328,10 +353,9 @@ def _race_sentence(reload: pd.DataFrame, restart: pd.DataFrame) -> str:
                        "PM2 promises, but only in some repetitions here, so count repetitions before believing a "
                        "single restart that went well.")
     if lost_reloads == 0:
-        return text + (" No restart lost a request here: the new instances listened before the last old one had "
-                       "stopped taking connections, or no request came in between. A restart's loss is a race, "
-                       "which this machine and load did not lose in these repetitions; more repetitions say how "
-                       "often it does.")
+        return text + (" No restart lost a request here. A restart loses requests only when one tries to connect "
+                       "while no instance listens: a race, which this machine and load did not lose in these "
+                       "repetitions; more repetitions say how often it does.")
     return text
 
 
