@@ -468,13 +468,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness import calibrate
 
-    args.scenario = str(scenario_mod.available().get("calibrate") or "calibrate")
-    for name in ("duration_s", "warmup_s", "repetitions", "users", "rate", "run_id", "port", "node_version", "allow_remote", "target", "app", "path"):
-        setattr(args, name, getattr(args, name, None))
-    args.no_report = False
-    if not args.run_id:
-        args.run_id = f"{_dt.datetime.now():%Y%m%d-%H%M%S}-calibrate"
-    code = cmd_run(args)
+    run_id = args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-calibrate"
+    # every run option at its default, as `harness run calibrate` would have them
+    argv = ["--results", str(args.results), "run", str(scenario_mod.available().get("calibrate") or "calibrate"),
+            "--run-id", run_id, *(["--quick"] if args.quick else []),
+            *(["--processes", str(args.processes)] if args.processes else [])]
+    run_args = build_parser().parse_args(argv)
+    run_args.debug = getattr(args, "debug", False)
+    args.run_id = run_id
+    code = cmd_run(run_args)
     run = record.load_run(Path(args.results) / args.run_id)
     try:
         result = calibrate.from_run(run)
