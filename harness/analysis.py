@@ -17,7 +17,7 @@ from scipy import stats
 from harness import cost, evidence
 from harness.load.hooks import NO_WORKER, PROBE_PREFIX, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
 from harness.record import Run
-from harness.scenario import side_of
+from harness.scenario import AGGREGATE_NAME, side_of
 
 # Locust runs in one process and warns when that process passes 90 % of a core: past it,
 # the generator, not the server, sets the pace.
@@ -545,6 +545,42 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
     return pd.DataFrame(rows, columns=["condition", "baseline", "path", "users", "workers", "baseline_workers", "speedup",
                                        "scaling_efficiency", "paired_median", "paired_min", "paired_max",
                                        "generator_limited"])
+
+
+NAME_COLUMNS = ["condition", "name", "repetitions", "requests", "failures", "share", "throughput_median_rps",
+                "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms"]
+
+
+def name_summary(run: Run) -> pd.DataFrame:
+    """Per condition and request name, in the measured window, for conditions whose load sent
+    several names (a user's locustfile): repetitions; requests and failures over them; share
+    of the condition's requests; the median over repetitions of successful responses per
+    second; latency from the repetitions' histograms merged (exact). The total
+    (AGGREGATE_NAME) and probes are left out: they have rows of their own elsewhere.
+    Columns NAME_COLUMNS; empty when no condition sent more than one name."""
+    cases = run["cases"]
+    cases = cases[cases["status"] == "complete"][["case_id", "condition", "measured_s"]]
+    ep = run["endpoints"]
+    ep = ep[(ep["phase"] == "measure") & (ep["name"] != AGGREGATE_NAME)
+            & ~ep["name"].astype(str).str.startswith(PROBE_PREFIX)].merge(cases, on="case_id")
+    rows = []
+    for condition, g in ep.groupby("condition", sort=False):
+        if g["name"].nunique() < 2:
+            continue
+        total = float(g["requests"].sum())
+        for name, n in g.groupby("name", sort=True):
+            ok_rps = (n["requests"] - n["failures"]) / pd.to_numeric(n["measured_s"], errors="coerce")
+            hist = decode_histogram("")
+            for encoded in n["hdr_b64"].dropna():
+                hist.decode_and_add(encoded)
+            lat = latency_summary(hist)
+            rows.append({"condition": condition, "name": name, "repetitions": int(n["case_id"].nunique()),
+                         "requests": int(n["requests"].sum()), "failures": int(n["failures"].sum()),
+                         "share": float(n["requests"].sum()) / total if total else math.nan,
+                         "throughput_median_rps": float(ok_rps.median()),
+                         **{c: math.nan if lat[c] is None else float(lat[c])
+                            for c in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms")}})
+    return pd.DataFrame(rows, columns=NAME_COLUMNS)
 
 
 def requests_per_worker(run: Run) -> pd.DataFrame:
