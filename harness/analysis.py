@@ -547,6 +547,14 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
                                        "generator_limited"])
 
 
+def without_double_count(rows: pd.DataFrame) -> pd.DataFrame:
+    """Endpoint or timeline rows of ONE case, to be added up over names: a locustfile case's
+    total (AGGREGATE_NAME) alone, since its request names are in it already; any other
+    case's rows as they are."""
+    total = rows["name"] == AGGREGATE_NAME
+    return rows[total] if total.any() else rows
+
+
 NAME_COLUMNS = ["condition", "name", "repetitions", "requests", "failures", "share", "throughput_median_rps",
                 "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms"]
 
@@ -1027,7 +1035,7 @@ def event_outcomes(run: Run) -> pd.DataFrame:
         case = cases.loc[e.case_id]
         m_start, m_end = _num(case["measure_start_ts"]), _num(case["measure_end_ts"])
         ts, done_s = _num(e.ts), _num(e.done_s)
-        ep = endpoints[(endpoints["case_id"] == e.case_id) & (endpoints["phase"] == "measure")]
+        ep = without_double_count(endpoints[(endpoints["case_id"] == e.case_id) & (endpoints["phase"] == "measure")])
         r = requests[(requests["case_id"] == e.case_id) & (requests["phase"] == "measure")]
         ok = r["ok"].astype(str).str.lower().isin(("true", "1"))
         failed_done = r.loc[~ok, "done_ts"]

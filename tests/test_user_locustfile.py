@@ -153,6 +153,17 @@ def test_the_total_adds_every_name_but_probes_exactly():
         add_aggregate(data, AGGREGATE_NAME)
 
 
+def test_sums_over_names_take_a_locustfile_cases_total_alone():
+    import pandas as pd
+
+    from harness.analysis import without_double_count
+
+    rows = pd.DataFrame({"name": ["/hello", "/echo", AGGREGATE_NAME], "requests": [3, 1, 4]})
+    assert without_double_count(rows)["requests"].sum() == 4
+    plain = rows.iloc[:2]  # another case (a route and, say, its probe): every row, as before
+    assert without_double_count(plain)["requests"].sum() == 4
+
+
 @pytest.mark.parametrize("url, expected", [
     ("http://127.0.0.1:8080/hello", None),
     ("http://localhost:8080/x?y=1", None),
@@ -329,16 +340,71 @@ def test_a_task_that_sends_elsewhere_stops_the_case(tmp_path: Path):
 @pytest.mark.integration
 @pytest.mark.parametrize("content, message", [
     (None, "--locustfile {path}: no such file"),
-    ("from locust import HttpUser\nclass A(HttpUser:\n    pass\n", "has a syntax error at line 2"),
-    ("from locust import task\nX = 1\n", "defines no User class"),
-    ("raise SystemExit(3)\n", "failed to load: SystemExit: 3"),
+    ("from locust import HttpUser\nclass A(HttpUser:\n    pass\n", "locustfile {path} has a syntax error at line 2"),
+    ("from locust import task\nX = 1\n", "locustfile {path} defines no User class"),
+    ("raise SystemExit(3)\n", "locustfile {path} failed to load: SystemExit: 3"),
+    ("from locust import HttpUser, LoadTestShape, task\nclass U(HttpUser):\n    @task\n    def t(self):\n"
+     "        pass\nclass S(LoadTestShape):\n    def tick(self):\n        return self.runner.user_count, 1\n",
+     "LoadTestShape S.tick() failed in a dry run at t=0 s (AttributeError"),
 ])
-def test_bad_locustfiles_are_one_line_and_write_nothing(tmp_path: Path, content: str | None, message: str):
+def test_bad_locustfiles_are_refused_in_one_line(tmp_path: Path, content: str | None, message: str):
+    """Loaded as Locust would, in a process of its own; nothing left beside the file."""
     path = tmp_path / "bad.py"
     if content is not None:
         path.write_text(content)
+    with pytest.raises(UsageError) as refused:
+        user_file.inspect(str(path))
+    assert message.format(path=path) in refused.value.one_line() and "\n" not in refused.value.one_line()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if content is None else ["bad.py"])
+
+
+@pytest.mark.integration
+def test_a_bad_locustfile_on_the_command_line_exits_2_and_writes_nothing(tmp_path: Path):
+    path = tmp_path / "bad.py"
+    path.write_text("from locust import task\n")
     out = _harness(tmp_path, "app", "--app", str(EXAMPLE_APP), "--locustfile", str(path), timeout_s=90)
     assert out.returncode == 2, out.stdout + out.stderr
-    assert message.format(path=path) in out.stderr, out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
-    assert not (tmp_path / "__pycache__").exists()
+    assert out.stderr.strip() == f"error: locustfile {path} defines no User class (a class deriving from locust's " \
+                                 "HttpUser, FastHttpUser or User, not abstract)"
+    assert not (tmp_path / "results").exists()
+
+
+REFERENCE_LOCUSTFILE = """from locust import FastHttpUser, between, task
+
+
+class Visitor(FastHttpUser):
+    wait_time = between(0.001, 0.005)
+
+    @task(2)
+    def hello(self):
+        self.client.get("/hello")
+
+    @task(1)
+    def cpu(self):
+        self.client.get("/cpu?work=5", name="/cpu")
+"""
+
+
+@pytest.mark.integration
+def test_reference_server_behind_nginx_counts_agree_with_its_metrics(tmp_path: Path):
+    """The reference server (nginx, 2 workers), a file without shape, two Locust processes:
+    each worker's own /metrics count of the load's routes during the case equals the
+    responses the harness counted from it (the harness's /healthz and /metrics left out)."""
+    from harness import analysis
+
+    locustfile = tmp_path / "lf.py"
+    locustfile.write_text(REFERENCE_LOCUSTFILE)
+    out = _harness(tmp_path, "default", "--locustfile", str(locustfile), "--modes", "nginx", "--workers", "2",
+                   "--users", "2", "--duration-s", "2", "--warmup-s", "1", "--repetitions", "1", "--processes", "2",
+                   "--run-id", "n", "--no-report")
+    assert out.returncode == 0, out.stdout + out.stderr
+    run = load_run(tmp_path / "results" / "n")
+    (case,) = run.meta["cases"]
+    assert (case["mode"], case["load"], case["users"], case["generator_processes"]) == ("nginx", "locustfile", 2, 2)
+    client = run["workers"].groupby("worker_id")["requests"].sum()
+    srv = run["server_metrics"].pivot_table(index="worker_id", columns="snapshot", values="requests_route")
+    served = (srv["after"] - srv["before"]).astype(int)
+    assert len(client) == 2 and client.to_dict() == served.to_dict(), (client, served)
+    assert analysis.case_results(run)["client_server_mismatch"].iloc[0] == 0.0
+    measured = run["endpoints"][run["endpoints"]["phase"] == "measure"].set_index("name")
+    assert set(measured.index) == {"/hello", "/cpu", AGGREGATE_NAME}
