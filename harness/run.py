@@ -20,10 +20,10 @@ from typing import Any, Callable, Protocol
 import pandas as pd
 
 from harness import analysis, bundled, calibrate, cost, net, nodes, procs, record, selfcheck
-from harness.load import user_file
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
+from harness.load import user_file
 from harness.load.hooks import NO_WORKER, add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
 from harness.sampling import Sampler
@@ -86,7 +86,8 @@ def _server_rows(case_id: str, snapshot: str, metrics: list[dict[str, Any]], rou
             "case_id": case_id, "snapshot": snapshot, "worker_id": str(m.get("worker_id")), "pid": m.get("pid"),
             "requests_total": total,
             # a locustfile case's route is the total of its request names: every route the load requested
-            "requests_route": total if route == AGGREGATE_NAME else by_route.get(route), "event_loop_utilization": m.get("event_loop_utilization"),
+            "requests_route": total if route == AGGREGATE_NAME else by_route.get(route),
+            "event_loop_utilization": m.get("event_loop_utilization"),
             "event_loop_delay_p50_ms": eld.get("p50"), "event_loop_delay_p99_ms": eld.get("p99"),
             "event_loop_delay_max_ms": eld.get("max"), "rss_bytes": m.get("memory_bytes", {}).get("rss"),
         })  # fmt: skip

@@ -712,7 +712,8 @@ class Scenario:
                         route=work.route,
                         path=work.path,
                         load=load.kind,
-                        users=load.users if isinstance(load, (ClosedLoad, LocustfileLoad)) else self.generator_processes,
+                        users=(load.users if isinstance(load, (ClosedLoad, LocustfileLoad))
+                               else self.generator_processes),
                         target_rps=float(load.rate_rps) if isinstance(load, OpenLoad) else None,
                         max_in_flight=load.max_in_flight if isinstance(load, OpenLoad) else None,
                         generator_processes=self.generator_processes,

@@ -120,7 +120,8 @@ def with_locustfile(scen: Scenario, info: LocustfileInfo, *, users: int | None, 
             raise UsageError(f"the locustfile's LoadTestShape {shape['name']} never asks for a user")
         notice(f"the locustfile's LoadTestShape {shape['name']} sets users (up to {shape['peak_users']}) and length "
                f"({shape['length_s']:g} s): the first {scen.warmup_s:g} s are warm-up, the rest is measured")
-        loads: tuple = (LocustfileLoad(int(shape["peak_users"]), shape=shape["name"], shape_s=float(shape["length_s"])),)
+        loads: tuple = (LocustfileLoad(int(shape["peak_users"]), shape=shape["name"],
+                                       shape_s=float(shape["length_s"])),)
         # the record's scenario says the window the shape leaves after the warm-up
         scen = replace(scen, duration_s=float(shape["length_s"]) - scen.warmup_s)
     else:
