@@ -207,17 +207,28 @@ def _app_counts(folder: Path) -> dict[str, dict[str, int]]:
     return found
 
 
+def short_example(folder: Path) -> Path:
+    """The example locustfile as shipped, but for its stages: 2, 4, 2 users, 2 s each (6 s)."""
+    text = EXAMPLE_LOCUSTFILE.read_text()
+    stages = "STAGES = [(10, 2, 10), (20, 4, 10), (30, 2, 10)]"
+    assert stages in text
+    copy = folder / "locustfile.py"
+    copy.write_text(text.replace(stages, "STAGES = [(2, 2, 10), (4, 4, 10), (6, 2, 10)]"))
+    return copy
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("mode, processes", [("cluster", "1"), ("pm2", "2")])
 def test_e2e(tmp_path: Path, mode: str, processes: str):
-    """The example locustfile (GET /hello and POST /echo 3:1, a Ramp shape of 6 s) against the
+    """The example locustfile (GET /hello and POST /echo 3:1, its Ramp shape cut to 6 s) against the
     example app: per-name latency in the record, and the responses the harness counted per
     worker process equal, exactly, the requests the app counted itself on the locustfile's
     routes. (The harness's readiness probe asks GET / only, which the app counts on its own
     key; Locust stops gracefully, so no response the app gave goes uncounted.)"""
     counts_dir = tmp_path / "counts"
     counts_dir.mkdir()
-    out = _harness(tmp_path, "app", "--app", str(EXAMPLE_APP), "--locustfile", str(EXAMPLE_LOCUSTFILE),
+    locustfile = short_example(tmp_path)
+    out = _harness(tmp_path, "app", "--app", str(EXAMPLE_APP), "--locustfile", str(locustfile),
                    "--modes", mode, "--workers", "2", "--processes", processes, "--warmup-s", "1",
                    "--repetitions", "1", "--run-id", "r", *([] if mode == "cluster" else ["--no-report"]),
                    env={"HELLO_COUNTS_DIR": str(counts_dir)})
@@ -226,8 +237,8 @@ def test_e2e(tmp_path: Path, mode: str, processes: str):
     run_path = tmp_path / "results" / "r"
     run = load_run(run_path)
     lf = run.meta["locustfile"]
-    assert lf["sha256"] == hashlib.sha256(EXAMPLE_LOCUSTFILE.read_bytes()).hexdigest()
-    assert (run_path / lf["copy"]).read_bytes() == EXAMPLE_LOCUSTFILE.read_bytes()
+    assert lf["sha256"] == hashlib.sha256(locustfile.read_bytes()).hexdigest()
+    assert (run_path / lf["copy"]).read_bytes() == locustfile.read_bytes()
     assert [c["name"] for c in lf["user_classes"]] == ["Shopper"] and lf["shape"]["length_s"] == 6.0
     (case,) = run.meta["cases"]
     assert case["status"] == "complete" and case["load"] == "locustfile" and case["shape"] == "Ramp"

@@ -4,15 +4,15 @@ examples/hello-app/locustfile.py`.
 
 Two tasks, weighted 3:1: a GET of /hello, and a POST of a JSON body to /echo with a
 header. Each user thinks 5 to 20 ms between requests (closed load with think time). The
-LoadTestShape ramps 2 -> 4 -> 2 users over 6 s and then ends the test; the harness takes
-its first --warmup-s seconds as warm-up and measures the rest. Change STAGES for a longer
-run (the harness reads the shape's length from its tick()).
+LoadTestShape runs 2, then 4, then 2 users, 10 s each, and then ends the test; the harness
+takes its first --warmup-s seconds as warm-up and measures the rest. Change STAGES for
+another run (the harness reads the shape's length from its tick()).
 """
 
 from locust import FastHttpUser, LoadTestShape, between, task
 
 # (until second, users, spawn rate per second)
-STAGES = [(2, 2, 10), (4, 4, 10), (6, 2, 10)]
+STAGES = [(10, 2, 10), (20, 4, 10), (30, 2, 10)]
 
 
 class Shopper(FastHttpUser):
@@ -31,7 +31,7 @@ class Shopper(FastHttpUser):
 
 
 class Ramp(LoadTestShape):
-    """2 users for 2 s, 4 for 2 s, 2 for 2 s, then stop."""
+    """The users of STAGES until each stage's second, then stop."""
 
     def tick(self) -> tuple[int, float] | None:
         t = self.get_run_time()
