@@ -17,7 +17,7 @@ from scipy import stats
 from harness import cost, evidence
 from harness.load.hooks import NO_WORKER, PROBE_PREFIX, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
 from harness.record import Run
-from harness.scenario import side_of
+from harness.scenario import AGGREGATE_NAME, side_of
 
 # Locust runs in one process and warns when that process passes 90 % of a core: past it,
 # the generator, not the server, sets the pace.
@@ -547,6 +547,50 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
                                        "generator_limited"])
 
 
+def without_double_count(rows: pd.DataFrame) -> pd.DataFrame:
+    """Endpoint or timeline rows of ONE case, to be added up over names: a locustfile case's
+    total (AGGREGATE_NAME) alone, since its request names are in it already; any other
+    case's rows as they are."""
+    total = rows["name"] == AGGREGATE_NAME
+    return rows[total] if total.any() else rows
+
+
+NAME_COLUMNS = ["condition", "name", "repetitions", "requests", "failures", "share", "throughput_median_rps",
+                "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms"]
+
+
+def name_summary(run: Run) -> pd.DataFrame:
+    """Per condition and request name, in the measured window, for conditions whose load sent
+    several names (a user's locustfile): repetitions; requests and failures over them; share
+    of the condition's requests; the median over repetitions of successful responses per
+    second; latency from the repetitions' histograms merged (exact). The total
+    (AGGREGATE_NAME) and probes are left out: they have rows of their own elsewhere.
+    Columns NAME_COLUMNS; empty when no condition sent more than one name."""
+    cases = run["cases"]
+    cases = cases[cases["status"] == "complete"][["case_id", "condition", "measured_s"]]
+    ep = run["endpoints"]
+    ep = ep[(ep["phase"] == "measure") & (ep["name"] != AGGREGATE_NAME)
+            & ~ep["name"].astype(str).str.startswith(PROBE_PREFIX)].merge(cases, on="case_id")
+    rows = []
+    for condition, g in ep.groupby("condition", sort=False):
+        if g["name"].nunique() < 2:
+            continue
+        total = float(g["requests"].sum())
+        for name, n in g.groupby("name", sort=True):
+            ok_rps = (n["requests"] - n["failures"]) / pd.to_numeric(n["measured_s"], errors="coerce")
+            hist = decode_histogram("")
+            for encoded in n["hdr_b64"].dropna():
+                hist.decode_and_add(encoded)
+            lat = latency_summary(hist)
+            rows.append({"condition": condition, "name": name, "repetitions": int(n["case_id"].nunique()),
+                         "requests": int(n["requests"].sum()), "failures": int(n["failures"].sum()),
+                         "share": float(n["requests"].sum()) / total if total else math.nan,
+                         "throughput_median_rps": float(ok_rps.median()),
+                         **{c: math.nan if lat[c] is None else float(lat[c])
+                            for c in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms")}})
+    return pd.DataFrame(rows, columns=NAME_COLUMNS)
+
+
 def requests_per_worker(run: Run) -> pd.DataFrame:
     """Measured-window responses per worker (and per pool thread, `thread_id`, where the
     responses named one; "" otherwise) per case, with each one's share of the case."""
@@ -1003,7 +1047,7 @@ def event_outcomes(run: Run) -> pd.DataFrame:
         case = cases.loc[e.case_id]
         m_start, m_end = _num(case["measure_start_ts"]), _num(case["measure_end_ts"])
         ts, done_s = _num(e.ts), _num(e.done_s)
-        ep = endpoints[(endpoints["case_id"] == e.case_id) & (endpoints["phase"] == "measure")]
+        ep = without_double_count(endpoints[(endpoints["case_id"] == e.case_id) & (endpoints["phase"] == "measure")])
         r = requests[(requests["case_id"] == e.case_id) & (requests["phase"] == "measure")]
         ok = r["ok"].astype(str).str.lower().isin(("true", "1"))
         failed_done = r.loc[~ok, "done_ts"]

@@ -245,6 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                users=args.users, rate_rps=args.rate, generator_processes=args.processes)
     scen = _swept(scen, args)
     scen = _own_server_or_target(scen, args)
+    scen, locustfile = _own_locustfile(scen, args)
     scen = scen.with_servers(node_version=args.node_version)
     remote = _remote_workers(args)
     warnings = scen.warnings()
@@ -284,7 +285,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
                                    scenario_source=str(args.scenario), quick=args.quick,
                                    on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
-                                   remote=remote, allow_remote=args.allow_remote, sides=sides, against=against)
+                                   remote=remote, allow_remote=args.allow_remote, sides=sides, against=against,
+                                   locustfile=locustfile)
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
     if not outcome.complete_cases:
@@ -426,6 +428,26 @@ def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace)
     if target or app:
         scen = replace(scen, workloads=(scenario_mod.PathWorkload.of(path or "/"),))
     return scen
+
+
+def _own_locustfile(scen: scenario_mod.Scenario, args: argparse.Namespace
+                    ) -> tuple[scenario_mod.Scenario, dict[str, object] | None]:
+    """--locustfile FILE: the user's own Locust users (and LoadTestShape) replace the scenario's
+    workloads and loads (harness.load.user_file); returns the scenario and what run.json keeps
+    about the file (None without the option). Every problem is a UsageError, before anything
+    is written."""
+    path = getattr(args, "locustfile", None)
+    if path is None:
+        return scen, None
+    from harness.load import user_file
+
+    if getattr(args, "path", None) is not None:
+        raise UsageError("--path and --locustfile: the locustfile's tasks choose what is requested", "drop --path")
+    info = user_file.inspect(path)
+    scen = user_file.with_locustfile(scen, info, users=args.users, rate=args.rate, duration_s=args.duration_s,
+                                     expect_workers=getattr(args, "expect_workers", None),
+                                     notice=lambda m: console.print(f"[yellow]note:[/] {m}"))
+    return scen, info.record()
 
 
 def _remote_workers(args: argparse.Namespace) -> "RemoteWorkers | None":
@@ -866,6 +888,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app", metavar="FILE.js", help="run your own Node server (it must listen on the port in PORT) "
                    "in the scenario's modes (single, cluster, nginx, pm2) instead of the reference server")
     p.add_argument("--path", metavar="PATH", help="with --target or --app: the path every user requests (default /)")
+    p.add_argument("--locustfile", metavar="FILE.py", help="run your own Locust users (tasks, weights, wait_time, "
+                   "a LoadTestShape) unchanged, under the harness's measuring, in every mode and with --target; "
+                   "the scenario's routes and loads are replaced (--users sets the user count without a shape)")
     p.add_argument("--against", metavar="REF", help="A/B: run every case on the server (and app) of git ref REF "
                    "and on the working tree's, side by side in one run, then give the regression gate's verdict "
                    "and exit code (see harness compare)")

@@ -38,6 +38,15 @@ Schema history:
      their open-load phases were those of completion times. cases.cap_waits now counts the
      requests that waited for a slot during the window, whatever their due time (before:
      those due in it).
+  6  a user's own locustfile (`harness run --locustfile FILE`): cases.load "locustfile" (closed
+     load by the file's own users, with their wait_time), cases.locustfile (its absolute path),
+     locustfile_sha256 and shape (the LoadTestShape's class name that decided users and length,
+     "" for none); run.json's `locustfile` (path, sha256, the User classes, the shape's dry run,
+     and `copy`, the file's copy in the run folder). A locustfile case has an endpoints row per
+     request name and phase, and one more named "Aggregated" (scenario.AGGREGATE_NAME): the
+     names added up (histograms bin by bin), which the case's figures are taken from; the
+     timeline likewise. Older records read with locustfile and locustfile_sha256 empty and
+     shape "".
 """
 
 from __future__ import annotations
@@ -64,7 +73,7 @@ import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Columns each schema version added, with the value they take in an older record (what the
 # older version implied, or None where it did not measure it).
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
@@ -78,6 +87,7 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     5: {"cases": {"side": ""},
         "endpoints": {"due": None, "sent": None, "dropped": None, "completed_in_phase": None, "send_lag_p99_ms": None,
                       "send_lag_max_ms": None, "failure_latency_p50_ms": None, "failure_latency_p99_ms": None}},
+    6: {"cases": {"locustfile": None, "locustfile_sha256": None, "shape": ""}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -89,7 +99,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "measure_start_ts", "measure_end_ts", "measured_s", "sent_rps", "cap_waits", "generator_cpu_pct",
         "generator_limited",
         "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps", "shutdown_timeout_s", "events",
-        "side",
+        "side", "locustfile", "locustfile_sha256", "shape",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms.
     # Closed load: the phase of each response's completion time, latency_* and hdr_b64 of every
@@ -152,7 +162,8 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "counters": {"store": str, "worker_id": str},
     "samples": {"worker_id": str},
     "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str,
-              "probe_path": str, "events": str, "side": str},
+              "probe_path": str, "events": str, "side": str, "locustfile": str, "locustfile_sha256": str,
+              "shape": str},
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

@@ -23,10 +23,11 @@ from harness import analysis, bundled, calibrate, cost, net, nodes, procs, recor
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
-from harness.load.hooks import NO_WORKER, endpoint_rows, phase_of, request_rows, timeline_rows
+from harness.load import user_file
+from harness.load.hooks import NO_WORKER, add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
 from harness.sampling import Sampler
-from harness.scenario import COUNTING_ROUTES, Case, Scenario
+from harness.scenario import AGGREGATE_NAME, COUNTING_ROUTES, Case, Scenario
 from harness.servers import make_server
 from harness.servers.base import find_node, using_server_dir
 from harness.servers.redis import RedisService, redis_missing, redis_version
@@ -79,10 +80,14 @@ def _server_rows(case_id: str, snapshot: str, metrics: list[dict[str, Any]], rou
     for m in metrics:
         by_route = m.get("requests_by_route", {})
         eld = m.get("event_loop_delay_ms", {})
+        # every request but the harness's own (its readiness probes and /metrics snapshots)
+        total = sum(v for k, v in by_route.items() if k not in ("/metrics", "/healthz"))
         rows.append({
             "case_id": case_id, "snapshot": snapshot, "worker_id": str(m.get("worker_id")), "pid": m.get("pid"),
-            "requests_total": sum(v for k, v in by_route.items() if k not in ("/metrics", "/healthz")),
-            "requests_route": by_route.get(route), "event_loop_utilization": m.get("event_loop_utilization"),
+            "requests_total": total,
+            # a locustfile case's route is the total of its request names: every route the load requested
+            "requests_route": total if route == AGGREGATE_NAME else by_route.get(route),
+            "event_loop_utilization": m.get("event_loop_utilization"),
             "event_loop_delay_p50_ms": eld.get("p50"), "event_loop_delay_p99_ms": eld.get("p99"),
             "event_loop_delay_max_ms": eld.get("max"), "rss_bytes": m.get("memory_bytes", {}).get("rss"),
         })  # fmt: skip
@@ -145,7 +150,11 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     started = time.time()
     _phase(progress, "starting")
     pinned = layout if isinstance(layout, dict) else {}
-    graceful = case.route in COUNTING_ROUTES and case.load == "closed"
+    # a user's locustfile stops gracefully too: each user finishes the task it is in, so the
+    # client saw every response the server gave (the counts per worker agree exactly)
+    graceful = (case.route in COUNTING_ROUTES and case.load == "closed") or case.load == "locustfile"
+    if case.locustfile and case.locustfile_sha256:
+        user_file.check_unchanged(case.locustfile, case.locustfile_sha256)
     # Services first, stopped last (ExitStack unwinds in reverse): the server drains its
     # in-flight requests while Redis still answers them.
     with contextlib.ExitStack() as stack:
@@ -165,7 +174,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
                          processes=case.generator_processes, cpus=pinned.get("generator"), remote=remote,
                          keepalive=case.keepalive, probe_path=case.probe_path, probe_rps=case.probe_rps,
                          stop_timeout_s=COUNT_STOP_TIMEOUT_S if graceful else 0.0,
-                         record_requests=bool(case.events))
+                         record_requests=bool(case.events), locustfile=case.locustfile, shape=bool(case.shape))
         sampler = Sampler([server.processes, load.processes, *([redis.processes] if redis else [])], SAMPLE_INTERVAL_S)
         events = EventRunner(case, server, load.measure_start_ts, load.running, started)
         sampler.start()
@@ -186,6 +195,17 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     ended = time.time()
     (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
 
+    foreign = hooks.get("foreign_hosts") or {}
+    if foreign:
+        hosts = ", ".join(f"{host} ({n} request{'s' if n != 1 else ''})" for host, n in sorted(foreign.items()))
+        raise RunFailed(f"the locustfile sent requests to another host than the server under test, so the load was "
+                        f"stopped: {hosts}", "request paths relative to the host (self.client.get('/path')); the "
+                        "harness sets the host to the server it measures (or --target URL)")
+    if case.load == "locustfile":
+        try:
+            add_aggregate(hooks, AGGREGATE_NAME)
+        except ValueError as exc:
+            raise RunFailed(str(exc), "rename that request (name=...) in the locustfile") from None
     window = hooks["window"]
     m_start, m_end = window.get("measure_start_ts"), window.get("measure_end_ts")
     pid_worker = {str(m.get("pid")): str(m.get("worker_id")) for m in before + after}
@@ -268,6 +288,7 @@ def run_scenario(
     allow_remote: bool = False,
     sides: dict[str, Side] | None = None,
     against: dict[str, Any] | None = None,
+    locustfile: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
@@ -300,7 +321,15 @@ def run_scenario(
         "against": against,
         "remote_workers": None if remote is None else {"count": remote.count, "bind_host": remote.bind_host,
                                                        "port": remote.port},
+        "locustfile": None if locustfile is None else {
+            **locustfile, "copy": f"{LOCUSTFILE_COPY_DIR}/{Path(locustfile['path']).name}"},
     })  # fmt: skip
+    if locustfile is not None:
+        try:
+            keep_locustfile_copy(writer.path, writer.meta["locustfile"])
+        except (HarnessError, OSError) as exc:
+            writer.finish("failed", f"the locustfile could not be copied into the run: {exc}")
+            raise
     failed: list[str] = []
     # everything started from here on is one unit: it dies with the harness, however it ends
     with procs.contained(results_dir / ACTIVE_DIR, writer.path):
@@ -341,6 +370,24 @@ def _run_cases(writer: record.RunWriter, cases: list[Case], progress: Progress, 
         return RunOutcome(writer.path, "failed", error, len(cases) - len(failed))
     writer.finish("complete")
     return RunOutcome(writer.path, "complete", None, len(cases))
+
+
+LOCUSTFILE_COPY_DIR = "locustfile"
+
+
+def keep_locustfile_copy(run_path: Path, locustfile: dict[str, Any]) -> None:
+    """A copy of the user's locustfile in the run folder (locustfile/NAME.py, as run.json's
+    `locustfile.copy` says), so the run can be repeated with the very file it ran; checked
+    against the hash the run was planned with."""
+    source = Path(locustfile["path"])
+    copy = run_path / locustfile["copy"]
+    copy.parent.mkdir(exist_ok=True)
+    tmp = copy.with_name(f".{copy.name}.tmp")
+    shutil.copyfile(source, tmp)
+    if user_file.sha256_of(tmp) != locustfile["sha256"]:
+        tmp.unlink()
+        raise RunFailed(f"the locustfile {source} changed after it was checked", "run again")
+    os.replace(tmp, copy)
 
 
 def check_targets(cases: list[Case], allow_remote: bool) -> None:

@@ -357,7 +357,68 @@ class OpenLoad:
         return f"r{self.rate_rps:g}" + (f"-f{self.max_in_flight}" if self.max_in_flight != 1000 else "")
 
 
-Load = ClosedLoad | OpenLoad
+# The request name of a locustfile case's total: every request name of the user's file (probes
+# left out) added up, bin by bin; the name Locust's own statistics give their total row.
+AGGREGATE_NAME = "Aggregated"
+
+
+@dataclass(frozen=True)
+class LocustfileWorkload(Workload):
+    """The user's own Locust users (`--locustfile FILE`): their tasks, weights, wait_time,
+    request bodies and headers decide what is requested. `route` is AGGREGATE_NAME, the
+    name of the case's total (the record has a row per request name besides); `path` is
+    "/", requested only to check that an external target answers."""
+
+    locustfile: str = ""  # absolute path of the user's file
+    sha256: str = ""  # of the file's bytes when the run was planned
+
+    def __post_init__(self) -> None:
+        if self.route != AGGREGATE_NAME or not self.locustfile or self.param is not None or self.probe is not None:
+            raise UsageError("a locustfile workload is made by LocustfileWorkload.of(path, sha256)")
+
+    @classmethod
+    def of(cls, locustfile: str, sha256: str) -> "LocustfileWorkload":
+        return cls(AGGREGATE_NAME, None, locustfile=locustfile, sha256=sha256)
+
+    @property
+    def path(self) -> str:
+        return "/"
+
+    @property
+    def label(self) -> str:
+        return f"locustfile:{Path(self.locustfile).name}"
+
+
+@dataclass(frozen=True)
+class LocustfileLoad:
+    """The load of a user's locustfile: its users with their own wait_time (closed load
+    with think time), `users` of them spawned within about a second; or, when the file
+    has a LoadTestShape, the shape decides users and length: `shape` is its class name,
+    `shape_s` how long it runs (found by a dry run of its tick()) and `users` the most it
+    asks for at once."""
+
+    users: int
+    shape: str = ""
+    shape_s: float | None = None
+
+    def __post_init__(self) -> None:
+        _whole(self.users, "users", 1, MAX_USERS)
+        if bool(self.shape) != (self.shape_s is not None):
+            raise UsageError("a locustfile load with a shape needs its length (shape_s), and only then")
+        if self.shape_s is not None:
+            _seconds(self.shape_s, f"the run of LoadTestShape {self.shape}", 1, 3600)
+
+    kind = "locustfile"
+    keepalive = True  # the user's clients decide; Locust's keep connections alive
+
+    @property
+    def label(self) -> str:
+        # a shape changes its users as it goes: no "uN" that would claim a fixed number
+        return f"shape-{self.shape}" if self.shape else f"u{self.users}"
+
+
+Load = ClosedLoad | OpenLoad | LocustfileLoad
+LOAD_KINDS = (ClosedLoad, OpenLoad, LocustfileLoad)
 
 
 # Seconds a case takes beyond its warm-up and measurement: starting the server and Locust,
@@ -400,6 +461,9 @@ class Case:
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     events: tuple[Event, ...] = ()
     side: str = ""  # an A/B run: "base" (the --against ref's server) or "new" (the working tree's)
+    locustfile: str | None = None  # load "locustfile": the user's file (absolute path) Locust runs
+    locustfile_sha256: str | None = None  # of that file when the run was planned
+    shape: str = ""  # the file's LoadTestShape (class name) that decides users and length; "" for none
 
     @property
     def expected_s(self) -> float:
@@ -434,7 +498,7 @@ class Part:
     def __post_init__(self) -> None:
         object.__setattr__(self, "servers", _as_tuple_of("scenario part", "servers", self.servers, ServerSpec))
         object.__setattr__(self, "workloads", _as_tuple_of("scenario part", "workloads", self.workloads, Workload))
-        object.__setattr__(self, "loads", _as_tuple_of("scenario part", "loads", self.loads, (ClosedLoad, OpenLoad)))
+        object.__setattr__(self, "loads", _as_tuple_of("scenario part", "loads", self.loads, LOAD_KINDS))
 
 
 # The two sides of an A/B run, in the order the first repetition runs them.
@@ -502,7 +566,7 @@ class Scenario:
                 raise UsageError(f"scenario {self.name}: give parts, or servers + workloads + loads, not both")
             object.__setattr__(self, "parts", _as_tuple_of(f"scenario {self.name}", "parts", self.parts, Part))
         else:
-            for attr, kind in (("servers", ServerSpec), ("workloads", Workload), ("loads", (ClosedLoad, OpenLoad))):
+            for attr, kind in (("servers", ServerSpec), ("workloads", Workload), ("loads", LOAD_KINDS)):
                 object.__setattr__(self, attr, _as_tuple_of(f"scenario {self.name}", attr, getattr(self, attr), kind))
         _seconds(self.duration_s, "duration_s", 1, 3600)
         _seconds(self.warmup_s, "warmup_s", 0, 600)
@@ -648,12 +712,15 @@ class Scenario:
                         route=work.route,
                         path=work.path,
                         load=load.kind,
-                        users=load.users if isinstance(load, ClosedLoad) else self.generator_processes,
+                        users=(load.users if isinstance(load, (ClosedLoad, LocustfileLoad))
+                               else self.generator_processes),
                         target_rps=float(load.rate_rps) if isinstance(load, OpenLoad) else None,
                         max_in_flight=load.max_in_flight if isinstance(load, OpenLoad) else None,
                         generator_processes=self.generator_processes,
                         warmup_s=self.warmup_s,
-                        duration_s=self.duration_s,
+                        # a shape's run after the warm-up is the measured window
+                        duration_s=(load.shape_s - self.warmup_s if getattr(load, "shape_s", None) is not None
+                                    else self.duration_s),
                         keepalive=getattr(load, "keepalive", True),
                         probe_path=work.probe,
                         probe_rps=float(work.probe_rps) if work.probe else None,
@@ -661,6 +728,9 @@ class Scenario:
                         shutdown_timeout_s=server.shutdown_timeout_s,
                         events=server.events,
                         side=side,
+                        locustfile=getattr(work, "locustfile", None) or None,
+                        locustfile_sha256=getattr(work, "sha256", None) or None,
+                        shape=getattr(load, "shape", ""),
                     )
                 )
         return cases

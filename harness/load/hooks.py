@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -86,6 +87,33 @@ def count_due(start_ts: float, interval_s: float, measure_start_ts: float | None
     return first_at_or_after(measure_end_ts) - first_at_or_after(measure_start_ts)
 
 
+_LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, the port filled in from the scheme and localhost written
+    127.0.0.1; None when the URL names no host."""
+    try:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    port = port if port is not None else {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, _LOOPBACK_NAMES.get(host, host), port
+
+
+def other_host(url: str, server_url: str) -> str | None:
+    """"host:port" of a request's URL when it names another server than server_url (the
+    server under test, Locust's --host): a locustfile task with an absolute URL elsewhere.
+    None when it is the same server, or when the URL names no host (nothing to compare)."""
+    theirs = _origin(url)
+    if theirs is None or theirs == _origin(server_url):
+        return None
+    return f"{theirs[1]}:{theirs[2]}"
+
+
 # Per-second histograms (latency over time) need less precision: 2 significant digits
 # (within 1 %) keeps each one small enough to hold one per second and request name.
 SECOND_SIGNIFICANT_DIGITS = 2
@@ -144,6 +172,9 @@ class HookState:
         # open load only: per phase (of the time they waited, whatever their due time),
         # requests that found every in-flight slot taken (the server fell behind the rate)
         self.cap_waits: dict[str, int] = defaultdict(int)
+        # a user's locustfile only: host:port -> responses from another host than the server
+        # under test (an absolute URL in a task); any ends the test (see locustfile.py)
+        self.foreign_hosts: dict[str, int] = defaultdict(int)
 
     def record_send(self, phase: str, name: str, lag_ms: float) -> None:
         """Open load: a request due in `phase` left lag_ms after its due time."""
@@ -275,6 +306,7 @@ class HookState:
             "send_lag": [{"phase": p, "sent": h.get_total_count(), "hdr": h.encode().decode("ascii")}
                          for p, h in sorted(load_lag.items())],
             "cap_waits": dict(self.cap_waits),
+            "foreign_hosts": dict(self.foreign_hosts),
         }
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -313,6 +345,8 @@ class HookState:
         # (the top-level "send_lag" is derived from the endpoints' send_lag_hdr: not merged twice)
         for phase, count in data.get("cap_waits", {}).items():
             self.cap_waits[phase] += count
+        for host, count in data.get("foreign_hosts", {}).items():
+            self.foreign_hosts[host] += count
 
 
 def _add(hists: dict[tuple[str, str], HdrHistogram], key: tuple[str, str], ms: float) -> None:
@@ -395,6 +429,50 @@ def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[st
             "failure_latency_p99_ms": fails.get_value_at_percentile(99.0) / 1000 if fails.get_total_count() else None,
         })  # fmt: skip
     return rows
+
+
+def add_aggregate(data: dict[str, Any], name: str) -> None:
+    """Add to the hooks' results (HookState.to_dict, merged) the total of every request name
+    but the probes, under `name`: per phase an endpoint entry whose histograms are the names'
+    added bin by bin (exact) and whose counts are their sums, and per second a timeline entry.
+    A locustfile case's figures (throughput, latency, the report) are this total's; its
+    names keep their own rows. ValueError when a request is already called `name`."""
+    endpoints, timeline = data.get("endpoints", []), data.get("timeline", [])
+    if any(e["name"] == name for e in endpoints) or any(t["name"] == name for t in timeline):
+        raise ValueError(f"a request of the locustfile is named {name!r}, the name the harness gives the total")
+    totals: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        if e["name"].startswith(PROBE_PREFIX):
+            continue
+        t = totals.setdefault(e["phase"], {"requests": 0, "failures": 0, "completed": 0, "hdr": new_histogram(),
+                                           "fail_hdr": new_histogram()})
+        t["requests"] += e["requests"]
+        t["failures"] += e["failures"]
+        t["completed"] += e.get("completed") or 0
+        for field in ("hdr", "fail_hdr"):
+            if e.get(field):
+                t[field].decode_and_add(e[field])
+    for phase, t in sorted(totals.items()):
+        endpoints.append({"phase": phase, "name": name, "requests": t["requests"], "failures": t["failures"],
+                          "hdr": _encode(t["hdr"]), "fail_hdr": _encode(t["fail_hdr"]), "completed": t["completed"],
+                          "due": None, "send_lag_hdr": ""})
+    seconds: dict[int, dict[str, Any]] = {}
+    for entry in timeline:
+        if entry["name"].startswith(PROBE_PREFIX):
+            continue
+        slot = seconds.setdefault(entry["second"], {"requests": 0, "failures": 0, "latency_sum_ms": 0.0,
+                                                    "latency_max_ms": 0.0, "hist": None})
+        slot["requests"] += entry["requests"]
+        slot["failures"] += entry["failures"]
+        slot["latency_sum_ms"] += entry["latency_sum_ms"]
+        slot["latency_max_ms"] = max(slot["latency_max_ms"], entry["latency_max_ms"])
+        if entry.get("hdr"):
+            if slot["hist"] is None:
+                slot["hist"] = new_histogram(SECOND_SIGNIFICANT_DIGITS)
+            slot["hist"].decode_and_add(entry["hdr"])
+    for second, slot in sorted(seconds.items()):
+        hist = slot.pop("hist")
+        timeline.append({"second": second, "name": name, **slot, "hdr": _encode(hist)})
 
 
 def _nan_for_none(figures: dict[str, float | None]) -> dict[str, float]:

@@ -9,6 +9,10 @@ master's command line (defaults from the environment variables of the same name)
 --harness-keepalive     HARNESS_KEEPALIVE      "0": every request on a new connection (Connection: close)
 --harness-open-grace-s  HARNESS_OPEN_GRACE_S   open load: how long after the window requests due in it
                                                may still complete (default hooks.OPEN_GRACE_S)
+--harness-shape         HARNESS_SHAPE          "1": a LoadTestShape of the user's locustfile drives the
+                                               load; the warm-up runs from the test's start (the shape's
+                                               t = 0), not from the end of spawning, which a shape
+                                               that keeps changing its users never reaches once
 
 They are Locust options, not environment variables only, because Locust's master sends its
 custom options to every worker with the spawn message: a worker started on another machine
@@ -28,6 +32,12 @@ HARNESS_WINDOW_OUT   where to write {"measure_start_ts": ...} as soon as it is k
                      users spawned), so the harness can time events inside the window
 HARNESS_RECORD_REQUESTS  "1": keep every response (start, end, ok, worker) for the
                      `requests` table (cases with events only: it grows with the load)
+HARNESS_USER_LOCUSTFILE  "1": Locust loads a user's locustfile beside this one (`-f this,theirs`,
+                     harness.load.user_file): HarnessUser is abstract and there is no probe user,
+                     so only the user's classes run; this file only hooks. A response whose URL
+                     names another host than Locust's --host (an absolute URL in a task) is
+                     counted under foreign_hosts and ends the test at once: the harness loads only
+                     the server under test.
 
 Closed load: each user sends its next request as soon as the answer to the last one
 arrives (no think time). Open load: each user sends on a fixed schedule (request k is due
@@ -49,7 +59,10 @@ stop and waits (the grace, plus OPEN_CLOSE_MARGIN_S) for every worker's closed t
 
 With `--processes N` Locust runs a master and N workers: each worker sends what its
 hooks recorded with every stats report (then starts afresh), and the master adds it up,
-exactly (HDR histograms add bin by bin); only the master writes HARNESS_OUT.
+exactly (HDR histograms add bin by bin); only the master writes HARNESS_OUT. Beside a
+user's locustfile the master's stop sends the close message in closed load too: each worker
+stops its users (each finishing its task) and sends its last totals, which the master waits
+for (the stop timeout plus OPEN_CLOSE_MARGIN_S), so no response a user got is lost.
 """
 
 from __future__ import annotations
@@ -65,7 +78,7 @@ from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.hooks import (NO_WORKER, OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, PROBE_PREFIX, HookState, count_due,
-                                due_ts, phase_of)
+                                due_ts, other_host, phase_of)
 
 OUT = os.environ.get("HARNESS_OUT")
 WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")
@@ -73,6 +86,8 @@ PROBE_PATH = os.environ.get("HARNESS_PROBE_PATH") or None
 PROBE_RPS = float(os.environ.get("HARNESS_PROBE_RPS", "20"))
 WINDOW_OUT = os.environ.get("HARNESS_WINDOW_OUT")
 RECORD_REQUESTS = os.environ.get("HARNESS_RECORD_REQUESTS") == "1"
+USER_LOCUSTFILE = os.environ.get("HARNESS_USER_LOCUSTFILE") == "1"
+FOREIGN_MESSAGE = "harness_foreign"
 CLOSE_MESSAGE, CLOSED_MESSAGE = "harness_close", "harness_closed"
 
 
@@ -87,6 +102,7 @@ class Config:
     max_in_flight: int = 1000
     headers: dict[str, str] | None = None  # {"Connection": "close"}: a new connection per request
     open_grace_s: float = OPEN_GRACE_S
+    shape: bool = False  # a LoadTestShape drives the load: the warm-up runs from the test's start
 
     @classmethod
     def update(cls, options: object) -> None:
@@ -102,6 +118,7 @@ class Config:
         cls.headers = None if keepalive else {"Connection": "close"}
         grace = getattr(options, "harness_open_grace_s", None)
         cls.open_grace_s = float(grace) if grace not in (None, "") else OPEN_GRACE_S
+        cls.shape = str(getattr(options, "harness_shape", "0") or "0") == "1"
         # open load keeps many requests of one user in flight: one connection each
         HarnessUser.concurrency = cls.max_in_flight if cls.open_rps else 1
 
@@ -120,6 +137,9 @@ received_by_client: dict[str, int] = {}
 window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None,
                                    "closing_ts": None, "closed_ts": None}
 role = {"name": "local", "client_id": ""}
+# the Locust environment (set at init): its host is the server under test, its runner stops
+# the test when a user's task sends elsewhere
+current: dict[str, object] = {"environment": None, "base": None, "stopping_for_foreign": False}
 
 
 @dataclass
@@ -173,6 +193,8 @@ def _options(parser) -> None:
     parser.add_argument("--harness-open-grace-s", default=env("HARNESS_OPEN_GRACE_S", repr(OPEN_GRACE_S)),
                         include_in_web_ui=False,
                         help="open load: seconds after the window that requests due in it may still complete")
+    parser.add_argument("--harness-shape", default=env("HARNESS_SHAPE", "0"), include_in_web_ui=False,
+                        help='"1": a LoadTestShape drives the load; the warm-up counts from the test\'s start')
 
 
 def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_flight: int) -> None:
@@ -258,6 +280,8 @@ def _close_window() -> None:
 
 
 class HarnessUser(FastHttpUser):
+    # beside a user's locustfile this class only serves as the hooks' home: not run
+    abstract = USER_LOCUSTFILE
     wait_time = constant(0)
     concurrency = 1  # set by Config.update
 
@@ -269,7 +293,7 @@ class HarnessUser(FastHttpUser):
         open_loop(self, Config.path, Config.name, Config.open_rps, Config.max_in_flight)
 
 
-if PROBE_PATH:
+if PROBE_PATH and not USER_LOCUSTFILE:
     class ProbeUser(FastHttpUser):
         """Exactly one, beside the load: the light route on a fixed schedule, latency from
         the due time, so a stalled event loop cannot hide behind a waiting client."""
@@ -285,6 +309,7 @@ if PROBE_PATH:
 
 @events.init.add_listener
 def _init(environment, **_: object) -> None:
+    current["environment"] = environment
     if isinstance(environment.runner, WorkerRunner):
         role["name"] = "worker"
         role["client_id"] = environment.runner.client_id
@@ -292,12 +317,58 @@ def _init(environment, **_: object) -> None:
     elif isinstance(environment.runner, MasterRunner):
         role["name"] = "master"
         environment.runner.register_message(CLOSED_MESSAGE, _master_closed)
+        environment.runner.register_message(FOREIGN_MESSAGE, _master_foreign)
     Config.update(environment.parsed_options)
+
+
+def foreign_host(url: str | None) -> str | None:
+    """The host:port of a request's URL when it is not the server under test (Locust's --host),
+    None when it is (or when the URL or the host is unknown). The usual case costs one
+    startswith: every URL a task builds from a relative path starts with the host."""
+    if not url:
+        return None
+    env = current["environment"]
+    host = getattr(env, "host", None) if env is not None else None
+    if not host:
+        return None
+    base = current["base"]
+    if base is None or base[0] != host:
+        base = current["base"] = (host, host.rstrip("/") + "/")
+    if url.startswith(base[1]) or url == host:
+        return None
+    return other_host(url, host)
+
+
+def _stop_for_foreign() -> None:
+    """End the test: a task sent to another host than the server under test. A worker asks
+    the master (which stops every worker); the master or a local run quits at once."""
+    if current["stopping_for_foreign"]:
+        return
+    current["stopping_for_foreign"] = True
+    env = current["environment"]
+    runner = getattr(env, "runner", None)
+    if runner is None:
+        return
+    if role["name"] == "worker":
+        runner.send_message(FOREIGN_MESSAGE, None)
+    else:
+        gevent.spawn(runner.quit)
+
+
+def _master_foreign(environment, msg, **_: object) -> None:
+    if not current["stopping_for_foreign"]:
+        current["stopping_for_foreign"] = True
+        gevent.spawn(environment.runner.quit)
 
 
 def _worker_close(environment, msg, **_: object) -> None:
     """On a Locust worker, the master's stop: close this worker's window (waiting the grace
-    for its requests due in it) and send the master everything recorded so far."""
+    for its requests due in it) and send the master everything recorded so far. Beside a
+    user's locustfile the worker first stops its users, each finishing the task it is in
+    (Locust's stop timeout), so the totals hold every response its users got: Locust's
+    master, on quit, waits only half a second for its workers' last reports."""
+    if USER_LOCUSTFILE:
+        environment.runner.stop()
     _close_window()
     environment.runner.send_message(CLOSED_MESSAGE, {"harness": _take_report(environment.runner.client_id)})
 
@@ -310,10 +381,18 @@ def _master_closed(environment, msg, **_: object) -> None:
 @events.test_start.add_listener
 def _test_start(environment, **_: object) -> None:
     Config.update(environment.parsed_options)
+    if Config.shape and window["spawned_ts"] is None:  # a shape's warm-up runs from its t = 0
+        _start_window()
 
 
 @events.spawning_complete.add_listener
 def _spawned(user_count: int, **_: object) -> None:
+    if window["spawned_ts"] is None and not Config.shape:
+        _start_window()
+
+
+def _start_window() -> None:
+    """Warm-up from now; the window starts warmup_s later (and is written for the harness)."""
     if window["spawned_ts"] is None:
         window["spawned_ts"] = time.time()
         window["measure_start_ts"] = window["spawned_ts"] + Config.warmup_s
@@ -333,11 +412,13 @@ def _stopping(environment, **_: object) -> None:
         return
     runner = environment.runner
     expected = {client.id for client in runner.clients.all}
-    if Config.open_rps is None or not expected or window["closed_ts"] is not None:
+    # open load: each worker closes its window; a user's locustfile: each stops its users first
+    if (Config.open_rps is None and not USER_LOCUSTFILE) or not expected or window["closed_ts"] is not None:
         window["closed_ts"] = window["closed_ts"] or time.time()
         return
     runner.send_message(CLOSE_MESSAGE, None)
-    deadline = time.time() + Config.open_grace_s + OPEN_CLOSE_MARGIN_S
+    wait_s = Config.open_grace_s if Config.open_rps is not None else float(environment.stop_timeout or 0)
+    deadline = time.time() + wait_s + OPEN_CLOSE_MARGIN_S
     while not expected <= closed_workers and time.time() < deadline:
         gevent.sleep(0.05)
     window["closed_ts"] = time.time()
@@ -362,8 +443,13 @@ def _header(headers, key: str) -> str | None:
 
 @events.request.add_listener
 def _on_request(name: str, response_time: float, response, exception, context: dict | None = None,
-                **_: object) -> None:
+                url: str | None = None, **_: object) -> None:
     done = time.time()
+    if USER_LOCUSTFILE:
+        elsewhere = foreign_host(url)
+        if elsewhere is not None:
+            state.foreign_hosts[elsewhere] += 1
+            _stop_for_foreign()
     due = context.get("due_ts") if context else None
     # open load (and a probe): from when the request was due; closed load: Locust's own timing
     latency_ms = (done - due) * 1000 if due is not None else (response_time or 0.0)

@@ -42,6 +42,11 @@ class LocustRun:
     one process group, all sampled); with `remote`, a master that waits for workers started
     elsewhere.
 
+    With `locustfile` (a user's file, harness.load.user_file) Locust runs that file's users
+    under the harness's hooks (`-f <ours>,<theirs>`); with `shape` its LoadTestShape
+    decides users and length (Locust ignores --users and --run-time then, so they are not
+    given), and the warm-up counts from the test's start.
+
     Locust's run time is spawn + warm-up + measured duration; the hooks mark the
     warm-up responses so they stay in the raw data but out of every summary. Open load then
     waits up to `open_grace_s` for the requests due in the window still in flight (see
@@ -53,7 +58,7 @@ class LocustRun:
                  processes: int = 1, cpus: list[int] | None = None, remote: RemoteWorkers | None = None,
                  keepalive: bool = True, probe_path: str | None = None, probe_rps: float | None = None,
                  stop_timeout_s: float = 0.0, record_requests: bool = False,
-                 open_grace_s: float = OPEN_GRACE_S) -> None:
+                 open_grace_s: float = OPEN_GRACE_S, locustfile: str | None = None, shape: bool = False) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -76,6 +81,8 @@ class LocustRun:
         self.stop_timeout_s = stop_timeout_s
         self.record_requests = record_requests
         self.open_grace_s = open_grace_s
+        self.locustfile = locustfile
+        self.shape = shape
         self.out_path = raw_dir / "hooks.json"
         self.window_path = raw_dir / "window.json"
         # each local worker process keeps here the totals it sent to the master (see locustfile.py)
@@ -103,10 +110,13 @@ class LocustRun:
             spread = []
         # each user's share of the open-load rate; the master passes these options on to its workers
         per_user_rps = repr(self.open_rps / self.users) if self.open_rps is not None else ""
+        files = f"{LOCUSTFILE},{self.locustfile}" if self.locustfile else str(LOCUSTFILE)
+        # a shape decides users and length itself (Locust would ignore these, with a warning)
+        amount = [] if self.shape else ["--users", str(self.total_users), "--spawn-rate", str(self.spawn_rate),
+                                        "--run-time", f"{self.run_time_s}s"]
         return [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self.host_url,
-            "--users", str(self.total_users), "--spawn-rate", str(self.spawn_rate),
-            "--run-time", f"{self.run_time_s}s",
+            sys.executable, "-m", "locust", "-f", files, "--headless", "--host", self.host_url,
+            *amount,
             "--csv", str(self.raw_dir / "locust"), "--logfile", str(self.raw_dir / "locust.log"),
             "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary",
             "--stop-timeout", f"{self.stop_timeout_s:g}",
@@ -114,18 +124,22 @@ class LocustRun:
             "--harness-open-rps", per_user_rps, "--harness-max-in-flight", str(self.max_in_flight or 1000),
             "--harness-keepalive", "1" if self.keepalive else "0",
             "--harness-open-grace-s", repr(self.open_grace_s),
+            "--harness-shape", "1" if self.shape else "0",
             *spread,
         ]  # fmt: skip
 
     def start(self) -> None:
         # the options on the command line rule; stale variables of the same names must not leak in
         stale = ("HARNESS_PATH", "HARNESS_NAME", "HARNESS_WARMUP_S", "HARNESS_OPEN_RPS", "HARNESS_MAX_IN_FLIGHT",
-                 "HARNESS_KEEPALIVE", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS", "HARNESS_OPEN_GRACE_S")
+                 "HARNESS_KEEPALIVE", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS", "HARNESS_OPEN_GRACE_S",
+                 "HARNESS_SHAPE", "HARNESS_USER_LOCUSTFILE")
         env = {k: v for k, v in os.environ.items() if k not in stale}
         env.update(HARNESS_OUT=str(self.out_path), HARNESS_WORKER_OUT=str(self.workers_dir),
                    HARNESS_WINDOW_OUT=str(self.window_path),
                    HARNESS_RECORD_REQUESTS="1" if self.record_requests else "0", PYTHONUNBUFFERED="1")
-        if self.probe_path:
+        if self.locustfile:  # only the user's classes run; no __pycache__ left in their folder
+            env.update(HARNESS_USER_LOCUSTFILE="1", PYTHONDONTWRITEBYTECODE="1")
+        elif self.probe_path:
             env.update(HARNESS_PROBE_PATH=self.probe_path, HARNESS_PROBE_RPS=repr(self.probe_rps or 20.0))
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.started_monotonic = time.monotonic()

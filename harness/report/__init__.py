@@ -157,6 +157,14 @@ PROBE_COLUMNS = [
     Column("event-loop delay p99 ms (worst worker)", "event_loop_delay_p99_ms", ".1f", md=True),
     Column("load req/s median", "throughput_median_rps", ",.0f", md=True),
 ]
+NAME_COLUMNS = [
+    Column("condition", "condition", md=True), Column("request name", "name", md=True),
+    Column("reps", "repetitions", "d"), Column("requests", "requests", "d", md=True),
+    Column("share", "share", ".0%", md=True), Column("req/s median", "throughput_median_rps", ",.0f", md=True),
+    Column("p50 ms", "latency_p50_ms", ".2f", md=True), Column("p90 ms", "latency_p90_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("max ms", "latency_max_ms", ".1f"),
+    Column("failures", "failures", "d", md=True),
+]
 SIDE_COLUMNS = [
     Column("condition", "condition", md=True), Column("run", "run", md=True),
     Column("req/s median", "throughput_median_rps", ",.0f", md=True),
@@ -263,6 +271,7 @@ def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
         "summary": table(v.summary, SUMMARY_COLUMNS), "speed": table(v.speed, SPEED_COLUMNS),
         "sweep": table(v.points, SWEEP_COLUMNS), "cases": table(v.results, CASE_COLUMNS),
         "probe": table(_probe_rows(v.summary), PROBE_COLUMNS),
+        "names": table(analysis.name_summary(v.run), NAME_COLUMNS),
         "figures": {k: _data_uri(p) for k, p in figs.paths.items()},
         "skipped": [(FIGURE_TITLES.get(k, k), why) for k, why in figs.skipped.items()],
     }
@@ -368,6 +377,8 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
             "headline": {"answer": head.answer, "doubt": head.doubt},
             "warnings": list(v.warnings),
             "conditions": json_records(v.summary),
+            # per condition and request name where the load sent several (analysis.name_summary)
+            "names": json_records(analysis.name_summary(v.run)),
             "speedups": json_records(v.speed),
             "sweeps": json_records(v.points),
         })
@@ -396,6 +407,10 @@ def _markdown_run(v: RunView) -> list[str]:
     probe = _probe_rows(v.summary)
     if not probe.empty:
         lines += [""] + markdown_table(table(probe, PROBE_COLUMNS, markdown=True), left=2)
+    names = analysis.name_summary(v.run)
+    if not names.empty:
+        lines += ["", "Per request name (measured window; latency from the repetitions' histograms merged):", ""]
+        lines += markdown_table(table(names, NAME_COLUMNS, markdown=True), left=2)
     lines.append("")
     lines += [f"- {t}" for t in v.story]
     return lines

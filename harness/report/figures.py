@@ -521,8 +521,8 @@ def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     labelled: set[str] = set()
     warm = []
     for case in cases.itertuples(index=False):
-        t = timeline[timeline["case_id"] == case.case_id].groupby("elapsed_s", as_index=False)[
-            ["requests", "failures"]].sum().sort_values("elapsed_s")
+        t = analysis.without_double_count(timeline[timeline["case_id"] == case.case_id]).groupby(
+            "elapsed_s", as_index=False)[["requests", "failures"]].sum().sort_values("elapsed_s")
         t = t.iloc[1:-1]  # the first and last second ran part-time
         warm.append(case.measure_start_ts - case.started_ts)
         label = case.condition if case.condition not in labelled else None
