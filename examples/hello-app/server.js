@@ -3,11 +3,11 @@
 // runs it unchanged in the single, cluster, nginx and pm2 modes.
 //
 // What the harness needs from an app: it listens on the port in PORT (on HOST, which the
-// harness sets to 127.0.0.1). What it can use if the app gives it: an `x-worker-id`
-// response header naming the process that answered, so the report can show how requests
-// spread over the workers; the harness sets HARNESS_WORKER_ID in every mode it starts
-// (PM2 sets NODE_APP_INSTANCE instead). An app without the header still runs; the report
-// says what is missing.
+// harness sets to 127.0.0.1). Nothing more: the harness's preload (server/preload.js) tags
+// every response with x-pid (and x-worker-id where the app sends none). This app sends its
+// own `x-worker-id` from HARNESS_WORKER_ID, which the harness sets in every mode (under
+// PM2 the preload sets it from NODE_APP_INSTANCE; with --no-preload PM2's NODE_APP_INSTANCE
+// is all there is, hence the fallback).
 const http = require('node:http');
 
 const port = Number(process.env.PORT || 3000);
