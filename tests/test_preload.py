@@ -307,6 +307,24 @@ def test_the_preload_changes_nothing_but_its_tags(tmp_path: Path):
     assert doc["event_loop_delay_ms"]["p99"] > 0 and doc["cpu_user_s"] > 0 and doc["rss_bytes"] > 0
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("env, seen", [
+    ({"pm2_env": json.dumps({"NODE_APP_INSTANCE": 1})}, "2"),  # as PM2's cluster worker starts: the id in its JSON
+    ({"NODE_APP_INSTANCE": "0"}, "1"),
+    ({"NODE_APP_INSTANCE": "0", "HARNESS_WORKER_ID": "5"}, "5"),  # the harness's own id is never replaced
+    ({}, ""),
+])
+def test_under_pm2_the_app_sees_its_instance_as_harness_worker_id(tmp_path: Path, env: dict, seen: str):
+    base = {k: v for k, v in os.environ.items() if k not in ("HARNESS_WORKER_ID", "NODE_APP_INSTANCE", "pm2_env")}
+    out = subprocess.run(["node", "--require", str(PRELOAD_JS), "-e",
+                          "process.stdout.write(process.env.HARNESS_WORKER_ID || '')"],
+                         env={**base, **env, preload.DIR_ENV: str(tmp_path)}, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0 and out.stdout == seen, out.stderr
+    docs = [json.loads(f.read_text()) for f in tmp_path.glob("*.json")]
+    assert len(docs) == 1 and docs[0]["final"] and docs[0]["worker_id"] == seen  # written at exit
+
+
 def _run(tmp_path: Path, scenario_text: str, *args: str) -> subprocess.CompletedProcess:
     scenario = tmp_path / "s.py"
     scenario.write_text(scenario_text)
