@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import bundled
+from harness.errors import EnvironmentProblem
 
 PRELOAD_FILE = "preload.js"
 DIR_ENV = "HARNESS_PRELOAD_DIR"  # where each process writes <pid>.json
@@ -45,10 +46,16 @@ PROCESS_COLUMNS = [
 
 
 def preload_path() -> Path:
-    """The preload every app process loads: the harness's own (its checkout's server/, or an
-    installed harness's copy), never the server folder of an A/B run's other side, so that
-    both sides are measured by the same instrument."""
-    return (bundled.server_dir() / PRELOAD_FILE).resolve()
+    """The preload every app process loads: the harness's own (its checkout's server/, or the
+    copy an installed harness carries as package data: it needs no npm package, so it runs
+    from there), never HARNESS_SERVER_DIR's or an A/B run's other side's, so that every side
+    is measured by the same instrument. EnvironmentProblem when it is not there."""
+    root = bundled.source_tree()
+    path = (root / "server" if root is not None else bundled.DATA / "server") / PRELOAD_FILE
+    if not path.is_file():
+        raise EnvironmentProblem(f"the harness's preload {path} is missing: this installation is incomplete",
+                                 "reinstall the harness, or run the app without it: --no-preload")
+    return path.resolve()
 
 
 def node_args(folder: Path | None) -> list[str]:

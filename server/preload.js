@@ -98,9 +98,10 @@ function install(folder) {
       const at = typeof reason === 'string' ? 2 : 1;
       const given = args[at];
       const named = headerNames(given);
+      if (named === null) return original.apply(this, args); // not headers Node takes: its own error, untouched
       const missing = [['x-pid', pid], ['x-worker-id', workerId]]
         .filter(([name, value]) => value && !named.has(name) && !this.hasHeader(name));
-      if (missing.length === 0 || named === null) return original.apply(this, args);
+      if (missing.length === 0) return original.apply(this, args);
       if (given == null || this.getHeaderNames().length > 0) {
         for (const [name, value] of missing) this.setHeader(name, value);
       } else if (Array.isArray(given)) {

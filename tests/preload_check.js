@@ -3,10 +3,10 @@
 // to show that the preload changes nothing an app does but add x-pid (and x-worker-id where
 // the app sets none): servers that answer in the ways apps do (writeHead with an object,
 // with a flat array holding a header twice, with [name, value] pairs, setHeader alone, their
-// own x-pid / x-worker-id, flushed headers, an empty 204), an app that hands a request to
-// another server by calling server.emit('request') itself, an https server (when TLS_KEY
-// and TLS_CERT name files) and an HTTP/2 server. Prints one JSON document: every response
-// as the client saw it.
+// own x-pid / x-worker-id, flushed headers, an empty 204, headers Node refuses, a writeHead
+// after the headers were sent), an app that hands a request to another server by calling
+// server.emit('request') itself, an https server (when TLS_KEY and TLS_CERT name files) and
+// an HTTP/2 server. Prints one JSON document: every response as the client saw it.
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
@@ -30,6 +30,25 @@ const routes = {
     res.setHeader('x-app', 'p');
     res.setHeader('set-cookie', ['c=1', 'd=2']);
     res.end('progressive');
+  },
+  odd: (req, res) => { // headers Node refuses: the same error, then the app goes on
+    let code = 'none';
+    try {
+      res.writeHead(200, ['x-app']);
+    } catch (err) {
+      code = err.code;
+    }
+    res.end(code);
+  },
+  twice: (req, res) => { // a writeHead after the headers were sent: the same error
+    res.writeHead(200, { 'x-app': 't' });
+    let code = 'none';
+    try {
+      res.writeHead(500);
+    } catch (err) {
+      code = err.code;
+    }
+    res.end(code);
   },
   own: (req, res) => {
     res.setHeader('x-worker-id', 'mine');

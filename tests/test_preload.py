@@ -237,6 +237,17 @@ def test_every_app_process_gets_the_preload_and_nothing_else_does(tmp_path: Path
     assert "--require" not in ref.command()
 
 
+def test_a_missing_preload_is_one_clear_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from harness import bundled
+    from harness.errors import EnvironmentProblem
+
+    monkeypatch.setattr(bundled, "source_tree", lambda: tmp_path)  # a checkout without server/preload.js
+    with pytest.raises(EnvironmentProblem) as exc:
+        make_server(_case("single", EXPRESS), tmp_path / "app").command()
+    assert "preload.js is missing" in exc.value.one_line() and "--no-preload" in exc.value.one_line()
+    assert "\n" not in exc.value.one_line()
+
+
 def test_preload_option_is_checked_and_named_in_the_label():
     with pytest.raises(UsageError, match="preload of mode pm2 is 'yes'"):
         ServerSpec("pm2", preload="yes")  # type: ignore[arg-type]
