@@ -98,26 +98,26 @@ def jain_index(counts: Any) -> float:
     return float(x.sum() ** 2 / (x.size * (x**2).sum()))
 
 
-def spread_key(rows: pd.DataFrame, preloaded: bool = False) -> str:
+def spread_key(rows: pd.DataFrame, app: bool = False) -> str:
     """What tells a case's serving processes apart in its `workers` rows: "worker_id" (the
     x-worker-id header) or "pid" (x-pid).
 
     "pid" where no response named a worker id but some named a pid (an app that sends no
-    x-worker-id, run with the preload), and, for an app run with the harness's preload
-    (`preloaded`), where one worker id was answered by more than one pid: an app's ids are
-    its own (every PM2 instance saying "0", an app that forks its own workers under one
-    HARNESS_WORKER_ID), and counting by them would merge processes ("1 of 2 workers, Jain
-    0.500" for two pids that both served). The reference server's ids are distinct among
-    its live processes by construction, so there a repeated id is a replacement (PM2's
-    reload keeps the instance's id) and the id stays the key: its figures do not change.
-    Rows without the header in question (a connection error: "?") are left out either way."""
+    x-worker-id, run with the preload), and, for a user's app (`app`), where one worker id
+    was answered by more than one pid: an app's ids are its own (every PM2 instance saying
+    "0", an app that forks its own workers under one HARNESS_WORKER_ID), and counting by them
+    would merge processes ("1 of 2 workers, Jain 0.500" for two pids that both served). The
+    reference server's ids are distinct among its live processes by construction, so there a
+    repeated id is a replacement (PM2's reload keeps the instance's id) and the id stays the
+    key: its figures do not change. Rows without the header in question (a connection
+    error: "?") are left out either way."""
     named = rows[rows["worker_id"] != NO_WORKER]
     with_pid = rows[rows["pid"] != NO_WORKER]
     if with_pid.empty:
         return "worker_id"
     if named.empty:
         return "pid"
-    if preloaded and (named[named["pid"] != NO_WORKER].groupby("worker_id")["pid"].nunique() > 1).any():
+    if app and (named[named["pid"] != NO_WORKER].groupby("worker_id")["pid"].nunique() > 1).any():
         return "pid"
     return "worker_id"
 
@@ -309,6 +309,7 @@ def case_results(run: Run) -> pd.DataFrame:
     workers = run["workers"]
     server = run["server_metrics"]
     processes = run.tables.get("processes", pd.DataFrame(columns=["case_id"]))
+    apps = _app_cases(run)
     samples = _window_samples(run["samples"])
     rows = []
     for case in cases.itertuples(index=False):
@@ -332,7 +333,7 @@ def case_results(run: Run) -> pd.DataFrame:
         w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")]
         # the unit of fairness: each worker process (by worker id, or by pid where the ids do not
         # tell the processes apart: spread_key), or each pool thread for a route run on them
-        key = spread_key(w, _preloaded(case))
+        key = spread_key(w, _preloaded(case) or case.case_id in apps)
         per_worker = requests_by_unit(w, key)
         if runs_on_threads(case.mode, case.route):
             per_worker = per_worker[per_worker.index.get_level_values(1) != ""]
@@ -402,6 +403,11 @@ def _probe(measured: pd.DataFrame, case_id: str, probe_path: Any) -> dict[str, A
     return out
 
 
+def _app_cases(run: Run) -> set[str]:
+    """The cases that ran a user's app (run.json's `app`; the cases table does not carry it)."""
+    return {str(c.get("case_id")) for c in run.meta.get("cases", []) if isinstance(c, dict) and c.get("app")}
+
+
 def _preloaded(case: Any) -> bool:
     """Did the case's app run with the harness's preload (cases.preload; False in older records)?"""
     value = getattr(case, "preload", False)
@@ -454,7 +460,7 @@ def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id:
         client = mine.groupby(mine["pid"].astype(str))["requests"].sum()
         own = processes[processes["case_id"] == case_id]
         served = pd.to_numeric(own["requests"], errors="coerce").fillna(0).groupby(own["pid"].astype(str)).sum()
-        if own.empty:
+        if own.empty or client.empty:  # no response named a pid (a server the preload cannot see): nothing to pair
             return math.nan
     elif srv.empty:  # no server-side counts (an external target, or an app without the preload): nothing to compare
         return math.nan
@@ -611,10 +617,10 @@ def requests_per_worker(run: Run) -> pd.DataFrame:
     w = run["workers"]
     w = w[w["phase"] == "measure"]
     cases = run["cases"]
-    preloaded = {c.case_id: _preloaded(c) for c in cases.itertuples(index=False)} if "preload" in cases else {}
+    apps = _app_cases(run) | {c.case_id for c in cases.itertuples(index=False) if _preloaded(c)}
     parts = []
     for case_id, g in w.groupby("case_id", sort=False):
-        key = spread_key(g, preloaded.get(case_id, False))
+        key = spread_key(g, case_id in apps)
         per = requests_by_unit(g, key).rename("requests").reset_index()
         per.columns = [key, "thread_id", "requests"]
         per["worker_id" if key == "pid" else "pid"] = ""

@@ -51,9 +51,9 @@ def _table(name: str, rows: list[dict]) -> pd.DataFrame:
 
 
 def fake_run(per_process: dict[tuple[str, str], int], preloaded: bool = True, mode: str = "pm2",
-             units: int = 2) -> Run:
+             units: int = 2, app: str | None = "/srv/app/server.js") -> Run:
     """A hand-made run of one case whose measured responses came from these (worker id, pid)
-    pairs ("?" where a header was missing), 10 s window, 2 users."""
+    pairs ("?" where a header was missing), 10 s window, 2 users; a user's app unless app=None."""
     cid = "001-app-pm2-2w-r1"
     total = sum(per_process.values())
     cases = [{"case_id": cid, "index": 1, "condition": "app-pm2-2w / u2", "repetition": 1, "mode": mode,
@@ -68,7 +68,7 @@ def fake_run(per_process: dict[tuple[str, str], int], preloaded: bool = True, mo
               "workers": _table("workers", workers), "samples": _table("samples", []),
               "server_metrics": _table("server_metrics", []), "timeline": _table("timeline", []),
               "processes": _table("processes", [])}
-    meta = {"run_id": "hand", "status": "complete", "cases": cases,
+    meta = {"run_id": "hand", "status": "complete", "cases": [{**c, "app": app} for c in cases],
             "machine": {"logical_cores": 2, "cpu_layout": "shared"}}
     return Run(path=Path("/nonexistent"), meta=meta, tables=tables)
 
@@ -101,16 +101,23 @@ def test_uneven_pids_under_one_id_give_jain_over_the_pids():
 def test_missing_worker_ids_are_told_apart_by_pid_even_without_the_preload_flag():
     """An app that sends x-pid (the preload's tag) and no x-worker-id: by pid; the response
     without either header (a connection error, '?') is left out."""
-    run = fake_run({("?", "4001"): 300, ("?", "4002"): 100, ("?", "?"): 7}, preloaded=False)
+    run = fake_run({("?", "4001"): 300, ("?", "4002"): 100, ("?", "?"): 7}, preloaded=False, app=None)
     r = analysis.case_results(run).iloc[0]
     assert r["spread_key"] == "pid" and r["workers_seen"] == 2
     assert r["jain_index"] == pytest.approx(400**2 / (2 * (300**2 + 100**2)))
 
 
+def test_an_app_run_without_the_preload_that_repeats_its_ids_is_counted_by_pid_too():
+    """--no-preload, an app that sends x-pid itself and one x-worker-id from every process."""
+    run = fake_run({("0", "4001"): 500, ("0", "4002"): 500}, preloaded=False)
+    r = analysis.case_results(run).iloc[0]
+    assert r["spread_key"] == "pid" and r["workers_seen"] == 2
+
+
 def test_the_reference_servers_replacements_keep_the_worker_id_key():
-    """Without the preload (the reference server) a repeated id is a replacement (PM2's
-    reload keeps the instance's id): still counted by id, as before."""
-    run = fake_run({("1", "4001"): 200, ("1", "4003"): 300, ("2", "4002"): 500}, preloaded=False)
+    """The reference server (no app): a repeated id is a replacement (PM2's reload keeps the
+    instance's id): still counted by id, as before."""
+    run = fake_run({("1", "4001"): 200, ("1", "4003"): 300, ("2", "4002"): 500}, preloaded=False, app=None)
     r = analysis.case_results(run).iloc[0]
     assert r["spread_key"] == "worker_id" and r["workers_seen"] == 2 and r["jain_index"] == pytest.approx(1.0)
 
@@ -256,6 +263,7 @@ def test_preload_option_is_checked_and_named_in_the_label():
     assert _case("pm2", EXPRESS).preload and not _case("pm2", EXPRESS, False).preload and not _case("pm2", None).preload
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_no_preload_without_an_app_is_refused_in_one_line(tmp_path: Path):
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "smoke",
                           "--no-preload"], capture_output=True, text=True, timeout=60)

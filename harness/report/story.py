@@ -174,8 +174,8 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
         text = (f"{condition}: requests spread over {seen} of {units} {noun}, Jain's index {jain:.3f} "
                 f"({ratio_text}; median over repetitions).")
         if by_pid:
-            text += (" The processes were told apart by pid (x-pid, from the harness's preload): the app's "
-                     "x-worker-id was missing or the same in more than one process.")
+            text += (" The processes were told apart by pid (x-pid, which the harness's preload sends): the "
+                     "app's x-worker-id was missing or the same in more than one process.")
         if fewest < units:
             text += f" Some {noun} served nothing: the spread is far from even."
         text += _policy_claim(mode, schedule, g)
