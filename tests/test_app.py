@@ -88,8 +88,8 @@ SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"),
     workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
 """)
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
-                          str(scenario), "--run-id", "r", "--app", str(app), "--no-preload"], capture_output=True, text=True,
-                         timeout=300)
+                          str(scenario), "--run-id", "r", "--app", str(app), "--no-preload"], capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
     for case in run_.meta["cases"]:
