@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NB_STAMP := $(VENV)/.installed-notebooks
 NODE_STAMP := server/node_modules/.installed
+# the example apps of other people's frameworks (Express, Fastify): the preload tests run them
+EXAMPLE_APPS := express-app fastify-app
+EXAMPLE_STAMPS := $(foreach a,$(EXAMPLE_APPS),examples/$(a)/node_modules/.installed)
 SCENARIO ?=
 ARGS ?=
 
@@ -29,7 +32,7 @@ help:
 	@echo "make setup        only create .venv and install the Python and npm dependencies"
 	@echo "SCENARIO=name ARGS='--quick' make bench  runs another scenario"
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(EXAMPLE_STAMPS)
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +48,10 @@ $(NB_STAMP): $(PY_STAMP)
 $(NODE_STAMP): server/package.json server/package-lock.json
 	cd server && npm ci --no-audit --no-fund
 	mkdir -p server/node_modules && touch $@
+
+examples/%/node_modules/.installed: examples/%/package.json examples/%/package-lock.json
+	cd examples/$* && npm ci --no-audit --no-fund
+	mkdir -p examples/$*/node_modules && touch $@
 
 bench: setup
 ifeq ($(SCENARIO),)
@@ -115,7 +122,7 @@ test-busy: setup
 	HARNESS_TEST_BUSY=1 $(BIN)/python -m pytest -q -rs -m integration $(ARGS)
 
 clean:
-	rm -rf $(VENV) server/node_modules .pytest_cache
+	rm -rf $(VENV) server/node_modules $(foreach a,$(EXAMPLE_APPS),examples/$(a)/node_modules) .pytest_cache
 
 # Containment (docs/containment.md): 30 runs across the modes, each hit by a random signal at a
 # random moment; nothing the harness started may be alive 5 s later, every record whole (about 10 minutes)

@@ -60,6 +60,9 @@ RESULT_COLUMNS = [
     "server_rss_mb",
     # open load, accounted by due time (see open_load_accounting)
     "due", "sent", "dropped", "completed_rps", "send_lag_p99_ms", "failure_latency_p99_ms", "overloaded",
+    # what told the server's processes apart in workers_seen, jain_index and max_min_share_ratio:
+    # "worker_id" (x-worker-id) or "pid" (x-pid, where worker ids were missing or repeated; see spread_key)
+    "spread_key",
 ]  # fmt: skip
 
 
@@ -93,6 +96,36 @@ def jain_index(counts: Any) -> float:
     if x.size == 0 or x.sum() == 0:
         return math.nan
     return float(x.sum() ** 2 / (x.size * (x**2).sum()))
+
+
+def spread_key(rows: pd.DataFrame, app: bool = False) -> str:
+    """What tells a case's serving processes apart in its `workers` rows: "worker_id" (the
+    x-worker-id header) or "pid" (x-pid).
+
+    "pid" where no response named a worker id but some named a pid (an app that sends no
+    x-worker-id, run with the preload), and, for a user's app (`app`), where one worker id
+    was answered by more than one pid: an app's ids are its own (every PM2 instance saying
+    "0", an app that forks its own workers under one HARNESS_WORKER_ID), and counting by them
+    would merge processes ("1 of 2 workers, Jain 0.500" for two pids that both served). The
+    reference server's ids are distinct among its live processes by construction, so there a
+    repeated id is a replacement (PM2's reload keeps the instance's id) and the id stays the
+    key: its figures do not change. Rows without the header in question (a connection
+    error: "?") are left out either way."""
+    named = rows[rows["worker_id"] != NO_WORKER]
+    with_pid = rows[rows["pid"] != NO_WORKER]
+    if with_pid.empty:
+        return "worker_id"
+    if named.empty:
+        return "pid"
+    if app and (named[named["pid"] != NO_WORKER].groupby("worker_id")["pid"].nunique() > 1).any():
+        return "pid"
+    return "worker_id"
+
+
+def requests_by_unit(rows: pd.DataFrame, key: str) -> pd.Series:
+    """Responses per (key, thread_id) of a case's `workers` rows, rows without the key's header left out."""
+    named = rows[rows[key] != NO_WORKER]
+    return named.groupby([named[key].astype(str), _ids(named["thread_id"])])["requests"].sum()
 
 
 def max_min_ratio(counts: Any) -> float:
@@ -275,6 +308,8 @@ def case_results(run: Run) -> pd.DataFrame:
     measured = endpoints[endpoints["phase"] == "measure"]
     workers = run["workers"]
     server = run["server_metrics"]
+    processes = run.tables.get("processes", pd.DataFrame(columns=["case_id"]))
+    apps = _app_cases(run)
     samples = _window_samples(run["samples"])
     rows = []
     for case in cases.itertuples(index=False):
@@ -295,10 +330,11 @@ def case_results(run: Run) -> pd.DataFrame:
                                             _num(lat["latency_p99_ms"]) if lat is not None else math.nan)
         overloaded = open_load_overloaded(target, sent, cap_waits, acct["due"], acct["dropped"], acct["sent"],
                                           acct["completed_rps"], limited) if is_open else None
-        w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")
-                    & (workers["worker_id"] != NO_WORKER)]
-        # the unit of fairness: each worker process, or each pool thread for a route run on them
-        per_worker = w.groupby(["worker_id", _ids(w["thread_id"])])["requests"].sum()
+        w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")]
+        # the unit of fairness: each worker process (by worker id, or by pid where the ids do not
+        # tell the processes apart: spread_key), or each pool thread for a route run on them
+        key = spread_key(w, _preloaded(case) or case.case_id in apps)
+        per_worker = requests_by_unit(w, key)
         if runs_on_threads(case.mode, case.route):
             per_worker = per_worker[per_worker.index.get_level_values(1) != ""]
         units = _parallel_units(case.mode, case.workers, getattr(case, "threads", None), case.route)
@@ -338,13 +374,14 @@ def case_results(run: Run) -> pd.DataFrame:
             "client_server_mismatch": math.nan if _has_events(case) else client_server_mismatch(
                 workers, server, case.case_id,
                 _num(getattr(case, "max_in_flight", None)) if getattr(case, "load", "closed") == "open"
-                else float(case.users)),
+                else float(case.users), processes),
             "generator_limited": limited, "generator_limited_reason": reason, "overloaded_reason": overloaded,
             "keepalive": bool(getattr(case, "keepalive", True)) if pd.notna(getattr(case, "keepalive", True)) else True,
             **_probe(measured, case.case_id, getattr(case, "probe_path", None)),
-            **_event_loop(server, case.case_id),
+            **_event_loop(server, case.case_id, processes),
             "server_rss_mb": window_rss_mb(cs),
             **acct, "overloaded": overloaded is not None,
+            "spread_key": key,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
@@ -366,10 +403,25 @@ def _probe(measured: pd.DataFrame, case_id: str, probe_path: Any) -> dict[str, A
     return out
 
 
-def _event_loop(server: pd.DataFrame, case_id: str) -> dict[str, float]:
+def _app_cases(run: Run) -> set[str]:
+    """The cases that ran a user's app (run.json's `app`; the cases table does not carry it)."""
+    return {str(c.get("case_id")) for c in run.meta.get("cases", []) if isinstance(c, dict) and c.get("app")}
+
+
+def _preloaded(case: Any) -> bool:
+    """Did the case's app run with the harness's preload (cases.preload; False in older records)?"""
+    value = getattr(case, "preload", False)
+    return isinstance(value, (bool, np.bool_)) and bool(value) or (isinstance(value, str) and value == "True")
+
+
+def _event_loop(server: pd.DataFrame, case_id: str, processes: pd.DataFrame | None = None) -> dict[str, float]:
     """The worst worker's event-loop delay p99 and utilization after the load (each worker's
-    figures run from its start, warm-up included: /metrics keeps no window)."""
+    figures run from its start, warm-up included: /metrics keeps no window). A user's app has
+    no /metrics: there, the preload's figures of the processes that served (harness.preload)."""
     after = server[(server["case_id"] == case_id) & (server["snapshot"] == "after")]
+    if after.empty and processes is not None and not processes.empty:
+        after = processes[(processes["case_id"] == case_id)
+                          & (pd.to_numeric(processes["requests"], errors="coerce") > 0)]
     if after.empty:
         return {"event_loop_delay_p99_ms": math.nan, "event_loop_utilization": math.nan}
     return {"event_loop_delay_p99_ms": float(pd.to_numeric(after["event_loop_delay_p99_ms"], errors="coerce").max()),
@@ -395,18 +447,28 @@ def missing_figure_warnings(meta: dict) -> list[str]:
 
 
 def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str,
-                           in_flight_bound: float = 0.0) -> float:
+                           in_flight_bound: float = 0.0, processes: pd.DataFrame | None = None) -> float:
     """Largest relative difference, over workers, between the responses the client counted
     (all phases) and the requests the worker's /metrics counted during the load, beyond
     what the stop explains: up to `in_flight_bound` requests (users, or open load's
-    in-flight cap) can be cut off client-side while the server still counts them."""
-    client = workers[workers["case_id"] == case_id].groupby("worker_id")["requests"].sum()
+    in-flight cap) can be cut off client-side while the server still counts them. A user's
+    app has no /metrics: there, per pid, against the preload's own count of the load's
+    requests (`processes`; its readiness probes are counted apart, so they do not count)."""
     srv = server[server["case_id"] == case_id]
-    if srv.empty:  # no server-side counts (an external target or a user's app without /metrics): nothing to compare
+    if srv.empty and processes is not None and not processes.empty:
+        mine = workers[(workers["case_id"] == case_id) & (workers["pid"] != NO_WORKER)]
+        client = mine.groupby(mine["pid"].astype(str))["requests"].sum()
+        own = processes[processes["case_id"] == case_id]
+        served = pd.to_numeric(own["requests"], errors="coerce").fillna(0).groupby(own["pid"].astype(str)).sum()
+        if own.empty or client.empty:  # no response named a pid (a server the preload cannot see): nothing to pair
+            return math.nan
+    elif srv.empty:  # no server-side counts (an external target, or an app without the preload): nothing to compare
         return math.nan
-    before = srv[srv["snapshot"] == "before"].set_index("worker_id")["requests_route"]
-    after = srv[srv["snapshot"] == "after"].set_index("worker_id")["requests_route"]
-    served = after.sub(before, fill_value=0)
+    else:
+        client = workers[workers["case_id"] == case_id].groupby("worker_id")["requests"].sum()
+        before = srv[srv["snapshot"] == "before"].set_index("worker_id")["requests_route"]
+        after = srv[srv["snapshot"] == "after"].set_index("worker_id")["requests_route"]
+        served = after.sub(before, fill_value=0)
     ids = set(client.index) | set(served.index)
     if not ids:
         return math.nan
@@ -593,13 +655,24 @@ def name_summary(run: Run) -> pd.DataFrame:
 
 def requests_per_worker(run: Run) -> pd.DataFrame:
     """Measured-window responses per worker (and per pool thread, `thread_id`, where the
-    responses named one; "" otherwise) per case, with each one's share of the case."""
+    responses named one; "" otherwise) per case, with each one's share of the case.
+    `spread_key` says what told the workers apart (spread_key): "worker_id", or "pid", in
+    which case `worker_id` is "" and `pid` names the process."""
     w = run["workers"]
-    w = w[(w["phase"] == "measure") & (w["worker_id"] != NO_WORKER)].assign(thread_id=lambda f: _ids(f["thread_id"]))
-    w = w.groupby(["case_id", "worker_id", "thread_id"], as_index=False)["requests"].sum()
-    w["share"] = w["requests"] / w.groupby("case_id")["requests"].transform("sum")
-    cases = run["cases"][["case_id", "condition", "repetition"]]
-    return w.merge(cases, on="case_id")
+    w = w[w["phase"] == "measure"]
+    cases = run["cases"]
+    apps = _app_cases(run) | {c.case_id for c in cases.itertuples(index=False) if _preloaded(c)}
+    parts = []
+    for case_id, g in w.groupby("case_id", sort=False):
+        key = spread_key(g, case_id in apps)
+        per = requests_by_unit(g, key).rename("requests").reset_index()
+        per.columns = [key, "thread_id", "requests"]
+        per["worker_id" if key == "pid" else "pid"] = ""
+        parts.append(per.assign(case_id=case_id, spread_key=key))
+    columns = ["case_id", "worker_id", "pid", "thread_id", "requests", "spread_key"]
+    out = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    out["share"] = out["requests"] / out.groupby("case_id")["requests"].transform("sum")
+    return out.merge(cases[["case_id", "condition", "repetition"]], on="case_id")
 
 
 def cpu_seconds_by_process(run: Run) -> pd.DataFrame:

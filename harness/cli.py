@@ -406,6 +406,8 @@ def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace)
     """--target URL: every case drives that server (mode external); --app FILE: every server
     runs the user's app. Either way --path (default /) replaces the reference server's routes."""
     target, app, path = getattr(args, "target", None), getattr(args, "app", None), getattr(args, "path", None)
+    if getattr(args, "no_preload", False) and not app:
+        raise UsageError("--no-preload is for --app", "the harness's preload is only ever loaded into your own app")
     if target and app:
         raise UsageError("--target drives a server the harness does not start, --app one it starts", "give one of the two")
     if target and args.port is not None:
@@ -421,7 +423,8 @@ def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace)
         if not Path(app).is_file():
             raise UsageError(f"--app {app}: no such file", "give the path of your server's .js file")
         try:
-            scen = scen.with_servers(app=str(Path(app).resolve()))
+            scen = scen.with_servers(app=str(Path(app).resolve()),
+                                     preload=False if getattr(args, "no_preload", False) else None)
         except UsageError as exc:
             raise UsageError(f"--app with scenario {scen.name}: {exc.message}", "use a scenario whose servers are "
                              f"in the modes {', '.join(scenario_mod.APP_MODES)}, e.g. `harness run app --app FILE`") from exc
@@ -891,6 +894,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locustfile", metavar="FILE.py", help="run your own Locust users (tasks, weights, wait_time, "
                    "a LoadTestShape) unchanged, under the harness's measuring, in every mode and with --target; "
                    "the scenario's routes and loads are replaced (--users sets the user count without a shape)")
+    p.add_argument("--no-preload", action="store_true", help="with --app: run the app without the harness's "
+                   "preload (node --require server/preload.js, which tags every response with x-pid and records "
+                   "each process's requests, event-loop delay and CPU); those figures are then missing")
     p.add_argument("--against", metavar="REF", help="A/B: run every case on the server (and app) of git ref REF "
                    "and on the working tree's, side by side in one run, then give the regression gate's verdict "
                    "and exit code (see harness compare)")

@@ -47,6 +47,11 @@ Schema history:
      names added up (histograms bin by bin), which the case's figures are taken from; the
      timeline likewise. Older records read with locustfile and locustfile_sha256 empty and
      shape "".
+  7  a user's app's per-process figures from the harness's preload (harness.preload, issue 16):
+     the processes table (one row per process that ran the app with the preload: its own
+     count of requests and probes, event-loop delay and utilization, CPU, RSS) and
+     cases.preload (True where the app's processes loaded it). Older records read with
+     preload False (none had it) and the processes table empty.
 """
 
 from __future__ import annotations
@@ -72,8 +77,9 @@ import pandas as pd
 import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
+from harness.preload import PROCESS_COLUMNS
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Columns each schema version added, with the value they take in an older record (what the
 # older version implied, or None where it did not measure it).
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
@@ -88,6 +94,8 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
         "endpoints": {"due": None, "sent": None, "dropped": None, "completed_in_phase": None, "send_lag_p99_ms": None,
                       "send_lag_max_ms": None, "failure_latency_p50_ms": None, "failure_latency_p99_ms": None}},
     6: {"cases": {"locustfile": None, "locustfile_sha256": None, "shape": ""}},
+    # and the processes table: a record without it reads it as empty
+    7: {"cases": {"preload": False}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -99,7 +107,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "measure_start_ts", "measure_end_ts", "measured_s", "sent_rps", "cap_waits", "generator_cpu_pct",
         "generator_limited",
         "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps", "shutdown_timeout_s", "events",
-        "side", "locustfile", "locustfile_sha256", "shape",
+        "side", "locustfile", "locustfile_sha256", "shape", "preload",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms.
     # Closed load: the phase of each response's completion time, latency_* and hdr_b64 of every
@@ -150,6 +158,11 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     ],
     # one row per response of a case with events (others leave it empty), in completion order
     "requests": ["case_id", "phase", "start_ts", "done_ts", "latency_ms", "ok", "worker_id", "pid", "error"],
+    # one row per case x process that ran a user's app with the harness's preload (harness.preload):
+    # its own counts over the whole case (requests: the load's; probes: the harness's readiness
+    # probes), event-loop delay (ms) and utilization, CPU (s) and RSS at its last write; fresh:
+    # written after the load stopped (or at exit), final: written at exit
+    "processes": PROCESS_COLUMNS,
 }  # fmt: skip
 
 # Ids are text: a worker id or pid may be "?" when a response carried no headers.
@@ -160,6 +173,7 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "threads": {"thread_name": str},
     "server_metrics": {"worker_id": str},
     "counters": {"store": str, "worker_id": str},
+    "processes": {"worker_id": str},
     "samples": {"worker_id": str},
     "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str,
               "probe_path": str, "events": str, "side": str, "locustfile": str, "locustfile_sha256": str,

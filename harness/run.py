@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, bundled, calibrate, cost, net, nodes, procs, record, selfcheck
+from harness import analysis, bundled, calibrate, cost, net, nodes, preload, procs, record, selfcheck
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
@@ -36,8 +36,9 @@ from harness.servers.reuseport import supports_reuseport
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL_S = 0.5
 ACTIVE_DIR = ".active"  # ledgers of running harness processes (see procs.Unit and harness.guard)
-# Counting routes stop Locust gracefully: each user's last request is answered and counted,
-# so the client's count of successes can be compared with the servers' counters exactly.
+# Counting routes, and a user's app run with the preload, stop Locust gracefully: each user's
+# last request is answered and counted, so the client's count of successes can be compared
+# with the servers' counters (the preload's per-process counts) exactly.
 COUNT_STOP_TIMEOUT_S = 10.0
 # What a service needs on this machine, for the check before anything is written.
 SERVICE_MISSING: dict[str, Callable[[], list[str]]] = {"redis": redis_missing}
@@ -152,7 +153,8 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     pinned = layout if isinstance(layout, dict) else {}
     # a user's locustfile stops gracefully too: each user finishes the task it is in, so the
     # client saw every response the server gave (the counts per worker agree exactly)
-    graceful = (case.route in COUNTING_ROUTES and case.load == "closed") or case.load == "locustfile"
+    graceful = ((case.route in COUNTING_ROUTES or (bool(case.app) and case.preload)) and case.load == "closed") \
+        or case.load == "locustfile"
     if case.locustfile and case.locustfile_sha256:
         user_file.check_unchanged(case.locustfile, case.locustfile_sha256)
     # Services first, stopped last (ExitStack unwinds in reverse): the server drains its
@@ -187,11 +189,15 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
             _phase(progress, "stopping")
             events.cancel()
             load.stop()
+            load_stopped_ts = time.time()
             samples = sampler.stop()
             thread_samples = sampler.thread_rows
         event_rows = events.join()
         after = [] if server.terminated or case.app else server.worker_metrics()
         counters = _counter_rows(case, after, redis)
+        # a user's app with the preload: each process's own figures, rewritten after the load stopped
+        processes = [] if server.preload_dir is None else preload.collect(
+            server.preload_dir, set() if server.terminated else set(server.worker_pids()), load_stopped_ts)
     ended = time.time()
     (raw_dir / "server_metrics.json").write_text(json.dumps({"before": before, "after": after}, indent=1))
 
@@ -209,6 +215,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     window = hooks["window"]
     m_start, m_end = window.get("measure_start_ts"), window.get("measure_end_ts")
     pid_worker = {str(m.get("pid")): str(m.get("worker_id")) for m in before + after}
+    pid_worker.update({str(p["pid"]): str(p.get("worker_id") or "") for p in processes})
     for s in samples:
         s.update(case_id=case.case_id, elapsed_s=s["ts"] - started, phase=phase_of(s["ts"], m_start, m_end),
                  worker_id=pid_worker.get(str(s["pid"])) if s["role"] in ("worker", "primary") else None)
@@ -237,7 +244,7 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "client_errors": hooks.get("errors", {}),
         # requests each Locust worker sent (by Locust client id), as the master received them
         "requests_by_locust_worker": hooks.get("received_by_client") or None,
-        "missing_figures": missing_figures(case, remote, hooks["workers"]) + server.missing_figures(),
+        "missing_figures": missing_figures(case, remote, hooks["workers"], processes) + server.missing_figures(),
         "node": node,  # which binary ran, and its version
     }  # fmt: skip
     tables = {
@@ -252,21 +259,28 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
         "counters": counters,
         "events": event_rows,
         "requests": request_rows(case.case_id, hooks.get("requests", []), m_start, m_end),
+        "processes": preload.process_rows(case.case_id, processes),
     }
     return case_row, tables
 
 
-def missing_figures(case: Case, remote: RemoteWorkers | None, workers: list[dict[str, Any]]) -> list[str]:
+def missing_figures(case: Case, remote: RemoteWorkers | None, workers: list[dict[str, Any]],
+                    processes: list[dict[str, Any]] | None = None) -> list[str]:
     """The figures this case cannot have, each with the reason (shown in the report's header)."""
     missing = []
-    if case.app:
-        missing.append("the server's own request counts and event-loop figures (a user's app serves no /metrics), "
-                       "so client and server counts are not compared")
+    if case.app and not case.preload:
+        missing.append("the server's own request counts and event-loop figures (a user's app serves no /metrics, "
+                       "and it ran without the harness's preload: --no-preload), so client and server counts are "
+                       "not compared")
+    elif case.app and not processes:
+        missing.append("the app's per-process request counts and event-loop figures: no process of it wrote the "
+                       "preload's figures (an A/B side's cluster wrapper from before the preload?)")
     answered = [w for w in workers if w["pid"] != NO_WORKER or w["worker_id"] != NO_WORKER]
     if workers and not answered:
+        why = ("the app ran without the harness's preload (--no-preload), which tags each response with x-pid"
+               if case.app and not case.preload else "the server sends neither")
         missing.append("the spread of requests over the server's workers (requests per worker, Jain's fairness): "
-                       "no response carried an x-worker-id header (an app can send "
-                       "process.env.HARNESS_WORKER_ID, which the harness sets in every mode)")
+                       f"no response carried an x-worker-id header, nor an x-pid header ({why})")
     if remote is not None:
         missing.append(f"CPU of the {remote.count} Locust workers started outside the harness (only the master "
                        "was sampled), so a generator-limited worker would not be flagged: watch their CPU on "

@@ -147,6 +147,10 @@ class ServerSpec:
         the npm registry into a cache (None: the machine's node). The reuseport mode needs 22.12+.
     app: single, cluster, nginx and pm2: run this Node server file (one that listens on the
         port in PORT) instead of the reference server, unchanged (None: the reference server).
+    preload: with app only: load the harness's preload (server/preload.js, `node --require`)
+        into every process that runs the app, for requests per process (x-pid), event-loop
+        and CPU figures without the app's cooperation (harness.preload). False
+        (`--no-preload`): the app runs exactly as given, and those figures are missing.
     target: mode "external" only: the URL of a server the harness did not start (http://HOST:PORT).
     """
 
@@ -162,6 +166,7 @@ class ServerSpec:
     node_version: str | None = None
     app: str | None = None
     target: str | None = None
+    preload: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -186,6 +191,8 @@ class ServerSpec:
             if not isinstance(self.app, str) or not Path(self.app).is_file():
                 raise UsageError(f"app file {self.app!r} does not exist",
                                  "give the path of your server's .js file (it must listen on the port in PORT)")
+        if not isinstance(self.preload, bool):
+            raise UsageError(f"preload of mode {self.mode} is {self.preload!r}, not True or False")
         if (self.mode == "external") != (self.target is not None):
             raise UsageError("mode external needs target=URL, and only mode external takes a target",
                              "use --target http://HOST:PORT on the command line")
@@ -244,6 +251,8 @@ class ServerSpec:
         if self.app is not None:
             app = Path(self.app).resolve()
             label = f"{app.parent.name if app.stem in _GENERIC_APP_NAMES else app.stem}-{label}"
+            if not self.preload:
+                label += "-no-preload"
         return label
 
 
@@ -464,6 +473,7 @@ class Case:
     locustfile: str | None = None  # load "locustfile": the user's file (absolute path) Locust runs
     locustfile_sha256: str | None = None  # of that file when the run was planned
     shape: str = ""  # the file's LoadTestShape (class name) that decides users and length; "" for none
+    preload: bool = False  # the app's processes load the harness's preload (harness.preload); never without an app
 
     @property
     def expected_s(self) -> float:
@@ -708,6 +718,7 @@ class Scenario:
                         uv_threadpool_size=server.uv_threadpool_size,
                         node_version=server.node_version,
                         app=str(Path(server.app).resolve()) if server.app else None,
+                        preload=bool(server.app) and server.preload,
                         target_url=server.target,
                         route=work.route,
                         path=work.path,

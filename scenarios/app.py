@@ -1,7 +1,9 @@
 """Your own Node server in every mode that can run it: `harness run app --app path/to/server.js`.
 
 The app runs unchanged: it must listen on the port in PORT (the harness also sets HOST to
-127.0.0.1 and HARNESS_WORKER_ID to the process's id). cluster runs it in the harness's own
+127.0.0.1 and HARNESS_WORKER_ID to the process's id). Every process that runs it loads the
+harness's preload (server/preload.js; --no-preload: not), which counts its requests, tags its
+responses with x-pid and measures its event loop (harness.preload). cluster runs it in the harness's own
 node:cluster wrapper (server/index.js --app), nginx as N processes behind nginx, pm2 as a
 PM2 cluster. Every user requests --path (default /). Without --app, the example app in
 examples/hello-app/ runs.

@@ -18,7 +18,9 @@
 //          worker's /metrics, gathered over IPC). With --app FILE each worker runs that
 //          file instead (a user's own server, unchanged: it listens on the port in PORT,
 //          which node:cluster shares), with HARNESS_WORKER_ID set to its id; on shutdown
-//          such a worker gets SIGTERM (it has no drain message handler).
+//          such a worker gets SIGTERM (it has no drain message handler). With
+//          HARNESS_PRELOAD=/abs/preload.js in the environment each such worker (never the
+//          primary) runs with `--require` of it (the harness's per-process counts, preload.js).
 // pool:    one process; /cpu runs on a piscina pool of exactly T worker threads, with at
 //          most Q tasks waiting (none: no limit; past it a 503). Every other route runs on
 //          the event loop as in single mode.
@@ -203,6 +205,12 @@ function runWorker(opts, workerId, mode, extras = {}) {
 
 function runPrimary(opts) {
   cluster.schedulingPolicy = opts.schedule === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
+  const preload = process.env.HARNESS_PRELOAD;
+  if (opts.app && preload) {
+    if (!path.isAbsolute(preload) || !fs.existsSync(preload)) fail(`HARNESS_PRELOAD must be the absolute path of a file, got ${JSON.stringify(preload)}`);
+    // the workers only: the primary serves the admin API, which is no part of the app
+    cluster.setupPrimary({ execArgv: [...process.execArgv, '--require', preload] });
+  }
   const listening = new Set();
   const crashTimes = [];
   let stopping = false;

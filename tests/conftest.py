@@ -43,7 +43,8 @@ def _looks_like_ours(cmd: str) -> bool:
             or cmd.startswith("nginx: ")
             or _is_redis(cmd)
             or "harness/load/locustfile.py" in cmd
-            or "examples/hello-app/server.js" in cmd or "harness-test-app" in cmd)  # user apps the tests run
+            or "examples/hello-app/server.js" in cmd or "harness-test-app" in cmd  # user apps the tests run
+            or "/examples/" in cmd or "server/preload.js" in cmd)  # example apps, anything run with the preload
 
 
 def _of_this_session(p: psutil.Process, cmd: str) -> bool:

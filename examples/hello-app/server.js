@@ -3,11 +3,11 @@
 // runs it unchanged in the single, cluster, nginx and pm2 modes.
 //
 // What the harness needs from an app: it listens on the port in PORT (on HOST, which the
-// harness sets to 127.0.0.1). What it can use if the app gives it: an `x-worker-id`
-// response header naming the process that answered, so the report can show how requests
-// spread over the workers; the harness sets HARNESS_WORKER_ID in every mode it starts
-// (PM2 sets NODE_APP_INSTANCE instead). An app without the header still runs; the report
-// says what is missing. It also sends `x-pid`, which the harness records beside the id.
+// harness sets to 127.0.0.1). The harness's preload (server/preload.js) tags every response
+// with x-pid (and x-worker-id where the app sends none). This app sends its own `x-worker-id`
+// from HARNESS_WORKER_ID, which the harness sets in every mode (under PM2 the preload sets it
+// from NODE_APP_INSTANCE; with --no-preload PM2's NODE_APP_INSTANCE is all there is, hence
+// the fallback), and `x-pid` itself, so it reports the same without the preload.
 //
 // Routes: POST /echo takes a JSON body and answers with what it read (for a locustfile's
 // POST task, examples/hello-app/locustfile.py); GET /counts answers this process's own

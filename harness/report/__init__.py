@@ -165,6 +165,14 @@ NAME_COLUMNS = [
     Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("max ms", "latency_max_ms", ".1f"),
     Column("failures", "failures", "d", md=True),
 ]
+# A user's app run with the harness's preload: each process's own figures (the processes table)
+PROCESS_COLUMNS = [
+    Column("case", "case_id"), Column("pid", "pid", "d"), Column("worker id", "worker_id"),
+    Column("requests (all phases)", "requests", ",.0f"), Column("readiness probes", "probes", ",.0f"),
+    Column("event-loop delay p99 ms", "event_loop_delay_p99_ms", ".1f"),
+    Column("event-loop utilization", "event_loop_utilization", ".0%"), Column("CPU s", "cpu_s", ".2f"),
+    Column("RSS MB", "rss_mb", ".0f"),
+]
 SIDE_COLUMNS = [
     Column("condition", "condition", md=True), Column("run", "run", md=True),
     Column("req/s median", "throughput_median_rps", ",.0f", md=True),
@@ -259,6 +267,18 @@ def _run_figures(v: RunView, out_dir: Path, prefix: str) -> Figures:
     return Figures(paths, skipped)
 
 
+def _process_rows(run: Run) -> pd.DataFrame:
+    """The processes table (a user's app with the preload) for the page: CPU seconds (user +
+    system) and RSS in MB; processes that served nothing (an app's own primary) left out."""
+    frame = run.tables.get("processes")
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    frame = frame[pd.to_numeric(frame["requests"], errors="coerce").fillna(0) > 0]
+    return frame.assign(cpu_s=pd.to_numeric(frame["cpu_user_s"], errors="coerce")
+                        + pd.to_numeric(frame["cpu_system_s"], errors="coerce"),
+                        rss_mb=pd.to_numeric(frame["rss_bytes"], errors="coerce") / 2**20)
+
+
 def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
     head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores)
@@ -272,6 +292,7 @@ def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
         "sweep": table(v.points, SWEEP_COLUMNS), "cases": table(v.results, CASE_COLUMNS),
         "probe": table(_probe_rows(v.summary), PROBE_COLUMNS),
         "names": table(analysis.name_summary(v.run), NAME_COLUMNS),
+        "processes": table(_process_rows(v.run), PROCESS_COLUMNS),
         "figures": {k: _data_uri(p) for k, p in figs.paths.items()},
         "skipped": [(FIGURE_TITLES.get(k, k), why) for k, why in figs.skipped.items()],
     }

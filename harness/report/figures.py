@@ -375,15 +375,17 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * max(len(case_ids), 1)))
     y = np.arange(len(case_ids))[::-1]
     for yi, cid in zip(y, case_ids):
-        g = rpw[rpw["case_id"] == cid].assign(_w=lambda f: pd.to_numeric(f["worker_id"], errors="coerce"),
-                                              _t=lambda f: pd.to_numeric(f["thread_id"], errors="coerce"))
+        g = rpw[rpw["case_id"] == cid]
+        by_pid = "spread_key" in g and (g["spread_key"] == "pid").any()  # worker ids missing or repeated
+        g = g.assign(_w=pd.to_numeric(g["pid" if by_pid else "worker_id"], errors="coerce"),
+                     _t=pd.to_numeric(g["thread_id"], errors="coerce"))
         g = g.sort_values(["_w", "_t"])
         res = results[results["case_id"] == cid]
         color = mode_color(res["mode"].iloc[0], res["schedule"].iloc[0]) if not res.empty else "#8C8C8C"
         left = 0.0
         for i, w in enumerate(g.itertuples(index=False)):
             ax.barh(yi, w.share, left=left, color=color, alpha=0.45 + 0.5 * (i % 2), edgecolor="white")
-            name = f"t{w.thread_id}" if w.thread_id else f"w{w.worker_id}"
+            name = f"t{w.thread_id}" if w.thread_id else (f"pid {w.pid}" if by_pid else f"w{w.worker_id}")
             if w.share > 0.06:
                 ax.text(left + w.share / 2, yi, f"{name}\n{w.share:.1%}", ha="center", va="center", fontsize=7)
             left += w.share
@@ -392,7 +394,7 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
     ax.set_yticks(y, case_ids)
     ax.set_xlim(0, 1.15)
     ax.set_xlabel("share of the responses in the measurement window (w = worker by x-worker-id, "
-                  "t = pool thread by x-thread-id)")
+                  "pid = process by x-pid where worker ids were missing or repeated, t = pool thread by x-thread-id)")
     ax.set_title("Did every worker get its share? (Jain's index: 1 = perfectly even, 1/n = one got all)")
     _style(ax)
     fig.tight_layout()

@@ -147,7 +147,8 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
     """How evenly requests spread over workers (or pool threads), per condition, checked
     against what each policy is said to do (firm only as evidence allows: the interval of
     the median Jain's index on one side of EVEN_JAIN). Where no response named a worker,
-    the spread was not measured, and that is all that is said."""
+    the spread was not measured, and that is all that is said. Where the processes were told
+    apart by pid (an app's worker ids missing or repeated: analysis.spread_key), it says so."""
     out = []
     multi = results[results["units"] > 1]
     for condition, g in multi.groupby("condition", sort=False):
@@ -156,11 +157,14 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
         noun = "pool threads" if mode in ("pool", "spawn-per-request") else "workers"
         g = g[g["workers_seen"] > 0]
         if g.empty:
-            header = "x-thread-id" if noun == "pool threads" else "x-worker-id"
+            header = "an x-thread-id header" if noun == "pool threads" else "an x-worker-id or x-pid header"
             out.append(f"{condition}: the spread of requests over its {units} {noun} was not measured: no response "
-                       f"carried an {header} header (the app sends none; it can send "
-                       "process.env.HARNESS_WORKER_ID, which the harness sets in every mode).")
+                       f"carried {header} (an app run with --no-preload sends neither unless it sets one itself; "
+                       "without that option the harness's preload tags every response with x-pid).")
             continue
+        by_pid = "spread_key" in g and (g["spread_key"] == "pid").any()
+        if by_pid and noun == "workers":
+            noun = "processes"
         jain = float(g["jain_index"].median())
         ratio = float(g["max_min_share_ratio"].median())
         fewest, most = int(g["workers_seen"].min()), int(g["workers_seen"].max())
@@ -169,6 +173,9 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
             f"the busiest got {ratio:.2f}x the least busy one's share"
         text = (f"{condition}: requests spread over {seen} of {units} {noun}, Jain's index {jain:.3f} "
                 f"({ratio_text}; median over repetitions).")
+        if by_pid:
+            text += (" The processes were told apart by pid (x-pid, which the harness's preload sends): the "
+                     "app's x-worker-id was missing or the same in more than one process.")
         if fewest < units:
             text += f" Some {noun} served nothing: the spread is far from even."
         text += _policy_claim(mode, schedule, g)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harness.errors import UsageError
@@ -41,6 +42,9 @@ def make_server(case: Case, log_dir: Path, port: int | None = None, cpus: list[i
                uv_threadpool_size=case.uv_threadpool_size, shutdown_timeout_s=case.shutdown_timeout_s)
     server.cpus = cpus
     server.app = case.app
+    if case.app and getattr(case, "preload", False):  # each app process writes its figures here (harness.preload)
+        server.preload_dir = Path(os.path.abspath(log_dir)) / "preload"
+        server.preload_dir.mkdir(parents=True, exist_ok=True)
     if node is not None:
         server.node = node
     return server

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from harness import procs
+from harness import preload, procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
 
 
@@ -60,10 +60,11 @@ def check_port_free(port: int, host: str = "127.0.0.1") -> None:
             ) from exc
 
 
-def http_get(host: str, port: int, path: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
+def http_get(host: str, port: int, path: str, timeout_s: float = 2.0,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -161,6 +162,9 @@ class Server(Managed, ABC):
     host = "127.0.0.1"  # servers bind to loopback only
     terminated = False  # sigterm() was sent: the server stops on its own, do not query it
     app: str | None = None  # a user's own server file to run instead of the reference server (make_server sets it)
+    # with an app: the folder where each of its processes' preload writes <pid>.json (harness.preload;
+    # make_server sets it unless the case asks for no preload); None: the app runs without the preload
+    preload_dir: Path | None = None
 
     def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
                  uv_threadpool_size: int | None = None) -> None:
@@ -219,9 +223,18 @@ class Server(Managed, ABC):
         env.update(self.extra_env)
         if self.uv_threadpool_size is not None:
             env["UV_THREADPOOL_SIZE"] = str(self.uv_threadpool_size)
+        env.pop(preload.DIR_ENV, None)
+        env.pop(preload.WRAPPER_ENV, None)
         if self.app:  # a user's app learns where to listen the usual way
             env.update(PORT=str(self.port), HOST=self.host, HARNESS_WORKER_ID="0")
+            if self.preload_dir is not None:
+                env[preload.DIR_ENV] = str(self.preload_dir)
         return env
+
+    def node_args(self) -> list[str]:
+        """Node options of every process that runs the user's app: the preload's `--require`
+        when it is on (harness.preload), nothing otherwise (and nothing for the reference server)."""
+        return preload.node_args(self.preload_dir) if self.app else []
 
     def working_dir(self) -> Path:
         """Where the server's processes start: the app's folder (its relative requires work), or server/."""
@@ -230,8 +243,8 @@ class Server(Managed, ABC):
     def serves(self, port: int) -> bool:
         """One readiness probe of one listening port: the reference server's /healthz says
         200; a user's app has no such route, so any HTTP answer on / means it listens."""
-        if self.app:
-            http_get(self.host, port, "/", timeout_s=1.0)
+        if self.app:  # marked, so that the preload counts it apart from the load's requests
+            http_get(self.host, port, "/", timeout_s=1.0, headers={preload.PROBE_HEADER: "1"})
             return True
         return http_get(self.host, port, "/healthz", timeout_s=1.0)[0] == 200
 

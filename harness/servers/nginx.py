@@ -198,7 +198,7 @@ class NginxServer(Server):
 
     def backend_command(self, worker_id: int, port: int) -> list[str]:
         if self.app:
-            return [self.node, self.app]  # PORT and HARNESS_WORKER_ID come in its environment
+            return [self.node, *self.node_args(), self.app]  # PORT and HARNESS_WORKER_ID come in its environment
         return [
             self.node, "index.js", "--mode", "single", "--host", self.host, "--port", str(port),
             "--worker-id", str(worker_id), "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),

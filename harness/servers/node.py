@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness import procs
+from harness import preload, procs
 from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get, server_dir
 
 
@@ -22,7 +22,7 @@ class SingleServer(Server):
 
     def command(self) -> list[str]:
         if self.app:
-            return [self.node, self.app]
+            return [self.node, *self.node_args(), self.app]
         return [
             self.node, "index.js", "--mode", "single", "--host", self.host, "--port", str(self.port),
             "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
@@ -74,6 +74,12 @@ class ClusterServer(Server):
 
     def working_dir(self) -> Path:
         return server_dir()  # index.js is the wrapper, also for an app
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        if self.app and self.preload_dir is not None:  # the wrapper adds it to its workers' execArgv
+            env[preload.WRAPPER_ENV] = str(preload.preload_path())
+        return env
 
     def is_ready(self) -> bool:
         status, _ = http_get(self.host, self.admin_port, "/ready", timeout_s=1.0)

@@ -109,9 +109,13 @@ class Pm2Server(Server):
 
     def ecosystem(self) -> dict[str, Any]:
         app_env = {} if self.uv_threadpool_size is None else {"UV_THREADPOOL_SIZE": str(self.uv_threadpool_size)}
+        node_args: list[str] = []
         if self.app:  # a user's app: run unchanged, told its port the usual way (PM2 sets NODE_APP_INSTANCE)
             script, args = self.app, []
             app_env.update(PORT=str(self.port), HOST=self.host)
+            # PM2 puts node_args in its cluster's execArgv: the instances load the preload, the
+            # daemon does not. The preload sets HARNESS_WORKER_ID to NODE_APP_INSTANCE + 1.
+            node_args = self.node_args()
         else:
             script = str(server_dir().resolve() / "index.js")
             args = ["--mode", "pm2", "--host", self.host, "--port", str(self.port), "--state-dir", str(self.state_dir),
@@ -122,6 +126,7 @@ class Pm2Server(Server):
             "args": args,
             "cwd": str(Path(script).parent.resolve()),
             "exec_mode": "cluster",
+            **({"node_args": node_args} if node_args else {}),
             "instances": self.workers,
             "env": app_env,  # the daemon's environment (UV_THREADPOOL_SIZE included) is passed on too
             "kill_timeout": int(self.shutdown_timeout_s * 1000) + 1000,  # let an instance drain before SIGKILL
