@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +25,21 @@ from typing import Any, Callable, Iterator
 
 from harness import preload, procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
+
+
+# What Node prints when a script dies before it runs: "Error: Cannot find module 'express'",
+# "SyntaxError: Unexpected token", "TypeError: ...", then the stack and "Node.js v20.x".
+_ERROR_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z]*Error|Error)(?: \[[A-Z_]+\])?: ")
+
+
+def telling_line(log: str) -> str:
+    """The line of a log that says why a process stopped: the last "...Error: ..." line
+    (Node ends a crash with its version, which says nothing), else the last line."""
+    lines = [line for line in log.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(empty log)"
+    errors = [line.strip() for line in lines if _ERROR_LINE.match(line)]
+    return errors[-1] if errors else lines[-1].strip()
 
 
 @dataclass(frozen=True)
@@ -297,8 +313,7 @@ class Server(Managed, ABC):
             which = "its admin port" if "admin port" in tail else f"port {self.port}"
             return EnvironmentProblem(f"the server could not listen: {which} is taken",
                                       "leave --port out so the harness picks free ports, or free the port")
-        last = tail.strip().splitlines()[-1] if tail.strip() else "(empty log)"
-        return RunFailed(f"{what}: {last}", f"see {self.log_path}")
+        return RunFailed(f"{what}: {telling_line(tail)}", f"see {self.log_path}")
 
     def log_tail(self, max_bytes: int = 4000) -> str:
         try:
