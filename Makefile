@@ -105,10 +105,11 @@ selfcheck: setup
 
 # The suite in TEST_WORKERS processes side by side (pytest-xdist, from the test extra): most of
 # an integration test's wall time is waiting (a server starting, Locust's fixed run time, a
-# signal's effect), which two workers overlap even on 2 cores. --dist worksteal: a worker that
-# runs out takes queued tests from the other. TEST_WORKERS=0 runs everything in one process.
+# signal's effect), which two workers overlap even on 2 cores. One test at a time to whichever
+# worker is free (--maxschedchunk 1), the longest first (tests/conftest.py, LONGEST_FIRST), so
+# neither worker idles at the end. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal,-p no:xdist)
+PYTEST_PARALLEL := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist load --maxschedchunk 1,-p no:xdist)
 
 test: setup
 	$(BIN)/python -m pytest -q -rs $(PYTEST_PARALLEL) $(ARGS)

@@ -30,7 +30,7 @@ http.createServer((req, res) => res.end('bare')).listen(Number(process.env.PORT)
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "app",
-                           "--run-id", "r", "--duration-s", "1.5", "--warmup-s", "0.5", "--repetitions", "1", *args],
+                           "--run-id", "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions", "1", *args],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -85,7 +85,7 @@ def test_app_without_worker_header_loses_the_spread_and_the_report_says_so(tmp_p
     scenario = tmp_path / "s.py"
     scenario.write_text(f"""from harness.scenario import *
 SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
-    workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=1.5, warmup_s=0.5, repetitions=1)
+    workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
 """)
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
                           str(scenario), "--run-id", "r", "--app", str(app)], capture_output=True, text=True,

@@ -27,9 +27,10 @@ SCENARIO = Scenario(name="tiny", description="tiny end-to-end scenario",
 """
 
 
-def scenario_file(tmp_path: Path, duration: float = 1.5, work: int = 5, warmup: float = 0.5) -> Path:
-    """The tiny scenario: 0.5 s of warm-up and 1.5 s measured make Locust run 3 s a case (1 s to
-    spawn, then the rest rounded up to whole seconds)."""
+def scenario_file(tmp_path: Path, duration: float = 2, work: int = 5, warmup: float = 1) -> Path:
+    """The tiny scenario: 1 s of warm-up and 2 s measured make Locust run 4 s a case (1 s to
+    spawn, then the rest rounded up to whole seconds). Shorter is too short: on a loaded
+    machine Locust may take over 2 s to spawn its users, leaving no measurement window."""
     f = tmp_path / "tiny.py"
     f.write_text(TINY.format(duration=duration, work=work, warmup=warmup))
     return f
@@ -191,7 +192,7 @@ def test_a_missing_nginx_is_one_line_before_anything_is_written(results_dir: Pat
     import os
 
     f = tmp_path / "ng.py"
-    f.write_text(TINY.format(work=5, duration=2, warmup=0.5).replace('ServerSpec("cluster", workers=2, schedule="rr")',
+    f.write_text(TINY.format(work=5, duration=2, warmup=1).replace('ServerSpec("cluster", workers=2, schedule="rr")',
                                                           'ServerSpec("nginx", workers=2)'))
     proc = harness(results_dir, "run", str(f), env={**os.environ, "HARNESS_NGINX": str(tmp_path / "no-nginx")})
     out, err = proc.communicate(timeout=60)

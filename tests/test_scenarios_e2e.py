@@ -16,14 +16,12 @@ from harness import analysis, record
 pytestmark = pytest.mark.integration
 
 
-def run_quick(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 1.5) -> record.Run:
+def run_quick(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2) -> record.Run:
     """The scenario's quick variant (or the full one), one repetition of short cases: the shapes
-    asserted here do not need the 3 repetitions a quick variant runs for its lesson, nor long
-    windows (Locust runs 1 s to spawn plus warm-up and window rounded up to whole seconds:
-    0.5 + 1.5 s make 3 s a case)."""
+    asserted here do not need the 3 repetitions a quick variant runs for its lesson."""
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", name,
                           *(["--quick"] if quick else []), "--run-id", name, "--duration-s", f"{duration_s:g}",
-                          "--warmup-s", "0.5", "--repetitions", "1", *extra],
+                          "--warmup-s", "1", "--repetitions", "1", *extra],
                          capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (results / name / "report" / "report.html").is_file()
@@ -57,11 +55,11 @@ def test_reuseport_has_no_primary_and_spreads_new_connections(results_dir: Path,
 
 
 def test_event_loop_inline_work_keeps_the_probe_waiting(results_dir: Path):
-    run = run_quick(results_dir, "event_loop", duration_s=2.5)
+    run = run_quick(results_dir, "event_loop", duration_s=3)
     r = _by_condition(run)
     single = r.loc["single /cpu?work=100 +probe/hello u4"]
     pool = r.loc["pool-1t /cpu?work=100 +probe/hello u4"]
-    assert single["probe_requests"] > 20 and pool["probe_requests"] > 20  # 20/s for 2.5 s, from the due time
+    assert single["probe_requests"] > 20 and pool["probe_requests"] > 20  # 20/s for 3 s, from the due time
     # each /cpu?work=100 holds the event loop ~10 ms and 4 are queued: the probe waits behind them
     assert single["probe_latency_p50_ms"] > 2 * pool["probe_latency_p50_ms"]
     assert single["event_loop_delay_p99_ms"] > pool["event_loop_delay_p99_ms"]

@@ -131,7 +131,7 @@ def test_a_wheel_installed_outside_the_repo_runs_smoke(tmp_path: Path):
                           cwd=tmp_path).stdout.startswith("harness ")
     # the quick smoke variant's cases, each once and short: the installed copy runs them end to end
     done = subprocess.run([harness, "run", "smoke", "--quick", "--results", str(tmp_path / "x"), "--repetitions", "1",
-                           "--duration-s", "1", "--warmup-s", "0.5"], env=env,
+                           "--duration-s", "2", "--warmup-s", "1"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "installing the reference server's npm dependencies" in done.stderr
