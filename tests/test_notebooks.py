@@ -263,6 +263,7 @@ def _conclusions(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+@pytest.mark.slow  # executes the notebook (5 to 10 s each), as test_runs_top_to_bottom_on_the_recordings does
 @pytest.mark.parametrize("path", [pytest.param(NOTEBOOKS / f"{name}.ipynb", id=name) for name in LESSONS])
 def test_the_computed_conclusion_states_the_lesson(path, shared_runs):
     """On its committed recording, the notebook's conclusion (the story's sentences, computed in
