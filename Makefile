@@ -19,7 +19,7 @@ help:
 	@echo "make bench        the default set: default scenario, then each demo's quick variant (about 15 minutes)"
 	@echo "make bench-quick  every scenario of the set in its quick variant (about 8 minutes)"
 	@echo "make demo SCENARIO=scheduling  live: a scenario's server and Locust's web UI (Ctrl-C stops it)"
-	@echo "make test         run the test suite (unit and integration)"
+	@echo "make test         run the test suite (unit and integration), in 2 workers (TEST_WORKERS=0: one process)"
 	@echo "make test-unit    the unit tests only (no server, no Locust), for the edit-run loop"
 	@echo "make test-busy    the integration tests beside a process that keeps one core busy: nothing may fail"
 	@echo "make selfcheck    what the harness's own generator costs here: against plain Locust and wrk (about 3 minutes)"
@@ -110,16 +110,25 @@ notebooks-strip: setup
 selfcheck: setup
 	$(BIN)/harness selfcheck $(ARGS)
 
+# The suite in TEST_WORKERS processes side by side (pytest-xdist, from the test extra): most of
+# an integration test's wall time is waiting (a server starting, Locust's fixed run time, a
+# signal's effect), which two workers overlap even on 2 cores. One test at a time to whichever
+# worker is free (--maxschedchunk 1), the longest first (tests/conftest.py, LONGEST_FIRST), so
+# neither worker idles at the end. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist load --maxschedchunk 1,-p no:xdist)
+
 test: setup
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs $(PYTEST_PARALLEL) $(ARGS)
 
 test-unit: setup
-	$(BIN)/python -m pytest -q -m "not integration and not slow"
+	$(BIN)/python -m pytest -q -m "not integration and not slow" $(ARGS)
 
 # The integration tests beside a busy loop that keeps one core busy (tests/conftest.py,
-# HARNESS_TEST_BUSY): nothing may fail; tests that need a quiet machine are skipped, listed by -rs.
+# HARNESS_TEST_BUSY), in as many workers as make test: nothing may fail; tests that need a
+# quiet machine are skipped, listed by -rs.
 test-busy: setup
-	HARNESS_TEST_BUSY=1 $(BIN)/python -m pytest -q -rs -m integration $(ARGS)
+	HARNESS_TEST_BUSY=1 $(BIN)/python -m pytest -q -rs $(PYTEST_PARALLEL) -m integration $(ARGS)
 
 clean:
 	rm -rf $(VENV) server/node_modules $(foreach a,$(EXAMPLE_APPS),examples/$(a)/node_modules) .pytest_cache

@@ -80,6 +80,52 @@ def pytest_configure(config):
     # (here rather than in pyproject.toml, whose change makes `make` reinstall the package)
     config.addinivalue_line("markers", "slow: no server, but seconds each (a notebook, a whole report, the CLI in a "
                             "subprocess): left out of make test-unit")
+    _start_busy_loop(config)
+
+
+# The longest tests (tens of seconds each: whole scenario runs, the wheel's install), longest
+# first. Under pytest-xdist (make test: --dist load --maxschedchunk 1, one test at a time to
+# whichever worker is free) they start first, so that none of them is left for the end while
+# the other worker idles; without xdist the order is pytest's own. A test missing here only
+# costs time, never correctness. (Tests that share an expensive module fixture, such as a
+# rendered report, are left in their place, next to each other.)
+LONGEST_FIRST = (  # measured 1 December 2026 under a load average of 6 (tests/ shortened since)
+    "tests/test_scenarios_e2e.py::test_threadpool",
+    "tests/test_resilience_e2e.py::",
+    "tests/test_compare.py::test_cli_exit_codes_on_stored_runs",
+    "tests/test_report.py::test_report_cli_takes_several_runs",
+    "tests/test_app.py::test_app_scenario",
+    "tests/test_compare.py::test_make_ci_bench",
+    "tests/test_report.py::test_several_runs_side_by_side",
+    "tests/test_cli_e2e.py::test_run_writes",
+    "tests/test_app.py::test_app_without_worker_header",
+    "tests/test_scenarios_e2e.py::test_spawning",
+    "tests/test_wheel.py::",
+    "tests/test_shared_state.py::test_the_quick_shared_state_run",
+    "tests/test_load.py::test_open_load_past_capacity",
+    "tests/test_scenarios_e2e.py::",
+    "tests/test_notebooks.py::test_runs_top_to_bottom",
+    "tests/test_notebooks.py::test_analysis_notebook",
+    "tests/test_reuseport.py::test_reuseport_scenario",
+    "tests/test_cli_e2e.py::test_interrupt_after",
+    "tests/test_damaged_records.py::test_a_damaged_record_never_gives_a_traceback",
+    "tests/test_load.py::",
+    "tests/test_distributed.py::test_master_merges",
+    "tests/test_containment.py::",
+    "tests/test_external.py::test_external_target",
+    "tests/test_cli_e2e.py::",
+    "tests/test_demo.py::",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):  # only in an xdist worker (every worker sorts alike)
+        return
+
+    def rank(item) -> int:
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
+                    len(LONGEST_FIRST))
+    items.sort(key=rank)  # stable: pytest's order within each rank
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -142,25 +188,45 @@ def node22() -> str:
 # process, not ours: the leftover check ignores it), as on a machine shared with other work.
 # Tests check shapes, invariants and arithmetic, which hold there too; the few whose assertion
 # is a measured figure that needs free CPU ask for `quiet_machine` and are skipped, visibly.
+# One busy loop per session, however many pytest-xdist workers run it: the controller (or a
+# session without xdist) starts it in pytest_configure and hands its pid to the workers.
 BUSY_ENV = "HARNESS_TEST_BUSY"
+BUSY_PID_ENV = "HARNESS_TEST_BUSY_PID"
 # busy CPU (% of one core, summed over cores) before a quiet_machine test above which it is skipped
 QUIET_MAX_BUSY_PCT = 50.0
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _busy_loop():
-    if os.environ.get(BUSY_ENV) != "1":
-        yield None
+def _start_busy_loop(config) -> None:
+    if os.environ.get(BUSY_ENV) != "1" or hasattr(config, "workerinput"):  # an xdist worker uses the controller's
         return
     import subprocess
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-    try:
-        yield proc
-    finally:
+    config._harness_busy_loop = proc
+    os.environ[BUSY_PID_ENV] = str(proc.pid)  # inherited by the xdist workers, started after this
+
+
+def pytest_unconfigure(config):
+    proc = getattr(config, "_harness_busy_loop", None)
+    if proc is not None:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="session")
+def _busy_loop():
+    """The session's busy loop (a psutil.Process) under HARNESS_TEST_BUSY=1, else None."""
+    pid = os.environ.get(BUSY_PID_ENV)
+    if os.environ.get(BUSY_ENV) != "1" or not pid:
+        yield None
+        return
+    yield psutil.Process(int(pid))
+
+
+def parallel_workers() -> int:
+    """How many pytest-xdist workers run this session's tests side by side (1 without xdist)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
 
 
 def machine_busy_pct(interval_s: float = 1.0) -> float:
@@ -177,6 +243,9 @@ def quiet_machine():
     wherever the machine is quiet."""
     if os.environ.get(BUSY_ENV) == "1":
         pytest.skip(f"needs a quiet machine ({BUSY_ENV}=1 keeps a core busy): the figure it checks needs free CPU")
+    if parallel_workers() > 1:
+        pytest.skip(f"needs a quiet machine: {parallel_workers()} pytest-xdist workers run tests beside it "
+                    "(run it alone: pytest -p no:xdist tests/test_load.py)")
     busy = machine_busy_pct()
     if busy > QUIET_MAX_BUSY_PCT:
         pytest.skip(f"needs a quiet machine: {busy:.0f}% of a core was busy before the test "

@@ -22,13 +22,17 @@ TINY = """
 from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 SCENARIO = Scenario(name="tiny", description="tiny end-to-end scenario",
     servers=[ServerSpec("single"), ServerSpec("cluster", workers=2, schedule="rr")],
-    workloads=[Workload("/cpu", {work})], loads=[ClosedLoad(4)], duration_s={duration}, warmup_s=1, repetitions=1)
+    workloads=[Workload("/cpu", {work})], loads=[ClosedLoad(4)], duration_s={duration}, warmup_s={warmup},
+    repetitions=1)
 """
 
 
-def scenario_file(tmp_path: Path, duration: float = 3, work: int = 5) -> Path:
+def scenario_file(tmp_path: Path, duration: float = 2, work: int = 5, warmup: float = 1) -> Path:
+    """The tiny scenario: 1 s of warm-up and 2 s measured make Locust run 4 s a case (1 s to
+    spawn, then the rest rounded up to whole seconds). Shorter is too short: on a loaded
+    machine Locust may take over 2 s to spawn its users, leaving no measurement window."""
     f = tmp_path / "tiny.py"
-    f.write_text(TINY.format(duration=duration, work=work))
+    f.write_text(TINY.format(duration=duration, work=work, warmup=warmup))
     return f
 
 
@@ -82,11 +86,11 @@ def _wait_for_load(results: Path, run_id: str, case_prefix: str = "001") -> bool
     return wait_until(started, timeout_s=60, interval_s=0.1)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_stops_everything_and_says_so(tmp_path: Path, results_dir: Path, sig):
+def test_interrupted_run_stops_everything_and_says_so(tmp_path: Path, results_dir: Path):
+    """SIGTERM during the first case (Ctrl-C, SIGINT, is the next test's: during the second)."""
     proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=60)), "--run-id", "cut")
     assert _wait_for_load(results_dir, "cut")
-    proc.send_signal(sig)
+    proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
@@ -97,14 +101,18 @@ def test_interrupted_run_stops_everything_and_says_so(tmp_path: Path, results_di
 
 
 def test_interrupt_after_a_case_keeps_it_reportable(tmp_path: Path, results_dir: Path):
-    proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=3)), "--run-id", "half")
+    """Ctrl-C (SIGINT) during the second case: the first is kept and reportable, the second,
+    in progress, is not recorded as if it had finished."""
+    proc = harness(results_dir, "run", str(scenario_file(tmp_path)), "--run-id", "half")
     assert _wait_for_load(results_dir, "half", case_prefix="002")
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
     meta = json.loads((results_dir / "half" / "run.json").read_text())
     assert meta["status"] == "interrupted"
     assert [c["case_id"] for c in meta["cases"]] == ["001-single-cpu-u4-r1"]
+    assert not list((results_dir / "half").glob("**/*.tmp"))
     rep = harness(results_dir, "report", "half")
     out, err = rep.communicate(timeout=120)
     assert rep.returncode == 0, err
@@ -184,7 +192,7 @@ def test_a_missing_nginx_is_one_line_before_anything_is_written(results_dir: Pat
     import os
 
     f = tmp_path / "ng.py"
-    f.write_text(TINY.format(work=5, duration=2).replace('ServerSpec("cluster", workers=2, schedule="rr")',
+    f.write_text(TINY.format(work=5, duration=2, warmup=1).replace('ServerSpec("cluster", workers=2, schedule="rr")',
                                                           'ServerSpec("nginx", workers=2)'))
     proc = harness(results_dir, "run", str(f), env={**os.environ, "HARNESS_NGINX": str(tmp_path / "no-nginx")})
     out, err = proc.communicate(timeout=60)
@@ -247,23 +255,17 @@ def test_doctor_says_how_to_get_nginx(results_dir: Path, tmp_path: Path):
     assert "apt-get install nginx" in out.stdout.replace("\n", " ")
 
 
-def test_pinned_run_records_its_layout(tmp_path: Path, results_dir: Path):
-    proc = harness(results_dir, "run", str(scenario_file(tmp_path, duration=2)), "--run-id", "pin", "--pin",
-                   "--no-report")
-    out, err = proc.communicate(timeout=180)
-    assert proc.returncode == 0, err
-    meta = json.loads((results_dir / "pin" / "run.json").read_text())
-    assert meta["machine"]["cpu_layout"]["generator"] == [max(meta["machine"]["harness_affinity"])]
-
-
 def test_bench_runs_each_scenario_of_the_set_it_finds_with_every_run_option(tmp_path: Path, results_dir: Path):
     # a scenarios folder holding only a tiny "default": the set's other scenarios are skipped
     folder = tmp_path / "scenarios"
     folder.mkdir()
     (folder / "default.py").write_text(scenario_file(tmp_path).read_text())
-    proc = harness(results_dir, "bench", env={**os.environ, "HARNESS_SCENARIOS_DIR": str(folder)})
+    proc = harness(results_dir, "bench", "--pin", env={**os.environ, "HARNESS_SCENARIOS_DIR": str(folder)})
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     runs = [p for p in results_dir.iterdir() if (p / "run.json").is_file()]
     assert len(runs) == 1 and json.loads((runs[0] / "run.json").read_text())["status"] == "complete"
     assert "bench: one report per scenario" in err and str(runs[0] / "report" / "report.html") in out + err
+    # --pin reached the run, and a pinned run records its layout: the generator on the last core
+    meta = json.loads((runs[0] / "run.json").read_text())
+    assert meta["machine"]["cpu_layout"]["generator"] == [max(meta["machine"]["harness_affinity"])]

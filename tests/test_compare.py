@@ -356,6 +356,7 @@ def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
     (5) or untrustworthy (6), said in the output; never bad input or a crash."""
     repo = Path(__file__).resolve().parent.parent
     out_dir = tmp_path / "ci-bench"
+    ab_before = set(Path(tempfile.gettempdir()).glob("harness-ab-*"))  # another session's may be there too
     out = subprocess.run(["make", "--no-print-directory", "ci-bench",
                           "ARGS=--quick --no-report --repetitions 3 --duration-s 1",
                           f"CI_BENCH_DIR={out_dir}", "CI_AGAINST=HEAD"],
@@ -376,7 +377,8 @@ def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
     # each repetition runs both sides of a condition next to each other, base first in odd ones
     first = cases.groupby("repetition").first()
     assert first.loc[1, "side"] == "base" and first.loc[2, "side"] == "new"
-    assert not list(Path(tempfile.gettempdir()).glob("harness-ab-*")), "the base side's temporary folder was left behind"
+    assert not set(Path(tempfile.gettempdir()).glob("harness-ab-*")) - ab_before, \
+        "the base side's temporary folder was left behind"
 
 
 def test_closed_load_latency_alone_never_fails_the_gate():

@@ -64,16 +64,42 @@ ALL = [p for case in _paths() for p in _params(case)]
 _EXECUTED: dict[Path, nbformat.NotebookNode] = {}
 
 
-def executed(path: Path) -> nbformat.NotebookNode:
-    """The notebook at `path` run top to bottom once per test session (several tests read its outputs)."""
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Under pytest-xdist, a folder every worker of this session sees (its base temp folder's
+    parent), where a notebook executed by one worker is kept for the others; None without xdist."""
+    import os
+
+    return tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
+
+
+def executed(path: Path, shared: Path | None = None) -> nbformat.NotebookNode:
+    """The notebook at `path` run top to bottom once per test session (several tests read its
+    outputs, perhaps in different xdist workers: the first runs it, the others read its copy)."""
     if path not in _EXECUTED:
-        nb = nbformat.read(path, as_version=4)
-        try:
-            execute(nb)
-        except CellExecutionError as exc:  # the failing cell and its traceback, without the kernel noise
-            pytest.fail(f"{path.name} failed:\n{exc}", pytrace=False)
-        _EXECUTED[path] = nb
+        if shared is None:
+            _EXECUTED[path] = _execute_file(path)
+        else:
+            import fcntl
+
+            with open(shared / f"notebook-{path.stem}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one worker runs it while another waits for its copy
+                done = shared / f"notebook-{path.stem}.executed.ipynb"
+                if done.is_file():
+                    _EXECUTED[path] = nbformat.read(done, as_version=4)
+                else:
+                    _EXECUTED[path] = _execute_file(path)
+                    nbformat.write(_EXECUTED[path], done)
     return _EXECUTED[path]
+
+
+def _execute_file(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    try:
+        execute(nb)
+    except CellExecutionError as exc:  # the failing cell and its traceback, without the kernel noise
+        pytest.fail(f"{path.name} failed:\n{exc}", pytrace=False)
+    return nb
 
 
 def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -161,8 +187,8 @@ def test_question_cells_run_the_quick_scenario_only_when_live(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ALL)
-def test_runs_top_to_bottom_on_the_recordings(path):
-    nb = executed(path)
+def test_runs_top_to_bottom_on_the_recordings(path, shared_runs):
+    nb = executed(path, shared_runs)
     assert outputs(nb, "image/png"), "no figure was drawn"
     markdown = "\n".join(outputs(nb, "text/markdown"))
     # the run's warnings are shown, not hidden: every recording was made on a shared machine
@@ -237,13 +263,14 @@ def _conclusions(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+@pytest.mark.slow  # executes the notebook (5 to 10 s each), as test_runs_top_to_bottom_on_the_recordings does
 @pytest.mark.parametrize("path", [pytest.param(NOTEBOOKS / f"{name}.ipynb", id=name) for name in LESSONS])
-def test_the_computed_conclusion_states_the_lesson(path):
+def test_the_computed_conclusion_states_the_lesson(path, shared_runs):
     """On its committed recording, the notebook's conclusion (the story's sentences, computed in
     the notebook) states the lesson. A recording made on a busy machine cannot (the story then
     calls the claim inconclusive and says so): record it again on a quiet machine
     (tests/fixtures/README.md)."""
-    nb = executed(path)
+    nb = executed(path, shared_runs)
     said = _conclusions(nb)
     assert said, "the notebook shows no computed conclusion"
     missing = []
