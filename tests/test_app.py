@@ -57,8 +57,15 @@ def test_example_app_serves_from_every_process_of_each_mode(tmp_path: Path, mode
             return seen == expected
 
         assert wait_until(all_answered, timeout_s=15), seen
-        workers = [p for p in s.processes() if p.role == "worker"]
-        assert len(workers) == len(expected)
+        # on a loaded machine PM2 may still be replacing an instance that was slow to listen: the
+        # count must settle at one process per id (a third that stays fails the test)
+        workers: list = []
+
+        def settled() -> bool:
+            workers[:] = [p for p in s.processes() if p.role == "worker"]
+            return len(workers) == len(expected)
+
+        assert wait_until(settled, timeout_s=15), workers
     assert s.exit_code == 0
 
 

@@ -14,6 +14,7 @@ Every process is checked for leftovers (conftest)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -103,6 +104,10 @@ def test_resilience_quick_measures_what_each_event_did(deep_results_dir: Path):
                  "Reload against restart"):
         assert text in summary, text
     # whether this restart dropped requests is the measurement's to say; either way it is said
-    assert "As expected of a hard restart" in summary or "A hard restart is expected to drop requests" in summary
+    assert "As a hard restart can, it dropped requests" in summary or "A hard restart can drop requests" in summary
+    assert "contradicts" not in summary.split("Reload against restart", 1)[1].split("\n", 1)[0]
+    # the handover (first new response minus last old) is measured for both replacements
+    assert math.isfinite(reload.handover_s) and math.isfinite(restart.handover_s)
+    assert "Between the old instances' last response and the new ones' first" in summary
     assert "Reload against restart" in html
     json.loads((results_dir / "r" / "run.json").read_text())  # whole, not half-written
