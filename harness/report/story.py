@@ -315,6 +315,12 @@ def _replace_line(e: Any) -> str:
     return text
 
 
+def _ms_range(seconds: pd.Series) -> str:
+    """'180 ms', or '48 to 227 ms' when the values differ."""
+    low, high = seconds.min() * 1000, seconds.max() * 1000
+    return f"{low:,.0f} ms" if low == high else f"{low:,.0f} to {high:,.0f} ms"
+
+
 def _handover_sentence(reload: pd.DataFrame, restart: pd.DataFrame) -> str:
     """How the old instances handed over to the new ones, from the responses (handover_s:
     the first new response minus the last old one): a gap in which no instance answered, or
@@ -325,13 +331,12 @@ def _handover_sentence(reload: pd.DataFrame, restart: pd.DataFrame) -> str:
         if h.empty:
             continue
         gaps, overlaps = h[h > 0], h[h <= 0]
-        span = (lambda x: f"{x.min() * 1000:,.0f} ms" if len(x) == 1 or x.min() == x.max() else
-                f"{x.min() * 1000:,.0f} to {x.max() * 1000:,.0f} ms")
         said = []
         if len(gaps):
-            said.append(f"a gap of {span(gaps)} without any instance answering in {len(gaps)} of {len(h)}")
+            said.append(f"a gap of {_ms_range(gaps)} without any instance answering in {len(gaps)} of {len(h)}")
         if len(overlaps):
-            said.append(f"old and new answering side by side for {span(-overlaps)} in {len(overlaps)} of {len(h)}")
+            said.append(f"old and new answering side by side for {_ms_range(-overlaps)} in {len(overlaps)} of "
+                        f"{len(h)}")
         parts.append(f"{name}s: " + ", ".join(said))
     if not parts:
         return ""
