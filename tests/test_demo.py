@@ -76,7 +76,7 @@ def _lines_until(proc: subprocess.Popen, pattern: str, timeout_s: float = 90) ->
 def test_demo_runs_the_node_and_load_it_names(results_dir: Path):
     """reuseport-4w-node22.12.0 with a new connection per request: the server's own /metrics
     say Node 22.12.0 and reuseport, and each worker's rate is shown per second."""
-    proc = demo(results_dir, "scheduling", "--server", "reuseport-4w-node22.12.0", "--load", "u8-close", "--for-s", "30")
+    proc = demo(results_dir, "scheduling", "--server", "reuseport-4w-node22.12.0", "--load", "u2-close", "--for-s", "30")
     try:
         m, seen = _lines_until(proc, r"it listens at (http://127\.0\.0\.1:\d+)")
         assert m, seen
@@ -97,9 +97,9 @@ def test_demo_list_names_every_server_and_load(results_dir: Path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     text = out + err
-    for label in ("cluster-rr-4w-node22.12.0", "cluster-none-4w-node22.12.0", "reuseport-4w-node22.12.0", "u8-close"):
+    for label in ("cluster-rr-4w-node22.12.0", "cluster-none-4w-node22.12.0", "reuseport-4w-node22.12.0", "u2-close"):
         assert label in text, text
-    assert "harness demo scheduling --server cluster-none-4w-node22.12.0 --work '/hello' --load u8-close" in text
+    assert "harness demo scheduling --server cluster-none-4w-node22.12.0 --work '/hello' --load u2-close" in text
 
 
 def test_demo_refuses_a_web_host_off_loopback_unless_asked(results_dir: Path):

@@ -148,9 +148,9 @@ def test_a_speedup_whose_interval_straddles_the_bound_is_inconclusive():
 
 
 def test_one_repetition_of_round_robin_is_no_verdict_on_round_robin():
-    results = pd.DataFrame(cases("cluster-rr-2w /cpu u8", [100.0], mode="cluster", schedule="rr", workers=2,
+    results = pd.DataFrame(cases("cluster-rr-2w /cpu u8-close", [100.0], mode="cluster", schedule="rr", workers=2,
                                  units=2, workers_seen=2, jain_index=0.80, max_min_share_ratio=2.0,
-                                 other_cpu_pct=60.0), columns=analysis.RESULT_COLUMNS)
+                                 other_cpu_pct=60.0, keepalive=False), columns=analysis.RESULT_COLUMNS)
     (line,) = story.fairness_lines(results)
     assert "Jain's index 0.800" in line
     assert "contradicts" not in line and "promises" not in line
@@ -159,8 +159,9 @@ def test_one_repetition_of_round_robin_is_no_verdict_on_round_robin():
 
 def test_round_robin_firmly_even_or_uneven():
     def line(jains):
-        rows = [case("cluster-rr-2w /cpu u8", i + 1, 100.0, mode="cluster", schedule="rr", workers=2, units=2,
-                     workers_seen=2, jain_index=j, max_min_share_ratio=1.1) for i, j in enumerate(jains)]
+        rows = [case("cluster-rr-2w /cpu u8-close", i + 1, 100.0, mode="cluster", schedule="rr", workers=2, units=2,
+                     workers_seen=2, jain_index=j, max_min_share_ratio=1.1, keepalive=False)
+                for i, j in enumerate(jains)]
         return story.fairness_lines(pd.DataFrame(rows, columns=analysis.RESULT_COLUMNS))[0]
     assert "As round robin promises" in line([0.99, 0.98, 0.999])
     assert "contradicts" in line([0.80, 0.85, 0.70])
@@ -173,7 +174,8 @@ def test_a_generator_limit_doubts_capacity_but_not_the_counted_spread():
     generator limit leaves the scheduling claim firm; a speedup measured at the generator's
     limit measures the generator, so it stays inconclusive."""
     spread = [case("cluster-none-4w /hello u8-close", i + 1, 1000.0, mode="cluster", schedule="none", workers=4,
-                   units=4, workers_seen=4, jain_index=j, max_min_share_ratio=2.3, generator_limited=True)
+                   units=4, workers_seen=4, jain_index=j, max_min_share_ratio=2.3, generator_limited=True,
+                   keepalive=False)
               for i, j in enumerate([0.925, 0.931, 0.918])]
     (line,) = story.fairness_lines(pd.DataFrame(spread, columns=analysis.RESULT_COLUMNS))
     assert "that is what happened here" in line and "inconclusive" not in line

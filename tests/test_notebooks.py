@@ -32,8 +32,8 @@ EXPECTED = {"analysis", "scheduling", "pool_sizing", "event_loop", "crash_and_re
 # sentences on its recording) must say: the lesson. Each entry: (the start of a sentence, what
 # that sentence must contain).
 LESSONS: dict[str, list[tuple[str, str]]] = {
-    "scheduling": [("cluster-rr-4w-node22.12.0 /hello u8-close", "As round robin promises"),
-                   ("cluster-none-4w-node22.12.0 /hello u8-close", "that is what happened here")],
+    "scheduling": [("cluster-rr-4w-node22.12.0 /hello u2-close", "As round robin promises"),
+                   ("cluster-none-4w-node22.12.0 /hello u2-close", "that is what happened here")],
     "worker_costs": [("Moving 64 MB", "it holds at 64 MB"), ("From 1 to 4", "it holds here")],
     "event_loop": [("Blocking vs offloading", "Offloading kept the event loop free")],
     "pool_sizing": [("pool /cpu", "As the usual advice says for CPU-bound work, it sits at the number of cores")],

@@ -35,9 +35,9 @@ def _by_condition(run: record.Run) -> pd.DataFrame:
 def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(results_dir: Path, node22: str):
     run = run_quick(results_dir, "scheduling")
     r = _by_condition(run)
-    rr, rr_close = "cluster-rr-4w-node22.12.0 /hello u8", "cluster-rr-4w-node22.12.0 /hello u8-close"
+    rr, rr_close = "cluster-rr-4w-node22.12.0 /hello u8", "cluster-rr-4w-node22.12.0 /hello u2-close"
     assert set(r.index) == {rr, rr_close, "cluster-none-4w-node22.12.0 /hello u8",
-                            "cluster-none-4w-node22.12.0 /hello u8-close"}
+                            "cluster-none-4w-node22.12.0 /hello u2-close"}
     # a new connection per request: round robin deals them to all 4 workers in turn
     assert r.loc[rr_close, "jain_index"] > 0.95 and r.loc[rr_close, "workers_seen"] == 4
     # a new connection per request goes through the primary's accept-and-hand-over every time
@@ -72,8 +72,9 @@ def test_threadpool_sweeps_are_found_with_one_knee_each(results_dir: Path):
     summary = analysis.condition_summary(r, run["endpoints"])
     points = analysis.sweeps(summary, analysis.speedups(r))
     names = set(points["sweep"])
-    assert names == {"single /pbkdf2: UV_THREADPOOL_SIZE", "pool /cpu: pool threads"}, names
-    assert points.groupby("sweep")["knee"].sum().tolist() == [1, 1]
+    assert names == {"single /pbkdf2: UV_THREADPOOL_SIZE", "pool /cpu: pool threads",
+                     "pool /cpu?work=500: pool threads"}, names  # light and heavy tasks: two sweeps, not one
+    assert points.groupby("sweep")["knee"].sum().tolist() == [1, 1, 1]
     # one libuv thread runs one pbkdf2 at a time: with UV_THREADPOOL_SIZE=1 the process can
     # never use much more than one core (the crypto thread plus a little event loop)
     uv1 = r[r["condition"] == "single-uv1 /pbkdf2 u16"].iloc[0]

@@ -146,7 +146,8 @@ def _shortfall_cause(c: pd.Series, b: pd.Series, baseline: str, cores: int, doub
 def fairness_lines(results: pd.DataFrame) -> list[str]:
     """How evenly requests spread over workers (or pool threads), per condition, checked
     against what each policy is said to do (firm only as evidence allows: the interval of
-    the median Jain's index on one side of EVEN_JAIN). Where no response named a worker,
+    the median Jain's index on one side of EVEN_JAIN). A cluster under keep-alive placed each
+    user's connection once, so its request spread gets no policy claim. Where no response named a worker,
     the spread was not measured, and that is all that is said. Where the processes were told
     apart by pid (an app's worker ids missing or repeated: analysis.spread_key), it says so."""
     out = []
@@ -178,12 +179,17 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
                      "app's x-worker-id was missing or the same in more than one process.")
         if fewest < units:
             text += f" Some {noun} served nothing: the spread is far from even."
-        text += _policy_claim(mode, schedule, g)
         kept_alive = (g["load"] == "closed").all() and g["keepalive"].astype(bool).all()
         if kept_alive and mode in ("cluster", "pm2"):
+            # the policy dealt out a handful of connections, and the requests per worker also follow how
+            # fast each connection was served: they bear on the policy's claim neither way
             text += (" Each Locust user keeps one keep-alive connection, and the cluster places connections, "
-                     "so the policy placed each user once, not each request.")
-        elif mode == "nginx":
+                     "so the policy placed each user once, not each request: this spread follows how those "
+                     "connections fell and how fast each was served, and says nothing either way about the "
+                     "policy's claim (a new connection per request tests it).")
+        else:
+            text += _policy_claim(mode, schedule, g)
+        if mode == "nginx":
             text += " nginx picks an upstream for every request, whatever the client's connections."
         out.append(text)
     return out
