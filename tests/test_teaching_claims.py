@@ -114,3 +114,26 @@ def test_move_routes_hand_the_same_bytes_over_three_ways(tmp_path):
         assert get(s, "/move/clone?mb=65")[0] == 400 and get(s, "/move/shared?mb=0")[0] == 400
         move = s.worker_metrics()[0]["move"]
         assert move["messages"] == {"clone": 2, "transfer": 2, "shared": 2}
+
+
+def test_the_memory_lesson_opens_on_a_memory_figure_and_other_runs_have_none(tmp_path):
+    """The memory demo's headline points at a figure of RSS against workers and threads (before,
+    at the latency figure, which shows no memory); a run that is not the memory demo gets no
+    such figure and no line saying it was skipped."""
+    from pathlib import Path
+
+    from harness import record
+    from harness.report import render_report
+
+    fixtures = Path(__file__).parent / "fixtures"
+    results, summary = tables(memory_rows({1: [100, 102, 101], 4: [250, 255, 252]},
+                                          {1: [60, 61, 62], 4: [90, 92, 91]}))
+    head = story.headline(summary, results, analysis.speedups(results), analysis.sweeps(summary))
+    assert head.figure == "memory" and "it holds here" in head.answer
+    render_report([record.load_run(fixtures / "demo_memory")], tmp_path / "memory")
+    assert (tmp_path / "memory" / "memory.png").stat().st_size > 10_000
+    assert 'alt="the figure that shows it: memory"' in (tmp_path / "memory" / "report.html").read_text()
+    render_report([record.load_run(fixtures / "demo_threadpool")], tmp_path / "pool")
+    assert not (tmp_path / "pool" / "memory.png").exists()
+    page = (tmp_path / "pool" / "report.html").read_text()
+    assert "memory per worker or thread" not in page and "<h2>Memory</h2>" not in page

@@ -195,6 +195,7 @@ FIGURE_NEEDS = {
     "throughput": (), "latency": (), "latency_over_time": ("timeline",), "cpu_over_time": ("samples",),
     "cores_by_role": ("samples",), "requests_per_worker": ("workers",), "throughput_over_time": ("timeline",),
     "cpu_by_thread": ("threads",), "thread_cpu_over_time": ("threads",), "sweeps": (), "events": ("requests", "events"),
+    "memory": (),
 }
 
 
@@ -234,11 +235,13 @@ def _draw(name: str, v: RunView) -> plt.Figure | None:
         return figures.sweep(v.points, v.cores)
     if name == "events":
         return figures.events(run["requests"], analysis.event_outcomes(run))
+    if name == "memory":
+        return figures.memory(story.memory_conditions(v.summary))
     raise KeyError(name)
 
 
 # figures a run of this kind is not expected to have: skipped without a line in the report
-_QUIET_SKIPS = {"events", "sweeps", "cpu_by_thread", "thread_cpu_over_time"}
+_QUIET_SKIPS = {"events", "sweeps", "cpu_by_thread", "thread_cpu_over_time", "memory"}
 
 
 def _run_figures(v: RunView, out_dir: Path, prefix: str) -> Figures:
@@ -304,6 +307,7 @@ FIGURE_TITLES = {
     "cores_by_role": "where the CPU went", "requests_per_worker": "requests per worker",
     "throughput_over_time": "throughput over time", "cpu_by_thread": "CPU by thread",
     "thread_cpu_over_time": "CPU per thread over time", "sweeps": "sweeps", "events": "events during the load",
+    "memory": "memory per worker or thread",
 }
 
 

@@ -173,6 +173,37 @@ def latency(summary: pd.DataFrame, precision_pct: float) -> Figure:
     return fig
 
 
+def memory(light: pd.DataFrame) -> Figure:
+    """Resident memory of the whole server (median over repetitions, whiskers the interval of the median)
+    against the number of workers or threads, a cluster and a pool side by side: the memory
+    demo's evidence. `light` is story.memory_conditions (with `units`)."""
+    if light.empty:
+        raise Skip("no cluster and pool under a light /io load: not the memory demo")
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for mode, g in light.sort_values("units").groupby("mode", sort=False):
+        x = g["units"].to_numpy(dtype=float)
+        med = g["server_rss_mb"].to_numpy(dtype=float)
+        # the interval of the median (evidence.median_interval); none below 3 repetitions
+        low = np.where(np.isnan(g["server_rss_mb_low"].to_numpy(dtype=float)), med, g["server_rss_mb_low"])
+        high = np.where(np.isnan(g["server_rss_mb_high"].to_numpy(dtype=float)), med, g["server_rss_mb_high"])
+        label = "cluster: a primary and N worker processes" if mode == "cluster" else "pool: one process, N threads"
+        ax.errorbar(x, med, yerr=[med - low, high - med], color=mode_color(mode, g["schedule"].iloc[0]), marker="o", capsize=4, lw=1.5,
+                    label=label)
+        for xi, mi in zip(x, med):
+            ax.annotate(f"{mi:,.0f} MB", (xi, mi), textcoords="offset points", xytext=(6, -4), fontsize=8)
+    ax.set_xticks(sorted(set(light["units"].astype(float))))
+    ax.set_xlabel("workers (cluster) or threads (pool)")
+    ax.set_ylabel("server RSS, all processes (MB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("How much memory does one more worker cost? Resident memory of the whole server\n"
+                 "(median over repetitions, whiskers its interval; RSS counts shared pages once per process)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    _style(ax)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def _panels(n: int, panel_h: float = 1.9) -> tuple[Figure, np.ndarray]:
     """One panel per case: one column up to 4, two beyond, sharing both axes, laid out by
     matplotlib's constrained layout so the figure title never overlaps a panel's."""

@@ -572,15 +572,24 @@ def move_lines(summary: pd.DataFrame, results: pd.DataFrame) -> list[str]:
     return out
 
 
+def memory_conditions(summary: pd.DataFrame) -> pd.DataFrame:
+    """The memory demo's conditions: a cluster and a pool under a light load of requests that
+    only wait (/io), with `units` (workers or threads); empty unless both kinds ran."""
+    light = summary[(summary["route"] == "/io") & summary["mode"].isin(["cluster", "pool"])].copy()
+    if light.empty or set(light["mode"]) != {"cluster", "pool"}:
+        return light.iloc[0:0]
+    light["units"] = [int(r.workers) if r.mode == "cluster" else int(r.threads) for r in light.itertuples()]
+    return light
+
+
 def memory_lines(summary: pd.DataFrame) -> list[str]:
     """The memory demo: under a light load of requests that only wait (/io), the resident memory of a cluster
     of N worker processes against a pool of N threads, and what one more worker or thread
     adds (from the smallest and largest N), checked against the guides' claim that a thread
     costs less memory than a process (firm only where the intervals of the medians separate)."""
-    light = summary[(summary["route"] == "/io") & summary["mode"].isin(["cluster", "pool"])].copy()
-    if light.empty or set(light["mode"]) != {"cluster", "pool"}:
+    light = memory_conditions(summary)
+    if light.empty:
         return []
-    light["units"] = [int(r.workers) if r.mode == "cluster" else int(r.threads) for r in light.itertuples()]
     out = []
     per = {m: g.set_index("units") for m, g in light.groupby("mode")}
     common = sorted(set(per["cluster"].index) & set(per["pool"].index))
@@ -691,10 +700,16 @@ def headline(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, 
         said = event_lines(events)
         return Headline(" ".join(said[-1:] if len(said) > 1 and said[-1].startswith("Reload against") else said[:1]),
                         "", "events")
-    lesson = (move_lines(summary, results) if not results.empty else []) or memory_lines(summary) or \
-        [line for line in probe_lines(summary) if line.startswith("Blocking vs offloading")]
-    if lesson:  # the last line is the claim (the largest size moved; memory from the fewest to the most)
-        return Headline(lesson[-1], "", "latency")
+    # each lesson's last line is its claim (the largest size moved; memory from the fewest to the most)
+    moved = move_lines(summary, results) if not results.empty else []
+    if moved:
+        return Headline(moved[-1], "", "latency")
+    memory = memory_lines(summary)
+    if memory:
+        return Headline(memory[-1], "", "memory")
+    offloaded = [line for line in probe_lines(summary) if line.startswith("Blocking vs offloading")]
+    if offloaded:
+        return Headline(offloaded[-1], "", "latency")
     sizing = _sweep_headline(points[points["parameter"].isin(SIZING_PARAMETERS)], cores) if not points.empty else None
     if sizing:
         return sizing
