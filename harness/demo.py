@@ -61,7 +61,7 @@ class Choice:
         if c.load == "open":
             load = f"an open load of {c.target_rps:g} requests/s"
         else:
-            load = f"{c.users} users"
+            load = f"{c.users} user{'' if c.users == 1 else 's'}"
         conn = "keep-alive (each user's connection is placed once)" if c.keepalive else \
             "a new connection for every request (every request is placed anew)"
         return f"{c.mode}, {c.workers} process(es), {node}; {c.path}, {load}, {conn}"
