@@ -187,3 +187,96 @@ def test_latency_summary_equals_hdrh_figure_by_figure():
                     **{k: hist.get_value_at_percentile(p) / 1000 for k, p in PERCENTILES.items()},
                     "latency_max_ms": hist.get_max_value() / 1000}
         assert latency_summary(hist) == expected
+
+
+_LISTENER_CHECK = r'''
+import json, random, sys
+sys.argv = ["x"]
+import harness.load.locustfile as lf
+from harness.load import hooks
+from harness.load.hooks import PROBE_PREFIX, HookState, phase_of
+from geventhttpclient.header import Headers
+
+hooks.FLUSH_EVERY = int(ARGS[0])
+clock = [1000.0]
+lf._time = lambda: clock[0]
+rng = random.Random(3)
+lf.state = lf._new_state()
+lf.state.keep_requests = True
+ref = HookState()
+ref.keep_requests = True
+
+
+class Response:
+    pass
+
+
+def response():
+    r = rng.random()
+    if r < 0.03:
+        return None, ("?", "?", "")
+    x = Response()
+    if r < 0.06:
+        x.headers = None
+        return x, ("?", "?", "")
+    if r < 0.09:
+        x.headers = {"x-worker-id": "5", "x-pid": "55"}
+        return x, ("5", "55", "")
+    h = Headers()
+    h.add("Content-Type", "text/plain")
+    wid, pid, tid = "?", "?", ""
+    if rng.random() < 0.95:
+        wid = rng.choice(["0", "1", ""])
+        h.add("X-Worker-Id", wid)
+    if rng.random() < 0.95:
+        pid = rng.choice(["100", "101"])
+        h.add("X-Pid", pid)
+    if rng.random() < 0.2:
+        tid = rng.choice(["1", "2", ""])
+        h.add("X-Thread-Id", tid)
+    x.headers = h
+    return x, (wid or "?", pid or "?", tid)
+
+
+lf.window.update(spawned_ts=1001.0, measure_start_ts=1002.0, measure_end_ts=None, closing_ts=None, closed_ts=None)
+for i in range(6000):
+    clock[0] += rng.expovariate(500)
+    done = clock[0]
+    if i == 4000:
+        lf.window["measure_end_ts"] = done + 0.5
+    if i == 5000:
+        lf.window["closed_ts"] = done
+    lf.Config.open_rps = 10.0 if (i // 1000) % 2 else None
+    due = done - rng.random() * 0.01 if rng.random() < 0.4 else None
+    exc = None if rng.random() > 0.05 else rng.choice([ValueError("bad"), ConnectionError("refused")])
+    name = rng.choice(["/cpu", "/hello", PROBE_PREFIX + "/hello"])
+    rt = rng.lognormvariate(1, 1)
+    resp, (wid, pid, tid) = response()
+    lf._on_request(request_type="GET", name=name, response_time=rt, response=resp, exception=exc,
+                   context={"due_ts": due} if due is not None else {}, start_time=done, url="u", response_length=5)
+    # what the listener must have recorded: HookState.record with the phases of phase_of
+    start, end = lf.window["measure_start_ts"], lf.window["measure_end_ts"]
+    due_phase_ts = due if lf.Config.open_rps is not None else None
+    phase = phase_of(done if due_phase_ts is None else due_phase_ts, start, end)
+    if due_phase_ts is not None and phase == "measure" and lf.window["closed_ts"] is not None:
+        continue
+    ref.record(phase, name, (done - due) * 1000 if due is not None else rt, exc is None, wid, pid, done,
+               None if exc is None else f"{type(exc).__name__}: {exc}", tid, not name.startswith(PROBE_PREFIX),
+               due_phase_ts, phase_of(done, start, end))
+print(json.dumps(lf.state.to_dict()) == json.dumps(ref.to_dict()))
+'''
+
+
+@pytest.mark.slow
+def test_request_listener_records_what_record_records():
+    """The request listener writes HookState.record's body out inline for a success (and reads
+    the worker headers without their accessors): its record must be exactly record()'s, with
+    closed and open load, probes, failures, a window that ends and closes, and responses with
+    and without the worker headers. In a subprocess: importing Locust patches the process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "ARGS = [7]\n" + _LISTENER_CHECK],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stdout[-2000:]

@@ -21,8 +21,8 @@ percentiles down); failures have their own.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections import defaultdict
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -159,8 +159,16 @@ class HookState:
         # (cases with events): what was in flight at an event, and what became of it
         self.keep_requests = False
         self.requests_log: list[list[Any]] = []
-        # responses recorded and not yet added up (see record and flush)
-        self._pending: list[tuple] = []
+        # responses recorded and not yet added up (see record and flush): three numbers each,
+        # flat: the response's code (its key below), its latency (ms) and completion time (Unix s)
+        self._pending: list[float] = []
+        # a response's key, everything about it but its latency and time: (phase, name, ok,
+        # worker_id, pid, thread_id, count_worker, in the latency histogram, done_phase) -> code,
+        # and back (code -> key); the request listener's own shortcut for a success,
+        # (phase, name, worker_id, pid, thread_id, done_phase) -> code
+        self._codes: dict[tuple, int] = {}
+        self._keys: list[tuple] = []
+        self._ok_codes: dict[tuple, int] = {}
         # second (int Unix time) -> name -> [requests, failures, latency sum ms, latency max ms]
         self.timeline: dict[tuple[int, str], list[float]] = {}
         # the same seconds' response times, for per-second percentiles
@@ -191,73 +199,111 @@ class HookState:
         of the latency histogram; `done_phase` is the phase of the completion time (the same
         as `phase` in closed load, the default).
 
-        The hot path of every response: it only appends one tuple; flush() adds a batch up
-        (histograms with numpy, counts with Counter), at the latest every FLUSH_EVERY
-        responses and before to_dict()."""
-        self._pending.append((phase, name, response_time_ms, ok, worker_id, pid, thread_id, done_ts, count_worker,
-                              ok or due_ts is None, done_phase or phase, error))
+        The hot path of every response: it only queues the response's code (see code()),
+        latency and time; flush() adds a batch up (counts per code, histograms with numpy),
+        at the latest every FLUSH_EVERY responses and before to_dict(). The request listener
+        (locustfile.py) does the same for a success, written out inline."""
+        key = (phase, name, ok, worker_id, pid, thread_id, count_worker, ok or due_ts is None, done_phase or phase)
+        code = self._codes.get(key)
+        if code is None:
+            code = self.code(key)
+        self._pending.extend((code, response_time_ms, done_ts))
+        if not ok and error:
+            self.errors[error[:200]] += 1
         if self.keep_requests:
             self.requests_log.append([done_ts - response_time_ms / 1000, done_ts, ok, worker_id, pid,
                                       (error or "")[:200]])
-        if len(self._pending) >= FLUSH_EVERY:
+        if len(self._pending) >= 3 * FLUSH_EVERY:
             self.flush()
+
+    def code(self, key: tuple) -> int:
+        """The code of a response key (phase, name, ok, worker_id, pid, thread_id, count_worker,
+        in_hist, done_phase), a new one the first time."""
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(self._keys)
+            self._keys.append(key)
+        return code
+
+    def ok_code(self, phase: str, name: str, worker_id: str, pid: str, thread_id: str, done_phase: str) -> int:
+        """The code of a success (the request listener's shortcut, keyed by (phase, name,
+        worker_id, pid, thread_id, done_phase)): counted per worker unless a probe."""
+        code = self.code((phase, name, True, worker_id, pid, thread_id, not name.startswith(PROBE_PREFIX), True,
+                          done_phase))
+        self._ok_codes[(phase, name, worker_id, pid, thread_id, done_phase)] = code
+        return code
 
     def flush(self) -> None:
         """Add the pending responses into the histograms and counts: the same figures as
         recording them one by one: histograms bin by bin, counts exactly, a worker's span
-        from its first and last arrival (time.time() order), a second's latency sum up to
-        the last bits of a float."""
+        from its first and last arrival (in the order recorded), a second's latency sum up to
+        the last bits of a float (numpy adds a batch in order, then the batch to the sum)."""
         batch, self._pending = self._pending, []
         if not batch:
             return
-        (phases, names, lat_ms, oks, wids, pids, tids, done, count_w, in_hist, done_phases,
-         errors) = zip(*batch)
-        keys = list(zip(phases, names))
-        self._count(self.requests, keys)
-        all_ok = all(oks)
-        if all_ok:
-            self._count(self.completed, zip(done_phases, names))
-        else:
-            self._count(self.completed, [k for k, ok in zip(zip(done_phases, names), oks) if ok])
-            failed = [i for i, ok in enumerate(oks) if not ok]
-            self._count(self.failures, [keys[i] for i in failed])
-            for i in failed:
-                if errors[i]:
-                    self.errors[errors[i][:200]] += 1
-        wkeys = list(zip(phases, wids, pids, tids)) if all(count_w) else \
-            [k for k, c in zip(zip(phases, wids, pids, tids), count_w) if c]
-        wdone = done if len(wkeys) == len(done) else [t for t, c in zip(done, count_w) if c]
-        if wkeys:
-            self._count(self.workers, wkeys)
-            # first and last arrival of each key in this batch (dicts keep the last value of a key)
-            firsts, lasts = dict(zip(reversed(wkeys), reversed(wdone))), dict(zip(wkeys, wdone))
-            for wkey, first in firsts.items():
-                span = self.worker_span.get(wkey)
-                last = lasts[wkey]
-                if span is None:
-                    self.worker_span[wkey] = [min(first, last), max(first, last)]
-                else:
-                    span[0], span[1] = min(span[0], first, last), max(span[1], first, last)
-        us = np.clip(np.rint(np.asarray(lat_ms, dtype=np.float64) * 1000), LOWEST_US, HIGHEST_US).astype(np.int64)
-        ms = np.asarray(lat_ms, dtype=np.float64)
-        # one code per (phase, name) and per (second, name), so each group is one numpy selection
-        code_of: dict[tuple[str, str], int] = {}
-        codes = np.fromiter((code_of.setdefault(k, len(code_of)) for k in keys), dtype=np.int64, count=len(keys))
-        ok_arr = np.fromiter(oks, dtype=bool, count=len(oks))
-        every_in_hist = all(in_hist)  # (open load keeps failures out of the latency histogram)
-        hist_arr = None if every_in_hist else np.fromiter(in_hist, dtype=bool, count=len(in_hist))
-        for key, code in code_of.items():
-            mine = codes == code
-            _record_many(self.hist, key, us[mine if hist_arr is None else mine & hist_arr], SIGNIFICANT_DIGITS)
-            if not all_ok:
-                _record_many(self.fail_hist, key, us[mine & ~ok_arr], SIGNIFICANT_DIGITS)
-        seconds = np.floor(np.asarray(done, dtype=np.float64)).astype(np.int64)
+        flat = np.array(batch, dtype=np.float64).reshape(-1, 3)
+        codes = flat[:, 0].astype(np.int64)
+        ms = np.ascontiguousarray(flat[:, 1])
+        done = flat[:, 2]
+        keys = self._keys
+        per_code = np.bincount(codes, minlength=len(keys))
+        present = np.flatnonzero(per_code).tolist()
+        # the first and the last arrival of each code in this batch
+        firsts, first_at = np.unique(codes, return_index=True)
+        lasts, last_back = np.unique(codes[::-1], return_index=True)
+        first_idx = dict(zip(firsts.tolist(), first_at.tolist()))
+        last_idx = dict(zip(lasts.tolist(), (len(codes) - 1 - last_back).tolist()))
+        ok_of = np.zeros(len(keys), dtype=bool)
+        # (phase, name) -> group; each code's group in the latency and the failures' histograms
+        pn_of: dict[tuple[str, str], int] = {}
+        hist_group = np.full(len(keys), -1, dtype=np.int64)
+        fail_group = np.full(len(keys), -1, dtype=np.int64)
         name_of: dict[str, int] = {}
-        name_codes = np.fromiter((name_of.setdefault(n, len(name_of)) for n in names), dtype=np.int64,
-                                 count=len(names))
-        groups, inverse = np.unique(seconds * len(name_of) + name_codes, return_inverse=True)
+        name_group = np.zeros(len(keys), dtype=np.int64)
+        spans: dict[tuple[str, str, str, str], list[int]] = {}  # worker key -> [first index, last index]
+        all_ok = True
+        for c in present:
+            phase, name, ok, wid, pid, tid, count_w, in_hist, done_phase = keys[c]
+            n = int(per_code[c])
+            g = pn_of.setdefault((phase, name), len(pn_of))
+            name_group[c] = name_of.setdefault(name, len(name_of))
+            self.requests[(phase, name)] += n
+            if ok:
+                ok_of[c] = True
+                self.completed[(done_phase, name)] += n
+            else:
+                all_ok = False
+                self.failures[(phase, name)] += n
+                fail_group[c] = g
+            if in_hist:
+                hist_group[c] = g
+            if count_w:
+                wkey = (phase, wid, pid, tid)
+                self.workers[wkey] += n
+                at = spans.get(wkey)
+                if at is None:
+                    spans[wkey] = [first_idx[c], last_idx[c]]
+                else:
+                    at[0], at[1] = min(at[0], first_idx[c]), max(at[1], last_idx[c])
+        for wkey, (i, j) in spans.items():
+            first, last = float(done[i]), float(done[j])
+            span = self.worker_span.get(wkey)
+            if span is None:
+                self.worker_span[wkey] = [min(first, last), max(first, last)]
+            else:
+                span[0], span[1] = min(span[0], first, last), max(span[1], first, last)
+        us = np.clip(np.rint(ms * 1000), LOWEST_US, HIGHEST_US).astype(np.int64)
+        in_hist_group = hist_group[codes]
+        in_fail_group = None if all_ok else fail_group[codes]
+        for key, g in pn_of.items():
+            _record_many(self.hist, key, us[in_hist_group == g], SIGNIFICANT_DIGITS)
+            if in_fail_group is not None:
+                _record_many(self.fail_hist, key, us[in_fail_group == g], SIGNIFICANT_DIGITS)
+        # per (second, name): counts, failures, latency sum and maximum, and the second's histogram
+        seconds = np.floor(done).astype(np.int64)
+        groups, inverse = np.unique(seconds * len(name_of) + name_group[codes], return_inverse=True)
         counts = np.bincount(inverse, minlength=len(groups))
-        fails = np.bincount(inverse, weights=~ok_arr, minlength=len(groups)) if not all_ok else None
+        fails = np.bincount(inverse, weights=~ok_of[codes], minlength=len(groups)) if not all_ok else None
         sums = np.bincount(inverse, weights=ms, minlength=len(groups))
         maxes = np.full(len(groups), -np.inf)
         np.maximum.at(maxes, inverse, ms)
@@ -270,11 +316,6 @@ class HookState:
             slot[2] += float(sums[g])
             slot[3] = max(slot[3], float(maxes[g]))
             _record_many(self.second_hist, (sec, name), us[inverse == g], SECOND_SIGNIFICANT_DIGITS)
-
-    @staticmethod
-    def _count(counts: dict, keys: Iterable) -> None:
-        for key, n in Counter(keys).items():
-            counts[key] += n
 
     def to_dict(self) -> dict[str, Any]:
         self.flush()

@@ -77,6 +77,7 @@ from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.load import hooks
 from harness.load.hooks import (NO_WORKER, OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, PROBE_PREFIX, HookState, count_due,
                                 due_ts, other_host, phase_of)
 
@@ -427,6 +428,11 @@ def _stopping(environment, **_: object) -> None:
 
 
 _dict_get = dict.get
+_time = time.time
+try:  # Locust's FastHttpUser answers with geventhttpclient's Headers: read below without its accessors
+    from geventhttpclient.header import Headers as _Headers
+except ImportError:  # pragma: no cover - a Locust without geventhttpclient
+    _Headers = None
 
 
 def _header(headers, key: str) -> str | None:
@@ -444,39 +450,70 @@ def _header(headers, key: str) -> str | None:
 @events.request.add_listener
 def _on_request(name: str, response_time: float, response, exception, context: dict | None = None,
                 url: str | None = None, **_: object) -> None:
-    done = time.time()
+    """Every response, on Locust's hot path: its phase, its worker headers, and three numbers
+    onto the state's queue (its code, latency and time: HookState.record's, added up in
+    HookState.flush). Written out inline (phase_of's rule, _header's reads of geventhttpclient's
+    Headers, and for a success HookState.record's body) because every Python call here is
+    paid on every response."""
+    done = _time()
     if USER_LOCUSTFILE:
         elsewhere = foreign_host(url)
         if elsewhere is not None:
             state.foreign_hosts[elsewhere] += 1
             _stop_for_foreign()
-    due = context.get("due_ts") if context else None
-    # open load (and a probe): from when the request was due; closed load: Locust's own timing
-    latency_ms = (done - due) * 1000 if due is not None else (response_time or 0.0)
-    # a probe beside closed load is accounted as closed load is (by completion time), as before
-    due_phase_ts = due if Config.open_rps is not None else None
     m_start, m_end = window["measure_start_ts"], window["measure_end_ts"]
-    done_phase = phase_of(done, m_start, m_end)
-    if due_phase_ts is None:
-        phase = done_phase
+    # phase_of(done, m_start, m_end): the phase of the completion time
+    if m_start is None or done < m_start:
+        done_phase = "warmup"
+    elif m_end is not None and done >= m_end:
+        done_phase = "after"
     else:
-        phase = phase_of(due_phase_ts, m_start, m_end)
-        if phase == "measure" and window["closed_ts"] is not None:
-            return  # due in the window, answered after it closed: already counted as dropped
+        done_phase = "measure"
+    due = context.get("due_ts") if context else None
+    if due is None:  # closed load: Locust's own timing
+        latency_ms = response_time or 0.0
+        phase, due_phase_ts = done_phase, None
+    else:  # open load (and a probe): from when the request was due
+        latency_ms = (done - due) * 1000
+        if Config.open_rps is None:  # a probe beside closed load is accounted as closed load is
+            phase, due_phase_ts = done_phase, None
+        else:
+            phase, due_phase_ts = phase_of(due, m_start, m_end), due
+            if phase == "measure" and window["closed_ts"] is not None:
+                return  # due in the window, answered after it closed: already counted as dropped
     headers = getattr(response, "headers", None)
     if headers is None:
         worker_id = pid = NO_WORKER
         thread_id = ""
     else:
-        worker_id = _header(headers, "x-worker-id") or NO_WORKER
-        pid = _header(headers, "x-pid") or NO_WORKER
-        thread_id = _header(headers, "x-thread-id") or ""
+        if headers.__class__ is _Headers:  # lower-case name -> (name, value), or a list of them
+            w, p, t = _dict_get(headers, "x-worker-id"), _dict_get(headers, "x-pid"), _dict_get(headers, "x-thread-id")
+            plain = w.__class__ is tuple and p.__class__ is tuple and (t is None or t.__class__ is tuple)
+        else:
+            plain = False
+        if plain:
+            worker_id, pid, thread_id = w[1] or NO_WORKER, p[1] or NO_WORKER, "" if t is None else t[1] or ""
+        else:
+            worker_id = _header(headers, "x-worker-id") or NO_WORKER
+            pid = _header(headers, "x-pid") or NO_WORKER
+            thread_id = _header(headers, "x-thread-id") or ""
+    st = state
     if exception is None:
-        state.record(phase, name, latency_ms, True, worker_id, pid, done, None, thread_id,
-                     not name.startswith(PROBE_PREFIX), due_phase_ts, done_phase)
+        # HookState.record(phase, name, latency_ms, True, worker_id, pid, done, None, thread_id,
+        #                  not a probe, due_phase_ts, done_phase), written out (a success is in
+        #                  the latency histogram whatever its due time)
+        code = st._ok_codes.get((phase, name, worker_id, pid, thread_id, done_phase))
+        if code is None:
+            code = st.ok_code(phase, name, worker_id, pid, thread_id, done_phase)
+        pending = st._pending
+        pending.extend((code, latency_ms, done))
+        if st.keep_requests:
+            st.requests_log.append([done - latency_ms / 1000, done, True, worker_id, pid, ""])
+        if len(pending) >= 3 * hooks.FLUSH_EVERY:
+            st.flush()
     else:
-        state.record(phase, name, latency_ms, False, worker_id, pid, done, f"{type(exception).__name__}: {exception}",
-                     thread_id, not name.startswith(PROBE_PREFIX), due_phase_ts, done_phase)
+        st.record(phase, name, latency_ms, False, worker_id, pid, done, f"{type(exception).__name__}: {exception}",
+                  thread_id, not name.startswith(PROBE_PREFIX), due_phase_ts, done_phase)
 
 
 @events.report_to_master.add_listener
