@@ -231,6 +231,8 @@ def response():
     if rng.random() < 0.95:
         pid = rng.choice(["100", "101"])
         h.add("X-Pid", pid)
+        if rng.random() < 0.05:  # the field twice (an app and a proxy both set it): the first line counts
+            h.add("X-Pid", "999")
     if rng.random() < 0.2:
         tid = rng.choice(["1", "2", ""])
         h.add("X-Thread-Id", tid)

@@ -444,7 +444,10 @@ def _header(headers, key: str) -> str | None:
         return value
     if value.__class__ is tuple and len(value) == 2:
         return value[1]
-    return headers.get(key)  # several lines of one field: what the Headers' own accessor makes of them
+    value = headers.get(key)  # several lines of one field: the Headers' own accessor gives a list
+    if isinstance(value, list):  # the first line names the process (an app and a proxy may both set one)
+        return value[0] if value else None
+    return value
 
 
 @events.request.add_listener
