@@ -144,23 +144,19 @@ def _scaled_copy(src: Path, dst: Path, run_id: str, factor: int) -> Path:
     return dst
 
 
-@pytest.fixture(scope="module")
-def side_by_side(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """`harness report small doubled`, rendered once (a side-by-side report takes seconds) for
-    the two tests below: one reads the report, the other what the command did."""
-    results = tmp_path_factory.mktemp("side-by-side") / "results"
+@pytest.mark.slow
+def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_path: Path):
+    """`harness report small doubled`: the side-by-side report of two runs (once a test of
+    render_report and one of the CLI, each rendering the same two runs: one render now)."""
+    results = tmp_path / "results"
     shutil.copytree(FIXTURE, results / "small")
     _scaled_copy(FIXTURE, results / "doubled", "doubled", 2)
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "report", "small", "doubled"],
                          capture_output=True, text=True, timeout=120)
-    return results, out
-
-
-@pytest.mark.slow
-def test_several_runs_side_by_side(side_by_side):
-    results, out = side_by_side
     assert out.returncode == 0, out.stderr
     folder = results / "reports" / "small+doubled"
+    assert out.stdout.strip() == str(folder / "report.html")
+    assert not (results / "small" / "report").exists(), "a side-by-side report belongs to no single run"
     md = (folder / "summary.md").read_text()
     assert md.startswith("# Side by side")
     assert "| single /cpu u6 | doubled | 662 | 2.000 |" in md
@@ -168,14 +164,6 @@ def test_several_runs_side_by_side(side_by_side):
     assert html.count('class="run"') == 2 and "Side by side: small vs doubled" in html
     assert {"side_by_side_throughput.png", "side_by_side_latency.png", "run1-sweeps.png", "run2-sweeps.png"} \
         <= {p.name for p in folder.glob("*.png")}
-
-
-@pytest.mark.slow
-def test_report_cli_takes_several_runs_and_writes_beside_them(side_by_side):
-    results, out = side_by_side
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(results / "reports" / "small+doubled" / "report.html")
-    assert not (results / "small" / "report").exists(), "a side-by-side report belongs to no single run"
 
 
 def test_knee_rule_on_hand_made_points():
