@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from harness import cost, evidence
 from harness.load.hooks import NO_WORKER, PROBE_PREFIX, SIGNIFICANT_DIGITS, decode_histogram, latency_summary
@@ -236,6 +235,8 @@ def confidence_interval(values: Any, level: float = 0.95) -> tuple[float, float]
         return math.nan, math.nan
     if np.all(x == x[0]):
         return float(x[0]), float(x[0])
+    from scipy import stats  # imported on first use (about a second): many commands compute no interval
+
     low, high = stats.t.interval(level, x.size - 1, loc=x.mean(), scale=stats.sem(x))
     return float(low), float(high)
 

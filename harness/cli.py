@@ -222,22 +222,20 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.report import render_report
-    from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
-
     if (args.threshold or args.gate or args.markdown or args.junit or args.detect is not None) and not args.against:
         raise UsageError("--threshold, --gate, --detect, --markdown and --junit of harness run go with --against",
                          "add --against REF, or use harness compare on stored runs")
     if args.against and args.target:
         raise UsageError("--against compares two versions of a server the harness starts; --target drives one "
                          "it does not", "drop --target, or compare two stored runs with harness compare")
-    from harness import compare
+    if args.threshold or args.gate:  # (none given: nothing to check, and pandas is not imported for it)
+        from harness import compare
 
-    try:
-        compare.parse_thresholds(args.threshold or [])
-        compare.parse_gate(args.gate)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        try:
+            compare.parse_thresholds(args.threshold or [])
+            compare.parse_gate(args.gate)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
@@ -259,6 +257,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(scen, cases, Console(width=200 if not sys.stdout.isatty() else None))
         return EXIT_OK
+    # here, not at the top: bad input and --dry-run end above without pandas, scipy and matplotlib
+    from harness.report import render_report
+    from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
+
     if any(c.mode != "external" for c in cases):
         find_node()  # what the machine lacks is said before anything is written
         _prepare_server()

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from harness import analysis, evidence
 from harness.calibrate import fingerprint
@@ -268,6 +267,8 @@ def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict
     3 %) moves a mean and its t-interval far, a median not at all (from 9 pairs the 95 %
     interval leaves out the most extreme pair on each side). Fewer pairs, or two separate
     runs: the mean with a Student-t interval (Welch's for two runs)."""
+    from scipy import stats  # imported on first use (about a second): many commands compute no interval
+
     lb, lc = np.log(b), np.log(c)
     if paired and lb.size >= ROBUST_MIN_PAIRS:
         d = lc - lb
@@ -299,6 +300,8 @@ def _half_width_factor(n: int, k: float, level: float, method: str, power: float
     side, in units of one repetition's spread: t-quantiles for the mean; for the median
     of pairs, the expected order statistic that bounds its interval (Blom's approximation
     of normal order statistics) and the median's asymptotic standard error."""
+    from scipy import stats  # imported on first use (about a second): many commands compute no interval
+
     if method == "median" and n >= ROBUST_MIN_PAIRS:
         j = 1
         while j + 1 <= (n + 1) // 2 and 1 - 2 * stats.binom.cdf(j, n, 0.5) >= level:

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 # Fewer repetitions than this give no interval at all (min..max of 2 covers the median only
 # half the time), so no claim resting on them is firm.
@@ -48,6 +47,8 @@ def median_interval(values: Any, level: float = 0.95) -> tuple[float, float, flo
 
 def _order_coverage(n: int, k: int) -> float:
     """Probability that [x(k), x(n-k+1)] of n values holds their distribution's median."""
+    from scipy import stats  # imported on first use (about a second): many commands compute no interval
+
     return float(1 - 2 * stats.binom.cdf(k - 1, n, 0.5))
 
 

@@ -59,7 +59,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as _dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -71,13 +70,15 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import pandas as pd
 import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
 from harness.preload import PROCESS_COLUMNS
+
+if TYPE_CHECKING:  # pandas is imported where a table is read or written: `harness list`, `plan` and
+    import pandas as pd  # `--help` never need it (about half a second of imports)
 
 SCHEMA_VERSION = 7
 # Columns each schema version added, with the value they take in an older record (what the
@@ -263,6 +264,8 @@ def replace_folder(new: Path, target: Path) -> None:
 
 
 def write_table(path: Path, name: str, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
     atomic_write_text(path, frame.to_csv(index=False))
 
@@ -332,6 +335,8 @@ def machine_facts() -> dict[str, Any]:
 
 def versions(node: str | None, repo: Path | None) -> dict[str, Any]:
     """Versions of what ran; `repo`: the harness's checkout (None: an installed harness, no commit)."""
+    import importlib.metadata
+
     # Never `import locust` here: it monkey-patches the harness process with gevent.
     return {
         "node": _command_version([node, "--version"]) if node else None,
@@ -476,6 +481,8 @@ def load_run(path: Path | str) -> Run:
     meta = read_meta(path)
     version = meta["schema_version"]
     listed = {c["case_id"] for c in meta.get("cases", [])} if "cases" in meta else None
+    import pandas as pd
+
     tables, problems = {}, []
     for name, columns in TABLE_COLUMNS.items():
         file = path / f"{name}.csv"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -327,22 +328,34 @@ def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
         return subprocess.run([sys.executable, "-m", "harness", "--results", str(results), *args],
                               capture_output=True, text=True, timeout=60)
 
-    same = run_cli("compare", "base", "same", "--detect", "10")
+    # the commands below read the stored runs and write nothing in results/: three at a time
+    # (each is mostly a second of imports), every result checked as before
+    calls = {"same": ("compare", "base", "same", "--detect", "10"),
+             "slow": ("compare", "base", "slow", "--junit", str(tmp_path / "j.xml"),
+                      "--markdown", str(tmp_path / "s.md")),
+             "noisy": ("compare", "base", "noisy"), "busy": ("compare", "base", "busy"),
+             "one": ("compare", "base", "one"),
+             "ab": ("compare", "ab"), "not_ab": ("compare", "base"), "nope": ("compare", "base", "nope"),
+             "bad": ("compare", "base", "same", "--threshold", "bogus=1"),
+             "gate": ("compare", "base", "same", "--gate", "latency"), "argparse": ("compare", "--nope")}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = dict(zip(calls, pool.map(lambda argv: run_cli(*argv), calls.values())))
+    same = done["same"]
     assert same.returncode == 0 and "to catch a 10% change of single /cpu u8 throughput" in same.stderr
-    out = run_cli("compare", "base", "slow", "--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "s.md"))
+    out = done["slow"]
     assert out.returncode == 4, out.stderr
     assert "REGRESSION" in (tmp_path / "s.md").read_text() and (tmp_path / "j.xml").is_file()
-    assert run_cli("compare", "base", "noisy").returncode == 5
-    assert run_cli("compare", "base", "busy").returncode == 6
-    assert run_cli("compare", "base", "one").returncode == 7
-    ab = run_cli("compare", "ab")  # an A/B run alone: base side against new side, paired
+    assert done["noisy"].returncode == 5
+    assert done["busy"].returncode == 6
+    assert done["one"].returncode == 7
+    ab = done["ab"]  # an A/B run alone: base side against new side, paired
     assert ab.returncode == 4 and "paired" in ab.stdout + ab.stderr, ab.stderr
-    assert run_cli("compare", "base").returncode == 2  # not an A/B run: bad input, one line
-    assert run_cli("compare", "base", "nope").returncode == 2
-    bad = run_cli("compare", "base", "same", "--threshold", "bogus=1")
+    assert done["not_ab"].returncode == 2  # not an A/B run: bad input, one line
+    assert done["nope"].returncode == 2
+    bad = done["bad"]
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert run_cli("compare", "base", "same", "--gate", "latency").returncode == 2
-    assert run_cli("compare", "--nope").returncode == 2  # argparse's own errors are bad input too
+    assert done["gate"].returncode == 2
+    assert done["argparse"].returncode == 2  # argparse's own errors are bad input too
     # a baseline under results/baselines/ by name
     assert run_cli("baseline", "update", "base", "--name", "smoke").returncode == 0
     assert (results / "baselines" / "smoke" / "run.json").is_file()

@@ -145,28 +145,25 @@ def _scaled_copy(src: Path, dst: Path, run_id: str, factor: int) -> Path:
 
 
 @pytest.mark.slow
-def test_several_runs_side_by_side(run, tmp_path: Path):
-    doubled = record.load_run(_scaled_copy(FIXTURE, tmp_path / "doubled", "doubled", 2))
-    report = render_report([run, doubled], tmp_path / "out")
-    md = report.markdown.read_text()
-    assert md.startswith("# Side by side")
-    assert "| single /cpu u6 | doubled | 662 | 2.000 |" in md
-    html = report.html.read_text()
-    assert html.count('class="run"') == 2 and "Side by side: small vs doubled" in html
-    assert {"side_by_side_throughput.png", "side_by_side_latency.png", "run1-sweeps.png", "run2-sweeps.png"} \
-        <= {p.name for p in report.figures}
-
-
-@pytest.mark.slow
-def test_report_cli_takes_several_runs_and_writes_beside_them(tmp_path: Path):
+def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_path: Path):
+    """`harness report small doubled`: the side-by-side report of two runs (once a test of
+    render_report and one of the CLI, each rendering the same two runs: one render now)."""
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results / "small")
     _scaled_copy(FIXTURE, results / "doubled", "doubled", 2)
     out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "report", "small", "doubled"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(results / "reports" / "small+doubled" / "report.html")
+    folder = results / "reports" / "small+doubled"
+    assert out.stdout.strip() == str(folder / "report.html")
     assert not (results / "small" / "report").exists(), "a side-by-side report belongs to no single run"
+    md = (folder / "summary.md").read_text()
+    assert md.startswith("# Side by side")
+    assert "| single /cpu u6 | doubled | 662 | 2.000 |" in md
+    html = (folder / "report.html").read_text()
+    assert html.count('class="run"') == 2 and "Side by side: small vs doubled" in html
+    assert {"side_by_side_throughput.png", "side_by_side_latency.png", "run1-sweeps.png", "run2-sweeps.png"} \
+        <= {p.name for p in folder.glob("*.png")}
 
 
 def test_knee_rule_on_hand_made_points():
