@@ -137,3 +137,56 @@ def test_the_memory_lesson_opens_on_a_memory_figure_and_other_runs_have_none(tmp
     assert not (tmp_path / "pool" / "memory.png").exists()
     page = (tmp_path / "pool" / "report.html").read_text()
     assert "memory per worker or thread" not in page and "<h2>Memory</h2>" not in page
+
+
+def spawn_rows(spawn_ms: list[float], pool_ms: list[float], **overrides) -> list[dict]:
+    """/cpu?work=2 with 4 users: a pool of 2 threads, a new Worker per request and the single control."""
+    rows = []
+    for condition, mode, per_request in (("pool-2t /cpu?work=2 u4", "pool", pool_ms),
+                                         ("spawn-per-request /cpu?work=2 u4", "spawn-per-request", spawn_ms),
+                                         ("single /cpu?work=2 u4", "single", [0.36] * len(pool_ms))):
+        for i, ms in enumerate(per_request):
+            rows += cases(condition, [1000.0 / ms if mode != "spawn-per-request" else 30.0], mode=mode,
+                          path="/cpu?work=2", users=4, threads=2.0 if mode == "pool" else float("nan"),
+                          server_cpu_ms_per_request=ms, **overrides)
+            rows[-1].update(repetition=i + 1, case_id=f"{condition}-r{i + 1}")
+    return rows
+
+
+def test_a_worker_per_request_costing_far_more_cpu_than_a_pool_is_the_headline():
+    """Measured (pool_vs_spawn --quick, 16:48 UTC, quiet): 57.6..67.9 ms of server CPU per spawned
+    request against 0.53..0.58 in the pool. The headline used to be 'single served the most',
+    and the speedup line called the spawn ratio unmeasurable because Locust paced single."""
+    results, summary = tables(spawn_rows([58.9, 57.6, 67.9], [0.55, 0.53, 0.58], generator_limited=True))
+    (line,) = story.spawn_lines(summary)
+    assert "58.9 ms of server CPU per request" in line and "0.55 ms" in line and "107x" in line  # 58.9 / 0.55
+    assert "it holds here" in line and "57.6..67.9 against 0.53..0.58 ms" in line
+    head = story.headline(summary, results, analysis.speedups(results), analysis.sweeps(summary))
+    assert head.answer == line and head.figure == "cores_by_role"
+    # overlapping intervals, or a busy machine: no claim
+    _, overlap = tables(spawn_rows([0.9, 0.5, 0.6], [0.55, 0.53, 0.58]))
+    assert "inconclusive" in story.spawn_lines(overlap)[0] and "holds" not in story.spawn_lines(overlap)[0]
+    _, busy = tables(spawn_rows([58.9, 57.6, 67.9], [0.55, 0.53, 0.58], other_cpu_pct=80.0))
+    assert "inconclusive" in story.spawn_lines(busy)[0]
+    _, no_pool = tables([r for r in spawn_rows([58.9, 57.6, 67.9], [0.55, 0.53, 0.58]) if r["mode"] != "pool"])
+    assert story.spawn_lines(no_pool) == []
+
+
+def test_the_shared_state_headline_is_the_split_in_memory_counter():
+    """Measured (shared_state --quick, 16:50 UTC): the headline said 'single /count/memory u8
+    served the most', which is not the demo's question."""
+    counters = pd.DataFrame([
+        {"condition": "single /count/memory u8", "mode": "single", "workers": 1, "route": "/count/memory",
+         "load": "closed", "store": "memory", "repetitions": 3, "client_ok": 900, "client_failures": 0,
+         "counters": 1, "counted_total": 900, "largest_count": 900, "largest_share": 1.0, "all_exact": True},
+        {"condition": "cluster-rr-2w /count/memory u8", "mode": "cluster", "workers": 2, "route": "/count/memory",
+         "load": "closed", "store": "memory", "repetitions": 3, "client_ok": 1000, "client_failures": 0,
+         "counters": 2, "counted_total": 1000, "largest_count": 620, "largest_share": 0.62, "all_exact": False}])
+    results, summary = tables(cases("single /count/memory u8", [3000.0, 3100.0, 2900.0])
+                              + cases("cluster-rr-2w /count/memory u8", [2400.0, 2500.0, 2450.0], mode="cluster",
+                                      workers=2))
+    head = story.headline(summary, results, analysis.speedups(results), analysis.sweeps(summary), counters=counters)
+    assert head.answer.startswith("cluster-rr-2w /count/memory u8: each of the 2 workers counted only")
+    # without the counters it is a throughput comparison, as before
+    assert "served the most" in story.headline(summary, results, analysis.speedups(results),
+                                                analysis.sweeps(summary)).answer

@@ -284,7 +284,8 @@ def _process_rows(run: Run) -> pd.DataFrame:
 
 def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores)
+    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+                                 analysis.counter_summary(analysis.counter_results(v.run)))
     said = story.condition_lines(v.summary)  # the table in words: folded away in the HTML
     return {
         "label": v.label, "meta": meta, "scenario": meta.get("scenario", {}), "machine": meta.get("machine", {}),
@@ -393,7 +394,8 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
     runs = []
     for v in views:
         meta = v.run.meta
-        head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores)
+        head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+                                 analysis.counter_summary(analysis.counter_results(v.run)))
         runs.append({
             "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),
             "scenario": meta.get("scenario", {}).get("name"), "started_at": meta.get("started_at"),
@@ -416,7 +418,8 @@ def _markdown_run(v: RunView) -> list[str]:
     m = meta.get("machine", {})
     ver = meta.get("versions", {})
     git = ver.get("git") or {}
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores)
+    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+                                 analysis.counter_summary(analysis.counter_results(v.run)))
     lines = [
         f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
         "",

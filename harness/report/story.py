@@ -572,6 +572,44 @@ def move_lines(summary: pd.DataFrame, results: pd.DataFrame) -> list[str]:
     return out
 
 
+def spawn_lines(summary: pd.DataFrame) -> list[str]:
+    """The pool-vs-spawn demo, per path with both: the server CPU per request of a new
+    Worker per request against a reused pool on the same path and load, checked against
+    the guides' claim that starting a worker per request costs far more than reusing a pool
+    (firm where the intervals of the two medians separate). CPU per request is the server's
+    own cost, so a generator at its limit does not doubt it."""
+    out = []
+    for s in summary[summary["mode"] == "spawn-per-request"].itertuples(index=False):
+        pools = summary[(summary["mode"] == "pool") & (summary["path"] == s.path) & (summary["users"] == s.users)
+                        & (summary["keepalive"] == s.keepalive)]
+        if pools.empty:
+            continue
+        p = pools.iloc[0]
+        spawned, pooled = s.server_cpu_ms_per_request, float(p["server_cpu_ms_per_request"])
+        if not (spawned > 0 and pooled > 0):
+            continue
+        text = (f"A new Worker per request on {s.path} cost {spawned:,.1f} ms of server CPU per request, a reused "
+                f"pool of {int(p['threads'])} thread{'s' if int(p['threads']) != 1 else ''} {pooled:,.2f} ms "
+                f"({spawned / pooled:,.0f}x; medians over repetitions).")
+        claim = " The guides say starting a worker per request costs far more than handing the work to a pool"
+        doubts = evidence.claim_doubts(summary[summary["condition"].isin([s.condition, p["condition"]])],
+                                       generator_matters=False)
+        spawn_iv = (s.server_cpu_ms_per_request_low, s.server_cpu_ms_per_request_high)
+        pool_iv = (float(p["server_cpu_ms_per_request_low"]), float(p["server_cpu_ms_per_request_high"]))
+        if doubts:
+            text += f"{claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
+        elif evidence.below(pool_iv, spawn_iv):
+            text += (f"{claim}, and it holds here (the intervals of the medians separate: "
+                     f"{spawn_iv[0]:,.1f}..{spawn_iv[1]:,.1f} against {pool_iv[0]:,.2f}..{pool_iv[1]:,.2f} ms).")
+        elif evidence.below(spawn_iv, pool_iv):
+            text += f"{claim}; here spawning cost less, which contradicts that."
+        else:
+            text += (f"{claim}; the intervals of the medians overlap, so this is "
+                     f"{evidence.inconclusive(['more repetitions or a smaller task would settle it'])}.")
+        out.append(text)
+    return out
+
+
 def memory_conditions(summary: pd.DataFrame) -> pd.DataFrame:
     """The memory demo's conditions: a cluster and a pool under a light load of requests that
     only wait (/io), with `units` (workers or threads); empty unless both kinds ran."""
@@ -640,7 +678,7 @@ def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, poi
     return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(steady),
             *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores),
             *(shared_state_lines(counters) if counters is not None else []), *event_lines(events),
-            *move_lines(summary, results), *memory_lines(summary)]
+            *move_lines(summary, results), *memory_lines(summary), *spawn_lines(summary)]
 
 
 @dataclass
@@ -689,11 +727,13 @@ def _scheduling_lesson(results: pd.DataFrame) -> str:
 
 
 def headline(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, points: pd.DataFrame,
-             events: pd.DataFrame | None = None, cores: int | None = None) -> Headline:
+             events: pd.DataFrame | None = None, cores: int | None = None,
+             counters: pd.DataFrame | None = None) -> Headline:
     """The report's first sentence. Events (a killed worker, a reload) answer a resilience
-    run; moving data between threads, memory per worker and blocking vs offloading answer
-    their demos (each run also sweeps a pool or cluster size, but that sweep is not its
-    question); a sweep's knee a sizing run; the probe's latency an event-loop run;
+    run; moving data between threads, memory per worker, blocking vs offloading, a Worker
+    per request vs a pool and a counter per process vs Redis (`counters`,
+    analysis.counter_summary) answer their demos (each run also sweeps a pool or cluster
+    size, or compares throughput, but that is not its question); a sweep's knee a sizing run; the probe's latency an event-loop run;
     otherwise the condition with the most throughput against the next best. A lesson's
     sentence says itself whether its claim is firm."""
     if events is not None and not events.empty:
@@ -710,6 +750,13 @@ def headline(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, 
     offloaded = [line for line in probe_lines(summary) if line.startswith("Blocking vs offloading")]
     if offloaded:
         return Headline(offloaded[-1], "", "latency")
+    spawned = spawn_lines(summary)
+    if spawned:  # the smallest task's line first: there the start-up is nearly all of the cost
+        return Headline(spawned[0], "", "cores_by_role")
+    if counters is not None and not counters.empty:  # a counter in memory split over processes is the lesson
+        said = shared_state_lines(counters)
+        split = [line for line, c in zip(said, counters.itertuples(index=False)) if c.counters > 1]
+        return Headline((split or said)[0], "", "throughput")
     sizing = _sweep_headline(points[points["parameter"].isin(SIZING_PARAMETERS)], cores) if not points.empty else None
     if sizing:
         return sizing
