@@ -168,6 +168,8 @@ def test_a_worker_per_request_costing_far_more_cpu_than_a_pool_is_the_headline()
     assert "inconclusive" in story.spawn_lines(overlap)[0] and "holds" not in story.spawn_lines(overlap)[0]
     _, busy = tables(spawn_rows([58.9, 57.6, 67.9], [0.55, 0.53, 0.58], other_cpu_pct=80.0))
     assert "inconclusive" in story.spawn_lines(busy)[0]
+    _, cheaper = tables(spawn_rows([0.20, 0.21, 0.22], [0.55, 0.53, 0.58]))
+    assert "which contradicts that" in story.spawn_lines(cheaper)[0]
     _, no_pool = tables([r for r in spawn_rows([58.9, 57.6, 67.9], [0.55, 0.53, 0.58]) if r["mode"] != "pool"])
     assert story.spawn_lines(no_pool) == []
 

@@ -45,6 +45,7 @@ class RunView:
     cases: pd.DataFrame
     first_reps: pd.DataFrame
     cores: int
+    counters: pd.DataFrame  # analysis.counter_summary: the shared-state demo's counts (empty otherwise)
 
 
 def view(run: Run, label: str | None = None) -> RunView:
@@ -57,13 +58,12 @@ def view(run: Run, label: str | None = None) -> RunView:
     cores = int(run.meta.get("machine", {}).get("logical_cores") or 1)
     points = analysis.sweeps(summary, speed)
     cases = run["cases"][run["cases"]["status"] == "complete"]
+    counters = analysis.counter_summary(analysis.counter_results(run))
     return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
                    points=points, warnings=analysis.run_warnings(run, results, summary),
-                   story=story.lines(summary, results, speed, points, cores,
-                                     analysis.counter_summary(analysis.counter_results(run)),
-                                     analysis.event_outcomes(run)),
+                   story=story.lines(summary, results, speed, points, cores, counters, analysis.event_outcomes(run)),
                    cases=cases,
-                   first_reps=cases.drop_duplicates("condition"), cores=cores)
+                   first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters)
 
 
 def _png(fig: plt.Figure, path: Path) -> Path:
@@ -285,7 +285,7 @@ def _process_rows(run: Run) -> pd.DataFrame:
 def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
     head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
-                                 analysis.counter_summary(analysis.counter_results(v.run)))
+                                 v.counters)
     said = story.condition_lines(v.summary)  # the table in words: folded away in the HTML
     return {
         "label": v.label, "meta": meta, "scenario": meta.get("scenario", {}), "machine": meta.get("machine", {}),
@@ -395,7 +395,7 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
     for v in views:
         meta = v.run.meta
         head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
-                                 analysis.counter_summary(analysis.counter_results(v.run)))
+                                 v.counters)
         runs.append({
             "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),
             "scenario": meta.get("scenario", {}).get("name"), "started_at": meta.get("started_at"),
@@ -419,7 +419,7 @@ def _markdown_run(v: RunView) -> list[str]:
     ver = meta.get("versions", {})
     git = ver.get("git") or {}
     head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
-                                 analysis.counter_summary(analysis.counter_results(v.run)))
+                                 v.counters)
     lines = [
         f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
         "",
