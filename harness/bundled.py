@@ -26,7 +26,7 @@ from harness.errors import EnvironmentProblem
 PACKAGE = Path(__file__).resolve().parent
 DATA = PACKAGE / "_data"
 # What a wheel carries of server/ (never node_modules): setup.py copies these.
-SERVER_FILES = ("*.js", "package.json", "package-lock.json")
+SERVER_FILES = ("*.js", "modes.json", "package.json", "package-lock.json")
 INSTALLED_MARK = ".installed"
 
 
@@ -55,6 +55,14 @@ def cache_root() -> Path:
 def _bundled_files() -> list[Path]:
     folder = DATA / "server"
     return sorted({p for pattern in SERVER_FILES for p in folder.glob(pattern) if p.is_file()})
+
+
+def server_file(name: str) -> Path:
+    """One file of the reference server as this version of the harness carries it (the
+    checkout's server/, or the wheel's copy), without preparing anything: facts both sides
+    read, such as server/modes.json."""
+    root = source_tree()
+    return (root / "server" if root else DATA / "server") / name
 
 
 def installed_server_dir() -> Path:

@@ -34,11 +34,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from harness import __version__, record, scenario as scenario_mod
+from harness import __version__, modes as server_modes, record, scenario as scenario_mod
 from harness.errors import (EXIT_CODES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted,
                             UsageError)
 from harness.scenario import Case
-from harness.servers.base import check_port_free, find_node
+from harness.net import check_port_free
+from harness.nodes import find_node
 
 if TYPE_CHECKING:
     from harness.against import Side
@@ -184,10 +185,10 @@ def _values(kind: str, cores_ok: bool) -> Callable[[str], list]:
 
 def _modes(text: str) -> list[str]:
     modes = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in scenario_mod.MODES or m == "external"]
+    unknown = [m for m in modes if m not in server_modes.names(selectable=True)]
     if unknown or not modes:
         raise argparse.ArgumentTypeError(f"{text!r}: unknown mode {unknown[0] if unknown else ''!r}; use some of "
-                                         + ", ".join(m for m in scenario_mod.MODES if m != "external"))
+                                         + ", ".join(server_modes.names(selectable=True)))
     return list(dict.fromkeys(modes))
 
 
@@ -261,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render_report
     from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
 
-    if any(c.mode != "external" for c in cases):
+    if any(server_modes.get(c.mode).starts_server for c in cases):
         find_node()  # what the machine lacks is said before anything is written
         _prepare_server()
     check_modes_available({c.mode for c in cases})
@@ -429,7 +430,7 @@ def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace)
                                      preload=False if getattr(args, "no_preload", False) else None)
         except UsageError as exc:
             raise UsageError(f"--app with scenario {scen.name}: {exc.message}", "use a scenario whose servers are "
-                             f"in the modes {', '.join(scenario_mod.APP_MODES)}, e.g. `harness run app --app FILE`") from exc
+                             f"in the modes {', '.join(scenario_mod.app_modes())}, e.g. `harness run app --app FILE`") from exc
     if target or app:
         scen = replace(scen, workloads=(scenario_mod.PathWorkload.of(path or "/"),))
     return scen
@@ -548,7 +549,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Which modes can run here, and the command that fixes what is missing; with a
     scenario, only what that scenario needs, and exit 0 when it can run."""
     from harness import calibrate
-    from harness.servers import MODE_CLASSES
     from harness.servers.redis import redis_missing, redis_version
 
     import io
@@ -558,9 +558,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     facts: dict[str, object] = {}
     scen = scenario_mod.load(args.scenario) if getattr(args, "scenario", None) else None
     cases = scen.cases() if scen is not None else []
-    modes = sorted({c.mode for c in cases} - {"external"}) if scen is not None else list(scenario_mod.MODES)
+    modes = (sorted({c.mode for c in cases if server_modes.get(c.mode).starts_server}) if scen is not None
+             else list(server_modes.names()))
     services = {s for c in cases for s in c.services}
-    needs_node = scen is None or any(c.mode != "external" for c in cases)
+    needs_node = scen is None or any(server_modes.get(c.mode).starts_server for c in cases)
     problems: list[str] = []
     if needs_node:
         node_line, problem = _node_line()
@@ -578,12 +579,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for col in ("mode", "ready", "what to do"):
         table.add_column(col)
     for mode in modes:
-        cls = MODE_CLASSES.get(mode)
-        if cls is None:
-            table.add_row(mode, "[red]no[/]", "not implemented in this version of the harness")
-            facts["modes"].append({"mode": mode, "ready": False, "missing": ["not implemented"], "advice": ""})
-            problems.append(f"mode {mode}: not implemented in this version of the harness")
-            continue
+        cls = server_modes.get(mode).server_class()
         missing = cls.missing()
         problems += [f"mode {mode}: {m}" for m in missing]
         table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or cls.advice())

@@ -34,7 +34,8 @@ from harness.run import (ACTIVE_DIR, check_modes_available, check_services_avail
                          resolve_nodes)
 from harness.scenario import Case, Scenario
 from harness.servers import make_server
-from harness.servers.base import Server, free_port, http_get
+from harness.net import free_port, http_get
+from harness.servers.base import Server
 from harness.servers.redis import RedisService
 
 REFRESH_S = 1.0

@@ -104,3 +104,33 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     if not _HOST_RE.match(host) or (port_text and (not port_text.isdigit() or not 1 <= int(port_text) <= 65535)):
         raise UsageError(f"{text!r} is not HOST or HOST:PORT", "e.g. --master 10.0.0.5:5557")
     return host, int(port_text) if port_text else default_port
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on host right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node does: TIME_WAIT is not "taken"
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"port {port} on {host} is taken ({exc.strerror})",
+                "stop what listens there (`ss -ltnp`) or leave the port out so the harness picks a free one",
+            ) from exc
+
+
+def http_get(host: str, port: int, path: str, timeout_s: float = 2.0,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()

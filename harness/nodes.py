@@ -25,7 +25,18 @@ from pathlib import Path
 from harness import procs
 from harness.errors import EnvironmentProblem, UsageError
 from harness.scenario import check_node_version as check_version
-from harness.servers.base import find_node
+
+
+def find_node() -> str:
+    """The node binary: $HARNESS_NODE or the first `node` on PATH."""
+    node = os.environ.get("HARNESS_NODE") or shutil.which("node")
+    if not node or not os.access(node, os.X_OK):
+        raise EnvironmentProblem(
+            "node was not found on PATH",
+            "install Node.js 20 or newer (https://nodejs.org or `apt-get install nodejs`), or set HARNESS_NODE",
+        )
+    return node
+
 
 FETCH_TIMEOUT_S = 300.0
 

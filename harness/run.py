@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, bundled, calibrate, cost, net, nodes, preload, procs, record, selfcheck
+from harness import analysis, bundled, calibrate, cost, modes, net, nodes, preload, procs, record, selfcheck
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
@@ -28,10 +28,10 @@ from harness.load.hooks import NO_WORKER, add_aggregate, endpoint_rows, phase_of
 from harness.load.runner import LocustRun, RemoteWorkers
 from harness.sampling import Sampler
 from harness.scenario import AGGREGATE_NAME, COUNTING_ROUTES, Case, Scenario
+from harness.nodes import find_node
 from harness.servers import make_server
-from harness.servers.base import find_node, using_server_dir
+from harness.servers.base import using_server_dir
 from harness.servers.redis import RedisService, redis_missing, redis_version
-from harness.servers.reuseport import supports_reuseport
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL_S = 0.5
@@ -126,15 +126,17 @@ def resolve_nodes(cases: list[Case], notice: Callable[[str], None]) -> dict[str,
     npm registry now, before anything is written. Refuses a reuseport case on an older Node."""
     found: dict[str, dict[str, str]] = {}
     for case in cases:
-        if case.mode == "external":
+        mode = modes.get(case.mode)
+        if not mode.starts_server:
             continue  # runs no node of ours
         key = case.node_version or "machine"
         if key not in found:
             if case.node_version and not nodes.cached_binary(case.node_version).is_file():
                 notice(f"fetching Node {case.node_version} from the npm registry into {nodes.cache_dir()} (once)")
             found[key] = nodes.resolve(case.node_version)
-        if case.mode == "reuseport" and not supports_reuseport(found[key]["version"]):
-            raise UsageError(f"mode reuseport needs Node.js 22.12 or newer, and case {case.condition} would run "
+        problem = mode.node_problem(found[key]["version"])
+        if problem is not None:
+            raise UsageError(f"{problem}, and case {case.condition} would run "
                              f"{found[key]['version']} ({found[key]['binary']})",
                              'give its ServerSpec node_version="22.12.0" (fetched from npm) or pass --node-version')
     return found
@@ -309,7 +311,7 @@ def run_scenario(
     progress = progress or QuietProgress()
     cases = scenario.cases()
     # fail before anything is written when node is missing (a run of external targets needs none)
-    node = find_node() if any(c.mode != "external" for c in cases) else shutil.which("node")
+    node = find_node() if any(modes.get(c.mode).starts_server for c in cases) else shutil.which("node")
     check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
     services = {s for c in cases for s in c.services}
     check_services_available(services)  # redis-server missing: the same
@@ -420,7 +422,7 @@ def check_server_folder(cases: list[Case]) -> None:
     before anything is written: a wrong folder is bad input, not a failed case."""
     from harness.servers.base import server_dir
 
-    if all(c.mode == "external" or c.app for c in cases):
+    if all(not modes.get(c.mode).starts_server or c.app for c in cases):
         return
     folder = server_dir()
     if not (folder / "index.js").is_file():
@@ -429,15 +431,10 @@ def check_server_folder(cases: list[Case]) -> None:
                          "point HARNESS_SERVER_DIR at a folder holding the server (index.js), or unset it")
 
 
-def check_modes_available(modes: set[str]) -> None:
+def check_modes_available(names: set[str]) -> None:
     """Raise EnvironmentProblem (one line, with the fix) if this machine cannot run a mode."""
-    from harness.servers import MODE_CLASSES
-
-    for mode in sorted(modes):
-        cls = MODE_CLASSES.get(mode)
-        if cls is None:
-            raise UsageError(f"mode {mode} is not available in this version of the harness")
-        problems = cls.missing()
+    for mode in sorted(names):
+        problems = modes.get(mode).server_class().missing()
         if problems:
             raise EnvironmentProblem(f"mode {mode} cannot run here: {problems[0]}", "`harness doctor` lists what each mode needs")
 

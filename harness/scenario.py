@@ -19,15 +19,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness import modes as server_modes
 from harness.errors import UsageError
 
-MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport", "external")
-# Modes that can run a user's own app (`app=`, `--app`): the harness supplies the cluster wrapper.
-APP_MODES = ("single", "cluster", "nginx", "pm2")
+# What each server mode is (its label, its parameters, whether it runs one HTTP process or
+# `workers` of them, whether it can run a user's app, its events) is in harness/modes/.
 # An app file named like this is labelled by its folder (examples/hello-app/server.js: hello-app).
 _GENERIC_APP_NAMES = ("index", "server", "app", "main")
-# Modes with one HTTP process (workers must be 1); the others run `workers` server processes.
-ONE_PROCESS_MODES = ("single", "pool", "spawn-per-request")
 SCHEDULES = ("rr", "none")
 BALANCES = ("round_robin", "least_conn")
 MAX_THREADS = 64
@@ -57,17 +55,8 @@ MAX_RATE_RPS = 100_000
 MAX_GENERATOR_PROCESSES = 64
 USERS_PER_GENERATOR_WARN = 500
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-# Events a case can fire during its measurement window, and the modes each works in.
-# kill-worker: SIGKILL one worker process (the cluster primary or PM2 forks a new one);
-# reload / restart: `pm2 reload` (rolling) / `pm2 restart` (all at once);
-# sigterm: SIGTERM to the server's top process (drain, then exit; forced after the
-# shutdown timeout). nginx is left out: its backends are not replaced when they die.
-EVENT_MODES: dict[str, tuple[str, ...]] = {
-    "kill-worker": ("cluster", "pm2"),
-    "reload": ("pm2",),
-    "restart": ("pm2",),
-    "sigterm": ("single", "cluster", "pool", "spawn-per-request"),
-}
+# Events a case can fire during its measurement window: harness.modes.ACTIONS says what each
+# does, each mode which it supports (nginx none: its backends are not replaced when they die).
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0  # the server's --shutdown-timeout-ms default
 NODE_VERSION_RE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}$")  # an exact Node.js version, e.g. 22.12.0
 
@@ -106,7 +95,7 @@ def _seconds(value: Any, what: str, lo: float, hi: float) -> float:
 
 @dataclass(frozen=True)
 class Event:
-    """Something done to the server while the load runs: `action` (one of EVENT_MODES),
+    """Something done to the server while the load runs: `action` (one of harness.modes.ACTIONS),
     `at_s` seconds after the measurement window starts. It is part of the condition (its
     label is `action@at_s`), so a case with an event is never averaged with one without."""
 
@@ -114,8 +103,8 @@ class Event:
     at_s: float
 
     def __post_init__(self) -> None:
-        if self.action not in EVENT_MODES:
-            raise UsageError(f"unknown event action {self.action!r}", f"use one of: {', '.join(EVENT_MODES)}")
+        if self.action not in server_modes.ACTIONS:
+            raise UsageError(f"unknown event action {self.action!r}", f"use one of: {', '.join(server_modes.ACTIONS)}")
         _seconds(self.at_s, f"event {self.action} at_s", 0, 3600)
 
     @property
@@ -142,7 +131,7 @@ class ServerSpec:
     shutdown_timeout_s: how long each server process drains on SIGTERM before it
         force-exits (exit code 1); the server's own default is 5 s.
     events: what to do to the server during the measurement window (Event), e.g.
-        (Event("kill-worker", 2),); each mode supports some actions only (EVENT_MODES).
+        (Event("kill-worker", 2),); each mode supports some actions only (harness.modes, Mode.events).
     node_version: any mode: run this exact Node.js version (e.g. "22.12.0"), fetched once from
         the npm registry into a cache (None: the machine's node). The reuseport mode needs 22.12+.
     app: single, cluster, nginx and pm2: run this Node server file (one that listens on the
@@ -169,8 +158,7 @@ class ServerSpec:
     preload: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UsageError(f"unknown server mode {self.mode!r}", f"use one of: {', '.join(MODES)}")
+        mode = server_modes.get(self.mode)  # a UsageError that lists the modes
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}", f"use one of: {', '.join(SCHEDULES)}")
         if self.balance not in BALANCES:
@@ -186,21 +174,21 @@ class ServerSpec:
         if self.node_version is not None:
             check_node_version(self.node_version)
         if self.app is not None:
-            if self.mode not in APP_MODES:
-                raise UsageError(f"mode {self.mode} cannot run your own app", f"use one of: {', '.join(APP_MODES)}")
+            if not mode.runs_app:
+                raise UsageError(f"mode {self.mode} cannot run your own app", f"use one of: {', '.join(app_modes())}")
             if not isinstance(self.app, str) or not Path(self.app).is_file():
                 raise UsageError(f"app file {self.app!r} does not exist",
                                  "give the path of your server's .js file (it must listen on the port in PORT)")
         if not isinstance(self.preload, bool):
             raise UsageError(f"preload of mode {self.mode} is {self.preload!r}, not True or False")
-        if (self.mode == "external") != (self.target is not None):
+        if ("target" in mode.takes) != (self.target is not None):
             raise UsageError("mode external needs target=URL, and only mode external takes a target",
                              "use --target http://HOST:PORT on the command line")
         if self.target is not None:
             from harness.net import parse_target
 
             parse_target(self.target, allow_remote=True)  # the loopback rule is checked when the run starts
-        if self.mode in ONE_PROCESS_MODES and self.workers not in (1, "cores"):
+        if mode.one_process and self.workers not in (1, "cores"):
             raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
                              "drop workers=, or use mode cluster, nginx or pm2")
         _seconds(self.shutdown_timeout_s, "shutdown_timeout_s", 0, 600)
@@ -209,9 +197,9 @@ class ServerSpec:
         if not isinstance(self.events, tuple) or not all(isinstance(e, Event) for e in self.events):
             raise UsageError(f"events of mode {self.mode} must be a list of Event(action, at_s)")
         for event in self.events:
-            if self.mode not in EVENT_MODES[event.action]:
+            if event.action not in mode.events:
                 raise UsageError(f"event {event.action} is not supported by mode {self.mode}",
-                                 f"modes that support it: {', '.join(EVENT_MODES[event.action])}")
+                                 f"modes that support it: {', '.join(server_modes.event_modes()[event.action])}")
         if len({e.at_s for e in self.events}) < len(self.events):
             raise UsageError(f"two events of mode {self.mode} at the same time", "give each event its own at_s")
         last = max(self.events, key=lambda e: e.at_s, default=None)
@@ -221,27 +209,13 @@ class ServerSpec:
 
     def resolved(self) -> "ServerSpec":
         cores = machine_cores()
-        workers = 1 if self.mode in ONE_PROCESS_MODES + ("external",) else (
-            cores if self.workers == "cores" else self.workers)
+        workers = 1 if server_modes.get(self.mode).one_process else (cores if self.workers == "cores" else self.workers)
         return replace(self, workers=workers, threads=cores if self.threads == "cores" else self.threads)
 
     @property
     def label(self) -> str:
         """Short name of the setup, as reports show it (call on a resolved spec)."""
-        if self.mode == "single":
-            label = "single"
-        elif self.mode == "cluster":
-            label = f"cluster-{self.schedule}-{self.workers}w"
-        elif self.mode == "pool":
-            label = f"pool-{self.threads}t" + (f"-q{self.queue_limit}" if self.queue_limit is not None else "")
-        elif self.mode == "spawn-per-request":
-            label = "spawn-per-request"
-        elif self.mode == "nginx":
-            label = f"nginx-{self.balance.replace('_', '-')}-{self.workers}w"
-        elif self.mode == "external":
-            label = "external"
-        else:
-            label = f"{self.mode}-{self.workers}w"
+        label = server_modes.get(self.mode).label(self)
         if self.uv_threadpool_size is not None:
             label += f"-uv{self.uv_threadpool_size}"
         if self.shutdown_timeout_s != DEFAULT_SHUTDOWN_TIMEOUT_S:
@@ -527,8 +501,18 @@ def side_of(condition: str) -> tuple[str, str | None]:
 QUICK_KEYS = ("duration_s", "warmup_s", "repetitions", "users", "rate_rps", "parts")
 
 
+def app_modes() -> tuple[str, ...]:
+    """The modes that can run a user's own app (`app=`, `--app`)."""
+    return tuple(m.name for m in server_modes.all_modes() if m.runs_app)
+
+
 def _multi_process(server: ServerSpec) -> bool:
-    return server.mode not in ONE_PROCESS_MODES + ("external",)
+    return not server_modes.get(server.mode).one_process
+
+
+def _takes(parameter: str) -> Any:
+    """Whether a server's mode takes a ServerSpec parameter (e.g. threads: the pools)."""
+    return lambda server: parameter in server_modes.get(server.mode).takes
 
 
 def _default_server(mode: str) -> ServerSpec:
@@ -652,13 +636,13 @@ class Scenario:
             out = list(servers)
             if modes:
                 for mode in modes:
-                    if mode not in MODES or mode == "external":
+                    if mode not in server_modes.names(selectable=True):
                         raise UsageError(f"--modes: unknown server mode {mode!r}",
-                                         f"use some of: {', '.join(m for m in MODES if m != 'external')}")
+                                         f"use some of: {', '.join(server_modes.names(selectable=True))}")
                 out = [s for mode in modes for s in ([s for s in out if s.mode == mode] or [_default_server(mode)])]
             out = _times(out, "workers", workers, _multi_process)
-            out = _times(out, "threads", threads, lambda s: s.mode == "pool")
-            out = _times(out, "uv_threadpool_size", uv_threadpool_sizes, lambda s: s.mode != "external")
+            out = _times(out, "threads", threads, _takes("threads"))
+            out = _times(out, "uv_threadpool_size", uv_threadpool_sizes, lambda s: server_modes.get(s.mode).starts_server)
             seen: dict[str, ServerSpec] = {}
             for s in out:  # the same server twice (e.g. two specs that now differ in nothing) runs once
                 seen.setdefault(f"{s.resolved().label} {events_label(s.events)}", s)
@@ -666,7 +650,7 @@ class Scenario:
 
         grids = self.grids
         for flag, values, takes in (("--workers", workers, _multi_process),
-                                    ("--threads", threads, lambda s: s.mode == "pool")):
+                                    ("--threads", threads, _takes("threads"))):
             if values and not any(takes(s) for part in grids for s in expand(part.servers)):
                 what = "several processes (cluster, nginx, pm2, reuseport)" if flag == "--workers" else "a pool"
                 raise UsageError(f"{flag}: no server of scenario {self.name} runs {what}",
@@ -711,10 +695,10 @@ class Scenario:
                         repetition=rep,
                         mode=server.mode,
                         workers=int(server.workers),
-                        schedule=server.schedule if server.mode == "cluster" else "",
-                        threads=int(server.threads) if server.mode == "pool" else None,
-                        queue_limit=server.queue_limit if server.mode == "pool" else None,
-                        balance=server.balance if server.mode == "nginx" else "",
+                        schedule=server.schedule if _takes("schedule")(server) else "",
+                        threads=int(server.threads) if _takes("threads")(server) else None,
+                        queue_limit=server.queue_limit if _takes("queue_limit")(server) else None,
+                        balance=server.balance if _takes("balance")(server) else "",
                         uv_threadpool_size=server.uv_threadpool_size,
                         node_version=server.node_version,
                         app=str(Path(server.app).resolve()) if server.app else None,

@@ -39,11 +39,10 @@ from typing import Any, Callable
 
 import psutil
 
-from harness import procs
+from harness import modes, procs
 from harness.load.runner import LOCUSTFILE
 from harness.sampling import Sampler
 from harness.servers.base import ProcInfo, Server
-from harness.servers.node import ClusterServer, SingleServer
 
 PLAIN_LOCUSTFILE = Path(__file__).resolve().parent / "load" / "plain_locustfile.py"
 SELFCHECK_DIR = "selfcheck"
@@ -172,9 +171,9 @@ def default_pairs(has_wrk: bool) -> list[Pair]:
 
 def run_pair(pair: Pair, reps: int, window_s: float, settle_s: float, work_dir: Path,
              notice: Callable[[str], None]) -> None:
-    server_cls = SingleServer if pair.mode == "single" else ClusterServer
-    kwargs: dict[str, Any] = {} if pair.mode == "single" else {"workers": 2}
-    with server_cls(work_dir / f"server-{pair.name}", **kwargs) as server:
+    mode = modes.get(pair.mode)
+    kwargs: dict[str, Any] = {} if mode.one_process else {"workers": 2}
+    with mode.server_class()(work_dir / f"server-{pair.name}", **kwargs) as server:
         for rep in range(reps):
             order = (pair.a, pair.b) if rep % 2 == 0 else (pair.b, pair.a)  # A B B A ...: no side always first
             for kind in order:

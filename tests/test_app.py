@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, wait_until
 from harness import analysis
 from harness.record import load_run
-from harness.scenario import APP_MODES, ServerSpec
+from harness.scenario import ServerSpec, app_modes
 from harness.servers import make_server
 from harness.scenario import ClosedLoad, PathWorkload, Scenario
 
@@ -34,7 +34,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("mode", APP_MODES)
+@pytest.mark.parametrize("mode", app_modes())
 def test_example_app_serves_from_every_process_of_each_mode(tmp_path: Path, mode: str):
     spec = ServerSpec(mode, workers=1 if mode == "single" else 2, app=str(EXAMPLE))
     case = Scenario(name="t", description="t", servers=[spec], workloads=[PathWorkload.of("/")],
@@ -75,7 +75,7 @@ def test_app_scenario(tmp_path: Path):
     out = run(tmp_path, "--app", str(EXAMPLE))
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
-    assert [c["mode"] for c in run_.meta["cases"]] == list(APP_MODES)
+    assert [c["mode"] for c in run_.meta["cases"]] == list(app_modes())
     assert all(c["app"] == str(EXAMPLE) and c["status"] == "complete" for c in run_.meta["cases"])
     results = analysis.case_results(run_).set_index("mode")
     assert results.loc["single", "workers_seen"] == 1

@@ -14,8 +14,10 @@ import pytest
 from conftest import wait_until
 from test_servers import get  # one request on a new connection
 from harness.errors import EnvironmentProblem, HarnessError, RunFailed, UsageError
-from harness.scenario import MODES, ServerSpec
-from harness.servers import MODE_CLASSES, make_server
+from harness import modes
+from harness.scenario import ServerSpec
+from harness.servers import make_server
+from harness.servers.base import Server
 from harness.servers.nginx import NginxServer, find_nginx, render_config
 from harness.servers.pm2 import Pm2Server
 from harness.servers.pool import PoolServer, SpawnPerRequestServer
@@ -49,8 +51,10 @@ def gone(pids: list[int]) -> bool:
     return all(dead(p) for p in pids)
 
 
-def test_every_mode_has_a_class():
-    assert set(MODE_CLASSES) == set(MODES)
+def test_every_mode_has_a_server_class():
+    for mode in modes.all_modes():
+        assert issubclass(mode.server_class(), Server), mode.name
+        assert mode.server_class().mode == mode.name
 
 
 # --- pool ---------------------------------------------------------------------------------
@@ -292,7 +296,7 @@ def test_pm2_refuses_bad_workers(tmp_path: Path):
 
 
 # --- every mode ---------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", [m for m in MODES if m != "external"])  # external: no process of ours
+@pytest.mark.parametrize("mode", [m.name for m in modes.all_modes() if m.starts_server])  # external: no process of ours
 def test_uv_threadpool_size_reaches_every_node_process(tmp_path: Path, mode: str):
     node = None
     if mode == "reuseport":  # needs Node 22.12+, fetched from the npm registry

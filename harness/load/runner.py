@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from harness import procs
 from harness.errors import RunFailed
-from harness.servers.base import free_port
+from harness.net import free_port
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S
 from harness.servers.base import ProcInfo
 

@@ -22,23 +22,16 @@ from typing import Any  # noqa: E402
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness import analysis  # noqa: E402
+from harness import analysis, modes  # noqa: E402
 from harness.load.hooks import PROBE_PREFIX  # noqa: E402
 
 # Two palettes that never collide (every mode colour is at least 25 CIE76 units from every
-# role colour; tests/test_report.py checks it), both colour-blind safe: the modes take the
-# Okabe-Ito colours, the roles (what a process is for) Paul Tol's muted and neutral ones.
-# A mode is always its colour, a role always its own, in every figure and every report.
-MODE_COLORS = {
-    "single": "#0072B2",           # blue
-    "cluster-rr": "#E69F00",       # orange
-    "cluster-none": "#56B4E9",     # sky blue
-    "pool": "#009E73",             # bluish green
-    "nginx": "#CC79A7",            # reddish purple
-    "pm2": "#D55E00",              # vermillion
-    "reuseport": "#F0E442",        # yellow
-    "spawn-per-request": "#882255",  # wine
-}
+# role colour; tests/test_report_page.py checks it), both colour-blind safe: the modes take the
+# Okabe-Ito colours (each mode states its own: harness.modes, Mode.colors), the roles (what a
+# process is for) Paul Tol's muted and neutral ones. A mode is always its colour, a role
+# always its own, in every figure and every report.
+MODE_COLORS = modes.colors()
+OTHER_MODE_COLOR = "#8C8C8C"  # a mode this version does not know (a record from another version)
 ROLE_COLORS = {
     "worker": "#332288",      # indigo
     "primary": "#999933",     # olive
@@ -82,13 +75,13 @@ INTERVAL_BAND_LW = 3.0
 
 
 def mode_key(mode: str, schedule: str | float | None) -> str:
-    if mode == "cluster" and isinstance(schedule, str) and schedule:
-        return f"cluster-{schedule}"
-    return mode
+    """The key of a mode's colour (a variant such as cluster-rr, or the mode's name)."""
+    known = modes.find(mode)
+    return known.color_key(schedule) if known is not None else mode
 
 
 def mode_color(mode: str, schedule: str | float | None = None) -> str:
-    return MODE_COLORS.get(mode_key(mode, schedule), "#8C8C8C")
+    return modes.colors().get(mode_key(mode, schedule), OTHER_MODE_COLOR)
 
 
 LINE_STYLES = ("-", "--", ":", "-.")

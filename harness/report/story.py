@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import analysis, evidence
+from harness import analysis, evidence, modes
 from harness.scenario import MOVE_ROUTES
 
 # The usual claims, as bounds a measurement is checked against.
@@ -155,7 +155,8 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
     for condition, g in multi.groupby("condition", sort=False):
         units = int(g["units"].iloc[0])
         mode, schedule = g["mode"].iloc[0], g["schedule"].iloc[0]
-        noun = "pool threads" if mode in ("pool", "spawn-per-request") else "workers"
+        known = modes.find(mode)
+        noun = known.unit_noun if known is not None else "workers"
         g = g[g["workers_seen"] > 0]
         if g.empty:
             header = "an x-thread-id header" if noun == "pool threads" else "an x-worker-id or x-pid header"
@@ -180,7 +181,7 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
         if fewest < units:
             text += f" Some {noun} served nothing: the spread is far from even."
         kept_alive = (g["load"] == "closed").all() and g["keepalive"].astype(bool).all()
-        if kept_alive and mode in ("cluster", "pm2"):
+        if kept_alive and known is not None and known.places_connections:
             # the policy dealt out a handful of connections, and the requests per worker also follow how
             # fast each connection was served: they bear on the policy's claim neither way
             text += (" Each Locust user keeps one keep-alive connection, and the cluster places connections, "
@@ -189,8 +190,8 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
                      "policy's claim (a new connection per request tests it).")
         else:
             text += _policy_claim(mode, schedule, g)
-        if mode == "nginx":
-            text += " nginx picks an upstream for every request, whatever the client's connections."
+        if known is not None and known.picks_per_request:
+            text += f" {mode} picks an upstream for every request, whatever the client's connections."
         out.append(text)
     return out
 

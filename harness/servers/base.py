@@ -25,6 +25,9 @@ from typing import Any, Callable, Iterator
 
 from harness import preload, procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
+from harness.net import check_port_free, free_port, http_get
+from harness.nodes import find_node
+from harness.scenario import MAX_WORKERS
 
 
 # What Node prints when a script dies before it runs: "Error: Cannot find module 'express'",
@@ -55,47 +58,6 @@ def whole(value: Any, what: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise UsageError(f"{what} is {value!r}, not a whole number from {lo} to {hi}")
     return value
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free on host right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def check_port_free(port: int, host: str = "127.0.0.1") -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node does: TIME_WAIT is not "taken"
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise EnvironmentProblem(
-                f"port {port} on {host} is taken ({exc.strerror})",
-                "stop what listens there (`ss -ltnp`) or leave the port out so the harness picks a free one",
-            ) from exc
-
-
-def http_get(host: str, port: int, path: str, timeout_s: float = 2.0,
-             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def find_node() -> str:
-    """The node binary: $HARNESS_NODE or the first `node` on PATH."""
-    node = os.environ.get("HARNESS_NODE") or shutil.which("node")
-    if not node or not os.access(node, os.X_OK):
-        raise EnvironmentProblem(
-            "node was not found on PATH",
-            "install Node.js 20 or newer (https://nodejs.org or `apt-get install nodejs`), or set HARNESS_NODE",
-        )
-    return node
 
 
 def announced_instances(state_dir: Path, live_pids: set[int]) -> list[dict[str, Any]]:
@@ -293,18 +255,26 @@ class Server(Managed, ABC):
         return None
 
     def wait_ready(self, timeout_s: float) -> None:
+        self._poll(self.is_ready, timeout_s, exited=lambda problem: self._start_failure(f"{problem} before it was ready"),
+                   late=lambda: self._start_failure(f"the server was not ready within {timeout_s:.0f} s"))
+
+    def _poll(self, ready: Callable[[], bool], timeout_s: float, exited: Callable[[str], Exception],
+              late: Callable[[], Exception]) -> None:
+        """Poll `ready` (a probe, never a fixed sleep; a refused or broken connection counts
+        as not yet) every 50 ms until it holds; raise exited(why) if one of the server's
+        processes exits first (exit_problem), late() once timeout_s has passed."""
         deadline = time.monotonic() + timeout_s
         while True:
             problem = self.exit_problem()
             if problem is not None:
-                raise self._start_failure(f"{problem} before it was ready")
+                raise exited(problem)
             try:
-                if self.is_ready():
+                if ready():
                     return
             except (OSError, http.client.HTTPException):
                 pass
             if time.monotonic() > deadline:
-                raise self._start_failure(f"the server was not ready within {timeout_s:.0f} s")
+                raise late()
             time.sleep(0.05)
 
     def _start_failure(self, what: str) -> Exception:
@@ -330,19 +300,8 @@ class Server(Managed, ABC):
     def poll_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
         """Poll `ready` (a probe, never a fixed sleep) until it holds; RunFailed naming `what`
         if the server exits first or timeout_s passes."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            problem = self.exit_problem()
-            if problem is not None:
-                raise RunFailed(f"{what}: {problem}", f"see {self.log_path}")
-            try:
-                if ready():
-                    return
-            except (OSError, http.client.HTTPException):
-                pass
-            if time.monotonic() > deadline:
-                raise RunFailed(f"{what}: not done within {timeout_s:.0f} s", f"see {self.log_path}")
-            time.sleep(0.05)
+        self._poll(ready, timeout_s, exited=lambda problem: RunFailed(f"{what}: {problem}", f"see {self.log_path}"),
+                   late=lambda: RunFailed(f"{what}: not done within {timeout_s:.0f} s", f"see {self.log_path}"))
 
     def in_flight_by_pid(self) -> dict[int, int]:
         """Requests each worker has in flight right now, from its own /metrics ({} if the
@@ -359,7 +318,7 @@ class Server(Managed, ABC):
         replaced it (the cluster primary or PM2 forks a new one) and is ready again:
         {pid (the victim), server_in_flight (its requests in flight just before), pids_before,
         pids_after, done_ts}. For modes that replace dead workers only (see
-        harness.scenario.EVENT_MODES)."""
+        harness.modes, Mode.events)."""
         before = self.worker_pids()
         if not before:
             raise RunFailed("kill-worker: the server has no live worker to kill", f"see {self.log_path}")
@@ -403,3 +362,30 @@ class Server(Managed, ABC):
             state = "exited" if self.proc is not None and self.proc.poll() is not None else "is running"
             raise RunFailed(f"the server did not answer GET {path} ({type(exc).__name__}: {exc}); it {state}",
                             f"see {self.log_path}") from exc
+
+
+class MultiProcessServer(Server):
+    """Base of the modes that run `workers` Node processes without node:cluster's primary
+    (nginx's backends, PM2's instances, reuseport's members): the constructor they share.
+    stop_margin_s: how much longer than the processes' own drain (shutdown_timeout_s) the
+    harness waits before it forces the stop."""
+
+    stop_margin_s = 5.0
+
+    def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, shutdown_timeout_s: float = 5.0,
+                 uv_threadpool_size: int | None = None, **_: Any) -> None:
+        whole(workers, "workers", 1, MAX_WORKERS)
+        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + self.stop_margin_s,
+                         uv_threadpool_size=uv_threadpool_size)
+        self.workers = workers
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.node = find_node()
+
+    def exited_member(self, members: list[subprocess.Popen], describe: Callable[[int], str]) -> str | None:
+        """Why the server cannot become ready when one of `members` (its own top-level
+        processes, numbered from 1) exited: "<describe(i)> exited with code N"; None if all run."""
+        for i, member in enumerate(members, start=1):
+            if member.poll() is not None:
+                self.exit_code = member.returncode
+                return f"{describe(i)} exited with code {member.returncode}"
+        return None

@@ -24,8 +24,9 @@ from typing import Any
 
 from harness import procs
 from harness.errors import EnvironmentProblem, UsageError
-from harness.scenario import BALANCES, MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get, server_dir, whole
+from harness.net import free_port
+from harness.scenario import BALANCES
+from harness.servers.base import MultiProcessServer, ProcInfo, whole
 
 # Idle connections to the backends nginx keeps open: above any user count a case uses on
 # this machine, so closed-loop users never force nginx to open and close upstream connections.
@@ -151,21 +152,18 @@ http {{
 """
 
 
-class NginxServer(Server):
+class NginxServer(MultiProcessServer):
     """`workers` single-mode node backends behind nginx (round_robin or least_conn)."""
 
     mode = "nginx"
 
     def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, balance: str = "round_robin",
                  shutdown_timeout_s: float = 5.0, uv_threadpool_size: int | None = None, **_: Any) -> None:
-        whole(workers, "workers", 1, MAX_WORKERS)
         self.balance = conf_balance(balance)
         if port is not None:
             conf_port(port, "port")
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5, uv_threadpool_size=uv_threadpool_size)
-        self.workers = workers
-        self.shutdown_timeout_s = shutdown_timeout_s
-        self.node = find_node()
+        super().__init__(log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s,
+                         uv_threadpool_size=uv_threadpool_size)
         self.nginx = find_nginx()
         self.log_dir = Path(os.path.abspath(log_dir))
         self.prefix = self.log_dir / "nginx"
@@ -221,10 +219,9 @@ class NginxServer(Server):
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:
-        for i, b in enumerate(self.backends, start=1):
-            if b.poll() is not None:
-                self.exit_code = b.returncode
-                return f"backend {i} (node, port {self.backend_ports[i - 1]}) exited with code {b.returncode}"
+        problem = self.exited_member(self.backends, lambda i: f"backend {i} (node, port {self.backend_ports[i - 1]})")
+        if problem is not None:
+            return problem
         assert self.proc is not None
         if self.proc.poll() is not None:
             self.exit_code = self.proc.returncode

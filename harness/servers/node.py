@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import preload, procs
-from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get, server_dir
+from harness.net import free_port, http_get
+from harness.nodes import find_node
+from harness.servers.base import ProcInfo, Server, server_dir
 
 
 class SingleServer(Server):

@@ -36,8 +36,8 @@ import psutil
 
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed
-from harness.scenario import MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, announced_instances, find_node, http_get, server_dir, whole
+from harness.net import http_get
+from harness.servers.base import MultiProcessServer, ProcInfo, announced_instances, server_dir
 
 APP_NAME = "harness-server"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with the terminating NUL
@@ -54,19 +54,16 @@ def pm2_installed() -> bool:
     return (server_dir() / "node_modules" / ".bin" / "pm2").exists() and pm2_cli().is_file()
 
 
-class Pm2Server(Server):
+class Pm2Server(MultiProcessServer):
     """PM2 cluster mode: the God daemon is the primary, `workers` app instances serve."""
 
     mode = "pm2"
+    stop_margin_s = 8.0  # the daemon's own stop waits up to kill_timeout per instance; give the group more
 
     def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, shutdown_timeout_s: float = 5.0,
                  uv_threadpool_size: int | None = None, **_: Any) -> None:
-        whole(workers, "workers", 1, MAX_WORKERS)
-        # the daemon's own stop waits up to kill_timeout per instance; give the group more
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 8, uv_threadpool_size=uv_threadpool_size)
-        self.workers = workers
-        self.shutdown_timeout_s = shutdown_timeout_s
-        self.node = find_node()
+        super().__init__(log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s,
+                         uv_threadpool_size=uv_threadpool_size)
         if not pm2_installed():
             raise EnvironmentProblem("pm2 is not installed in server/node_modules", "run `make setup` (npm ci in server/)")
         self.log_dir = Path(os.path.abspath(log_dir))

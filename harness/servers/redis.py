@@ -25,7 +25,8 @@ from typing import Any
 
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
-from harness.servers.base import Managed, ProcInfo, check_port_free, free_port
+from harness.net import check_port_free, free_port
+from harness.servers.base import Managed, ProcInfo
 
 # The key /count/redis increments (server/store.js reads REDIS_COUNTER_KEY).
 COUNTER_KEY = "harness:count"

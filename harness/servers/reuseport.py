@@ -18,30 +18,20 @@ from typing import Any
 
 from harness import nodes, procs
 from harness.errors import EnvironmentProblem, UsageError
-from harness.scenario import MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, announced_instances, find_node, http_get, server_dir, whole
+from harness.modes.reuseport import supports_reuseport
+from harness.net import http_get
+from harness.nodes import find_node
+from harness.servers.base import MultiProcessServer, ProcInfo, announced_instances, server_dir
 
-REUSEPORT_SINCE = (22, 12, 0)  # server.listen({reusePort}) (also 23.1 in the 23 line)
-
-
-def supports_reuseport(version: str) -> bool:
-    """Whether a Node version has server.listen({reusePort: true}) (22.12+, 23.1+, 24+)."""
-    major = int(version.split(".")[0])
-    return nodes.at_least(version, (23, 1, 0)) if major == 23 else nodes.at_least(version, REUSEPORT_SINCE)
-
-
-class ReuseportServer(Server):
+class ReuseportServer(MultiProcessServer):
     """`workers` processes with SO_REUSEPORT on one port; the kernel spreads connections."""
 
     mode = "reuseport"
 
     def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, shutdown_timeout_s: float = 5.0,
                  uv_threadpool_size: int | None = None, **_: Any) -> None:
-        whole(workers, "workers", 1, MAX_WORKERS)
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5, uv_threadpool_size=uv_threadpool_size)
-        self.workers = workers
-        self.shutdown_timeout_s = shutdown_timeout_s
-        self.node = find_node()
+        super().__init__(log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s,
+                         uv_threadpool_size=uv_threadpool_size)
         self.state_dir = Path(os.path.abspath(log_dir)) / "reuseport"
         self.members: list[subprocess.Popen] = []
 
@@ -80,11 +70,7 @@ class ReuseportServer(Server):
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:
-        for i, m in enumerate(self.members, start=1):
-            if m.poll() is not None:
-                self.exit_code = m.returncode
-                return f"process {i} of {self.workers} exited with code {m.returncode}"
-        return None
+        return self.exited_member(self.members, lambda i: f"process {i} of {self.workers}")
 
     def instances(self) -> list[dict[str, Any]]:
         return announced_instances(self.state_dir, {m.pid for m in self.members if m.poll() is None})
