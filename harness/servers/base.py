@@ -13,9 +13,7 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod

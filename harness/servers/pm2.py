@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import shutil
 import subprocess
 import tempfile
 import time
