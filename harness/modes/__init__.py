@@ -12,7 +12,6 @@ import importlib
 import json
 import pkgutil
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
