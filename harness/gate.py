@@ -45,6 +45,7 @@ def gate(options: GateOptions, compare_ab: "Run | None" = None, baseline: "Run |
     """The regression gate's table, its reasons and its exit code (harness.errors): of an A/B
     run (compare_ab), or of a baseline against a current run."""
     from harness import analysis, compare, record
+    from harness.export import junit, markdown
 
     thresholds, gating = options.parsed()
     if compare_ab is not None:
@@ -53,9 +54,9 @@ def gate(options: GateOptions, compare_ab: "Run | None" = None, baseline: "Run |
         assert baseline is not None and current is not None
         cmp = compare.compare_runs(baseline, current, thresholds, gate=gating)
     if options.markdown:
-        record.atomic_write_text(Path(options.markdown), compare.markdown(cmp))
+        record.atomic_write_text(Path(options.markdown), markdown.comparison(cmp))
     if options.junit:
-        record.atomic_write_text(Path(options.junit), compare.junit_xml(cmp))
+        record.atomic_write_text(Path(options.junit), junit.comparison(cmp))
     if options.json:  # stdout is the JSON alone; the verdict line stays on stderr
         print_json(compare.to_json(cmp))
         console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
