@@ -65,10 +65,12 @@ def test_a_calibration_run_without_a_complete_case_is_a_failed_calibration(tmp_p
         (options.results_dir / options.run_id).mkdir(parents=True)
         return run_api.RunResult(1, options.results_dir / options.run_id, None)
 
+    def no_complete_case(run: object) -> dict[str, object]:
+        raise ValueError("the calibration run has no complete case")
+
     monkeypatch.setattr(run_api, "run", no_case_finished)
     monkeypatch.setattr(calibrate.record, "load_run", lambda path: "a run")
-    monkeypatch.setattr(calibrate, "from_run", lambda run: (_ for _ in ()).throw(
-        ValueError("the calibration run has no complete case")))
+    monkeypatch.setattr(calibrate, "from_run", no_complete_case)
     done = calibrate.calibrate(tmp_path, run_id="cal-2")
     assert done.exit_code == 1 and done.calibration is None and done.path is None
     assert done.error == "the calibration run has no complete case"
