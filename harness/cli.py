@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
-import math
 import os
 import re
 import signal
@@ -27,26 +25,22 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from harness import __version__, modes as server_modes, record, scenario as scenario_mod
-from harness.errors import (EXIT_CODES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted,
-                            UsageError)
-from harness.scenario import Case
+from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted, UsageError
+from harness.gate import GateOptions, gate
 from harness.net import check_port_free
 from harness.nodes import find_node
+from harness.scenario import Case
+from harness.terminal import console, note, print_json
 
 if TYPE_CHECKING:
-    from harness.against import Side
-    from harness.record import Run
-
-# soft_wrap: an error stays one line, whatever the terminal's width
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+    from harness.load.runner import RemoteWorkers
 
 
 def default_results_dir() -> Path:
@@ -55,107 +49,6 @@ def default_results_dir() -> Path:
 
     root = bundled.source_tree()
     return Path(os.environ.get("HARNESS_RESULTS", (root or Path.cwd()) / "results"))
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class RichProgress:
-    """Progress on the terminal: one bar for the run, one for the running case, each with its
-    phase (starting, warm-up, measuring, stopping) and the time left, from the cases'
-    expected durations (Case.expected_s) and a clock (injectable for tests)."""
-
-    def __init__(self, plan: Sequence[float] | None = None, clock: "Callable[[], float] | None" = None,
-                 out: Console | None = None) -> None:
-        import time
-
-        self.clock = clock or time.monotonic
-        self.plan = list(plan) if plan is not None else None
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            console=out or console, transient=False,
-        )
-        self.overall = None
-        self.current = None
-        self.number = 0
-        self.total = 0
-        self.expected_s = 0.0
-        self.case: Case | None = None
-        self.case_start = 0.0
-        self.load_start: float | None = None
-        self.stopping = False
-
-    def __enter__(self) -> "RichProgress":
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    # --- what is shown: pure functions of the state and the clock ----------------------
-    def phase(self) -> str:
-        if self.case is None:
-            return "waiting"
-        if self.stopping:
-            return "stopping"
-        if self.load_start is None:
-            return "starting"
-        return "warm-up" if self.clock() - self.load_start < self.case.warmup_s else "measuring"
-
-    def case_left_s(self) -> float:
-        if self.case is None:
-            return 0.0
-        if self.load_start is not None and not self.stopping:  # the load's own schedule, plus the stop
-            return max(0.0, self.case.warmup_s + self.case.duration_s - (self.clock() - self.load_start)) + 2.0
-        return max(0.0, self.expected_s - (self.clock() - self.case_start))
-
-    def run_left_s(self) -> float:
-        later = (sum(self.plan[self.number:]) if self.plan is not None and len(self.plan) == self.total
-                 else (self.total - self.number) * self.expected_s)
-        return self.case_left_s() + later
-
-    def status(self) -> str:
-        return (f"{self.phase():<9}  case {_clock(self.case_left_s())} left  "
-                f"run {_clock(self.run_left_s())} left")
-
-    # --- the run's callbacks (harness.run.Progress) ----------------------------------------
-    def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None:
-        self.case, self.number, self.total, self.expected_s = case, number, total, expected_s
-        self.case_start, self.load_start, self.stopping = self.clock(), None, False
-        if self.overall is None:
-            self.overall = self.progress.add_task("cases", total=total, status="")
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-        self.current = self.progress.add_task(f"  {case.case_id} (s)", total=int(expected_s), status=self.status())
-        self._refresh()
-
-    def case_phase(self, phase: str) -> None:
-        if phase == "load":
-            self.load_start = self.clock()
-        elif phase == "stopping":
-            self.stopping = True
-        elif phase == "starting":
-            self.load_start, self.stopping = None, False
-        self._refresh()
-
-    def case_tick(self, elapsed_s: float) -> None:
-        self._refresh()
-
-    def _refresh(self) -> None:
-        if self.current is not None:
-            done = min(self.clock() - self.case_start, self.expected_s)
-            self.progress.update(self.current, completed=int(done), status=self.status())
-
-    def case_finished(self, case: Case, summary: str) -> None:
-        self.progress.console.print(f"  {case.case_id}: {summary}")
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-            self.current = None
-        if self.overall is not None:
-            self.progress.advance(self.overall)
-        self.case = None
 
 
 def _port(text: str) -> int:
@@ -223,6 +116,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    gate_options = _gate_options(args)
     if (args.threshold or args.gate or args.markdown or args.junit or args.detect is not None) and not args.against:
         raise UsageError("--threshold, --gate, --detect, --markdown and --junit of harness run go with --against",
                          "add --against REF, or use harness compare on stored runs")
@@ -230,13 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--against compares two versions of a server the harness starts; --target drives one "
                          "it does not", "drop --target, or compare two stored runs with harness compare")
     if args.threshold or args.gate:  # (none given: nothing to check, and pandas is not imported for it)
-        from harness import compare
-
-        try:
-            compare.parse_thresholds(args.threshold or [])
-            compare.parse_gate(args.gate)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        gate_options.parsed()
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
@@ -253,76 +141,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                         "their own loopback; run the server where they can reach it and give --target")
     if remote is not None:  # one Locust user per worker under open load; the workers are not this machine's
         scen = scen.with_overrides(generator_processes=remote.count)
-    results_dir = Path(args.results)
-    cases = scen.cases()
     if args.dry_run:
-        print_plan(scen, cases, Console(width=200 if not sys.stdout.isatty() else None))
+        print_plan(scen, scen.cases(), Console(width=200 if not sys.stdout.isatty() else None))
         return EXIT_OK
-    # here, not at the top: bad input and --dry-run end above without pandas, scipy and matplotlib
-    from harness.report import render_report
-    from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
+    from harness import run_api
 
-    if any(server_modes.get(c.mode).starts_server for c in cases):
-        find_node()  # what the machine lacks is said before anything is written
-        _prepare_server()
-    check_modes_available({c.mode for c in cases})
-    check_targets(cases, args.allow_remote)
-    resolve_nodes(cases, lambda m: console.print(f"[yellow]note:[/] {m}"))  # fetch other Node versions now
-    if args.port is not None:
-        check_port_free(args.port)
-    run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
-    for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    with contextlib.ExitStack() as stack:
-        sides, against = None, None
-        if args.against:
-            sides, against = _against_sides(args, cases, stack)
-            scen = replace(scen, sides=scenario_mod.AB_SIDES)
-            cases = scen.cases()
-            console.print(f"A/B: every case runs on the server of {args.against} ({against['commit'][:10]}, 'base') "
-                          "and of the working tree ('new'), side by side")
-        est = sum(c.expected_s for c in cases)
-        console.print(f"[bold]{scen.name}[/]: {scen.description}")
-        console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
-        with RichProgress([c.expected_s for c in cases]) as progress:
-            outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
-                                   scenario_source=str(args.scenario), quick=args.quick,
-                                   on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
-                                   remote=remote, allow_remote=args.allow_remote, sides=sides, against=against,
-                                   locustfile=locustfile)
-    if outcome.status != "complete":
-        console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
-    if not outcome.complete_cases:
-        console.print(f"no case finished, so there is no report; the record is in {outcome.path}")
-        return EXIT_FAILED
-    run = record.load_run(outcome.path)
-    if not args.no_report:
-        report = render_report([run], outcome.path / "report")
-        console.print(f"summary: {report.markdown}")
-        args.report_path = str(report.html)
-        print(report.html)
-    else:
-        print(outcome.path)
-    if outcome.status != "complete":
-        return EXIT_FAILED
-    if args.against:
-        return _gate(args, compare_ab=run)
-    return EXIT_OK
-
-
-def _against_sides(args: argparse.Namespace, cases: list[Case], stack: contextlib.ExitStack
-                   ) -> tuple[dict[str, "Side"], dict[str, object]]:
-    """--against REF: the base side's code extracted for the run (removed when it ends), and
-    what the record says about the two sides."""
-    from harness import against as against_mod
-
-    commit = against_mod.resolve(args.against)
-    apps = sorted({c.app for c in cases if c.app})
-    for app in apps:
-        against_mod.app_inside_repo(app)
-    base = stack.enter_context(against_mod.checkout(commit, apps, lambda m: console.print(f"[yellow]note:[/] {m}")))
-    meta = {"ref": args.against, "commit": commit, **against_mod.working_tree_state()}
-    return {"base": base, "new": against_mod.NEW_SIDE}, meta
+    result = run_api.run(scen, run_api.RunOptions(
+        results_dir=Path(args.results), run_id=args.run_id, scenario_source=str(args.scenario), quick=args.quick,
+        port=args.port, pin=args.pin, allow_remote=args.allow_remote, remote=remote, locustfile=locustfile,
+        against=args.against, gate=gate_options, no_report=args.no_report, warnings=tuple(warnings)))
+    return result.exit_code
 
 
 # `harness bench` (= `make bench`): the default scenario in full, then the quick variant of
@@ -331,15 +159,6 @@ BENCH_SET: tuple[tuple[str, bool], ...] = (
     ("default", False), ("scheduling", True), ("event_loop", True), ("threadpool", True),
     ("pool_vs_spawn", True), ("resilience", True), ("shared_state", True), ("move_data", True), ("memory", True),
 )
-
-
-def _prepare_server() -> None:
-    """An installed harness: the reference server's npm dependencies, on first use (harness.bundled)."""
-    from harness import bundled
-    from harness.servers import base
-
-    if base._server_dir_override is None and not os.environ.get("HARNESS_SERVER_DIR"):
-        bundled.prepare_server(lambda m: console.print(f"[yellow]note:[/] {m}"))
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -352,7 +171,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
             console.print(f"this is a checkout ({root}): `make setup` runs npm ci in {root / 'server'}")
             return 3
     else:
-        _prepare_server()
+        bundled.prepare_server_unless_overridden(note)
     from harness.servers.base import server_dir
 
     print(server_dir())
@@ -360,18 +179,19 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from harness import run_api
+
     known = scenario_mod.available()
     plan = [(name, quick) for name, quick in BENCH_SET if name in known]
     console.print("[bold]bench[/]: " + ", ".join(f"{n}{' (quick)' if q else ''}" for n, q in plan))
     outcomes: list[tuple[str, int, str]] = []
     for name, quick in plan:
-        # exactly what `harness run NAME [--quick] [--pin]` would get, every option at its default
-        argv = ["--results", str(args.results), "run", name, *(["--quick"] if quick or args.quick else []),
-                *(["--pin"] if args.pin else [])]
-        run_args = build_parser().parse_args(argv)
-        run_args.debug = args.debug
-        code = cmd_run(run_args)
-        outcomes.append((name, code, run_args.report_path or ""))
+        # exactly what `harness run NAME [--quick] [--pin]` would get, every other option at its default
+        scen = scenario_mod.load(name)
+        quick = quick or args.quick
+        result = run_api.run(scen.quick_variant() if quick else scen, run_api.RunOptions(
+            results_dir=Path(args.results), scenario_source=name, quick=quick, pin=args.pin))
+        outcomes.append((name, result.exit_code, str(result.report or "")))
     table = Table(title="bench: one report per scenario")
     for column in ("scenario", "exit", "report"):
         table.add_column(column, overflow="fold")
@@ -452,7 +272,7 @@ def _own_locustfile(scen: scenario_mod.Scenario, args: argparse.Namespace
     info = user_file.inspect(path)
     scen = user_file.with_locustfile(scen, info, users=args.users, rate=args.rate, duration_s=args.duration_s,
                                      expect_workers=getattr(args, "expect_workers", None),
-                                     notice=lambda m: console.print(f"[yellow]note:[/] {m}"))
+                                     notice=note)
     return scen, info.record()
 
 
@@ -464,7 +284,7 @@ def _remote_workers(args: argparse.Namespace) -> "RemoteWorkers | None":
     count = getattr(args, "expect_workers", None)
     if count is None:
         return None
-    scenario_mod._whole(count, "--expect-workers", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
+    scenario_mod.whole(count, "--expect-workers", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
     if args.processes is not None:
         raise UsageError("--processes starts Locust workers here and --expect-workers waits for workers started "
                          "elsewhere", "give one of the two")
@@ -482,7 +302,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     host, port = parse_host_port(args.master, 5557)
     check_host_allowed(host, "--master", args.allow_remote)
-    scenario_mod._whole(args.processes, "--processes", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
+    scenario_mod.whole(args.processes, "--processes", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
     if args.cases < 0:
         raise UsageError(f"--cases is {args.cases}", "use 0 (until Ctrl-C) or a positive number")
     out = Path(args.out) if args.out else Path(args.results) / "workers"
@@ -496,26 +316,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness import calibrate
 
-    run_id = args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-calibrate"
-    # every run option at its default, as `harness run calibrate` would have them
-    argv = ["--results", str(args.results), "run", str(scenario_mod.available().get("calibrate") or "calibrate"),
-            "--run-id", run_id, *(["--quick"] if args.quick else []),
-            *(["--processes", str(args.processes)] if args.processes else [])]
-    run_args = build_parser().parse_args(argv)
-    run_args.debug = getattr(args, "debug", False)
-    args.run_id = run_id
-    code = cmd_run(run_args)
-    run = record.load_run(Path(args.results) / args.run_id)
-    try:
-        result = calibrate.from_run(run)
-    except ValueError as exc:
-        console.print(f"[red]calibration failed:[/] {exc}")
+    done = calibrate.calibrate(Path(args.results), quick=args.quick, processes=args.processes, run_id=args.run_id)
+    if done.calibration is None:
+        console.print(f"[red]calibration failed:[/] {done.error}")
         return 1
-    path = calibrate.store(Path(args.results), result)
+    result = done.calibration
     bound = "" if result["saturated"] else " at least (Locust never saturated: a lower bound)"
     console.print(f"generator ceiling: {result['ceiling_rps']:,.0f} req/s{bound} with "
-                  f"{result['generator_processes']} Locust process(es) on /hello; stored in {path}")
-    return code
+                  f"{result['generator_processes']} Locust process(es) on /hello; stored in {done.path}")
+    return done.exit_code
 
 
 def cmd_selfcheck(args: argparse.Namespace) -> int:
@@ -601,7 +410,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                       f"{sum(c.expected_s for c in cases) / 60:.0f} min (`harness plan {scen.name}`)")
     if as_json:
         facts.update(scenario=scen.name if scen else None, problems=problems, ok=not problems)
-        _print_json(facts)
+        print_json(facts)
     return EXIT_OK if not problems else 3
 
 
@@ -638,63 +447,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _gate(args: argparse.Namespace, compare_ab: "Run | None" = None, baseline: "Run | None" = None,
-          current: "Run | None" = None) -> int:
-    """The regression gate's table, its reasons and its exit code (harness.errors), for
-    `compare` and `run --against`; --markdown and --junit written when asked."""
-    from harness import analysis, compare
-
-    try:
-        thresholds = compare.parse_thresholds(getattr(args, "threshold", None) or [])
-        gate = compare.parse_gate(getattr(args, "gate", None))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if compare_ab is not None:
-        cmp = compare.compare_ab(compare_ab, thresholds, gate=gate)
-    else:
-        assert baseline is not None and current is not None
-        cmp = compare.compare_runs(baseline, current, thresholds, gate=gate)
-    if getattr(args, "markdown", None):
-        record.atomic_write_text(Path(args.markdown), compare.markdown(cmp))
-    if getattr(args, "junit", None):
-        record.atomic_write_text(Path(args.junit), compare.junit_xml(cmp))
-    if getattr(args, "json", False):  # stdout is the JSON alone; the verdict line stays on stderr
-        _print_json(compare.to_json(cmp))
-        console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
-        return cmp.exit_code
-    kind = "A/B in one run, paired by repetition" if cmp.paired else "two runs, Welch"
-    table = Table(title=f"{cmp.baseline_label} -> {cmp.current_label} ({kind}; change with its "
-                        f"{cmp.level:.0%} interval)")
-    for col in ("condition", "metric", "baseline", "current", "change [interval]", "threshold", "verdict"):
-        table.add_column(col)
-    colors = {compare.REGRESSION: "red", compare.IMPROVEMENT: "green", compare.INCONCLUSIVE: "yellow",
-              compare.NOT_COMPARED: "yellow"}
-    for r in cmp.rows:
-        color = colors.get(r.verdict, "") if r.gating else "dim"
-        verdict = r.verdict + ("" if r.gating else " (informational)")
-        table.add_row(r.condition, r.metric, analysis.fmt(r.baseline), analysis.fmt(r.current), r.interval_text,
-                      f"±{r.threshold_pct:g}%", f"[{color}]{verdict}[/]" if color else verdict)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
-    for line in cmp.summary_lines():
-        console.print(f"  {line}")
-    detect = getattr(args, "detect", None)
-    if detect is not None:
-        for r in cmp.gating_rows:
-            n = r.repetitions_to_catch(detect)
-            console.print(f"  to catch a {detect:g}% change of {r.condition} {r.metric} 4 times in 5: "
-                          + (f"about {n} repetitions per side at this run's spread" if n else
-                             "not possible with this spread and threshold (the change must exceed the "
-                             f"{r.threshold_pct:g}% threshold; more than 200 repetitions would be needed otherwise)"
-                             if not math.isnan(r.sd_log) else f"no spread measured ({r.verdict})"))
-    console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
-    return cmp.exit_code
-
-
-def _print_json(data: object) -> None:
-    """--json: one JSON document on stdout (NaN as null, so that any JSON reader takes it)."""
-    import json
-
-    sys.stdout.write(json.dumps(data, indent=1, allow_nan=False, default=str) + "\n")
+def _gate_options(args: argparse.Namespace) -> GateOptions:
+    """The regression gate's options of `compare` and `run --against`."""
+    return GateOptions(thresholds=tuple(args.threshold or ()), gate=args.gate, detect=args.detect,
+                       markdown=args.markdown, junit=args.junit, json=getattr(args, "json", False))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -702,38 +458,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness import compare
 
     runs = _load_runs([args.baseline] if args.current is None else [args.baseline, args.current], Path(args.results))
-    with _damaged_record_is_one_line(runs):
+    with record.damaged_record_is_one_line(runs):
         if args.current is None:
             if not compare.is_ab_run(runs[0]):
                 raise UsageError(f"run {runs[0].run_id} is not an A/B run (harness run SCENARIO --against REF)",
                                  "give two runs: harness compare BASELINE CURRENT")
-            return _gate(args, compare_ab=runs[0])
-        return _gate(args, baseline=runs[0], current=runs[1])
+            return gate(_gate_options(args), compare_ab=runs[0])
+        return gate(_gate_options(args), baseline=runs[0], current=runs[1])
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Store a run (its record, without raw/ and report/) as results/baselines/NAME."""
-    import shutil
-    import tempfile
+    from harness import baseline
 
     run = record.load_run(_resolve_run(args.run, Path(args.results)))
-    name = record.check_run_id(args.name or run.meta.get("scenario", {}).get("name", "baseline"))
-    if run.meta.get("status") != "complete":
-        raise UsageError(f"run {run.run_id} is {run.meta.get('status')}: only a complete run can be a baseline")
-    if run.problems:
-        raise UsageError(f"run {run.run_id} is damaged ({run.problems[0]}): it cannot be a baseline")
-    target = Path(args.results) / "baselines" / name
-    if target.exists() and not args.force:
-        raise UsageError(f"baseline {name} exists ({target})", "add --force to replace it, or choose another --name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.new-", dir=target.parent))
-    try:
-        shutil.copytree(run.path, staging, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("raw", "report", ".*.tmp", "threads.csv", "timeline.csv"))
-        staging.chmod(0o755)
-        record.replace_folder(staging, target)  # readers see the old baseline or the new one, never neither
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    name, target = baseline.store(run, Path(args.results), name=args.name, force=args.force)
     console.print(f"baseline {name} is now run {run.run_id}: {target} (commit it to share it)")
     return EXIT_OK
 
@@ -771,23 +510,6 @@ def _load_runs(args_runs: Sequence[str], results_dir: Path) -> list[record.Run]:
     return runs
 
 
-@contextlib.contextmanager
-def _damaged_record_is_one_line(runs: Sequence[record.Run]) -> Iterator[None]:
-    """A record whose values make no sense (hand-edited, damaged, hostile) ends the command with one line
-    naming the runs, not a traceback (--debug shows it)."""
-    try:
-        yield
-    except HarnessError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
-        if "--debug" in sys.argv:
-            traceback.print_exc()
-        names = ", ".join(r.run_id for r in runs)
-        raise UsageError(f"the record of {names} cannot be analysed ({type(exc).__name__}: {str(exc)[:160]}): "
-                         "it may be damaged, partial, edited by hand or of an older version",
-                         "--debug shows where; re-running the scenario gives a whole record") from None
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
 
@@ -798,7 +520,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         out = runs[0].path / "report"
     else:  # not inside any one run: a side-by-side report belongs to none of them
         out = Path(args.results) / "reports" / "+".join(r.run_id for r in runs)
-    with _damaged_record_is_one_line(runs):
+    with record.damaged_record_is_one_line(runs):
         report = render_report(runs, out)
     console.print(f"summary: {report.markdown}")
     print(report.html)
@@ -807,7 +529,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
-        _print_json(list_json(Path(args.results)))
+        print_json(list_json(Path(args.results)))
         return EXIT_OK
     table = Table(title="scenarios (harness run NAME; add --quick for a short version)", show_lines=True)
     for col in ("name", "cases", "about min (--quick)", "what it shows"):
@@ -922,14 +644,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")
     p.add_argument("--pin", action="store_true", help="pin the server and the load generator to separate cores "
                    "(the generator gets a quarter, at least one; on 2 cores the server keeps only one)")
-    p.set_defaults(func=cmd_run, report_path=None)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="the default set: the default scenario, then every demo's quick variant",
                        description="What `make bench` runs: the default scenario in full, then the quick variant "
                        "of every teaching demo (about 15 minutes on 2 cores), one run and report each.")
     p.add_argument("--quick", action="store_true", help="the quick variant of every scenario (about 8 minutes)")
     p.add_argument("--pin", action="store_true", help="as for `harness run`")
-    p.set_defaults(func=cmd_bench, report_path=None)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="live teaching mode: a scenario's server and Locust's web UI",
                        description="Start one server of a scenario (its mode, workers and Node version, checked "

@@ -32,7 +32,6 @@ happened to spread over workers. Such rows are shown, marked informational.
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -389,38 +388,6 @@ def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thre
     return row
 
 
-# --- trust ------------------------------------------------------------------------------
-
-def trust_problems(run: Run, label: str) -> list[str]:
-    """Why this run's figures cannot carry a verdict (empty: they can)."""
-    out = []
-    if run.meta.get("status") != "complete":
-        out.append(f"{label} run {run.run_id} is {run.meta.get('status')}: {run.meta.get('error')}")
-    results = analysis.case_results(run)
-    for r in results[results["generator_limited"].astype(bool)].itertuples():
-        out.append(f"{label} case {r.case_id} was generator-limited: {r.generator_limited_reason}")
-    if results.empty:
-        out.append(f"{label} run {run.run_id} has no complete case")
-        return out
-    other = results["other_cpu_pct"].median()
-    if pd.notna(other) and other > analysis.OTHER_CPU_WARN_PCT:
-        out.append(f"{label} run {run.run_id}: the machine was not quiet: processes other than the server and "
-                   f"Locust used {other:.0f}% of a core (median over cases, bound {analysis.OTHER_CPU_WARN_PCT:.0f}%)")
-    steal = results["steal_pct"].median()
-    if pd.notna(steal) and steal > STEAL_BOUND_PCT:
-        out.append(f"{label} run {run.run_id}: the hypervisor stole {steal:.0f}% of the CPU (median over cases, "
-                   f"bound {STEAL_BOUND_PCT:.0f}%)")
-    events = {c.get("case_id") for c in run.meta.get("cases", []) if c.get("events")}
-    for r in results.itertuples():
-        if r.case_id in events or not r.requests:
-            continue  # a case that kills a worker on purpose is expected to fail some requests
-        share = r.failures / r.requests * 100
-        if share > FAILURE_BOUND_PCT:
-            out.append(f"{label} case {r.case_id}: {r.failures:,} of {r.requests:,} requests failed ({share:.1f}%, "
-                       f"bound {FAILURE_BOUND_PCT:g}%): a server that fails fast can keep its rate of successes")
-    return out
-
-
 # --- the comparisons ---------------------------------------------------------------------
 
 def _rows(base: pd.DataFrame, cur: pd.DataFrame, thresholds: dict[str, float], metrics: list[str],
@@ -473,7 +440,7 @@ def compare_runs(baseline: Run, current: Run, thresholds_pct: dict[str, float] |
     thresholds = {**DEFAULT_THRESHOLDS_PCT, **(thresholds_pct or {})}
     same = fingerprint(baseline.meta.get("machine", {})) == fingerprint(current.meta.get("machine", {}))
     out = Comparison(same_machine=same, level=level, baseline_label=baseline.run_id, current_label=current.run_id)
-    out.untrustworthy = trust_problems(baseline, "baseline") + trust_problems(current, "current")
+    out.untrustworthy = evidence.run_doubts(baseline, "baseline") + evidence.run_doubts(current, "current")
     out.rows = _rows(per_repetition(baseline), per_repetition(current), thresholds, metrics or list(METRICS),
                      set(gate or DEFAULT_GATE), paired=False, same_machine=same, level=level)
     return out
@@ -489,7 +456,7 @@ def compare_ab(run: Run, thresholds_pct: dict[str, float] | None = None, metrics
                      baseline_label=f"base ({against.get('ref', '?')} {str(against.get('commit', ''))[:10]})",
                      current_label="new (" + ("working tree" + (", uncommitted changes" if against.get("work_dirty")
                                                                 else "") + ")"))
-    out.untrustworthy = trust_problems(run, "A/B")
+    out.untrustworthy = evidence.run_doubts(run, "A/B")
     out.rows = _rows(per_repetition(base), per_repetition(new), thresholds, metrics or list(METRICS),
                      set(gate or DEFAULT_GATE), paired=True, same_machine=True, level=level)
     return out
@@ -509,53 +476,6 @@ def to_json(cmp: Comparison) -> dict[str, Any]:
             "untrustworthy": list(cmp.untrustworthy), "paired": cmp.paired, "same_machine": cmp.same_machine,
             "level": cmp.level, "baseline": cmp.baseline_label, "current": cmp.current_label,
             "rows": [{**{k: plain(v) for k, v in asdict(r).items()}, "interval": r.interval_text} for r in cmp.rows]}
-
-
-def markdown(cmp: Comparison, baseline: Run | None = None, current: Run | None = None) -> str:
-    """A summary for a CI job page: the verdict, why, and every row."""
-    kind = ("A/B in one run, paired by repetition" if cmp.paired else
-            "independent runs (Welch)" + ("" if cmp.same_machine else "; different machines: absolute figures "
-                                                                      "not compared"))
-    lines = [f"## harness compare: {cmp.verdict} (exit {cmp.exit_code})", "",
-             f"Baseline `{cmp.baseline_label}` vs current `{cmp.current_label}`: {kind}; change = current / "
-             f"baseline with its {cmp.level:.0%} interval, against each metric's threshold.", ""]
-    notes = cmp.summary_lines()
-    if notes:
-        lines += [f"- {n}" for n in notes] + [""]
-    lines += ["| condition | metric | baseline | current | change [interval] | threshold | verdict |",
-              "|---|---|---:|---:|---:|---:|---|"]
-    for r in cmp.rows:
-        why = f": {r.reason}" if r.verdict not in (UNCHANGED,) or not r.gating else ""
-        lines.append(f"| {r.condition} | {r.metric} | {analysis.fmt(r.baseline)} | {analysis.fmt(r.current)} | "
-                     f"{r.interval_text} | ±{r.threshold_pct:g}% | {r.verdict}{why} |")
-    return "\n".join(lines) + "\n"
-
-
-def junit_xml(cmp: Comparison) -> str:
-    """One test per metric and condition: a regression is a failure; a gating row that is
-    inconclusive or not compared is an error (the gate could not decide); informational
-    rows pass with their verdict in system-out."""
-    undecided = [r for r in cmp.gating_rows if r.verdict in (INCONCLUSIVE, NOT_COMPARED)]
-    suite = ET.Element("testsuite", name="harness compare", tests=str(len(cmp.rows)),
-                       failures=str(sum(r.verdict == REGRESSION and r.gating for r in cmp.rows)),
-                       errors=str(len(undecided) + (1 if cmp.untrustworthy else 0)),
-                       skipped=str(sum(r.verdict == NOT_COMPARED and not r.gating for r in cmp.rows)))
-    if cmp.untrustworthy:
-        case = ET.SubElement(suite, "testcase", classname="measurement", name="trustworthy")
-        ET.SubElement(case, "error", message="the measurement is not trustworthy").text = "\n".join(cmp.untrustworthy)
-    for r in cmp.rows:
-        case = ET.SubElement(suite, "testcase", classname=r.condition, name=r.metric)
-        detail = (f"baseline {analysis.fmt(r.baseline)}, current {analysis.fmt(r.current)}, change {r.interval_text}, "
-                  f"threshold {r.threshold_pct:g}%: {r.reason}")
-        if r.verdict == REGRESSION and r.gating:
-            ET.SubElement(case, "failure", message=f"{r.metric} regressed").text = detail
-        elif r.gating and r.verdict in (INCONCLUSIVE, NOT_COMPARED):
-            ET.SubElement(case, "error", message=f"{r.metric} {r.verdict}").text = detail
-        elif r.verdict == NOT_COMPARED:
-            ET.SubElement(case, "skipped", message=r.reason)
-        else:
-            ET.SubElement(case, "system-out").text = f"{r.verdict}: {detail}"
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
 def parse_thresholds(items: list[str]) -> dict[str, Any]:

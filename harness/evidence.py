@@ -14,10 +14,13 @@ shows), from order statistics: [x(k), x(n-k+1)] covers the true median with prob
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from harness.record import Run
 
 # Fewer repetitions than this give no interval at all (min..max of 2 covers the median only
 # half the time), so no claim resting on them is firm.
@@ -143,6 +146,42 @@ def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[
                                in zip(failing.index, failing["failures"], failing["requests"]))
             out.append(f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
                        "fixed first (see raw/)")
+    return out
+
+
+def run_doubts(run: "Run", label: str) -> list[str]:
+    """Why this run's figures cannot carry the regression gate's verdict (empty: they can),
+    each reason naming the run or case (`label`: baseline, current, A/B). The gate's rules are
+    claim_doubts' bounds over a whole run: complete, no generator-limited case, a quiet
+    machine (median over cases), failures at most FAILURE_BOUND per case (a case with events
+    excepted); too few repetitions make a row not compared there, not an untrusted run."""
+    from harness import analysis  # analysis imports this module
+
+    out = []
+    if run.meta.get("status") != "complete":
+        out.append(f"{label} run {run.run_id} is {run.meta.get('status')}: {run.meta.get('error')}")
+    results = analysis.case_results(run)
+    for r in results[results["generator_limited"].astype(bool)].itertuples():
+        out.append(f"{label} case {r.case_id} was generator-limited: {r.generator_limited_reason}")
+    if results.empty:
+        out.append(f"{label} run {run.run_id} has no complete case")
+        return out
+    other = results["other_cpu_pct"].median()
+    if pd.notna(other) and other > analysis.OTHER_CPU_WARN_PCT:
+        out.append(f"{label} run {run.run_id}: the machine was not quiet: processes other than the server and "
+                   f"Locust used {other:.0f}% of a core (median over cases, bound {analysis.OTHER_CPU_WARN_PCT:.0f}%)")
+    steal = results["steal_pct"].median()
+    if pd.notna(steal) and steal > STEAL_BOUND_PCT:
+        out.append(f"{label} run {run.run_id}: the hypervisor stole {steal:.0f}% of the CPU (median over cases, "
+                   f"bound {STEAL_BOUND_PCT:.0f}%)")
+    events = {c.get("case_id") for c in run.meta.get("cases", []) if c.get("events")}
+    for r in results.itertuples():
+        if r.case_id in events or not r.requests:
+            continue  # a case that kills a worker on purpose is expected to fail some requests
+        share = r.failures / r.requests * 100
+        if share > FAILURE_BOUND * 100:
+            out.append(f"{label} case {r.case_id}: {r.failures:,} of {r.requests:,} requests failed ({share:.1f}%, "
+                       f"bound {FAILURE_BOUND * 100:g}%): a server that fails fast can keep its rate of successes")
     return out
 
 

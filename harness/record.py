@@ -533,3 +533,24 @@ def list_runs(results_dir: Path) -> list[dict[str, Any]]:
                     "scenario": scenario if isinstance(scenario, str) else None,
                     "started_at": str(meta.get("started_at")), "cases": len(meta.get("cases", []))})
     return out
+
+
+@contextlib.contextmanager
+def damaged_record_is_one_line(runs: list[Run]) -> Iterator[None]:
+    """A record whose values make no sense (hand-edited, damaged, hostile) ends the command with one line
+    naming the runs, not a traceback (--debug shows it)."""
+    import traceback
+
+    from harness.errors import HarnessError
+
+    try:
+        yield
+    except HarnessError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
+        if "--debug" in sys.argv:
+            traceback.print_exc()
+        names = ", ".join(r.run_id for r in runs)
+        raise UsageError(f"the record of {names} cannot be analysed ({type(exc).__name__}: {str(exc)[:160]}): "
+                         "it may be damaged, partial, edited by hand or of an older version",
+                         "--debug shows where; re-running the scenario gives a whole record") from None

@@ -290,6 +290,35 @@ def missing_figures(case: Case, remote: RemoteWorkers | None, workers: list[dict
     return missing
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What the checks before a run found: the machine's node (None: not needed and not on
+    PATH) and the Node binary of every requested version (resolve_nodes)."""
+    node: str | None
+    node_by_version: dict[str, dict[str, str]]
+
+
+def check_before_run(cases: list[Case], *, allow_remote: bool = False, port: int | None = None,
+                     notice: Callable[[str], None] | None = None) -> Checked:
+    """Everything a run needs of this machine and of its input, before anything is written:
+    node (a run of external targets needs none), an installed harness's reference server,
+    each mode's and service's programs, the targets, the server's folder, every Node version
+    (fetched now) and the --port. Each problem is one line (a HarnessError)."""
+    notice = notice or (lambda _: None)
+    servers_started = any(modes.get(c.mode).starts_server for c in cases)
+    node = find_node() if servers_started else shutil.which("node")
+    if servers_started:
+        bundled.prepare_server_unless_overridden(notice)
+    check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
+    check_services_available({s for c in cases for s in c.services})  # redis-server missing: the same
+    check_targets(cases, allow_remote)
+    check_server_folder(cases)
+    node_by_version = resolve_nodes(cases, notice)  # other Node versions are fetched now
+    if port is not None:
+        net.check_port_free(port)
+    return Checked(node, node_by_version)
+
+
 def run_scenario(
     scenario: Scenario,
     results_dir: Path,
@@ -305,19 +334,17 @@ def run_scenario(
     sides: dict[str, Side] | None = None,
     against: dict[str, Any] | None = None,
     locustfile: dict[str, Any] | None = None,
+    checked: "Checked | None" = None,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
-    harness.errors.Interrupted are recorded as `interrupted` and re-raised."""
+    harness.errors.Interrupted are recorded as `interrupted` and re-raised. The checks before
+    anything is written (check_before_run) are made here, unless `checked` says they were."""
     progress = progress or QuietProgress()
     cases = scenario.cases()
-    # fail before anything is written when node is missing (a run of external targets needs none)
-    node = find_node() if any(modes.get(c.mode).starts_server for c in cases) else shutil.which("node")
-    check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
+    if checked is None:
+        checked = check_before_run(cases, allow_remote=allow_remote, port=port, notice=on_notice)
+    node, node_by_version = checked.node, checked.node_by_version
     services = {s for c in cases for s in c.services}
-    check_services_available(services)  # redis-server missing: the same
-    check_targets(cases, allow_remote)
-    check_server_folder(cases)
-    node_by_version = resolve_nodes(cases, on_notice or (lambda _: None))
     clean_up_after_killed_runs(results_dir, on_notice or (lambda _: None))
     writer = record.RunWriter(results_dir, run_id)
     layout = cpu_layout(pin)

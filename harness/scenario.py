@@ -69,7 +69,8 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _whole(value: Any, what: str, lo: int, hi: int) -> int:
+def whole(value: Any, what: str, lo: int, hi: int) -> int:
+    """value, if it is a whole number from lo to hi; else a UsageError naming `what` (a field or an option)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise UsageError(f"{what} must be a whole number, got {value!r}", f"use a value from {lo} to {hi}")
     if not lo <= value <= hi:
@@ -164,13 +165,13 @@ class ServerSpec:
         if self.balance not in BALANCES:
             raise UsageError(f"unknown balance {self.balance!r}", f"use one of: {', '.join(BALANCES)}")
         if self.workers != "cores":
-            _whole(self.workers, "workers", 1, MAX_WORKERS)
+            whole(self.workers, "workers", 1, MAX_WORKERS)
         if self.threads != "cores":
-            _whole(self.threads, "threads", 1, MAX_THREADS)
+            whole(self.threads, "threads", 1, MAX_THREADS)
         if self.queue_limit is not None:
-            _whole(self.queue_limit, "queue_limit", 0, 1_000_000)
+            whole(self.queue_limit, "queue_limit", 0, 1_000_000)
         if self.uv_threadpool_size is not None:
-            _whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
+            whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
         if self.node_version is not None:
             check_node_version(self.node_version)
         if self.app is not None:
@@ -259,7 +260,7 @@ class Workload:
             if self.route not in ROUTE_PARAMS:
                 raise UsageError(f"route {self.route} takes no parameter, got {self.param!r}")
             name, lo, hi = ROUTE_PARAMS[self.route]
-            _whole(self.param, f"{self.route} {name}", lo, hi)
+            whole(self.param, f"{self.route} {name}", lo, hi)
 
     @property
     def path(self) -> str:
@@ -307,7 +308,7 @@ class ClosedLoad:
     keepalive: bool = True  # False: a new connection for every request (Connection: close)
 
     def __post_init__(self) -> None:
-        _whole(self.users, "users", 1, MAX_USERS)
+        whole(self.users, "users", 1, MAX_USERS)
         if not isinstance(self.keepalive, bool):
             raise UsageError(f"keepalive must be True or False, got {self.keepalive!r}")
 
@@ -331,7 +332,7 @@ class OpenLoad:
         if isinstance(self.rate_rps, bool) or not isinstance(self.rate_rps, (int, float)) \
                 or not 0.1 <= self.rate_rps <= MAX_RATE_RPS:
             raise UsageError(f"rate_rps must be a number from 0.1 to {MAX_RATE_RPS}, got {self.rate_rps!r}")
-        _whole(self.max_in_flight, "max_in_flight", 1, 10000)
+        whole(self.max_in_flight, "max_in_flight", 1, 10000)
 
     kind = "open"
 
@@ -385,7 +386,7 @@ class LocustfileLoad:
     shape_s: float | None = None
 
     def __post_init__(self) -> None:
-        _whole(self.users, "users", 1, MAX_USERS)
+        whole(self.users, "users", 1, MAX_USERS)
         if bool(self.shape) != (self.shape_s is not None):
             raise UsageError("a locustfile load with a shape needs its length (shape_s), and only then")
         if self.shape_s is not None:
@@ -564,9 +565,9 @@ class Scenario:
                 object.__setattr__(self, attr, _as_tuple_of(f"scenario {self.name}", attr, getattr(self, attr), kind))
         _seconds(self.duration_s, "duration_s", 1, 3600)
         _seconds(self.warmup_s, "warmup_s", 0, 600)
-        _whole(self.repetitions, "repetitions", 1, 100)
-        _whole(self.seed, "seed", 0, 2**31)
-        _whole(self.generator_processes, "generator_processes", 1, MAX_GENERATOR_PROCESSES)
+        whole(self.repetitions, "repetitions", 1, 100)
+        whole(self.seed, "seed", 0, 2**31)
+        whole(self.generator_processes, "generator_processes", 1, MAX_GENERATOR_PROCESSES)
         if self.sides and tuple(self.sides) != AB_SIDES:
             raise UsageError(f"scenario {self.name}: sides must be {AB_SIDES} or empty")
         if not isinstance(self.quick, dict) or set(self.quick) - set(QUICK_KEYS):

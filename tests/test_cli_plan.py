@@ -15,7 +15,8 @@ import pytest
 from rich.console import Console
 
 from harness import scenario as scenario_mod
-from harness.cli import RichProgress, main
+from harness.cli import main
+from harness.terminal import RichProgress
 
 pytestmark = pytest.mark.slow  # the CLI in a subprocess: make test runs them, make test-unit does not
 

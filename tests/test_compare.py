@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from harness import compare
+from harness.export import junit, markdown
 from harness.record import TABLE_COLUMNS, Run, RunWriter
 
 MACHINE = {"cpu_model": "AMD EPYC", "logical_cores": 2, "kernel": "6.1", "cpu_layout": "shared"}
@@ -112,7 +113,7 @@ def test_unchanged_needs_the_whole_interval_inside_the_threshold():
         ab = synthetic_run("ab", noisy(450, 5, seed, 0.01), noisy(700, 5, seed + 50, 0.01),
                            new=(noisy(450, 5, seed + 100, 0.01), noisy(700, 5, seed + 150, 0.01)))
         cmp = compare.compare_ab(ab)
-        assert cmp.paired and cmp.exit_code == 0, compare.markdown(cmp)
+        assert cmp.paired and cmp.exit_code == 0, markdown.comparison(cmp)
         assert set(verdicts(cmp, "throughput").values()) <= {"unchanged", "unchanged or better"}
     a = synthetic_run("a", noisy(450, 3, 1, 0.05), noisy(700, 3, 2, 0.05))
     b = synthetic_run("b", noisy(450, 3, 3, 0.05), noisy(700, 3, 4, 0.05))
@@ -285,10 +286,10 @@ def test_markdown_and_junit_outputs():
     base = synthetic_run("base", noisy(450, 5, 1), noisy(700, 5, 2))
     slow = synthetic_run("slow", noisy(360, 5, 3), noisy(700, 5, 4))
     cmp = compare.compare_runs(base, slow)
-    md = compare.markdown(cmp)
+    md = markdown.comparison(cmp)
     assert md.startswith("## harness compare: REGRESSION (exit 4)")
     assert "| single /cpu u8 | throughput |" in md and "[" in md
-    suite = ET.fromstring(compare.junit_xml(cmp))
+    suite = ET.fromstring(junit.comparison(cmp))
     assert suite.tag == "testsuite" and int(suite.get("tests")) == len(cmp.rows)
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     assert {(c.get("classname"), c.get("name")) for c in failed} >= {("single /cpu u8", "throughput")}
@@ -407,9 +408,9 @@ def test_closed_load_latency_alone_never_fails_the_gate():
     cmp = compare.compare_runs(compare.split_sides(a)[1], compare.split_sides(b)[0])
     assert verdicts(cmp, "p50")["cluster-rr-2w /cpu u8"] == "regression"
     assert cmp.exit_code == compare.COMPARE_OK
-    suite = ET.fromstring(compare.junit_xml(cmp))
+    suite = ET.fromstring(junit.comparison(cmp))
     assert suite.get("failures") == "0"
-    assert "informational" in compare.markdown(cmp)
+    assert "informational" in markdown.comparison(cmp)
 
 
 def test_repetitions_to_catch_a_given_change():

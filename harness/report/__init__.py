@@ -109,13 +109,6 @@ def table(frame: pd.DataFrame, columns: list[Column], markdown: bool = False) ->
     return TableData([c.header for c in cols], [[c.cell(rec) for c in cols] for rec in frame.to_dict("records")])
 
 
-def markdown_table(data: TableData, left: int = 1) -> list[str]:
-    """A pipe table; the first `left` columns left-aligned, the others right-aligned."""
-    out = ["| " + " | ".join(data.headers) + " |",
-           "|" + "|".join("---" if i < left else "---:" for i in range(len(data.headers))) + "|"]
-    return out + ["| " + " | ".join(row) + " |" for row in data.rows]
-
-
 SUMMARY_COLUMNS = [
     Column("condition", "condition", md=True), Column("reps", "repetitions", "d", md=True),
     Column("req/s median", "throughput_median_rps", ",.0f", md=True),
@@ -182,7 +175,7 @@ SIDE_COLUMNS = [
 ]
 
 
-def _probe_rows(summary: pd.DataFrame) -> pd.DataFrame:
+def probe_rows(summary: pd.DataFrame) -> pd.DataFrame:
     if "probe_path" not in summary:
         return summary.iloc[0:0]
     return summary[summary["probe_path"].fillna("").astype(str) != ""]
@@ -294,7 +287,7 @@ def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
         "headline": head, "headline_figure": head.figure if head.figure in figs.paths else None,
         "summary": table(v.summary, SUMMARY_COLUMNS), "speed": table(v.speed, SPEED_COLUMNS),
         "sweep": table(v.points, SWEEP_COLUMNS), "cases": table(v.results, CASE_COLUMNS),
-        "probe": table(_probe_rows(v.summary), PROBE_COLUMNS),
+        "probe": table(probe_rows(v.summary), PROBE_COLUMNS),
         "names": table(analysis.name_summary(v.run), NAME_COLUMNS),
         "processes": table(_process_rows(v.run), PROCESS_COLUMNS),
         "figures": {k: _data_uri(p) for k, p in figs.paths.items()},
@@ -327,6 +320,8 @@ def _combined(views: list[RunView]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def render_report(runs: list[Run], out_dir: Path) -> Report:
     """Render the report of one or more stored runs into out_dir. Never starts a server."""
+    from harness.export import markdown as markdown_export  # it reads this module's tables
+
     if not runs:
         raise UsageError("a report needs at least one run", "pass run ids, see `harness list`")
     labels = analysis.run_labels([r.meta for r in runs])
@@ -363,7 +358,7 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
     atomic_write_text(html_path, html_text)
     md_path = out_dir / "summary.md"
     side = analysis.side_by_side([v.summary for v in views], labels) if several else None
-    atomic_write_text(md_path, markdown(views, side))
+    atomic_write_text(md_path, markdown_export.report(views, side))
     atomic_write_text(out_dir / "summary.json", json.dumps(summary_json(views, side), indent=1, allow_nan=False) + "\n")
     return Report(html=html_path, markdown=md_path, figures=all_pngs)
 
@@ -411,47 +406,3 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
         })
     return {"schema_version": SUMMARY_SCHEMA_VERSION, "kind": "node-scaling-harness report summary",
             "runs": runs, "side_by_side": json_records(side)}
-
-
-def _markdown_run(v: RunView) -> list[str]:
-    meta = v.run.meta
-    m = meta.get("machine", {})
-    ver = meta.get("versions", {})
-    git = ver.get("git") or {}
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
-                                 v.counters)
-    lines = [
-        f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
-        "",
-        f"**{head.answer}**" + (f" {head.doubt}" if head.doubt else ""),
-        "",
-        f"{m.get('cpu_model')} · {m.get('logical_cores')} cores · node {ver.get('node')} · locust {ver.get('locust')} · "
-        f"commit {git['commit'][:10] if git.get('commit') else 'unknown'}{' (dirty)' if git.get('dirty') else ''}",
-        "",
-    ]
-    if v.warnings:
-        lines += ["**Warnings**", ""] + [f"- {w}" for w in v.warnings] + [""]
-    lines += markdown_table(table(v.summary, SUMMARY_COLUMNS, markdown=True))
-    probe = _probe_rows(v.summary)
-    if not probe.empty:
-        lines += [""] + markdown_table(table(probe, PROBE_COLUMNS, markdown=True), left=2)
-    names = analysis.name_summary(v.run)
-    if not names.empty:
-        lines += ["", "Per request name (measured window; latency from the repetitions' histograms merged):", ""]
-        lines += markdown_table(table(names, NAME_COLUMNS, markdown=True), left=2)
-    lines.append("")
-    lines += [f"- {t}" for t in v.story]
-    return lines
-
-
-def markdown(views: list[RunView], side: pd.DataFrame | None = None) -> str:
-    """The CI-log summary: per run the headline, the warnings, one table row per condition
-    and the story; with several runs, first the conditions they share, side by side."""
-    lines: list[str] = []
-    if side is not None:
-        lines += ["# Side by side (separate runs: ratios are across runs, not measured in one)", ""]
-        lines += markdown_table(table(side, SIDE_COLUMNS, markdown=True), left=2)
-        lines.append("")
-    for v in views:
-        lines += _markdown_run(v) + [""]
-    return "\n".join(lines).rstrip() + "\n"

@@ -25,7 +25,7 @@ from harness import preload, procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
 from harness.net import check_port_free, free_port, http_get
 from harness.nodes import find_node
-from harness.scenario import MAX_WORKERS
+from harness.scenario import MAX_WORKERS, whole
 
 
 # What Node prints when a script dies before it runs: "Error: Cannot find module 'express'",
@@ -49,13 +49,6 @@ class ProcInfo:
 
     pid: int
     role: str
-
-
-def whole(value: Any, what: str, lo: int, hi: int) -> int:
-    """value if it is a whole number (not a bool) from lo to hi; a UsageError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise UsageError(f"{what} is {value!r}, not a whole number from {lo} to {hi}")
-    return value
 
 
 def announced_instances(state_dir: Path, live_pids: set[int]) -> list[dict[str, Any]]:

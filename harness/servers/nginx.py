@@ -25,8 +25,8 @@ from typing import Any
 from harness import procs
 from harness.errors import EnvironmentProblem, UsageError
 from harness.net import free_port
-from harness.scenario import BALANCES
-from harness.servers.base import MultiProcessServer, ProcInfo, whole
+from harness.scenario import BALANCES, whole
+from harness.servers.base import MultiProcessServer, ProcInfo
 
 # Idle connections to the backends nginx keeps open: above any user count a case uses on
 # this machine, so closed-loop users never force nginx to open and close upstream connections.

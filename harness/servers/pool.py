@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.scenario import MAX_THREADS, machine_cores
-from harness.servers.base import server_dir, whole
+from harness.scenario import MAX_THREADS, machine_cores, whole
+from harness.servers.base import server_dir
 from harness.servers.node import SingleServer
 
 # spawn-per-request: at most this many threads alive at once, each a whole V8 isolate
