@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ import pytest
 
 from harness import compare
 from harness.record import TABLE_COLUMNS, Run, RunWriter
+from helpers import run_harness
 
 MACHINE = {"cpu_model": "AMD EPYC", "logical_cores": 2, "kernel": "6.1", "cpu_layout": "shared"}
 
@@ -325,8 +325,7 @@ def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
         _store(results, r)
 
     def run_cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "harness", "--results", str(results), *args],
-                              capture_output=True, text=True, timeout=60)
+        return run_harness(*args, results=results, timeout=60)
 
     # the commands below read the stored runs and write nothing in results/: three at a time
     # (each is mostly a second of imports), every result checked as before

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import wait_until
+from helpers import wait_until
 from test_servers import get  # one request on a new connection
 from harness.errors import EnvironmentProblem, HarnessError, RunFailed, UsageError
 from harness.scenario import MODES, ServerSpec

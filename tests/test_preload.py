@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import REPO
+from helpers import REPO, run_harness
 from harness import analysis, preload, record
 from harness.errors import UsageError
 from harness.record import TABLE_COLUMNS, Run
@@ -265,8 +264,7 @@ def test_preload_option_is_checked_and_named_in_the_label():
 
 @pytest.mark.slow  # the CLI in a subprocess
 def test_no_preload_without_an_app_is_refused_in_one_line(tmp_path: Path):
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "smoke",
-                          "--no-preload"], capture_output=True, text=True, timeout=60)
+    out = run_harness("run", "smoke", "--no-preload", results=tmp_path / "results", timeout=60)
     assert out.returncode == 2 and "--no-preload is for --app" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
 
@@ -349,9 +347,8 @@ def test_under_pm2_the_app_sees_its_instance_as_harness_worker_id(tmp_path: Path
 def _run(tmp_path: Path, scenario_text: str, *args: str) -> subprocess.CompletedProcess:
     scenario = tmp_path / "s.py"
     scenario.write_text(scenario_text)
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
-                           str(scenario), "--run-id", "r", "--no-report", *args], capture_output=True, text=True,
-                          timeout=600)
+    return run_harness("run", str(scenario), "--run-id", "r", "--no-report", *args, results=tmp_path / "results",
+                       timeout=600)
 
 
 def _per_pid(frame: pd.DataFrame, column: str = "requests") -> dict[str, int]:

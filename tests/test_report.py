@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +16,7 @@ import pytest
 
 from harness import analysis, record
 from harness.report import render_report, story
+from helpers import run_harness
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small"
 
@@ -151,8 +150,7 @@ def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_p
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results / "small")
     _scaled_copy(FIXTURE, results / "doubled", "doubled", 2)
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "report", "small", "doubled"],
-                         capture_output=True, text=True, timeout=120)
+    out = run_harness("report", "small", "doubled", results=results, timeout=120)
     assert out.returncode == 0, out.stderr
     folder = results / "reports" / "small+doubled"
     assert out.stdout.strip() == str(folder / "report.html")

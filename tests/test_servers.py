@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import wait_until
+from helpers import wait_until
 from harness.errors import EnvironmentProblem
 from harness.servers.base import http_get
 from harness.servers.node import ClusterServer, SingleServer

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +28,7 @@ from harness.report import story
 from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.redis import COUNTER_KEY, RedisService, _read_reply, find_redis_server, render_config, resp_command
+from helpers import run_harness
 
 REPO = Path(__file__).resolve().parent.parent
 needs_redis = pytest.mark.skipif(
@@ -265,9 +263,8 @@ def test_a_server_that_cannot_reach_redis_fails_its_start_with_the_reason(tmp_pa
 @needs_redis
 def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
     """End to end: `harness run shared_state --quick` (about a minute), then the outcome's shape."""
-    proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
-                           "--quick", "--repetitions", "1", "--run-id", "ss"], capture_output=True, text=True,
-                          timeout=300, cwd=REPO)
+    proc = run_harness("run", "shared_state", "--quick", "--repetitions", "1", "--run-id", "ss", results=results_dir,
+                       timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     run = record.load_run(results_dir / "ss")
     assert run.meta["status"] == "complete" and run.meta["versions"]["redis"].startswith("Redis server v=")
@@ -292,9 +289,8 @@ def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
 
 @pytest.mark.slow
 def test_a_run_that_needs_redis_where_there_is_none_stops_before_writing(results_dir: Path):
-    proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
-                           "--quick"], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={**os.environ, "HARNESS_REDIS_SERVER": "/nonexistent/redis-server"})
+    proc = run_harness("run", "shared_state", "--quick", results=results_dir, timeout=120, cwd=REPO,
+                       env={"HARNESS_REDIS_SERVER": "/nonexistent/redis-server"})
     assert proc.returncode == 3
     assert ("error: the scenario needs redis, which cannot run here: redis-server was not found "
             "(apt-get install redis-server)") in proc.stderr
