@@ -28,7 +28,7 @@ from harness.report import story
 from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.redis import COUNTER_KEY, RedisService, _read_reply, find_redis_server, render_config, resp_command
-from helpers import run_harness
+from helpers import hand_run, run_harness
 
 REPO = Path(__file__).resolve().parent.parent
 needs_redis = pytest.mark.skipif(
@@ -70,10 +70,7 @@ def counting_run() -> Run:
         {"case_id": "003", "store": "redis", "worker_id": "", "pid": 13, "value": 50},
         {"case_id": "004", "store": "redis", "worker_id": "", "pid": 14, "value": 80},
     ]
-    tables = {name: _table(name, []) for name in TABLE_COLUMNS}
-    tables.update(cases=_table("cases", cases), endpoints=_table("endpoints", endpoints),
-                  counters=_table("counters", counters))
-    return Run(path=Path("/nonexistent"), meta={"run_id": "hand", "status": "complete"}, tables=tables)
+    return hand_run(cases, endpoints=endpoints, counters=counters, meta={"run_id": "hand", "status": "complete"})
 
 
 def test_counter_results_by_hand():
