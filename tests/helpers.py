@@ -11,7 +11,8 @@ is on sys.path under pytest's default rootdir-relative import mode, as conftest.
 - Hand-built runs, at the two levels the tests build them: analysis rows (case_row,
   case_rows, result_tables: rows of analysis.case_results and the condition summary made
   from them, on a quiet machine unless overridden) and a record (hand_run: a
-  harness.record.Run from rows of its tables, every other table empty with its columns).
+  harness.record.Run from rows of its tables, every other table empty with its columns;
+  record_table: one such table, to change a hand-built run afterwards).
 """
 
 from __future__ import annotations
@@ -178,6 +179,16 @@ def result_tables(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFram
 
     results = pd.DataFrame(rows, columns=analysis.RESULT_COLUMNS)
     return results, analysis.condition_summary(results)
+
+
+def record_table(name: str, rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
+    """Table `name` of a run record (its columns: record.TABLE_COLUMNS[name]) holding these rows,
+    a column a row leaves out empty: to add to or replace a table of a hand-built run."""
+    import pandas as pd
+
+    from harness.record import TABLE_COLUMNS
+
+    return pd.DataFrame(list(rows), columns=TABLE_COLUMNS[name])
 
 
 def hand_run(cases: list[dict[str, Any]], *, path: Path | str = "/nonexistent", meta: dict[str, Any] | None = None,

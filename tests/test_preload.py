@@ -25,10 +25,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from helpers import REPO, run_harness
+from helpers import REPO, hand_run, record_table, run_harness
 from harness import analysis, preload, record
 from harness.errors import UsageError
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
 from harness.report import story
 from harness.scenario import ClosedLoad, PathWorkload, Scenario, ServerSpec
 from harness.servers import make_server
@@ -45,10 +45,6 @@ http.createServer((req, res) => { res.setHeader('x-worker-id', '0'); res.end('ze
 """
 
 
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
-
 def fake_run(per_process: dict[tuple[str, str], int], preloaded: bool = True, mode: str = "pm2",
              units: int = 2, app: str | None = "/srv/app/server.js") -> Run:
     """A hand-made run of one case whose measured responses came from these (worker id, pid)
@@ -63,13 +59,9 @@ def fake_run(per_process: dict[tuple[str, str], int], preloaded: bool = True, mo
                   "latency_p50_ms": 1.0, "latency_p99_ms": 2.0, "latency_p99_9_ms": 3.0}]
     workers = [{"case_id": cid, "phase": "measure", "worker_id": w, "pid": p, "thread_id": "", "requests": n}
                for (w, p), n in per_process.items()]
-    tables = {"cases": _table("cases", cases), "endpoints": _table("endpoints", endpoints),
-              "workers": _table("workers", workers), "samples": _table("samples", []),
-              "server_metrics": _table("server_metrics", []), "timeline": _table("timeline", []),
-              "processes": _table("processes", [])}
     meta = {"run_id": "hand", "status": "complete", "cases": [{**c, "app": app} for c in cases],
             "machine": {"logical_cores": 2, "cpu_layout": "shared"}}
-    return Run(path=Path("/nonexistent"), meta=meta, tables=tables)
+    return hand_run(cases, endpoints=endpoints, workers=workers, meta=meta)
 
 
 # --- the spread: by pid where an app's worker ids repeat or are missing --------------------
@@ -147,9 +139,9 @@ def test_recorded_reference_runs_are_still_counted_by_worker_id(folder: Path):
 def test_preload_counts_are_compared_per_pid_and_give_the_event_loop_figures():
     run = fake_run({("1", "4001"): 500, ("2", "4002"): 400})
     cid = run["cases"]["case_id"].iloc[0]
-    run.tables["workers"] = pd.concat([run["workers"], _table("workers", [
+    run.tables["workers"] = pd.concat([run["workers"], record_table("workers", [
         {"case_id": cid, "phase": "warmup", "worker_id": "1", "pid": "4001", "thread_id": "", "requests": 20}])])
-    run.tables["processes"] = _table("processes", [
+    run.tables["processes"] = record_table("processes", [
         {"case_id": cid, "pid": 4001, "worker_id": "1", "requests": 520, "probes": 1, "event_loop_delay_p99_ms": 12.5,
          "event_loop_utilization": 0.6},
         {"case_id": cid, "pid": 4002, "worker_id": "2", "requests": 400, "probes": 0, "event_loop_delay_p99_ms": 30.0,

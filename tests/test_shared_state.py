@@ -28,7 +28,7 @@ from harness.report import story
 from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.redis import COUNTER_KEY, RedisService, _read_reply, find_redis_server, render_config, resp_command
-from helpers import hand_run, run_harness
+from helpers import hand_run, record_table, run_harness
 
 REPO = Path(__file__).resolve().parent.parent
 needs_redis = pytest.mark.skipif(
@@ -37,10 +37,6 @@ needs_redis = pytest.mark.skipif(
 
 
 # --- unit: analysis and story on hand-made tables -------------------------------------------
-
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
 
 def counting_run() -> Run:
     """Four cases worked out by hand:
@@ -99,7 +95,7 @@ def test_counter_summary_adds_repetitions_and_keeps_the_largest_share():
 
 def test_a_run_without_counting_routes_has_no_counter_rows():
     run = counting_run()
-    run.tables["counters"] = _table("counters", [])
+    run.tables["counters"] = record_table("counters", [])
     assert analysis.counter_results(run).empty
     assert story.shared_state_lines(analysis.counter_summary(analysis.counter_results(run))) == []
 
