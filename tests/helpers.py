@@ -2,9 +2,10 @@
 what it needs from here). A test module imports them with `from helpers import ...` (tests/
 is on sys.path under pytest's default rootdir-relative import mode, as conftest.py is).
 
-- REPO, wait_until, harness_processes: the checkout's root; polling for a condition instead
-  of sleeping; the live processes of this test session that look like a harness's (the
-  leftover check of conftest.py uses it, as do tests that look for a run's processes).
+- REPO, wait_until, harness_processes, get: the checkout's root; polling for a condition
+  instead of sleeping; the live processes of this test session that look like a harness's
+  (the leftover check of conftest.py uses it, as do tests that look for a run's processes);
+  one request to a server the test started.
 - The command line in a process of its own, as a user runs it: harness_command (its argv),
   run_harness (run it to the end: subprocess.run) and start_harness (start it and hand back
   the Popen, for a test that reads it while it runs or interrupts it).
@@ -17,6 +18,7 @@ is on sys.path under pytest's default rootdir-relative import mode, as conftest.
 
 from __future__ import annotations
 
+import http.client
 import math
 import os
 import subprocess
@@ -101,6 +103,18 @@ def harness_processes() -> dict[int, str]:
         if _looks_like_ours(cmd) and _of_this_session(p, cmd):
             found[p.info["pid"]] = cmd
     return found
+
+
+def get(server: Any, path: str) -> tuple[int, dict[str, str], bytes]:
+    """GET `path` from a running server (anything with .host and .port) on a new connection (so
+    round robin and the kernel both see a new client): status, headers (lower-case names), body."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
 
 
 # --- the command line in a process of its own ----------------------------------------------

@@ -12,9 +12,7 @@ import pytest
 from harness import against, compare, scenario
 from harness.errors import UsageError
 from harness.servers.base import server_dir, using_server_dir
-from helpers import run_harness
-
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO, run_harness
 
 
 def test_a_ref_resolves_to_its_commit_and_a_wrong_one_is_bad_input():

@@ -14,11 +14,9 @@ from rich.console import Console
 
 from harness import scenario as scenario_mod
 from harness.cli import RichProgress, main
-from helpers import run_harness
+from helpers import REPO, run_harness
 
 pytestmark = pytest.mark.slow  # the CLI in a subprocess: make test runs them, make test-unit does not
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _harness(*args: str, env: dict[str, str] | None = None, results: Path | None = None) -> subprocess.CompletedProcess:

@@ -11,8 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers import wait_until
-from test_servers import get  # one request on a new connection
+from helpers import get, wait_until
 from harness.errors import EnvironmentProblem, HarnessError, RunFailed, UsageError
 from harness.scenario import MODES, ServerSpec
 from harness.servers import MODE_CLASSES, make_server

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, run_harness, wait_until
-from test_servers import get  # one request on a new connection
+from helpers import REPO, get, run_harness, wait_until
 from harness import nodes
 from harness.errors import EnvironmentProblem, UsageError
 from harness.servers.reuseport import ReuseportServer, supports_reuseport

@@ -28,9 +28,8 @@ from harness.report import story
 from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.redis import COUNTER_KEY, RedisService, _read_reply, find_redis_server, render_config, resp_command
-from helpers import hand_run, record_table, run_harness
+from helpers import REPO, get, hand_run, record_table, run_harness
 
-REPO = Path(__file__).resolve().parent.parent
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists(),
     reason="redis-server is not installed (apt-get install redis-server; .ci/run installs it)")
@@ -213,8 +212,6 @@ def test_a_missing_redis_server_is_one_clear_line(monkeypatch):
 
 @pytest.mark.integration
 def test_without_redis_the_redis_route_answers_503_with_the_reason(tmp_path: Path):
-    from test_servers import get
-
     with SingleServer(tmp_path) as s:
         status, _, body = get(s, "/count/redis")
         assert status == 503 and "no Redis configured" in json.loads(body)["error"]
@@ -225,8 +222,6 @@ def test_without_redis_the_redis_route_answers_503_with_the_reason(tmp_path: Pat
 @pytest.mark.integration
 @needs_redis
 def test_cluster_workers_count_in_their_own_memory_and_together_in_redis(tmp_path: Path):
-    from test_servers import get
-
     with RedisService(tmp_path / "redis") as r:
         server = ClusterServer(tmp_path, workers=2)
         server.extra_env = r.environment()

@@ -9,7 +9,7 @@ import pytest
 
 from harness import analysis
 from harness.report import story
-from helpers import case_rows, result_tables
+from helpers import case_rows, get, result_tables
 
 
 def move_rows(mb: int, clone: list[float], transfer: list[float], shared: list[float], **overrides) -> list[dict]:
@@ -100,7 +100,6 @@ def test_move_routes_hand_the_same_bytes_over_three_ways(tmp_path):
     import json
 
     from harness.servers.node import SingleServer
-    from test_servers import get
 
     with SingleServer(tmp_path) as s:
         sums = {}
