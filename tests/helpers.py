@@ -1,6 +1,6 @@
 """Plain helpers the tests share; conftest.py keeps pytest's fixtures and hooks (and imports
-what it needs from here). A test module imports them with `from helpers import ...` (tests/
-is on sys.path under pytest's default rootdir-relative import mode, as conftest.py is).
+what it needs from here). A test module imports them with `from helpers import ...`:
+pytest's default import mode (prepend) puts tests/ on sys.path, as it does for conftest.py.
 
 - REPO, wait_until, harness_processes, get: the checkout's root; polling for a condition
   instead of sleeping; the live processes of this test session that look like a harness's
@@ -219,7 +219,7 @@ def hand_run(cases: list[dict[str, Any]], *, path: Path | str = "/nonexistent", 
     unknown = set(tables) - set(TABLE_COLUMNS)
     assert not unknown, f"no such table: {sorted(unknown)}"
     given = {"cases": cases, **tables}
-    frames = {name: pd.DataFrame(given[name], columns=columns) if name in given else pd.DataFrame(columns=columns)
+    frames = {name: record_table(name, given[name]) if name in given else pd.DataFrame(columns=columns)
               for name, columns in TABLE_COLUMNS.items()}
     if meta is None:
         meta = {"run_id": "hand", "status": "complete", "cases": cases}
