@@ -4,7 +4,6 @@ order, the split back into two sides, and the bad inputs refused before anything
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import pytest
 from harness import against, compare, scenario
 from harness.errors import UsageError
 from harness.servers.base import server_dir, using_server_dir
-
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO, run_harness
 
 
 def test_a_ref_resolves_to_its_commit_and_a_wrong_one_is_bad_input():
@@ -83,8 +81,7 @@ def test_an_a_b_run_splits_into_its_two_sides():
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), *args],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    return run_harness(*args, results=tmp_path / "results", timeout=120, cwd=REPO)
 
 
 @pytest.mark.parametrize("args, words", [

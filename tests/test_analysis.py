@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from harness import analysis
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
+from helpers import hand_run
 
 
 def test_jain_index_by_hand():
@@ -39,10 +39,6 @@ def test_confidence_interval_by_hand():
     assert high == pytest.approx(12 + 4.3027 * 1.1547, abs=1e-3)
     # from two values t(0.975, df=1) = 12.7 makes the band useless (issue 14): none below 3
     assert all(math.isnan(v) for v in analysis.confidence_interval([10.0, 12.0]))
-
-
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
 
 
 def small_run() -> Run:
@@ -79,12 +75,9 @@ def small_run() -> Run:
         # a warm-up sample that must not count
         samples.append({"case_id": cid, "ts": t0 + 1, "phase": "warmup", "pid": 200, "role": "generator",
                         "cpu_pct": 500.0, "cpu_s": 0.0})
-    tables = {"cases": _table("cases", cases), "endpoints": _table("endpoints", endpoints),
-              "workers": _table("workers", workers), "samples": _table("samples", samples),
-              "server_metrics": _table("server_metrics", server), "timeline": _table("timeline", [])}
     meta = {"run_id": "hand", "status": "complete", "cases": cases, "machine": {"logical_cores": 2,
                                                                                  "cpu_layout": "shared"}}
-    return Run(path=Path("/nonexistent"), meta=meta, tables=tables)
+    return hand_run(cases, endpoints=endpoints, workers=workers, samples=samples, server_metrics=server, meta=meta)
 
 
 def test_case_results_use_the_measurement_window_only():

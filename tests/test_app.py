@@ -7,12 +7,11 @@ the spread over workers, and the report says so (with the preload: tests/test_pr
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, wait_until
+from helpers import REPO, run_harness, wait_until
 from harness import analysis
 from harness.record import load_run
 from harness.scenario import ServerSpec, app_modes
@@ -29,9 +28,8 @@ http.createServer((req, res) => res.end('bare')).listen(Number(process.env.PORT)
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "app",
-                           "--run-id", "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions", "1", *args],
-                          capture_output=True, text=True, timeout=300)
+    return run_harness("run", "app", "--run-id", "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions", "1",
+                       *args, results=tmp_path / "results", timeout=300)
 
 
 @pytest.mark.parametrize("mode", app_modes())
@@ -94,9 +92,8 @@ def test_app_without_worker_header_loses_the_spread_and_the_report_says_so(tmp_p
 SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
     workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
 """)
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
-                          str(scenario), "--run-id", "r", "--app", str(app), "--no-preload"], capture_output=True,
-                         text=True, timeout=300)
+    out = run_harness("run", str(scenario), "--run-id", "r", "--app", str(app), "--no-preload",
+                      results=tmp_path / "results", timeout=300)
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
     for case in run_.meta["cases"]:
@@ -120,6 +117,5 @@ def test_bad_app_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list
 
 
 def test_app_in_a_mode_that_cannot_run_it_is_refused(tmp_path: Path):
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "modes",
-                          "--app", str(EXAMPLE)], capture_output=True, text=True, timeout=60)
+    out = run_harness("run", "modes", "--app", str(EXAMPLE), results=tmp_path / "results", timeout=60)
     assert out.returncode == 2 and "mode pool cannot run your own app" in out.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,8 @@ import pytest
 
 from harness import compare
 from harness.export import junit, markdown
-from harness.record import TABLE_COLUMNS, Run, RunWriter
+from harness.record import Run, RunWriter
+from helpers import hand_run, run_harness
 
 MACHINE = {"cpu_model": "AMD EPYC", "logical_cores": 2, "kernel": "6.1", "cpu_layout": "shared"}
 
@@ -66,13 +66,11 @@ def synthetic_run(run_id: str, single: list[float], cluster: list[float], machin
                     samples.append({"case_id": cid, "ts": t0 + 1 + k, "phase": "measure", "pid": 0,
                                     "role": "machine", "cpu_pct": 150.0 + generator_cpu + other_cpu,
                                     "steal_pct": 0.0})
-    tables = {name: pd.DataFrame(rows, columns=TABLE_COLUMNS[name]) for name, rows in
-              (("cases", cases), ("endpoints", endpoints), ("workers", workers), ("samples", samples))}
-    tables.update({name: pd.DataFrame(columns=TABLE_COLUMNS[name]) for name in TABLE_COLUMNS if name not in tables})
     meta = {"run_id": run_id, "status": status, "error": None if status == "complete" else "Ctrl-C",
             "cases": cases, "machine": machine or MACHINE, "scenario": {"name": "smoke", "baseline": "single"},
             "against": None if new is None else {"ref": "HEAD~1", "commit": "0123456789abcdef", "work_dirty": False}}
-    return Run(path=Path("/nonexistent") / run_id, meta=meta, tables=tables)
+    return hand_run(cases, endpoints=endpoints, workers=workers, samples=samples, path=Path("/nonexistent") / run_id,
+                    meta=meta)
 
 
 def noisy(center: float, n: int, seed: int, cv: float = 0.02) -> list[float]:
@@ -326,8 +324,7 @@ def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
         _store(results, r)
 
     def run_cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "harness", "--results", str(results), *args],
-                              capture_output=True, text=True, timeout=60)
+        return run_harness(*args, results=results, timeout=60)
 
     # the commands below read the stored runs and write nothing in results/: three at a time
     # (each is mostly a second of imports), every result checked as before

@@ -9,14 +9,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import REPO, harness_processes, wait_until
+from helpers import REPO, harness_processes, start_harness, wait_until
 from harness import procs
 
 pytestmark = pytest.mark.integration
@@ -32,9 +31,8 @@ def start(tmp_path: Path, servers: str, *extra: str, duration: float = 30) -> tu
     f = tmp_path / "s.py"
     f.write_text(SCENARIO.format(servers=servers, duration=duration))
     results = tmp_path / "results"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "--results", str(results), "run", str(f), "--run-id", "r",
-                             "--no-report", *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = start_harness("run", str(f), "--run-id", "r", "--no-report", *extra, results=results, cwd=REPO,
+                         stderr=subprocess.STDOUT, start_new_session=True)
     return proc, results / "r"
 
 

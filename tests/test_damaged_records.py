@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from harness import cli, record
 
 SOURCE = REPO / "tests" / "fixtures" / "small"

@@ -7,19 +7,19 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from helpers import start_harness
+
 pytestmark = pytest.mark.integration
 
 
 def demo(results: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", "--results", str(results), "demo", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_harness("demo", *args, results=results)
 
 
 def test_demo_shows_each_workers_own_count_and_stops_on_its_timer(results_dir: Path):

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.servers.base import free_port
+from helpers import run_harness, start_harness
 
 pytestmark = pytest.mark.integration
 
@@ -24,20 +23,14 @@ SCENARIO = Scenario(name="t", description="test", servers=[ServerSpec("single")]
 """
 
 
-def harness(*args: str) -> list[str]:
-    return [sys.executable, "-m", "harness", *args]
-
-
 def test_master_merges_exactly_what_each_of_two_workers_sent(tmp_path: Path):
     scenario = tmp_path / "s.py"
     scenario.write_text(SCENARIO)
     results, sent_dir = tmp_path / "results", tmp_path / "sent"
     port = free_port()
-    run = subprocess.Popen(harness("--results", str(results), "run", str(scenario), "--run-id", "r", "--no-report",
-                                   "--expect-workers", "2", "--master-port", str(port)),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    workers = [subprocess.Popen(harness("worker", "--master", f"127.0.0.1:{port}", "--cases", "1", "--out",
-                                        str(sent_dir)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = start_harness("run", str(scenario), "--run-id", "r", "--no-report", "--expect-workers", "2",
+                        "--master-port", str(port), results=results)
+    workers = [start_harness("worker", "--master", f"127.0.0.1:{port}", "--cases", "1", "--out", str(sent_dir))
                for _ in range(2)]
     try:
         out, err = run.communicate(timeout=180)
@@ -86,9 +79,9 @@ def test_master_merges_exactly_what_each_of_two_workers_sent(tmp_path: Path):
 def test_master_without_workers_fails_the_case_with_the_fix(tmp_path: Path):
     scenario = tmp_path / "s.py"
     scenario.write_text(SCENARIO)
-    out = subprocess.run(harness("--results", str(tmp_path / "results"), "run", str(scenario), "--run-id", "r",
-                                 "--no-report", "--expect-workers", "1", "--master-port", str(free_port()),
-                                 "--worker-wait-s", "1"), capture_output=True, text=True, timeout=120)
+    out = run_harness("run", str(scenario), "--run-id", "r", "--no-report", "--expect-workers", "1",
+                      "--master-port", str(free_port()), "--worker-wait-s", "1", results=tmp_path / "results",
+                      timeout=120)
     assert out.returncode == 1
     assert "gave up waiting for 1 worker(s)" in out.stderr and "harness worker --master" in out.stderr
 
@@ -100,14 +93,12 @@ def test_master_without_workers_fails_the_case_with_the_fix(tmp_path: Path):
 ])
 def test_bad_distributed_options_are_one_line_and_write_nothing(tmp_path: Path, args: list[str], message: str):
     results = tmp_path / "results"
-    out = subprocess.run(harness("--results", str(results), "run", "default", *args), capture_output=True, text=True,
-                         timeout=60)
+    out = run_harness("run", "default", *args, results=results, timeout=60)
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert not results.exists() or not any(results.iterdir())
 
 
 def test_worker_refuses_a_remote_master_without_the_flag(tmp_path: Path):
-    out = subprocess.run(harness("worker", "--master", "192.0.2.1:5557", "--out", str(tmp_path)), capture_output=True,
-                         text=True, timeout=60)
+    out = run_harness("worker", "--master", "192.0.2.1:5557", "--out", str(tmp_path), timeout=60)
     assert out.returncode == 2 and "--allow-remote" in out.stderr

@@ -5,16 +5,16 @@ the sentences the report writes from it. Every expected number is worked out by 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from harness import analysis
 from harness.errors import UsageError
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
 from harness.report import story
 from harness.scenario import ClosedLoad, Event, Scenario, ServerSpec, Workload
+from helpers import hand_run
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -77,10 +77,6 @@ def test_the_resilience_scenario_and_its_quick_variant_load():
 
 
 # --- analysis on hand-made tables ---------------------------------------------------------
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
-
 def event_run() -> Run:
     """Two cases, window 100..110 s each.
 
@@ -120,10 +116,8 @@ def event_run() -> Run:
                                               ("3", "13", 1, 106.5, 109.9), ("?", "?", 1, 104.6, 104.6)]]
     endpoints = [{"case_id": "k", "phase": "measure", "name": "/io", "requests": 6, "failures": 1},
                  {"case_id": "s", "phase": "measure", "name": "/io", "requests": 3, "failures": 1}]
-    tables = {name: pd.DataFrame(columns=cols) for name, cols in TABLE_COLUMNS.items()}
-    tables.update(cases=_table("cases", cases), events=_table("events", events), requests=_table("requests", requests),
-                  workers=_table("workers", workers), endpoints=_table("endpoints", endpoints))
-    return Run(path=Path("hand-made"), meta={"run_id": "hand-made"}, tables=tables)
+    return hand_run(cases, events=events, requests=requests, workers=workers, endpoints=endpoints, path="hand-made",
+                    meta={"run_id": "hand-made"})
 
 
 def test_event_outcomes_by_hand():

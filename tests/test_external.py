@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import wait_until
+from helpers import run_harness, wait_until
 from harness.record import load_run
 from harness.servers.base import find_node, free_port, http_get, server_dir
 
@@ -22,9 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 def harness(results: Path, *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", "default", "--run-id",
-                           "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions", "1", *args],
-                          capture_output=True, text=True, timeout=timeout_s)
+    return run_harness("run", "default", "--run-id", "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions",
+                       "1", *args, results=results, timeout=timeout_s)
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness import analysis
 from harness.record import load_run
+from helpers import run_harness
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +26,7 @@ def run(tmp_path: Path, workloads: str, loads: str, duration: float = 5, *extra:
     f = tmp_path / "s.py"
     f.write_text(SCENARIO.format(workloads=workloads, loads=loads, duration=duration))
     results = tmp_path / "results"
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", str(f), "--run-id", "r",
-                          "--no-report", *extra], capture_output=True, text=True, timeout=300)
+    out = run_harness("run", str(f), "--run-id", "r", "--no-report", *extra, results=results, timeout=300)
     assert out.returncode == 0, out.stderr
     return results / "r"
 
@@ -102,8 +100,7 @@ def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_pa
     f.write_text(SCENARIO.replace('ServerSpec("single")', 'ServerSpec("pool", threads=1)').format(
         workloads='Workload("/cpu", 200), Workload("/io", 50)',
         loads="OpenLoad(150), OpenLoad(150, max_in_flight=4)", duration=3))
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", str(f),
-                          "--run-id", "r", "--no-report"], capture_output=True, text=True, timeout=300)
+    out = run_harness("run", str(f), "--run-id", "r", "--no-report", results=tmp_path / "results", timeout=300)
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
     r = analysis.case_results(run_)

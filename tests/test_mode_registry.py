@@ -19,8 +19,8 @@ from harness.report import figures
 from harness.scenario import ClosedLoad, Event, PathWorkload, Scenario, ServerSpec
 from harness.servers import make_server
 from harness.servers.node import SingleServer
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TOY_COLOR = "#117733"  # Paul Tol's green: not a role colour, not another mode's
 
 # A whole new mode, as a contributor would write it: the reference server's single mode under

@@ -11,8 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import wait_until
-from test_servers import get  # one request on a new connection
+from helpers import get, wait_until
 from harness.errors import EnvironmentProblem, HarnessError, RunFailed, UsageError
 from harness import modes
 from harness.scenario import ServerSpec

@@ -9,15 +9,14 @@ completion time) left the slowest requests of an overloaded window out of its pe
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from harness import analysis
 from harness.load.hooks import HookState, count_due, due_ts, endpoint_rows, phase_of, response_phase
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
+from helpers import hand_run
 
 M_START, M_END = 100.0, 110.0  # the measurement window, Unix s
 GRACE_S = 10.0  # how long after the window the case waits for requests due in it
@@ -165,10 +164,7 @@ def _run(rows: list[dict]) -> Run:
                           "failures": r.get("failures", 0), "latency_p99_ms": r.get("p99", 100.0),
                           "due": r["due"], "sent": r["sent"], "dropped": r["due"] - r["requests"],
                           "completed_in_phase": r["completed"], "send_lag_p99_ms": r.get("lag", 1.0)})
-    tables = {name: pd.DataFrame(columns=columns) for name, columns in TABLE_COLUMNS.items()}
-    tables["cases"] = pd.DataFrame(cases).reindex(columns=TABLE_COLUMNS["cases"])
-    tables["endpoints"] = pd.DataFrame(endpoints).reindex(columns=TABLE_COLUMNS["endpoints"])
-    return Run(path=Path("."), meta={"run_id": "t", "cases": []}, tables=tables)
+    return hand_run(cases, endpoints=endpoints, path=".", meta={"run_id": "t", "cases": []})
 
 
 def test_a_backlog_under_the_cap_is_overloaded_though_every_request_left_on_time():

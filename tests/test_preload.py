@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,10 +25,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import REPO
+from helpers import REPO, hand_run, record_table, run_harness
 from harness import analysis, preload, record
 from harness.errors import UsageError
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
 from harness.report import story
 from harness.scenario import ClosedLoad, PathWorkload, Scenario, ServerSpec
 from harness.servers import make_server
@@ -46,10 +45,6 @@ http.createServer((req, res) => { res.setHeader('x-worker-id', '0'); res.end('ze
 """
 
 
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
-
 def fake_run(per_process: dict[tuple[str, str], int], preloaded: bool = True, mode: str = "pm2",
              units: int = 2, app: str | None = "/srv/app/server.js") -> Run:
     """A hand-made run of one case whose measured responses came from these (worker id, pid)
@@ -64,13 +59,9 @@ def fake_run(per_process: dict[tuple[str, str], int], preloaded: bool = True, mo
                   "latency_p50_ms": 1.0, "latency_p99_ms": 2.0, "latency_p99_9_ms": 3.0}]
     workers = [{"case_id": cid, "phase": "measure", "worker_id": w, "pid": p, "thread_id": "", "requests": n}
                for (w, p), n in per_process.items()]
-    tables = {"cases": _table("cases", cases), "endpoints": _table("endpoints", endpoints),
-              "workers": _table("workers", workers), "samples": _table("samples", []),
-              "server_metrics": _table("server_metrics", []), "timeline": _table("timeline", []),
-              "processes": _table("processes", [])}
     meta = {"run_id": "hand", "status": "complete", "cases": [{**c, "app": app} for c in cases],
             "machine": {"logical_cores": 2, "cpu_layout": "shared"}}
-    return Run(path=Path("/nonexistent"), meta=meta, tables=tables)
+    return hand_run(cases, endpoints=endpoints, workers=workers, meta=meta)
 
 
 # --- the spread: by pid where an app's worker ids repeat or are missing --------------------
@@ -148,9 +139,9 @@ def test_recorded_reference_runs_are_still_counted_by_worker_id(folder: Path):
 def test_preload_counts_are_compared_per_pid_and_give_the_event_loop_figures():
     run = fake_run({("1", "4001"): 500, ("2", "4002"): 400})
     cid = run["cases"]["case_id"].iloc[0]
-    run.tables["workers"] = pd.concat([run["workers"], _table("workers", [
+    run.tables["workers"] = pd.concat([run["workers"], record_table("workers", [
         {"case_id": cid, "phase": "warmup", "worker_id": "1", "pid": "4001", "thread_id": "", "requests": 20}])])
-    run.tables["processes"] = _table("processes", [
+    run.tables["processes"] = record_table("processes", [
         {"case_id": cid, "pid": 4001, "worker_id": "1", "requests": 520, "probes": 1, "event_loop_delay_p99_ms": 12.5,
          "event_loop_utilization": 0.6},
         {"case_id": cid, "pid": 4002, "worker_id": "2", "requests": 400, "probes": 0, "event_loop_delay_p99_ms": 30.0,
@@ -265,8 +256,7 @@ def test_preload_option_is_checked_and_named_in_the_label():
 
 @pytest.mark.slow  # the CLI in a subprocess
 def test_no_preload_without_an_app_is_refused_in_one_line(tmp_path: Path):
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "smoke",
-                          "--no-preload"], capture_output=True, text=True, timeout=60)
+    out = run_harness("run", "smoke", "--no-preload", results=tmp_path / "results", timeout=60)
     assert out.returncode == 2 and "--no-preload is for --app" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
 
@@ -349,9 +339,8 @@ def test_under_pm2_the_app_sees_its_instance_as_harness_worker_id(tmp_path: Path
 def _run(tmp_path: Path, scenario_text: str, *args: str) -> subprocess.CompletedProcess:
     scenario = tmp_path / "s.py"
     scenario.write_text(scenario_text)
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
-                           str(scenario), "--run-id", "r", "--no-report", *args], capture_output=True, text=True,
-                          timeout=600)
+    return run_harness("run", str(scenario), "--run-id", "r", "--no-report", *args, results=tmp_path / "results",
+                       timeout=600)
 
 
 def _per_pid(frame: pd.DataFrame, column: str = "requests") -> dict[str, int]:

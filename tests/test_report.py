@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +16,7 @@ import pytest
 
 from harness import analysis, record
 from harness.report import render_report, story
+from helpers import case_row, case_rows, result_tables, run_harness
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small"
 
@@ -151,8 +150,7 @@ def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_p
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results / "small")
     _scaled_copy(FIXTURE, results / "doubled", "doubled", 2)
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "report", "small", "doubled"],
-                         capture_output=True, text=True, timeout=120)
+    out = run_harness("report", "small", "doubled", results=results, timeout=120)
     assert out.returncode == 0, out.stderr
     folder = results / "reports" / "small+doubled"
     assert out.stdout.strip() == str(folder / "report.html")
@@ -168,13 +166,11 @@ def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_p
 
 def test_knee_rule_on_hand_made_points():
     def summary(values, tputs):
-        return pd.DataFrame([{"condition": f"pool-{v}t", "mode": "pool", "schedule": "", "balance": "",
-                              "path": "/cpu", "route": "/cpu", "load": "closed", "threads": v, "workers": 1,
-                              "uv_threadpool_size": None, "users": 8, "target_rps": None, "repetitions": 3,
-                              "throughput_median_rps": t, "throughput_min_rps": t, "throughput_max_rps": t,
-                              "throughput_median_low_rps": t, "throughput_median_high_rps": t,
-                              "latency_p99_ms": 10.0 * v, "generator_limited": False}
-                             for v, t in zip(values, tputs)])
+        """A pool-size sweep on /cpu: three identical repetitions of each point."""
+        rows = []
+        for v, t in zip(values, tputs):
+            rows += case_rows(f"pool-{v}t", [t] * 3, threads=v, latency_p99_ms=10.0 * v)
+        return result_tables(rows)[1]
     # 95 % of the best (201) is 190.95: 190 falls short, so the knee is at 3
     points = analysis.sweeps(summary([1, 2, 3, 4], [100, 190, 200, 201]))
     assert points.loc[points["knee"], "value"].tolist() == [3.0]
@@ -188,15 +184,16 @@ def test_knee_rule_on_hand_made_points():
 
 
 def _fairness_rows(keepalive: bool, rr_jain: tuple[float, ...], none_jain: tuple[float, ...]) -> pd.DataFrame:
-    """Quiet-machine case rows (3 repetitions) of a 4-worker cluster under rr and none."""
-    quiet = {"load": "closed", "keepalive": keepalive, "units": 4, "other_cpu_pct": 5.0, "steal_pct": 0.0,
-             "generator_limited": False, "failures": 0, "requests": 1000}
+    """Quiet-machine case rows (3 repetitions) of a 4-worker cluster under rr and none (case_row's
+    defaults: closed load, 5 % of a core busy elsewhere, no steal, no generator limit, 1000
+    requests and no failure)."""
     tag = "u8" if keepalive else "u4-close"
-    return pd.DataFrame(
-        [{**quiet, "condition": f"cluster-rr-4w /hello {tag}", "mode": "cluster", "schedule": "rr",
-          "workers_seen": 4, "jain_index": j, "max_min_share_ratio": 1.04} for j in rr_jain]
-        + [{**quiet, "condition": f"cluster-none-4w /hello {tag}", "mode": "cluster", "schedule": "none",
-            "workers_seen": 3, "jain_index": j, "max_min_share_ratio": float("inf")} for j in none_jain])
+    rows = []
+    for schedule, jains, seen, ratio in (("rr", rr_jain, 4, 1.04), ("none", none_jain, 3, float("inf"))):
+        rows += [case_row(f"cluster-{schedule}-4w /hello {tag}", i + 1, 100.0, schedule=schedule, units=4,
+                          keepalive=keepalive, workers_seen=seen, jain_index=j, max_min_share_ratio=ratio)
+                 for i, j in enumerate(jains)]
+    return pd.DataFrame(rows, columns=analysis.RESULT_COLUMNS)
 
 
 def test_the_story_says_when_round_robin_was_even_and_os_scheduling_was_not():

@@ -4,14 +4,13 @@ who got the requests, which value a sweep found, which setup kept the probe wait
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from harness import analysis, record
+from helpers import run_harness
 
 pytestmark = pytest.mark.integration
 
@@ -19,10 +18,9 @@ pytestmark = pytest.mark.integration
 def run_quick(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2) -> record.Run:
     """The scenario's quick variant (or the full one), one repetition of short cases: the shapes
     asserted here do not need the 3 repetitions a quick variant runs for its lesson."""
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", name,
-                          *(["--quick"] if quick else []), "--run-id", name, "--duration-s", f"{duration_s:g}",
-                          "--warmup-s", "1", "--repetitions", "1", *extra],
-                         capture_output=True, text=True, timeout=400)
+    out = run_harness("run", name, *(["--quick"] if quick else []), "--run-id", name, "--duration-s",
+                      f"{duration_s:g}", "--warmup-s", "1", "--repetitions", "1", *extra, results=results,
+                      timeout=400)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (results / name / "report" / "report.html").is_file()
     return record.load_run(results / name)

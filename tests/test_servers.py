@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
@@ -12,23 +11,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import wait_until
+from helpers import get, wait_until
 from harness.errors import EnvironmentProblem
 from harness.servers.base import http_get
 from harness.servers.node import ClusterServer, SingleServer
 
 pytestmark = pytest.mark.integration
-
-
-def get(server, path: str) -> tuple[int, dict[str, str], bytes]:
-    """One request on a new connection (so round robin and the kernel both see a new client)."""
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
 
 
 def test_single_answers_every_route_and_names_itself(tmp_path: Path):

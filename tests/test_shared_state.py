@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -31,18 +28,14 @@ from harness.report import story
 from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.redis import COUNTER_KEY, RedisService, _read_reply, find_redis_server, render_config, resp_command
+from helpers import REPO, get, hand_run, record_table, run_harness
 
-REPO = Path(__file__).resolve().parent.parent
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists(),
     reason="redis-server is not installed (apt-get install redis-server; .ci/run installs it)")
 
 
 # --- unit: analysis and story on hand-made tables -------------------------------------------
-
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
 
 def counting_run() -> Run:
     """Four cases worked out by hand:
@@ -72,10 +65,7 @@ def counting_run() -> Run:
         {"case_id": "003", "store": "redis", "worker_id": "", "pid": 13, "value": 50},
         {"case_id": "004", "store": "redis", "worker_id": "", "pid": 14, "value": 80},
     ]
-    tables = {name: _table(name, []) for name in TABLE_COLUMNS}
-    tables.update(cases=_table("cases", cases), endpoints=_table("endpoints", endpoints),
-                  counters=_table("counters", counters))
-    return Run(path=Path("/nonexistent"), meta={"run_id": "hand", "status": "complete"}, tables=tables)
+    return hand_run(cases, endpoints=endpoints, counters=counters, meta={"run_id": "hand", "status": "complete"})
 
 
 def test_counter_results_by_hand():
@@ -104,7 +94,7 @@ def test_counter_summary_adds_repetitions_and_keeps_the_largest_share():
 
 def test_a_run_without_counting_routes_has_no_counter_rows():
     run = counting_run()
-    run.tables["counters"] = _table("counters", [])
+    run.tables["counters"] = record_table("counters", [])
     assert analysis.counter_results(run).empty
     assert story.shared_state_lines(analysis.counter_summary(analysis.counter_results(run))) == []
 
@@ -222,8 +212,6 @@ def test_a_missing_redis_server_is_one_clear_line(monkeypatch):
 
 @pytest.mark.integration
 def test_without_redis_the_redis_route_answers_503_with_the_reason(tmp_path: Path):
-    from test_servers import get
-
     with SingleServer(tmp_path) as s:
         status, _, body = get(s, "/count/redis")
         assert status == 503 and "no Redis configured" in json.loads(body)["error"]
@@ -234,8 +222,6 @@ def test_without_redis_the_redis_route_answers_503_with_the_reason(tmp_path: Pat
 @pytest.mark.integration
 @needs_redis
 def test_cluster_workers_count_in_their_own_memory_and_together_in_redis(tmp_path: Path):
-    from test_servers import get
-
     with RedisService(tmp_path / "redis") as r:
         server = ClusterServer(tmp_path, workers=2)
         server.extra_env = r.environment()
@@ -265,9 +251,8 @@ def test_a_server_that_cannot_reach_redis_fails_its_start_with_the_reason(tmp_pa
 @needs_redis
 def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
     """End to end: `harness run shared_state --quick` (about a minute), then the outcome's shape."""
-    proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
-                           "--quick", "--repetitions", "1", "--run-id", "ss"], capture_output=True, text=True,
-                          timeout=300, cwd=REPO)
+    proc = run_harness("run", "shared_state", "--quick", "--repetitions", "1", "--run-id", "ss", results=results_dir,
+                       timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     run = record.load_run(results_dir / "ss")
     assert run.meta["status"] == "complete" and run.meta["versions"]["redis"].startswith("Redis server v=")
@@ -292,9 +277,8 @@ def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
 
 @pytest.mark.slow
 def test_a_run_that_needs_redis_where_there_is_none_stops_before_writing(results_dir: Path):
-    proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
-                           "--quick"], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={**os.environ, "HARNESS_REDIS_SERVER": "/nonexistent/redis-server"})
+    proc = run_harness("run", "shared_state", "--quick", results=results_dir, timeout=120, cwd=REPO,
+                       env={"HARNESS_REDIS_SERVER": "/nonexistent/redis-server"})
     assert proc.returncode == 3
     assert ("error: the scenario needs redis, which cannot run here: redis-server was not found "
             "(apt-get install redis-server)") in proc.stderr

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO, run_harness
 from harness.errors import UsageError
 from harness.load import user_file
 from harness.load.hooks import HookState, add_aggregate, decode_histogram, other_host
@@ -194,8 +192,7 @@ def test_older_records_read_with_no_locustfile():
 
 def _harness(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
              timeout_s: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", *args],
-                          capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **(env or {})})
+    return run_harness("run", *args, results=tmp_path / "results", timeout=timeout_s, env=env)
 
 
 def _app_counts(folder: Path) -> dict[str, dict[str, int]]:
