@@ -28,6 +28,7 @@ from typing import Any
 
 from harness import bundled
 from harness.errors import EnvironmentProblem
+from harness.record import PROCESS_COLUMNS
 
 PRELOAD_FILE = "preload.js"
 DIR_ENV = "HARNESS_PRELOAD_DIR"  # where each process writes <pid>.json
@@ -37,13 +38,6 @@ WRITE_EVERY_S = 0.5  # preload.js's WRITE_EVERY_MS
 # How long to wait for every live process's file to be rewritten after the load stopped:
 # a few write periods, for a process whose event loop is busy finishing its last requests.
 FRESH_TIMEOUT_S = 5.0
-
-PROCESS_COLUMNS = [
-    "case_id", "pid", "ppid", "worker_id", "requests", "probes", "responses", "event_loop_delay_p50_ms",
-    "event_loop_delay_p99_ms", "event_loop_delay_max_ms", "event_loop_utilization", "cpu_user_s", "cpu_system_s",
-    "rss_bytes", "started_ts", "written_ts", "final", "fresh",
-]  # fmt: skip
-
 
 def preload_path() -> Path:
     """The preload every app process loads: the harness's own (its checkout's server/, or the

@@ -24,8 +24,9 @@ from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
 from harness.load import user_file
-from harness.load.hooks import NO_WORKER, add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
+from harness.load.hooks import add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
+from harness.record import NO_WORKER
 from harness.sampling import Sampler
 from harness.scenario import AGGREGATE_NAME, COUNTING_ROUTES, Case, Scenario
 from harness.servers import make_server
