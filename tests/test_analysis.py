@@ -10,6 +10,7 @@ import pytest
 
 from harness import analysis
 from harness.record import TABLE_COLUMNS, Run
+from harness.report.warnings import run_warnings
 
 
 def test_jain_index_by_hand():
@@ -131,7 +132,7 @@ def test_client_server_mismatch_is_detected():
             "requests_route"] = 50
     r = analysis.case_results(run).set_index("case_id")
     assert r.loc["002-cluster-r1", "client_server_mismatch"] == pytest.approx((97 - 50) / 97)
-    warnings = analysis.run_warnings(run, analysis.case_results(run), analysis.condition_summary(
+    warnings = run_warnings(run, analysis.case_results(run), analysis.condition_summary(
         analysis.case_results(run)))
     assert any("client and server request counts differ" in w for w in warnings)
 
@@ -141,7 +142,7 @@ def test_warnings_name_every_problem():
     run.meta["status"] = "interrupted"
     run.meta["error"] = "Ctrl-C"
     results = analysis.case_results(run)
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     assert "This run is interrupted: Ctrl-C" in text
     assert "shared this machine's 2 cores" in text
     assert "004-cluster-r2: the load generator used 95% of a core" in text
@@ -228,11 +229,11 @@ def test_a_result_near_the_calibrated_ceiling_is_called_out():
     run = small_run()
     run.meta["machine"]["generator_calibration"] = {"ceiling_rps": 25.0}
     results = analysis.case_results(run)
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     # 23 req/s is within 20 % of 25 (but the case is already generator-limited, so it is not repeated);
     # 19 req/s is not (19 < 20)
     assert "002-cluster-r1: 19 req/s is within" not in text
     assert "004-cluster-r2: the load generator used 95%" in text
     run.meta["machine"]["generator_calibration"] = {"ceiling_rps": 22.0}
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     assert "002-cluster-r1: 19 req/s is within 20% of this machine's calibrated generator ceiling" in text

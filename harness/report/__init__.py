@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from harness import analysis
 from harness.errors import UsageError
 from harness.record import Run, atomic_write_text
-from harness.report import figures, story
+from harness.report import figures, story, warnings
 
 
 @dataclass
@@ -60,7 +60,7 @@ def view(run: Run, label: str | None = None) -> RunView:
     cases = run["cases"][run["cases"]["status"] == "complete"]
     counters = analysis.counter_summary(analysis.counter_results(run))
     return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
-                   points=points, warnings=analysis.run_warnings(run, results, summary),
+                   points=points, warnings=warnings.run_warnings(run, results, summary),
                    story=story.lines(summary, results, speed, points, cores, counters, analysis.event_outcomes(run)),
                    cases=cases,
                    first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters)

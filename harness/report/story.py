@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness import analysis, evidence
+from harness.report import sweeps
 from harness.scenario import MOVE_ROUTES
 
 # The usual claims, as bounds a measurement is checked against.
@@ -676,7 +677,7 @@ def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, poi
     # an event (a killed worker, a restart) decides the spread over workers: no fairness claim there
     steady = results[~results["condition"].isin(set(events["condition"]))]
     return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(steady),
-            *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores),
+            *connection_lines(summary), *probe_lines(summary), *sweeps.sweep_findings(points, cores),
             *(shared_state_lines(counters) if counters is not None else []), *event_lines(events),
             *move_lines(summary, results), *memory_lines(summary), *spawn_lines(summary)]
 
@@ -699,7 +700,7 @@ SIZING_PARAMETERS = ("workers", "threads", "uv_threadpool_size")
 
 def _sweep_headline(points: pd.DataFrame, cores: int | None) -> Headline | None:
     """The first sweep of `points`: its best point, then what sweep_findings says of its knee."""
-    found = analysis.sweep_findings(points, cores) if not points.empty else []
+    found = sweeps.sweep_findings(points, cores) if not points.empty else []
     if not found:
         return None
     name = points["sweep"].iloc[0]
