@@ -46,6 +46,7 @@ class RunView:
     first_reps: pd.DataFrame
     cores: int
     counters: pd.DataFrame  # analysis.counter_summary: the shared-state demo's counts (empty otherwise)
+    events: pd.DataFrame  # analysis.event_outcomes: one row per event fired (empty without events)
 
 
 def view(run: Run, label: str | None = None) -> RunView:
@@ -59,11 +60,12 @@ def view(run: Run, label: str | None = None) -> RunView:
     points = analysis.sweeps(summary, speed)
     cases = run["cases"][run["cases"]["status"] == "complete"]
     counters = analysis.counter_summary(analysis.counter_results(run))
+    events = analysis.event_outcomes(run)
     return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
                    points=points, warnings=warnings.run_warnings(run, results, summary),
-                   story=story.lines(summary, results, speed, points, cores, counters, analysis.event_outcomes(run)),
+                   story=story.lines(summary, results, speed, points, cores, counters, events),
                    cases=cases,
-                   first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters)
+                   first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters, events=events)
 
 
 def _png(fig: plt.Figure, path: Path) -> Path:
@@ -234,7 +236,7 @@ def _draw(name: str, v: RunView) -> plt.Figure | None:
             raise figures.Skip("no sweep: no set of conditions that differ in one setting only")
         return figures.sweep(v.points, v.cores)
     if name == "events":
-        return figures.events(run["requests"], analysis.event_outcomes(run))
+        return figures.events(run["requests"], v.events)
     if name == "memory":
         return figures.memory(story.memory_conditions(v.summary))
     raise KeyError(name)
@@ -284,7 +286,7 @@ def _process_rows(run: Run) -> pd.DataFrame:
 
 def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
                                  v.counters)
     said = story.condition_lines(v.summary)  # the table in words: folded away in the HTML
     return {
@@ -394,7 +396,7 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
     runs = []
     for v in views:
         meta = v.run.meta
-        head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+        head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
                                  v.counters)
         runs.append({
             "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),
@@ -418,7 +420,7 @@ def _markdown_run(v: RunView) -> list[str]:
     m = meta.get("machine", {})
     ver = meta.get("versions", {})
     git = ver.get("git") or {}
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
                                  v.counters)
     lines = [
         f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
