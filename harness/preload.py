@@ -28,7 +28,6 @@ from typing import Any
 
 from harness import bundled
 from harness.errors import EnvironmentProblem
-from harness.record import PROCESS_COLUMNS
 
 PRELOAD_FILE = "preload.js"
 DIR_ENV = "HARNESS_PRELOAD_DIR"  # where each process writes <pid>.json
@@ -92,7 +91,7 @@ def _fresh(doc: dict[str, Any], since_ts: float) -> bool:
 
 
 def process_rows(case_id: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the `processes` table (columns PROCESS_COLUMNS), one per process, by pid."""
+    """Rows of the `processes` table (columns harness.record.PROCESS_COLUMNS), one per process, by pid."""
     rows = []
     for d in sorted(docs, key=lambda d: int(d["pid"])):
         eld = d.get("event_loop_delay_ms") or {}

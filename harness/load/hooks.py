@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from harness.record import NO_WORKER, PROBE_PREFIX
+from harness.record import PROBE_PREFIX
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
