@@ -13,11 +13,14 @@ import threading
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import psutil
 
 from harness.servers.base import ProcInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Source = Callable[[], Iterable[ProcInfo]]
 
@@ -163,3 +166,18 @@ class Sampler:
             except OSError:
                 self._thread_names[key] = ""
         return self._thread_names[key]
+
+
+def window_cpu_by_pid(samples: pd.DataFrame, roles: tuple[str, ...]) -> pd.Series:
+    """Average CPU of each process of the given roles over the sampled window, % of one
+    core: the change of its cumulative CPU seconds over the time the samples span."""
+    import pandas as pd  # a sampler never needs it: only run.py's verdict and harness.analysis call this
+
+    if samples.empty:
+        return pd.Series(dtype=float)
+    span = samples["ts"].max() - samples["ts"].min()
+    sel = samples[samples["role"].isin(roles)]
+    if sel.empty or not span > 0:
+        return pd.Series(dtype=float)
+    per_pid = sel.sort_values("ts").groupby("pid")["cpu_s"].agg(["first", "last"])
+    return (per_pid["last"] - per_pid["first"]) / span * 100

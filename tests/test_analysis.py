@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from harness import analysis
+from harness.load.verdict import generator_limited, generator_verdict
 from harness.record import TABLE_COLUMNS, Run
 from harness.report.warnings import run_warnings
 
@@ -26,11 +27,11 @@ def test_max_min_ratio():
 
 
 def test_generator_limit_rule():
-    limited, reason = analysis.generator_limited(91.5)
+    limited, reason = generator_limited(91.5)
     assert limited and "92% of a core" in reason
-    assert analysis.generator_limited(90.0)[0] is True
-    assert analysis.generator_limited(89.9) == (False, None)
-    assert analysis.generator_limited(math.nan) == (False, None)
+    assert generator_limited(90.0)[0] is True
+    assert generator_limited(89.9) == (False, None)
+    assert generator_limited(math.nan) == (False, None)
 
 
 def test_confidence_interval_by_hand():
@@ -200,17 +201,17 @@ def test_condition_latency_merges_the_repetitions_histograms():
 
 
 def test_open_load_shortfall_is_the_generators_fault_only_with_free_slots():
-    limited, reason = analysis.generator_verdict(30.0, target_rps=1000, sent_rps=900, cap_waits=0)
+    limited, reason = generator_verdict(30.0, target_rps=1000, sent_rps=900, cap_waits=0)
     assert limited and "sent 900 req/s of the 1,000" in reason
     # slots were all taken: the server fell behind, the generator did its job
-    assert analysis.generator_verdict(30.0, 1000, 900, cap_waits=50) == (False, None)
+    assert generator_verdict(30.0, 1000, 900, cap_waits=50) == (False, None)
     assert "fell behind 1,000 req/s" in analysis.open_load_overloaded(1000, 900, 50)
     # within 5 % of the target is on schedule
-    assert analysis.generator_verdict(30.0, 1000, 960, 0) == (False, None)
+    assert generator_verdict(30.0, 1000, 960, 0) == (False, None)
     assert analysis.open_load_overloaded(1000, 960, 50) is None
     # closed load has no target
-    assert analysis.generator_verdict(30.0, None, None) == (False, None)
-    assert analysis.generator_verdict(95.0, None, None)[0]
+    assert generator_verdict(30.0, None, None) == (False, None)
+    assert generator_verdict(95.0, None, None)[0]
 
 
 def test_requests_cut_off_at_the_stop_are_not_a_mismatch():

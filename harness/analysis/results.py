@@ -1,7 +1,10 @@
 """Per-case results: one row per complete case of a stored run (case_results), measurement
 window only, and what they are built from: the CPU of each role over the window, the
-spread of requests over workers or pool threads, the open-load accounting, the
-generator's and the server's verdicts, and the client/server count mismatch.
+spread of requests over workers or pool threads, the open-load accounting, whether the
+server fell behind an open load's rate (open_load_overloaded), and the client/server count
+mismatch. Whether the generator was the limit is the record's (recorded_verdict: run.py
+gave it with harness.load.verdict when the case ended); only a case whose record holds
+none is judged here, by the same rule.
 
 Warm-up rows stay in the tables, marked, and are left out here.
 """
@@ -16,12 +19,11 @@ import pandas as pd
 
 from harness.analysis.stats import _ids, _int, _num, jain_index, max_min_ratio
 from harness.load.hooks import SIGNIFICANT_DIGITS
+from harness.load.verdict import generator_verdict, short_of
 from harness.record import NO_WORKER, PROBE_PREFIX, Run
+from harness.sampling import window_cpu_by_pid
 from harness.scenario import AGGREGATE_NAME
 
-# Locust runs in one process and warns when that process passes 90 % of a core: past it,
-# the generator, not the server, sets the pace.
-GENERATOR_LIMIT_CPU_PCT = 90.0
 # Client and server counts of one worker's requests may differ by this much (interrupted
 # requests at the stop) before it is a warning.
 MISMATCH_TOLERANCE = 0.01
@@ -31,14 +33,6 @@ SERVER_ROLES = ("primary", "worker", "proxy", "pm2-daemon", "redis")
 NEAR_CEILING = 0.8
 # CPU (% of a core) used by neither the server nor Locust above which the machine was not quiet.
 OTHER_CPU_WARN_PCT = 20.0
-# Open load: sending (or completing) more than 5 % below the target rate is falling behind it.
-OPEN_SHORTFALL = 0.05
-# Open load with every in-flight slot free: requests leaving this late against their schedule
-# (p99, ms), and late by at least this share of the latency p99 (which runs from the due
-# time, so includes the lateness), mean the latency measured is the generator's, not the
-# server's. The floor leaves out the scheduling jitter of a busy machine (a few ms).
-OPEN_SEND_LAG_FLOOR_MS = 10.0
-OPEN_SEND_LAG_SHARE = 0.5
 LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
 
 RESULT_COLUMNS = [
@@ -92,59 +86,25 @@ def requests_by_unit(rows: pd.DataFrame, key: str) -> pd.Series:
     return named.groupby([named[key].astype(str), _ids(named["thread_id"])])["requests"].sum()
 
 
-def generator_limited(generator_cpu_pct: float) -> tuple[bool, str | None]:
-    """The CPU rule: the hottest Locust process used 90 % of a core or more over the window."""
-    if generator_cpu_pct is None or math.isnan(generator_cpu_pct):
-        return False, None
-    if generator_cpu_pct >= GENERATOR_LIMIT_CPU_PCT:
-        return True, (f"the load generator used {generator_cpu_pct:.0f}% of a core (limit "
-                      f"{GENERATOR_LIMIT_CPU_PCT:.0f}%): the figure is Locust's ceiling, not the server's capacity")
-    return False, None
-
-
-def generator_verdict(hottest_generator_cpu_pct: float, target_rps: float | None, sent_rps: float | None,
-                      cap_waits: int = 0, send_lag_p99_ms: float = math.nan,
-                      latency_p99_ms: float = math.nan) -> tuple[bool, str | None]:
-    """Was the generator, not the server, the limit? Hot Locust CPU; or, in open load with
-    in-flight slots free (when they were all taken, the server fell behind: see
-    open_load_overloaded), a send rate more than OPEN_SHORTFALL below the target, or
-    requests leaving so late (send lag p99 over OPEN_SEND_LAG_FLOOR_MS and over
-    OPEN_SEND_LAG_SHARE of the latency p99) that the latency measured is mostly lateness."""
-    limited, reason = generator_limited(hottest_generator_cpu_pct)
-    if limited:
-        return limited, reason
-    if cap_waits:
-        return False, None
-    if _short(target_rps, sent_rps):
-        return True, (f"the load generator sent {sent_rps:,.0f} req/s of the {target_rps:,.0f} req/s asked for: "
-                      "it could not keep the schedule, so latency at the target rate was not measured")
-    lag, latency = _num(send_lag_p99_ms), _num(latency_p99_ms)
-    if target_rps and lag > OPEN_SEND_LAG_FLOOR_MS and not lag < OPEN_SEND_LAG_SHARE * latency:
-        return True, (f"the load generator sent its requests up to {lag:,.0f} ms late (p99) with in-flight slots "
-                      f"free, against a latency p99 of {latency:,.0f} ms: it could not keep the schedule, so the "
-                      "latency is largely the generator's lateness, not the server's")
-    return False, None
-
-
 def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_waits: int,
                          due: float = math.nan, dropped: float = math.nan, sent: float = math.nan,
                          completed_rps: float = math.nan, generator_limited: bool = False) -> str | None:
     """Why an open-load case was not served at its target rate, with the numbers; None when
     it was. Overloaded: requests due in the window were dropped (never sent, or not
     answered within the grace after it), or the successes completed in the window fell
-    more than OPEN_SHORTFALL short of the target. Whose shortfall: the generator's when it
+    more than load.verdict.OPEN_SHORTFALL short of the target. Whose shortfall: the generator's when it
     was limited (see generator_verdict), the server's otherwise.
 
     Records older than schema 5 have no due-time accounting (`due` NaN): then only the old
     rule, a send rate short of the target while requests waited for an in-flight slot."""
     if math.isnan(_num(due)):
-        if _short(target_rps, sent_rps) and cap_waits:
+        if short_of(target_rps, sent_rps) and cap_waits:
             return (f"the server fell behind {target_rps:,.0f} req/s: {cap_waits:,} requests found every in-flight "
                     f"slot taken and the send rate fell to {sent_rps:,.0f} req/s. Latency here is that of an "
                     "overloaded server (growing queues), measured from when each request was due")
         return None
     dropped = int(_num(dropped)) if not math.isnan(_num(dropped)) else 0
-    if not dropped and not _short(target_rps, completed_rps):
+    if not dropped and not short_of(target_rps, completed_rps):
         return None
     figures = [f"{completed_rps:,.0f} req/s completed in the window ({completed_rps / target_rps:.0%} of the target)"]
     if dropped:
@@ -160,11 +120,6 @@ def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_w
                 f"so the shortfall is not the server's capacity: {'; '.join(figures)}")
     return (f"the server fell behind {target_rps:,.0f} req/s: {'; '.join(figures)}. Latency here is that of an "
             "overloaded server (growing queues), measured from when each request was due")
-
-
-def _short(target_rps: float | None, rate_rps: float | None) -> bool:
-    return bool(target_rps) and rate_rps is not None and not math.isnan(rate_rps) \
-        and rate_rps < target_rps * (1 - OPEN_SHORTFALL)
 
 
 def open_load_accounting(row: Any, requests: int, failures: int, measured_s: float) -> dict[str, float]:
@@ -193,19 +148,6 @@ def _median_of_tick_sums(samples: pd.DataFrame, roles: tuple[str, ...]) -> float
     if sel.empty:
         return math.nan
     return float(sel.groupby("ts")["cpu_pct"].sum().median())
-
-
-def window_cpu_by_pid(samples: pd.DataFrame, roles: tuple[str, ...]) -> pd.Series:
-    """Average CPU of each process of the given roles over the sampled window, % of one
-    core: the change of its cumulative CPU seconds over the time the samples span."""
-    if samples.empty:
-        return pd.Series(dtype=float)
-    span = samples["ts"].max() - samples["ts"].min()
-    sel = samples[samples["role"].isin(roles)]
-    if sel.empty or not span > 0:
-        return pd.Series(dtype=float)
-    per_pid = sel.sort_values("ts").groupby("pid")["cpu_s"].agg(["first", "last"])
-    return (per_pid["last"] - per_pid["first"]) / span * 100
 
 
 def window_rss_mb(samples: pd.DataFrame, roles: tuple[str, ...] = SERVER_ROLES) -> float:
@@ -269,9 +211,11 @@ def case_results(run: Run) -> pd.DataFrame:
         cap_waits = _int(getattr(case, "cap_waits", 0), 0)
         is_open = getattr(case, "load", "closed") == "open"
         acct = open_load_accounting(lat, requests, failures, case.measured_s)
-        limited, reason = generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else math.nan,
-                                            target, sent, cap_waits, acct["send_lag_p99_ms"],
-                                            _num(lat["latency_p99_ms"]) if lat is not None else math.nan)
+        limited, reason = recorded_verdict(case)
+        if limited is None:  # no verdict in the record (a hand-made table): the same rule, from the tables
+            limited, reason = generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else math.nan,
+                                                target, sent, cap_waits, acct["send_lag_p99_ms"],
+                                                _num(lat["latency_p99_ms"]) if lat is not None else math.nan)
         overloaded = open_load_overloaded(target, sent, cap_waits, acct["due"], acct["dropped"], acct["sent"],
                                           acct["completed_rps"], limited) if is_open else None
         w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")]
@@ -328,6 +272,19 @@ def case_results(run: Run) -> pd.DataFrame:
             "spread_key": key,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def recorded_verdict(case: Any) -> tuple[bool | None, str | None]:
+    """The generator's verdict run.py recorded when the case ended (cases.generator_limited
+    and generator_limited_reason: harness.load.verdict over the same window's samples and
+    endpoints row as the stored tables hold), so that it is computed once; (None, None)
+    where the record holds none."""
+    limited = getattr(case, "generator_limited", None)
+    if limited is None or (not isinstance(limited, str) and pd.isna(limited)):
+        return None, None
+    reason = getattr(case, "generator_limited_reason", None)
+    return (limited == "True" if isinstance(limited, str) else bool(limited),
+            reason if isinstance(reason, str) and reason else None)
 
 
 def _probe(measured: pd.DataFrame, case_id: str, probe_path: Any) -> dict[str, Any]:
