@@ -4,7 +4,10 @@ run.json is written when the run starts (status "running") and replaced atomical
 after every case and at the end ("complete", "interrupted" or "failed"), so a record
 on disk is always whole: an interrupted run keeps every finished case and is
 reportable. Every table is rewritten whole (temporary file, then rename) after each
-case. The columns are listed here and in results/README.md.
+case. The columns are listed here and in results/README.md, with the record's other
+vocabulary (NO_WORKER, PROBE_PREFIX): its writers (the Locust hooks, the preload's
+reader, run.py) and its readers (harness.analysis, the report) both import them from
+here, so importing this module stays cheap (no pandas: the Locust process imports it).
 
 Schema history:
   1  first version: single and cluster, closed load.

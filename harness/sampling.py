@@ -5,6 +5,9 @@ processes exist right now (a cluster may re-fork a worker mid-run), reads psutil
 cumulative CPU times and RSS for each, and derives CPU % from the change since the last
 tick (100 % = one core). It also records the whole machine's busy and steal time,
 because on a shared 2-core machine the load generator and the server compete.
+
+window_cpu_by_pid reads the samples back: each process's average CPU over a window (for
+run.py's generator verdict when a case ends, and for harness.analysis afterwards).
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 HTML page (figures embedded, no external reference) and a Markdown summary short enough
 for a CI log. Given several runs, the report puts them side by side first (the same
 conditions, each run's figures in one chart) and then shows each run in full.
+
+The numbers come from harness.analysis, computed once per run in a RunView; the words
+from this package: story.py (what you see and why), warnings.py, sweeps.py.
 """
 
 from __future__ import annotations
