@@ -4,7 +4,7 @@ A number is measured; a claim ("as the usual advice says", "contradicts", a knee
 winner) is earned. A claim is on one of three levels (see design.md, "Verdicts"):
 firm, inconclusive (measured, but a condition below fails: say which and what would
 settle it) or not measured. These pure functions compute the conditions; the report's
-sentences (harness.report.story, analysis.sweep_findings) and, later, compare.py word them.
+sentences (harness.report.story, harness.report.sweeps) and, later, compare.py word them.
 
 The interval used everywhere is the distribution-free interval of the MEDIAN (what a bar
 shows), from order statistics: [x(k), x(n-k+1)] covers the true median with probability

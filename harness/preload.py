@@ -38,13 +38,6 @@ WRITE_EVERY_S = 0.5  # preload.js's WRITE_EVERY_MS
 # a few write periods, for a process whose event loop is busy finishing its last requests.
 FRESH_TIMEOUT_S = 5.0
 
-PROCESS_COLUMNS = [
-    "case_id", "pid", "ppid", "worker_id", "requests", "probes", "responses", "event_loop_delay_p50_ms",
-    "event_loop_delay_p99_ms", "event_loop_delay_max_ms", "event_loop_utilization", "cpu_user_s", "cpu_system_s",
-    "rss_bytes", "started_ts", "written_ts", "final", "fresh",
-]  # fmt: skip
-
-
 def preload_path() -> Path:
     """The preload every app process loads: the harness's own (its checkout's server/, or the
     copy an installed harness carries as package data: it needs no npm package, so it runs
@@ -98,7 +91,7 @@ def _fresh(doc: dict[str, Any], since_ts: float) -> bool:
 
 
 def process_rows(case_id: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the `processes` table (columns PROCESS_COLUMNS), one per process, by pid."""
+    """Rows of the `processes` table (columns harness.record.PROCESS_COLUMNS), one per process, by pid."""
     rows = []
     for d in sorted(docs, key=lambda d: int(d["pid"])):
         eld = d.get("event_loop_delay_ms") or {}

@@ -4,7 +4,10 @@ run.json is written when the run starts (status "running") and replaced atomical
 after every case and at the end ("complete", "interrupted" or "failed"), so a record
 on disk is always whole: an interrupted run keeps every finished case and is
 reportable. Every table is rewritten whole (temporary file, then rename) after each
-case. The columns are listed here and in results/README.md.
+case. The columns are listed here and in results/README.md, with the record's other
+vocabulary (NO_WORKER, PROBE_PREFIX): its writers (the Locust hooks, the preload's
+reader, run.py) and its readers (harness.analysis, the report) both import them from
+here, so importing this module stays cheap (no pandas: the Locust process imports it).
 
 Schema history:
   1  first version: single and cluster, closed load.
@@ -75,12 +78,21 @@ from typing import TYPE_CHECKING, Any, Iterator
 import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
-from harness.preload import PROCESS_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported where a table is read or written: `harness list`, `plan` and
     import pandas as pd  # `--help` never need it (about half a second of imports)
 
 SCHEMA_VERSION = 7
+# The record's vocabulary, shared by its writers (the Locust hooks, the preload's reader,
+# run.py) and its readers (harness.analysis, the report's figures):
+NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
+PROBE_PREFIX = "probe "  # request name of a probe route's responses: "probe /hello"
+# The processes table: one row per process that ran a user's app with the harness's preload.
+PROCESS_COLUMNS = [
+    "case_id", "pid", "ppid", "worker_id", "requests", "probes", "responses", "event_loop_delay_p50_ms",
+    "event_loop_delay_p99_ms", "event_loop_delay_max_ms", "event_loop_utilization", "cpu_user_s", "cpu_system_s",
+    "rss_bytes", "started_ts", "written_ts", "final", "fresh",
+]  # fmt: skip
 # Columns each schema version added, with the value they take in an older record (what the
 # older version implied, or None where it did not measure it).
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {

@@ -19,14 +19,16 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from harness import analysis, bundled, calibrate, cost, modes, net, nodes, preload, procs, record, selfcheck
+from harness import bundled, calibrate, cost, modes, net, nodes, preload, procs, record, selfcheck
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
 from harness.load import user_file
-from harness.load.hooks import NO_WORKER, add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
+from harness.load.hooks import add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
-from harness.sampling import Sampler
+from harness.load.verdict import generator_verdict
+from harness.record import NO_WORKER
+from harness.sampling import Sampler, window_cpu_by_pid
 from harness.scenario import AGGREGATE_NAME, COUNTING_ROUTES, Case, Scenario
 from harness.nodes import find_node
 from harness.servers import make_server
@@ -228,16 +230,14 @@ def run_case(case: Case, raw_dir: Path, progress: Progress, port: int | None = N
     sent = sum(lag["sent"] for lag in hooks.get("send_lag", []) if lag["phase"] == "measure")
     sent_rps = sent / measured_s if case.target_rps is not None else None
     cap_waits = int(hooks.get("cap_waits", {}).get("measure", 0))
-    gen_by_pid = analysis.window_cpu_by_pid(pd.DataFrame([s for s in samples if s["phase"] == "measure"]),
-                                            ("generator",))
+    gen_by_pid = window_cpu_by_pid(pd.DataFrame([s for s in samples if s["phase"] == "measure"]), ("generator",))
     generator_cpu = float(gen_by_pid.sum()) if not gen_by_pid.empty else None
     endpoints = endpoint_rows(case.case_id, hooks["endpoints"])
     route_row = next((r for r in endpoints if r["phase"] == "measure" and r["name"] == case.route), {})
-    # the same verdict as analysis.case_results gives from the stored tables (send lag included)
-    limited, reason = analysis.generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else float("nan"),
-                                                 case.target_rps, sent_rps, cap_waits,
-                                                 _float(route_row.get("send_lag_p99_ms")),
-                                                 _float(route_row.get("latency_p99_ms")))
+    # the generator's verdict, recorded: analysis.case_results reads it from the record (send lag included)
+    limited, reason = generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else float("nan"),
+                                        case.target_rps, sent_rps, cap_waits, _float(route_row.get("send_lag_p99_ms")),
+                                        _float(route_row.get("latency_p99_ms")))
     case_row = {
         **case.to_dict(), "status": "complete", "error": None, "started_ts": started, "ended_ts": ended,
         "measure_start_ts": m_start, "measure_end_ts": m_end, "measured_s": measured_s, "port": server.port,

@@ -5,6 +5,9 @@ processes exist right now (a cluster may re-fork a worker mid-run), reads psutil
 cumulative CPU times and RSS for each, and derives CPU % from the change since the last
 tick (100 % = one core). It also records the whole machine's busy and steal time,
 because on a shared 2-core machine the load generator and the server compete.
+
+window_cpu_by_pid reads the samples back: each process's average CPU over a window (for
+run.py's generator verdict when a case ends, and for harness.analysis afterwards).
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import threading
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import psutil
 
 from harness.servers.base import ProcInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Source = Callable[[], Iterable[ProcInfo]]
 
@@ -163,3 +169,18 @@ class Sampler:
             except OSError:
                 self._thread_names[key] = ""
         return self._thread_names[key]
+
+
+def window_cpu_by_pid(samples: pd.DataFrame, roles: tuple[str, ...]) -> pd.Series:
+    """Average CPU of each process of the given roles over the sampled window, % of one
+    core: the change of its cumulative CPU seconds over the time the samples span."""
+    import pandas as pd  # a sampler never needs it: only run.py's verdict and harness.analysis call this
+
+    if samples.empty:
+        return pd.Series(dtype=float)
+    span = samples["ts"].max() - samples["ts"].min()
+    sel = samples[samples["role"].isin(roles)]
+    if sel.empty or not span > 0:
+        return pd.Series(dtype=float)
+    per_pid = sel.sort_values("ts").groupby("pid")["cpu_s"].agg(["first", "last"])
+    return (per_pid["last"] - per_pid["first"]) / span * 100

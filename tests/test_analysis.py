@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from harness import analysis
+from harness.load.verdict import generator_limited, generator_verdict
 from harness.record import Run
+from harness.report.warnings import run_warnings
 from helpers import hand_run
 
 
@@ -25,11 +27,11 @@ def test_max_min_ratio():
 
 
 def test_generator_limit_rule():
-    limited, reason = analysis.generator_limited(91.5)
+    limited, reason = generator_limited(91.5)
     assert limited and "92% of a core" in reason
-    assert analysis.generator_limited(90.0)[0] is True
-    assert analysis.generator_limited(89.9) == (False, None)
-    assert analysis.generator_limited(math.nan) == (False, None)
+    assert generator_limited(90.0)[0] is True
+    assert generator_limited(89.9) == (False, None)
+    assert generator_limited(math.nan) == (False, None)
 
 
 def test_confidence_interval_by_hand():
@@ -124,7 +126,7 @@ def test_client_server_mismatch_is_detected():
             "requests_route"] = 50
     r = analysis.case_results(run).set_index("case_id")
     assert r.loc["002-cluster-r1", "client_server_mismatch"] == pytest.approx((97 - 50) / 97)
-    warnings = analysis.run_warnings(run, analysis.case_results(run), analysis.condition_summary(
+    warnings = run_warnings(run, analysis.case_results(run), analysis.condition_summary(
         analysis.case_results(run)))
     assert any("client and server request counts differ" in w for w in warnings)
 
@@ -134,7 +136,7 @@ def test_warnings_name_every_problem():
     run.meta["status"] = "interrupted"
     run.meta["error"] = "Ctrl-C"
     results = analysis.case_results(run)
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     assert "This run is interrupted: Ctrl-C" in text
     assert "shared this machine's 2 cores" in text
     assert "004-cluster-r2: the load generator used 95% of a core" in text
@@ -192,17 +194,17 @@ def test_condition_latency_merges_the_repetitions_histograms():
 
 
 def test_open_load_shortfall_is_the_generators_fault_only_with_free_slots():
-    limited, reason = analysis.generator_verdict(30.0, target_rps=1000, sent_rps=900, cap_waits=0)
+    limited, reason = generator_verdict(30.0, target_rps=1000, sent_rps=900, cap_waits=0)
     assert limited and "sent 900 req/s of the 1,000" in reason
     # slots were all taken: the server fell behind, the generator did its job
-    assert analysis.generator_verdict(30.0, 1000, 900, cap_waits=50) == (False, None)
+    assert generator_verdict(30.0, 1000, 900, cap_waits=50) == (False, None)
     assert "fell behind 1,000 req/s" in analysis.open_load_overloaded(1000, 900, 50)
     # within 5 % of the target is on schedule
-    assert analysis.generator_verdict(30.0, 1000, 960, 0) == (False, None)
+    assert generator_verdict(30.0, 1000, 960, 0) == (False, None)
     assert analysis.open_load_overloaded(1000, 960, 50) is None
     # closed load has no target
-    assert analysis.generator_verdict(30.0, None, None) == (False, None)
-    assert analysis.generator_verdict(95.0, None, None)[0]
+    assert generator_verdict(30.0, None, None) == (False, None)
+    assert generator_verdict(95.0, None, None)[0]
 
 
 def test_requests_cut_off_at_the_stop_are_not_a_mismatch():
@@ -221,11 +223,11 @@ def test_a_result_near_the_calibrated_ceiling_is_called_out():
     run = small_run()
     run.meta["machine"]["generator_calibration"] = {"ceiling_rps": 25.0}
     results = analysis.case_results(run)
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     # 23 req/s is within 20 % of 25 (but the case is already generator-limited, so it is not repeated);
     # 19 req/s is not (19 < 20)
     assert "002-cluster-r1: 19 req/s is within" not in text
     assert "004-cluster-r2: the load generator used 95%" in text
     run.meta["machine"]["generator_calibration"] = {"ceiling_rps": 22.0}
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     assert "002-cluster-r1: 19 req/s is within 20% of this machine's calibrated generator ceiling" in text

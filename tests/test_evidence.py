@@ -12,6 +12,7 @@ import pytest
 from harness import analysis, evidence
 from harness.record import Run
 from harness.report import figures, story
+from harness.report.sweeps import sweep_findings
 from helpers import case_row, case_rows, hand_run, result_tables
 
 
@@ -200,7 +201,7 @@ def test_a_knee_inside_the_noise_is_not_named():
     points = analysis.sweeps(summary)
     assert points["knee"].tolist() == [False, True, False]  # the 5 % rule still marks the candidate
     assert not points["knee_firm"].any()
-    (text,) = analysis.sweep_findings(points, cores=2)
+    (text,) = sweep_findings(points, cores=2)
     assert "could not be placed firmly" in text and "too few repetitions" in text
     assert "The knee is at" not in text and "usual advice says" not in text and "contradicts" not in text
     assert "244..270" in text  # the ranges are given with the medians
@@ -212,7 +213,7 @@ def test_a_knee_whose_gain_is_inside_the_noise_is_not_firm_even_with_three_repet
     points = analysis.sweeps(summary)
     assert points.loc[points["knee"], "value"].tolist() == [2.0]
     assert not points["knee_firm"].any()
-    (text,) = analysis.sweep_findings(points, cores=2)
+    (text,) = sweep_findings(points, cores=2)
     assert "could not be placed firmly" in text and "overlaps" in text and "usual advice says" not in text
 
 
@@ -220,7 +221,7 @@ def test_a_firm_knee_at_the_core_count_matches_the_usual_advice():
     summary = sweep_summary({1: [100.0, 102.0, 98.0], 2: [195.0, 200.0, 205.0], 3: [198.0, 203.0, 207.0]})
     points = analysis.sweeps(summary)
     assert points["knee_firm"].tolist() == [False, True, False]
-    (text,) = analysis.sweep_findings(points, cores=2)
+    (text,) = sweep_findings(points, cores=2)
     assert "The knee is at 2" in text and "As the usual advice says" in text
 
 
@@ -230,7 +231,7 @@ def test_a_knee_at_the_smallest_value_claims_no_gain_up_to_it():
     summary = sweep_summary({1: [10.0, 10.1, 9.9], 2: [10.0, 10.05, 9.95], 4: [10.1, 10.0, 9.9]})
     points = analysis.sweeps(summary)
     assert points["knee_firm"].tolist() == [True, False, False]
-    (text,) = analysis.sweep_findings(points, cores=2)
+    (text,) = sweep_findings(points, cores=2)
     assert "The knee is at 1" in text and "the smallest value tried" in text
     assert "the gain up to it is beyond the noise" not in text
 
@@ -257,12 +258,12 @@ def test_still_rising_is_firm_only_when_the_last_step_is_real():
     noisy = analysis.sweeps(sweep_summary({1: [100.0, 110.0, 90.0], 2: [150.0, 160.0, 140.0],
                                            4: [155.0, 170.0, 180.0]}))
     assert not noisy["knee_firm"].any()
-    text = analysis.sweep_findings(noisy, cores=2)[0]
+    text = sweep_findings(noisy, cores=2)[0]
     assert "contradicts" not in text and "no knee in this range" not in text and "inconclusive" in text
     rising = analysis.sweeps(sweep_summary({1: [100.0, 101.0, 99.0], 2: [150.0, 151.0, 149.0],
                                             4: [300.0, 301.0, 299.0]}))
     assert rising["knee_firm"].tolist() == [False, False, True]
-    assert "no knee in this range" in analysis.sweep_findings(rising, cores=2)[0]
+    assert "no knee in this range" in sweep_findings(rising, cores=2)[0]
 
 
 def test_the_sweep_figure_labels_a_knee_only_when_it_is_firm():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import analysis
+from harness.load.verdict import OPEN_SHORTFALL
 from harness.record import load_run
 from helpers import run_harness
 
@@ -112,7 +113,7 @@ def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_pa
     # the backlog stayed under the cap and the send rate on target: only the accounting shows it
     assert cap_waits[cpu.case_id] == 0 and cpu.sent_rps == pytest.approx(150, rel=0.05)
     assert cpu.overloaded and "fell behind 150 req/s" in cpu.overloaded_reason, cpu.overloaded_reason
-    assert cpu.dropped > 0 or cpu.completed_rps < 150 * (1 - analysis.OPEN_SHORTFALL)
+    assert cpu.dropped > 0 or cpu.completed_rps < 150 * (1 - OPEN_SHORTFALL)
     assert not cpu.generator_limited, cpu.generator_limited_reason
     # requests due in the window and answered after it count in it: the slowest waited seconds
     assert cpu.latency_max_ms > 1000
@@ -121,7 +122,7 @@ def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_pa
         assert "no in-flight slot in time" in capped.overloaded_reason, capped.overloaded_reason
         assert not capped.generator_limited, capped.generator_limited_reason
     assert not io.overloaded and not isinstance(io.overloaded_reason, str), io.overloaded_reason
-    assert io.dropped == 0 and io.completed_rps == pytest.approx(150, rel=analysis.OPEN_SHORTFALL)
+    assert io.dropped == 0 and io.completed_rps == pytest.approx(150, rel=OPEN_SHORTFALL)
     assert 50 <= io.latency_p50_ms < 1000
     summary = analysis.condition_summary(r).set_index("condition")
     assert summary.loc[cpu.condition, "overloaded"] and not summary.loc[io.condition, "overloaded"]

@@ -16,6 +16,7 @@ import pytest
 
 from harness import analysis, record
 from harness.report import render_report, story
+from harness.report.sweeps import sweep_findings
 from helpers import case_row, case_rows, result_tables, run_harness
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small"
@@ -176,7 +177,7 @@ def test_knee_rule_on_hand_made_points():
     assert points.loc[points["knee"], "value"].tolist() == [3.0]
     still_rising = analysis.sweeps(summary([1, 2, 4], [100, 150, 300]))
     assert still_rising.loc[still_rising["knee"], "value"].tolist() == [4.0]
-    assert "no knee in this range" in analysis.sweep_findings(still_rising, cores=2)[0]
+    assert "no knee in this range" in sweep_findings(still_rising, cores=2)[0]
     # two points are a sweep (`harness run default --workers 1,2`): is the second worker worth it?
     two = analysis.sweeps(summary([1, 2], [100, 150]))
     assert two.loc[two["knee"], "value"].tolist() == [2.0]

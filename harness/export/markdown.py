@@ -24,7 +24,7 @@ def _run(v: RunView) -> list[str]:
     m = meta.get("machine", {})
     ver = meta.get("versions", {})
     git = ver.get("git") or {}
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
                                  v.counters)
     lines = [
         f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",

@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.record import PROBE_PREFIX
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
-NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
-PROBE_PREFIX = "probe "  # request name of a probe route's responses: "probe /hello"
 # Open load: how long after the window the requests due in it may still complete before they
 # count as dropped. k6's gracefulStop is 30 s; 10 s keeps an overloaded case short, and a
 # request due in the window that has not completed 10 s after it ended is, for a benchmark

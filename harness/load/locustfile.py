@@ -78,8 +78,8 @@ from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load import hooks
-from harness.load.hooks import (NO_WORKER, OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, PROBE_PREFIX, HookState, count_due,
-                                due_ts, other_host, phase_of)
+from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, HookState, count_due, due_ts, other_host, phase_of
+from harness.record import NO_WORKER, PROBE_PREFIX
 
 OUT = os.environ.get("HARNESS_OUT")
 WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")

@@ -2,6 +2,9 @@
 HTML page (figures embedded, no external reference) and a Markdown summary short enough
 for a CI log. Given several runs, the report puts them side by side first (the same
 conditions, each run's figures in one chart) and then shows each run in full.
+
+The numbers come from harness.analysis, computed once per run in a RunView; the words
+from this package: story.py (what you see and why), warnings.py, sweeps.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from harness import analysis
 from harness.errors import UsageError
 from harness.record import Run, atomic_write_text
-from harness.report import figures, story
+from harness.report import figures, story, warnings
 
 
 @dataclass
@@ -46,6 +49,7 @@ class RunView:
     first_reps: pd.DataFrame
     cores: int
     counters: pd.DataFrame  # analysis.counter_summary: the shared-state demo's counts (empty otherwise)
+    events: pd.DataFrame  # analysis.event_outcomes: one row per event fired (empty without events)
 
 
 def view(run: Run, label: str | None = None) -> RunView:
@@ -59,11 +63,12 @@ def view(run: Run, label: str | None = None) -> RunView:
     points = analysis.sweeps(summary, speed)
     cases = run["cases"][run["cases"]["status"] == "complete"]
     counters = analysis.counter_summary(analysis.counter_results(run))
+    events = analysis.event_outcomes(run)
     return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
-                   points=points, warnings=analysis.run_warnings(run, results, summary),
-                   story=story.lines(summary, results, speed, points, cores, counters, analysis.event_outcomes(run)),
+                   points=points, warnings=warnings.run_warnings(run, results, summary),
+                   story=story.lines(summary, results, speed, points, cores, counters, events),
                    cases=cases,
-                   first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters)
+                   first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters, events=events)
 
 
 def _png(fig: plt.Figure, path: Path) -> Path:
@@ -227,7 +232,7 @@ def _draw(name: str, v: RunView) -> plt.Figure | None:
             raise figures.Skip("no sweep: no set of conditions that differ in one setting only")
         return figures.sweep(v.points, v.cores)
     if name == "events":
-        return figures.events(run["requests"], analysis.event_outcomes(run))
+        return figures.events(run["requests"], v.events)
     if name == "memory":
         return figures.memory(story.memory_conditions(v.summary))
     raise KeyError(name)
@@ -277,7 +282,7 @@ def _process_rows(run: Run) -> pd.DataFrame:
 
 def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
                                  v.counters)
     said = story.condition_lines(v.summary)  # the table in words: folded away in the HTML
     return {
@@ -389,7 +394,7 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
     runs = []
     for v in views:
         meta = v.run.meta
-        head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
+        head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
                                  v.counters)
         runs.append({
             "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),

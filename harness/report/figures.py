@@ -23,7 +23,7 @@ from typing import Any  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness import analysis, modes  # noqa: E402
-from harness.load.hooks import PROBE_PREFIX  # noqa: E402
+from harness.record import PROBE_PREFIX  # noqa: E402
 
 # Two palettes that never collide (every mode colour is at least 25 CIE76 units from every
 # role colour; tests/test_report_page.py checks it), both colour-blind safe: the modes take the

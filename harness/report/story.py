@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from harness import analysis, evidence, modes
+from harness.report import sweeps
 from harness.scenario import MOVE_ROUTES
 
 # The usual claims, as bounds a measurement is checked against.
@@ -521,6 +522,23 @@ def _median_iv(rows: pd.DataFrame, column: str) -> tuple[float, evidence.Interva
     return float(rows[column].median()), (low, high)
 
 
+def _against_claim(claim: str, doubts: list[str], expected: list[tuple[evidence.Interval, evidence.Interval]],
+                   held: Callable[[], str], contradiction: str, overlap: str, settle: str) -> str:
+    """The guides' `claim` set against this measurement, one ladder for every demo: with
+    `doubts` (evidence.claim_doubts), inconclusive for them; else it holds (`held()` says how)
+    where every pair of `expected` (the interval the claim says is lower, the one it says is
+    higher) separates that way, it is contradicted (`contradiction`) where every pair
+    separates the other way, and otherwise the intervals overlap: `overlap`, then
+    inconclusive, `settle` saying what would settle it."""
+    if doubts:
+        return f"{claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
+    if all(evidence.below(lower, higher) for lower, higher in expected):
+        return f"{claim}, and it holds {held()}"
+    if all(evidence.below(higher, lower) for lower, higher in expected):
+        return f"{claim}; {contradiction}"
+    return f"{claim}; {overlap} {evidence.inconclusive([settle])}."
+
+
 def move_lines(summary: pd.DataFrame, results: pd.DataFrame) -> list[str]:
     """The data-moving demo (routes /move/*), per size: the time of one message there and back
     (the median over repetitions of each one's median latency, one user) and how long the
@@ -549,26 +567,24 @@ def move_lines(summary: pd.DataFrame, results: pd.DataFrame) -> list[str]:
                                                & (summary["users"] == users)])
         claim = " The guides say that for large data a transfer or a SharedArrayBuffer beats a clone"
         clone = times["/move/clone"][1]
-        if not others:
-            pass
-        elif doubts:
-            text += f"{claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
-        elif all(evidence.below(times[r][1], clone) for r in others):
-            text += (f"{claim}, and it holds at {mb:g} MB: the clone took "
-                     + " and ".join(f"{times['/move/clone'][0] / times[r][0]:.1f}x as long as {MOVE_NAMES[r]}"
-                                    for r in others)
-                     + " (the intervals of the medians separate).")
+
+        def held() -> str:
+            said = (f"at {mb:g} MB: the clone took "
+                    + " and ".join(f"{times['/move/clone'][0] / times[r][0]:.1f}x as long as {MOVE_NAMES[r]}"
+                                   for r in others)
+                    + " (the intervals of the medians separate).")
             p_clone = probes["/move/clone"][1]
             if all(evidence.below(probes[r][1], p_clone) for r in others):
-                text += (" The copy also held the sender's event loop: everybody else's requests waited longer "
+                said += (" The copy also held the sender's event loop: everybody else's requests waited longer "
                          "beside the clone (the probe's intervals separate).")
-        elif all(evidence.below(clone, times[r][1]) for r in others):
-            text += (f"{claim}; at {mb:g} MB the clone was the fastest (the intervals separate): the copy of "
-                     "so little data costs less than the bookkeeping of the other two, so the claim is about "
-                     "large data only.")
-        else:
-            text += (f"{claim}; at {mb:g} MB the intervals of the medians overlap, so which way is faster is "
-                     f"{evidence.inconclusive(['the sizes are too close to tell apart: a larger size or more repetitions would settle it'])}.")
+            return said
+        if others:
+            text += _against_claim(
+                claim, doubts, [(times[r][1], clone) for r in others], held,
+                f"at {mb:g} MB the clone was the fastest (the intervals separate): the copy of so little data costs "
+                "less than the bookkeeping of the other two, so the claim is about large data only.",
+                f"at {mb:g} MB the intervals of the medians overlap, so which way is faster is",
+                "the sizes are too close to tell apart: a larger size or more repetitions would settle it")
         out.append(text)
     return out
 
@@ -597,16 +613,12 @@ def spawn_lines(summary: pd.DataFrame) -> list[str]:
                                        generator_matters=False)
         spawn_iv = (s.server_cpu_ms_per_request_low, s.server_cpu_ms_per_request_high)
         pool_iv = (float(p["server_cpu_ms_per_request_low"]), float(p["server_cpu_ms_per_request_high"]))
-        if doubts:
-            text += f"{claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
-        elif evidence.below(pool_iv, spawn_iv):
-            text += (f"{claim}, and it holds here (the intervals of the medians separate: "
-                     f"{spawn_iv[0]:,.1f}..{spawn_iv[1]:,.1f} against {pool_iv[0]:,.2f}..{pool_iv[1]:,.2f} ms).")
-        elif evidence.below(spawn_iv, pool_iv):
-            text += f"{claim}; here spawning cost less, which contradicts that."
-        else:
-            text += (f"{claim}; the intervals of the medians overlap, so this is "
-                     f"{evidence.inconclusive(['more repetitions or a smaller task would settle it'])}.")
+        text += _against_claim(
+            claim, doubts, [(pool_iv, spawn_iv)],
+            lambda: (f"here (the intervals of the medians separate: {spawn_iv[0]:,.1f}..{spawn_iv[1]:,.1f} against "
+                     f"{pool_iv[0]:,.2f}..{pool_iv[1]:,.2f} ms)."),
+            "here spawning cost less, which contradicts that.", "the intervals of the medians overlap, so this is",
+            "more repetitions or a smaller task would settle it")
         out.append(text)
     return out
 
@@ -652,18 +664,13 @@ def memory_lines(summary: pd.DataFrame) -> list[str]:
                 f"thread {added['pool'][0]:,.1f} MB of RSS (RSS counts the pages processes share, such as Node's "
                 "code, once in each, so the process figure is an upper bound of what the machine gives it).")
         claim = " The guides say a worker thread costs less memory than a worker process"
-        if doubts:
-            text += f"{claim}; whether this measurement bears it out is {evidence.inconclusive(doubts)}."
-        elif evidence.below(added["pool"][1], added["cluster"][1]):
-            text += (f"{claim}, and it holds here: a thread added {added['pool'][0] / added['cluster'][0]:.0%} of "
-                     "what a process added (the intervals allow "
-                     f"{added['pool'][1][0]:,.1f}..{added['pool'][1][1]:,.1f} against "
-                     f"{added['cluster'][1][0]:,.1f}..{added['cluster'][1][1]:,.1f} MB).")
-        elif evidence.below(added["cluster"][1], added["pool"][1]):
-            text += f"{claim}; here a thread added more than a process, which contradicts it."
-        else:
-            text += (f"{claim}; the intervals overlap, so this is "
-                     f"{evidence.inconclusive(['more repetitions or more workers would settle it'])}.")
+        text += _against_claim(
+            claim, doubts, [(added["pool"][1], added["cluster"][1])],
+            lambda: (f"here: a thread added {added['pool'][0] / added['cluster'][0]:.0%} of what a process added "
+                     f"(the intervals allow {added['pool'][1][0]:,.1f}..{added['pool'][1][1]:,.1f} against "
+                     f"{added['cluster'][1][0]:,.1f}..{added['cluster'][1][1]:,.1f} MB)."),
+            "here a thread added more than a process, which contradicts it.", "the intervals overlap, so this is",
+            "more repetitions or more workers would settle it")
         out.append(text)
     return out
 
@@ -677,7 +684,7 @@ def lines(summary: pd.DataFrame, results: pd.DataFrame, speed: pd.DataFrame, poi
     # an event (a killed worker, a restart) decides the spread over workers: no fairness claim there
     steady = results[~results["condition"].isin(set(events["condition"]))]
     return [*condition_lines(summary), *speedup_lines(summary, speed, cores), *fairness_lines(steady),
-            *connection_lines(summary), *probe_lines(summary), *analysis.sweep_findings(points, cores),
+            *connection_lines(summary), *probe_lines(summary), *sweeps.sweep_findings(points, cores),
             *(shared_state_lines(counters) if counters is not None else []), *event_lines(events),
             *move_lines(summary, results), *memory_lines(summary), *spawn_lines(summary)]
 
@@ -700,7 +707,7 @@ SIZING_PARAMETERS = ("workers", "threads", "uv_threadpool_size")
 
 def _sweep_headline(points: pd.DataFrame, cores: int | None) -> Headline | None:
     """The first sweep of `points`: its best point, then what sweep_findings says of its knee."""
-    found = analysis.sweep_findings(points, cores) if not points.empty else []
+    found = sweeps.sweep_findings(points, cores) if not points.empty else []
     if not found:
         return None
     name = points["sweep"].iloc[0]
