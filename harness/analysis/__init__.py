@@ -25,7 +25,7 @@ from harness.analysis.counters import COUNTER_COLUMNS, COUNTER_SUMMARY_COLUMNS, 
 from harness.analysis.events import (EVENT_COLUMNS, EVENT_SETTLE_S, FORCE_EXIT_TOLERANCE_S, event_outcomes,
                                      longest_gap_s)
 from harness.analysis.results import (LATENCY_PRECISION_PCT, MISMATCH_TOLERANCE, NEAR_CEILING, OTHER_CPU_WARN_PCT,
-                                      RESULT_COLUMNS, SERVER_ROLES, THREAD_ROUTES, _parallel_units, case_results,
+                                      RESULT_COLUMNS, SERVER_ROLES, _parallel_units, case_results,
                                       client_server_mismatch, open_load_accounting, open_load_overloaded,
                                       recorded_verdict, requests_by_unit, runs_on_threads, spread_key, window_cpu_pct,
                                       window_rss_mb, without_double_count)
@@ -41,7 +41,7 @@ __all__ = [
     "COUNTER_COLUMNS", "COUNTER_SUMMARY_COLUMNS", "EVENT_COLUMNS", "EVENT_SETTLE_S", "FORCE_EXIT_TOLERANCE_S",
     "KNEE_FRACTION", "LATENCY_PRECISION_PCT", "LATENCY_SUMMARY_COLUMNS", "LIBUV_DEFAULT_THREADS",
     "MISMATCH_TOLERANCE", "NAME_COLUMNS", "NEAR_CEILING", "OTHER_CPU_WARN_PCT", "RESULT_COLUMNS", "SERVER_ROLES",
-    "SWEEP_COLUMNS", "SWEEP_LABELS", "SWEEP_PARAMETERS", "THREAD_ROUTES", "UNSTABLE_CV_PCT", "_parallel_units",
+    "SWEEP_COLUMNS", "SWEEP_LABELS", "SWEEP_PARAMETERS", "UNSTABLE_CV_PCT", "_parallel_units",
     "case_results", "client_server_mismatch", "condition_summary", "confidence_interval", "counter_results",
     "counter_summary", "cpu_seconds_by_process", "event_outcomes", "fmt", "jain_index", "knee_problems",
     "longest_gap_s", "max_min_ratio", "merged_latency", "name_summary", "open_load_accounting",

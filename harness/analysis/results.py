@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness import modes
 from harness.analysis.stats import _ids, _int, _num, jain_index, max_min_ratio
 from harness.load.hooks import SIGNIFICANT_DIGITS
 from harness.load.verdict import generator_verdict, short_of
@@ -166,23 +167,20 @@ def window_cpu_pct(samples: pd.DataFrame, roles: tuple[str, ...]) -> float:
     return float(per_pid.sum()) if not per_pid.empty else math.nan
 
 
-# The reference server's routes that pool and spawn-per-request modes run on worker threads
-# (server/offload.js, called from app.js); every other route runs on the event loop or libuv.
-THREAD_ROUTES = ("/cpu",)
-
-
 def runs_on_threads(mode: str, route: Any) -> bool:
-    """Does this mode run this route's work on its worker threads (pool, spawn-per-request)?"""
-    return mode in ("pool", "spawn-per-request") and route in THREAD_ROUTES
+    """Does this mode run this route's work on its worker threads (the mode says: harness.modes)?
+    A mode this version does not know (a record from another version) runs nothing on threads."""
+    known = modes.find(mode)
+    return known is not None and known.runs_on_threads(route)
 
 
 def _parallel_units(mode: str, workers: Any, threads: Any, route: Any = "/cpu") -> int:
     """What runs the route's work in parallel: a pool's threads for a route the mode sends
-    to them (THREAD_ROUTES), otherwise the server's worker processes (1 for single, and
-    for a pool mode's own process)."""
-    t = _num(threads)
-    if runs_on_threads(mode, route) and not math.isnan(t):
-        return int(t)
+    to them, otherwise the server's worker processes (1 for single, and for a pool mode's own
+    process); the mode says which (harness.modes, Mode.parallel_units)."""
+    known = modes.find(mode)
+    if known is not None:
+        return known.parallel_units(workers, threads, route)
     return _int(workers, 1)
 
 
