@@ -23,9 +23,10 @@ import re
 import signal
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -276,7 +277,7 @@ def _own_locustfile(scen: scenario_mod.Scenario, args: argparse.Namespace
     return scen, info.record()
 
 
-def _remote_workers(args: argparse.Namespace) -> "RemoteWorkers | None":
+def _remote_workers(args: argparse.Namespace) -> RemoteWorkers | None:
     """--expect-workers N [--master-bind HOST] [--master-port PORT]: a master for workers started elsewhere."""
     from harness.load.runner import RemoteWorkers
     from harness.net import check_host_allowed
@@ -357,10 +358,10 @@ def _node_line() -> tuple[str, str | None]:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Which modes can run here, and the command that fixes what is missing; with a
     scenario, only what that scenario needs, and exit 0 when it can run."""
+    import io
+
     from harness import calibrate
     from harness.servers.redis import redis_missing, redis_version
-
-    import io
 
     as_json = getattr(args, "json", False)
     out = Console(file=io.StringIO()) if as_json else Console()  # --json: the same checks, JSON on stdout
@@ -786,7 +787,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _global_options_after(sub: "argparse._SubParsersAction") -> None:
+def _global_options_after(sub: argparse._SubParsersAction) -> None:
     """--results and --debug also after the subcommand (`harness run smoke --results DIR`): each
     subcommand takes them too, with no default of its own, so the top parser's stays unless given."""
     for p in set(sub.choices.values()):

@@ -40,8 +40,14 @@ import pandas as pd
 
 from harness import analysis, evidence
 from harness.calibrate import fingerprint
-from harness.errors import (EXIT_INCONCLUSIVE, EXIT_NOT_COMPARED, EXIT_OK, EXIT_REGRESSION, EXIT_UNTRUSTWORTHY,
-                            EXIT_USAGE)
+from harness.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_NOT_COMPARED,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    EXIT_UNTRUSTWORTHY,
+    EXIT_USAGE,
+)
 from harness.record import Run
 from harness.scenario import AB_SIDES as SIDES, side_of
 

@@ -18,9 +18,10 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -29,12 +30,16 @@ from rich.table import Table
 from harness import procs
 from harness.errors import RunFailed, UsageError
 from harness.load.runner import LOCUSTFILE
-from harness.net import check_host_allowed
-from harness.run import (ACTIVE_DIR, check_modes_available, check_services_available, clean_up_after_killed_runs,
-                         resolve_nodes)
+from harness.net import check_host_allowed, free_port, http_get
+from harness.run import (
+    ACTIVE_DIR,
+    check_modes_available,
+    check_services_available,
+    clean_up_after_killed_runs,
+    resolve_nodes,
+)
 from harness.scenario import Case, Scenario
 from harness.servers import make_server
-from harness.net import free_port, http_get
 from harness.servers.base import Server
 from harness.servers.redis import RedisService
 

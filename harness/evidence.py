@@ -149,7 +149,7 @@ def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[
     return out
 
 
-def run_doubts(run: "Run", label: str) -> list[str]:
+def run_doubts(run: Run, label: str) -> list[str]:
     """Why this run's figures cannot carry the regression gate's verdict (empty: they can),
     each reason naming the run or case (`label`: baseline, current, A/B). The gate's rules are
     claim_doubts' bounds over a whole run: complete, no generator-limited case, a quiet

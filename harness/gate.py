@@ -40,8 +40,8 @@ class GateOptions:
             raise UsageError(str(exc)) from None
 
 
-def gate(options: GateOptions, compare_ab: "Run | None" = None, baseline: "Run | None" = None,
-         current: "Run | None" = None) -> int:
+def gate(options: GateOptions, compare_ab: Run | None = None, baseline: Run | None = None,
+         current: Run | None = None) -> int:
     """The regression gate's table, its reasons and its exit code (harness.errors): of an A/B
     run (compare_ab), or of a baseline against a current run."""
     from harness import analysis, compare, record

@@ -13,9 +13,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -27,10 +28,10 @@ from harness.load import user_file
 from harness.load.hooks import add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
 from harness.load.verdict import generator_verdict
+from harness.nodes import find_node
 from harness.record import NO_WORKER
 from harness.sampling import Sampler, window_cpu_by_pid
 from harness.scenario import AGGREGATE_NAME, COUNTING_ROUTES, Case, Scenario
-from harness.nodes import find_node
 from harness.servers import make_server
 from harness.servers.base import using_server_dir
 from harness.servers.redis import RedisService, redis_missing, redis_version
@@ -334,7 +335,7 @@ def run_scenario(
     sides: dict[str, Side] | None = None,
     against: dict[str, Any] | None = None,
     locustfile: dict[str, Any] | None = None,
-    checked: "Checked | None" = None,
+    checked: Checked | None = None,
 ) -> RunOutcome:
     """Run every case of the scenario into results_dir/run_id. KeyboardInterrupt and
     harness.errors.Interrupted are recorded as `interrupted` and re-raised. The checks before

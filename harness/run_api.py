@@ -38,7 +38,7 @@ class RunOptions:
     port: int | None = None
     pin: bool = False
     allow_remote: bool = False
-    remote: "RemoteWorkers | None" = None
+    remote: RemoteWorkers | None = None
     locustfile: dict[str, Any] | None = None  # what run.json keeps of a user's locustfile
     against: str | None = None  # a git ref: an A/B run, whose verdict is the exit code
     gate: GateOptions = GateOptions()
@@ -103,7 +103,7 @@ def run(scen: Scenario, options: RunOptions) -> RunResult:
 
 
 def _against_sides(ref: str, cases: list[Case], stack: contextlib.ExitStack
-                   ) -> tuple[dict[str, "Side"], dict[str, object]]:
+                   ) -> tuple[dict[str, Side], dict[str, object]]:
     """--against REF: the base side's code extracted for the run (removed when it ends), and
     what the record says about the two sides."""
     from harness import against as against_mod

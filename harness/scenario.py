@@ -208,7 +208,7 @@ class ServerSpec:
             raise UsageError(f"event sigterm of mode {self.mode} is followed by {last.label}",
                              "sigterm stops the server: make it the last event")
 
-    def resolved(self) -> "ServerSpec":
+    def resolved(self) -> ServerSpec:
         cores = machine_cores()
         workers = 1 if server_modes.get(self.mode).one_process else (cores if self.workers == "cores" else self.workers)
         return replace(self, workers=workers, threads=cores if self.threads == "cores" else self.threads)
@@ -285,7 +285,7 @@ class PathWorkload(Workload):
     query: str = ""
 
     @classmethod
-    def of(cls, path: str) -> "PathWorkload":
+    def of(cls, path: str) -> PathWorkload:
         route, _, query = path.partition("?")
         return cls(route, None, query=query)
 
@@ -361,7 +361,7 @@ class LocustfileWorkload(Workload):
             raise UsageError("a locustfile workload is made by LocustfileWorkload.of(path, sha256)")
 
     @classmethod
-    def of(cls, locustfile: str, sha256: str) -> "LocustfileWorkload":
+    def of(cls, locustfile: str, sha256: str) -> LocustfileWorkload:
         return cls(AGGREGATE_NAME, None, locustfile=locustfile, sha256=sha256)
 
     @property
@@ -521,7 +521,7 @@ def _default_server(mode: str) -> ServerSpec:
     return ServerSpec(mode, workers="cores") if _multi_process(ServerSpec(mode)) else ServerSpec(mode)
 
 
-def _times(servers: list[ServerSpec], attr: str, values: "list | None", applies: Any) -> list[ServerSpec]:
+def _times(servers: list[ServerSpec], attr: str, values: list | None, applies: Any) -> list[ServerSpec]:
     """Each server `applies` takes once per value of `attr`; the others stay as they are."""
     if not values:
         return servers
@@ -586,7 +586,7 @@ class Scenario:
         """The scenario's grids: its parts, or the one grid of servers x workloads x loads."""
         return self.parts or (Part(self.servers, self.workloads, self.loads),)
 
-    def with_overrides(self, **overrides: Any) -> "Scenario":
+    def with_overrides(self, **overrides: Any) -> Scenario:
         """A copy with overrides (None values are ignored); `users` replaces every load with
         a closed load of that many users (keeping each closed load's keep-alive or connection
         per request), `rate_rps` with an open load at that rate."""
@@ -612,14 +612,14 @@ class Scenario:
             return replace(result, parts=tuple(replace(p, loads=loads(p.loads)) for p in result.parts))
         return replace(result, loads=loads(result.loads))
 
-    def with_servers(self, **changes: Any) -> "Scenario":
+    def with_servers(self, **changes: Any) -> Scenario:
         """A copy whose every ServerSpec has these fields changed (None values are ignored),
         e.g. node_version="22.12.0" for `--node-version`; each spec is validated again."""
         changes = {k: v for k, v in changes.items() if v is not None}
         return replace(self, servers=tuple(replace(s, **changes) for s in self.servers)) if changes else self
 
-    def swept(self, modes: "list[str] | None" = None, workers: "list[int | str] | None" = None,
-              threads: "list[int | str] | None" = None, uv_threadpool_sizes: "list[int] | None" = None) -> "Scenario":
+    def swept(self, modes: list[str] | None = None, workers: list[int | str] | None = None,
+              threads: list[int | str] | None = None, uv_threadpool_sizes: list[int] | None = None) -> Scenario:
         """The command line's sweeps (`--modes`, `--workers`, `--threads`, `--uv-threadpool-size`):
         each grid's servers multiplied by the lists, so the conditions run interleaved like a
         scenario file's and form the sweeps the report marks knees on (harness.analysis.sweeps).
@@ -661,7 +661,7 @@ class Scenario:
             return replace(self, parts=tuple(replace(p, servers=expand(p.servers)) for p in self.parts))
         return replace(self, servers=expand(self.servers))
 
-    def quick_variant(self) -> "Scenario":
+    def quick_variant(self) -> Scenario:
         return self.with_overrides(**self.quick)
 
     def cases(self) -> list[Case]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -36,7 +36,7 @@ class RichProgress:
     phase (starting, warm-up, measuring, stopping) and the time left, from the cases'
     expected durations (Case.expected_s) and a clock (injectable for tests)."""
 
-    def __init__(self, plan: Sequence[float] | None = None, clock: "Callable[[], float] | None" = None,
+    def __init__(self, plan: Sequence[float] | None = None, clock: Callable[[], float] | None = None,
                  out: Console | None = None) -> None:
         import time
 
@@ -56,7 +56,7 @@ class RichProgress:
         self.load_start: float | None = None
         self.stopping = False
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self.progress.start()
         return self
 

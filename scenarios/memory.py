@@ -11,7 +11,6 @@ fairer figure. Run it with `harness run memory`, or live: `harness demo memory`.
 
 from harness.scenario import ClosedLoad, Part, Scenario, ServerSpec, Workload
 
-
 IDLE = Workload("/io", param=100)  # a request that only waits: the workers are up, and idle
 
 

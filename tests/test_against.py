@@ -8,11 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_harness
 
 from harness import against, compare, scenario
 from harness.errors import UsageError
 from harness.servers.base import server_dir, using_server_dir
-from helpers import REPO, run_harness
 
 
 def test_a_ref_resolves_to_its_commit_and_a_wrong_one_is_bad_input():

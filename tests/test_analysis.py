@@ -6,12 +6,12 @@ import math
 
 import pandas as pd
 import pytest
+from helpers import hand_run
 
 from harness import analysis
 from harness.load.verdict import generator_limited, generator_verdict
 from harness.record import Run
 from harness.report.warnings import run_warnings
-from helpers import hand_run
 
 
 def test_jain_index_by_hand():

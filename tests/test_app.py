@@ -10,13 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, run_harness, wait_until
+
 from harness import analysis
 from harness.record import load_run
-from harness.scenario import ServerSpec, app_modes
+from harness.scenario import ClosedLoad, PathWorkload, Scenario, ServerSpec, app_modes
 from harness.servers import make_server
-from harness.scenario import ClosedLoad, PathWorkload, Scenario
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +87,7 @@ def test_app_without_worker_header_loses_the_spread_and_the_report_says_so(tmp_p
     app = tmp_path / "harness-test-app.js"
     app.write_text(BARE_APP)
     scenario = tmp_path / "s.py"
-    scenario.write_text(f"""from harness.scenario import *
+    scenario.write_text("""from harness.scenario import *
 SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
     workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
 """)

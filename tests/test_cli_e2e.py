@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import harness_processes, run_harness, start_harness, wait_until
 
 pytestmark = pytest.mark.integration

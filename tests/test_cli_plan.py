@@ -10,12 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_harness
 from rich.console import Console
 
 from harness import scenario as scenario_mod
 from harness.cli import main
 from harness.terminal import RichProgress
-from helpers import REPO, run_harness
 
 pytestmark = pytest.mark.slow  # the CLI in a subprocess: make test runs them, make test-unit does not
 

@@ -4,7 +4,6 @@ compared or measured on an untrustworthy run fails with its own exit code (harne
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
@@ -14,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import hand_run, run_harness
 
 from harness import compare
 from harness.export import junit, markdown
 from harness.record import Run, RunWriter
-from helpers import hand_run, run_harness
 
 MACHINE = {"cpu_model": "AMD EPYC", "logical_cores": 2, "kernel": "6.1", "cpu_layout": "shared"}
 

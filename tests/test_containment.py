@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from helpers import REPO, harness_processes, start_harness, wait_until
+
 from harness import procs
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ def test_estimated_gain_by_hand():
 
 def _results(**over):
     rows = []
-    for rep in range(3):
+    for _rep in range(3):
         rows.append({"condition": "cluster-rr-2w /cpu u8", "units": 2, "throughput_rps": 670.0,
                      "server_cpu_pct": 174.2, "generator_cpu_pct": 21.4, **over})  # 2.6 ms and 0.32 ms per request
         rows.append({"condition": "single /cpu u8", "units": 1, "throughput_rps": 385.0, "server_cpu_pct": 100.1,

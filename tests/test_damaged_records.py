@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import REPO
+
 from harness import cli, record
 
 SOURCE = REPO / "tests" / "fixtures" / "small"

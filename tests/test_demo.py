@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from helpers import start_harness
 
 pytestmark = pytest.mark.integration

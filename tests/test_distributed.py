@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import run_harness, start_harness
 
 from harness.servers.base import free_port
-from helpers import run_harness, start_harness
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,13 @@ import math
 
 import pandas as pd
 import pytest
+from helpers import hand_run
 
 from harness import analysis
 from harness.errors import UsageError
 from harness.record import Run
 from harness.report import story
 from harness.scenario import ClosedLoad, Event, Scenario, ServerSpec, Workload
-from helpers import hand_run
 
 
 # --- validation ---------------------------------------------------------------------------

@@ -8,13 +8,12 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from helpers import case_row, case_rows, hand_run, result_tables
 
 from harness import analysis, evidence
 from harness.record import Run
 from harness.report import figures, story
 from harness.report.sweeps import sweep_findings
-from helpers import case_row, case_rows, hand_run, result_tables
-
 
 # --- the interval of the median ------------------------------------------------------
 

@@ -4,16 +4,15 @@ the report say which figures are missing and why. Bad targets are one line each.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from helpers import run_harness, wait_until
+
 from harness.record import load_run
 from harness.servers.base import find_node, free_port, http_get, server_dir
 

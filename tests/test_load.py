@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import run_harness
 
 from harness import analysis
 from harness.load.verdict import OPEN_SHORTFALL
 from harness.record import load_run
-from helpers import run_harness
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_generator_limit_is_flagged_on_hello_and_not_on_cpu(tmp_path: Path, quie
     assert by_route["/cpu"]["generator_limited"] is False
 
 
-def _accounting_holds(r: "analysis.pd.Series") -> None:
+def _accounting_holds(r: analysis.pd.Series) -> None:
     """Every request due in the window is completed, failed or dropped, once; the window
     owes what the schedule says (the target rate over the window's real length)."""
     assert r.due == pytest.approx(r.target_rps * r.measured_s, rel=0.03), (r.due, r.measured_s)

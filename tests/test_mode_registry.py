@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib.colors
 import pytest
+from helpers import REPO
 
 from harness import analysis, modes
 from harness.errors import UsageError
@@ -19,7 +20,6 @@ from harness.report import figures
 from harness.scenario import ClosedLoad, Event, PathWorkload, Scenario, ServerSpec
 from harness.servers import make_server
 from harness.servers.node import SingleServer
-from helpers import REPO
 
 TOY_COLOR = "#117733"  # Paul Tol's green: not a role colour, not another mode's
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from helpers import get, wait_until
-from harness.errors import EnvironmentProblem, HarnessError, RunFailed, UsageError
+
 from harness import modes
+from harness.errors import EnvironmentProblem, HarnessError, RunFailed, UsageError
 from harness.scenario import ServerSpec
 from harness.servers import make_server
 from harness.servers.base import Server

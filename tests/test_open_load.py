@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 import pytest
+from helpers import hand_run
 
 from harness import analysis
 from harness.load.hooks import HookState, count_due, due_ts, endpoint_rows, phase_of, response_phase
 from harness.record import Run
-from helpers import hand_run
 
 M_START, M_END = 100.0, 110.0  # the measurement window, Unix s
 GRACE_S = 10.0  # how long after the window the case waits for requests due in it

@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-
 from helpers import REPO, hand_run, record_table, run_harness
+
 from harness import analysis, preload, record
 from harness.errors import UsageError
 from harness.record import Run
@@ -407,7 +407,7 @@ SCENARIO = Scenario(name="preload", description="d", servers=[{servers}], worklo
 
 @pytest.mark.integration
 def test_no_preload_runs_the_app_as_given(tmp_path: Path):
-    out = _run(tmp_path, f"""from harness.scenario import *
+    out = _run(tmp_path, """from harness.scenario import *
 SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single")], workloads=[Workload("/hello")],
     loads=[ClosedLoad(1)], duration_s=2, warmup_s=1, repetitions=1)
 """, "--app", str(EXPRESS), "--no-preload")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from helpers import REPO, wait_until
+
 from harness import procs
 from harness.run import ACTIVE_DIR, clean_up_after_killed_runs
 

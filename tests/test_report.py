@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import case_row, case_rows, result_tables, run_harness
 
 from harness import analysis, record
 from harness.report import render_report, story
 from harness.report.sweeps import sweep_findings
-from helpers import case_row, case_rows, result_tables, run_harness
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small"
 

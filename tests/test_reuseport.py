@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, get, run_harness, wait_until
+
 from harness import nodes
 from harness.errors import EnvironmentProblem, UsageError
 from harness.servers.reuseport import ReuseportServer, supports_reuseport

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import run_harness
 
 from harness import analysis, record
-from helpers import run_harness
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from helpers import get, wait_until
+
 from harness.errors import EnvironmentProblem
 from harness.servers.base import http_get
 from harness.servers.node import ClusterServer, SingleServer
@@ -173,7 +173,7 @@ def _raw(server, payload: bytes) -> bytes:
         while True:
             try:
                 data = sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not data:
                 break
@@ -227,7 +227,7 @@ def test_a_crash_loop_backs_off(tmp_path: Path):
             os.kill(pid, signal.SIGKILL)
             killed.add(pid)
         def reforks() -> list[dict]:
-            return [e for e in map(_json.loads, (l for l in s.log_tail(20000).splitlines() if l.startswith("{")))
+            return [e for e in map(_json.loads, (line for line in s.log_tail(20000).splitlines() if line.startswith("{")))
                     if e.get("event") == "refork"]
         assert wait_until(lambda: len(reforks()) == 4, timeout_s=10)
         delays = [e["delay_ms"] for e in reforks()]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from helpers import REPO, get, hand_run, record_table, run_harness
 
 from harness import analysis, record
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
@@ -28,7 +29,6 @@ from harness.report import story
 from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.redis import COUNTER_KEY, RedisService, _read_reply, find_redis_server, render_config, resp_command
-from helpers import REPO, get, hand_run, record_table, run_harness
 
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists(),

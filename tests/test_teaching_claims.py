@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import case_rows, get, result_tables
 
 from harness import analysis
 from harness.report import story
-from helpers import case_rows, get, result_tables
 
 
 def move_rows(mb: int, clone: list[float], transfer: list[float], shared: list[float], **overrides) -> list[dict]:

@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, run_harness
+
 from harness.errors import UsageError
 from harness.load import user_file
 from harness.load.hooks import HookState, add_aggregate, decode_histogram, other_host

@@ -22,20 +22,50 @@ analysis.case_results(run)` works as it always did (notebooks, tests, users' scr
 """
 
 from harness.analysis.counters import COUNTER_COLUMNS, COUNTER_SUMMARY_COLUMNS, counter_results, counter_summary
-from harness.analysis.events import (EVENT_COLUMNS, EVENT_SETTLE_S, FORCE_EXIT_TOLERANCE_S, event_outcomes,
-                                     longest_gap_s)
-from harness.analysis.results import (LATENCY_PRECISION_PCT, MISMATCH_TOLERANCE, NEAR_CEILING, OTHER_CPU_WARN_PCT,
-                                      RESULT_COLUMNS, SERVER_ROLES, _parallel_units, case_results,
-                                      client_server_mismatch, open_load_accounting, open_load_overloaded,
-                                      recorded_verdict, requests_by_unit, runs_on_threads, spread_key, window_cpu_pct,
-                                      window_rss_mb, without_double_count)
+from harness.analysis.events import EVENT_COLUMNS, EVENT_SETTLE_S, FORCE_EXIT_TOLERANCE_S, event_outcomes, longest_gap_s
+from harness.analysis.results import (
+                                     LATENCY_PRECISION_PCT,
+                                     MISMATCH_TOLERANCE,
+                                     NEAR_CEILING,
+                                     OTHER_CPU_WARN_PCT,
+                                     RESULT_COLUMNS,
+                                     SERVER_ROLES,
+                                     _parallel_units,
+                                     case_results,
+                                     client_server_mismatch,
+                                     open_load_accounting,
+                                     open_load_overloaded,
+                                     recorded_verdict,
+                                     requests_by_unit,
+                                     runs_on_threads,
+                                     spread_key,
+                                     window_cpu_pct,
+                                     window_rss_mb,
+                                     without_double_count,
+)
 from harness.analysis.runs import run_labels, side_by_side
 from harness.analysis.stats import confidence_interval, fmt, jain_index, max_min_ratio
-from harness.analysis.summaries import (LATENCY_SUMMARY_COLUMNS, NAME_COLUMNS, UNSTABLE_CV_PCT, condition_summary,
-                                        cpu_seconds_by_process, merged_latency, name_summary, requests_per_worker,
-                                        speedups, thread_cpu)
-from harness.analysis.sweeps import (KNEE_FRACTION, LIBUV_DEFAULT_THREADS, SWEEP_COLUMNS, SWEEP_LABELS,
-                                     SWEEP_PARAMETERS, knee_problems, sweeps)
+from harness.analysis.summaries import (
+                                     LATENCY_SUMMARY_COLUMNS,
+                                     NAME_COLUMNS,
+                                     UNSTABLE_CV_PCT,
+                                     condition_summary,
+                                     cpu_seconds_by_process,
+                                     merged_latency,
+                                     name_summary,
+                                     requests_per_worker,
+                                     speedups,
+                                     thread_cpu,
+)
+from harness.analysis.sweeps import (
+                                     KNEE_FRACTION,
+                                     LIBUV_DEFAULT_THREADS,
+                                     SWEEP_COLUMNS,
+                                     SWEEP_LABELS,
+                                     SWEEP_PARAMETERS,
+                                     knee_problems,
+                                     sweeps,
+)
 
 __all__ = [
     "COUNTER_COLUMNS", "COUNTER_SUMMARY_COLUMNS", "EVENT_COLUMNS", "EVENT_SETTLE_S", "FORCE_EXIT_TOLERANCE_S",

@@ -8,8 +8,17 @@ import pandas as pd
 from harness import analysis
 from harness.compare import UNCHANGED, Comparison
 from harness.record import Run
-from harness.report import (NAME_COLUMNS, PROBE_COLUMNS, SIDE_COLUMNS, SUMMARY_COLUMNS, RunView, TableData,
-                            probe_rows, story, table)
+from harness.report import (
+    NAME_COLUMNS,
+    PROBE_COLUMNS,
+    SIDE_COLUMNS,
+    SUMMARY_COLUMNS,
+    RunView,
+    TableData,
+    probe_rows,
+    story,
+    table,
+)
 
 
 def markdown_table(data: TableData, left: int = 1) -> list[str]:

@@ -7,14 +7,15 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness import procs
 from harness.errors import RunFailed
-from harness.net import free_port
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S
+from harness.net import free_port
 from harness.servers.base import ProcInfo
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"

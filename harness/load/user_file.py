@@ -20,9 +20,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness.errors import UsageError
 from harness.scenario import ClosedLoad, LocustfileLoad, LocustfileWorkload, OpenLoad, Scenario

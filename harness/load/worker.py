@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from harness import procs
 from harness.errors import RunFailed

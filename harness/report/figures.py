@@ -15,11 +15,11 @@ import matplotlib.colors
 import matplotlib.ticker
 
 matplotlib.use("Agg")
+from typing import Any  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from typing import Any  # noqa: E402
-
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness import analysis, modes  # noqa: E402
@@ -377,7 +377,7 @@ def cpu_by_thread(threads: pd.DataFrame, cases: pd.DataFrame) -> Figure:
                      int((busy["cores"] > 0.05).sum())))
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
     y = np.arange(len(rows))[::-1]
-    for yi, (label, main, other, busy_threads) in zip(y, rows):
+    for yi, (_label, main, other, busy_threads) in zip(y, rows):
         ax.barh(yi, main, color=ROLE_COLORS["worker"], label="main thread (event loop)" if yi == y[0] else None)
         ax.barh(yi, other, left=main, color=ROLE_COLORS["other"],
                 label="other threads (pool, libuv, V8)" if yi == y[0] else None)

@@ -17,16 +17,16 @@ import signal
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from harness import preload, procs
-from harness.errors import EnvironmentProblem, RunFailed, UsageError
+from harness.errors import EnvironmentProblem, RunFailed
 from harness.net import check_port_free, free_port, http_get
 from harness.nodes import find_node
 from harness.scenario import MAX_WORKERS, whole
-
 
 # What Node prints when a script dies before it runs: "Error: Cannot find module 'express'",
 # "SyntaxError: Unexpected token", "TypeError: ...", then the stack and "Node.js v20.x".

@@ -23,6 +23,7 @@ from harness.net import http_get
 from harness.nodes import find_node
 from harness.servers.base import MultiProcessServer, ProcInfo, announced_instances, server_dir
 
+
 class ReuseportServer(MultiProcessServer):
     """`workers` processes with SO_REUSEPORT on one port; the kernel spreads connections."""
 

@@ -127,7 +127,7 @@ def table(runs: list[tuple[str, dict]], args: argparse.Namespace) -> str:
              if walls else "- no run", "",
              "| run | exit | single throughput | cluster throughput | cluster speedup | wall |",
              "|---|---:|---|---|---|---:|"]
-    for kind, r in runs:
+    for _kind, r in runs:
         lines.append(f"| {r['run_id']} | {r['exit']} | {cell(r, 'single', 'throughput')} | "
                      f"{cell(r, 'cluster', 'throughput')} | {cell(r, 'cluster', 'speedup')} | "
                      f"{r['wall_s']:.0f} s |")
