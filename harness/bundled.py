@@ -95,25 +95,34 @@ def prepare_server(notice: Callable[[str], None]) -> Path:
         return folder
     files = _bundled_files()
     if not files:
-        raise EnvironmentProblem(f"this installation of the harness carries no reference server ({DATA / 'server'} "
-                                 "is empty)", "reinstall the package from a wheel or source built by its setup.py")
+        raise EnvironmentProblem(
+            f"this installation of the harness carries no reference server ({DATA / 'server'} is empty)",
+            "reinstall the package from a wheel or source built by its setup.py",
+        )
     npm = shutil.which("npm")
     if npm is None:
-        raise EnvironmentProblem("npm is not on PATH: the reference server's dependencies (pm2, piscina) cannot be "
-                                 "installed", "install Node.js 20+ with npm, then run `harness setup`")
+        raise EnvironmentProblem(
+            "npm is not on PATH: the reference server's dependencies (pm2, piscina) cannot be installed",
+            "install Node.js 20+ with npm, then run `harness setup`",
+        )
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
     try:
         for path in files:
             shutil.copy2(path, staging / path.name)
-        notice(f"first use of this version of the harness: installing the reference server's npm dependencies "
-               f"(npm ci, about a minute) into {folder}")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=staging,
-                              capture_output=True, text=True)
+        notice(
+            f"first use of this version of the harness: installing the reference server's npm dependencies "
+            f"(npm ci, about a minute) into {folder}"
+        )
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=staging, capture_output=True, text=True
+        )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise EnvironmentProblem(f"npm ci for the reference server failed (exit {done.returncode}): {tail[0]}",
-                                     "check the network reaches the npm registry, then run `harness setup`")
+            raise EnvironmentProblem(
+                f"npm ci for the reference server failed (exit {done.returncode}): {tail[0]}",
+                "check the network reaches the npm registry, then run `harness setup`",
+            )
         (staging / INSTALLED_MARK).touch()
         try:
             staging.rename(folder)

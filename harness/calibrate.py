@@ -41,9 +41,15 @@ def from_run(run: record.Run) -> dict[str, Any]:
         "measured_at": run.meta.get("ended_at"),
         "run_id": run.run_id,
         "machine": fingerprint(run.meta.get("machine", {})),
-        "cases": [{"users": int(r.users), "throughput_rps": float(r.throughput_rps),
-                   "generator_cpu_pct": None if math.isnan(r.generator_cpu_pct) else float(r.generator_cpu_pct),
-                   "generator_limited": bool(r.generator_limited)} for r in results.itertuples()],
+        "cases": [
+            {
+                "users": int(r.users),
+                "throughput_rps": float(r.throughput_rps),
+                "generator_cpu_pct": None if math.isnan(r.generator_cpu_pct) else float(r.generator_cpu_pct),
+                "generator_limited": bool(r.generator_limited),
+            }
+            for r in results.itertuples()
+        ],
     }
 
 
@@ -72,8 +78,9 @@ class Calibrated:
     error: str | None = None
 
 
-def calibrate(results_dir: Path, quick: bool = False, processes: int | None = None,
-              run_id: str | None = None) -> Calibrated:
+def calibrate(
+    results_dir: Path, quick: bool = False, processes: int | None = None, run_id: str | None = None
+) -> Calibrated:
     """Run the calibrate scenario (every other `harness run` option at its default, through
     harness.run_api) and store the ceiling it finds in results_dir/calibration.json."""
     from harness import run_api, scenario as scenario_mod
@@ -84,8 +91,9 @@ def calibrate(results_dir: Path, quick: bool = False, processes: int | None = No
         scen = scen.quick_variant()
     scen = scen.with_overrides(generator_processes=processes or None)  # as --processes 0: the scenario's
     run_id = run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-calibrate"
-    done = run_api.run(scen, run_api.RunOptions(results_dir=results_dir, run_id=run_id, scenario_source=source,
-                                                quick=quick))
+    done = run_api.run(
+        scen, run_api.RunOptions(results_dir=results_dir, run_id=run_id, scenario_source=source, quick=quick)
+    )
     try:
         result = from_run(record.load_run(results_dir / run_id))
     except ValueError as exc:

@@ -68,7 +68,7 @@ def below(a: Interval, b: Interval) -> bool:
 
 
 def side_of(interval: Interval, bound: float) -> str | None:
-    """"above" when all of the interval is at or above `bound`, "below" when all of it is
+    """ "above" when all of the interval is at or above `bound`, "below" when all of it is
     below, None when it straddles the bound or is missing."""
     if any(pd.isna(v) for v in interval):
         return None
@@ -90,8 +90,10 @@ def _per_condition(rows: pd.DataFrame) -> pd.DataFrame:
     repetition, analysis.case_results) or condition rows (analysis.condition_summary,
     whose `repetitions` column is there and whose CPU figures are already medians)."""
     agg: dict[str, tuple[str, Any]] = {
-        "other_cpu_pct": ("other_cpu_pct", "median"), "steal_pct": ("steal_pct", "median"),
-        "generator_limited": ("generator_limited", "any"), "failures": ("failures", "sum"),
+        "other_cpu_pct": ("other_cpu_pct", "median"),
+        "steal_pct": ("steal_pct", "median"),
+        "generator_limited": ("generator_limited", "any"),
+        "failures": ("failures", "sum"),
         "requests": ("requests", "sum"),
     }
     agg["repetitions"] = ("repetitions", "sum") if "repetitions" in rows.columns else ("condition", "size")
@@ -120,32 +122,46 @@ def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[
     few = c[c["repetitions"] < MIN_REPETITIONS]
     if not few.empty:
         counts = few["repetitions"].astype(int)
-        listed = (f"{counts.iloc[0]} of {'each of ' if len(counts) > 1 else ''}{', '.join(counts.index)}"
-                  if counts.nunique() == 1 else ", ".join(f"{n} of {name}" for name, n in counts.items()))
-        out.append(f"too few repetitions ({listed}; at least {MIN_REPETITIONS} each are needed for an interval of "
-                   "the median): more repetitions would settle it")
+        listed = (
+            f"{counts.iloc[0]} of {'each of ' if len(counts) > 1 else ''}{', '.join(counts.index)}"
+            if counts.nunique() == 1
+            else ", ".join(f"{n} of {name}" for name, n in counts.items())
+        )
+        out.append(
+            f"too few repetitions ({listed}; at least {MIN_REPETITIONS} each are needed for an interval of "
+            "the median): more repetitions would settle it"
+        )
     busy = _over(c, "other_cpu_pct", OTHER_CPU_WARN_PCT)
     if not busy.empty:
         listed = ", ".join(f"{v:.0f}% of a core in {name}" for name, v in busy.items())
-        out.append(f"the machine was not quiet (other processes used {listed}, medians; bound "
-                   f"{OTHER_CPU_WARN_PCT:.0f}%): a quieter machine would settle it")
+        out.append(
+            f"the machine was not quiet (other processes used {listed}, medians; bound "
+            f"{OTHER_CPU_WARN_PCT:.0f}%): a quieter machine would settle it"
+        )
     stolen = _over(c, "steal_pct", STEAL_BOUND_PCT)
     if not stolen.empty:
         listed = ", ".join(f"{v:.0f}% in {name}" for name, v in stolen.items())
-        out.append(f"the hypervisor stole CPU ({listed}; bound {STEAL_BOUND_PCT:.0f}%): a machine without a busy "
-                   "neighbour would settle it")
-    limited = c[c["generator_limited"].astype(bool)] if generator_matters and "generator_limited" in c \
-        else c.iloc[0:0]
+        out.append(
+            f"the hypervisor stole CPU ({listed}; bound {STEAL_BOUND_PCT:.0f}%): a machine without a busy "
+            "neighbour would settle it"
+        )
+    limited = c[c["generator_limited"].astype(bool)] if generator_matters and "generator_limited" in c else c.iloc[0:0]
     if not limited.empty:
-        out.append(f"the load generator was the limit in {', '.join(limited.index)}: fewer users or a heavier "
-                   "route would settle it")
+        out.append(
+            f"the load generator was the limit in {', '.join(limited.index)}: fewer users or a heavier "
+            "route would settle it"
+        )
     if {"failures", "requests"} <= set(c.columns):
         failing = c[c["failures"] > FAILURE_BOUND * c["requests"].clip(lower=1)]
         if not failing.empty:
-            listed = ", ".join(f"{f / max(r, 1):.1%} in {name}" for name, f, r
-                               in zip(failing.index, failing["failures"], failing["requests"]))
-            out.append(f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
-                       "fixed first (see raw/)")
+            listed = ", ".join(
+                f"{f / max(r, 1):.1%} in {name}"
+                for name, f, r in zip(failing.index, failing["failures"], failing["requests"])
+            )
+            out.append(
+                f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
+                "fixed first (see raw/)"
+            )
     return out
 
 
@@ -168,20 +184,26 @@ def run_doubts(run: Run, label: str) -> list[str]:
         return out
     other = results["other_cpu_pct"].median()
     if pd.notna(other) and other > analysis.OTHER_CPU_WARN_PCT:
-        out.append(f"{label} run {run.run_id}: the machine was not quiet: processes other than the server and "
-                   f"Locust used {other:.0f}% of a core (median over cases, bound {analysis.OTHER_CPU_WARN_PCT:.0f}%)")
+        out.append(
+            f"{label} run {run.run_id}: the machine was not quiet: processes other than the server and "
+            f"Locust used {other:.0f}% of a core (median over cases, bound {analysis.OTHER_CPU_WARN_PCT:.0f}%)"
+        )
     steal = results["steal_pct"].median()
     if pd.notna(steal) and steal > STEAL_BOUND_PCT:
-        out.append(f"{label} run {run.run_id}: the hypervisor stole {steal:.0f}% of the CPU (median over cases, "
-                   f"bound {STEAL_BOUND_PCT:.0f}%)")
+        out.append(
+            f"{label} run {run.run_id}: the hypervisor stole {steal:.0f}% of the CPU (median over cases, "
+            f"bound {STEAL_BOUND_PCT:.0f}%)"
+        )
     events = {c.get("case_id") for c in run.meta.get("cases", []) if c.get("events")}
     for r in results.itertuples():
         if r.case_id in events or not r.requests:
             continue  # a case that kills a worker on purpose is expected to fail some requests
         share = r.failures / r.requests * 100
         if share > FAILURE_BOUND * 100:
-            out.append(f"{label} case {r.case_id}: {r.failures:,} of {r.requests:,} requests failed ({share:.1f}%, "
-                       f"bound {FAILURE_BOUND * 100:g}%): a server that fails fast can keep its rate of successes")
+            out.append(
+                f"{label} case {r.case_id}: {r.failures:,} of {r.requests:,} requests failed ({share:.1f}%, "
+                f"bound {FAILURE_BOUND * 100:g}%): a server that fails fast can keep its rate of successes"
+            )
     return out
 
 

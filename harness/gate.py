@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class GateOptions:
     """The gate's options as given (--threshold, --gate, --detect, --markdown, --junit, --json)."""
+
     thresholds: tuple[str, ...] = ()
     gate: str | None = None
     detect: float | None = None
@@ -40,8 +41,9 @@ class GateOptions:
             raise UsageError(str(exc)) from None
 
 
-def gate(options: GateOptions, compare_ab: Run | None = None, baseline: Run | None = None,
-         current: Run | None = None) -> int:
+def gate(
+    options: GateOptions, compare_ab: Run | None = None, baseline: Run | None = None, current: Run | None = None
+) -> int:
     """The regression gate's table, its reasons and its exit code (harness.errors): of an A/B
     run (compare_ab), or of a baseline against a current run."""
     from harness import analysis, compare, record
@@ -62,17 +64,29 @@ def gate(options: GateOptions, compare_ab: Run | None = None, baseline: Run | No
         console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
         return cmp.exit_code
     kind = "A/B in one run, paired by repetition" if cmp.paired else "two runs, Welch"
-    table = Table(title=f"{cmp.baseline_label} -> {cmp.current_label} ({kind}; change with its "
-                        f"{cmp.level:.0%} interval)")
+    table = Table(
+        title=f"{cmp.baseline_label} -> {cmp.current_label} ({kind}; change with its {cmp.level:.0%} interval)"
+    )
     for col in ("condition", "metric", "baseline", "current", "change [interval]", "threshold", "verdict"):
         table.add_column(col)
-    colors = {compare.REGRESSION: "red", compare.IMPROVEMENT: "green", compare.INCONCLUSIVE: "yellow",
-              compare.NOT_COMPARED: "yellow"}
+    colors = {
+        compare.REGRESSION: "red",
+        compare.IMPROVEMENT: "green",
+        compare.INCONCLUSIVE: "yellow",
+        compare.NOT_COMPARED: "yellow",
+    }
     for r in cmp.rows:
         color = colors.get(r.verdict, "") if r.gating else "dim"
         verdict = r.verdict + ("" if r.gating else " (informational)")
-        table.add_row(r.condition, r.metric, analysis.fmt(r.baseline), analysis.fmt(r.current), r.interval_text,
-                      f"±{r.threshold_pct:g}%", f"[{color}]{verdict}[/]" if color else verdict)
+        table.add_row(
+            r.condition,
+            r.metric,
+            analysis.fmt(r.baseline),
+            analysis.fmt(r.current),
+            r.interval_text,
+            f"±{r.threshold_pct:g}%",
+            f"[{color}]{verdict}[/]" if color else verdict,
+        )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     for line in cmp.summary_lines():
         console.print(f"  {line}")
@@ -80,10 +94,16 @@ def gate(options: GateOptions, compare_ab: Run | None = None, baseline: Run | No
     if detect is not None:
         for r in cmp.gating_rows:
             n = r.repetitions_to_catch(detect)
-            console.print(f"  to catch a {detect:g}% change of {r.condition} {r.metric} 4 times in 5: "
-                          + (f"about {n} repetitions per side at this run's spread" if n else
-                             "not possible with this spread and threshold (the change must exceed the "
-                             f"{r.threshold_pct:g}% threshold; more than 200 repetitions would be needed otherwise)"
-                             if not math.isnan(r.sd_log) else f"no spread measured ({r.verdict})"))
+            console.print(
+                f"  to catch a {detect:g}% change of {r.condition} {r.metric} 4 times in 5: "
+                + (
+                    f"about {n} repetitions per side at this run's spread"
+                    if n
+                    else "not possible with this spread and threshold (the change must exceed the "
+                    f"{r.threshold_pct:g}% threshold; more than 200 repetitions would be needed otherwise)"
+                    if not math.isnan(r.sd_log)
+                    else f"no spread measured ({r.verdict})"
+                )
+            )
     console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
     return cmp.exit_code

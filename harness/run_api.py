@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 class RunOptions:
     """Everything of `harness run` but the scenario itself, typed; every field at its default
     is `harness run SCENARIO` with no option."""
+
     results_dir: Path
     run_id: str | None = None  # default: date-time-scenario
     scenario_source: str | None = None  # what run.json says the scenario came from (a name or a file)
@@ -71,16 +72,31 @@ def run(scen: Scenario, options: RunOptions) -> RunResult:
             sides, against = _against_sides(options.against, cases, stack)
             scen = replace(scen, sides=scenario_mod.AB_SIDES)
             cases = scen.cases()
-            console.print(f"A/B: every case runs on the server of {options.against} ({against['commit'][:10]}, "
-                          "'base') and of the working tree ('new'), side by side")
+            console.print(
+                f"A/B: every case runs on the server of {options.against} ({against['commit'][:10]}, "
+                "'base') and of the working tree ('new'), side by side"
+            )
         est = sum(c.expected_s for c in cases)
         console.print(f"[bold]{scen.name}[/]: {scen.description}")
         console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
         with RichProgress([c.expected_s for c in cases]) as progress:
-            outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=options.port,
-                                   scenario_source=options.scenario_source, quick=options.quick, on_notice=note,
-                                   pin=options.pin, remote=options.remote, allow_remote=options.allow_remote,
-                                   sides=sides, against=against, locustfile=options.locustfile, checked=checked)
+            outcome = run_scenario(
+                scen,
+                results_dir,
+                run_id,
+                progress=progress,
+                port=options.port,
+                scenario_source=options.scenario_source,
+                quick=options.quick,
+                on_notice=note,
+                pin=options.pin,
+                remote=options.remote,
+                allow_remote=options.allow_remote,
+                sides=sides,
+                against=against,
+                locustfile=options.locustfile,
+                checked=checked,
+            )
     if outcome.status != "complete":
         console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
     if not outcome.complete_cases:
@@ -102,8 +118,9 @@ def run(scen: Scenario, options: RunOptions) -> RunResult:
     return RunResult(EXIT_OK, outcome.path, report)
 
 
-def _against_sides(ref: str, cases: list[Case], stack: contextlib.ExitStack
-                   ) -> tuple[dict[str, Side], dict[str, object]]:
+def _against_sides(
+    ref: str, cases: list[Case], stack: contextlib.ExitStack
+) -> tuple[dict[str, Side], dict[str, object]]:
     """--against REF: the base side's code extracted for the run (removed when it ends), and
     what the record says about the two sides."""
     from harness import against as against_mod

@@ -56,8 +56,9 @@ class _Tracked:
 class Sampler:
     """Collects rows (see SAMPLE_COLUMNS) from start() to stop()."""
 
-    def __init__(self, sources: list[Source], interval_s: float = 0.5,
-                 thread_roles: tuple[str, ...] = THREAD_ROLES) -> None:
+    def __init__(
+        self, sources: list[Source], interval_s: float = 0.5, thread_roles: tuple[str, ...] = THREAD_ROLES
+    ) -> None:
         self.sources = sources
         self.interval_s = interval_s
         self.thread_roles = thread_roles
@@ -143,9 +144,16 @@ class Sampler:
         except psutil.Error:
             return None
         for t in per_thread:
-            self.thread_rows.append({"ts": now, "pid": info.pid, "role": info.role, "tid": t.id,
-                                     "thread_name": self._thread_name(info.pid, t.id),
-                                     "cpu_s": t.user_time + t.system_time})
+            self.thread_rows.append(
+                {
+                    "ts": now,
+                    "pid": info.pid,
+                    "role": info.role,
+                    "tid": t.id,
+                    "thread_name": self._thread_name(info.pid, t.id),
+                    "cpu_s": t.user_time + t.system_time,
+                }
+            )
         cpu_pct = None
         if tracked.last_ts is not None and tracked.last_cpu_s is not None and now > tracked.last_ts:
             cpu_pct = 100.0 * (cpu_s - tracked.last_cpu_s) / (now - tracked.last_ts)

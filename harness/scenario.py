@@ -30,8 +30,18 @@ SCHEDULES = ("rr", "none")
 BALANCES = ("round_robin", "least_conn")
 MAX_THREADS = 64
 MAX_UV_THREADPOOL = 1024  # libuv's own upper bound
-ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json", "/count/memory", "/count/redis", "/move/clone",
-          "/move/transfer", "/move/shared")
+ROUTES = (
+    "/hello",
+    "/cpu",
+    "/pbkdf2",
+    "/io",
+    "/json",
+    "/count/memory",
+    "/count/redis",
+    "/move/clone",
+    "/move/transfer",
+    "/move/shared",
+)
 # The data-moving demo's routes: each hands `mb` MB to a thread of the same process by a
 # structured clone, a transfer or a SharedArrayBuffer (server/move.js).
 MOVE_ROUTES = ("/move/clone", "/move/transfer", "/move/shared")
@@ -81,8 +91,10 @@ def whole(value: Any, what: str, lo: int, hi: int) -> int:
 def check_node_version(version: Any) -> str:
     """An exact Node.js version such as 22.12.0 (a range would leave the record ambiguous)."""
     if not isinstance(version, str) or not NODE_VERSION_RE.match(version):
-        raise UsageError(f"node_version {version!r} is not a full version like 22.12.0",
-                         "name an exact version (`npm view node versions` lists them)")
+        raise UsageError(
+            f"node_version {version!r} is not a full version like 22.12.0",
+            "name an exact version (`npm view node versions` lists them)",
+        )
     return version
 
 
@@ -178,20 +190,25 @@ class ServerSpec:
             if not mode.runs_app:
                 raise UsageError(f"mode {self.mode} cannot run your own app", f"use one of: {', '.join(app_modes())}")
             if not isinstance(self.app, str) or not Path(self.app).is_file():
-                raise UsageError(f"app file {self.app!r} does not exist",
-                                 "give the path of your server's .js file (it must listen on the port in PORT)")
+                raise UsageError(
+                    f"app file {self.app!r} does not exist",
+                    "give the path of your server's .js file (it must listen on the port in PORT)",
+                )
         if not isinstance(self.preload, bool):
             raise UsageError(f"preload of mode {self.mode} is {self.preload!r}, not True or False")
         if ("target" in mode.takes) != (self.target is not None):
-            raise UsageError("mode external needs target=URL, and only mode external takes a target",
-                             "use --target http://HOST:PORT on the command line")
+            raise UsageError(
+                "mode external needs target=URL, and only mode external takes a target",
+                "use --target http://HOST:PORT on the command line",
+            )
         if self.target is not None:
             from harness.net import parse_target
 
             parse_target(self.target, allow_remote=True)  # the loopback rule is checked when the run starts
         if mode.one_process and self.workers not in (1, "cores"):
-            raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
-                             "drop workers=, or use mode cluster, nginx or pm2")
+            raise UsageError(
+                f"mode {self.mode} runs exactly one HTTP process", "drop workers=, or use mode cluster, nginx or pm2"
+            )
         _seconds(self.shutdown_timeout_s, "shutdown_timeout_s", 0, 600)
         if isinstance(self.events, list):
             object.__setattr__(self, "events", tuple(self.events))
@@ -199,14 +216,18 @@ class ServerSpec:
             raise UsageError(f"events of mode {self.mode} must be a list of Event(action, at_s)")
         for event in self.events:
             if event.action not in mode.events:
-                raise UsageError(f"event {event.action} is not supported by mode {self.mode}",
-                                 f"modes that support it: {', '.join(server_modes.event_modes()[event.action])}")
+                raise UsageError(
+                    f"event {event.action} is not supported by mode {self.mode}",
+                    f"modes that support it: {', '.join(server_modes.event_modes()[event.action])}",
+                )
         if len({e.at_s for e in self.events}) < len(self.events):
             raise UsageError(f"two events of mode {self.mode} at the same time", "give each event its own at_s")
         last = max(self.events, key=lambda e: e.at_s, default=None)
         if any(e.action == "sigterm" for e in self.events) and last is not None and last.action != "sigterm":
-            raise UsageError(f"event sigterm of mode {self.mode} is followed by {last.label}",
-                             "sigterm stops the server: make it the last event")
+            raise UsageError(
+                f"event sigterm of mode {self.mode} is followed by {last.label}",
+                "sigterm stops the server: make it the last event",
+            )
 
     def resolved(self) -> ServerSpec:
         cores = machine_cores()
@@ -253,8 +274,11 @@ class Workload:
             raise UsageError(f"unknown route {self.route!r}", f"use one of: {', '.join(ROUTES)}")
         if self.probe is not None and self.probe not in ROUTES:
             raise UsageError(f"unknown probe route {self.probe!r}", f"use one of: {', '.join(ROUTES)}")
-        if isinstance(self.probe_rps, bool) or not isinstance(self.probe_rps, (int, float)) \
-                or not 0.1 <= self.probe_rps <= MAX_PROBE_RPS:
+        if (
+            isinstance(self.probe_rps, bool)
+            or not isinstance(self.probe_rps, (int, float))
+            or not 0.1 <= self.probe_rps <= MAX_PROBE_RPS
+        ):
             raise UsageError(f"probe_rps must be a number from 0.1 to {MAX_PROBE_RPS:g}, got {self.probe_rps!r}")
         if self.param is not None:
             if self.route not in ROUTE_PARAMS:
@@ -291,8 +315,10 @@ class PathWorkload(Workload):
 
     def __post_init__(self) -> None:
         if not isinstance(self.route, str) or not _PATH_RE.match(self.path) or self.param is not None:
-            raise UsageError(f"path {self.path!r} is not a request path",
-                             "give a path that starts with / and has no spaces, e.g. --path /users?id=3")
+            raise UsageError(
+                f"path {self.path!r} is not a request path",
+                "give a path that starts with / and has no spaces, e.g. --path /users?id=3",
+            )
 
     @property
     def path(self) -> str:
@@ -329,8 +355,11 @@ class OpenLoad:
     max_in_flight: int = 1000
 
     def __post_init__(self) -> None:
-        if isinstance(self.rate_rps, bool) or not isinstance(self.rate_rps, (int, float)) \
-                or not 0.1 <= self.rate_rps <= MAX_RATE_RPS:
+        if (
+            isinstance(self.rate_rps, bool)
+            or not isinstance(self.rate_rps, (int, float))
+            or not 0.1 <= self.rate_rps <= MAX_RATE_RPS
+        ):
             raise UsageError(f"rate_rps must be a number from 0.1 to {MAX_RATE_RPS}, got {self.rate_rps!r}")
         whole(self.max_in_flight, "max_in_flight", 1, 10000)
 
@@ -555,7 +584,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise UsageError(f"scenario name {self.name!r} is not a short lowercase name", "use letters, digits, - and _")
+            raise UsageError(
+                f"scenario name {self.name!r} is not a short lowercase name", "use letters, digits, - and _"
+            )
         if self.parts:
             if self.servers or self.workloads or self.loads:
                 raise UsageError(f"scenario {self.name}: give parts, or servers + workloads + loads, not both")
@@ -577,9 +608,11 @@ class Scenario:
         for server in (server for part in self.grids for server in part.servers):
             for event in server.events:
                 if event.at_s >= self.duration_s:
-                    raise UsageError(f"scenario {self.name}: event {event.label} of {server.mode} is not inside the "
-                                     f"{self.duration_s:g} s measurement window",
-                                     "give it an at_s below duration_s (also below the quick variant's)")
+                    raise UsageError(
+                        f"scenario {self.name}: event {event.label} of {server.mode} is not inside the "
+                        f"{self.duration_s:g} s measurement window",
+                        "give it an at_s below duration_s (also below the quick variant's)",
+                    )
 
     @property
     def grids(self) -> tuple[Part, ...]:
@@ -618,8 +651,13 @@ class Scenario:
         changes = {k: v for k, v in changes.items() if v is not None}
         return replace(self, servers=tuple(replace(s, **changes) for s in self.servers)) if changes else self
 
-    def swept(self, modes: list[str] | None = None, workers: list[int | str] | None = None,
-              threads: list[int | str] | None = None, uv_threadpool_sizes: list[int] | None = None) -> Scenario:
+    def swept(
+        self,
+        modes: list[str] | None = None,
+        workers: list[int | str] | None = None,
+        threads: list[int | str] | None = None,
+        uv_threadpool_sizes: list[int] | None = None,
+    ) -> Scenario:
         """The command line's sweeps (`--modes`, `--workers`, `--threads`, `--uv-threadpool-size`):
         each grid's servers multiplied by the lists, so the conditions run interleaved like a
         scenario file's and form the sweeps the report marks knees on (harness.analysis.sweeps).
@@ -638,25 +676,30 @@ class Scenario:
             if modes:
                 for mode in modes:
                     if mode not in server_modes.names(selectable=True):
-                        raise UsageError(f"--modes: unknown server mode {mode!r}",
-                                         f"use some of: {', '.join(server_modes.names(selectable=True))}")
+                        raise UsageError(
+                            f"--modes: unknown server mode {mode!r}",
+                            f"use some of: {', '.join(server_modes.names(selectable=True))}",
+                        )
                 out = [s for mode in modes for s in ([s for s in out if s.mode == mode] or [_default_server(mode)])]
             out = _times(out, "workers", workers, _multi_process)
             out = _times(out, "threads", threads, _takes("threads"))
-            out = _times(out, "uv_threadpool_size", uv_threadpool_sizes, lambda s: server_modes.get(s.mode).starts_server)
+            out = _times(
+                out, "uv_threadpool_size", uv_threadpool_sizes, lambda s: server_modes.get(s.mode).starts_server
+            )
             seen: dict[str, ServerSpec] = {}
             for s in out:  # the same server twice (e.g. two specs that now differ in nothing) runs once
                 seen.setdefault(f"{s.resolved().label} {events_label(s.events)}", s)
             return tuple(seen.values())
 
         grids = self.grids
-        for flag, values, takes in (("--workers", workers, _multi_process),
-                                    ("--threads", threads, _takes("threads"))):
+        for flag, values, takes in (("--workers", workers, _multi_process), ("--threads", threads, _takes("threads"))):
             if values and not any(takes(s) for part in grids for s in expand(part.servers)):
                 what = "several processes (cluster, nginx, pm2, reuseport)" if flag == "--workers" else "a pool"
-                raise UsageError(f"{flag}: no server of scenario {self.name} runs {what}",
-                                 f"add --modes {'cluster' if flag == '--workers' else 'pool'}, or use a scenario "
-                                 "with such a server, e.g. modes")
+                raise UsageError(
+                    f"{flag}: no server of scenario {self.name} runs {what}",
+                    f"add --modes {'cluster' if flag == '--workers' else 'pool'}, or use a scenario "
+                    "with such a server, e.g. modes",
+                )
         if self.parts:
             return replace(self, parts=tuple(replace(p, servers=expand(p.servers)) for p in self.parts))
         return replace(self, servers=expand(self.servers))
@@ -666,14 +709,21 @@ class Scenario:
 
     def cases(self) -> list[Case]:
         """Every case in the order it runs: repetition by repetition, conditions interleaved."""
-        conditions = [c for part in self.grids for c in
-                      itertools.product((s.resolved() for s in part.servers), part.workloads, part.loads)]
-        labels = [f"{server.label} {work.label} {load.label} {events_label(server.events)}"
-                  for server, work, load in conditions]
+        conditions = [
+            c
+            for part in self.grids
+            for c in itertools.product((s.resolved() for s in part.servers), part.workloads, part.loads)
+        ]
+        labels = [
+            f"{server.label} {work.label} {load.label} {events_label(server.events)}"
+            for server, work, load in conditions
+        ]
         repeated = sorted({c for c in labels if labels.count(c) > 1})
         if repeated:
-            raise UsageError(f"scenario {self.name}: condition {repeated[0]!r} appears twice",
-                             "each server x workload x load may appear in one part only")
+            raise UsageError(
+                f"scenario {self.name}: condition {repeated[0]!r} appears twice",
+                "each server x workload x load may appear in one part only",
+            )
         rng = random.Random(self.seed)
         cases: list[Case] = []
         for rep in range(1, self.repetitions + 1):
@@ -683,11 +733,15 @@ class Scenario:
             sides = self.sides if rep % 2 else tuple(reversed(self.sides))
             for (server, work, load), side in itertools.product(order, sides or ("",)):
                 events = events_label(server.events)
-                condition = (f"{server.label} {work.label} {load.label}" + (f" {events}" if events else "")
-                             + (f" [{side}]" if side else ""))
+                condition = (
+                    f"{server.label} {work.label} {load.label}"
+                    + (f" {events}" if events else "")
+                    + (f" [{side}]" if side else "")
+                )
                 index = len(cases) + 1
-                slug = re.sub(r"[^a-z0-9]+", "-",
-                              f"{server.label}-{work.route}-{load.label}-{events}-{side}".lower()).strip("-")
+                slug = re.sub(
+                    r"[^a-z0-9]+", "-", f"{server.label}-{work.route}-{load.label}-{events}-{side}".lower()
+                ).strip("-")
                 cases.append(
                     Case(
                         case_id=f"{index:03d}-{slug}-r{rep}",
@@ -708,15 +762,19 @@ class Scenario:
                         route=work.route,
                         path=work.path,
                         load=load.kind,
-                        users=(load.users if isinstance(load, (ClosedLoad, LocustfileLoad))
-                               else self.generator_processes),
+                        users=(
+                            load.users if isinstance(load, (ClosedLoad, LocustfileLoad)) else self.generator_processes
+                        ),
                         target_rps=float(load.rate_rps) if isinstance(load, OpenLoad) else None,
                         max_in_flight=load.max_in_flight if isinstance(load, OpenLoad) else None,
                         generator_processes=self.generator_processes,
                         warmup_s=self.warmup_s,
                         # a shape's run after the warm-up is the measured window
-                        duration_s=(load.shape_s - self.warmup_s if getattr(load, "shape_s", None) is not None
-                                    else self.duration_s),
+                        duration_s=(
+                            load.shape_s - self.warmup_s
+                            if getattr(load, "shape_s", None) is not None
+                            else self.duration_s
+                        ),
                         keepalive=getattr(load, "keepalive", True),
                         probe_path=work.probe,
                         probe_rps=float(work.probe_rps) if work.probe else None,
@@ -738,16 +796,22 @@ class Scenario:
         for load in (load for part in self.grids for load in part.loads):
             per_process = getattr(load, "users", 0) / self.generator_processes
             if per_process > USERS_PER_GENERATOR_WARN:
-                out.append(f"{per_process:.0f} users per Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
-                           "CPU, not the server, tends to set the pace; such cases will be flagged generator-limited")
+                out.append(
+                    f"{per_process:.0f} users per Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
+                    "CPU, not the server, tends to set the pace; such cases will be flagged generator-limited"
+                )
         if self.generator_processes > cores:
-            out.append(f"{self.generator_processes} Locust processes on {cores} cores: they compete with each other "
-                       "and with the server")
+            out.append(
+                f"{self.generator_processes} Locust processes on {cores} cores: they compete with each other "
+                "and with the server"
+            )
         for server in (server for part in self.grids for server in part.servers):
             workers = server.resolved().workers
             if isinstance(workers, int) and workers > 4 * cores:
-                out.append(f"{workers} workers on {cores} cores: heavily oversubscribed; each worker gets a slice of "
-                           "a core and the figures measure the scheduler as much as the server")
+                out.append(
+                    f"{workers} workers on {cores} cores: heavily oversubscribed; each worker gets a slice of "
+                    "a core and the figures measure the scheduler as much as the server"
+                )
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -755,9 +819,14 @@ class Scenario:
             "name": self.name,
             "description": self.description,
             "what_it_shows": self.what_it_shows,
-            "parts": [{"servers": [asdict(s) for s in part.servers],
-                       "workloads": [asdict(w) for w in part.workloads],
-                       "loads": [{"kind": load.kind, **asdict(load)} for load in part.loads]} for part in self.grids],
+            "parts": [
+                {
+                    "servers": [asdict(s) for s in part.servers],
+                    "workloads": [asdict(w) for w in part.workloads],
+                    "loads": [{"kind": load.kind, **asdict(load)} for load in part.loads],
+                }
+                for part in self.grids
+            ],
             "duration_s": self.duration_s,
             "warmup_s": self.warmup_s,
             "repetitions": self.repetitions,
@@ -793,7 +862,9 @@ def load(name_or_path: str) -> Scenario:
         found = available()
         if name_or_path not in found:
             names = ", ".join(found) or "none"
-            raise UsageError(f"unknown scenario {name_or_path!r}", f"known scenarios: {names}; `harness list` describes them")
+            raise UsageError(
+                f"unknown scenario {name_or_path!r}", f"known scenarios: {names}; `harness list` describes them"
+            )
         path = found[name_or_path]
     if not path.is_file():
         raise UsageError(f"scenario file {path} does not exist")
@@ -814,5 +885,7 @@ def load(name_or_path: str) -> Scenario:
         sys.modules.pop(module_name, None)
     scenario = getattr(module, "SCENARIO", None)
     if not isinstance(scenario, Scenario):
-        raise UsageError(f"scenario file {path} defines no SCENARIO = Scenario(...)", "see scenarios/default.py for the form")
+        raise UsageError(
+            f"scenario file {path} defines no SCENARIO = Scenario(...)", "see scenarios/default.py for the form"
+        )
     return scenario

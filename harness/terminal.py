@@ -36,15 +36,20 @@ class RichProgress:
     phase (starting, warm-up, measuring, stopping) and the time left, from the cases'
     expected durations (Case.expected_s) and a clock (injectable for tests)."""
 
-    def __init__(self, plan: Sequence[float] | None = None, clock: Callable[[], float] | None = None,
-                 out: Console | None = None) -> None:
+    def __init__(
+        self, plan: Sequence[float] | None = None, clock: Callable[[], float] | None = None, out: Console | None = None
+    ) -> None:
         import time
 
         self.clock = clock or time.monotonic
         self.plan = list(plan) if plan is not None else None
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            console=out or console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=out or console,
+            transient=False,
         )
         self.overall = None
         self.current = None
@@ -81,13 +86,15 @@ class RichProgress:
         return max(0.0, self.expected_s - (self.clock() - self.case_start))
 
     def run_left_s(self) -> float:
-        later = (sum(self.plan[self.number:]) if self.plan is not None and len(self.plan) == self.total
-                 else (self.total - self.number) * self.expected_s)
+        later = (
+            sum(self.plan[self.number :])
+            if self.plan is not None and len(self.plan) == self.total
+            else (self.total - self.number) * self.expected_s
+        )
         return self.case_left_s() + later
 
     def status(self) -> str:
-        return (f"{self.phase():<9}  case {_clock(self.case_left_s())} left  "
-                f"run {_clock(self.run_left_s())} left")
+        return f"{self.phase():<9}  case {_clock(self.case_left_s())} left  run {_clock(self.run_left_s())} left"
 
     # --- the run's callbacks (harness.run.Progress) ----------------------------------------
     def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None:

@@ -32,8 +32,12 @@ SCENARIO = Scenario(
     warmup_s=2,
     repetitions=3,
     baseline="cluster",
-    quick={"duration_s": 3.0, "warmup_s": 1.0, "repetitions": 3,
-           "parts": [Part(servers((1, 4)), [IDLE], [ClosedLoad(users=1)])]},
+    quick={
+        "duration_s": 3.0,
+        "warmup_s": 1.0,
+        "repetitions": 3,
+        "parts": [Part(servers((1, 4)), [IDLE], [ClosedLoad(users=1)])],
+    },
 )
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def pytest_configure(config):
     # (here rather than in pyproject.toml, whose change makes `make` reinstall the package)
-    config.addinivalue_line("markers", "slow: no server, but seconds each (a notebook, a whole report, the CLI in a "
-                            "subprocess): left out of make test-unit")
+    config.addinivalue_line(
+        "markers",
+        "slow: no server, but seconds each (a notebook, a whole report, the CLI in a "
+        "subprocess): left out of make test-unit",
+    )
     _start_busy_loop(config)
 
 
@@ -77,8 +80,8 @@ def pytest_collection_modifyitems(config, items):
         return
 
     def rank(item) -> int:
-        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
-                    len(LONGEST_FIRST))
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
     items.sort(key=rank)  # stable: pytest's order within each rank
 
 
@@ -96,8 +99,10 @@ def no_leftover_processes(request):
         return
     before = set(harness_processes())
     yield
+
     def new() -> dict[int, str]:
         return {pid: cmd for pid, cmd in harness_processes().items() if pid not in before}
+
     wait_until(lambda: not new(), timeout_s=3.0)
     left = new()
     for pid in left:
@@ -188,9 +193,13 @@ def quiet_machine():
     if os.environ.get(BUSY_ENV) == "1":
         pytest.skip(f"needs a quiet machine ({BUSY_ENV}=1 keeps a core busy): the figure it checks needs free CPU")
     if parallel_workers() > 1:
-        pytest.skip(f"needs a quiet machine: {parallel_workers()} pytest-xdist workers run tests beside it "
-                    "(run it alone: pytest -p no:xdist tests/test_load.py)")
+        pytest.skip(
+            f"needs a quiet machine: {parallel_workers()} pytest-xdist workers run tests beside it "
+            "(run it alone: pytest -p no:xdist tests/test_load.py)"
+        )
     busy = machine_busy_pct()
     if busy > QUIET_MAX_BUSY_PCT:
-        pytest.skip(f"needs a quiet machine: {busy:.0f}% of a core was busy before the test "
-                    f"(over {QUIET_MAX_BUSY_PCT:.0f}%): the figure it checks needs free CPU")
+        pytest.skip(
+            f"needs a quiet machine: {busy:.0f}% of a core was busy before the test "
+            f"(over {QUIET_MAX_BUSY_PCT:.0f}%): the figure it checks needs free CPU"
+        )

@@ -67,13 +67,18 @@ def _looks_like_ours(cmd: str) -> bool:
     `node .../server/index.js`), PM2's daemon or CLI, nginx (master and workers),
     redis-server (the shared-state demo's), a Locust run of the harness, or a user's app run
     by the tests."""
-    return (("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
-            or "pm2-foreground.js" in cmd or "node_modules/pm2/" in cmd
-            or cmd.startswith("nginx: ")
-            or _is_redis(cmd)
-            or "harness/load/locustfile.py" in cmd
-            or "examples/hello-app/server.js" in cmd or "harness-test-app" in cmd  # user apps the tests run
-            or "/examples/" in cmd or "server/preload.js" in cmd)  # example apps, anything run with the preload
+    return (
+        ("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
+        or "pm2-foreground.js" in cmd
+        or "node_modules/pm2/" in cmd
+        or cmd.startswith("nginx: ")
+        or _is_redis(cmd)
+        or "harness/load/locustfile.py" in cmd
+        or "examples/hello-app/server.js" in cmd
+        or "harness-test-app" in cmd  # user apps the tests run
+        or "/examples/" in cmd
+        or "server/preload.js" in cmd
+    )  # example apps, anything run with the preload
 
 
 def _of_this_session(p: psutil.Process, cmd: str) -> bool:
@@ -131,20 +136,33 @@ def _environment(env: dict[str, str] | None) -> dict[str, str] | None:
     return None if env is None else {**os.environ, **env}
 
 
-def run_harness(*args: str, results: Path | str | None = None, cwd: Path | str | None = None,
-                env: dict[str, str] | None = None, timeout: float | None = None,
-                check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_harness(
+    *args: str,
+    results: Path | str | None = None,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m harness [--results RESULTS] ARGS` to its end and return it, stdout and
     stderr captured as text. The process inherits this session's environment (PYTHONPATH
     where the suite was started with one, and conftest.py's session marker for the leftover
     check), with `env`'s variables set on top; `cwd`, `timeout` and `check` are
     subprocess.run's."""
-    return subprocess.run(harness_command(*args, results=results), capture_output=True, text=True, cwd=cwd,
-                          env=_environment(env), timeout=timeout, check=check)
+    return subprocess.run(
+        harness_command(*args, results=results),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_environment(env),
+        timeout=timeout,
+        check=check,
+    )
 
 
-def start_harness(*args: str, results: Path | str | None = None, env: dict[str, str] | None = None,
-                  **popen: Any) -> subprocess.Popen[str]:
+def start_harness(
+    *args: str, results: Path | str | None = None, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[str]:
     """Start `python -m harness [--results RESULTS] ARGS` and return the running process, for a
     test that watches it run or interrupts it: text mode, stdout and stderr piped unless
     `popen` says otherwise (any other subprocess.Popen argument too: cwd, start_new_session,
@@ -166,15 +184,40 @@ def case_row(condition: str, repetition: int, throughput_rps: float, **overrides
 
     row = {c: math.nan for c in analysis.RESULT_COLUMNS}
     mode = condition.split("-")[0].split(" ")[0]
-    row.update({
-        "case_id": f"{condition}-r{repetition}", "condition": condition, "repetition": repetition, "mode": mode,
-        "workers": 1, "threads": math.nan, "schedule": "", "balance": "", "route": "/cpu", "path": "/cpu",
-        "users": 8, "load": "closed", "measured_s": 10.0, "requests": int(throughput_rps * 10), "failures": 0,
-        "throughput_rps": throughput_rps, "latency_p99_ms": 10.0, "server_cpu_pct": 100.0,
-        "server_cpu_ms_per_request": 1000 / throughput_rps, "generator_cpu_pct": 30.0, "machine_cpu_pct": 150.0,
-        "other_cpu_pct": 5.0, "steal_pct": 0.0, "units": 1, "workers_seen": 1, "jain_index": 1.0,
-        "max_min_share_ratio": 1.0, "generator_limited": False, "keepalive": True, "probe_path": "",
-    })
+    row.update(
+        {
+            "case_id": f"{condition}-r{repetition}",
+            "condition": condition,
+            "repetition": repetition,
+            "mode": mode,
+            "workers": 1,
+            "threads": math.nan,
+            "schedule": "",
+            "balance": "",
+            "route": "/cpu",
+            "path": "/cpu",
+            "users": 8,
+            "load": "closed",
+            "measured_s": 10.0,
+            "requests": int(throughput_rps * 10),
+            "failures": 0,
+            "throughput_rps": throughput_rps,
+            "latency_p99_ms": 10.0,
+            "server_cpu_pct": 100.0,
+            "server_cpu_ms_per_request": 1000 / throughput_rps,
+            "generator_cpu_pct": 30.0,
+            "machine_cpu_pct": 150.0,
+            "other_cpu_pct": 5.0,
+            "steal_pct": 0.0,
+            "units": 1,
+            "workers_seen": 1,
+            "jain_index": 1.0,
+            "max_min_share_ratio": 1.0,
+            "generator_limited": False,
+            "keepalive": True,
+            "probe_path": "",
+        }
+    )
     row.update(overrides)
     return row
 
@@ -205,8 +248,13 @@ def record_table(name: str, rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame
     return pd.DataFrame(list(rows), columns=TABLE_COLUMNS[name])
 
 
-def hand_run(cases: list[dict[str, Any]], *, path: Path | str = "/nonexistent", meta: dict[str, Any] | None = None,
-             **tables: list[dict[str, Any]]) -> Run:
+def hand_run(
+    cases: list[dict[str, Any]],
+    *,
+    path: Path | str = "/nonexistent",
+    meta: dict[str, Any] | None = None,
+    **tables: list[dict[str, Any]],
+) -> Run:
     """A harness.record.Run as load_run would read it, from rows of its tables: `cases` and
     any other table by name (endpoints=[...], workers=[...], samples=[...]), each with the
     columns of record.TABLE_COLUMNS (a column a row leaves out is empty); every table not
@@ -219,8 +267,10 @@ def hand_run(cases: list[dict[str, Any]], *, path: Path | str = "/nonexistent", 
     unknown = set(tables) - set(TABLE_COLUMNS)
     assert not unknown, f"no such table: {sorted(unknown)}"
     given = {"cases": cases, **tables}
-    frames = {name: record_table(name, given[name]) if name in given else pd.DataFrame(columns=columns)
-              for name, columns in TABLE_COLUMNS.items()}
+    frames = {
+        name: record_table(name, given[name]) if name in given else pd.DataFrame(columns=columns)
+        for name, columns in TABLE_COLUMNS.items()
+    }
     if meta is None:
         meta = {"run_id": "hand", "status": "complete", "cases": cases}
     return Run(path=Path(path), meta=meta, tables=frames)

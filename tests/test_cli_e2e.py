@@ -63,8 +63,15 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html), "the report must not reference anything outside"
     assert html.count("data:image/png;base64,") == 9  # no sweep in this run: no sweep figure
     assert "cluster-rr-2w /cpu?work=5 u4" in html
-    for png in ("throughput", "latency", "latency_over_time", "cpu_over_time", "cores_by_role",
-                "requests_per_worker", "cpu_by_thread"):
+    for png in (
+        "throughput",
+        "latency",
+        "latency_over_time",
+        "cpu_over_time",
+        "cores_by_role",
+        "requests_per_worker",
+        "cpu_by_thread",
+    ):
         assert (run_dir / "report" / f"{png}.png").stat().st_size > 5000
     summary = (run_dir / "report" / "summary.md").read_text()
     assert "| single /cpu?work=5 u4 | 1 |" in summary
@@ -79,6 +86,7 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
 def _wait_for_load(results: Path, run_id: str, case_prefix: str = "001") -> bool:
     def started() -> bool:
         return any((results / run_id / "raw").glob(f"{case_prefix}-*/locust.log"))
+
     return wait_until(started, timeout_s=60, interval_s=0.1)
 
 
@@ -124,8 +132,9 @@ def test_sigkill_of_the_harness_takes_its_children_along(tmp_path: Path, results
     proc.communicate(timeout=30)
     assert wait_until(lambda: not (set(harness_processes()) - before), timeout_s=5), harness_processes()
     # the harness could not say it, its guardian did, and left nothing for a later run to do
-    assert wait_until(lambda: json.loads((results_dir / "killed" / "run.json").read_text())["status"]
-                      == "interrupted", timeout_s=5)
+    assert wait_until(
+        lambda: json.loads((results_dir / "killed" / "run.json").read_text())["status"] == "interrupted", timeout_s=5
+    )
     assert "killed by SIGKILL" in json.loads((results_dir / "killed" / "run.json").read_text())["error"]
     from harness.run import clean_up_after_killed_runs
 
@@ -139,8 +148,9 @@ def test_server_that_fails_to_start_fails_the_case_with_its_reason(tmp_path: Pat
     broken = tmp_path / "server"
     broken.mkdir()
     (broken / "index.js").write_text("throw new Error('broken on purpose')\n")
-    proc = harness(results_dir, "run", str(scenario_file(tmp_path)), "--run-id", "broken",
-                   env={"HARNESS_SERVER_DIR": str(broken)})
+    proc = harness(
+        results_dir, "run", str(scenario_file(tmp_path)), "--run-id", "broken", env={"HARNESS_SERVER_DIR": str(broken)}
+    )
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     meta = json.loads((results_dir / "broken" / "run.json").read_text())
@@ -150,13 +160,16 @@ def test_server_that_fails_to_start_fails_the_case_with_its_reason(tmp_path: Pat
     assert "no case finished, so there is no report" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("args, code, words", [
-    (["run", "no-such-scenario"], 2, "unknown scenario 'no-such-scenario'"),
-    (["run", "default", "--users", "0"], 2, "users is 0, outside 1..2000"),
-    (["run", "default", "--run-id", "../escape"], 2, "run id '../escape' is not allowed"),
-    (["report", "nothing-here"], 2, "no run 'nothing-here'"),
-    (["run", "default", "--port", "99999"], 2, "'99999' is not a port"),
-])
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["run", "no-such-scenario"], 2, "unknown scenario 'no-such-scenario'"),
+        (["run", "default", "--users", "0"], 2, "users is 0, outside 1..2000"),
+        (["run", "default", "--run-id", "../escape"], 2, "run id '../escape' is not allowed"),
+        (["report", "nothing-here"], 2, "no run 'nothing-here'"),
+        (["run", "default", "--port", "99999"], 2, "'99999' is not a port"),
+    ],
+)
 def test_bad_input_is_one_line_and_an_exit_code(results_dir: Path, args, code, words):
     proc = harness(results_dir, *args)
     out, err = proc.communicate(timeout=60)
@@ -185,8 +198,11 @@ def test_taken_port_and_missing_node_are_exit_3_with_nothing_written(results_dir
 
 def test_a_missing_nginx_is_one_line_before_anything_is_written(results_dir: Path, tmp_path: Path):
     f = tmp_path / "ng.py"
-    f.write_text(TINY.format(work=5, duration=2, warmup=1).replace('ServerSpec("cluster", workers=2, schedule="rr")',
-                                                          'ServerSpec("nginx", workers=2)'))
+    f.write_text(
+        TINY.format(work=5, duration=2, warmup=1).replace(
+            'ServerSpec("cluster", workers=2, schedule="rr")', 'ServerSpec("nginx", workers=2)'
+        )
+    )
     proc = harness(results_dir, "run", str(f), env={"HARNESS_NGINX": str(tmp_path / "no-nginx")})
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3
@@ -215,6 +231,7 @@ def test_locust_crashing_fails_its_case_and_the_run_goes_on(tmp_path: Path, resu
             if "locustfile.py" in cmd and str(results_dir / "lc" / "raw" / "001-") in cmd:
                 found.append(p)
         return found
+
     assert wait_until(lambda: bool(locust_of_first_case()), timeout_s=20)
     for p in locust_of_first_case():
         p.kill()

@@ -75,7 +75,9 @@ def _lines_until(proc: subprocess.Popen, pattern: str, timeout_s: float = 90) ->
 def test_demo_runs_the_node_and_load_it_names(results_dir: Path):
     """reuseport-4w-node22.12.0 with a new connection per request: the server's own /metrics
     say Node 22.12.0 and reuseport, and each worker's rate is shown per second."""
-    proc = demo(results_dir, "scheduling", "--server", "reuseport-4w-node22.12.0", "--load", "u2-close", "--for-s", "30")
+    proc = demo(
+        results_dir, "scheduling", "--server", "reuseport-4w-node22.12.0", "--load", "u2-close", "--for-s", "30"
+    )
     try:
         m, seen = _lines_until(proc, r"it listens at (http://127\.0\.0\.1:\d+)")
         assert m, seen

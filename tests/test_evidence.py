@@ -39,14 +39,17 @@ def test_no_interval_from_fewer_than_three_values():
 
 def test_the_summary_carries_the_median_interval_and_nothing_from_two_repetitions():
     """Two repetitions (331 and 8) used to give a Student-t band of about -689..1,352 req/s."""
-    _, summary = result_tables(case_rows("single /cpu u8", [331.0, 8.0])
-                               + case_rows("cluster-rr-2w /cpu u8", [10, 30, 20, 40]))
+    _, summary = result_tables(
+        case_rows("single /cpu u8", [331.0, 8.0]) + case_rows("cluster-rr-2w /cpu u8", [10, 30, 20, 40])
+    )
     s = summary.set_index("condition")
     assert math.isnan(s.loc["single /cpu u8", "throughput_median_low_rps"])
     assert math.isnan(s.loc["single /cpu u8", "throughput_interval_coverage"])
     assert "throughput_ci95_low_rps" not in s.columns
-    assert s.loc["cluster-rr-2w /cpu u8", ["throughput_median_low_rps", "throughput_median_high_rps"]].tolist() \
-        == [10.0, 40.0]
+    assert s.loc["cluster-rr-2w /cpu u8", ["throughput_median_low_rps", "throughput_median_high_rps"]].tolist() == [
+        10.0,
+        40.0,
+    ]
     assert s.loc["cluster-rr-2w /cpu u8", "throughput_interval_coverage"] == pytest.approx(0.875)
 
 
@@ -56,8 +59,9 @@ def _band_lines(fig: plt.Figure) -> int:
 
 
 def test_the_throughput_figure_draws_no_band_from_two_repetitions():
-    results, summary = result_tables(case_rows("single /cpu u8", [331.0, 8.0])
-                                     + case_rows("cluster-rr-2w /cpu u8", [10, 30, 20]))
+    results, summary = result_tables(
+        case_rows("single /cpu u8", [331.0, 8.0]) + case_rows("cluster-rr-2w /cpu u8", [10, 30, 20])
+    )
     fig = figures.throughput(summary, results)
     try:
         assert _band_lines(fig) == 1  # only the condition with three repetitions
@@ -76,9 +80,12 @@ def test_separated_and_below():
 
 
 def test_claim_doubts_name_each_failed_condition_and_the_remedy():
-    rows = (case_rows("a", [10.0, 11.0], other_cpu_pct=60.0) + case_rows("b", [10.0, 11.0, 12.0], steal_pct=9.0)
-            + case_rows("c", [10.0, 11.0, 12.0], generator_limited=True)
-            + case_rows("d", [10.0, 11.0, 12.0], failures=5))
+    rows = (
+        case_rows("a", [10.0, 11.0], other_cpu_pct=60.0)
+        + case_rows("b", [10.0, 11.0, 12.0], steal_pct=9.0)
+        + case_rows("c", [10.0, 11.0, 12.0], generator_limited=True)
+        + case_rows("d", [10.0, 11.0, 12.0], failures=5)
+    )
     doubts = evidence.claim_doubts(pd.DataFrame(rows))
     text = " | ".join(doubts)
     assert "too few repetitions (2 of a;" in text and "more repetitions" in text
@@ -96,9 +103,10 @@ def test_claim_doubts_name_each_failed_condition_and_the_remedy():
 
 
 def test_one_busy_repetition_neither_confirms_nor_contradicts_the_speedup_claim():
-    results, summary = result_tables(case_rows("single /cpu u8", [100.0], other_cpu_pct=60.0)
-                                     + case_rows("cluster-rr-2w /cpu u8", [120.0], mode="cluster", workers=2, units=2,
-                                                 other_cpu_pct=60.0))
+    results, summary = result_tables(
+        case_rows("single /cpu u8", [100.0], other_cpu_pct=60.0)
+        + case_rows("cluster-rr-2w /cpu u8", [120.0], mode="cluster", workers=2, units=2, other_cpu_pct=60.0)
+    )
     (line,) = story.speedup_lines(summary, analysis.speedups(results), cores=2)
     assert "1.20x" in line  # the measured number stays
     assert "contradicts" not in line and "predicts" not in line
@@ -106,18 +114,20 @@ def test_one_busy_repetition_neither_confirms_nor_contradicts_the_speedup_claim(
 
 
 def test_a_firm_speedup_shortfall_is_called_a_contradiction():
-    results, summary = result_tables(case_rows("single /cpu u8", [100.0, 101.0, 99.0])
-                                     + case_rows("cluster-rr-2w /cpu u8", [120.0, 122.0, 118.0], mode="cluster",
-                                                 workers=2, units=2))
+    results, summary = result_tables(
+        case_rows("single /cpu u8", [100.0, 101.0, 99.0])
+        + case_rows("cluster-rr-2w /cpu u8", [120.0, 122.0, 118.0], mode="cluster", workers=2, units=2)
+    )
     (line,) = story.speedup_lines(summary, analysis.speedups(results), cores=2)
     # speedup between 118/101 = 1.17 and 122/99 = 1.23: wholly below 0.85 * 2 = 1.7
     assert "contradicts it" in line and "inconclusive" not in line
 
 
 def test_a_speedup_whose_interval_straddles_the_bound_is_inconclusive():
-    results, summary = result_tables(case_rows("single /cpu u8", [100.0, 60.0, 140.0])
-                                     + case_rows("cluster-rr-2w /cpu u8", [160.0, 170.0, 180.0], mode="cluster",
-                                                 workers=2, units=2))
+    results, summary = result_tables(
+        case_rows("single /cpu u8", [100.0, 60.0, 140.0])
+        + case_rows("cluster-rr-2w /cpu u8", [160.0, 170.0, 180.0], mode="cluster", workers=2, units=2)
+    )
     (line,) = story.speedup_lines(summary, analysis.speedups(results), cores=2)
     # 160/140 = 1.14 to 180/60 = 3.0 around the bound 1.7
     assert "inconclusive" in line and "1.14x to 3.00x" in line
@@ -125,9 +135,22 @@ def test_a_speedup_whose_interval_straddles_the_bound_is_inconclusive():
 
 
 def test_one_repetition_of_round_robin_is_no_verdict_on_round_robin():
-    results = pd.DataFrame(case_rows("cluster-rr-2w /cpu u8-close", [100.0], mode="cluster", schedule="rr", workers=2,
-                                     units=2, workers_seen=2, jain_index=0.80, max_min_share_ratio=2.0,
-                                     other_cpu_pct=60.0, keepalive=False), columns=analysis.RESULT_COLUMNS)
+    results = pd.DataFrame(
+        case_rows(
+            "cluster-rr-2w /cpu u8-close",
+            [100.0],
+            mode="cluster",
+            schedule="rr",
+            workers=2,
+            units=2,
+            workers_seen=2,
+            jain_index=0.80,
+            max_min_share_ratio=2.0,
+            other_cpu_pct=60.0,
+            keepalive=False,
+        ),
+        columns=analysis.RESULT_COLUMNS,
+    )
     (line,) = story.fairness_lines(results)
     assert "Jain's index 0.800" in line
     assert "contradicts" not in line and "promises" not in line
@@ -136,10 +159,24 @@ def test_one_repetition_of_round_robin_is_no_verdict_on_round_robin():
 
 def test_round_robin_firmly_even_or_uneven():
     def line(jains):
-        rows = [case_row("cluster-rr-2w /cpu u8-close", i + 1, 100.0, mode="cluster", schedule="rr", workers=2, units=2,
-                         workers_seen=2, jain_index=j, max_min_share_ratio=1.1, keepalive=False)
-                for i, j in enumerate(jains)]
+        rows = [
+            case_row(
+                "cluster-rr-2w /cpu u8-close",
+                i + 1,
+                100.0,
+                mode="cluster",
+                schedule="rr",
+                workers=2,
+                units=2,
+                workers_seen=2,
+                jain_index=j,
+                max_min_share_ratio=1.1,
+                keepalive=False,
+            )
+            for i, j in enumerate(jains)
+        ]
         return story.fairness_lines(pd.DataFrame(rows, columns=analysis.RESULT_COLUMNS))[0]
+
     assert "As round robin promises" in line([0.99, 0.98, 0.999])
     assert "contradicts" in line([0.80, 0.85, 0.70])
     straddling = line([0.90, 0.99, 0.97])  # interval 0.90..0.99 around the 0.95 bound
@@ -150,24 +187,48 @@ def test_a_generator_limit_doubts_capacity_but_not_the_counted_spread():
     """The spread is counted from every response whatever limited the offered load, so a
     generator limit leaves the scheduling claim firm; a speedup measured at the generator's
     limit measures the generator, so it stays inconclusive."""
-    spread = [case_row("cluster-none-4w /hello u8-close", i + 1, 1000.0, mode="cluster", schedule="none", workers=4,
-                       units=4, workers_seen=4, jain_index=j, max_min_share_ratio=2.3, generator_limited=True,
-                       keepalive=False)
-              for i, j in enumerate([0.925, 0.931, 0.918])]
+    spread = [
+        case_row(
+            "cluster-none-4w /hello u8-close",
+            i + 1,
+            1000.0,
+            mode="cluster",
+            schedule="none",
+            workers=4,
+            units=4,
+            workers_seen=4,
+            jain_index=j,
+            max_min_share_ratio=2.3,
+            generator_limited=True,
+            keepalive=False,
+        )
+        for i, j in enumerate([0.925, 0.931, 0.918])
+    ]
     (line,) = story.fairness_lines(pd.DataFrame(spread, columns=analysis.RESULT_COLUMNS))
     assert "that is what happened here" in line and "inconclusive" not in line
-    results, summary = result_tables(case_rows("single /cpu u8", [100.0, 101.0, 99.0], generator_limited=True)
-                                     + case_rows("cluster-rr-2w /cpu u8", [120.0, 122.0, 118.0], mode="cluster",
-                                                 workers=2, units=2, generator_limited=True))
+    results, summary = result_tables(
+        case_rows("single /cpu u8", [100.0, 101.0, 99.0], generator_limited=True)
+        + case_rows(
+            "cluster-rr-2w /cpu u8", [120.0, 122.0, 118.0], mode="cluster", workers=2, units=2, generator_limited=True
+        )
+    )
     (line,) = story.speedup_lines(summary, analysis.speedups(results), cores=2)
     assert "says nothing about its scaling" in line and "contradicts" not in line
 
 
 def test_one_busy_repetition_says_nothing_about_offloading():
-    rows = (case_rows("single /cpu u8 +probe", [100.0], probe_path="/hello", probe_latency_p99_ms=50.0,
-                      other_cpu_pct=60.0)
-            + case_rows("pool-2t /cpu u8 +probe", [100.0], mode="pool", threads=2, units=2, probe_path="/hello",
-                        probe_latency_p99_ms=5.0, other_cpu_pct=60.0))
+    rows = case_rows(
+        "single /cpu u8 +probe", [100.0], probe_path="/hello", probe_latency_p99_ms=50.0, other_cpu_pct=60.0
+    ) + case_rows(
+        "pool-2t /cpu u8 +probe",
+        [100.0],
+        mode="pool",
+        threads=2,
+        units=2,
+        probe_path="/hello",
+        probe_latency_p99_ms=5.0,
+        other_cpu_pct=60.0,
+    )
     _, summary = result_tables(rows)
     (versus,) = [t for t in story.probe_lines(summary) if t.startswith("Blocking vs offloading")]
     assert "50.0 ms" in versus and "5.0 ms" in versus
@@ -175,9 +236,19 @@ def test_one_busy_repetition_says_nothing_about_offloading():
 
 
 def test_firmly_lower_probe_latency_with_the_pool_matches_the_guides():
-    rows = (case_rows("single /cpu u8 +probe", [100.0] * 3, probe_path="/hello", probe_latency_p99_ms=50.0)
-            + [case_row("pool-2t /cpu u8 +probe", i + 1, 100.0, mode="pool", threads=2, units=2, probe_path="/hello",
-                        probe_latency_p99_ms=p) for i, p in enumerate((4.0, 5.0, 6.0))])
+    rows = case_rows("single /cpu u8 +probe", [100.0] * 3, probe_path="/hello", probe_latency_p99_ms=50.0) + [
+        case_row(
+            "pool-2t /cpu u8 +probe",
+            i + 1,
+            100.0,
+            mode="pool",
+            threads=2,
+            units=2,
+            probe_path="/hello",
+            probe_latency_p99_ms=p,
+        )
+        for i, p in enumerate((4.0, 5.0, 6.0))
+    ]
     _, summary = result_tables(rows)
     (versus,) = [t for t in story.probe_lines(summary) if t.startswith("Blocking vs offloading")]
     assert "as the guides say" in versus and "inconclusive" not in versus
@@ -189,8 +260,9 @@ def test_firmly_lower_probe_latency_with_the_pool_matches_the_guides():
 def sweep_summary(points: dict[int, list[float]], **overrides) -> pd.DataFrame:
     rows = []
     for threads, tputs in points.items():
-        rows += case_rows(f"pool-{threads}t /cpu u8", tputs, mode="pool", threads=float(threads), units=threads,
-                          **overrides)
+        rows += case_rows(
+            f"pool-{threads}t /cpu u8", tputs, mode="pool", threads=float(threads), units=threads, **overrides
+        )
     return result_tables(rows)[1]
 
 
@@ -239,28 +311,41 @@ def test_conditions_that_differ_in_more_than_the_swept_setting_are_no_sweep():
     """The scheduling scenario: 1 and 8 users with a connection per request, and 8 users on
     keep-alive. Only the two close loads sweep the users; the keep-alive one at 8 users is
     another condition, not a second point at 8."""
-    rows = (case_rows("cluster-rr-4w /hello u1-close", [700.0, 690.0, 695.0], mode="cluster", workers=4, users=1,
-                      keepalive=False)
-            + case_rows("cluster-rr-4w /hello u8-close", [1300.0, 1150.0, 1400.0], mode="cluster", workers=4, users=8,
-                        keepalive=False)
-            + case_rows("cluster-rr-4w /hello u8", [2000.0, 2900.0, 3000.0], mode="cluster", workers=4, users=8))
+    rows = (
+        case_rows(
+            "cluster-rr-4w /hello u1-close", [700.0, 690.0, 695.0], mode="cluster", workers=4, users=1, keepalive=False
+        )
+        + case_rows(
+            "cluster-rr-4w /hello u8-close",
+            [1300.0, 1150.0, 1400.0],
+            mode="cluster",
+            workers=4,
+            users=8,
+            keepalive=False,
+        )
+        + case_rows("cluster-rr-4w /hello u8", [2000.0, 2900.0, 3000.0], mode="cluster", workers=4, users=8)
+    )
     points = analysis.sweeps(result_tables(rows)[1])
     assert sorted(points["condition"]) == ["cluster-rr-4w /hello u1-close", "cluster-rr-4w /hello u8-close"]
     assert points["value"].is_unique
-    same_value = case_rows("cluster-rr-4w /hello u8 a", [1.0, 1.0, 1.0], mode="cluster", users=8) + \
-        case_rows("cluster-rr-4w /hello u8 b", [2.0, 2.0, 2.0], mode="cluster", users=8) + \
-        case_rows("cluster-rr-4w /hello u1", [1.0, 1.0, 1.0], mode="cluster", users=1)
+    same_value = (
+        case_rows("cluster-rr-4w /hello u8 a", [1.0, 1.0, 1.0], mode="cluster", users=8)
+        + case_rows("cluster-rr-4w /hello u8 b", [2.0, 2.0, 2.0], mode="cluster", users=8)
+        + case_rows("cluster-rr-4w /hello u1", [1.0, 1.0, 1.0], mode="cluster", users=1)
+    )
     assert analysis.sweeps(result_tables(same_value)[1]).empty
 
 
 def test_still_rising_is_firm_only_when_the_last_step_is_real():
-    noisy = analysis.sweeps(sweep_summary({1: [100.0, 110.0, 90.0], 2: [150.0, 160.0, 140.0],
-                                           4: [155.0, 170.0, 180.0]}))
+    noisy = analysis.sweeps(
+        sweep_summary({1: [100.0, 110.0, 90.0], 2: [150.0, 160.0, 140.0], 4: [155.0, 170.0, 180.0]})
+    )
     assert not noisy["knee_firm"].any()
     text = sweep_findings(noisy, cores=2)[0]
     assert "contradicts" not in text and "no knee in this range" not in text and "inconclusive" in text
-    rising = analysis.sweeps(sweep_summary({1: [100.0, 101.0, 99.0], 2: [150.0, 151.0, 149.0],
-                                            4: [300.0, 301.0, 299.0]}))
+    rising = analysis.sweeps(
+        sweep_summary({1: [100.0, 101.0, 99.0], 2: [150.0, 151.0, 149.0], 4: [300.0, 301.0, 299.0]})
+    )
     assert rising["knee_firm"].tolist() == [False, False, True]
     assert "no knee in this range" in sweep_findings(rising, cores=2)[0]
 
@@ -282,19 +367,43 @@ def test_the_sweep_figure_labels_a_knee_only_when_it_is_firm():
 def _run(rows: list[dict], worker_rows: list[dict]) -> Run:
     """A complete run of these cases (10 s windows, 8 users, 1000 measured requests each) whose
     workers table is these rows."""
-    defaults = {"status": "complete", "users": 8, "warmup_s": 1, "duration_s": 10, "measured_s": 10.0,
-                "started_ts": 0.0, "measure_start_ts": 1.0, "measure_end_ts": 11.0}
-    return hand_run([{**defaults, **c} for c in rows],
-                    endpoints=[{"case_id": c["case_id"], "phase": "measure", "name": c["route"], "requests": 1000,
-                                "failures": 0} for c in rows],
-                    workers=worker_rows, meta={"run_id": "hand", "status": "complete", "cases": rows})
+    defaults = {
+        "status": "complete",
+        "users": 8,
+        "warmup_s": 1,
+        "duration_s": 10,
+        "measured_s": 10.0,
+        "started_ts": 0.0,
+        "measure_start_ts": 1.0,
+        "measure_end_ts": 11.0,
+    }
+    return hand_run(
+        [{**defaults, **c} for c in rows],
+        endpoints=[
+            {"case_id": c["case_id"], "phase": "measure", "name": c["route"], "requests": 1000, "failures": 0}
+            for c in rows
+        ],
+        workers=worker_rows,
+        meta={"run_id": "hand", "status": "complete", "cases": rows},
+    )
 
 
 def test_no_sentence_about_a_spread_no_response_named():
-    run = _run([{"case_id": "c1", "condition": "cluster-rr-2w app", "repetition": 1, "mode": "cluster",
-                 "workers": 2, "schedule": "rr", "route": "/", "path": "/"}],
-               [{"case_id": "c1", "phase": "measure", "worker_id": "?", "pid": "?", "thread_id": "",
-                 "requests": 1000}])
+    run = _run(
+        [
+            {
+                "case_id": "c1",
+                "condition": "cluster-rr-2w app",
+                "repetition": 1,
+                "mode": "cluster",
+                "workers": 2,
+                "schedule": "rr",
+                "route": "/",
+                "path": "/",
+            }
+        ],
+        [{"case_id": "c1", "phase": "measure", "worker_id": "?", "pid": "?", "thread_id": "", "requests": 1000}],
+    )
     results = analysis.case_results(run)
     r = results.iloc[0]
     assert r["workers_seen"] == 0 and math.isnan(r["jain_index"]) and math.isnan(r["max_min_share_ratio"])
@@ -310,10 +419,21 @@ def test_no_sentence_about_a_spread_no_response_named():
 @pytest.mark.parametrize("route, units", [("/hello", 1), ("/io", 1), ("/pbkdf2", 1), ("/cpu", 4)])
 def test_pool_threads_are_units_only_of_the_offloaded_route(route, units):
     thread = "" if route != "/cpu" else "7"
-    run = _run([{"case_id": "c1", "condition": f"pool-4t {route} u8", "repetition": 1, "mode": "pool",
-                 "workers": 1, "threads": 4, "route": route, "path": route}],
-               [{"case_id": "c1", "phase": "measure", "worker_id": "0", "pid": "10", "thread_id": thread,
-                 "requests": 1000}])
+    run = _run(
+        [
+            {
+                "case_id": "c1",
+                "condition": f"pool-4t {route} u8",
+                "repetition": 1,
+                "mode": "pool",
+                "workers": 1,
+                "threads": 4,
+                "route": route,
+                "path": route,
+            }
+        ],
+        [{"case_id": "c1", "phase": "measure", "worker_id": "0", "pid": "10", "thread_id": thread, "requests": 1000}],
+    )
     r = analysis.case_results(run).iloc[0]
     assert r["units"] == units
     assert r["workers_seen"] == 1

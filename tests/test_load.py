@@ -56,8 +56,11 @@ def test_two_locust_processes_are_merged_exactly(tmp_path: Path):
     hooks = json.loads((raw / "hooks.json").read_text())
     assert hooks["role"] == "master"
     ours = sum(e["requests"] for e in hooks["endpoints"])
-    theirs = next(int(row["Request Count"]) for row in csv.DictReader(open(raw / "locust_stats.csv"))
-                  if row["Name"] == "Aggregated")
+    theirs = next(
+        int(row["Request Count"])
+        for row in csv.DictReader(open(raw / "locust_stats.csv"))
+        if row["Name"] == "Aggregated"
+    )
     assert ours == theirs > 0
     # each local worker process kept the totals it sent: they add up to what the master merged
     sent = [json.loads(f.read_text())["sent"] for f in (raw / "locust-workers").glob("worker-*.json")]
@@ -98,9 +101,13 @@ def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_pa
     150 req/s of 50 ms waits need about 8 in flight: with 1000 slots it is on target, not
     flagged; with 4 it cannot be."""
     f = tmp_path / "s.py"
-    f.write_text(SCENARIO.replace('ServerSpec("single")', 'ServerSpec("pool", threads=1)').format(
-        workloads='Workload("/cpu", 200), Workload("/io", 50)',
-        loads="OpenLoad(150), OpenLoad(150, max_in_flight=4)", duration=3))
+    f.write_text(
+        SCENARIO.replace('ServerSpec("single")', 'ServerSpec("pool", threads=1)').format(
+            workloads='Workload("/cpu", 200), Workload("/io", 50)',
+            loads="OpenLoad(150), OpenLoad(150, max_in_flight=4)",
+            duration=3,
+        )
+    )
     out = run_harness("run", str(f), "--run-id", "r", "--no-report", results=tmp_path / "results", timeout=300)
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")

@@ -62,13 +62,15 @@ def toy_mode(tmp_path: Path):
 
 
 def test_the_modes_in_their_order_with_what_each_supports():
-    assert modes.names() == ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport",
-                             "external")
+    assert modes.names() == ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport", "external")
     assert modes.names(selectable=True) == modes.names()[:-1]
-    assert modes.event_modes() == {"kill-worker": ("cluster", "pm2"), "reload": ("pm2",), "restart": ("pm2",),
-                                   "sigterm": ("single", "cluster", "pool", "spawn-per-request")}
-    assert [m.name for m in modes.all_modes() if m.one_process] == ["single", "pool", "spawn-per-request",
-                                                                   "external"]
+    assert modes.event_modes() == {
+        "kill-worker": ("cluster", "pm2"),
+        "reload": ("pm2",),
+        "restart": ("pm2",),
+        "sigterm": ("single", "cluster", "pool", "spawn-per-request"),
+    }
+    assert [m.name for m in modes.all_modes() if m.one_process] == ["single", "pool", "spawn-per-request", "external"]
     with pytest.raises(UsageError, match="unknown server mode 'nope'.*single, cluster"):
         modes.get("nope")
     assert modes.find(["a list"]) is None  # a damaged record may hold anything
@@ -94,8 +96,13 @@ def test_the_server_and_the_harness_read_the_same_mode_facts():
     facts = json.loads((REPO / "server" / "modes.json").read_text())
     assert facts == modes.server_facts()
     # index.js takes its --mode list from the file: an unknown mode is refused with exactly that list
-    done = subprocess.run(["node", "index.js", "--mode", "nope", "--port", "1"], cwd=REPO / "server",
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["node", "index.js", "--mode", "nope", "--port", "1"],
+        cwd=REPO / "server",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode != 0
     assert f"use one of {', '.join(facts['node_modes'])}" in done.stderr
     # every mode the harness starts with index.js --mode X names an X the server knows
@@ -118,8 +125,16 @@ def test_a_new_mode_is_one_module(toy_mode, tmp_path: Path):
         ServerSpec("toy", events=(Event("kill-worker", 1),))
     with pytest.raises(UsageError, match="exactly one HTTP process"):
         ServerSpec("toy", workers=2)
-    scen = Scenario(name="toy", description="the toy mode", servers=[ServerSpec("single")], workloads=[PathWorkload.of("/hello")],
-                    loads=[ClosedLoad(users=1)], duration_s=1, warmup_s=0, repetitions=1)
+    scen = Scenario(
+        name="toy",
+        description="the toy mode",
+        servers=[ServerSpec("single")],
+        workloads=[PathWorkload.of("/hello")],
+        loads=[ClosedLoad(users=1)],
+        duration_s=1,
+        warmup_s=0,
+        repetitions=1,
+    )
     case = scen.swept(modes=["toy"]).cases()[0]
     assert (case.mode, case.condition.split()[0]) == ("toy", "toy-mode")
     assert figures.mode_color("toy") == TOY_COLOR
@@ -135,8 +150,16 @@ def test_a_new_mode_runs_end_to_end(toy_mode, tmp_path: Path):
     from harness.record import load_run
     from harness.run import run_scenario
 
-    scen = Scenario(name="toy", description="the toy mode", servers=[ServerSpec("toy")], workloads=[PathWorkload.of("/hello")],
-                    loads=[ClosedLoad(users=2)], duration_s=2, warmup_s=1, repetitions=1)
+    scen = Scenario(
+        name="toy",
+        description="the toy mode",
+        servers=[ServerSpec("toy")],
+        workloads=[PathWorkload.of("/hello")],
+        loads=[ClosedLoad(users=2)],
+        duration_s=2,
+        warmup_s=1,
+        repetitions=1,
+    )
     outcome = run_scenario(scen, tmp_path, "toy-run")
     run = load_run(outcome.path)
     results = analysis.case_results(run)

@@ -47,6 +47,7 @@ def gone(pids: list[int]) -> bool:
             return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return True
+
     return all(dead(p) for p in pids)
 
 
@@ -139,14 +140,21 @@ def test_nginx_spreads_requests_over_every_backend(tmp_path: Path, balance: str)
         assert workers == set(seen.values())
         assert {m["worker_id"] for m in s.worker_metrics()} == {"1", "2"}
         # nginx listens on loopback only
-        listening = [c.laddr for c in psutil.Process(s.proc.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        listening = [
+            c.laddr for c in psutil.Process(s.proc.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN
+        ]
         assert listening and all(a.ip == "127.0.0.1" for a in listening)
         pids = [p.pid for p in roles]
     assert s.exit_code == 0
     assert gone(pids)
     conf = (tmp_path / "nginx.conf").read_text()
-    for line in ("proxy_http_version 1.1;", 'proxy_set_header Connection "";', "keepalive 1024;",
-                 f"listen 127.0.0.1:{s.port};", "worker_processes 1;"):
+    for line in (
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "keepalive 1024;",
+        f"listen 127.0.0.1:{s.port};",
+        "worker_processes 1;",
+    ):
         assert line in conf
     assert ("least_conn;" in conf) == (balance == "least_conn")
     directives = [line.split("#")[0].strip() for line in conf.splitlines()]
@@ -160,33 +168,45 @@ def test_nginx_command_has_no_shell_and_stays_in_the_case_folder(tmp_path: Path)
     s = NginxServer(tmp_path, workers=1)
     argv = s.command()
     assert argv[0] == find_nginx() and argv[-2:] == ["-g", "daemon off;"]
-    assert all(str(tmp_path) in a for a in (argv[argv.index("-p") + 1], argv[argv.index("-c") + 1],
-                                              argv[argv.index("-e") + 1]))
+    assert all(
+        str(tmp_path) in a for a in (argv[argv.index("-p") + 1], argv[argv.index("-c") + 1], argv[argv.index("-e") + 1])
+    )
     conf = s.render()
-    paths = [line.split('"')[1] for line in conf.splitlines() if line.strip().split(" ")[0].endswith(("_path", "log", "pid"))
-             and '"' in line]
+    paths = [
+        line.split('"')[1]
+        for line in conf.splitlines()
+        if line.strip().split(" ")[0].endswith(("_path", "log", "pid")) and '"' in line
+    ]
     assert paths and all(p.startswith(str(tmp_path)) for p in paths)
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"listen_port": 0}, "not a port"),
-    ({"listen_port": 70000}, "not a port"),
-    ({"listen_port": "8080"}, "not a port"),
-    ({"listen_port": True}, "not a port"),
-    ({"backend_ports": [3000, "3001; evil"]}, "not a port"),
-    ({"backend_ports": []}, "at least one backend"),
-    ({"balance": "ip_hash"}, "unknown balance"),
-    ({"balance": "least_conn; user root"}, "unknown balance"),
-    ({"prefix": Path("/tmp/a;b")}, "cannot go into the nginx config"),
-    ({"prefix": Path("/tmp/a{b}")}, "cannot go into the nginx config"),
-    ({"log_dir": Path("/tmp/a\nuser root")}, "cannot go into the nginx config"),
-    ({"log_dir": Path("/tmp/$host")}, "cannot go into the nginx config"),
-    ({"log_dir": Path('/tmp/a"b')}, "cannot go into the nginx config"),
-    ({"log_dir": Path("relative")}, "cannot go into the nginx config"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"listen_port": 0}, "not a port"),
+        ({"listen_port": 70000}, "not a port"),
+        ({"listen_port": "8080"}, "not a port"),
+        ({"listen_port": True}, "not a port"),
+        ({"backend_ports": [3000, "3001; evil"]}, "not a port"),
+        ({"backend_ports": []}, "at least one backend"),
+        ({"balance": "ip_hash"}, "unknown balance"),
+        ({"balance": "least_conn; user root"}, "unknown balance"),
+        ({"prefix": Path("/tmp/a;b")}, "cannot go into the nginx config"),
+        ({"prefix": Path("/tmp/a{b}")}, "cannot go into the nginx config"),
+        ({"log_dir": Path("/tmp/a\nuser root")}, "cannot go into the nginx config"),
+        ({"log_dir": Path("/tmp/$host")}, "cannot go into the nginx config"),
+        ({"log_dir": Path('/tmp/a"b')}, "cannot go into the nginx config"),
+        ({"log_dir": Path("relative")}, "cannot go into the nginx config"),
+    ],
+)
 def test_nginx_config_refuses_bad_values(tmp_path: Path, change: dict, match: str):
-    values = {"listen_port": 8080, "backend_ports": [3000, 3001], "balance": "round_robin",
-              "prefix": tmp_path / "nginx", "log_dir": tmp_path}
+    values = {
+        "listen_port": 8080,
+        "backend_ports": [3000, 3001],
+        "balance": "round_robin",
+        "prefix": tmp_path / "nginx",
+        "log_dir": tmp_path,
+    }
     render_config(**values)  # the good values render
     with pytest.raises(UsageError, match=match):
         render_config(**{**values, **change})
@@ -305,8 +325,9 @@ def test_uv_threadpool_size_reaches_every_node_process(tmp_path: Path, mode: str
             node = str(nodes.ensure_node("22.12.0"))
         except EnvironmentProblem as exc:
             pytest.skip(f"Node 22.12.0 is not cached and the npm registry is out of reach: {exc.one_line()}")
-    spec = ServerSpec(mode, workers=1 if mode in ("single", "pool", "spawn-per-request") else 2, threads=2,
-                      uv_threadpool_size=2)
+    spec = ServerSpec(
+        mode, workers=1 if mode in ("single", "pool", "spawn-per-request") else 2, threads=2, uv_threadpool_size=2
+    )
     case = _cases(spec)[0]
     with make_server(case, tmp_path, node=node) as s:
         metrics = s.worker_metrics()
@@ -321,5 +342,6 @@ def test_uv_threadpool_size_reaches_every_node_process(tmp_path: Path, mode: str
 def _cases(spec: ServerSpec):
     from harness.scenario import ClosedLoad, Scenario, Workload
 
-    return Scenario(name="t", description="", servers=[spec], workloads=[Workload("/hello")],
-                    loads=[ClosedLoad(1)], repetitions=1).cases()
+    return Scenario(
+        name="t", description="", servers=[spec], workloads=[Workload("/hello")], loads=[ClosedLoad(1)], repetitions=1
+    ).cases()

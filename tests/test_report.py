@@ -89,9 +89,11 @@ def test_the_pool_size_sweep_and_its_knee_by_hand(run, results):
     assert points["value"].tolist() == [1.0, 2.0, 3.0]
     # medians: 1t (899/3.64634 + 726/3.68149)/2 = 221.88; 2t (997/3.69269 + 859/3.51895)/2 = 257.05;
     # 3t (766/3.32261 + 1012/3.58285)/2 = 256.50. Best 257.05; 95 % of it is 244.2: 2 is the first above.
-    medians = [(899 / 3.6463418006896973 + 726 / 3.6814939975738525) / 2,
-               (997 / 3.692692279815674 + 859 / 3.518953800201416) / 2,
-               (766 / 3.32261323928833 + 1012 / 3.5828487873077393) / 2]
+    medians = [
+        (899 / 3.6463418006896973 + 726 / 3.6814939975738525) / 2,
+        (997 / 3.692692279815674 + 859 / 3.518953800201416) / 2,
+        (766 / 3.32261323928833 + 1012 / 3.5828487873077393) / 2,
+    ]
     assert points["throughput_median_rps"].tolist() == pytest.approx(medians)
     assert points["knee"].tolist() == [False, True, False]
 
@@ -101,7 +103,9 @@ def test_the_markdown_summary_carries_the_hand_computed_numbers(rendered):
     md = rendered.markdown.read_text()
     assert "| single /cpu u6 | 2 | 331 | 251 | 412 |" in md
     assert "| cluster-rr-2w /cpu u6 | 2 | 405 | 235 | 575 |" in md
-    assert "cluster-rr-2w /cpu u6 gave 1.22x the throughput of single /cpu u6 (paired repetitions: 0.93x to 1.40x)" in md
+    assert (
+        "cluster-rr-2w /cpu u6 gave 1.22x the throughput of single /cpu u6 (paired repetitions: 0.93x to 1.40x)" in md
+    )
     assert "Jain's index 0.942" in md  # median of 0.98670 and 0.89668
     # 003 saw one worker, 009 both: the sentence gives the range, not the fewest alone
     assert "cluster-none-2w /cpu u6: requests spread over 1 to 2 (by repetition) of 2 workers, Jain's index 0.750" in md
@@ -117,9 +121,18 @@ def test_the_markdown_summary_carries_the_hand_computed_numbers(rendered):
 def test_every_figure_renders_and_the_html_is_self_contained(rendered):
     report = rendered
     names = {p.name for p in report.figures}
-    assert names == {"throughput.png", "latency.png", "latency_over_time.png", "cpu_over_time.png",
-                     "cores_by_role.png", "requests_per_worker.png", "throughput_over_time.png",
-                     "cpu_by_thread.png", "thread_cpu_over_time.png", "sweeps.png"}
+    assert names == {
+        "throughput.png",
+        "latency.png",
+        "latency_over_time.png",
+        "cpu_over_time.png",
+        "cores_by_role.png",
+        "requests_per_worker.png",
+        "throughput_over_time.png",
+        "cpu_by_thread.png",
+        "thread_cpu_over_time.png",
+        "sweeps.png",
+    }
     for png in report.figures:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png.name
     html = report.html.read_text()
@@ -161,8 +174,9 @@ def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_p
     assert "| single /cpu u6 | doubled | 662 | 2.000 |" in md
     html = (folder / "report.html").read_text()
     assert html.count('class="run"') == 2 and "Side by side: small vs doubled" in html
-    assert {"side_by_side_throughput.png", "side_by_side_latency.png", "run1-sweeps.png", "run2-sweeps.png"} \
-        <= {p.name for p in folder.glob("*.png")}
+    assert {"side_by_side_throughput.png", "side_by_side_latency.png", "run1-sweeps.png", "run2-sweeps.png"} <= {
+        p.name for p in folder.glob("*.png")
+    }
 
 
 def test_knee_rule_on_hand_made_points():
@@ -172,6 +186,7 @@ def test_knee_rule_on_hand_made_points():
         for v, t in zip(values, tputs):
             rows += case_rows(f"pool-{v}t", [t] * 3, threads=v, latency_p99_ms=10.0 * v)
         return result_tables(rows)[1]
+
     # 95 % of the best (201) is 190.95: 190 falls short, so the knee is at 3
     points = analysis.sweeps(summary([1, 2, 3, 4], [100, 190, 200, 201]))
     assert points.loc[points["knee"], "value"].tolist() == [3.0]
@@ -191,9 +206,20 @@ def _fairness_rows(keepalive: bool, rr_jain: tuple[float, ...], none_jain: tuple
     tag = "u8" if keepalive else "u4-close"
     rows = []
     for schedule, jains, seen, ratio in (("rr", rr_jain, 4, 1.04), ("none", none_jain, 3, float("inf"))):
-        rows += [case_row(f"cluster-{schedule}-4w /hello {tag}", i + 1, 100.0, schedule=schedule, units=4,
-                          keepalive=keepalive, workers_seen=seen, jain_index=j, max_min_share_ratio=ratio)
-                 for i, j in enumerate(jains)]
+        rows += [
+            case_row(
+                f"cluster-{schedule}-4w /hello {tag}",
+                i + 1,
+                100.0,
+                schedule=schedule,
+                units=4,
+                keepalive=keepalive,
+                workers_seen=seen,
+                jain_index=j,
+                max_min_share_ratio=ratio,
+            )
+            for i, j in enumerate(jains)
+        ]
     return pd.DataFrame(rows, columns=analysis.RESULT_COLUMNS)
 
 

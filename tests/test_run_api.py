@@ -37,16 +37,26 @@ def test_bench_calls_the_run_api_once_per_scenario_with_the_options_of_harness_r
 
 
 def test_bench_says_which_scenarios_did_not_complete(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(run_api, "run", lambda scen, options: run_api.RunResult(
-        EXIT_FAILED if scen.name == "default" else 0, tmp_path, None))
+    monkeypatch.setattr(
+        run_api,
+        "run",
+        lambda scen, options: run_api.RunResult(EXIT_FAILED if scen.name == "default" else 0, tmp_path, None),
+    )
     assert cli.main(["--results", str(tmp_path), "bench", "--quick"]) == 1
     assert "1 of" in capsys.readouterr().err
 
 
 def _one_case_scenario() -> scenario_mod.Scenario:
-    return scenario_mod.Scenario(name="t", description="t", servers=[scenario_mod.ServerSpec("single")],
-                                 workloads=[scenario_mod.Workload("/hello")], loads=[scenario_mod.ClosedLoad(1)],
-                                 duration_s=1, warmup_s=0, repetitions=1)
+    return scenario_mod.Scenario(
+        name="t",
+        description="t",
+        servers=[scenario_mod.ServerSpec("single")],
+        workloads=[scenario_mod.Workload("/hello")],
+        loads=[scenario_mod.ClosedLoad(1)],
+        duration_s=1,
+        warmup_s=0,
+        repetitions=1,
+    )
 
 
 def test_the_run_api_checks_once_and_hands_the_run_what_it_found(tmp_path, monkeypatch, capsys):

@@ -11,11 +11,39 @@ import pandas as pd
 from harness.analysis.stats import _int
 from harness.record import Run
 
-COUNTER_COLUMNS = ["case_id", "condition", "repetition", "mode", "workers", "route", "load", "store", "client_ok",
-                   "client_failures", "counters", "counted_total", "largest_count", "largest_share", "exact"]
-COUNTER_SUMMARY_COLUMNS = ["condition", "mode", "workers", "route", "load", "store", "repetitions", "client_ok",
-                           "client_failures", "counters", "counted_total", "largest_count", "largest_share",
-                           "all_exact"]
+COUNTER_COLUMNS = [
+    "case_id",
+    "condition",
+    "repetition",
+    "mode",
+    "workers",
+    "route",
+    "load",
+    "store",
+    "client_ok",
+    "client_failures",
+    "counters",
+    "counted_total",
+    "largest_count",
+    "largest_share",
+    "exact",
+]
+COUNTER_SUMMARY_COLUMNS = [
+    "condition",
+    "mode",
+    "workers",
+    "route",
+    "load",
+    "store",
+    "repetitions",
+    "client_ok",
+    "client_failures",
+    "counters",
+    "counted_total",
+    "largest_count",
+    "largest_share",
+    "all_exact",
+]
 
 
 def counter_results(run: Run) -> pd.DataFrame:
@@ -45,13 +73,25 @@ def counter_results(run: Run) -> pd.DataFrame:
         ok = requests - failures
         values = c["value"].astype(float)
         total, largest = float(values.sum()), float(values.max())
-        rows.append({
-            "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
-            "workers": _int(case.workers, 1), "route": case.route, "load": getattr(case, "load", "closed"),
-            "store": str(c["store"].iloc[0]), "client_ok": ok, "client_failures": failures, "counters": len(c),
-            "counted_total": total, "largest_count": largest, "largest_share": largest / ok if ok else math.nan,
-            "exact": total == ok,
-        })  # fmt: skip
+        rows.append(
+            {
+                "case_id": case.case_id,
+                "condition": case.condition,
+                "repetition": case.repetition,
+                "mode": case.mode,
+                "workers": _int(case.workers, 1),
+                "route": case.route,
+                "load": getattr(case, "load", "closed"),
+                "store": str(c["store"].iloc[0]),
+                "client_ok": ok,
+                "client_failures": failures,
+                "counters": len(c),
+                "counted_total": total,
+                "largest_count": largest,
+                "largest_share": largest / ok if ok else math.nan,
+                "exact": total == ok,
+            }
+        )
     return pd.DataFrame(rows, columns=COUNTER_COLUMNS)
 
 
@@ -64,11 +104,22 @@ def counter_summary(per_case: pd.DataFrame) -> pd.DataFrame:
     for condition, g in per_case.groupby("condition", sort=False):
         first = g.iloc[0]
         ok = int(g["client_ok"].sum())
-        rows.append({
-            "condition": condition, "mode": first["mode"], "workers": int(first["workers"]), "route": first["route"],
-            "load": first["load"], "store": first["store"], "repetitions": len(g), "client_ok": ok,
-            "client_failures": int(g["client_failures"].sum()), "counters": int(g["counters"].max()),
-            "counted_total": float(g["counted_total"].sum()), "largest_count": float(g["largest_count"].max()),
-            "largest_share": float(g["largest_share"].max()), "all_exact": bool(g["exact"].all()),
-        })  # fmt: skip
+        rows.append(
+            {
+                "condition": condition,
+                "mode": first["mode"],
+                "workers": int(first["workers"]),
+                "route": first["route"],
+                "load": first["load"],
+                "store": first["store"],
+                "repetitions": len(g),
+                "client_ok": ok,
+                "client_failures": int(g["client_failures"].sum()),
+                "counters": int(g["counters"].max()),
+                "counted_total": float(g["counted_total"].sum()),
+                "largest_count": float(g["largest_count"].max()),
+                "largest_share": float(g["largest_share"].max()),
+                "all_exact": bool(g["exact"].all()),
+            }
+        )
     return pd.DataFrame(rows, columns=COUNTER_SUMMARY_COLUMNS)

@@ -37,24 +37,72 @@ OTHER_CPU_WARN_PCT = 20.0
 LATENCY_PRECISION_PCT = 10 ** (-SIGNIFICANT_DIGITS + 2)  # 3 significant digits: within 0.1 %
 
 RESULT_COLUMNS = [
-    "case_id", "condition", "repetition", "mode", "workers", "threads", "schedule", "balance", "uv_threadpool_size",
-    "route", "path", "users", "load",
-    "target_rps", "sent_rps", "generator_processes", "measured_s",
-    "requests", "failures", "throughput_rps", "latency_mean_ms", "latency_p50_ms", "latency_p90_ms",
-    "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "server_cpu_pct",
+    "case_id",
+    "condition",
+    "repetition",
+    "mode",
+    "workers",
+    "threads",
+    "schedule",
+    "balance",
+    "uv_threadpool_size",
+    "route",
+    "path",
+    "users",
+    "load",
+    "target_rps",
+    "sent_rps",
+    "generator_processes",
+    "measured_s",
+    "requests",
+    "failures",
+    "throughput_rps",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_p99_9_ms",
+    "latency_max_ms",
+    "server_cpu_pct",
     "server_cpu_ms_per_request",
-    "primary_cpu_pct", "proxy_cpu_pct", "generator_cpu_pct", "machine_cpu_pct", "other_cpu_pct", "steal_pct", "units", "workers_seen", "jain_index", "max_min_share_ratio",
-    "client_server_mismatch", "generator_limited", "generator_limited_reason", "overloaded_reason",
-    "keepalive", "probe_path", "probe_requests", "probe_failures", "probe_latency_p50_ms", "probe_latency_p99_ms",
-    "probe_latency_max_ms", "event_loop_delay_p99_ms", "event_loop_utilization",
+    "primary_cpu_pct",
+    "proxy_cpu_pct",
+    "generator_cpu_pct",
+    "machine_cpu_pct",
+    "other_cpu_pct",
+    "steal_pct",
+    "units",
+    "workers_seen",
+    "jain_index",
+    "max_min_share_ratio",
+    "client_server_mismatch",
+    "generator_limited",
+    "generator_limited_reason",
+    "overloaded_reason",
+    "keepalive",
+    "probe_path",
+    "probe_requests",
+    "probe_failures",
+    "probe_latency_p50_ms",
+    "probe_latency_p99_ms",
+    "probe_latency_max_ms",
+    "event_loop_delay_p99_ms",
+    "event_loop_utilization",
     # resident memory of the server's processes added up (median over the window's samples), MB
     "server_rss_mb",
     # open load, accounted by due time (see open_load_accounting)
-    "due", "sent", "dropped", "completed_rps", "send_lag_p99_ms", "failure_latency_p99_ms", "overloaded",
+    "due",
+    "sent",
+    "dropped",
+    "completed_rps",
+    "send_lag_p99_ms",
+    "failure_latency_p99_ms",
+    "overloaded",
     # what told the server's processes apart in workers_seen, jain_index and max_min_share_ratio:
     # "worker_id" (x-worker-id) or "pid" (x-pid, where worker ids were missing or repeated; see spread_key)
     "spread_key",
-]  # fmt: skip
+]
 
 
 def spread_key(rows: pd.DataFrame, app: bool = False) -> str:
@@ -87,9 +135,16 @@ def requests_by_unit(rows: pd.DataFrame, key: str) -> pd.Series:
     return named.groupby([named[key].astype(str), _ids(named["thread_id"])])["requests"].sum()
 
 
-def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_waits: int,
-                         due: float = math.nan, dropped: float = math.nan, sent: float = math.nan,
-                         completed_rps: float = math.nan, generator_limited: bool = False) -> str | None:
+def open_load_overloaded(
+    target_rps: float | None,
+    sent_rps: float | None,
+    cap_waits: int,
+    due: float = math.nan,
+    dropped: float = math.nan,
+    sent: float = math.nan,
+    completed_rps: float = math.nan,
+    generator_limited: bool = False,
+) -> str | None:
     """Why an open-load case was not served at its target rate, with the numbers; None when
     it was. Overloaded: requests due in the window were dropped (never sent, or not
     answered within the grace after it), or the successes completed in the window fell
@@ -100,9 +155,11 @@ def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_w
     rule, a send rate short of the target while requests waited for an in-flight slot."""
     if math.isnan(_num(due)):
         if short_of(target_rps, sent_rps) and cap_waits:
-            return (f"the server fell behind {target_rps:,.0f} req/s: {cap_waits:,} requests found every in-flight "
-                    f"slot taken and the send rate fell to {sent_rps:,.0f} req/s. Latency here is that of an "
-                    "overloaded server (growing queues), measured from when each request was due")
+            return (
+                f"the server fell behind {target_rps:,.0f} req/s: {cap_waits:,} requests found every in-flight "
+                f"slot taken and the send rate fell to {sent_rps:,.0f} req/s. Latency here is that of an "
+                "overloaded server (growing queues), measured from when each request was due"
+            )
         return None
     dropped = int(_num(dropped)) if not math.isnan(_num(dropped)) else 0
     if not dropped and not short_of(target_rps, completed_rps):
@@ -110,17 +167,26 @@ def open_load_overloaded(target_rps: float | None, sent_rps: float | None, cap_w
     figures = [f"{completed_rps:,.0f} req/s completed in the window ({completed_rps / target_rps:.0%} of the target)"]
     if dropped:
         unsent = int(due - sent) if not math.isnan(_num(sent)) else None
-        detail = "" if unsent is None else (
-            f": {unsent:,} never sent{' (no in-flight slot in time)' if unsent and cap_waits else ''}, "
-            f"{dropped - unsent:,} not answered within the grace after the window")
+        detail = (
+            ""
+            if unsent is None
+            else (
+                f": {unsent:,} never sent{' (no in-flight slot in time)' if unsent and cap_waits else ''}, "
+                f"{dropped - unsent:,} not answered within the grace after the window"
+            )
+        )
         figures.append(f"{dropped:,} dropped of the {int(due):,} requests due in it{detail}")
     if cap_waits:
         figures.append(f"{cap_waits:,} requests found every in-flight slot taken")
     if generator_limited:
-        return ("not on target, and the load generator could not keep the schedule (see generator_limited_reason), "
-                f"so the shortfall is not the server's capacity: {'; '.join(figures)}")
-    return (f"the server fell behind {target_rps:,.0f} req/s: {'; '.join(figures)}. Latency here is that of an "
-            "overloaded server (growing queues), measured from when each request was due")
+        return (
+            "not on target, and the load generator could not keep the schedule (see generator_limited_reason), "
+            f"so the shortfall is not the server's capacity: {'; '.join(figures)}"
+        )
+    return (
+        f"the server fell behind {target_rps:,.0f} req/s: {'; '.join(figures)}. Latency here is that of an "
+        "overloaded server (growing queues), measured from when each request was due"
+    )
 
 
 def open_load_accounting(row: Any, requests: int, failures: int, measured_s: float) -> dict[str, float]:
@@ -130,14 +196,21 @@ def open_load_accounting(row: Any, requests: int, failures: int, measured_s: flo
     their due time (so a backlog answered in the grace does not pass for keeping up).
     Records older than schema 5 (and closed load) leave the due-time figures NaN, and
     completed_rps is then (requests - failures) / measured_s, as throughput always was."""
+
     def get(column: str) -> float:
         return _num(row[column]) if row is not None and column in row.index else math.nan
+
     completed = get("completed_in_phase")
     if math.isnan(completed):
         completed = float(requests - failures)
-    return {"due": get("due"), "sent": get("sent"), "dropped": get("dropped"),
-            "send_lag_p99_ms": get("send_lag_p99_ms"), "failure_latency_p99_ms": get("failure_latency_p99_ms"),
-            "completed_rps": completed / measured_s if measured_s else math.nan}
+    return {
+        "due": get("due"),
+        "sent": get("sent"),
+        "dropped": get("dropped"),
+        "send_lag_p99_ms": get("send_lag_p99_ms"),
+        "failure_latency_p99_ms": get("failure_latency_p99_ms"),
+        "completed_rps": completed / measured_s if measured_s else math.nan,
+    }
 
 
 def _window_samples(samples: pd.DataFrame) -> pd.DataFrame:
@@ -211,11 +284,21 @@ def case_results(run: Run) -> pd.DataFrame:
         acct = open_load_accounting(lat, requests, failures, case.measured_s)
         limited, reason = recorded_verdict(case)
         if limited is None:  # no verdict in the record (a hand-made table): the same rule, from the tables
-            limited, reason = generator_verdict(float(gen_by_pid.max()) if not gen_by_pid.empty else math.nan,
-                                                target, sent, cap_waits, acct["send_lag_p99_ms"],
-                                                _num(lat["latency_p99_ms"]) if lat is not None else math.nan)
-        overloaded = open_load_overloaded(target, sent, cap_waits, acct["due"], acct["dropped"], acct["sent"],
-                                          acct["completed_rps"], limited) if is_open else None
+            limited, reason = generator_verdict(
+                float(gen_by_pid.max()) if not gen_by_pid.empty else math.nan,
+                target,
+                sent,
+                cap_waits,
+                acct["send_lag_p99_ms"],
+                _num(lat["latency_p99_ms"]) if lat is not None else math.nan,
+            )
+        overloaded = (
+            open_load_overloaded(
+                target, sent, cap_waits, acct["due"], acct["dropped"], acct["sent"], acct["completed_rps"], limited
+            )
+            if is_open
+            else None
+        )
         w = workers[(workers["case_id"] == case.case_id) & (workers["phase"] == "measure")]
         # the unit of fairness: each worker process (by worker id, or by pid where the ids do not
         # tell the processes apart: spread_key), or each pool thread for a route run on them
@@ -231,44 +314,77 @@ def case_results(run: Run) -> pd.DataFrame:
         machine_cpu = _median_of_tick_sums(cs, ("machine",))
         # successes completed in the window per second (open load: whatever their due time)
         tput = acct["completed_rps"]
-        rows.append({
-            "case_id": case.case_id, "condition": case.condition, "repetition": case.repetition, "mode": case.mode,
-            "workers": case.workers, "threads": _num(getattr(case, "threads", None)),
-            "schedule": case.schedule if isinstance(case.schedule, str) else "",
-            "balance": case.balance if isinstance(getattr(case, "balance", None), str) else "",
-            "uv_threadpool_size": _num(getattr(case, "uv_threadpool_size", None)),
-            "route": case.route, "path": case.path, "users": case.users, "load": getattr(case, "load", "closed"),
-            "target_rps": target, "sent_rps": sent, "measured_s": case.measured_s,
-            "generator_processes": _int(getattr(case, "generator_processes", 1), 1), "requests": requests,
-            "failures": failures, "throughput_rps": tput,
-            **{c: (float(lat[c]) if lat is not None and pd.notna(lat[c]) else math.nan)
-               for c in RESULT_COLUMNS if c.startswith("latency_")},
-            "server_cpu_pct": server_cpu,
-            # CPU the server spent per successful request: tells "less efficient" from "short of CPU".
-            "server_cpu_ms_per_request": server_cpu * 10 / tput if tput > 0 else math.nan,
-            # the process that hands out connections: cluster's primary, nginx (NaN: none)
-            "primary_cpu_pct": window_cpu_pct(cs, ("primary",)), "proxy_cpu_pct": window_cpu_pct(cs, ("proxy",)),
-            "generator_cpu_pct": generator_cpu,
-            "machine_cpu_pct": machine_cpu,
-            # busy time of the machine that neither the server nor Locust used: the harness
-            # itself (a few %) and anything else running; a quiet machine keeps it small
-            "other_cpu_pct": max(0.0, machine_cpu - server_cpu - (0.0 if math.isnan(generator_cpu) else generator_cpu)),
-            "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
-            "units": units, "workers_seen": int((per_worker > 0).sum()), "jain_index": jain_index(counts),
-            "max_min_share_ratio": max_min_ratio(counts) if counts else math.nan,
-            # a killed or stopped worker takes its own counters with it: no comparison then
-            "client_server_mismatch": math.nan if _has_events(case) else client_server_mismatch(
-                workers, server, case.case_id,
-                _num(getattr(case, "max_in_flight", None)) if getattr(case, "load", "closed") == "open"
-                else float(case.users), processes),
-            "generator_limited": limited, "generator_limited_reason": reason, "overloaded_reason": overloaded,
-            "keepalive": bool(getattr(case, "keepalive", True)) if pd.notna(getattr(case, "keepalive", True)) else True,
-            **_probe(measured, case.case_id, getattr(case, "probe_path", None)),
-            **_event_loop(server, case.case_id, processes),
-            "server_rss_mb": window_rss_mb(cs),
-            **acct, "overloaded": overloaded is not None,
-            "spread_key": key,
-        })  # fmt: skip
+        rows.append(
+            {
+                "case_id": case.case_id,
+                "condition": case.condition,
+                "repetition": case.repetition,
+                "mode": case.mode,
+                "workers": case.workers,
+                "threads": _num(getattr(case, "threads", None)),
+                "schedule": case.schedule if isinstance(case.schedule, str) else "",
+                "balance": case.balance if isinstance(getattr(case, "balance", None), str) else "",
+                "uv_threadpool_size": _num(getattr(case, "uv_threadpool_size", None)),
+                "route": case.route,
+                "path": case.path,
+                "users": case.users,
+                "load": getattr(case, "load", "closed"),
+                "target_rps": target,
+                "sent_rps": sent,
+                "measured_s": case.measured_s,
+                "generator_processes": _int(getattr(case, "generator_processes", 1), 1),
+                "requests": requests,
+                "failures": failures,
+                "throughput_rps": tput,
+                **{
+                    c: (float(lat[c]) if lat is not None and pd.notna(lat[c]) else math.nan)
+                    for c in RESULT_COLUMNS
+                    if c.startswith("latency_")
+                },
+                "server_cpu_pct": server_cpu,
+                # CPU the server spent per successful request: tells "less efficient" from "short of CPU".
+                "server_cpu_ms_per_request": server_cpu * 10 / tput if tput > 0 else math.nan,
+                # the process that hands out connections: cluster's primary, nginx (NaN: none)
+                "primary_cpu_pct": window_cpu_pct(cs, ("primary",)),
+                "proxy_cpu_pct": window_cpu_pct(cs, ("proxy",)),
+                "generator_cpu_pct": generator_cpu,
+                "machine_cpu_pct": machine_cpu,
+                # busy time of the machine that neither the server nor Locust used: the harness
+                # itself (a few %) and anything else running; a quiet machine keeps it small
+                "other_cpu_pct": max(
+                    0.0, machine_cpu - server_cpu - (0.0 if math.isnan(generator_cpu) else generator_cpu)
+                ),
+                "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
+                "units": units,
+                "workers_seen": int((per_worker > 0).sum()),
+                "jain_index": jain_index(counts),
+                "max_min_share_ratio": max_min_ratio(counts) if counts else math.nan,
+                # a killed or stopped worker takes its own counters with it: no comparison then
+                "client_server_mismatch": math.nan
+                if _has_events(case)
+                else client_server_mismatch(
+                    workers,
+                    server,
+                    case.case_id,
+                    _num(getattr(case, "max_in_flight", None))
+                    if getattr(case, "load", "closed") == "open"
+                    else float(case.users),
+                    processes,
+                ),
+                "generator_limited": limited,
+                "generator_limited_reason": reason,
+                "overloaded_reason": overloaded,
+                "keepalive": bool(getattr(case, "keepalive", True))
+                if pd.notna(getattr(case, "keepalive", True))
+                else True,
+                **_probe(measured, case.case_id, getattr(case, "probe_path", None)),
+                **_event_loop(server, case.case_id, processes),
+                "server_rss_mb": window_rss_mb(cs),
+                **acct,
+                "overloaded": overloaded is not None,
+                "spread_key": key,
+            }
+        )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -281,24 +397,35 @@ def recorded_verdict(case: Any) -> tuple[bool | None, str | None]:
     if limited is None or (not isinstance(limited, str) and pd.isna(limited)):
         return None, None
     reason = getattr(case, "generator_limited_reason", None)
-    return (limited == "True" if isinstance(limited, str) else bool(limited),
-            reason if isinstance(reason, str) and reason else None)
+    return (
+        limited == "True" if isinstance(limited, str) else bool(limited),
+        reason if isinstance(reason, str) and reason else None,
+    )
 
 
 def _probe(measured: pd.DataFrame, case_id: str, probe_path: Any) -> dict[str, Any]:
     """The light probe route's figures in the window (NaN without a probe)."""
-    out: dict[str, Any] = {"probe_path": "", "probe_requests": 0, "probe_failures": 0,
-                           "probe_latency_p50_ms": math.nan, "probe_latency_p99_ms": math.nan,
-                           "probe_latency_max_ms": math.nan}
+    out: dict[str, Any] = {
+        "probe_path": "",
+        "probe_requests": 0,
+        "probe_failures": 0,
+        "probe_latency_p50_ms": math.nan,
+        "probe_latency_p99_ms": math.nan,
+        "probe_latency_max_ms": math.nan,
+    }
     if not isinstance(probe_path, str) or not probe_path:
         return out
     rows = measured[(measured["case_id"] == case_id) & (measured["name"] == PROBE_PREFIX + probe_path.split("?")[0])]
     out["probe_path"] = probe_path
     if len(rows) == 1:
         r = rows.iloc[0]
-        out.update(probe_requests=int(r["requests"]), probe_failures=int(r["failures"]),
-                   probe_latency_p50_ms=_num(r["latency_p50_ms"]), probe_latency_p99_ms=_num(r["latency_p99_ms"]),
-                   probe_latency_max_ms=_num(r["latency_max_ms"]))
+        out.update(
+            probe_requests=int(r["requests"]),
+            probe_failures=int(r["failures"]),
+            probe_latency_p50_ms=_num(r["latency_p50_ms"]),
+            probe_latency_p99_ms=_num(r["latency_p99_ms"]),
+            probe_latency_max_ms=_num(r["latency_max_ms"]),
+        )
     return out
 
 
@@ -319,12 +446,15 @@ def _event_loop(server: pd.DataFrame, case_id: str, processes: pd.DataFrame | No
     no /metrics: there, the preload's figures of the processes that served (harness.preload)."""
     after = server[(server["case_id"] == case_id) & (server["snapshot"] == "after")]
     if after.empty and processes is not None and not processes.empty:
-        after = processes[(processes["case_id"] == case_id)
-                          & (pd.to_numeric(processes["requests"], errors="coerce") > 0)]
+        after = processes[
+            (processes["case_id"] == case_id) & (pd.to_numeric(processes["requests"], errors="coerce") > 0)
+        ]
     if after.empty:
         return {"event_loop_delay_p99_ms": math.nan, "event_loop_utilization": math.nan}
-    return {"event_loop_delay_p99_ms": float(pd.to_numeric(after["event_loop_delay_p99_ms"], errors="coerce").max()),
-            "event_loop_utilization": float(pd.to_numeric(after["event_loop_utilization"], errors="coerce").max())}
+    return {
+        "event_loop_delay_p99_ms": float(pd.to_numeric(after["event_loop_delay_p99_ms"], errors="coerce").max()),
+        "event_loop_utilization": float(pd.to_numeric(after["event_loop_utilization"], errors="coerce").max()),
+    }
 
 
 def _has_events(case: Any) -> bool:
@@ -332,8 +462,13 @@ def _has_events(case: Any) -> bool:
     return isinstance(events, str) and bool(events.strip())
 
 
-def client_server_mismatch(workers: pd.DataFrame, server: pd.DataFrame, case_id: str,
-                           in_flight_bound: float = 0.0, processes: pd.DataFrame | None = None) -> float:
+def client_server_mismatch(
+    workers: pd.DataFrame,
+    server: pd.DataFrame,
+    case_id: str,
+    in_flight_bound: float = 0.0,
+    processes: pd.DataFrame | None = None,
+) -> float:
     """Largest relative difference, over workers, between the responses the client counted
     (all phases) and the requests the worker's /metrics counted during the load, beyond
     what the stop explains: up to `in_flight_bound` requests (users, or open load's

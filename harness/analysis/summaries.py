@@ -20,15 +20,15 @@ from harness.scenario import AGGREGATE_NAME, side_of
 
 # A condition whose throughput varies more than this across repetitions is unstable.
 UNSTABLE_CV_PCT = 10.0
-LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
-                           "latency_p99_9_ms")
+LATENCY_SUMMARY_COLUMNS = ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms")
 
 
 def merged_latency(endpoints: pd.DataFrame, case_ids: list[str], name: str) -> dict[str, float | None]:
     """Latency figures of the measured responses of several cases, from their HDR
     histograms added bin by bin (exact, unlike a median of per-case percentiles)."""
-    rows = endpoints[endpoints["case_id"].isin(case_ids) & (endpoints["phase"] == "measure")
-                     & (endpoints["name"] == name)]
+    rows = endpoints[
+        endpoints["case_id"].isin(case_ids) & (endpoints["phase"] == "measure") & (endpoints["name"] == name)
+    ]
     hist = decode_histogram("")
     for encoded in rows["hdr_b64"].dropna():
         hist.decode_and_add(encoded)
@@ -52,38 +52,63 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
         mean = tput.mean()
         cv = float(tput.std(ddof=1) / mean * 100) if len(tput) > 1 and mean > 0 else math.nan
         first = g.iloc[0]
-        out.append({
-            "condition": condition, "mode": first["mode"], "workers": first["workers"], "schedule": first["schedule"],
-            "threads": first["threads"], "balance": first["balance"], "uv_threadpool_size": first["uv_threadpool_size"],
-            "route": first["route"], "path": first["path"], "load": first["load"], "users": first["users"],
-            "target_rps": first["target_rps"], "repetitions": len(g),
-            "throughput_median_rps": float(tput.median()), "throughput_min_rps": float(tput.min()),
-            "throughput_max_rps": float(tput.max()),
-            # the distribution-free interval of the median, NaN below evidence.MIN_REPETITIONS
-            "throughput_median_low_rps": low, "throughput_median_high_rps": high,
-            "throughput_interval_coverage": coverage, "throughput_cv_pct": cv,
-            **_median_intervals(g, ("jain_index", "probe_latency_p99_ms", "server_cpu_ms_per_request",
-                                    "latency_p50_ms", "server_rss_mb")),
-            # what evidence.claim_doubts reads from a summary row
-            "requests": int(g["requests"].sum()), "other_cpu_pct": float(g["other_cpu_pct"].median()),
-            "steal_pct": float(g["steal_pct"].median()),
-            **latency,
-            "server_cpu_pct": float(g["server_cpu_pct"].median()),
-            "server_cpu_ms_per_request": float(g["server_cpu_ms_per_request"].median()),
-            "primary_cpu_pct": float(g["primary_cpu_pct"].median()),
-            "proxy_cpu_pct": float(g["proxy_cpu_pct"].median()),
-            "generator_cpu_pct": float(g["generator_cpu_pct"].median()),
-            "machine_cpu_pct": float(g["machine_cpu_pct"].median()),
-            "jain_index": float(g["jain_index"].median()), "failures": int(g["failures"].sum()),
-            "keepalive": bool(first["keepalive"]), "probe_path": first["probe_path"],
-            "probe_latency_p50_ms": float(g["probe_latency_p50_ms"].median()),
-            "probe_latency_p99_ms": float(g["probe_latency_p99_ms"].median()),
-            "event_loop_delay_p99_ms": float(g["event_loop_delay_p99_ms"].median()),
-            "server_rss_mb": float(g["server_rss_mb"].median()),
-            "generator_limited": bool(g["generator_limited"].any()),
-            "unstable": bool(cv > UNSTABLE_CV_PCT) if not math.isnan(cv) else False,
-            **_open_load_summary(g),
-        })  # fmt: skip
+        out.append(
+            {
+                "condition": condition,
+                "mode": first["mode"],
+                "workers": first["workers"],
+                "schedule": first["schedule"],
+                "threads": first["threads"],
+                "balance": first["balance"],
+                "uv_threadpool_size": first["uv_threadpool_size"],
+                "route": first["route"],
+                "path": first["path"],
+                "load": first["load"],
+                "users": first["users"],
+                "target_rps": first["target_rps"],
+                "repetitions": len(g),
+                "throughput_median_rps": float(tput.median()),
+                "throughput_min_rps": float(tput.min()),
+                "throughput_max_rps": float(tput.max()),
+                # the distribution-free interval of the median, NaN below evidence.MIN_REPETITIONS
+                "throughput_median_low_rps": low,
+                "throughput_median_high_rps": high,
+                "throughput_interval_coverage": coverage,
+                "throughput_cv_pct": cv,
+                **_median_intervals(
+                    g,
+                    (
+                        "jain_index",
+                        "probe_latency_p99_ms",
+                        "server_cpu_ms_per_request",
+                        "latency_p50_ms",
+                        "server_rss_mb",
+                    ),
+                ),
+                # what evidence.claim_doubts reads from a summary row
+                "requests": int(g["requests"].sum()),
+                "other_cpu_pct": float(g["other_cpu_pct"].median()),
+                "steal_pct": float(g["steal_pct"].median()),
+                **latency,
+                "server_cpu_pct": float(g["server_cpu_pct"].median()),
+                "server_cpu_ms_per_request": float(g["server_cpu_ms_per_request"].median()),
+                "primary_cpu_pct": float(g["primary_cpu_pct"].median()),
+                "proxy_cpu_pct": float(g["proxy_cpu_pct"].median()),
+                "generator_cpu_pct": float(g["generator_cpu_pct"].median()),
+                "machine_cpu_pct": float(g["machine_cpu_pct"].median()),
+                "jain_index": float(g["jain_index"].median()),
+                "failures": int(g["failures"].sum()),
+                "keepalive": bool(first["keepalive"]),
+                "probe_path": first["probe_path"],
+                "probe_latency_p50_ms": float(g["probe_latency_p50_ms"].median()),
+                "probe_latency_p99_ms": float(g["probe_latency_p99_ms"].median()),
+                "event_loop_delay_p99_ms": float(g["event_loop_delay_p99_ms"].median()),
+                "server_rss_mb": float(g["server_rss_mb"].median()),
+                "generator_limited": bool(g["generator_limited"].any()),
+                "unstable": bool(cv > UNSTABLE_CV_PCT) if not math.isnan(cv) else False,
+                **_open_load_summary(g),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -101,14 +126,19 @@ def _median_intervals(rows: pd.DataFrame, columns: tuple[str, ...]) -> dict[str,
 def _open_load_summary(g: pd.DataFrame) -> dict[str, Any]:
     """A condition's open-load figures over its repetitions: drops added up (NaN when not
     counted), the median completed rate and send lag p99, overloaded if any repetition was."""
+
     def column(name: str) -> pd.Series:
         return pd.to_numeric(g[name], errors="coerce") if name in g.columns else pd.Series(dtype=float)
+
     dropped = column("dropped")
-    return {"dropped": float(dropped.sum()) if dropped.notna().any() else math.nan,
-            "completed_median_rps": float(column("completed_rps").median()),
-            "send_lag_p99_ms": float(column("send_lag_p99_ms").median()),
-            "overloaded": bool(g["overloaded"].astype(object).fillna(False).astype(bool).any()) if "overloaded" in g.columns
-            else False}
+    return {
+        "dropped": float(dropped.sum()) if dropped.notna().any() else math.nan,
+        "completed_median_rps": float(column("completed_rps").median()),
+        "send_lag_p99_ms": float(column("send_lag_p99_ms").median()),
+        "overloaded": bool(g["overloaded"].astype(object).fillna(False).astype(bool).any())
+        if "overloaded" in g.columns
+        else False,
+    }
 
 
 def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFrame:
@@ -121,12 +151,19 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
     rows = []
     base_all = results[results["mode"] == baseline_mode]
     for (condition, path, users, target, keepalive, probe), g in results.groupby(
-            ["condition", "path", "users", "target_rps", "keepalive", "probe_path"], sort=False, dropna=False):
+        ["condition", "path", "users", "target_rps", "keepalive", "probe_path"], sort=False, dropna=False
+    ):
         same_rate = base_all["target_rps"].isna() if pd.isna(target) else base_all["target_rps"] == target
         # an A/B run: each side's ratio is over its own side's baseline, never across sides
         same_side = base_all["condition"].map(lambda c: side_of(c)[1] == side_of(condition)[1])
-        base = base_all[(base_all["path"] == path) & (base_all["users"] == users) & same_rate
-                        & (base_all["keepalive"] == keepalive) & (base_all["probe_path"] == probe) & same_side]
+        base = base_all[
+            (base_all["path"] == path)
+            & (base_all["users"] == users)
+            & same_rate
+            & (base_all["keepalive"] == keepalive)
+            & (base_all["probe_path"] == probe)
+            & same_side
+        ]
         if base.empty or condition in set(base["condition"]):
             continue
         base = base[base["condition"] == base["condition"].iloc[0]]  # the first baseline condition run
@@ -139,22 +176,54 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
         workers = int(g["units"].iloc[0])
         # efficiency is per unit of parallelism over the baseline's (1 for single)
         base_units = int(base["units"].iloc[0]) if "units" in base.columns else 1
-        rows.append({
-            "condition": condition, "baseline": base["condition"].iloc[0], "path": path, "users": users,
-            "workers": workers, "baseline_workers": base_units, "speedup": float(speedup),
-            "scaling_efficiency": float(speedup * base_units / workers),
-            "paired_median": float(np.median(paired)) if paired else math.nan,
-            "paired_min": float(min(paired)) if paired else math.nan,
-            "paired_max": float(max(paired)) if paired else math.nan,
-            "generator_limited": bool(g["generator_limited"].any() or base["generator_limited"].any()),
-        })  # fmt: skip
-    return pd.DataFrame(rows, columns=["condition", "baseline", "path", "users", "workers", "baseline_workers", "speedup",
-                                       "scaling_efficiency", "paired_median", "paired_min", "paired_max",
-                                       "generator_limited"])
+        rows.append(
+            {
+                "condition": condition,
+                "baseline": base["condition"].iloc[0],
+                "path": path,
+                "users": users,
+                "workers": workers,
+                "baseline_workers": base_units,
+                "speedup": float(speedup),
+                "scaling_efficiency": float(speedup * base_units / workers),
+                "paired_median": float(np.median(paired)) if paired else math.nan,
+                "paired_min": float(min(paired)) if paired else math.nan,
+                "paired_max": float(max(paired)) if paired else math.nan,
+                "generator_limited": bool(g["generator_limited"].any() or base["generator_limited"].any()),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "condition",
+            "baseline",
+            "path",
+            "users",
+            "workers",
+            "baseline_workers",
+            "speedup",
+            "scaling_efficiency",
+            "paired_median",
+            "paired_min",
+            "paired_max",
+            "generator_limited",
+        ],
+    )
 
 
-NAME_COLUMNS = ["condition", "name", "repetitions", "requests", "failures", "share", "throughput_median_rps",
-                "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms"]
+NAME_COLUMNS = [
+    "condition",
+    "name",
+    "repetitions",
+    "requests",
+    "failures",
+    "share",
+    "throughput_median_rps",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+]
 
 
 def name_summary(run: Run) -> pd.DataFrame:
@@ -167,8 +236,11 @@ def name_summary(run: Run) -> pd.DataFrame:
     cases = run["cases"]
     cases = cases[cases["status"] == "complete"][["case_id", "condition", "measured_s"]]
     ep = run["endpoints"]
-    ep = ep[(ep["phase"] == "measure") & (ep["name"] != AGGREGATE_NAME)
-            & ~ep["name"].astype(str).str.startswith(PROBE_PREFIX)].merge(cases, on="case_id")
+    ep = ep[
+        (ep["phase"] == "measure")
+        & (ep["name"] != AGGREGATE_NAME)
+        & ~ep["name"].astype(str).str.startswith(PROBE_PREFIX)
+    ].merge(cases, on="case_id")
     rows = []
     for condition, g in ep.groupby("condition", sort=False):
         if g["name"].nunique() < 2:
@@ -180,12 +252,21 @@ def name_summary(run: Run) -> pd.DataFrame:
             for encoded in n["hdr_b64"].dropna():
                 hist.decode_and_add(encoded)
             lat = latency_summary(hist)
-            rows.append({"condition": condition, "name": name, "repetitions": int(n["case_id"].nunique()),
-                         "requests": int(n["requests"].sum()), "failures": int(n["failures"].sum()),
-                         "share": float(n["requests"].sum()) / total if total else math.nan,
-                         "throughput_median_rps": float(ok_rps.median()),
-                         **{c: math.nan if lat[c] is None else float(lat[c])
-                            for c in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms")}})
+            rows.append(
+                {
+                    "condition": condition,
+                    "name": name,
+                    "repetitions": int(n["case_id"].nunique()),
+                    "requests": int(n["requests"].sum()),
+                    "failures": int(n["failures"].sum()),
+                    "share": float(n["requests"].sum()) / total if total else math.nan,
+                    "throughput_median_rps": float(ok_rps.median()),
+                    **{
+                        c: math.nan if lat[c] is None else float(lat[c])
+                        for c in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms")
+                    },
+                }
+            )
     return pd.DataFrame(rows, columns=NAME_COLUMNS)
 
 
@@ -218,8 +299,9 @@ def cpu_seconds_by_process(run: Run) -> pd.DataFrame:
     span = s.groupby("case_id")["ts"].agg(lambda t: t.max() - t.min()).rename("span_s")
     s = s[s["role"] != "machine"]
     g = s.groupby(["case_id", "pid", "role"], dropna=False)
-    out = g.agg(cpu_first_s=("cpu_s", "first"), cpu_last_s=("cpu_s", "last"),
-                worker_id=("worker_id", "first")).reset_index()
+    out = g.agg(
+        cpu_first_s=("cpu_s", "first"), cpu_last_s=("cpu_s", "last"), worker_id=("worker_id", "first")
+    ).reset_index()
     out["cpu_s"] = out["cpu_last_s"] - out["cpu_first_s"]
     out = out.merge(span, left_on="case_id", right_index=True)
     return out[["case_id", "pid", "role", "worker_id", "cpu_s", "span_s"]]
@@ -236,7 +318,8 @@ def thread_cpu(run: Run) -> pd.DataFrame:
     t = t[t["phase"] == "measure"].sort_values("ts")
     span = t.groupby("case_id")["ts"].agg(lambda s: s.max() - s.min()).rename("span_s")
     g = t.groupby(["case_id", "pid", "role", "tid"], as_index=False).agg(
-        thread_name=("thread_name", "first"), first=("cpu_s", "first"), last=("cpu_s", "last"))
+        thread_name=("thread_name", "first"), first=("cpu_s", "first"), last=("cpu_s", "last")
+    )
     g["cpu_s"] = g["last"] - g["first"]
     g = g.merge(span, left_on="case_id", right_index=True)
     g["cores"] = g["cpu_s"] / g["span_s"].where(g["span_s"] > 0)

@@ -15,8 +15,13 @@ from harness.analysis.stats import _num
 
 # What a sweep can vary, in the order tried; a condition's other settings must match.
 SWEEP_PARAMETERS = ("threads", "workers", "uv_threadpool_size", "users", "target_rps")
-SWEEP_LABELS = {"threads": "pool threads", "workers": "worker processes", "uv_threadpool_size": "UV_THREADPOOL_SIZE",
-                "users": "users (closed load)", "target_rps": "offered rate (req/s, open load)"}
+SWEEP_LABELS = {
+    "threads": "pool threads",
+    "workers": "worker processes",
+    "uv_threadpool_size": "UV_THREADPOOL_SIZE",
+    "users": "users (closed load)",
+    "target_rps": "offered rate (req/s, open load)",
+}
 # What a sweep's conditions share besides the swept setting. Conditions that differ in
 # something else as well (a Node version, an app, events) would repeat a value: such a
 # group is not a sweep (see sweeps).
@@ -25,10 +30,29 @@ _IDENTITY = ("mode", "schedule", "balance", "path", "load", "keepalive", "probe_
 LIBUV_DEFAULT_THREADS = 4
 # The knee: the smallest swept value whose median throughput is within 5 % of the best.
 KNEE_FRACTION = 0.95
-SWEEP_COLUMNS = ["sweep", "parameter", "value", "condition", "mode", "schedule", "route", "repetitions",
-                 "throughput_median_rps", "throughput_min_rps", "throughput_max_rps", "latency_p99_ms",
-                 "speedup", "scaling_efficiency", "generator_limited", "knee", "throughput_median_low_rps",
-                 "throughput_median_high_rps", "throughput_interval_coverage", "knee_firm", "doubts"]
+SWEEP_COLUMNS = [
+    "sweep",
+    "parameter",
+    "value",
+    "condition",
+    "mode",
+    "schedule",
+    "route",
+    "repetitions",
+    "throughput_median_rps",
+    "throughput_min_rps",
+    "throughput_max_rps",
+    "latency_p99_ms",
+    "speedup",
+    "scaling_efficiency",
+    "generator_limited",
+    "knee",
+    "throughput_median_low_rps",
+    "throughput_median_high_rps",
+    "throughput_interval_coverage",
+    "knee_firm",
+    "doubts",
+]
 
 
 def _sweep_value(row: pd.Series, parameter: str) -> float:
@@ -59,8 +83,11 @@ def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points:
         table[f"sweep_{parameter}"] = table.apply(lambda r, p=parameter: _sweep_value(r, p), axis=1)
     claimed: set[str] = set()
     for parameter in SWEEP_PARAMETERS:
-        others = [f"sweep_{p}" if p in SWEEP_PARAMETERS else p for p in _IDENTITY
-                  if p != parameter and (p in SWEEP_PARAMETERS or p in table.columns)]
+        others = [
+            f"sweep_{p}" if p in SWEEP_PARAMETERS else p
+            for p in _IDENTITY
+            if p != parameter and (p in SWEEP_PARAMETERS or p in table.columns)
+        ]
         key = table[others].apply(lambda r: "|".join(map(str, r)), axis=1)
         for _, g in table.groupby(key, sort=False):
             values = g[f"sweep_{parameter}"]
@@ -70,28 +97,46 @@ def sweeps(summary: pd.DataFrame, speed: pd.DataFrame | None = None, min_points:
                 continue
             g = g.sort_values(f"sweep_{parameter}")
             first = g.iloc[0]
-            name = f"{first['mode']}{'-' + first['schedule'] if first['schedule'] else ''} {first['path']}: " \
-                   f"{SWEEP_LABELS[parameter]}"
+            name = (
+                f"{first['mode']}{'-' + first['schedule'] if first['schedule'] else ''} {first['path']}: "
+                f"{SWEEP_LABELS[parameter]}"
+            )
             best = float(g["throughput_median_rps"].max())
             knee_value = float(g.loc[g["throughput_median_rps"] >= KNEE_FRACTION * best, f"sweep_{parameter}"].min())
             doubts = evidence.claim_doubts(g)
             sweep_rows = []
             for r in g.itertuples(index=False):
                 sp = speed[speed["condition"] == r.condition] if speed is not None else pd.DataFrame()
-                sweep_rows.append({
-                    "sweep": name, "parameter": parameter, "value": getattr(r, f"sweep_{parameter}"),
-                    "condition": r.condition, "mode": r.mode, "schedule": r.schedule, "route": r.route,
-                    "repetitions": r.repetitions, "throughput_median_rps": r.throughput_median_rps,
-                    "throughput_min_rps": r.throughput_min_rps, "throughput_max_rps": r.throughput_max_rps,
-                    "latency_p99_ms": r.latency_p99_ms,
-                    "speedup": float(sp["speedup"].iloc[0]) if not sp.empty else math.nan,
-                    "scaling_efficiency": float(sp["scaling_efficiency"].iloc[0]) if not sp.empty else math.nan,
-                    "generator_limited": r.generator_limited,
-                    "knee": getattr(r, f"sweep_{parameter}") == knee_value,
-                    **{c: getattr(r, c, math.nan) for c in ("throughput_median_low_rps", "throughput_median_high_rps",
-                                                            "throughput_interval_coverage")},
-                    "knee_firm": False, "doubts": "; ".join(doubts),
-                })  # fmt: skip
+                sweep_rows.append(
+                    {
+                        "sweep": name,
+                        "parameter": parameter,
+                        "value": getattr(r, f"sweep_{parameter}"),
+                        "condition": r.condition,
+                        "mode": r.mode,
+                        "schedule": r.schedule,
+                        "route": r.route,
+                        "repetitions": r.repetitions,
+                        "throughput_median_rps": r.throughput_median_rps,
+                        "throughput_min_rps": r.throughput_min_rps,
+                        "throughput_max_rps": r.throughput_max_rps,
+                        "latency_p99_ms": r.latency_p99_ms,
+                        "speedup": float(sp["speedup"].iloc[0]) if not sp.empty else math.nan,
+                        "scaling_efficiency": float(sp["scaling_efficiency"].iloc[0]) if not sp.empty else math.nan,
+                        "generator_limited": r.generator_limited,
+                        "knee": getattr(r, f"sweep_{parameter}") == knee_value,
+                        **{
+                            c: getattr(r, c, math.nan)
+                            for c in (
+                                "throughput_median_low_rps",
+                                "throughput_median_high_rps",
+                                "throughput_interval_coverage",
+                            )
+                        },
+                        "knee_firm": False,
+                        "doubts": "; ".join(doubts),
+                    }
+                )
             frame = pd.DataFrame(sweep_rows)
             knee_pos = int(frame["knee"].to_numpy().argmax())
             frame.loc[knee_pos, "knee_firm"] = not doubts and not knee_problems(frame, knee_pos)

@@ -14,17 +14,23 @@ def comparison(cmp: Comparison) -> str:
     inconclusive or not compared is an error (the gate could not decide); informational
     rows pass with their verdict in system-out."""
     undecided = [r for r in cmp.gating_rows if r.verdict in (INCONCLUSIVE, NOT_COMPARED)]
-    suite = ET.Element("testsuite", name="harness compare", tests=str(len(cmp.rows)),
-                       failures=str(sum(r.verdict == REGRESSION and r.gating for r in cmp.rows)),
-                       errors=str(len(undecided) + (1 if cmp.untrustworthy else 0)),
-                       skipped=str(sum(r.verdict == NOT_COMPARED and not r.gating for r in cmp.rows)))
+    suite = ET.Element(
+        "testsuite",
+        name="harness compare",
+        tests=str(len(cmp.rows)),
+        failures=str(sum(r.verdict == REGRESSION and r.gating for r in cmp.rows)),
+        errors=str(len(undecided) + (1 if cmp.untrustworthy else 0)),
+        skipped=str(sum(r.verdict == NOT_COMPARED and not r.gating for r in cmp.rows)),
+    )
     if cmp.untrustworthy:
         case = ET.SubElement(suite, "testcase", classname="measurement", name="trustworthy")
         ET.SubElement(case, "error", message="the measurement is not trustworthy").text = "\n".join(cmp.untrustworthy)
     for r in cmp.rows:
         case = ET.SubElement(suite, "testcase", classname=r.condition, name=r.metric)
-        detail = (f"baseline {analysis.fmt(r.baseline)}, current {analysis.fmt(r.current)}, change {r.interval_text}, "
-                  f"threshold {r.threshold_pct:g}%: {r.reason}")
+        detail = (
+            f"baseline {analysis.fmt(r.baseline)}, current {analysis.fmt(r.current)}, change {r.interval_text}, "
+            f"threshold {r.threshold_pct:g}%: {r.reason}"
+        )
         if r.verdict == REGRESSION and r.gating:
             ET.SubElement(case, "failure", message=f"{r.metric} regressed").text = detail
         elif r.gating and r.verdict in (INCONCLUSIVE, NOT_COMPARED):

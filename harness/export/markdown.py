@@ -23,8 +23,10 @@ from harness.report import (
 
 def markdown_table(data: TableData, left: int = 1) -> list[str]:
     """A pipe table; the first `left` columns left-aligned, the others right-aligned."""
-    out = ["| " + " | ".join(data.headers) + " |",
-           "|" + "|".join("---" if i < left else "---:" for i in range(len(data.headers))) + "|"]
+    out = [
+        "| " + " | ".join(data.headers) + " |",
+        "|" + "|".join("---" if i < left else "---:" for i in range(len(data.headers))) + "|",
+    ]
     return out + ["| " + " | ".join(row) + " |" for row in data.rows]
 
 
@@ -33,8 +35,7 @@ def _run(v: RunView) -> list[str]:
     m = meta.get("machine", {})
     ver = meta.get("versions", {})
     git = ver.get("git") or {}
-    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
-                                 v.counters)
+    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores, v.counters)
     lines = [
         f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
         "",
@@ -74,19 +75,30 @@ def report(views: list[RunView], side: pd.DataFrame | None = None) -> str:
 
 def comparison(cmp: Comparison, baseline: Run | None = None, current: Run | None = None) -> str:
     """A summary for a CI job page: the verdict, why, and every row."""
-    kind = ("A/B in one run, paired by repetition" if cmp.paired else
-            "independent runs (Welch)" + ("" if cmp.same_machine else "; different machines: absolute figures "
-                                                                      "not compared"))
-    lines = [f"## harness compare: {cmp.verdict} (exit {cmp.exit_code})", "",
-             f"Baseline `{cmp.baseline_label}` vs current `{cmp.current_label}`: {kind}; change = current / "
-             f"baseline with its {cmp.level:.0%} interval, against each metric's threshold.", ""]
+    kind = (
+        "A/B in one run, paired by repetition"
+        if cmp.paired
+        else "independent runs (Welch)"
+        + ("" if cmp.same_machine else "; different machines: absolute figures not compared")
+    )
+    lines = [
+        f"## harness compare: {cmp.verdict} (exit {cmp.exit_code})",
+        "",
+        f"Baseline `{cmp.baseline_label}` vs current `{cmp.current_label}`: {kind}; change = current / "
+        f"baseline with its {cmp.level:.0%} interval, against each metric's threshold.",
+        "",
+    ]
     notes = cmp.summary_lines()
     if notes:
         lines += [f"- {n}" for n in notes] + [""]
-    lines += ["| condition | metric | baseline | current | change [interval] | threshold | verdict |",
-              "|---|---|---:|---:|---:|---:|---|"]
+    lines += [
+        "| condition | metric | baseline | current | change [interval] | threshold | verdict |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in cmp.rows:
         why = f": {r.reason}" if r.verdict not in (UNCHANGED,) or not r.gating else ""
-        lines.append(f"| {r.condition} | {r.metric} | {analysis.fmt(r.baseline)} | {analysis.fmt(r.current)} | "
-                     f"{r.interval_text} | ±{r.threshold_pct:g}% | {r.verdict}{why} |")
+        lines.append(
+            f"| {r.condition} | {r.metric} | {analysis.fmt(r.baseline)} | {analysis.fmt(r.current)} | "
+            f"{r.interval_text} | ±{r.threshold_pct:g}% | {r.verdict}{why} |"
+        )
     return "\n".join(lines) + "\n"

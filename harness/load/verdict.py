@@ -36,14 +36,21 @@ def generator_limited(generator_cpu_pct: float) -> tuple[bool, str | None]:
     if generator_cpu_pct is None or math.isnan(generator_cpu_pct):
         return False, None
     if generator_cpu_pct >= GENERATOR_LIMIT_CPU_PCT:
-        return True, (f"the load generator used {generator_cpu_pct:.0f}% of a core (limit "
-                      f"{GENERATOR_LIMIT_CPU_PCT:.0f}%): the figure is Locust's ceiling, not the server's capacity")
+        return True, (
+            f"the load generator used {generator_cpu_pct:.0f}% of a core (limit "
+            f"{GENERATOR_LIMIT_CPU_PCT:.0f}%): the figure is Locust's ceiling, not the server's capacity"
+        )
     return False, None
 
 
-def generator_verdict(hottest_generator_cpu_pct: float, target_rps: float | None, sent_rps: float | None,
-                      cap_waits: int = 0, send_lag_p99_ms: float = math.nan,
-                      latency_p99_ms: float = math.nan) -> tuple[bool, str | None]:
+def generator_verdict(
+    hottest_generator_cpu_pct: float,
+    target_rps: float | None,
+    sent_rps: float | None,
+    cap_waits: int = 0,
+    send_lag_p99_ms: float = math.nan,
+    latency_p99_ms: float = math.nan,
+) -> tuple[bool, str | None]:
     """Was the generator, not the server, the limit? Hot Locust CPU; or, in open load with
     in-flight slots free (when they were all taken, the server fell behind: see
     open_load_overloaded), a send rate more than OPEN_SHORTFALL below the target, or
@@ -55,17 +62,25 @@ def generator_verdict(hottest_generator_cpu_pct: float, target_rps: float | None
     if cap_waits:
         return False, None
     if short_of(target_rps, sent_rps):
-        return True, (f"the load generator sent {sent_rps:,.0f} req/s of the {target_rps:,.0f} req/s asked for: "
-                      "it could not keep the schedule, so latency at the target rate was not measured")
+        return True, (
+            f"the load generator sent {sent_rps:,.0f} req/s of the {target_rps:,.0f} req/s asked for: "
+            "it could not keep the schedule, so latency at the target rate was not measured"
+        )
     lag, latency = _num(send_lag_p99_ms), _num(latency_p99_ms)
     if target_rps and lag > OPEN_SEND_LAG_FLOOR_MS and not lag < OPEN_SEND_LAG_SHARE * latency:
-        return True, (f"the load generator sent its requests up to {lag:,.0f} ms late (p99) with in-flight slots "
-                      f"free, against a latency p99 of {latency:,.0f} ms: it could not keep the schedule, so the "
-                      "latency is largely the generator's lateness, not the server's")
+        return True, (
+            f"the load generator sent its requests up to {lag:,.0f} ms late (p99) with in-flight slots "
+            f"free, against a latency p99 of {latency:,.0f} ms: it could not keep the schedule, so the "
+            "latency is largely the generator's lateness, not the server's"
+        )
     return False, None
 
 
 def short_of(target_rps: float | None, rate_rps: float | None) -> bool:
     """Is `rate_rps` more than OPEN_SHORTFALL below `target_rps` (open load)?"""
-    return bool(target_rps) and rate_rps is not None and not math.isnan(rate_rps) \
+    return (
+        bool(target_rps)
+        and rate_rps is not None
+        and not math.isnan(rate_rps)
         and rate_rps < target_rps * (1 - OPEN_SHORTFALL)
+    )

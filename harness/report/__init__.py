@@ -64,11 +64,21 @@ def view(run: Run, label: str | None = None) -> RunView:
     cases = run["cases"][run["cases"]["status"] == "complete"]
     counters = analysis.counter_summary(analysis.counter_results(run))
     events = analysis.event_outcomes(run)
-    return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
-                   points=points, warnings=warnings.run_warnings(run, results, summary),
-                   story=story.lines(summary, results, speed, points, cores, counters, events),
-                   cases=cases,
-                   first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters, events=events)
+    return RunView(
+        run=run,
+        label=label or run.run_id,
+        results=results,
+        summary=summary,
+        speed=speed,
+        points=points,
+        warnings=warnings.run_warnings(run, results, summary),
+        story=story.lines(summary, results, speed, points, cores, counters, events),
+        cases=cases,
+        first_reps=cases.drop_duplicates("condition"),
+        cores=cores,
+        counters=counters,
+        events=events,
+    )
 
 
 def _png(fig: plt.Figure, path: Path) -> Path:
@@ -115,67 +125,102 @@ def table(frame: pd.DataFrame, columns: list[Column], markdown: bool = False) ->
 
 
 SUMMARY_COLUMNS = [
-    Column("condition", "condition", md=True), Column("reps", "repetitions", "d", md=True),
+    Column("condition", "condition", md=True),
+    Column("reps", "repetitions", "d", md=True),
     Column("req/s median", "throughput_median_rps", ",.0f", md=True),
-    Column("min", "throughput_min_rps", ",.0f", md=True), Column("max", "throughput_max_rps", ",.0f", md=True),
+    Column("min", "throughput_min_rps", ",.0f", md=True),
+    Column("max", "throughput_max_rps", ",.0f", md=True),
     Column("median interval low", "throughput_median_low_rps", ",.0f"),
     Column("median interval high", "throughput_median_high_rps", ",.0f"),
-    Column("interval coverage", "throughput_interval_coverage", ".1%"), Column("CV %", "throughput_cv_pct", ".1f"),
-    Column("p50 ms", "latency_p50_ms", ".2f", md=True), Column("p90 ms", "latency_p90_ms", ".2f"),
-    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("p99.9 ms", "latency_p99_9_ms", ".2f"),
-    Column("server CPU %", "server_cpu_pct", ".0f"), Column("server CPU ms/request", "server_cpu_ms_per_request", ".2f"),
-    Column("generator CPU %", "generator_cpu_pct", ".0f", md=True), Column("Jain", "jain_index", ".3f"),
-    Column("failures", "failures", "d", md=True), Column("generator-limited", "generator_limited", "yesno", md=True),
+    Column("interval coverage", "throughput_interval_coverage", ".1%"),
+    Column("CV %", "throughput_cv_pct", ".1f"),
+    Column("p50 ms", "latency_p50_ms", ".2f", md=True),
+    Column("p90 ms", "latency_p90_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True),
+    Column("p99.9 ms", "latency_p99_9_ms", ".2f"),
+    Column("server CPU %", "server_cpu_pct", ".0f"),
+    Column("server CPU ms/request", "server_cpu_ms_per_request", ".2f"),
+    Column("generator CPU %", "generator_cpu_pct", ".0f", md=True),
+    Column("Jain", "jain_index", ".3f"),
+    Column("failures", "failures", "d", md=True),
+    Column("generator-limited", "generator_limited", "yesno", md=True),
 ]
 CASE_COLUMNS = [
-    Column("case", "case_id"), Column("req/s", "throughput_rps", ",.0f"), Column("requests", "requests", "d"),
-    Column("failures", "failures", "d"), Column("measured s", "measured_s", ".1f"),
-    Column("p50 ms", "latency_p50_ms", ".2f"), Column("p99 ms", "latency_p99_ms", ".2f"),
-    Column("max ms", "latency_max_ms", ".1f"), Column("server CPU %", "server_cpu_pct", ".0f"),
-    Column("generator CPU %", "generator_cpu_pct", ".0f"), Column("machine CPU %", "machine_cpu_pct", ".0f"),
-    Column("Jain", "jain_index", ".3f"), Column("client/server mismatch", "client_server_mismatch", ".2%"),
+    Column("case", "case_id"),
+    Column("req/s", "throughput_rps", ",.0f"),
+    Column("requests", "requests", "d"),
+    Column("failures", "failures", "d"),
+    Column("measured s", "measured_s", ".1f"),
+    Column("p50 ms", "latency_p50_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f"),
+    Column("max ms", "latency_max_ms", ".1f"),
+    Column("server CPU %", "server_cpu_pct", ".0f"),
+    Column("generator CPU %", "generator_cpu_pct", ".0f"),
+    Column("machine CPU %", "machine_cpu_pct", ".0f"),
+    Column("Jain", "jain_index", ".3f"),
+    Column("client/server mismatch", "client_server_mismatch", ".2%"),
     Column("generator-limited", "generator_limited", "yesno"),
 ]
 SPEED_COLUMNS = [
-    Column("condition", "condition", md=True), Column("baseline", "baseline", md=True),
-    Column("speedup (ratio of medians)", "speedup", ".2f", md=True), Column("paired min", "paired_min", ".2f", md=True),
-    Column("paired max", "paired_max", ".2f", md=True), Column("scaling efficiency", "scaling_efficiency", ".0%", md=True),
+    Column("condition", "condition", md=True),
+    Column("baseline", "baseline", md=True),
+    Column("speedup (ratio of medians)", "speedup", ".2f", md=True),
+    Column("paired min", "paired_min", ".2f", md=True),
+    Column("paired max", "paired_max", ".2f", md=True),
+    Column("scaling efficiency", "scaling_efficiency", ".0%", md=True),
 ]
 SWEEP_COLUMNS = [
-    Column("sweep", "sweep"), Column("value", "value", "g"), Column("req/s median", "throughput_median_rps", ",.0f"),
-    Column("min", "throughput_min_rps", ",.0f"), Column("max", "throughput_max_rps", ",.0f"),
-    Column("p99 ms", "latency_p99_ms", ".2f"), Column("speedup", "speedup", ".2f"),
-    Column("scaling efficiency", "scaling_efficiency", ".0%"), Column("knee candidate", "knee", "yesno"),
+    Column("sweep", "sweep"),
+    Column("value", "value", "g"),
+    Column("req/s median", "throughput_median_rps", ",.0f"),
+    Column("min", "throughput_min_rps", ",.0f"),
+    Column("max", "throughput_max_rps", ",.0f"),
+    Column("p99 ms", "latency_p99_ms", ".2f"),
+    Column("speedup", "speedup", ".2f"),
+    Column("scaling efficiency", "scaling_efficiency", ".0%"),
+    Column("knee candidate", "knee", "yesno"),
     Column("knee firm", "knee_firm", "yesno"),
 ]
 PROBE_COLUMNS = [
-    Column("condition", "condition", md=True), Column("probe route", "probe_path", md=True),
+    Column("condition", "condition", md=True),
+    Column("probe route", "probe_path", md=True),
     Column("probe p50 ms", "probe_latency_p50_ms", ".1f", md=True),
     Column("probe p99 ms", "probe_latency_p99_ms", ".1f", md=True),
     Column("event-loop delay p99 ms (worst worker)", "event_loop_delay_p99_ms", ".1f", md=True),
     Column("load req/s median", "throughput_median_rps", ",.0f", md=True),
 ]
 NAME_COLUMNS = [
-    Column("condition", "condition", md=True), Column("request name", "name", md=True),
-    Column("reps", "repetitions", "d"), Column("requests", "requests", "d", md=True),
-    Column("share", "share", ".0%", md=True), Column("req/s median", "throughput_median_rps", ",.0f", md=True),
-    Column("p50 ms", "latency_p50_ms", ".2f", md=True), Column("p90 ms", "latency_p90_ms", ".2f"),
-    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("max ms", "latency_max_ms", ".1f"),
+    Column("condition", "condition", md=True),
+    Column("request name", "name", md=True),
+    Column("reps", "repetitions", "d"),
+    Column("requests", "requests", "d", md=True),
+    Column("share", "share", ".0%", md=True),
+    Column("req/s median", "throughput_median_rps", ",.0f", md=True),
+    Column("p50 ms", "latency_p50_ms", ".2f", md=True),
+    Column("p90 ms", "latency_p90_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True),
+    Column("max ms", "latency_max_ms", ".1f"),
     Column("failures", "failures", "d", md=True),
 ]
 # A user's app run with the harness's preload: each process's own figures (the processes table)
 PROCESS_COLUMNS = [
-    Column("case", "case_id"), Column("pid", "pid", "d"), Column("worker id", "worker_id"),
-    Column("requests (all phases)", "requests", ",.0f"), Column("readiness probes", "probes", ",.0f"),
+    Column("case", "case_id"),
+    Column("pid", "pid", "d"),
+    Column("worker id", "worker_id"),
+    Column("requests (all phases)", "requests", ",.0f"),
+    Column("readiness probes", "probes", ",.0f"),
     Column("event-loop delay p99 ms", "event_loop_delay_p99_ms", ".1f"),
-    Column("event-loop utilization", "event_loop_utilization", ".0%"), Column("CPU s", "cpu_s", ".2f"),
+    Column("event-loop utilization", "event_loop_utilization", ".0%"),
+    Column("CPU s", "cpu_s", ".2f"),
     Column("RSS MB", "rss_mb", ".0f"),
 ]
 SIDE_COLUMNS = [
-    Column("condition", "condition", md=True), Column("run", "run", md=True),
+    Column("condition", "condition", md=True),
+    Column("run", "run", md=True),
     Column("req/s median", "throughput_median_rps", ",.0f", md=True),
     Column("ratio to the first run", "throughput_ratio", ".3f", md=True),
-    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("p99 ratio to the first run", "latency_p99_ratio", ".3f", md=True),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True),
+    Column("p99 ratio to the first run", "latency_p99_ratio", ".3f", md=True),
     Column("generator-limited", "generator_limited", "yesno", md=True),
 ]
 
@@ -190,9 +235,17 @@ def probe_rows(summary: pd.DataFrame) -> pd.DataFrame:
 # it is drawn. A figure whose table is missing or empty, or whose data cannot be drawn, is
 # skipped and listed with the reason; the report never fails for one figure.
 FIGURE_NEEDS = {
-    "throughput": (), "latency": (), "latency_over_time": ("timeline",), "cpu_over_time": ("samples",),
-    "cores_by_role": ("samples",), "requests_per_worker": ("workers",), "throughput_over_time": ("timeline",),
-    "cpu_by_thread": ("threads",), "thread_cpu_over_time": ("threads",), "sweeps": (), "events": ("requests", "events"),
+    "throughput": (),
+    "latency": (),
+    "latency_over_time": ("timeline",),
+    "cpu_over_time": ("samples",),
+    "cores_by_role": ("samples",),
+    "requests_per_worker": ("workers",),
+    "throughput_over_time": ("timeline",),
+    "cpu_by_thread": ("threads",),
+    "thread_cpu_over_time": ("threads",),
+    "sweeps": (),
+    "events": ("requests", "events"),
     "memory": (),
 }
 
@@ -214,8 +267,9 @@ def _draw(name: str, v: RunView) -> plt.Figure | None:
     if name == "cpu_over_time":
         return figures.cpu_over_time(run["samples"], v.first_reps)
     if name == "cores_by_role":
-        return figures.cores_by_role(analysis.cpu_seconds_by_process(run), v.cases, v.cores,
-                                     v.results.set_index("case_id")["other_cpu_pct"])
+        return figures.cores_by_role(
+            analysis.cpu_seconds_by_process(run), v.cases, v.cores, v.results.set_index("case_id")["other_cpu_pct"]
+        )
     if name == "requests_per_worker":
         rpw = analysis.requests_per_worker(run)
         if rpw.empty:
@@ -249,8 +303,10 @@ def _run_figures(v: RunView, out_dir: Path, prefix: str) -> Figures:
         empty = [t for t in needs if t not in v.run.tables or v.run[t].empty]
         if empty:
             if name not in _QUIET_SKIPS:
-                skipped[name] = (f"the run has no {' and no '.join(t + '.csv' for t in empty)} rows "
-                                 "(not recorded, or an older record)")
+                skipped[name] = (
+                    f"the run has no {' and no '.join(t + '.csv' for t in empty)} rows "
+                    "(not recorded, or an older record)"
+                )
             continue
         try:
             fig = _draw(name, v)
@@ -275,23 +331,32 @@ def _process_rows(run: Run) -> pd.DataFrame:
     if frame is None or frame.empty:
         return pd.DataFrame()
     frame = frame[pd.to_numeric(frame["requests"], errors="coerce").fillna(0) > 0]
-    return frame.assign(cpu_s=pd.to_numeric(frame["cpu_user_s"], errors="coerce")
-                        + pd.to_numeric(frame["cpu_system_s"], errors="coerce"),
-                        rss_mb=pd.to_numeric(frame["rss_bytes"], errors="coerce") / 2**20)
+    return frame.assign(
+        cpu_s=pd.to_numeric(frame["cpu_user_s"], errors="coerce")
+        + pd.to_numeric(frame["cpu_system_s"], errors="coerce"),
+        rss_mb=pd.to_numeric(frame["rss_bytes"], errors="coerce") / 2**20,
+    )
 
 
 def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
-    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
-                                 v.counters)
+    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores, v.counters)
     said = story.condition_lines(v.summary)  # the table in words: folded away in the HTML
     return {
-        "label": v.label, "meta": meta, "scenario": meta.get("scenario", {}), "machine": meta.get("machine", {}),
-        "versions": meta.get("versions", {}), "warnings": v.warnings,
-        "narrative": [line for line in v.story if line not in said], "condition_lines": said,
-        "headline": head, "headline_figure": head.figure if head.figure in figs.paths else None,
-        "summary": table(v.summary, SUMMARY_COLUMNS), "speed": table(v.speed, SPEED_COLUMNS),
-        "sweep": table(v.points, SWEEP_COLUMNS), "cases": table(v.results, CASE_COLUMNS),
+        "label": v.label,
+        "meta": meta,
+        "scenario": meta.get("scenario", {}),
+        "machine": meta.get("machine", {}),
+        "versions": meta.get("versions", {}),
+        "warnings": v.warnings,
+        "narrative": [line for line in v.story if line not in said],
+        "condition_lines": said,
+        "headline": head,
+        "headline_figure": head.figure if head.figure in figs.paths else None,
+        "summary": table(v.summary, SUMMARY_COLUMNS),
+        "speed": table(v.speed, SPEED_COLUMNS),
+        "sweep": table(v.points, SWEEP_COLUMNS),
+        "cases": table(v.results, CASE_COLUMNS),
         "probe": table(probe_rows(v.summary), PROBE_COLUMNS),
         "names": table(analysis.name_summary(v.run), NAME_COLUMNS),
         "processes": table(_process_rows(v.run), PROCESS_COLUMNS),
@@ -301,11 +366,17 @@ def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
 
 
 FIGURE_TITLES = {
-    "throughput": "throughput per condition", "latency": "latency percentiles",
-    "latency_over_time": "latency over time", "cpu_over_time": "CPU per process over time",
-    "cores_by_role": "where the CPU went", "requests_per_worker": "requests per worker",
-    "throughput_over_time": "throughput over time", "cpu_by_thread": "CPU by thread",
-    "thread_cpu_over_time": "CPU per thread over time", "sweeps": "sweeps", "events": "events during the load",
+    "throughput": "throughput per condition",
+    "latency": "latency percentiles",
+    "latency_over_time": "latency over time",
+    "cpu_over_time": "CPU per process over time",
+    "cores_by_role": "where the CPU went",
+    "requests_per_worker": "requests per worker",
+    "throughput_over_time": "throughput over time",
+    "cpu_by_thread": "CPU by thread",
+    "thread_cpu_over_time": "CPU per thread over time",
+    "sweeps": "sweeps",
+    "events": "events during the load",
     "memory": "memory per worker or thread",
 }
 
@@ -315,7 +386,9 @@ def _combined(views: list[RunView]) -> tuple[pd.DataFrame, pd.DataFrame]:
     in condition order, so one figure shows the runs side by side."""
     summaries, results = [], []
     for v in views:
-        summaries.append(v.summary.assign(condition=v.summary["condition"] + " · " + v.label, _c=v.summary["condition"]))
+        summaries.append(
+            v.summary.assign(condition=v.summary["condition"] + " · " + v.label, _c=v.summary["condition"])
+        )
         results.append(v.results.assign(condition=v.results["condition"] + " · " + v.label))
     summary = pd.concat(summaries, ignore_index=True)
     order = list(dict.fromkeys(summary["_c"]))
@@ -343,22 +416,34 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
         comparison = None
         if several:
             summary, results = _combined(views)
-            pngs = {"throughput": _png(figures.throughput(summary, results), out_dir / "side_by_side_throughput.png"),
-                    "latency": _png(figures.latency(summary, analysis.LATENCY_PRECISION_PCT),
-                                    out_dir / "side_by_side_latency.png")}
+            pngs = {
+                "throughput": _png(figures.throughput(summary, results), out_dir / "side_by_side_throughput.png"),
+                "latency": _png(
+                    figures.latency(summary, analysis.LATENCY_PRECISION_PCT), out_dir / "side_by_side_latency.png"
+                ),
+            }
             all_pngs += pngs.values()
             side = analysis.side_by_side([v.summary for v in views], labels)
             comparison = {
                 "table": table(side, SIDE_COLUMNS),
                 "figures": {k: _data_uri(p) for k, p in pngs.items()},
-                "different_machines": len({(r.meta.get("machine", {}).get("cpu_model"),
-                                            r.meta.get("machine", {}).get("logical_cores")) for r in runs}) > 1,
+                "different_machines": len(
+                    {
+                        (r.meta.get("machine", {}).get("cpu_model"), r.meta.get("machine", {}).get("logical_cores"))
+                        for r in runs
+                    }
+                )
+                > 1,
             }
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
     html_text = env.get_template("report.html").render(
-        runs=run_contexts, comparison=comparison, precision_pct=analysis.LATENCY_PRECISION_PCT,
-        mode_colors=figures.MODE_COLORS, role_colors=figures.ROLE_COLORS,
-        title=" vs ".join(labels) if several else f"{runs[0].meta.get('scenario', {}).get('name')} — {labels[0]}")
+        runs=run_contexts,
+        comparison=comparison,
+        precision_pct=analysis.LATENCY_PRECISION_PCT,
+        mode_colors=figures.MODE_COLORS,
+        role_colors=figures.ROLE_COLORS,
+        title=" vs ".join(labels) if several else f"{runs[0].meta.get('scenario', {}).get('name')} — {labels[0]}",
+    )
     html_path = out_dir / "report.html"
     atomic_write_text(html_path, html_text)
     md_path = out_dir / "summary.md"
@@ -394,20 +479,28 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
     runs = []
     for v in views:
         meta = v.run.meta
-        head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores,
-                                 v.counters)
-        runs.append({
-            "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),
-            "scenario": meta.get("scenario", {}).get("name"), "started_at": meta.get("started_at"),
-            "machine": {k: meta.get("machine", {}).get(k) for k in ("cpu_model", "logical_cores", "memory_bytes")},
-            # the answer says itself whether its claim is firm; `doubt` is the page's line below it
-            "headline": {"answer": head.answer, "doubt": head.doubt},
-            "warnings": list(v.warnings),
-            "conditions": json_records(v.summary),
-            # per condition and request name where the load sent several (analysis.name_summary)
-            "names": json_records(analysis.name_summary(v.run)),
-            "speedups": json_records(v.speed),
-            "sweeps": json_records(v.points),
-        })
-    return {"schema_version": SUMMARY_SCHEMA_VERSION, "kind": "node-scaling-harness report summary",
-            "runs": runs, "side_by_side": json_records(side)}
+        head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores, v.counters)
+        runs.append(
+            {
+                "run_id": v.run.run_id,
+                "label": v.label,
+                "status": meta.get("status"),
+                "scenario": meta.get("scenario", {}).get("name"),
+                "started_at": meta.get("started_at"),
+                "machine": {k: meta.get("machine", {}).get(k) for k in ("cpu_model", "logical_cores", "memory_bytes")},
+                # the answer says itself whether its claim is firm; `doubt` is the page's line below it
+                "headline": {"answer": head.answer, "doubt": head.doubt},
+                "warnings": list(v.warnings),
+                "conditions": json_records(v.summary),
+                # per condition and request name where the load sent several (analysis.name_summary)
+                "names": json_records(analysis.name_summary(v.run)),
+                "speedups": json_records(v.speed),
+                "sweeps": json_records(v.points),
+            }
+        )
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "kind": "node-scaling-harness report summary",
+        "runs": runs,
+        "side_by_side": json_records(side),
+    }

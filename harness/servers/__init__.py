@@ -15,16 +15,25 @@ def server_class(mode: str) -> type[Server]:
     return modes.get(mode).server_class()
 
 
-def make_server(case: Case, log_dir: Path, port: int | None = None, cpus: list[int] | None = None,
-                node: str | None = None) -> Server:
+def make_server(
+    case: Case, log_dir: Path, port: int | None = None, cpus: list[int] | None = None, node: str | None = None
+) -> Server:
     """The server a case asks for, not yet started (pinned to `cpus` when given; run by the
     Node binary `node` when given, the machine's otherwise). Every mode's class takes the
     same keywords and ignores those it has no use for."""
     server = server_class(case.mode)(
-        log_dir, port=port, workers=case.workers, schedule=case.schedule or "rr", threads=case.threads,
-        queue_limit=case.queue_limit, balance=case.balance or "round_robin",
-        uv_threadpool_size=case.uv_threadpool_size, shutdown_timeout_s=case.shutdown_timeout_s,
-        target=case.target_url, probe_path=case.path)
+        log_dir,
+        port=port,
+        workers=case.workers,
+        schedule=case.schedule or "rr",
+        threads=case.threads,
+        queue_limit=case.queue_limit,
+        balance=case.balance or "round_robin",
+        uv_threadpool_size=case.uv_threadpool_size,
+        shutdown_timeout_s=case.shutdown_timeout_s,
+        target=case.target_url,
+        probe_path=case.path,
+    )
     server.cpus = cpus
     server.app = case.app
     if case.app and getattr(case, "preload", False):  # each app process writes its figures here (harness.preload)

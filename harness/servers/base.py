@@ -135,8 +135,13 @@ class Server(Managed, ABC):
     # make_server sets it unless the case asks for no preload); None: the app runs without the preload
     preload_dir: Path | None = None
 
-    def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
-                 uv_threadpool_size: int | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        stop_timeout_s: float = 10.0,
+        uv_threadpool_size: int | None = None,
+    ) -> None:
         self.log_dir = log_dir
         self.uv_threadpool_size = uv_threadpool_size
         self.cpus: list[int] | None = None  # cores every process of the server is pinned to (None: any)
@@ -232,8 +237,9 @@ class Server(Managed, ABC):
         return ""
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
-        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=self.working_dir(),
-                                cpus=self.cpus)
+        self.proc = procs.spawn(
+            self.command(), self.log_path, env=self.environment(), cwd=self.working_dir(), cpus=self.cpus
+        )
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:
@@ -246,11 +252,20 @@ class Server(Managed, ABC):
         return None
 
     def wait_ready(self, timeout_s: float) -> None:
-        self._poll(self.is_ready, timeout_s, exited=lambda problem: self._start_failure(f"{problem} before it was ready"),
-                   late=lambda: self._start_failure(f"the server was not ready within {timeout_s:.0f} s"))
+        self._poll(
+            self.is_ready,
+            timeout_s,
+            exited=lambda problem: self._start_failure(f"{problem} before it was ready"),
+            late=lambda: self._start_failure(f"the server was not ready within {timeout_s:.0f} s"),
+        )
 
-    def _poll(self, ready: Callable[[], bool], timeout_s: float, exited: Callable[[str], Exception],
-              late: Callable[[], Exception]) -> None:
+    def _poll(
+        self,
+        ready: Callable[[], bool],
+        timeout_s: float,
+        exited: Callable[[str], Exception],
+        late: Callable[[], Exception],
+    ) -> None:
         """Poll `ready` (a probe, never a fixed sleep; a refused or broken connection counts
         as not yet) every 50 ms until it holds; raise exited(why) if one of the server's
         processes exits first (exit_problem), late() once timeout_s has passed."""
@@ -272,8 +287,10 @@ class Server(Managed, ABC):
         tail = self.log_tail()
         if "EADDRINUSE" in tail:
             which = "its admin port" if "admin port" in tail else f"port {self.port}"
-            return EnvironmentProblem(f"the server could not listen: {which} is taken",
-                                      "leave --port out so the harness picks free ports, or free the port")
+            return EnvironmentProblem(
+                f"the server could not listen: {which} is taken",
+                "leave --port out so the harness picks free ports, or free the port",
+            )
         return RunFailed(f"{what}: {telling_line(tail)}", f"see {self.log_path}")
 
     def log_tail(self, max_bytes: int = 4000) -> str:
@@ -291,16 +308,21 @@ class Server(Managed, ABC):
     def poll_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
         """Poll `ready` (a probe, never a fixed sleep) until it holds; RunFailed naming `what`
         if the server exits first or timeout_s passes."""
-        self._poll(ready, timeout_s, exited=lambda problem: RunFailed(f"{what}: {problem}", f"see {self.log_path}"),
-                   late=lambda: RunFailed(f"{what}: not done within {timeout_s:.0f} s", f"see {self.log_path}"))
+        self._poll(
+            ready,
+            timeout_s,
+            exited=lambda problem: RunFailed(f"{what}: {problem}", f"see {self.log_path}"),
+            late=lambda: RunFailed(f"{what}: not done within {timeout_s:.0f} s", f"see {self.log_path}"),
+        )
 
     def in_flight_by_pid(self) -> dict[int, int]:
         """Requests each worker has in flight right now, from its own /metrics ({} if the
         server does not answer): taken just before an event, it is the server's count of
         what the event hits, whatever the client then does about it (a client may re-send)."""
         try:
-            return {int(m["pid"]): int(m["in_flight"]) for m in self.worker_metrics()
-                    if isinstance(m.get("in_flight"), int)}
+            return {
+                int(m["pid"]): int(m["in_flight"]) for m in self.worker_metrics() if isinstance(m.get("in_flight"), int)
+            }
         except (RunFailed, KeyError, TypeError, ValueError):
             return {}
 
@@ -322,8 +344,13 @@ class Server(Managed, ABC):
             return victim not in pids and len(pids) >= len(before) and self.is_ready()
 
         self.poll_until(replaced, timeout_s, f"kill-worker: a replacement for worker pid {victim}")
-        return {"pid": victim, "server_in_flight": in_flight, "pids_before": before, "pids_after": self.worker_pids(),
-                "done_ts": time.time()}
+        return {
+            "pid": victim,
+            "server_in_flight": in_flight,
+            "pids_before": before,
+            "pids_after": self.worker_pids(),
+            "done_ts": time.time(),
+        }
 
     def sigterm(self, timeout_s: float) -> dict[str, Any]:
         """SIGTERM to the server's top process, as a deployment stops it; waits for its exit
@@ -341,8 +368,15 @@ class Server(Managed, ABC):
             code = None
         done = time.time()
         self.exit_code = code
-        return {"pid": self.proc.pid, "server_in_flight": sum(in_flight.values()) if in_flight else None,
-                "pids_before": before, "pids_after": self.worker_pids(), "exit_code": code, "done_ts": done}
+        return {
+            "pid": self.proc.pid,
+            "server_in_flight": sum(in_flight.values()) if in_flight else None,
+            "pids_before": before,
+            "pids_after": self.worker_pids(),
+            "exit_code": code,
+            "done_ts": done,
+        }
+
     def _get_json(self, port: int, path: str) -> Any:
         try:
             status, body = http_get(self.host, port, path)
@@ -351,8 +385,10 @@ class Server(Managed, ABC):
             return json.loads(body)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             state = "exited" if self.proc is not None and self.proc.poll() is not None else "is running"
-            raise RunFailed(f"the server did not answer GET {path} ({type(exc).__name__}: {exc}); it {state}",
-                            f"see {self.log_path}") from exc
+            raise RunFailed(
+                f"the server did not answer GET {path} ({type(exc).__name__}: {exc}); it {state}",
+                f"see {self.log_path}",
+            ) from exc
 
 
 class MultiProcessServer(Server):
@@ -363,11 +399,19 @@ class MultiProcessServer(Server):
 
     stop_margin_s = 5.0
 
-    def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, shutdown_timeout_s: float = 5.0,
-                 uv_threadpool_size: int | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        workers: int = 2,
+        shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
+        **_: Any,
+    ) -> None:
         whole(workers, "workers", 1, MAX_WORKERS)
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + self.stop_margin_s,
-                         uv_threadpool_size=uv_threadpool_size)
+        super().__init__(
+            log_dir, port, stop_timeout_s=shutdown_timeout_s + self.stop_margin_s, uv_threadpool_size=uv_threadpool_size
+        )
         self.workers = workers
         self.shutdown_timeout_s = shutdown_timeout_s
         self.node = find_node()

@@ -29,10 +29,18 @@ class ReuseportServer(MultiProcessServer):
 
     mode = "reuseport"
 
-    def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, shutdown_timeout_s: float = 5.0,
-                 uv_threadpool_size: int | None = None, **_: Any) -> None:
-        super().__init__(log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s,
-                         uv_threadpool_size=uv_threadpool_size)
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        workers: int = 2,
+        shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
+        **_: Any,
+    ) -> None:
+        super().__init__(
+            log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s, uv_threadpool_size=uv_threadpool_size
+        )
         self.state_dir = Path(os.path.abspath(log_dir)) / "reuseport"
         self.members: list[subprocess.Popen] = []
 
@@ -44,29 +52,45 @@ class ReuseportServer(MultiProcessServer):
             return ""
         if supports_reuseport(version):
             return ""
-        return (f"needs Node 22.12+ (this machine's is {version}): give the ServerSpec node_version=\"22.12.0\", "
-                "fetched from npm (see scenarios/reuseport.py)")
+        return (
+            f'needs Node 22.12+ (this machine\'s is {version}): give the ServerSpec node_version="22.12.0", '
+            "fetched from npm (see scenarios/reuseport.py)"
+        )
 
     def command(self) -> list[str]:
         return self.member_command(1)
 
     def member_command(self, worker_id: int) -> list[str]:
         return [
-            self.node, "index.js", "--mode", "reuseport", "--host", self.host, "--port", str(self.port),
-            "--worker-id", str(worker_id), "--state-dir", str(self.state_dir),
-            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
-        ]  # fmt: skip
+            self.node,
+            "index.js",
+            "--mode",
+            "reuseport",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--worker-id",
+            str(worker_id),
+            "--state-dir",
+            str(self.state_dir),
+            "--shutdown-timeout-ms",
+            str(int(self.shutdown_timeout_s * 1000)),
+        ]
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
         version = nodes.version_of(self.node)
         if not supports_reuseport(version):
-            raise UsageError(f"mode reuseport needs Node.js 22.12 or newer; {self.node} is {version}",
-                             'give the ServerSpec node_version="22.12.0" (fetched from npm) or run --node-version')
+            raise UsageError(
+                f"mode reuseport needs Node.js 22.12 or newer; {self.node} is {version}",
+                'give the ServerSpec node_version="22.12.0" (fetched from npm) or run --node-version',
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         env = self.environment()
         for i in range(1, self.workers + 1):
-            self.members.append(procs.spawn(self.member_command(i), self.log_path, env=env, cwd=server_dir(),
-                                            cpus=self.cpus))
+            self.members.append(
+                procs.spawn(self.member_command(i), self.log_path, env=env, cwd=server_dir(), cpus=self.cpus)
+            )
         self.proc = self.members[0]
         self.wait_ready(ready_timeout_s)
 
