@@ -133,12 +133,3 @@ def prepare_server(notice: Callable[[str], None]) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     notice(f"the reference server is ready in {folder}")
     return folder
-
-
-def prepare_server_unless_overridden(notice: Callable[[str], None]) -> None:
-    """prepare_server, unless the server's folder is set elsewhere (HARNESS_SERVER_DIR, or an
-    A/B side's folder): an installed harness's reference server, on first use."""
-    from harness.servers import base
-
-    if base._server_dir_override is None and not os.environ.get("HARNESS_SERVER_DIR"):
-        prepare_server(notice)

@@ -225,6 +225,7 @@ BENCH_SET: tuple[tuple[str, bool], ...] = (
 def cmd_setup(args: argparse.Namespace) -> int:
     """Install the reference server's npm dependencies now (an installed harness does it on first use)."""
     from harness import bundled
+    from harness.servers.base import prepare_server_unless_overridden, server_dir
 
     root = bundled.source_tree()
     if root is not None and os.environ.get("HARNESS_SERVER_DIR") is None:
@@ -232,9 +233,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
             console.print(f"this is a checkout ({root}): `make setup` runs npm ci in {root / 'server'}")
             return 3
     else:
-        bundled.prepare_server_unless_overridden(note)
-    from harness.servers.base import server_dir
-
+        prepare_server_unless_overridden(note)
     print(server_dir())
     return EXIT_OK
 

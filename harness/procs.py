@@ -393,3 +393,14 @@ def stop_all(group_leaders: Sequence[subprocess.Popen], timeout_s: float = 10.0)
             except ProcessLookupError:
                 pass
     return [stop(p, timeout_s=timeout_s) for p in group_leaders]
+
+
+def first_output_line(argv: list[str]) -> str | None:
+    """The first line a short command prints (stdout, else stderr), e.g. `node --version`;
+    None if it cannot run or prints nothing within 10 s."""
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None

@@ -67,7 +67,6 @@ import os
 import platform
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -432,13 +431,10 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def _command_version(argv: list[str]) -> str | None:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if text else None
+def _first_output_line(argv: list[str]) -> str | None:
+    from harness import procs  # imported when a version is asked for: reading a record needs none of it
+
+    return procs.first_output_line(argv)
 
 
 def git_state(repo: Path) -> dict[str, Any]:
@@ -446,8 +442,8 @@ def git_state(repo: Path) -> dict[str, Any]:
     when `repo` is not a checkout's top (git would answer for an enclosing repository)."""
     if not (repo / ".git").exists():
         return {"commit": None, "dirty": None}
-    commit = _command_version(["git", "-C", str(repo), "rev-parse", "HEAD"])
-    status = _command_version(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
+    commit = _first_output_line(["git", "-C", str(repo), "rev-parse", "HEAD"])
+    status = _first_output_line(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
     if commit is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(status)}
@@ -494,7 +490,7 @@ def versions(node: str | None, repo: Path | None) -> dict[str, Any]:
 
     # Never `import locust` here: it monkey-patches the harness process with gevent.
     return {
-        "node": _command_version([node, "--version"]) if node else None,
+        "node": _first_output_line([node, "--version"]) if node else None,
         "locust": importlib.metadata.version("locust"),
         "python": sys.version.split()[0],
         "harness": __import__("harness").__version__,

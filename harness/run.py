@@ -33,7 +33,7 @@ from harness.record import NO_WORKER
 from harness.sampling import Sampler, window_cpu_by_pid
 from harness.scenario import AGGREGATE_NAME, COUNTING_ROUTES, Case, Scenario
 from harness.servers import make_server
-from harness.servers.base import using_server_dir
+from harness.servers.base import prepare_server_unless_overridden, using_server_dir
 from harness.servers.redis import RedisService, redis_missing, redis_version
 
 REPO = Path(__file__).resolve().parent.parent
@@ -407,7 +407,7 @@ def check_before_run(
     servers_started = any(modes.get(c.mode).starts_server for c in cases)
     node = find_node() if servers_started else shutil.which("node")
     if servers_started:
-        bundled.prepare_server_unless_overridden(notice)
+        prepare_server_unless_overridden(notice)
     check_modes_available({c.mode for c in cases})  # nginx or pm2 missing: say so before anything is written
     check_services_available({s for c in cases for s in c.services})  # redis-server missing: the same
     check_targets(cases, allow_remote)

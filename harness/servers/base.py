@@ -83,6 +83,15 @@ def server_dir() -> Path:
     return bundled.server_dir()
 
 
+def prepare_server_unless_overridden(notice: Callable[[str], None]) -> None:
+    """bundled.prepare_server, unless the server's folder is set elsewhere (HARNESS_SERVER_DIR,
+    or an A/B side's folder): an installed harness's reference server, on first use."""
+    from harness import bundled
+
+    if _server_dir_override is None and not os.environ.get("HARNESS_SERVER_DIR"):
+        bundled.prepare_server(notice)
+
+
 @contextlib.contextmanager
 def using_server_dir(path: Path | None) -> Iterator[None]:
     """Start servers from `path` (None: the usual folder) inside the block."""

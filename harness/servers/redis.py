@@ -57,10 +57,8 @@ def redis_missing() -> list[str]:
 
 def redis_version(binary: str | None = None) -> str | None:
     """`redis-server --version`'s line, e.g. "Redis server v=7.0.15 sha=... bits=64 ..."."""
-    from harness.record import _command_version  # the one "first line of --version" helper
-
     try:
-        return _command_version([binary or find_redis_server(), "--version"])
+        return procs.first_output_line([binary or find_redis_server(), "--version"])
     except EnvironmentProblem:
         return None
 
