@@ -59,18 +59,8 @@ class Pm2Server(MultiProcessServer):
     mode = "pm2"
     stop_margin_s = 8.0  # the daemon's own stop waits up to kill_timeout per instance; give the group more
 
-    def __init__(
-        self,
-        log_dir: Path,
-        port: int | None = None,
-        workers: int = 2,
-        shutdown_timeout_s: float = 5.0,
-        uv_threadpool_size: int | None = None,
-        **_: Any,
-    ) -> None:
-        super().__init__(
-            log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s, uv_threadpool_size=uv_threadpool_size
-        )
+    def __init__(self, log_dir: Path, port: int | None = None, **options: Any) -> None:
+        super().__init__(log_dir, port, **options)  # workers, shutdown_timeout_s, ... (MultiProcessServer)
         if not pm2_installed():
             raise EnvironmentProblem(
                 "pm2 is not installed in server/node_modules", "run `make setup` (npm ci in server/)"

@@ -29,18 +29,8 @@ class ReuseportServer(MultiProcessServer):
 
     mode = "reuseport"
 
-    def __init__(
-        self,
-        log_dir: Path,
-        port: int | None = None,
-        workers: int = 2,
-        shutdown_timeout_s: float = 5.0,
-        uv_threadpool_size: int | None = None,
-        **_: Any,
-    ) -> None:
-        super().__init__(
-            log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s, uv_threadpool_size=uv_threadpool_size
-        )
+    def __init__(self, log_dir: Path, port: int | None = None, **options: Any) -> None:
+        super().__init__(log_dir, port, **options)  # workers, shutdown_timeout_s, ... (MultiProcessServer)
         self.state_dir = Path(os.path.abspath(log_dir)) / "reuseport"
         self.members: list[subprocess.Popen] = []
 
