@@ -13,7 +13,7 @@ EXAMPLE_STAMPS := $(foreach a,$(EXAMPLE_APPS),examples/$(a)/node_modules/.instal
 SCENARIO ?=
 ARGS ?=
 
-.PHONY: setup bench bench-quick demo selfcheck test test-unit test-busy ci-bench ci-track bench-gate bench-chaos notebooks notebooks-strip clean help
+.PHONY: setup bench bench-quick demo selfcheck test test-unit test-busy lint format ci-bench ci-track bench-gate bench-chaos notebooks notebooks-strip clean help
 
 help:
 	@echo "make bench        the default set: default scenario, then each demo's quick variant (about 15 minutes)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test         run the test suite (unit and integration), in 2 workers (TEST_WORKERS=0: one process)"
 	@echo "make test-unit    the unit tests only (no server, no Locust), for the edit-run loop"
 	@echo "make test-busy    the integration tests beside a process that keeps one core busy: nothing may fail"
+	@echo "make lint         ruff: lint and formatting checks over the Python (make format rewrites the formatting)"
 	@echo "make selfcheck    what the harness's own generator costs here: against plain Locust and wrk (about 3 minutes)"
 	@echo "make notebooks    JupyterLab on notebooks/ (analysis and teaching notebooks), on 127.0.0.1"
 	@echo "make notebooks-strip  remove outputs from notebooks/*.ipynb before committing (the tests check)"
@@ -129,6 +130,16 @@ test-unit: setup
 # quiet machine are skipped, listed by -rs.
 test-busy: setup
 	HARNESS_TEST_BUSY=1 $(BIN)/python -m pytest -q -rs $(PYTEST_PARALLEL) -m integration $(ARGS)
+
+# ruff, configured in pyproject.toml ([tool.ruff]); CI runs make lint before make test
+LINTED := harness tests scenarios notebooks setup.py
+lint: setup
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+format: setup
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 clean:
 	rm -rf $(VENV) server/node_modules $(foreach a,$(EXAMPLE_APPS),examples/$(a)/node_modules) .pytest_cache

@@ -12,7 +12,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 # (source folder, folder inside the package, file patterns): keep in step with harness/bundled.py
 DATA = (
-    ("server", "harness/_data/server", ("*.js", "package.json", "package-lock.json")),
+    ("server", "harness/_data/server", ("*.js", "modes.json", "package.json", "package-lock.json")),
     ("scenarios", "harness/_data/scenarios", ("*.py",)),
 )
 

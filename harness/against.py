@@ -50,8 +50,9 @@ class Side:
 def _git(*args: str, repo: Path = REPO) -> subprocess.CompletedProcess:
     git = shutil.which("git")
     if git is None:
-        raise EnvironmentProblem("git is not on PATH: --against needs it to read the other side's code",
-                                 "install git (apt-get install git)")
+        raise EnvironmentProblem(
+            "git is not on PATH: --against needs it to read the other side's code", "install git (apt-get install git)"
+        )
     return subprocess.run([git, "-C", str(repo), *args], capture_output=True, timeout=120)
 
 
@@ -61,9 +62,11 @@ def resolve(ref: str, repo: Path = REPO) -> str:
         raise UsageError(f"--against {ref!r} is not a git ref", "give a branch, tag or commit, e.g. --against HEAD~1")
     out = _git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", repo=repo)
     if out.returncode != 0:
-        raise UsageError(f"--against {ref!r} names no commit of {repo}",
-                         "give a branch, tag or commit that exists here (git log --oneline shows them; a shallow "
-                         "clone may need git fetch --unshallow)")
+        raise UsageError(
+            f"--against {ref!r} names no commit of {repo}",
+            "give a branch, tag or commit that exists here (git log --oneline shows them; a shallow "
+            "clone may need git fetch --unshallow)",
+        )
     return out.stdout.decode().strip()
 
 
@@ -71,8 +74,10 @@ def working_tree_state(repo: Path = REPO) -> dict[str, object]:
     """The working tree's commit and whether server/ or the rest has uncommitted changes."""
     head = _git("rev-parse", "HEAD", repo=repo)
     dirty = _git("status", "--porcelain", "--untracked-files=no", repo=repo)
-    return {"work_commit": head.stdout.decode().strip() if head.returncode == 0 else None,
-            "work_dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
+    return {
+        "work_commit": head.stdout.decode().strip() if head.returncode == 0 else None,
+        "work_dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None,
+    }
 
 
 def app_inside_repo(app: str, repo: Path = REPO) -> Path:
@@ -80,10 +85,10 @@ def app_inside_repo(app: str, repo: Path = REPO) -> Path:
     try:
         return Path(app).resolve().relative_to(repo)
     except ValueError:
-        raise UsageError(f"--against compares the repository's own code at two commits, but the app {app} is "
-                         "outside the repository",
-                         "put the app under the repository (e.g. examples/) or compare two stored runs with "
-                         "harness compare") from None
+        raise UsageError(
+            f"--against compares the repository's own code at two commits, but the app {app} is outside the repository",
+            "put the app under the repository (e.g. examples/) or compare two stored runs with harness compare",
+        ) from None
 
 
 def _install_packages(folder: Path, same_as: Path, notice: Callable[[str], None]) -> None:
@@ -97,20 +102,31 @@ def _install_packages(folder: Path, same_as: Path, notice: Callable[[str], None]
         return
     npm = shutil.which("npm")
     if npm is None:
-        raise EnvironmentProblem("npm is not on PATH: the --against side's lock file differs from the working "
-                                 "tree's, so its packages must be installed", "install Node.js with npm")
+        raise EnvironmentProblem(
+            "npm is not on PATH: the --against side's lock file differs from the working "
+            "tree's, so its packages must be installed",
+            "install Node.js with npm",
+        )
     notice(f"installing the --against side's npm packages (its lock file differs) in {folder}")
-    out = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=folder,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
-        raise EnvironmentProblem(f"npm ci failed for the --against side in {folder}: "
-                                 f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}",
-                                 "check the network or npm's cache")
+        raise EnvironmentProblem(
+            f"npm ci failed for the --against side in {folder}: "
+            f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}",
+            "check the network or npm's cache",
+        )
 
 
 @contextmanager
-def checkout(commit: str, apps: list[str] | None = None, notice: Callable[[str], None] = lambda _: None,
-             repo: Path = REPO) -> Iterator[Side]:
+def checkout(
+    commit: str, apps: list[str] | None = None, notice: Callable[[str], None] = lambda _: None, repo: Path = REPO
+) -> Iterator[Side]:
     """The base side: `server/` (and each app's folder) of `commit` in a temporary folder,
     removed on every exit path."""
     folders = ["server", *sorted({str(app_inside_repo(a, repo).parent) for a in apps or []} - {"."})]
@@ -118,9 +134,11 @@ def checkout(commit: str, apps: list[str] | None = None, notice: Callable[[str],
     try:
         out = _git("archive", "--format=tar", commit, "--", *folders, repo=repo)
         if out.returncode != 0:
-            raise UsageError(f"commit {commit[:10]} has no {' or '.join(folders)} to compare against: "
-                             f"{out.stderr.decode().strip().splitlines()[-1] if out.stderr else 'git archive failed'}",
-                             "choose a ref that has the reference server (server/)")
+            raise UsageError(
+                f"commit {commit[:10]} has no {' or '.join(folders)} to compare against: "
+                f"{out.stderr.decode().strip().splitlines()[-1] if out.stderr else 'git archive failed'}",
+                "choose a ref that has the reference server (server/)",
+            )
         with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
             tar.extractall(tmp, filter="data")
         for folder in folders:

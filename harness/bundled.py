@@ -18,15 +18,15 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from harness.errors import EnvironmentProblem
 
 PACKAGE = Path(__file__).resolve().parent
 DATA = PACKAGE / "_data"
 # What a wheel carries of server/ (never node_modules): setup.py copies these.
-SERVER_FILES = ("*.js", "package.json", "package-lock.json")
+SERVER_FILES = ("*.js", "modes.json", "package.json", "package-lock.json")
 INSTALLED_MARK = ".installed"
 
 
@@ -55,6 +55,14 @@ def cache_root() -> Path:
 def _bundled_files() -> list[Path]:
     folder = DATA / "server"
     return sorted({p for pattern in SERVER_FILES for p in folder.glob(pattern) if p.is_file()})
+
+
+def server_file(name: str) -> Path:
+    """One file of the reference server as this version of the harness carries it (the
+    checkout's server/, or the wheel's copy), without preparing anything: facts both sides
+    read, such as server/modes.json."""
+    root = source_tree()
+    return (root / "server" if root else DATA / "server") / name
 
 
 def installed_server_dir() -> Path:
@@ -87,25 +95,34 @@ def prepare_server(notice: Callable[[str], None]) -> Path:
         return folder
     files = _bundled_files()
     if not files:
-        raise EnvironmentProblem(f"this installation of the harness carries no reference server ({DATA / 'server'} "
-                                 "is empty)", "reinstall the package from a wheel or source built by its setup.py")
+        raise EnvironmentProblem(
+            f"this installation of the harness carries no reference server ({DATA / 'server'} is empty)",
+            "reinstall the package from a wheel or source built by its setup.py",
+        )
     npm = shutil.which("npm")
     if npm is None:
-        raise EnvironmentProblem("npm is not on PATH: the reference server's dependencies (pm2, piscina) cannot be "
-                                 "installed", "install Node.js 20+ with npm, then run `harness setup`")
+        raise EnvironmentProblem(
+            "npm is not on PATH: the reference server's dependencies (pm2, piscina) cannot be installed",
+            "install Node.js 20+ with npm, then run `harness setup`",
+        )
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
     try:
         for path in files:
             shutil.copy2(path, staging / path.name)
-        notice(f"first use of this version of the harness: installing the reference server's npm dependencies "
-               f"(npm ci, about a minute) into {folder}")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=staging,
-                              capture_output=True, text=True)
+        notice(
+            f"first use of this version of the harness: installing the reference server's npm dependencies "
+            f"(npm ci, about a minute) into {folder}"
+        )
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=staging, capture_output=True, text=True
+        )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise EnvironmentProblem(f"npm ci for the reference server failed (exit {done.returncode}): {tail[0]}",
-                                     "check the network reaches the npm registry, then run `harness setup`")
+            raise EnvironmentProblem(
+                f"npm ci for the reference server failed (exit {done.returncode}): {tail[0]}",
+                "check the network reaches the npm registry, then run `harness setup`",
+            )
         (staging / INSTALLED_MARK).touch()
         try:
             staging.rename(folder)

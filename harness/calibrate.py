@@ -1,6 +1,6 @@
 """The load generator's ceiling on this machine, stored with the machine facts.
 
-`harness calibrate` runs scenarios/calibrate.py (a normal, reportable run), takes the
+`harness calibrate` (calibrate()) runs scenarios/calibrate.py (a normal, reportable run), takes the
 highest throughput among its cases (those where Locust saturated first are the ceiling;
 if none did, the figure is a lower bound) and writes results/calibration.json. Every
 later run copies it into run.json's machine facts when the machine still matches.
@@ -8,8 +8,10 @@ later run copies it into run.json's machine facts when the machine still matches
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,15 @@ def from_run(run: record.Run) -> dict[str, Any]:
         "measured_at": run.meta.get("ended_at"),
         "run_id": run.run_id,
         "machine": fingerprint(run.meta.get("machine", {})),
-        "cases": [{"users": int(r.users), "throughput_rps": float(r.throughput_rps),
-                   "generator_cpu_pct": None if math.isnan(r.generator_cpu_pct) else float(r.generator_cpu_pct),
-                   "generator_limited": bool(r.generator_limited)} for r in results.itertuples()],
+        "cases": [
+            {
+                "users": int(r.users),
+                "throughput_rps": float(r.throughput_rps),
+                "generator_cpu_pct": None if math.isnan(r.generator_cpu_pct) else float(r.generator_cpu_pct),
+                "generator_limited": bool(r.generator_limited),
+            }
+            for r in results.itertuples()
+        ],
     }
 
 
@@ -60,3 +68,34 @@ def load_matching(results_dir: Path, machine: dict[str, Any]) -> dict[str, Any] 
     if not isinstance(data, dict) or data.get("machine") != fingerprint(machine):
         return None
     return data
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    exit_code: int  # the calibration run's (harness.errors)
+    calibration: dict[str, Any] | None  # as stored; None: the run gave no ceiling (error says why)
+    path: Path | None  # where it was stored
+    error: str | None = None
+
+
+def calibrate(
+    results_dir: Path, quick: bool = False, processes: int | None = None, run_id: str | None = None
+) -> Calibrated:
+    """Run the calibrate scenario (every other `harness run` option at its default, through
+    harness.run_api) and store the ceiling it finds in results_dir/calibration.json."""
+    from harness import run_api, scenario as scenario_mod
+
+    source = str(scenario_mod.available().get("calibrate") or "calibrate")
+    scen = scenario_mod.load(source)
+    if quick:
+        scen = scen.quick_variant()
+    scen = scen.with_overrides(generator_processes=processes or None)  # as --processes 0: the scenario's
+    run_id = run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-calibrate"
+    done = run_api.run(
+        scen, run_api.RunOptions(results_dir=results_dir, run_id=run_id, scenario_source=source, quick=quick)
+    )
+    try:
+        result = from_run(record.load_run(results_dir / run_id))
+    except ValueError as exc:
+        return Calibrated(done.exit_code, None, None, str(exc))
+    return Calibrated(done.exit_code, result, store(results_dir, result))

@@ -18,34 +18,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
-import math
 import os
 import re
 import signal
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from harness import __version__, record, scenario as scenario_mod
-from harness.errors import (EXIT_CODES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted,
-                            UsageError)
+from harness import __version__, modes as server_modes, record, scenario as scenario_mod
+from harness.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HarnessError, Interrupted, UsageError
+from harness.gate import GateOptions, gate
+from harness.net import check_port_free
+from harness.nodes import find_node
 from harness.scenario import Case
-from harness.servers.base import check_port_free, find_node
+from harness.terminal import console, note, print_json
 
 if TYPE_CHECKING:
-    from harness.against import Side
-    from harness.record import Run
-
-# soft_wrap: an error stays one line, whatever the terminal's width
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+    from harness.load.runner import RemoteWorkers
 
 
 def default_results_dir() -> Path:
@@ -54,107 +50,6 @@ def default_results_dir() -> Path:
 
     root = bundled.source_tree()
     return Path(os.environ.get("HARNESS_RESULTS", (root or Path.cwd()) / "results"))
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class RichProgress:
-    """Progress on the terminal: one bar for the run, one for the running case, each with its
-    phase (starting, warm-up, measuring, stopping) and the time left, from the cases'
-    expected durations (Case.expected_s) and a clock (injectable for tests)."""
-
-    def __init__(self, plan: Sequence[float] | None = None, clock: "Callable[[], float] | None" = None,
-                 out: Console | None = None) -> None:
-        import time
-
-        self.clock = clock or time.monotonic
-        self.plan = list(plan) if plan is not None else None
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            console=out or console, transient=False,
-        )
-        self.overall = None
-        self.current = None
-        self.number = 0
-        self.total = 0
-        self.expected_s = 0.0
-        self.case: Case | None = None
-        self.case_start = 0.0
-        self.load_start: float | None = None
-        self.stopping = False
-
-    def __enter__(self) -> "RichProgress":
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    # --- what is shown: pure functions of the state and the clock ----------------------
-    def phase(self) -> str:
-        if self.case is None:
-            return "waiting"
-        if self.stopping:
-            return "stopping"
-        if self.load_start is None:
-            return "starting"
-        return "warm-up" if self.clock() - self.load_start < self.case.warmup_s else "measuring"
-
-    def case_left_s(self) -> float:
-        if self.case is None:
-            return 0.0
-        if self.load_start is not None and not self.stopping:  # the load's own schedule, plus the stop
-            return max(0.0, self.case.warmup_s + self.case.duration_s - (self.clock() - self.load_start)) + 2.0
-        return max(0.0, self.expected_s - (self.clock() - self.case_start))
-
-    def run_left_s(self) -> float:
-        later = (sum(self.plan[self.number:]) if self.plan is not None and len(self.plan) == self.total
-                 else (self.total - self.number) * self.expected_s)
-        return self.case_left_s() + later
-
-    def status(self) -> str:
-        return (f"{self.phase():<9}  case {_clock(self.case_left_s())} left  "
-                f"run {_clock(self.run_left_s())} left")
-
-    # --- the run's callbacks (harness.run.Progress) ----------------------------------------
-    def case_started(self, case: Case, number: int, total: int, expected_s: float) -> None:
-        self.case, self.number, self.total, self.expected_s = case, number, total, expected_s
-        self.case_start, self.load_start, self.stopping = self.clock(), None, False
-        if self.overall is None:
-            self.overall = self.progress.add_task("cases", total=total, status="")
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-        self.current = self.progress.add_task(f"  {case.case_id} (s)", total=int(expected_s), status=self.status())
-        self._refresh()
-
-    def case_phase(self, phase: str) -> None:
-        if phase == "load":
-            self.load_start = self.clock()
-        elif phase == "stopping":
-            self.stopping = True
-        elif phase == "starting":
-            self.load_start, self.stopping = None, False
-        self._refresh()
-
-    def case_tick(self, elapsed_s: float) -> None:
-        self._refresh()
-
-    def _refresh(self) -> None:
-        if self.current is not None:
-            done = min(self.clock() - self.case_start, self.expected_s)
-            self.progress.update(self.current, completed=int(done), status=self.status())
-
-    def case_finished(self, case: Case, summary: str) -> None:
-        self.progress.console.print(f"  {case.case_id}: {summary}")
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-            self.current = None
-        if self.overall is not None:
-            self.progress.advance(self.overall)
-        self.case = None
 
 
 def _port(text: str) -> int:
@@ -175,8 +70,10 @@ def _values(kind: str, cores_ok: bool) -> Callable[[str], list]:
             elif item.isdigit() and int(item) >= 1:
                 out.append(int(item))
             else:
-                raise argparse.ArgumentTypeError(f"{item!r} in {text!r} is not a {kind}: give whole numbers from 1 "
-                                                 f"up, comma-separated, e.g. 1,2,4{' (or cores)' if cores_ok else ''}")
+                raise argparse.ArgumentTypeError(
+                    f"{item!r} in {text!r} is not a {kind}: give whole numbers from 1 "
+                    f"up, comma-separated, e.g. 1,2,4{' (or cores)' if cores_ok else ''}"
+                )
         return list(dict.fromkeys(out))
 
     return parse
@@ -184,36 +81,61 @@ def _values(kind: str, cores_ok: bool) -> Callable[[str], list]:
 
 def _modes(text: str) -> list[str]:
     modes = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in scenario_mod.MODES or m == "external"]
+    unknown = [m for m in modes if m not in server_modes.names(selectable=True)]
     if unknown or not modes:
-        raise argparse.ArgumentTypeError(f"{text!r}: unknown mode {unknown[0] if unknown else ''!r}; use some of "
-                                         + ", ".join(m for m in scenario_mod.MODES if m != "external"))
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: unknown mode {unknown[0] if unknown else ''!r}; use some of "
+            + ", ".join(server_modes.names(selectable=True))
+        )
     return list(dict.fromkeys(modes))
 
 
 def _swept(scen: scenario_mod.Scenario, args: argparse.Namespace) -> scenario_mod.Scenario:
     """--modes, --workers, --threads, --uv-threadpool-size: the scenario's servers multiplied (Scenario.swept)."""
-    if getattr(args, "target", None) and any(getattr(args, a, None) for a in ("modes", "workers", "threads",
-                                                                               "uv_threadpool_size")):
-        raise UsageError("--target drives one server the harness does not start: there is nothing to sweep",
-                         "drop --modes/--workers/--threads/--uv-threadpool-size, or use --app FILE")
-    return scen.swept(modes=getattr(args, "modes", None), workers=getattr(args, "workers", None),
-                      threads=getattr(args, "threads", None),
-                      uv_threadpool_sizes=getattr(args, "uv_threadpool_size", None))
+    if getattr(args, "target", None) and any(
+        getattr(args, a, None) for a in ("modes", "workers", "threads", "uv_threadpool_size")
+    ):
+        raise UsageError(
+            "--target drives one server the harness does not start: there is nothing to sweep",
+            "drop --modes/--workers/--threads/--uv-threadpool-size, or use --app FILE",
+        )
+    return scen.swept(
+        modes=getattr(args, "modes", None),
+        workers=getattr(args, "workers", None),
+        threads=getattr(args, "threads", None),
+        uv_threadpool_sizes=getattr(args, "uv_threadpool_size", None),
+    )
 
 
 def _sweep_options() -> argparse.ArgumentParser:
     """The sweep options of `run` and `plan` (a parent parser)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("sweeps (the scenario's servers multiplied; the report marks each sweep's knee)")
-    g.add_argument("--modes", type=_modes, metavar="M1,M2", help="only these server modes, in this order, e.g. "
-                   "single,cluster,nginx,pm2 (a mode the scenario lacks is added: one worker or thread per core)")
-    g.add_argument("--workers", type=_values("worker count", True), metavar="N1,N2",
-                   help="every cluster, nginx, pm2 and reuseport server once per count, e.g. 1,2,4")
-    g.add_argument("--threads", type=_values("thread count", True), metavar="N1,N2",
-                   help="every pool server (piscina) once per thread count, e.g. 1,2,4")
-    g.add_argument("--uv-threadpool-size", type=_values("UV_THREADPOOL_SIZE", False), metavar="N1,N2",
-                   help="every server once per UV_THREADPOOL_SIZE, e.g. 2,4,8,16")
+    g.add_argument(
+        "--modes",
+        type=_modes,
+        metavar="M1,M2",
+        help="only these server modes, in this order, e.g. "
+        "single,cluster,nginx,pm2 (a mode the scenario lacks is added: one worker or thread per core)",
+    )
+    g.add_argument(
+        "--workers",
+        type=_values("worker count", True),
+        metavar="N1,N2",
+        help="every cluster, nginx, pm2 and reuseport server once per count, e.g. 1,2,4",
+    )
+    g.add_argument(
+        "--threads",
+        type=_values("thread count", True),
+        metavar="N1,N2",
+        help="every pool server (piscina) once per thread count, e.g. 1,2,4",
+    )
+    g.add_argument(
+        "--uv-threadpool-size",
+        type=_values("UV_THREADPOOL_SIZE", False),
+        metavar="N1,N2",
+        help="every server once per UV_THREADPOOL_SIZE, e.g. 2,4,8,16",
+    )
     return p
 
 
@@ -222,25 +144,30 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    gate_options = _gate_options(args)
     if (args.threshold or args.gate or args.markdown or args.junit or args.detect is not None) and not args.against:
-        raise UsageError("--threshold, --gate, --detect, --markdown and --junit of harness run go with --against",
-                         "add --against REF, or use harness compare on stored runs")
+        raise UsageError(
+            "--threshold, --gate, --detect, --markdown and --junit of harness run go with --against",
+            "add --against REF, or use harness compare on stored runs",
+        )
     if args.against and args.target:
-        raise UsageError("--against compares two versions of a server the harness starts; --target drives one "
-                         "it does not", "drop --target, or compare two stored runs with harness compare")
+        raise UsageError(
+            "--against compares two versions of a server the harness starts; --target drives one it does not",
+            "drop --target, or compare two stored runs with harness compare",
+        )
     if args.threshold or args.gate:  # (none given: nothing to check, and pandas is not imported for it)
-        from harness import compare
-
-        try:
-            compare.parse_thresholds(args.threshold or [])
-            compare.parse_gate(args.gate)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        gate_options.parsed()
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
-    scen = scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions,
-                               users=args.users, rate_rps=args.rate, generator_processes=args.processes)
+    scen = scen.with_overrides(
+        duration_s=args.duration_s,
+        warmup_s=args.warmup_s,
+        repetitions=args.repetitions,
+        users=args.users,
+        rate_rps=args.rate,
+        generator_processes=args.processes,
+    )
     scen = _swept(scen, args)
     scen = _own_server_or_target(scen, args)
     scen, locustfile = _own_locustfile(scen, args)
@@ -248,102 +175,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     remote = _remote_workers(args)
     warnings = scen.warnings()
     if remote is not None and remote.bind_host not in ("127.0.0.1", "localhost", "::1") and not args.target:
-        warnings.append("the harness's servers listen on 127.0.0.1: Locust workers on other machines would send to "
-                        "their own loopback; run the server where they can reach it and give --target")
+        warnings.append(
+            "the harness's servers listen on 127.0.0.1: Locust workers on other machines would send to "
+            "their own loopback; run the server where they can reach it and give --target"
+        )
     if remote is not None:  # one Locust user per worker under open load; the workers are not this machine's
         scen = scen.with_overrides(generator_processes=remote.count)
-    results_dir = Path(args.results)
-    cases = scen.cases()
     if args.dry_run:
-        print_plan(scen, cases, Console(width=200 if not sys.stdout.isatty() else None))
+        print_plan(scen, scen.cases(), Console(width=200 if not sys.stdout.isatty() else None))
         return EXIT_OK
-    # here, not at the top: bad input and --dry-run end above without pandas, scipy and matplotlib
-    from harness.report import render_report
-    from harness.run import check_modes_available, check_targets, resolve_nodes, run_scenario
+    from harness import run_api
 
-    if any(c.mode != "external" for c in cases):
-        find_node()  # what the machine lacks is said before anything is written
-        _prepare_server()
-    check_modes_available({c.mode for c in cases})
-    check_targets(cases, args.allow_remote)
-    resolve_nodes(cases, lambda m: console.print(f"[yellow]note:[/] {m}"))  # fetch other Node versions now
-    if args.port is not None:
-        check_port_free(args.port)
-    run_id = record.check_run_id(args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{scen.name}")
-    for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    with contextlib.ExitStack() as stack:
-        sides, against = None, None
-        if args.against:
-            sides, against = _against_sides(args, cases, stack)
-            scen = replace(scen, sides=scenario_mod.AB_SIDES)
-            cases = scen.cases()
-            console.print(f"A/B: every case runs on the server of {args.against} ({against['commit'][:10]}, 'base') "
-                          "and of the working tree ('new'), side by side")
-        est = sum(c.expected_s for c in cases)
-        console.print(f"[bold]{scen.name}[/]: {scen.description}")
-        console.print(f"{len(cases)} cases, about {est / 60:.1f} min; results in {results_dir / run_id}")
-        with RichProgress([c.expected_s for c in cases]) as progress:
-            outcome = run_scenario(scen, results_dir, run_id, progress=progress, port=args.port,
-                                   scenario_source=str(args.scenario), quick=args.quick,
-                                   on_notice=lambda m: console.print(f"[yellow]note:[/] {m}"), pin=args.pin,
-                                   remote=remote, allow_remote=args.allow_remote, sides=sides, against=against,
-                                   locustfile=locustfile)
-    if outcome.status != "complete":
-        console.print(f"[red]run {outcome.status}[/]: {outcome.error}")
-    if not outcome.complete_cases:
-        console.print(f"no case finished, so there is no report; the record is in {outcome.path}")
-        return EXIT_FAILED
-    run = record.load_run(outcome.path)
-    if not args.no_report:
-        report = render_report([run], outcome.path / "report")
-        console.print(f"summary: {report.markdown}")
-        args.report_path = str(report.html)
-        print(report.html)
-    else:
-        print(outcome.path)
-    if outcome.status != "complete":
-        return EXIT_FAILED
-    if args.against:
-        return _gate(args, compare_ab=run)
-    return EXIT_OK
-
-
-def _against_sides(args: argparse.Namespace, cases: list[Case], stack: contextlib.ExitStack
-                   ) -> tuple[dict[str, "Side"], dict[str, object]]:
-    """--against REF: the base side's code extracted for the run (removed when it ends), and
-    what the record says about the two sides."""
-    from harness import against as against_mod
-
-    commit = against_mod.resolve(args.against)
-    apps = sorted({c.app for c in cases if c.app})
-    for app in apps:
-        against_mod.app_inside_repo(app)
-    base = stack.enter_context(against_mod.checkout(commit, apps, lambda m: console.print(f"[yellow]note:[/] {m}")))
-    meta = {"ref": args.against, "commit": commit, **against_mod.working_tree_state()}
-    return {"base": base, "new": against_mod.NEW_SIDE}, meta
+    result = run_api.run(
+        scen,
+        run_api.RunOptions(
+            results_dir=Path(args.results),
+            run_id=args.run_id,
+            scenario_source=str(args.scenario),
+            quick=args.quick,
+            port=args.port,
+            pin=args.pin,
+            allow_remote=args.allow_remote,
+            remote=remote,
+            locustfile=locustfile,
+            against=args.against,
+            gate=gate_options,
+            no_report=args.no_report,
+            warnings=tuple(warnings),
+        ),
+    )
+    return result.exit_code
 
 
 # `harness bench` (= `make bench`): the default scenario in full, then the quick variant of
 # every teaching demo; about 15 minutes on a 2-core machine. Missing scenarios are skipped.
 BENCH_SET: tuple[tuple[str, bool], ...] = (
-    ("default", False), ("scheduling", True), ("event_loop", True), ("threadpool", True),
-    ("pool_vs_spawn", True), ("resilience", True), ("shared_state", True), ("move_data", True), ("memory", True),
+    ("default", False),
+    ("scheduling", True),
+    ("event_loop", True),
+    ("threadpool", True),
+    ("pool_vs_spawn", True),
+    ("resilience", True),
+    ("shared_state", True),
+    ("move_data", True),
+    ("memory", True),
 )
-
-
-def _prepare_server() -> None:
-    """An installed harness: the reference server's npm dependencies, on first use (harness.bundled)."""
-    from harness import bundled
-    from harness.servers import base
-
-    if base._server_dir_override is None and not os.environ.get("HARNESS_SERVER_DIR"):
-        bundled.prepare_server(lambda m: console.print(f"[yellow]note:[/] {m}"))
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Install the reference server's npm dependencies now (an installed harness does it on first use)."""
     from harness import bundled
+    from harness.servers.base import prepare_server_unless_overridden, server_dir
 
     root = bundled.source_tree()
     if root is not None and os.environ.get("HARNESS_SERVER_DIR") is None:
@@ -351,26 +233,27 @@ def cmd_setup(args: argparse.Namespace) -> int:
             console.print(f"this is a checkout ({root}): `make setup` runs npm ci in {root / 'server'}")
             return 3
     else:
-        _prepare_server()
-    from harness.servers.base import server_dir
-
+        prepare_server_unless_overridden(note)
     print(server_dir())
     return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from harness import run_api
+
     known = scenario_mod.available()
     plan = [(name, quick) for name, quick in BENCH_SET if name in known]
     console.print("[bold]bench[/]: " + ", ".join(f"{n}{' (quick)' if q else ''}" for n, q in plan))
     outcomes: list[tuple[str, int, str]] = []
     for name, quick in plan:
-        # exactly what `harness run NAME [--quick] [--pin]` would get, every option at its default
-        argv = ["--results", str(args.results), "run", name, *(["--quick"] if quick or args.quick else []),
-                *(["--pin"] if args.pin else [])]
-        run_args = build_parser().parse_args(argv)
-        run_args.debug = args.debug
-        code = cmd_run(run_args)
-        outcomes.append((name, code, run_args.report_path or ""))
+        # exactly what `harness run NAME [--quick] [--pin]` would get, every other option at its default
+        scen = scenario_mod.load(name)
+        quick = quick or args.quick
+        result = run_api.run(
+            scen.quick_variant() if quick else scen,
+            run_api.RunOptions(results_dir=Path(args.results), scenario_source=name, quick=quick, pin=args.pin),
+        )
+        outcomes.append((name, result.exit_code, str(result.report or "")))
     table = Table(title="bench: one report per scenario")
     for column in ("scenario", "exit", "report"):
         table.add_column(column, overflow="fold")
@@ -398,9 +281,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(f"switch with:\n{switch_hint(scen, args.scenario)}", highlight=False)
         return EXIT_OK
     find_node()
-    run_demo(scen, Path(args.results), console, server_label=args.server, web_port=args.web_port,
-             for_s=args.for_s, load_label=args.load, work=args.work, web_host=args.web_host,
-             allow_remote=args.allow_remote)
+    run_demo(
+        scen,
+        Path(args.results),
+        console,
+        server_label=args.server,
+        web_port=args.web_port,
+        for_s=args.for_s,
+        load_label=args.load,
+        work=args.work,
+        web_host=args.web_host,
+        allow_remote=args.allow_remote,
+    )
     return EXIT_OK
 
 
@@ -411,32 +303,41 @@ def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace)
     if getattr(args, "no_preload", False) and not app:
         raise UsageError("--no-preload is for --app", "the harness's preload is only ever loaded into your own app")
     if target and app:
-        raise UsageError("--target drives a server the harness does not start, --app one it starts", "give one of the two")
+        raise UsageError(
+            "--target drives a server the harness does not start, --app one it starts", "give one of the two"
+        )
     if target and args.port is not None:
         raise UsageError("--port is for servers the harness starts", "put the port in the --target URL")
     if path is not None and not (target or app):
         raise UsageError("--path is for --target or --app", "the reference server's routes are set in the scenario")
     if (target or app) and scen.parts:
-        raise UsageError(f"--target and --app need a scenario of one grid; {scen.name} is made of parts",
-                         "use `harness run app --app FILE` or `harness run default --target URL`")
+        raise UsageError(
+            f"--target and --app need a scenario of one grid; {scen.name} is made of parts",
+            "use `harness run app --app FILE` or `harness run default --target URL`",
+        )
     if target:
         scen = replace(scen, servers=(scenario_mod.ServerSpec("external", target=target),), baseline="external")
     elif app:
         if not Path(app).is_file():
             raise UsageError(f"--app {app}: no such file", "give the path of your server's .js file")
         try:
-            scen = scen.with_servers(app=str(Path(app).resolve()),
-                                     preload=False if getattr(args, "no_preload", False) else None)
+            scen = scen.with_servers(
+                app=str(Path(app).resolve()), preload=False if getattr(args, "no_preload", False) else None
+            )
         except UsageError as exc:
-            raise UsageError(f"--app with scenario {scen.name}: {exc.message}", "use a scenario whose servers are "
-                             f"in the modes {', '.join(scenario_mod.APP_MODES)}, e.g. `harness run app --app FILE`") from exc
+            raise UsageError(
+                f"--app with scenario {scen.name}: {exc.message}",
+                "use a scenario whose servers are "
+                f"in the modes {', '.join(scenario_mod.app_modes())}, e.g. `harness run app --app FILE`",
+            ) from exc
     if target or app:
         scen = replace(scen, workloads=(scenario_mod.PathWorkload.of(path or "/"),))
     return scen
 
 
-def _own_locustfile(scen: scenario_mod.Scenario, args: argparse.Namespace
-                    ) -> tuple[scenario_mod.Scenario, dict[str, object] | None]:
+def _own_locustfile(
+    scen: scenario_mod.Scenario, args: argparse.Namespace
+) -> tuple[scenario_mod.Scenario, dict[str, object] | None]:
     """--locustfile FILE: the user's own Locust users (and LoadTestShape) replace the scenario's
     workloads and loads (harness.load.user_file); returns the scenario and what run.json keeps
     about the file (None without the option). Every problem is a UsageError, before anything
@@ -449,13 +350,19 @@ def _own_locustfile(scen: scenario_mod.Scenario, args: argparse.Namespace
     if getattr(args, "path", None) is not None:
         raise UsageError("--path and --locustfile: the locustfile's tasks choose what is requested", "drop --path")
     info = user_file.inspect(path)
-    scen = user_file.with_locustfile(scen, info, users=args.users, rate=args.rate, duration_s=args.duration_s,
-                                     expect_workers=getattr(args, "expect_workers", None),
-                                     notice=lambda m: console.print(f"[yellow]note:[/] {m}"))
+    scen = user_file.with_locustfile(
+        scen,
+        info,
+        users=args.users,
+        rate=args.rate,
+        duration_s=args.duration_s,
+        expect_workers=getattr(args, "expect_workers", None),
+        notice=note,
+    )
     return scen, info.record()
 
 
-def _remote_workers(args: argparse.Namespace) -> "RemoteWorkers | None":
+def _remote_workers(args: argparse.Namespace) -> RemoteWorkers | None:
     """--expect-workers N [--master-bind HOST] [--master-port PORT]: a master for workers started elsewhere."""
     from harness.load.runner import RemoteWorkers
     from harness.net import check_host_allowed
@@ -463,15 +370,20 @@ def _remote_workers(args: argparse.Namespace) -> "RemoteWorkers | None":
     count = getattr(args, "expect_workers", None)
     if count is None:
         return None
-    scenario_mod._whole(count, "--expect-workers", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
+    scenario_mod.whole(count, "--expect-workers", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
     if args.processes is not None:
-        raise UsageError("--processes starts Locust workers here and --expect-workers waits for workers started "
-                         "elsewhere", "give one of the two")
+        raise UsageError(
+            "--processes starts Locust workers here and --expect-workers waits for workers started elsewhere",
+            "give one of the two",
+        )
     check_host_allowed(args.master_bind, "--master-bind", args.allow_remote)
     if args.master_port is not None:
-        check_port_free(args.master_port, args.master_bind if args.master_bind not in ("0.0.0.0", "::") else "127.0.0.1")
-    return RemoteWorkers(count=count, bind_host=args.master_bind, port=args.master_port or 5557,
-                         wait_s=args.worker_wait_s)
+        check_port_free(
+            args.master_port, args.master_bind if args.master_bind not in ("0.0.0.0", "::") else "127.0.0.1"
+        )
+    return RemoteWorkers(
+        count=count, bind_host=args.master_bind, port=args.master_port or 5557, wait_s=args.worker_wait_s
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -481,13 +393,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     host, port = parse_host_port(args.master, 5557)
     check_host_allowed(host, "--master", args.allow_remote)
-    scenario_mod._whole(args.processes, "--processes", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
+    scenario_mod.whole(args.processes, "--processes", 1, scenario_mod.MAX_GENERATOR_PROCESSES)
     if args.cases < 0:
         raise UsageError(f"--cases is {args.cases}", "use 0 (until Ctrl-C) or a positive number")
     out = Path(args.out) if args.out else Path(args.results) / "workers"
     console.print(f"Locust worker(s) for the master at {host}:{port}; totals sent are kept in {out}")
-    served = run_workers(host, port, out, processes=args.processes, cases=args.cases,
-                         notice=lambda m: console.print(f"note: {m}"))
+    served = run_workers(
+        host, port, out, processes=args.processes, cases=args.cases, notice=lambda m: console.print(f"note: {m}")
+    )
     console.print(f"served {served} case(s)")
     return EXIT_OK
 
@@ -495,34 +408,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness import calibrate
 
-    run_id = args.run_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-calibrate"
-    # every run option at its default, as `harness run calibrate` would have them
-    argv = ["--results", str(args.results), "run", str(scenario_mod.available().get("calibrate") or "calibrate"),
-            "--run-id", run_id, *(["--quick"] if args.quick else []),
-            *(["--processes", str(args.processes)] if args.processes else [])]
-    run_args = build_parser().parse_args(argv)
-    run_args.debug = getattr(args, "debug", False)
-    args.run_id = run_id
-    code = cmd_run(run_args)
-    run = record.load_run(Path(args.results) / args.run_id)
-    try:
-        result = calibrate.from_run(run)
-    except ValueError as exc:
-        console.print(f"[red]calibration failed:[/] {exc}")
+    done = calibrate.calibrate(Path(args.results), quick=args.quick, processes=args.processes, run_id=args.run_id)
+    if done.calibration is None:
+        console.print(f"[red]calibration failed:[/] {done.error}")
         return 1
-    path = calibrate.store(Path(args.results), result)
+    result = done.calibration
     bound = "" if result["saturated"] else " at least (Locust never saturated: a lower bound)"
-    console.print(f"generator ceiling: {result['ceiling_rps']:,.0f} req/s{bound} with "
-                  f"{result['generator_processes']} Locust process(es) on /hello; stored in {path}")
-    return code
+    console.print(
+        f"generator ceiling: {result['ceiling_rps']:,.0f} req/s{bound} with "
+        f"{result['generator_processes']} Locust process(es) on /hello; stored in {done.path}"
+    )
+    return done.exit_code
 
 
 def cmd_selfcheck(args: argparse.Namespace) -> int:
     """What the harness's own measuring costs here (harness/selfcheck.py)."""
     from harness import selfcheck
 
-    result, path = selfcheck.selfcheck(Path(args.results), reps=args.reps, window_s=args.window_s,
-                                       pairs=args.pairs or None, notice=console.print)
+    result, path = selfcheck.selfcheck(
+        Path(args.results), reps=args.reps, window_s=args.window_s, pairs=args.pairs or None, notice=console.print
+    )
     console.print(selfcheck.format_table(result), markup=False)
     console.print(f"stored in {path}")
     return EXIT_OK
@@ -547,20 +452,23 @@ def _node_line() -> tuple[str, str | None]:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Which modes can run here, and the command that fixes what is missing; with a
     scenario, only what that scenario needs, and exit 0 when it can run."""
-    from harness import calibrate
-    from harness.servers import MODE_CLASSES
-    from harness.servers.redis import redis_missing, redis_version
-
     import io
+
+    from harness import calibrate
+    from harness.servers.redis import redis_missing, redis_version
 
     as_json = getattr(args, "json", False)
     out = Console(file=io.StringIO()) if as_json else Console()  # --json: the same checks, JSON on stdout
     facts: dict[str, object] = {}
     scen = scenario_mod.load(args.scenario) if getattr(args, "scenario", None) else None
     cases = scen.cases() if scen is not None else []
-    modes = sorted({c.mode for c in cases} - {"external"}) if scen is not None else list(scenario_mod.MODES)
+    modes = (
+        sorted({c.mode for c in cases if server_modes.get(c.mode).starts_server})
+        if scen is not None
+        else list(server_modes.names())
+    )
     services = {s for c in cases for s in c.services}
-    needs_node = scen is None or any(c.mode != "external" for c in cases)
+    needs_node = scen is None or any(server_modes.get(c.mode).starts_server for c in cases)
     problems: list[str] = []
     if needs_node:
         node_line, problem = _node_line()
@@ -568,22 +476,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         facts["node"] = {"ok": problem is None, "text": Text.from_markup(node_line).plain}
         problems += [problem] if problem else []
     cores = scenario_mod.machine_cores()
-    out.print(f"cores: {cores}" + ("  (the load generator and the server share them: see docs/findings.md)" if cores < 4 else ""))
+    out.print(
+        f"cores: {cores}"
+        + ("  (the load generator and the server share them: see docs/findings.md)" if cores < 4 else "")
+    )
     machine = record.machine_facts()
     cal = calibrate.load_matching(Path(args.results), machine)
     facts.update(cores=cores, generator_ceiling_rps=cal["ceiling_rps"] if cal else None, modes=[])
-    out.print("generator ceiling: " + (f"{cal['ceiling_rps']:,.0f} req/s per Locust process ({cal['measured_at']})"
-                                       if cal else "not calibrated here (run `harness calibrate`)"))
+    out.print(
+        "generator ceiling: "
+        + (
+            f"{cal['ceiling_rps']:,.0f} req/s per Locust process ({cal['measured_at']})"
+            if cal
+            else "not calibrated here (run `harness calibrate`)"
+        )
+    )
     table = Table(title="modes" if scen is None else f"modes {scen.name} needs")
     for col in ("mode", "ready", "what to do"):
         table.add_column(col)
     for mode in modes:
-        cls = MODE_CLASSES.get(mode)
-        if cls is None:
-            table.add_row(mode, "[red]no[/]", "not implemented in this version of the harness")
-            facts["modes"].append({"mode": mode, "ready": False, "missing": ["not implemented"], "advice": ""})
-            problems.append(f"mode {mode}: not implemented in this version of the harness")
-            continue
+        cls = server_modes.get(mode).server_class()
         missing = cls.missing()
         problems += [f"mode {mode}: {m}" for m in missing]
         table.add_row(mode, "[green]yes[/]" if not missing else "[red]no[/]", "; ".join(missing) or cls.advice())
@@ -595,17 +507,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         problems += [f"redis: {missing[0]}"] if missing else []
         facts["redis"] = {"ready": not missing, "missing": list(missing)}
         found = re.search(r"v=(\S+)", redis_version() or "") if not missing else None
-        out.print("redis-server (for /count/redis): " + (f"version {found.group(1) if found else '?'}" if not missing
-                                                          else f"[red]missing[/]: {missing[0]}"))
+        out.print(
+            "redis-server (for /count/redis): "
+            + (f"version {found.group(1) if found else '?'}" if not missing else f"[red]missing[/]: {missing[0]}")
+        )
     if scen is not None:
         if problems:
             out.print(f"[red]{scen.name} cannot run here[/]: " + "; ".join(problems))
         else:
-            out.print(f"[green]everything {scen.name} needs is here[/]: {len(cases)} cases, about "
-                      f"{sum(c.expected_s for c in cases) / 60:.0f} min (`harness plan {scen.name}`)")
+            out.print(
+                f"[green]everything {scen.name} needs is here[/]: {len(cases)} cases, about "
+                f"{sum(c.expected_s for c in cases) / 60:.0f} min (`harness plan {scen.name}`)"
+            )
     if as_json:
         facts.update(scenario=scen.name if scen else None, problems=problems, ok=not problems)
-        _print_json(facts)
+        print_json(facts)
     return EXIT_OK if not problems else 3
 
 
@@ -613,24 +529,35 @@ def _planned(args: argparse.Namespace) -> scenario_mod.Scenario:
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
-    return _swept(scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s,
-                                      repetitions=args.repetitions), args)
+    return _swept(
+        scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions), args
+    )
 
 
 def print_plan(scen: scenario_mod.Scenario, cases: list[Case], out: Console) -> float:
     """The cases in the order they run, each with its expected minutes; the total in seconds."""
     total = sum(c.expected_s for c in cases)
-    table = Table(title=f"{scen.name}: {len(cases)} cases, about {total / 60:.1f} min", title_justify="left",
-                  caption=f"estimate: warm-up + measured + about {scenario_mod.CASE_OVERHEAD_S:g} s a case to start "
-                  "and stop the server and Locust", caption_justify="left")
-    for col, justify in (("#", "right"), ("case", "left"), ("warm-up + measured s", "right"),
-                         ("about min", "right"), ("done by min", "right")):
+    table = Table(
+        title=f"{scen.name}: {len(cases)} cases, about {total / 60:.1f} min",
+        title_justify="left",
+        caption=f"estimate: warm-up + measured + about {scenario_mod.CASE_OVERHEAD_S:g} s a case to start "
+        "and stop the server and Locust",
+        caption_justify="left",
+    )
+    for col, justify in (
+        ("#", "right"),
+        ("case", "left"),
+        ("warm-up + measured s", "right"),
+        ("about min", "right"),
+        ("done by min", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     elapsed = 0.0
     for n, c in enumerate(cases, 1):
         elapsed += c.expected_s
-        table.add_row(str(n), c.case_id, f"{c.warmup_s:g} + {c.duration_s:g}", f"{c.expected_s / 60:.1f}",
-                      f"{elapsed / 60:.1f}")
+        table.add_row(
+            str(n), c.case_id, f"{c.warmup_s:g} + {c.duration_s:g}", f"{c.expected_s / 60:.1f}", f"{elapsed / 60:.1f}"
+        )
     out.print(f"[bold]{scen.name}[/]: {scen.description}")
     out.print(table)
     return total
@@ -642,63 +569,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _gate(args: argparse.Namespace, compare_ab: "Run | None" = None, baseline: "Run | None" = None,
-          current: "Run | None" = None) -> int:
-    """The regression gate's table, its reasons and its exit code (harness.errors), for
-    `compare` and `run --against`; --markdown and --junit written when asked."""
-    from harness import analysis, compare
-
-    try:
-        thresholds = compare.parse_thresholds(getattr(args, "threshold", None) or [])
-        gate = compare.parse_gate(getattr(args, "gate", None))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if compare_ab is not None:
-        cmp = compare.compare_ab(compare_ab, thresholds, gate=gate)
-    else:
-        assert baseline is not None and current is not None
-        cmp = compare.compare_runs(baseline, current, thresholds, gate=gate)
-    if getattr(args, "markdown", None):
-        record.atomic_write_text(Path(args.markdown), compare.markdown(cmp))
-    if getattr(args, "junit", None):
-        record.atomic_write_text(Path(args.junit), compare.junit_xml(cmp))
-    if getattr(args, "json", False):  # stdout is the JSON alone; the verdict line stays on stderr
-        _print_json(compare.to_json(cmp))
-        console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
-        return cmp.exit_code
-    kind = "A/B in one run, paired by repetition" if cmp.paired else "two runs, Welch"
-    table = Table(title=f"{cmp.baseline_label} -> {cmp.current_label} ({kind}; change with its "
-                        f"{cmp.level:.0%} interval)")
-    for col in ("condition", "metric", "baseline", "current", "change [interval]", "threshold", "verdict"):
-        table.add_column(col)
-    colors = {compare.REGRESSION: "red", compare.IMPROVEMENT: "green", compare.INCONCLUSIVE: "yellow",
-              compare.NOT_COMPARED: "yellow"}
-    for r in cmp.rows:
-        color = colors.get(r.verdict, "") if r.gating else "dim"
-        verdict = r.verdict + ("" if r.gating else " (informational)")
-        table.add_row(r.condition, r.metric, analysis.fmt(r.baseline), analysis.fmt(r.current), r.interval_text,
-                      f"±{r.threshold_pct:g}%", f"[{color}]{verdict}[/]" if color else verdict)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
-    for line in cmp.summary_lines():
-        console.print(f"  {line}")
-    detect = getattr(args, "detect", None)
-    if detect is not None:
-        for r in cmp.gating_rows:
-            n = r.repetitions_to_catch(detect)
-            console.print(f"  to catch a {detect:g}% change of {r.condition} {r.metric} 4 times in 5: "
-                          + (f"about {n} repetitions per side at this run's spread" if n else
-                             "not possible with this spread and threshold (the change must exceed the "
-                             f"{r.threshold_pct:g}% threshold; more than 200 repetitions would be needed otherwise)"
-                             if not math.isnan(r.sd_log) else f"no spread measured ({r.verdict})"))
-    console.print(f"verdict: {cmp.verdict} (exit {cmp.exit_code}: {EXIT_CODES[cmp.exit_code]})")
-    return cmp.exit_code
-
-
-def _print_json(data: object) -> None:
-    """--json: one JSON document on stdout (NaN as null, so that any JSON reader takes it)."""
-    import json
-
-    sys.stdout.write(json.dumps(data, indent=1, allow_nan=False, default=str) + "\n")
+def _gate_options(args: argparse.Namespace) -> GateOptions:
+    """The regression gate's options of `compare` and `run --against`."""
+    return GateOptions(
+        thresholds=tuple(args.threshold or ()),
+        gate=args.gate,
+        detect=args.detect,
+        markdown=args.markdown,
+        junit=args.junit,
+        json=getattr(args, "json", False),
+    )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -706,38 +586,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness import compare
 
     runs = _load_runs([args.baseline] if args.current is None else [args.baseline, args.current], Path(args.results))
-    with _damaged_record_is_one_line(runs):
+    with record.damaged_record_is_one_line(runs):
         if args.current is None:
             if not compare.is_ab_run(runs[0]):
-                raise UsageError(f"run {runs[0].run_id} is not an A/B run (harness run SCENARIO --against REF)",
-                                 "give two runs: harness compare BASELINE CURRENT")
-            return _gate(args, compare_ab=runs[0])
-        return _gate(args, baseline=runs[0], current=runs[1])
+                raise UsageError(
+                    f"run {runs[0].run_id} is not an A/B run (harness run SCENARIO --against REF)",
+                    "give two runs: harness compare BASELINE CURRENT",
+                )
+            return gate(_gate_options(args), compare_ab=runs[0])
+        return gate(_gate_options(args), baseline=runs[0], current=runs[1])
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Store a run (its record, without raw/ and report/) as results/baselines/NAME."""
-    import shutil
-    import tempfile
+    from harness import baseline
 
     run = record.load_run(_resolve_run(args.run, Path(args.results)))
-    name = record.check_run_id(args.name or run.meta.get("scenario", {}).get("name", "baseline"))
-    if run.meta.get("status") != "complete":
-        raise UsageError(f"run {run.run_id} is {run.meta.get('status')}: only a complete run can be a baseline")
-    if run.problems:
-        raise UsageError(f"run {run.run_id} is damaged ({run.problems[0]}): it cannot be a baseline")
-    target = Path(args.results) / "baselines" / name
-    if target.exists() and not args.force:
-        raise UsageError(f"baseline {name} exists ({target})", "add --force to replace it, or choose another --name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.new-", dir=target.parent))
-    try:
-        shutil.copytree(run.path, staging, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("raw", "report", ".*.tmp", "threads.csv", "timeline.csv"))
-        staging.chmod(0o755)
-        record.replace_folder(staging, target)  # readers see the old baseline or the new one, never neither
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    name, target = baseline.store(run, Path(args.results), name=args.name, force=args.force)
     console.print(f"baseline {name} is now run {run.run_id}: {target} (commit it to share it)")
     return EXIT_OK
 
@@ -751,14 +616,18 @@ def _resolve_run(arg: str, results_dir: Path) -> Path:
     if arg.startswith("baselines/"):
         name = record.check_run_id(arg.removeprefix("baselines/"))
         if not (results_dir / "baselines" / name / "run.json").is_file():
-            raise UsageError(f"no baseline {name!r} in {results_dir / 'baselines'}", f"the baselines are the folders of {results_dir / 'baselines'}")
+            raise UsageError(
+                f"no baseline {name!r} in {results_dir / 'baselines'}",
+                f"the baselines are the folders of {results_dir / 'baselines'}",
+            )
         return results_dir / "baselines" / name
     record.check_run_id(arg)
     as_run, as_baseline = results_dir / arg, results_dir / "baselines" / arg
     if (as_run / "run.json").is_file() and (as_baseline / "run.json").is_file():
-        raise UsageError(f"{arg!r} names both a run and a baseline in {results_dir}",
-                         f"say which: {arg} is ambiguous; use baselines/{arg} for the baseline, or the run's folder "
-                         f"{as_run}")
+        raise UsageError(
+            f"{arg!r} names both a run and a baseline in {results_dir}",
+            f"say which: {arg} is ambiguous; use baselines/{arg} for the baseline, or the run's folder {as_run}",
+        )
     if (as_baseline / "run.json").is_file():
         return as_baseline
     if not (as_run / "run.json").is_file():
@@ -775,23 +644,6 @@ def _load_runs(args_runs: Sequence[str], results_dir: Path) -> list[record.Run]:
     return runs
 
 
-@contextlib.contextmanager
-def _damaged_record_is_one_line(runs: Sequence[record.Run]) -> Iterator[None]:
-    """A record whose values make no sense (hand-edited, damaged, hostile) ends the command with one line
-    naming the runs, not a traceback (--debug shows it)."""
-    try:
-        yield
-    except HarnessError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
-        if "--debug" in sys.argv:
-            traceback.print_exc()
-        names = ", ".join(r.run_id for r in runs)
-        raise UsageError(f"the record of {names} cannot be analysed ({type(exc).__name__}: {str(exc)[:160]}): "
-                         "it may be damaged, partial, edited by hand or of an older version",
-                         "--debug shows where; re-running the scenario gives a whole record") from None
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
 
@@ -802,7 +654,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         out = runs[0].path / "report"
     else:  # not inside any one run: a side-by-side report belongs to none of them
         out = Path(args.results) / "reports" / "+".join(r.run_id for r in runs)
-    with _damaged_record_is_one_line(runs):
+    with record.damaged_record_is_one_line(runs):
         report = render_report(runs, out)
     console.print(f"summary: {report.markdown}")
     print(report.html)
@@ -811,7 +663,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
-        _print_json(list_json(Path(args.results)))
+        print_json(list_json(Path(args.results)))
         return EXIT_OK
     table = Table(title="scenarios (harness run NAME; add --quick for a short version)", show_lines=True)
     for col in ("name", "cases", "about min (--quick)", "what it shows"):
@@ -845,10 +697,15 @@ def list_json(results_dir: Path) -> dict[str, object]:
         try:
             scen = scenario_mod.load(name)
             cases, quick = scen.cases(), scen.quick_variant().cases()
-            entry.update(description=scen.description, what_it_shows=scen.what_it_shows, cases=len(cases),
-                         minutes=round(sum(c.expected_s for c in cases) / 60, 2),
-                         quick_cases=len(quick), quick_minutes=round(sum(c.expected_s for c in quick) / 60, 2),
-                         error=None)
+            entry.update(
+                description=scen.description,
+                what_it_shows=scen.what_it_shows,
+                cases=len(cases),
+                minutes=round(sum(c.expected_s for c in cases) / 60, 2),
+                quick_cases=len(quick),
+                quick_minutes=round(sum(c.expected_s for c in quick) / 60, 2),
+                error=None,
+            )
         except HarnessError as exc:
             entry["error"] = exc.one_line()
         scenarios.append(entry)
@@ -865,150 +722,255 @@ def build_parser() -> argparse.ArgumentParser:
         "5 inconclusive, 6 not trustworthy, 7 not everything compared; 130 interrupted.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    parser.add_argument("--results", default=str(default_results_dir()),
-                        help="folder holding runs (default: results/ of the project, or $HARNESS_RESULTS)")
+    parser.add_argument(
+        "--results",
+        default=str(default_results_dir()),
+        help="folder holding runs (default: results/ of the project, or $HARNESS_RESULTS)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sweeps = _sweep_options()
 
-    p = sub.add_parser("run", parents=[sweeps], help="run a scenario and write its record and report",
-                       description="Run every case of a scenario (each with a fresh server), store the run under "
-                       "results/<run-id>/ and render its report. Prints the report's path.")
+    p = sub.add_parser(
+        "run",
+        parents=[sweeps],
+        help="run a scenario and write its record and report",
+        description="Run every case of a scenario (each with a fresh server), store the run under "
+        "results/<run-id>/ and render its report. Prints the report's path.",
+    )
     p.add_argument("scenario", help="a scenario name (see `harness list`) or a path to a scenario .py file")
-    p.add_argument("--quick", action="store_true", help="the scenario's short variant (`harness plan NAME --quick` "
-                   "says how long)")
-    p.add_argument("--dry-run", action="store_true", help="print the cases and the expected minutes (as `harness "
-                   "plan`), run nothing")
+    p.add_argument(
+        "--quick", action="store_true", help="the scenario's short variant (`harness plan NAME --quick` says how long)"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cases and the expected minutes (as `harness plan`), run nothing",
+    )
     p.add_argument("--duration-s", type=float, help="measured seconds per case (overrides the scenario)")
     p.add_argument("--warmup-s", type=float, help="warm-up seconds per case, excluded from every figure")
     p.add_argument("--repetitions", type=int, help="repetitions of every case, interleaved")
-    p.add_argument("--users", type=int, help="closed load: this many users for every case (replaces the "
-                   "scenario's loads)")
-    p.add_argument("--rate", type=float, metavar="RPS", help="open load: this many requests/s for every case, "
-                   "latency measured from when each was due (replaces the scenario's loads)")
-    p.add_argument("--processes", type=int, help="Locust processes generating the load (master + workers when "
-                   "over 1; default: the scenario's, usually 1)")
-    p.add_argument("--target", metavar="URL", help="drive a server the harness did not start (http://HOST:PORT; "
-                   "not loopback only with --allow-remote); nothing is started or sampled server-side")
-    p.add_argument("--app", metavar="FILE.js", help="run your own Node server (it must listen on the port in PORT) "
-                   "in the scenario's modes (single, cluster, nginx, pm2) instead of the reference server")
+    p.add_argument(
+        "--users", type=int, help="closed load: this many users for every case (replaces the scenario's loads)"
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        metavar="RPS",
+        help="open load: this many requests/s for every case, "
+        "latency measured from when each was due (replaces the scenario's loads)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        help="Locust processes generating the load (master + workers when over 1; default: the scenario's, usually 1)",
+    )
+    p.add_argument(
+        "--target",
+        metavar="URL",
+        help="drive a server the harness did not start (http://HOST:PORT; "
+        "not loopback only with --allow-remote); nothing is started or sampled server-side",
+    )
+    p.add_argument(
+        "--app",
+        metavar="FILE.js",
+        help="run your own Node server (it must listen on the port in PORT) "
+        "in the scenario's modes (single, cluster, nginx, pm2) instead of the reference server",
+    )
     p.add_argument("--path", metavar="PATH", help="with --target or --app: the path every user requests (default /)")
-    p.add_argument("--locustfile", metavar="FILE.py", help="run your own Locust users (tasks, weights, wait_time, "
-                   "a LoadTestShape) unchanged, under the harness's measuring, in every mode and with --target; "
-                   "the scenario's routes and loads are replaced (--users sets the user count without a shape)")
-    p.add_argument("--no-preload", action="store_true", help="with --app: run the app without the harness's "
-                   "preload (node --require server/preload.js, which tags every response with x-pid and records "
-                   "each process's requests, event-loop delay and CPU); those figures are then missing")
-    p.add_argument("--against", metavar="REF", help="A/B: run every case on the server (and app) of git ref REF "
-                   "and on the working tree's, side by side in one run, then give the regression gate's verdict "
-                   "and exit code (see harness compare)")
+    p.add_argument(
+        "--locustfile",
+        metavar="FILE.py",
+        help="run your own Locust users (tasks, weights, wait_time, "
+        "a LoadTestShape) unchanged, under the harness's measuring, in every mode and with --target; "
+        "the scenario's routes and loads are replaced (--users sets the user count without a shape)",
+    )
+    p.add_argument(
+        "--no-preload",
+        action="store_true",
+        help="with --app: run the app without the harness's "
+        "preload (node --require server/preload.js, which tags every response with x-pid and records "
+        "each process's requests, event-loop delay and CPU); those figures are then missing",
+    )
+    p.add_argument(
+        "--against",
+        metavar="REF",
+        help="A/B: run every case on the server (and app) of git ref REF "
+        "and on the working tree's, side by side in one run, then give the regression gate's verdict "
+        "and exit code (see harness compare)",
+    )
     p.add_argument("--threshold", action="append", metavar="METRIC=PCT", help="with --against: as harness compare")
     p.add_argument("--gate", metavar="METRICS", help="with --against: as harness compare")
     p.add_argument("--detect", type=float, metavar="PCT", help="with --against: as harness compare")
     p.add_argument("--markdown", help="with --against: also write the verdict as Markdown here")
     p.add_argument("--junit", help="with --against: also write the verdict as JUnit XML here")
-    p.add_argument("--node-version", metavar="X.Y.Z", help="run every server on this Node.js version, fetched once "
-                   "from the npm registry into ~/.cache/node-scaling-harness/node ($HARNESS_NODE_CACHE)")
-    p.add_argument("--expect-workers", type=int, metavar="N",
-                   help="distributed load: start Locust's master alone and wait for N workers started elsewhere "
-                   "with `harness worker --master HOST:PORT` (on this machine or others)")
-    p.add_argument("--master-bind", default="127.0.0.1", metavar="HOST",
-                   help="with --expect-workers: the address the master listens on (default 127.0.0.1; another "
-                   "machine's workers need e.g. 0.0.0.0 and --allow-remote)")
-    p.add_argument("--master-port", type=_port, metavar="PORT", help="with --expect-workers: the master's port "
-                   "(default 5557)")
-    p.add_argument("--worker-wait-s", type=float, default=60.0, help="with --expect-workers: how long each case's "
-                   "master waits for every worker (default 60)")
-    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --target or --master-bind "
-                   "(load leaves this machine only when you say so)")
+    p.add_argument(
+        "--node-version",
+        metavar="X.Y.Z",
+        help="run every server on this Node.js version, fetched once "
+        "from the npm registry into ~/.cache/node-scaling-harness/node ($HARNESS_NODE_CACHE)",
+    )
+    p.add_argument(
+        "--expect-workers",
+        type=int,
+        metavar="N",
+        help="distributed load: start Locust's master alone and wait for N workers started elsewhere "
+        "with `harness worker --master HOST:PORT` (on this machine or others)",
+    )
+    p.add_argument(
+        "--master-bind",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="with --expect-workers: the address the master listens on (default 127.0.0.1; another "
+        "machine's workers need e.g. 0.0.0.0 and --allow-remote)",
+    )
+    p.add_argument(
+        "--master-port", type=_port, metavar="PORT", help="with --expect-workers: the master's port (default 5557)"
+    )
+    p.add_argument(
+        "--worker-wait-s",
+        type=float,
+        default=60.0,
+        help="with --expect-workers: how long each case's master waits for every worker (default 60)",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --target or --master-bind (load leaves this machine only when you say so)",
+    )
     p.add_argument("--run-id", help="name of the run folder (default: date-time-scenario)")
     p.add_argument("--port", type=_port, help="serve on this loopback port (1-65535) instead of a free one")
     p.add_argument("--no-report", action="store_true", help="store the run only; render later with `harness report`")
-    p.add_argument("--pin", action="store_true", help="pin the server and the load generator to separate cores "
-                   "(the generator gets a quarter, at least one; on 2 cores the server keeps only one)")
-    p.set_defaults(func=cmd_run, report_path=None)
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the server and the load generator to separate cores "
+        "(the generator gets a quarter, at least one; on 2 cores the server keeps only one)",
+    )
+    p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", help="the default set: the default scenario, then every demo's quick variant",
-                       description="What `make bench` runs: the default scenario in full, then the quick variant "
-                       "of every teaching demo (about 15 minutes on 2 cores), one run and report each.")
+    p = sub.add_parser(
+        "bench",
+        help="the default set: the default scenario, then every demo's quick variant",
+        description="What `make bench` runs: the default scenario in full, then the quick variant "
+        "of every teaching demo (about 15 minutes on 2 cores), one run and report each.",
+    )
     p.add_argument("--quick", action="store_true", help="the quick variant of every scenario (about 8 minutes)")
     p.add_argument("--pin", action="store_true", help="as for `harness run`")
-    p.set_defaults(func=cmd_bench, report_path=None)
+    p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="live teaching mode: a scenario's server and Locust's web UI",
-                       description="Start one server of a scenario (its mode, workers and Node version, checked "
-                       "against what the workers report) and Locust's web UI at one of the scenario's loads "
-                       "(users, keep-alive or a new connection per request; change users in the UI), and show each "
-                       "worker's own requests per second and count while it runs. Nothing is recorded. `--list` "
-                       "shows the servers and loads; Ctrl-C stops everything.")
+    p = sub.add_parser(
+        "demo",
+        help="live teaching mode: a scenario's server and Locust's web UI",
+        description="Start one server of a scenario (its mode, workers and Node version, checked "
+        "against what the workers report) and Locust's web UI at one of the scenario's loads "
+        "(users, keep-alive or a new connection per request; change users in the UI), and show each "
+        "worker's own requests per second and count while it runs. Nothing is recorded. `--list` "
+        "shows the servers and loads; Ctrl-C stops everything.",
+    )
     p.add_argument("scenario", help="scenario name (see `harness list`) or file")
     p.add_argument("--list", action="store_true", help="list the servers, workloads and loads this demo can show")
-    p.add_argument("--server", help="which of the scenario's servers, by label (e.g. cluster-none-2w); default: "
-                   "the first")
-    p.add_argument("--load", help="which of the scenario's loads, by label (e.g. u8, u8-close: a new connection per "
-                   "request); default: the first the server has")
+    p.add_argument(
+        "--server", help="which of the scenario's servers, by label (e.g. cluster-none-2w); default: the first"
+    )
+    p.add_argument(
+        "--load",
+        help="which of the scenario's loads, by label (e.g. u8, u8-close: a new connection per "
+        "request); default: the first the server has",
+    )
     p.add_argument("--work", help="which of the scenario's workloads, by route or path (e.g. /cpu); default: the first")
     p.add_argument("--web-port", type=int, help="port of Locust's web UI (default: a free one)")
-    p.add_argument("--web-host", default="127.0.0.1", help="address Locust's web UI listens on (default 127.0.0.1; "
-                   "a classroom network's address or 0.0.0.0 needs --allow-remote)")
+    p.add_argument(
+        "--web-host",
+        default="127.0.0.1",
+        help="address Locust's web UI listens on (default 127.0.0.1; "
+        "a classroom network's address or 0.0.0.0 needs --allow-remote)",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow a --web-host that is not loopback")
     p.add_argument("--for-s", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("worker", help="Locust workers for a master started with `harness run --expect-workers N`",
-                       description="Start Locust worker processes (the harness's locustfile) that connect to a "
-                       "master started by `harness run ... --expect-workers N`, possibly on another machine. "
-                       "The master sends what to request; each worker sends back its histograms and counts. "
-                       "Every case has its own master, so the workers are started again for each case.")
-    p.add_argument("--master", required=True, metavar="HOST[:PORT]", help="the master's address (port 5557 "
-                   "unless given)")
+    p = sub.add_parser(
+        "worker",
+        help="Locust workers for a master started with `harness run --expect-workers N`",
+        description="Start Locust worker processes (the harness's locustfile) that connect to a "
+        "master started by `harness run ... --expect-workers N`, possibly on another machine. "
+        "The master sends what to request; each worker sends back its histograms and counts. "
+        "Every case has its own master, so the workers are started again for each case.",
+    )
+    p.add_argument(
+        "--master", required=True, metavar="HOST[:PORT]", help="the master's address (port 5557 unless given)"
+    )
     p.add_argument("--processes", type=int, default=1, help="Locust worker processes on this machine (default 1)")
-    p.add_argument("--cases", type=int, default=0, help="serve this many cases, then exit (default 0: until "
-                   "Ctrl-C; a worker waits for its master as long as it takes)")
+    p.add_argument(
+        "--cases",
+        type=int,
+        default=0,
+        help="serve this many cases, then exit (default 0: until "
+        "Ctrl-C; a worker waits for its master as long as it takes)",
+    )
     p.add_argument("--out", help="folder for each worker's totals (worker-<id>.json; default results/workers)")
     p.add_argument("--allow-remote", action="store_true", help="allow a master that is not on loopback")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("report", help="render the report of stored runs (never starts a server)",
-                       description="Render HTML, PNG figures and a Markdown summary from stored runs. Several "
-                       "runs (e.g. two commits, two machines, two Node versions) are put side by side.")
+    p = sub.add_parser(
+        "report",
+        help="render the report of stored runs (never starts a server)",
+        description="Render HTML, PNG figures and a Markdown summary from stored runs. Several "
+        "runs (e.g. two commits, two machines, two Node versions) are put side by side.",
+    )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run id under results/ or a run folder")
     p.add_argument("--out", help="output folder (default: RUN/report; several runs: results/reports/RUN1+RUN2)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("calibrate", help="measure the load generator's ceiling on this machine",
-                       description="Run scenarios/calibrate.py (Locust on /hello against a cluster, more and more "
-                       "users) and store the highest rate one Locust process reached in results/calibration.json. "
-                       "Later runs record it with the machine facts.")
+    p = sub.add_parser(
+        "calibrate",
+        help="measure the load generator's ceiling on this machine",
+        description="Run scenarios/calibrate.py (Locust on /hello against a cluster, more and more "
+        "users) and store the highest rate one Locust process reached in results/calibration.json. "
+        "Later runs record it with the machine facts.",
+    )
     p.add_argument("--quick", action="store_true", help="shorter cases")
     p.add_argument("--processes", type=int, help="Locust processes (default 1)")
     p.add_argument("--run-id", help="name of the run folder")
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("selfcheck", help="what the harness's own generator and sampler cost on this machine",
-                       description="Measure, interleaved on one running server each: the harness's Locust against "
-                       "plain Locust (/hello), against wrk (/cpu, single and cluster of 2) when wrk is on PATH, "
-                       "and the sampler's CPU; store the ratios with the machine facts in results/selfcheck/.")
+    p = sub.add_parser(
+        "selfcheck",
+        help="what the harness's own generator and sampler cost on this machine",
+        description="Measure, interleaved on one running server each: the harness's Locust against "
+        "plain Locust (/hello), against wrk (/cpu, single and cluster of 2) when wrk is on PATH, "
+        "and the sampler's CPU; store the ratios with the machine facts in results/selfcheck/.",
+    )
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions of each side (default 3)")
     p.add_argument("--window-s", type=float, default=10.0, help="seconds measured per repetition (default 10)")
-    p.add_argument("--pairs", nargs="*", choices=["hooks", "wrk_single", "wrk_cluster", "plain_cluster"],
-                   help="only these pairs")
+    p.add_argument(
+        "--pairs", nargs="*", choices=["hooks", "wrk_single", "wrk_cluster", "plain_cluster"], help="only these pairs"
+    )
     p.set_defaults(func=cmd_selfcheck)
 
-    p = sub.add_parser("doctor", help="which modes can run on this machine, and how to fix what is missing",
-                       description="Check node, the cores, the generator calibration and every server mode's "
-                       "requirements (nginx, pm2 ...). Exit 0 when every mode can run, 3 otherwise. With a "
-                       "scenario: only what that scenario needs; exit 0 when it can run here, 3 naming what is "
-                       "missing.")
-    p.add_argument("scenario", nargs="?", help="check only what this scenario needs (a name from `harness list` "
-                   "or a file)")
+    p = sub.add_parser(
+        "doctor",
+        help="which modes can run on this machine, and how to fix what is missing",
+        description="Check node, the cores, the generator calibration and every server mode's "
+        "requirements (nginx, pm2 ...). Exit 0 when every mode can run, 3 otherwise. With a "
+        "scenario: only what that scenario needs; exit 0 when it can run here, 3 naming what is "
+        "missing.",
+    )
+    p.add_argument(
+        "scenario", nargs="?", help="check only what this scenario needs (a name from `harness list` or a file)"
+    )
     p.add_argument("--json", action="store_true", help="print the findings as JSON on stdout (same exit code)")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("plan", parents=[sweeps], help="a scenario's cases in order and the minutes they will take, without running",
-                       description="List the cases `harness run SCENARIO` would run, in order, each with its "
-                       "warm-up and measured seconds and the expected minutes (warm-up + measured + about "
-                       f"{scenario_mod.CASE_OVERHEAD_S:g} s a case to start and stop), and the total. Starts nothing.")
+    p = sub.add_parser(
+        "plan",
+        parents=[sweeps],
+        help="a scenario's cases in order and the minutes they will take, without running",
+        description="List the cases `harness run SCENARIO` would run, in order, each with its "
+        "warm-up and measured seconds and the expected minutes (warm-up + measured + about "
+        f"{scenario_mod.CASE_OVERHEAD_S:g} s a case to start and stop), and the total. Starts nothing.",
+    )
     p.add_argument("scenario", help="a scenario name (see `harness list`) or a path to a scenario .py file")
     p.add_argument("--quick", action="store_true", help="the scenario's short variant")
     p.add_argument("--duration-s", type=float, help="measured seconds per case (as harness run)")
@@ -1016,34 +978,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repetitions", type=int, help="repetitions of every case (as harness run)")
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("compare", help="regression gate: an A/B run, or a baseline run against a current run",
-                       description="Compare metric by metric: the change current/baseline with its 95% interval "
-                       "(for an A/B run from `harness run SCENARIO --against REF`, paired by repetition: the median "
-                       "of the paired ratios from 6 pairs, the mean below; Welch's for two runs), and a verdict against each metric's threshold: regression (the whole interval "
-                       "beyond it), unchanged (inside), inconclusive (crossing it), not compared. Absolute figures "
-                       "are compared only between matching machines. Exit codes: 0 every gating metric compared and "
-                       "unchanged or better; 2 bad input; 4 regression; 5 inconclusive; 6 the measurement is not "
-                       "trustworthy (busy machine, stolen CPU, failures, generator-limited, incomplete run); 7 not "
-                       "everything was compared (a condition missing, too few repetitions, other machines).")
+    p = sub.add_parser(
+        "compare",
+        help="regression gate: an A/B run, or a baseline run against a current run",
+        description="Compare metric by metric: the change current/baseline with its 95% interval "
+        "(for an A/B run from `harness run SCENARIO --against REF`, paired by repetition: the median "
+        "of the paired ratios from 6 pairs, the mean below; Welch's for two runs), and a verdict against each metric's threshold: regression (the whole interval "
+        "beyond it), unchanged (inside), inconclusive (crossing it), not compared. Absolute figures "
+        "are compared only between matching machines. Exit codes: 0 every gating metric compared and "
+        "unchanged or better; 2 bad input; 4 regression; 5 inconclusive; 6 the measurement is not "
+        "trustworthy (busy machine, stolen CPU, failures, generator-limited, incomplete run); 7 not "
+        "everything was compared (a condition missing, too few repetitions, other machines).",
+    )
     p.add_argument("baseline", help="an A/B run, or the baseline: a baseline name, a run id or a run folder")
     p.add_argument("current", nargs="?", help="the current run (a run id or folder); omit for an A/B run")
-    p.add_argument("--threshold", action="append", metavar="METRIC=PCT",
-                   help="tolerated change in the bad direction, e.g. throughput=5 p99=10 (repeatable; defaults: "
-                   "throughput 5, p50 10, p99 15, speedup 10, efficiency 10, fairness 5)")
-    p.add_argument("--gate", metavar="METRICS", help="comma-separated metrics that decide the exit code (default "
-                   "throughput,p50,p99,speedup; latency gates only under open load); the others are shown")
-    p.add_argument("--detect", type=float, metavar="PCT", help="also say how many repetitions per side would "
-                   "catch a true change of PCT%% in the bad direction (4 times in 5) at this run's spread")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        metavar="METRIC=PCT",
+        help="tolerated change in the bad direction, e.g. throughput=5 p99=10 (repeatable; defaults: "
+        "throughput 5, p50 10, p99 15, speedup 10, efficiency 10, fairness 5)",
+    )
+    p.add_argument(
+        "--gate",
+        metavar="METRICS",
+        help="comma-separated metrics that decide the exit code (default "
+        "throughput,p50,p99,speedup; latency gates only under open load); the others are shown",
+    )
+    p.add_argument(
+        "--detect",
+        type=float,
+        metavar="PCT",
+        help="also say how many repetitions per side would "
+        "catch a true change of PCT%% in the bad direction (4 times in 5) at this run's spread",
+    )
     p.add_argument("--markdown", help="also write a Markdown summary here (for a CI job summary)")
     p.add_argument("--junit", help="also write JUnit XML here (one test per metric and condition)")
-    p.add_argument("--json", action="store_true", help="print the verdict and every row as JSON on stdout "
-                   "instead of the table (docs/your-own.md)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdict and every row as JSON on stdout instead of the table (docs/your-own.md)",
+    )
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("baseline", help="store a run as a named baseline for `harness compare`",
-                       description="Store a complete run's record (without raw/, report/ and the per-second "
-                       "tables) as results/baselines/NAME, for `harness compare NAME CURRENT`. Commit the folder "
-                       "to share it (CI compares against it).")
+    p = sub.add_parser(
+        "baseline",
+        help="store a run as a named baseline for `harness compare`",
+        description="Store a complete run's record (without raw/, report/ and the per-second "
+        "tables) as results/baselines/NAME, for `harness compare NAME CURRENT`. Commit the folder "
+        "to share it (CI compares against it).",
+    )
     bsub = p.add_subparsers(dest="baseline_command", metavar="update", required=True)
     u = bsub.add_parser("update", help="make RUN the baseline NAME (results/baselines/NAME)")
     u.add_argument("run", help="run id or folder (complete runs only)")
@@ -1051,30 +1035,35 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--force", action="store_true", help="replace an existing baseline of that name (atomically)")
     u.set_defaults(func=cmd_baseline)
 
-    p = sub.add_parser("setup", help="install the reference server's npm dependencies (pm2, piscina) now",
-                       description="An installed harness (pip or pipx) carries the reference server without its "
-                       "npm dependencies: the first run installs them with `npm ci` into "
-                       "~/.cache/node-scaling-harness/server-HASH ($HARNESS_CACHE); this does it now. Prints the "
-                       "server's folder. In a checkout, `make setup` does it in server/.")
+    p = sub.add_parser(
+        "setup",
+        help="install the reference server's npm dependencies (pm2, piscina) now",
+        description="An installed harness (pip or pipx) carries the reference server without its "
+        "npm dependencies: the first run installs them with `npm ci` into "
+        "~/.cache/node-scaling-harness/server-HASH ($HARNESS_CACHE); this does it now. Prints the "
+        "server's folder. In a checkout, `make setup` does it in server/.",
+    )
     p.set_defaults(func=cmd_setup)
 
-    p = sub.add_parser("list", help="list scenarios (cases, minutes) and stored runs",
-                       description="The scenarios (`harness run NAME`): how many cases, about how many minutes in "
-                       "full and with --quick (as `harness plan NAME` estimates), what each shows; then the runs "
-                       "stored under --results (`harness report RUN_ID`).")
+    p = sub.add_parser(
+        "list",
+        help="list scenarios (cases, minutes) and stored runs",
+        description="The scenarios (`harness run NAME`): how many cases, about how many minutes in "
+        "full and with --quick (as `harness plan NAME` estimates), what each shows; then the runs "
+        "stored under --results (`harness report RUN_ID`).",
+    )
     p.add_argument("--json", action="store_true", help="print the scenarios and runs as JSON on stdout")
     p.set_defaults(func=cmd_list)
     _global_options_after(sub)
     return parser
 
 
-def _global_options_after(sub: "argparse._SubParsersAction") -> None:
+def _global_options_after(sub: argparse._SubParsersAction) -> None:
     """--results and --debug also after the subcommand (`harness run smoke --results DIR`): each
     subcommand takes them too, with no default of its own, so the top parser's stays unless given."""
     for p in set(sub.choices.values()):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.add_argument("--results", default=argparse.SUPPRESS, help="as before the subcommand: the folder "
-                       "holding runs")
+        p.add_argument("--results", default=argparse.SUPPRESS, help="as before the subcommand: the folder holding runs")
         for action in p._actions:  # a subcommand's own subcommands (baseline update)
             if isinstance(action, argparse._SubParsersAction):
                 _global_options_after(action)
@@ -1106,8 +1095,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except (KeyboardInterrupt, Interrupted):
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
-            console.print("[yellow]interrupted[/]: every process the harness started has been stopped; "
-                          "finished cases are kept in the run record")
+            console.print(
+                "[yellow]interrupted[/]: every process the harness started has been stopped; "
+                "finished cases are kept in the run record"
+            )
         return EXIT_INTERRUPTED
     finally:
         for sig, handler in previous.items():

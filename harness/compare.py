@@ -32,7 +32,6 @@ happened to spread over workers. Such rows are shown, marked informational.
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,8 +40,14 @@ import pandas as pd
 
 from harness import analysis, evidence
 from harness.calibrate import fingerprint
-from harness.errors import (EXIT_INCONCLUSIVE, EXIT_NOT_COMPARED, EXIT_OK, EXIT_REGRESSION, EXIT_UNTRUSTWORTHY,
-                            EXIT_USAGE)
+from harness.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_NOT_COMPARED,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    EXIT_UNTRUSTWORTHY,
+    EXIT_USAGE,
+)
 from harness.record import Run
 from harness.scenario import AB_SIDES as SIDES, side_of
 
@@ -74,8 +79,14 @@ METRICS = {
 }
 # Largest tolerated change in the bad direction, in percent. Ratios (speedup, efficiency)
 # carry the noise of two measurements, tail latency more than the median: wider thresholds.
-DEFAULT_THRESHOLDS_PCT = {"throughput": 5.0, "p50": 10.0, "p99": 15.0, "speedup": 10.0, "efficiency": 10.0,
-                          "fairness": 5.0}
+DEFAULT_THRESHOLDS_PCT = {
+    "throughput": 5.0,
+    "p50": 10.0,
+    "p99": 15.0,
+    "speedup": 10.0,
+    "efficiency": 10.0,
+    "fairness": 5.0,
+}
 # What decides the exit code unless --gate says otherwise. Efficiency is speedup divided by
 # a constant (the units), so gating both would count one change twice; fairness moves with
 # how connections happened to land, and is shown.
@@ -138,8 +149,9 @@ class Row:
         if math.isnan(self.sd_log) or abs(change_pct) <= self.threshold_pct or abs(change_pct) >= 100:
             return None
         bad = -1.0 if METRICS[self.metric].higher_is_better else 1.0
-        margin = abs(math.log(1 + bad * abs(change_pct) / 100) - math.log(1 + bad * min(self.threshold_pct, 99.9)
-                                                                            / 100))
+        margin = abs(
+            math.log(1 + bad * abs(change_pct) / 100) - math.log(1 + bad * min(self.threshold_pct, 99.9) / 100)
+        )
         return repetitions_needed(self.sd_log, margin, self.k, level, power=POWER, method=self.method)
 
     @property
@@ -184,9 +196,13 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """The exit code in words, for the terminal and the Markdown title."""
-        return {EXIT_OK: "no regression", EXIT_REGRESSION: "REGRESSION", EXIT_INCONCLUSIVE: "inconclusive",
-                EXIT_UNTRUSTWORTHY: "measurement not trustworthy",
-                EXIT_NOT_COMPARED: "not everything was compared"}[self.exit_code]
+        return {
+            EXIT_OK: "no regression",
+            EXIT_REGRESSION: "REGRESSION",
+            EXIT_INCONCLUSIVE: "inconclusive",
+            EXIT_UNTRUSTWORTHY: "measurement not trustworthy",
+            EXIT_NOT_COMPARED: "not everything was compared",
+        }[self.exit_code]
 
     def summary_lines(self) -> list[str]:
         """Why the verdict is what it is, and what the run could detect, in a few lines."""
@@ -200,23 +216,43 @@ class Comparison:
         detectable = [r for r in gating if not math.isnan(r.detectable_pct)]
         if detectable:
             worst = max(detectable, key=lambda r: r.detectable_pct)
-            out.append(f"sensitivity: at this run's spread, a change in the bad direction of about "
-                       f"{min(r.detectable_pct for r in detectable):.0f}% to {worst.detectable_pct:.0f}% or more would "
-                       f"have come out as a regression (the threshold plus the interval's half-width; least "
-                       f"sensitive: {worst.condition} {worst.metric}); harness compare --detect PCT says how many "
-                       "repetitions would catch a given change")
+            out.append(
+                f"sensitivity: at this run's spread, a change in the bad direction of about "
+                f"{min(r.detectable_pct for r in detectable):.0f}% to {worst.detectable_pct:.0f}% or more would "
+                f"have come out as a regression (the threshold plus the interval's half-width; least "
+                f"sensitive: {worst.condition} {worst.metric}); harness compare --detect PCT says how many "
+                "repetitions would catch a given change"
+            )
         return out
 
 
 # --- the numbers ------------------------------------------------------------------------
 
+
 def per_repetition(run: Run) -> pd.DataFrame:
     """One row per complete case: the metrics' values, per condition and repetition."""
     results = analysis.case_results(run)
     baseline_mode = run.meta.get("scenario", {}).get("baseline", "single")
-    rows = results[["case_id", "condition", "repetition", "mode", "path", "users", "load", "target_rps", "workers",
-                    "threads", "throughput_rps", "latency_p50_ms", "latency_p99_ms", "jain_index",
-                    "generator_limited", "units"]].copy()
+    rows = results[
+        [
+            "case_id",
+            "condition",
+            "repetition",
+            "mode",
+            "path",
+            "users",
+            "load",
+            "target_rps",
+            "workers",
+            "threads",
+            "throughput_rps",
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "jain_index",
+            "generator_limited",
+            "units",
+        ]
+    ].copy()
     rows["speedup"] = math.nan
     rows["scaling_efficiency"] = math.nan
     speed = analysis.speedups(results, baseline_mode)
@@ -244,8 +280,14 @@ def split_sides(run: Run) -> tuple[Run, Run]:
             if name == "cases":
                 t["condition"] = t["condition"].map(lambda c: side_of(c)[0])
             tables[name] = t
-        meta = {**run.meta, "cases": [{**c, "condition": side_of(c["condition"])[0]}
-                                      for c in run.meta.get("cases", []) if c.get("case_id") in ids]}
+        meta = {
+            **run.meta,
+            "cases": [
+                {**c, "condition": side_of(c["condition"])[0]}
+                for c in run.meta.get("cases", [])
+                if c.get("case_id") in ids
+            ],
+        }
         out.append(Run(path=run.path, meta=meta, tables=tables))
     return out[0], out[1]
 
@@ -274,8 +316,15 @@ def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict
         d = lc - lb
         low, high, coverage = evidence.median_interval(d, level)
         mad_sd = float(stats.median_abs_deviation(d, scale="normal"))
-        return {"est": float(np.median(d)), "low": low, "high": high, "coverage": coverage, "k": 1.0,
-                "sd": mad_sd if mad_sd > 0 else float(d.std(ddof=1)), "method": "median"}
+        return {
+            "est": float(np.median(d)),
+            "low": low,
+            "high": high,
+            "coverage": coverage,
+            "k": 1.0,
+            "sd": mad_sd if mad_sd > 0 else float(d.std(ddof=1)),
+            "method": "median",
+        }
     if paired:
         d = lc - lb
         n = d.size
@@ -291,8 +340,7 @@ def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict
         df = (se**4 / ((vb / nb) ** 2 / (nb - 1) + (vc / nc) ** 2 / (nc - 1))) if se > 0 else nb + nc - 2
         sd, k = math.sqrt((vb + vc) / 2), 2.0
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-    return {"est": est, "low": est - half, "high": est + half, "coverage": level, "k": k, "sd": sd,
-            "method": "mean"}
+    return {"est": est, "low": est - half, "high": est + half, "coverage": level, "k": k, "sd": sd, "method": "mean"}
 
 
 def _half_width_factor(n: int, k: float, level: float, method: str, power: float) -> float:
@@ -314,8 +362,9 @@ def _half_width_factor(n: int, k: float, level: float, method: str, power: float
     return float(z * math.sqrt(k / n))
 
 
-def repetitions_needed(sd_log: float, margin_log: float, k: float, level: float, power: float = 0.5,
-                       most: int = 200, method: str = "mean") -> int | None:
+def repetitions_needed(
+    sd_log: float, margin_log: float, k: float, level: float, power: float = 0.5, most: int = 200, method: str = "mean"
+) -> int | None:
     """Repetitions per side for an interval to clear a margin (log scale) with the given
     probability, at this spread (power 0.5: the interval's half-width alone). None: more
     than `most`."""
@@ -333,18 +382,35 @@ def _pct(log_value: float) -> float:
     return (math.exp(log_value) - 1) * 100
 
 
-def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, threshold_pct: float, *,
-                   paired: bool, level: float = DEFAULT_LEVEL) -> Row:
+def compare_values(
+    condition: str,
+    m: Metric,
+    b: np.ndarray,
+    c: np.ndarray,
+    threshold_pct: float,
+    *,
+    paired: bool,
+    level: float = DEFAULT_LEVEL,
+) -> Row:
     """The verdict of one metric of one condition from its per-repetition values (aligned
     by repetition when paired)."""
-    row = Row(condition, m.name, NOT_COMPARED, threshold_pct=threshold_pct, n_baseline=int(b.size),
-              n_current=int(c.size), paired=paired)
+    row = Row(
+        condition,
+        m.name,
+        NOT_COMPARED,
+        threshold_pct=threshold_pct,
+        n_baseline=int(b.size),
+        n_current=int(c.size),
+        paired=paired,
+    )
     row.baseline = float(np.median(b)) if b.size else math.nan
     row.current = float(np.median(c)) if c.size else math.nan
     fewest = min(b.size, c.size)
     if fewest < MIN_REPETITIONS:
-        row.reason = (f"{fewest} repetition{'s' if fewest != 1 else ''} on one side; the gate needs at least "
-                      f"{MIN_REPETITIONS} per side for an interval (run with --repetitions {MIN_REPETITIONS} or more)")
+        row.reason = (
+            f"{fewest} repetition{'s' if fewest != 1 else ''} on one side; the gate needs at least "
+            f"{MIN_REPETITIONS} per side for an interval (run with --repetitions {MIN_REPETITIONS} or more)"
+        )
         return row
     if np.any(b <= 0) or np.any(c <= 0):
         row.reason = "a zero value: no ratio to estimate (the condition served nothing in a repetition)"
@@ -353,7 +419,7 @@ def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thre
     row.change_pct, row.low_pct, row.high_pct = _pct(ch["est"]), _pct(ch["low"]), _pct(ch["high"])
     row.method, row.coverage = ch["method"], ch["coverage"]
     # percent space, turned so that "up" is worse: regression when the whole interval is above T
-    worse_lo, worse_hi = ((-row.high_pct, -row.low_pct) if m.higher_is_better else (row.low_pct, row.high_pct))
+    worse_lo, worse_hi = (-row.high_pct, -row.low_pct) if m.higher_is_better else (row.low_pct, row.high_pct)
     t = threshold_pct
     # the threshold in the bad direction on the log scale, and which way is bad
     bad_dir = -1.0 if m.higher_is_better else 1.0
@@ -363,8 +429,13 @@ def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thre
     row.detectable_pct = abs(_pct(bad_log + bad_dir * (ch["high"] - ch["low"]) / 2))
     row.sd_log, row.k = ch["sd"], ch["k"]
     bad = "fell" if m.higher_is_better else "rose"
-    what = ("median of the paired ratios" if ch["method"] == "median" else
-             "mean of the paired log ratios" if paired else "Welch, log scale")
+    what = (
+        "median of the paired ratios"
+        if ch["method"] == "median"
+        else "mean of the paired log ratios"
+        if paired
+        else "Welch, log scale"
+    )
     interval = f"{row.interval_text} ({ch['coverage']:.0%} interval, {what})"
     if worse_lo > t:
         row.verdict = REGRESSION
@@ -380,51 +451,32 @@ def compare_values(condition: str, m: Metric, b: np.ndarray, c: np.ndarray, thre
         row.reason = f"no worse than {t:g}% across the interval {interval}; perhaps better"
     else:
         row.verdict = INCONCLUSIVE
-        row.repetitions_needed = repetitions_needed(ch["sd"], abs(bad_log - ch["est"]), ch["k"], level,
-                                                    method=ch["method"])
-        more = (f"about {row.repetitions_needed} repetitions per side would settle a change of this size at this "
-                "spread" if row.repetitions_needed else "more repetitions than is practical at this spread; a "
-                "quieter machine or longer cases would")
+        row.repetitions_needed = repetitions_needed(
+            ch["sd"], abs(bad_log - ch["est"]), ch["k"], level, method=ch["method"]
+        )
+        more = (
+            f"about {row.repetitions_needed} repetitions per side would settle a change of this size at this spread"
+            if row.repetitions_needed
+            else "more repetitions than is practical at this spread; a quieter machine or longer cases would"
+        )
         row.reason = f"the interval {interval} crosses the {t:g}% threshold: {more}"
     return row
 
 
-# --- trust ------------------------------------------------------------------------------
-
-def trust_problems(run: Run, label: str) -> list[str]:
-    """Why this run's figures cannot carry a verdict (empty: they can)."""
-    out = []
-    if run.meta.get("status") != "complete":
-        out.append(f"{label} run {run.run_id} is {run.meta.get('status')}: {run.meta.get('error')}")
-    results = analysis.case_results(run)
-    for r in results[results["generator_limited"].astype(bool)].itertuples():
-        out.append(f"{label} case {r.case_id} was generator-limited: {r.generator_limited_reason}")
-    if results.empty:
-        out.append(f"{label} run {run.run_id} has no complete case")
-        return out
-    other = results["other_cpu_pct"].median()
-    if pd.notna(other) and other > analysis.OTHER_CPU_WARN_PCT:
-        out.append(f"{label} run {run.run_id}: the machine was not quiet: processes other than the server and "
-                   f"Locust used {other:.0f}% of a core (median over cases, bound {analysis.OTHER_CPU_WARN_PCT:.0f}%)")
-    steal = results["steal_pct"].median()
-    if pd.notna(steal) and steal > STEAL_BOUND_PCT:
-        out.append(f"{label} run {run.run_id}: the hypervisor stole {steal:.0f}% of the CPU (median over cases, "
-                   f"bound {STEAL_BOUND_PCT:.0f}%)")
-    events = {c.get("case_id") for c in run.meta.get("cases", []) if c.get("events")}
-    for r in results.itertuples():
-        if r.case_id in events or not r.requests:
-            continue  # a case that kills a worker on purpose is expected to fail some requests
-        share = r.failures / r.requests * 100
-        if share > FAILURE_BOUND_PCT:
-            out.append(f"{label} case {r.case_id}: {r.failures:,} of {r.requests:,} requests failed ({share:.1f}%, "
-                       f"bound {FAILURE_BOUND_PCT:g}%): a server that fails fast can keep its rate of successes")
-    return out
-
-
 # --- the comparisons ---------------------------------------------------------------------
 
-def _rows(base: pd.DataFrame, cur: pd.DataFrame, thresholds: dict[str, float], metrics: list[str],
-          gate: set[str], *, paired: bool, same_machine: bool, level: float) -> list[Row]:
+
+def _rows(
+    base: pd.DataFrame,
+    cur: pd.DataFrame,
+    thresholds: dict[str, float],
+    metrics: list[str],
+    gate: set[str],
+    *,
+    paired: bool,
+    same_machine: bool,
+    level: float,
+) -> list[Row]:
     out: list[Row] = []
     for condition in dict.fromkeys([*base["condition"], *cur["condition"]]):
         b, c = base[base["condition"] == condition], cur[cur["condition"] == condition]
@@ -435,27 +487,64 @@ def _rows(base: pd.DataFrame, cur: pd.DataFrame, thresholds: dict[str, float], m
                 continue  # the metric does not apply (the baseline mode has no speedup over itself)
             gating = name in gate
             if c.empty:
-                row = Row(condition, name, NOT_COMPARED, threshold_pct=thresholds[name], n_baseline=len(b),
-                          reason="in the baseline but not in the current run (a condition the gate was asked "
-                                 "about was not measured: same scenario and options on both sides?)")
+                row = Row(
+                    condition,
+                    name,
+                    NOT_COMPARED,
+                    threshold_pct=thresholds[name],
+                    n_baseline=len(b),
+                    reason="in the baseline but not in the current run (a condition the gate was asked "
+                    "about was not measured: same scenario and options on both sides?)",
+                )
             elif b.empty:
-                row = Row(condition, name, NOT_COMPARED, threshold_pct=thresholds[name], n_current=len(c),
-                          reason="new in the current run: nothing to compare it with", gating=False)
+                row = Row(
+                    condition,
+                    name,
+                    NOT_COMPARED,
+                    threshold_pct=thresholds[name],
+                    n_current=len(c),
+                    reason="new in the current run: nothing to compare it with",
+                    gating=False,
+                )
                 out.append(row)
                 continue
             elif not m.portable and not same_machine:
-                row = Row(condition, name, NOT_COMPARED, threshold_pct=thresholds[name], n_baseline=len(b),
-                          n_current=len(c), reason="an absolute figure from different machines (CPU, cores or "
-                          "kernel differ); compare on one machine, e.g. harness run --against REF")
+                row = Row(
+                    condition,
+                    name,
+                    NOT_COMPARED,
+                    threshold_pct=thresholds[name],
+                    n_baseline=len(b),
+                    n_current=len(c),
+                    reason="an absolute figure from different machines (CPU, cores or "
+                    "kernel differ); compare on one machine, e.g. harness run --against REF",
+                )
             elif paired:
-                both = b.set_index("repetition")[m.column].to_frame("b").join(
-                    c.set_index("repetition")[m.column].to_frame("c"), how="inner").dropna()
-                row = compare_values(condition, m, both["b"].to_numpy(float), both["c"].to_numpy(float),
-                                     thresholds[name], paired=True, level=level)
+                both = (
+                    b.set_index("repetition")[m.column]
+                    .to_frame("b")
+                    .join(c.set_index("repetition")[m.column].to_frame("c"), how="inner")
+                    .dropna()
+                )
+                row = compare_values(
+                    condition,
+                    m,
+                    both["b"].to_numpy(float),
+                    both["c"].to_numpy(float),
+                    thresholds[name],
+                    paired=True,
+                    level=level,
+                )
             else:
-                row = compare_values(condition, m, b[m.column].dropna().to_numpy(float),
-                                     c[m.column].dropna().to_numpy(float), thresholds[name], paired=False,
-                                     level=level)
+                row = compare_values(
+                    condition,
+                    m,
+                    b[m.column].dropna().to_numpy(float),
+                    c[m.column].dropna().to_numpy(float),
+                    thresholds[name],
+                    paired=False,
+                    level=level,
+                )
             row.gating = gating
             if m.name in LATENCY_METRICS and "open" not in loads:
                 row.gating = False
@@ -466,36 +555,66 @@ def _rows(base: pd.DataFrame, cur: pd.DataFrame, thresholds: dict[str, float], m
     return out
 
 
-def compare_runs(baseline: Run, current: Run, thresholds_pct: dict[str, float] | None = None,
-                 metrics: list[str] | None = None, gate: list[str] | None = None,
-                 level: float = DEFAULT_LEVEL) -> Comparison:
+def compare_runs(
+    baseline: Run,
+    current: Run,
+    thresholds_pct: dict[str, float] | None = None,
+    metrics: list[str] | None = None,
+    gate: list[str] | None = None,
+    level: float = DEFAULT_LEVEL,
+) -> Comparison:
     """A stored baseline against a current run: independent repetitions (Welch)."""
     thresholds = {**DEFAULT_THRESHOLDS_PCT, **(thresholds_pct or {})}
     same = fingerprint(baseline.meta.get("machine", {})) == fingerprint(current.meta.get("machine", {}))
     out = Comparison(same_machine=same, level=level, baseline_label=baseline.run_id, current_label=current.run_id)
-    out.untrustworthy = trust_problems(baseline, "baseline") + trust_problems(current, "current")
-    out.rows = _rows(per_repetition(baseline), per_repetition(current), thresholds, metrics or list(METRICS),
-                     set(gate or DEFAULT_GATE), paired=False, same_machine=same, level=level)
+    out.untrustworthy = evidence.run_doubts(baseline, "baseline") + evidence.run_doubts(current, "current")
+    out.rows = _rows(
+        per_repetition(baseline),
+        per_repetition(current),
+        thresholds,
+        metrics or list(METRICS),
+        set(gate or DEFAULT_GATE),
+        paired=False,
+        same_machine=same,
+        level=level,
+    )
     return out
 
 
-def compare_ab(run: Run, thresholds_pct: dict[str, float] | None = None, metrics: list[str] | None = None,
-               gate: list[str] | None = None, level: float = DEFAULT_LEVEL) -> Comparison:
+def compare_ab(
+    run: Run,
+    thresholds_pct: dict[str, float] | None = None,
+    metrics: list[str] | None = None,
+    gate: list[str] | None = None,
+    level: float = DEFAULT_LEVEL,
+) -> Comparison:
     """An A/B run (harness run --against REF): base against new, paired by repetition."""
     thresholds = {**DEFAULT_THRESHOLDS_PCT, **(thresholds_pct or {})}
     against = run.meta.get("against") or {}
     base, new = split_sides(run)
-    out = Comparison(same_machine=True, paired=True, level=level,
-                     baseline_label=f"base ({against.get('ref', '?')} {str(against.get('commit', ''))[:10]})",
-                     current_label="new (" + ("working tree" + (", uncommitted changes" if against.get("work_dirty")
-                                                                else "") + ")"))
-    out.untrustworthy = trust_problems(run, "A/B")
-    out.rows = _rows(per_repetition(base), per_repetition(new), thresholds, metrics or list(METRICS),
-                     set(gate or DEFAULT_GATE), paired=True, same_machine=True, level=level)
+    out = Comparison(
+        same_machine=True,
+        paired=True,
+        level=level,
+        baseline_label=f"base ({against.get('ref', '?')} {str(against.get('commit', ''))[:10]})",
+        current_label="new (" + ("working tree" + (", uncommitted changes" if against.get("work_dirty") else "") + ")"),
+    )
+    out.untrustworthy = evidence.run_doubts(run, "A/B")
+    out.rows = _rows(
+        per_repetition(base),
+        per_repetition(new),
+        thresholds,
+        metrics or list(METRICS),
+        set(gate or DEFAULT_GATE),
+        paired=True,
+        same_machine=True,
+        level=level,
+    )
     return out
 
 
 # --- outputs ----------------------------------------------------------------------------
+
 
 def to_json(cmp: Comparison) -> dict[str, Any]:
     """`harness compare --json`: the verdict, its exit code and reasons, and one object per
@@ -505,57 +624,18 @@ def to_json(cmp: Comparison) -> dict[str, Any]:
         value = value.item() if hasattr(value, "item") else value
         return None if isinstance(value, float) and not math.isfinite(value) else value
 
-    return {"verdict": cmp.verdict, "exit_code": cmp.exit_code, "reasons": cmp.summary_lines(),
-            "untrustworthy": list(cmp.untrustworthy), "paired": cmp.paired, "same_machine": cmp.same_machine,
-            "level": cmp.level, "baseline": cmp.baseline_label, "current": cmp.current_label,
-            "rows": [{**{k: plain(v) for k, v in asdict(r).items()}, "interval": r.interval_text} for r in cmp.rows]}
-
-
-def markdown(cmp: Comparison, baseline: Run | None = None, current: Run | None = None) -> str:
-    """A summary for a CI job page: the verdict, why, and every row."""
-    kind = ("A/B in one run, paired by repetition" if cmp.paired else
-            "independent runs (Welch)" + ("" if cmp.same_machine else "; different machines: absolute figures "
-                                                                      "not compared"))
-    lines = [f"## harness compare: {cmp.verdict} (exit {cmp.exit_code})", "",
-             f"Baseline `{cmp.baseline_label}` vs current `{cmp.current_label}`: {kind}; change = current / "
-             f"baseline with its {cmp.level:.0%} interval, against each metric's threshold.", ""]
-    notes = cmp.summary_lines()
-    if notes:
-        lines += [f"- {n}" for n in notes] + [""]
-    lines += ["| condition | metric | baseline | current | change [interval] | threshold | verdict |",
-              "|---|---|---:|---:|---:|---:|---|"]
-    for r in cmp.rows:
-        why = f": {r.reason}" if r.verdict not in (UNCHANGED,) or not r.gating else ""
-        lines.append(f"| {r.condition} | {r.metric} | {analysis.fmt(r.baseline)} | {analysis.fmt(r.current)} | "
-                     f"{r.interval_text} | ±{r.threshold_pct:g}% | {r.verdict}{why} |")
-    return "\n".join(lines) + "\n"
-
-
-def junit_xml(cmp: Comparison) -> str:
-    """One test per metric and condition: a regression is a failure; a gating row that is
-    inconclusive or not compared is an error (the gate could not decide); informational
-    rows pass with their verdict in system-out."""
-    undecided = [r for r in cmp.gating_rows if r.verdict in (INCONCLUSIVE, NOT_COMPARED)]
-    suite = ET.Element("testsuite", name="harness compare", tests=str(len(cmp.rows)),
-                       failures=str(sum(r.verdict == REGRESSION and r.gating for r in cmp.rows)),
-                       errors=str(len(undecided) + (1 if cmp.untrustworthy else 0)),
-                       skipped=str(sum(r.verdict == NOT_COMPARED and not r.gating for r in cmp.rows)))
-    if cmp.untrustworthy:
-        case = ET.SubElement(suite, "testcase", classname="measurement", name="trustworthy")
-        ET.SubElement(case, "error", message="the measurement is not trustworthy").text = "\n".join(cmp.untrustworthy)
-    for r in cmp.rows:
-        case = ET.SubElement(suite, "testcase", classname=r.condition, name=r.metric)
-        detail = (f"baseline {analysis.fmt(r.baseline)}, current {analysis.fmt(r.current)}, change {r.interval_text}, "
-                  f"threshold {r.threshold_pct:g}%: {r.reason}")
-        if r.verdict == REGRESSION and r.gating:
-            ET.SubElement(case, "failure", message=f"{r.metric} regressed").text = detail
-        elif r.gating and r.verdict in (INCONCLUSIVE, NOT_COMPARED):
-            ET.SubElement(case, "error", message=f"{r.metric} {r.verdict}").text = detail
-        elif r.verdict == NOT_COMPARED:
-            ET.SubElement(case, "skipped", message=r.reason)
-        else:
-            ET.SubElement(case, "system-out").text = f"{r.verdict}: {detail}"
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+    return {
+        "verdict": cmp.verdict,
+        "exit_code": cmp.exit_code,
+        "reasons": cmp.summary_lines(),
+        "untrustworthy": list(cmp.untrustworthy),
+        "paired": cmp.paired,
+        "same_machine": cmp.same_machine,
+        "level": cmp.level,
+        "baseline": cmp.baseline_label,
+        "current": cmp.current_label,
+        "rows": [{**{k: plain(v) for k, v in asdict(r).items()}, "interval": r.interval_text} for r in cmp.rows],
+    }
 
 
 def parse_thresholds(items: list[str]) -> dict[str, Any]:
@@ -576,7 +656,7 @@ def parse_thresholds(items: list[str]) -> dict[str, Any]:
 
 
 def parse_gate(text: str | None) -> list[str]:
-    """"throughput,speedup" -> ["throughput", "speedup"]; ValueError for an unknown metric."""
+    """ "throughput,speedup" -> ["throughput", "speedup"]; ValueError for an unknown metric."""
     if not text:
         return list(DEFAULT_GATE)
     names = [n.strip() for n in text.split(",") if n.strip()]

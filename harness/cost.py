@@ -41,9 +41,14 @@ def perturbation_notes(results: pd.DataFrame, machine: dict[str, Any]) -> list[s
         return []
     check = machine.get("generator_selfcheck") or {}
     c_ms = check.get("c_generator_ms_per_request")
-    source = (f"{check.get('c_generator', 'a C generator')}, measured by `harness selfcheck` on "
-              f"{str(check.get('measured_at', '?'))[:10]}") if c_ms is not None else \
-        "no `harness selfcheck` stored for this machine, so a free generator is assumed: an upper bound"
+    source = (
+        (
+            f"{check.get('c_generator', 'a C generator')}, measured by `harness selfcheck` on "
+            f"{str(check.get('measured_at', '?'))[:10]}"
+        )
+        if c_ms is not None
+        else "no `harness selfcheck` stored for this machine, so a free generator is assumed: an upper bound"
+    )
     out = []
     for condition, g in results.groupby("condition", sort=False):
         units = pd.to_numeric(g["units"], errors="coerce")
@@ -57,12 +62,14 @@ def perturbation_notes(results: pd.DataFrame, machine: dict[str, Any]) -> list[s
         gain = float(pd.Series([estimated_gain(s, gm, c_ms or 0.0) for s, gm in zip(s_ms, g_ms)]).median())
         if not gain >= NOTE_FROM:
             continue
-        out.append(f"{condition}: the server's {units.median():.0f} workers could use every core, and Locust took "
-                   f"{used['generator_cpu_pct'].median():.0f}% of a core from them ({g_ms.median():.2f} ms of CPU "
-                   f"per request, beside the server's {s_ms.median():.2f} ms; {len(used)} of {len(g)} repetitions "
-                   f"used the whole machine). With a generator costing {c_ms or 0.0:.2f} ms per request ({source}), "
-                   f"throughput would be about {gain:.0%} higher; a speedup over a mode that left a core idle is "
-                   "understated by about as much.")
+        out.append(
+            f"{condition}: the server's {units.median():.0f} workers could use every core, and Locust took "
+            f"{used['generator_cpu_pct'].median():.0f}% of a core from them ({g_ms.median():.2f} ms of CPU "
+            f"per request, beside the server's {s_ms.median():.2f} ms; {len(used)} of {len(g)} repetitions "
+            f"used the whole machine). With a generator costing {c_ms or 0.0:.2f} ms per request ({source}), "
+            f"throughput would be about {gain:.0%} higher; a speedup over a mode that left a core idle is "
+            "understated by about as much."
+        )
     return out
 
 

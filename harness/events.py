@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.errors import HarnessError
 from harness.scenario import Case, Event
@@ -33,8 +34,14 @@ class EventRunner:
     of the `events` table. A HarnessError of an action is recorded in its row (`outcome`),
     not raised: what the server did is the measurement. Anything else is re-raised by join()."""
 
-    def __init__(self, case: Case, server: Server, window_start: Callable[[], float | None],
-                 load_running: Callable[[], bool], started_ts: float) -> None:
+    def __init__(
+        self,
+        case: Case,
+        server: Server,
+        window_start: Callable[[], float | None],
+        load_running: Callable[[], bool],
+        started_ts: float,
+    ) -> None:
         self.case = case
         self.server = server
         self.window_start = window_start
@@ -77,8 +84,14 @@ class EventRunner:
             start = self._wait_window_start()
             for event in sorted(self.case.events, key=lambda e: e.at_s):
                 if start is None or self._cancel.is_set():
-                    self._rows.append(self._row(event, None, {}, "skipped: the measurement window did not start "
-                                                                 "(Locust stopped before the warm-up ended)"))
+                    self._rows.append(
+                        self._row(
+                            event,
+                            None,
+                            {},
+                            "skipped: the measurement window did not start (Locust stopped before the warm-up ended)",
+                        )
+                    )
                     continue
                 delay = start + event.at_s - time.time()
                 if delay > 0 and self._cancel.wait(delay):  # a timer to the scheduled time, not a readiness guess
@@ -97,8 +110,12 @@ class EventRunner:
                 before = self.server.worker_pids()
                 in_flight = self.server.in_flight_by_pid()
                 getattr(self.server, event.action)(ACTION_TIMEOUT_S)
-                result = {"pids_before": before, "pids_after": self.server.worker_pids(), "done_ts": time.time(),
-                          "server_in_flight": sum(in_flight.values()) if in_flight else None}
+                result = {
+                    "pids_before": before,
+                    "pids_after": self.server.worker_pids(),
+                    "done_ts": time.time(),
+                    "server_in_flight": sum(in_flight.values()) if in_flight else None,
+                }
             elif event.action == "sigterm":
                 result = self.server.sigterm(self.case.shutdown_timeout_s + 10)
             else:  # pragma: no cover - Event validates the action
@@ -113,11 +130,18 @@ class EventRunner:
     def _row(self, event: Event, fired: float | None, result: dict[str, Any], outcome: str) -> dict[str, Any]:
         done = result.get("done_ts")
         return {
-            "case_id": self.case.case_id, "action": event.action, "at_s": event.at_s, "ts": fired,
-            "elapsed_s": None if fired is None else fired - self.started_ts, "pid": result.get("pid"),
+            "case_id": self.case.case_id,
+            "action": event.action,
+            "at_s": event.at_s,
+            "ts": fired,
+            "elapsed_s": None if fired is None else fired - self.started_ts,
+            "pid": result.get("pid"),
             "server_in_flight": result.get("server_in_flight"),
-            "pids_before": _pids(result.get("pids_before")), "pids_after": _pids(result.get("pids_after")),
-            "done_ts": done, "done_s": None if done is None or fired is None else done - fired,
-            "exit_code": result.get("exit_code"), "shutdown_timeout_s": self.case.shutdown_timeout_s,
+            "pids_before": _pids(result.get("pids_before")),
+            "pids_after": _pids(result.get("pids_after")),
+            "done_ts": done,
+            "done_s": None if done is None or fired is None else done - fired,
+            "exit_code": result.get("exit_code"),
+            "shutdown_timeout_s": self.case.shutdown_timeout_s,
             "outcome": outcome,
-        }  # fmt: skip
+        }

@@ -4,7 +4,7 @@ A number is measured; a claim ("as the usual advice says", "contradicts", a knee
 winner) is earned. A claim is on one of three levels (see design.md, "Verdicts"):
 firm, inconclusive (measured, but a condition below fails: say which and what would
 settle it) or not measured. These pure functions compute the conditions; the report's
-sentences (harness.report.story, analysis.sweep_findings) and, later, compare.py word them.
+sentences (harness.report.story, harness.report.sweeps) and, later, compare.py word them.
 
 The interval used everywhere is the distribution-free interval of the MEDIAN (what a bar
 shows), from order statistics: [x(k), x(n-k+1)] covers the true median with probability
@@ -14,10 +14,13 @@ shows), from order statistics: [x(k), x(n-k+1)] covers the true median with prob
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from harness.record import Run
 
 # Fewer repetitions than this give no interval at all (min..max of 2 covers the median only
 # half the time), so no claim resting on them is firm.
@@ -65,7 +68,7 @@ def below(a: Interval, b: Interval) -> bool:
 
 
 def side_of(interval: Interval, bound: float) -> str | None:
-    """"above" when all of the interval is at or above `bound`, "below" when all of it is
+    """ "above" when all of the interval is at or above `bound`, "below" when all of it is
     below, None when it straddles the bound or is missing."""
     if any(pd.isna(v) for v in interval):
         return None
@@ -87,8 +90,10 @@ def _per_condition(rows: pd.DataFrame) -> pd.DataFrame:
     repetition, analysis.case_results) or condition rows (analysis.condition_summary,
     whose `repetitions` column is there and whose CPU figures are already medians)."""
     agg: dict[str, tuple[str, Any]] = {
-        "other_cpu_pct": ("other_cpu_pct", "median"), "steal_pct": ("steal_pct", "median"),
-        "generator_limited": ("generator_limited", "any"), "failures": ("failures", "sum"),
+        "other_cpu_pct": ("other_cpu_pct", "median"),
+        "steal_pct": ("steal_pct", "median"),
+        "generator_limited": ("generator_limited", "any"),
+        "failures": ("failures", "sum"),
         "requests": ("requests", "sum"),
     }
     agg["repetitions"] = ("repetitions", "sum") if "repetitions" in rows.columns else ("condition", "size")
@@ -117,32 +122,88 @@ def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[
     few = c[c["repetitions"] < MIN_REPETITIONS]
     if not few.empty:
         counts = few["repetitions"].astype(int)
-        listed = (f"{counts.iloc[0]} of {'each of ' if len(counts) > 1 else ''}{', '.join(counts.index)}"
-                  if counts.nunique() == 1 else ", ".join(f"{n} of {name}" for name, n in counts.items()))
-        out.append(f"too few repetitions ({listed}; at least {MIN_REPETITIONS} each are needed for an interval of "
-                   "the median): more repetitions would settle it")
+        listed = (
+            f"{counts.iloc[0]} of {'each of ' if len(counts) > 1 else ''}{', '.join(counts.index)}"
+            if counts.nunique() == 1
+            else ", ".join(f"{n} of {name}" for name, n in counts.items())
+        )
+        out.append(
+            f"too few repetitions ({listed}; at least {MIN_REPETITIONS} each are needed for an interval of "
+            "the median): more repetitions would settle it"
+        )
     busy = _over(c, "other_cpu_pct", OTHER_CPU_WARN_PCT)
     if not busy.empty:
         listed = ", ".join(f"{v:.0f}% of a core in {name}" for name, v in busy.items())
-        out.append(f"the machine was not quiet (other processes used {listed}, medians; bound "
-                   f"{OTHER_CPU_WARN_PCT:.0f}%): a quieter machine would settle it")
+        out.append(
+            f"the machine was not quiet (other processes used {listed}, medians; bound "
+            f"{OTHER_CPU_WARN_PCT:.0f}%): a quieter machine would settle it"
+        )
     stolen = _over(c, "steal_pct", STEAL_BOUND_PCT)
     if not stolen.empty:
         listed = ", ".join(f"{v:.0f}% in {name}" for name, v in stolen.items())
-        out.append(f"the hypervisor stole CPU ({listed}; bound {STEAL_BOUND_PCT:.0f}%): a machine without a busy "
-                   "neighbour would settle it")
-    limited = c[c["generator_limited"].astype(bool)] if generator_matters and "generator_limited" in c \
-        else c.iloc[0:0]
+        out.append(
+            f"the hypervisor stole CPU ({listed}; bound {STEAL_BOUND_PCT:.0f}%): a machine without a busy "
+            "neighbour would settle it"
+        )
+    limited = c[c["generator_limited"].astype(bool)] if generator_matters and "generator_limited" in c else c.iloc[0:0]
     if not limited.empty:
-        out.append(f"the load generator was the limit in {', '.join(limited.index)}: fewer users or a heavier "
-                   "route would settle it")
+        out.append(
+            f"the load generator was the limit in {', '.join(limited.index)}: fewer users or a heavier "
+            "route would settle it"
+        )
     if {"failures", "requests"} <= set(c.columns):
         failing = c[c["failures"] > FAILURE_BOUND * c["requests"].clip(lower=1)]
         if not failing.empty:
-            listed = ", ".join(f"{f / max(r, 1):.1%} in {name}" for name, f, r
-                               in zip(failing.index, failing["failures"], failing["requests"]))
-            out.append(f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
-                       "fixed first (see raw/)")
+            listed = ", ".join(
+                f"{f / max(r, 1):.1%} in {name}"
+                for name, f, r in zip(failing.index, failing["failures"], failing["requests"])
+            )
+            out.append(
+                f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
+                "fixed first (see raw/)"
+            )
+    return out
+
+
+def run_doubts(run: Run, label: str) -> list[str]:
+    """Why this run's figures cannot carry the regression gate's verdict (empty: they can),
+    each reason naming the run or case (`label`: baseline, current, A/B). The gate's rules are
+    claim_doubts' bounds over a whole run: complete, no generator-limited case, a quiet
+    machine (median over cases), failures at most FAILURE_BOUND per case (a case with events
+    excepted); too few repetitions make a row not compared there, not an untrusted run."""
+    from harness import analysis  # analysis imports this module
+
+    out = []
+    if run.meta.get("status") != "complete":
+        out.append(f"{label} run {run.run_id} is {run.meta.get('status')}: {run.meta.get('error')}")
+    results = analysis.case_results(run)
+    for r in results[results["generator_limited"].astype(bool)].itertuples():
+        out.append(f"{label} case {r.case_id} was generator-limited: {r.generator_limited_reason}")
+    if results.empty:
+        out.append(f"{label} run {run.run_id} has no complete case")
+        return out
+    other = results["other_cpu_pct"].median()
+    if pd.notna(other) and other > analysis.OTHER_CPU_WARN_PCT:
+        out.append(
+            f"{label} run {run.run_id}: the machine was not quiet: processes other than the server and "
+            f"Locust used {other:.0f}% of a core (median over cases, bound {analysis.OTHER_CPU_WARN_PCT:.0f}%)"
+        )
+    steal = results["steal_pct"].median()
+    if pd.notna(steal) and steal > STEAL_BOUND_PCT:
+        out.append(
+            f"{label} run {run.run_id}: the hypervisor stole {steal:.0f}% of the CPU (median over cases, "
+            f"bound {STEAL_BOUND_PCT:.0f}%)"
+        )
+    events = {c.get("case_id") for c in run.meta.get("cases", []) if c.get("events")}
+    for r in results.itertuples():
+        if r.case_id in events or not r.requests:
+            continue  # a case that kills a worker on purpose is expected to fail some requests
+        share = r.failures / r.requests * 100
+        if share > FAILURE_BOUND * 100:
+            out.append(
+                f"{label} case {r.case_id}: {r.failures:,} of {r.requests:,} requests failed ({share:.1f}%, "
+                f"bound {FAILURE_BOUND * 100:g}%): a server that fails fast can keep its rate of successes"
+            )
     return out
 
 

@@ -195,10 +195,16 @@ class Guardian:
     def write_ledger(self) -> None:
         if self.ledger is None:
             return
-        data = {"harness_pid": self.harness_pid, "harness_started": self.harness_started,
-                "guard_pid": os.getpid(), "guard_started": psutil.Process().create_time(),
-                "run": str(self.run) if self.run else None, "cgroup": str(self.cgroup) if self.cgroup else None,
-                "temps": sorted(self.temps), "processes": sorted([p, t] for p, t in self.seen.items())}
+        data = {
+            "harness_pid": self.harness_pid,
+            "harness_started": self.harness_started,
+            "guard_pid": os.getpid(),
+            "guard_started": psutil.Process().create_time(),
+            "run": str(self.run) if self.run else None,
+            "cgroup": str(self.cgroup) if self.cgroup else None,
+            "temps": sorted(self.temps),
+            "processes": sorted([p, t] for p, t in self.seen.items()),
+        }
         text = json.dumps(data)
         if text == self._written:
             return
@@ -234,8 +240,11 @@ class Guardian:
         kill_identities({**self.seen, **self.tracked})
         for temp in self.temps:
             shutil.rmtree(temp, ignore_errors=True)
-        mark_interrupted(self.run, "the harness ended without finishing this run (killed by SIGKILL, or crashed); "
-                                   "the cases recorded before that are kept")
+        mark_interrupted(
+            self.run,
+            "the harness ended without finishing this run (killed by SIGKILL, or crashed); "
+            "the cases recorded before that are kept",
+        )
         if self.ledger is not None:
             self.ledger.unlink(missing_ok=True)
 

@@ -36,8 +36,10 @@ def is_loopback(host: str) -> bool:
 def check_host_allowed(host: str, what: str, allow_remote: bool) -> None:
     """Refuse a non-loopback host unless the user allowed it explicitly."""
     if not allow_remote and not is_loopback(host):
-        raise UsageError(f"{what} {host} is not a loopback address",
-                         "add --allow-remote to send load to (or accept workers from) another machine on purpose")
+        raise UsageError(
+            f"{what} {host} is not a loopback address",
+            "add --allow-remote to send load to (or accept workers from) another machine on purpose",
+        )
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,9 @@ def parse_target(url: str, allow_remote: bool = False) -> Target:
     if parts.scheme not in ("http", "https") or not parts.hostname or not _HOST_RE.match(parts.hostname):
         raise UsageError(f"--target {url!r} is not an http(s) URL with a host", "use the form http://HOST:PORT")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-        raise UsageError(f"--target {url!r} has a path, query or credentials",
-                         "give only http://HOST:PORT and the path with --path")
+        raise UsageError(
+            f"--target {url!r} has a path, query or credentials", "give only http://HOST:PORT and the path with --path"
+        )
     port = port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname
     check_host_allowed(host, "--target host", allow_remote)
@@ -92,8 +95,9 @@ def check_reachable(target: Target, path: str = "/") -> None:
         http_probe(target, path)
     except (OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise EnvironmentProblem(f"cannot reach --target {target.url}: {reason}",
-                                 "start the server first, or check the host and port") from exc
+        raise EnvironmentProblem(
+            f"cannot reach --target {target.url}: {reason}", "start the server first, or check the host and port"
+        ) from exc
 
 
 def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -104,3 +108,34 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     if not _HOST_RE.match(host) or (port_text and (not port_text.isdigit() or not 1 <= int(port_text) <= 65535)):
         raise UsageError(f"{text!r} is not HOST or HOST:PORT", "e.g. --master 10.0.0.5:5557")
     return host, int(port_text) if port_text else default_port
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on host right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node does: TIME_WAIT is not "taken"
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"port {port} on {host} is taken ({exc.strerror})",
+                "stop what listens there (`ss -ltnp`) or leave the port out so the harness picks a free one",
+            ) from exc
+
+
+def http_get(
+    host: str, port: int, path: str, timeout_s: float = 2.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()

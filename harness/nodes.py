@@ -25,7 +25,18 @@ from pathlib import Path
 from harness import procs
 from harness.errors import EnvironmentProblem, UsageError
 from harness.scenario import check_node_version as check_version
-from harness.servers.base import find_node
+
+
+def find_node() -> str:
+    """The node binary: $HARNESS_NODE or the first `node` on PATH."""
+    node = os.environ.get("HARNESS_NODE") or shutil.which("node")
+    if not node or not os.access(node, os.X_OK):
+        raise EnvironmentProblem(
+            "node was not found on PATH",
+            "install Node.js 20 or newer (https://nodejs.org or `apt-get install nodejs`), or set HARNESS_NODE",
+        )
+    return node
+
 
 FETCH_TIMEOUT_S = 300.0
 
@@ -40,8 +51,10 @@ def platform_package() -> str:
     system = {"Linux": "linux", "Darwin": "darwin"}.get(platform.system())
     arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
     if system is None or arch is None:
-        raise EnvironmentProblem(f"no Node package on npm for {platform.system()} {platform.machine()}",
-                                 "install that Node version yourself and set HARNESS_NODE")
+        raise EnvironmentProblem(
+            f"no Node package on npm for {platform.system()} {platform.machine()}",
+            "install that Node version yourself and set HARNESS_NODE",
+        )
     return f"node-{system}-{arch}"
 
 
@@ -65,15 +78,18 @@ def ensure_node(version: str) -> Path:
         return binary
     npm = shutil.which("npm")
     if npm is None:
-        raise EnvironmentProblem(f"Node {version} is not in {cache_dir()} and npm is not on PATH to fetch it",
-                                 "install npm (it comes with Node.js)")
+        raise EnvironmentProblem(
+            f"Node {version} is not in {cache_dir()} and npm is not on PATH to fetch it",
+            "install npm (it comes with Node.js)",
+        )
     package = f"{platform_package()}@{version}"
     cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix=f".fetch-{version}-") as tmp:
         work = Path(tmp)
         log = work / "npm.log"
-        proc = procs.spawn([npm, "pack", package, "--pack-destination", str(work), "--json", "--loglevel", "error"],
-                           log, cwd=work)
+        proc = procs.spawn(
+            [npm, "pack", package, "--pack-destination", str(work), "--json", "--loglevel", "error"], log, cwd=work
+        )
         try:
             code = proc.wait(timeout=FETCH_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -83,12 +99,15 @@ def ensure_node(version: str) -> Path:
         text = log.read_text(errors="replace") if log.is_file() else ""
         if code != 0:
             if code is not None and re.search(r"E404|ETARGET|No matching version", text):
-                raise UsageError(f"Node version {version} was not found in the npm registry ({package})",
-                                 "name a published version: `npm view node versions` lists them")
+                raise UsageError(
+                    f"Node version {version} was not found in the npm registry ({package})",
+                    "name a published version: `npm view node versions` lists them",
+                )
             last = next((line for line in reversed(text.splitlines()) if line.strip()), "no output")
-            raise EnvironmentProblem(f"cannot fetch {package} from the npm registry: "
-                                     f"{'timed out' if code is None else last[:200]}",
-                                     "check the network (`npm ping`), or set HARNESS_NODE to a local binary")
+            raise EnvironmentProblem(
+                f"cannot fetch {package} from the npm registry: {'timed out' if code is None else last[:200]}",
+                "check the network (`npm ping`), or set HARNESS_NODE to a local binary",
+            )
         tarballs = list(work.glob("*.tgz"))
         if len(tarballs) != 1:
             raise EnvironmentProblem(f"npm pack {package} left no tarball", f"see {log}")

@@ -38,12 +38,6 @@ WRITE_EVERY_S = 0.5  # preload.js's WRITE_EVERY_MS
 # a few write periods, for a process whose event loop is busy finishing its last requests.
 FRESH_TIMEOUT_S = 5.0
 
-PROCESS_COLUMNS = [
-    "case_id", "pid", "ppid", "worker_id", "requests", "probes", "responses", "event_loop_delay_p50_ms",
-    "event_loop_delay_p99_ms", "event_loop_delay_max_ms", "event_loop_utilization", "cpu_user_s", "cpu_system_s",
-    "rss_bytes", "started_ts", "written_ts", "final", "fresh",
-]  # fmt: skip
-
 
 def preload_path() -> Path:
     """The preload every app process loads: the harness's own (its checkout's server/, or the
@@ -53,8 +47,10 @@ def preload_path() -> Path:
     root = bundled.source_tree()
     path = (root / "server" if root is not None else bundled.DATA / "server") / PRELOAD_FILE
     if not path.is_file():
-        raise EnvironmentProblem(f"the harness's preload {path} is missing: this installation is incomplete",
-                                 "reinstall the harness, or run the app without it: --no-preload")
+        raise EnvironmentProblem(
+            f"the harness's preload {path} is missing: this installation is incomplete",
+            "reinstall the harness, or run the app without it: --no-preload",
+        )
     return path.resolve()
 
 
@@ -98,21 +94,32 @@ def _fresh(doc: dict[str, Any], since_ts: float) -> bool:
 
 
 def process_rows(case_id: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the `processes` table (columns PROCESS_COLUMNS), one per process, by pid."""
+    """Rows of the `processes` table (columns harness.record.PROCESS_COLUMNS), one per process, by pid."""
     rows = []
     for d in sorted(docs, key=lambda d: int(d["pid"])):
         eld = d.get("event_loop_delay_ms") or {}
-        rows.append({
-            "case_id": case_id, "pid": int(d["pid"]), "ppid": d.get("ppid"), "worker_id": str(d.get("worker_id") or ""),
-            "requests": _count(d.get("requests")), "probes": _count(d.get("probes")),
-            "responses": _count(d.get("responses")),
-            "event_loop_delay_p50_ms": _number(eld.get("p50")), "event_loop_delay_p99_ms": _number(eld.get("p99")),
-            "event_loop_delay_max_ms": _number(eld.get("max")),
-            "event_loop_utilization": _number(d.get("event_loop_utilization")),
-            "cpu_user_s": _number(d.get("cpu_user_s")), "cpu_system_s": _number(d.get("cpu_system_s")),
-            "rss_bytes": _number(d.get("rss_bytes")), "started_ts": _number(d.get("started_ts")),
-            "written_ts": _number(d.get("written_ts")), "final": bool(d.get("final")), "fresh": bool(d.get("fresh")),
-        })  # fmt: skip
+        rows.append(
+            {
+                "case_id": case_id,
+                "pid": int(d["pid"]),
+                "ppid": d.get("ppid"),
+                "worker_id": str(d.get("worker_id") or ""),
+                "requests": _count(d.get("requests")),
+                "probes": _count(d.get("probes")),
+                "responses": _count(d.get("responses")),
+                "event_loop_delay_p50_ms": _number(eld.get("p50")),
+                "event_loop_delay_p99_ms": _number(eld.get("p99")),
+                "event_loop_delay_max_ms": _number(eld.get("max")),
+                "event_loop_utilization": _number(d.get("event_loop_utilization")),
+                "cpu_user_s": _number(d.get("cpu_user_s")),
+                "cpu_system_s": _number(d.get("cpu_system_s")),
+                "rss_bytes": _number(d.get("rss_bytes")),
+                "started_ts": _number(d.get("started_ts")),
+                "written_ts": _number(d.get("written_ts")),
+                "final": bool(d.get("final")),
+                "fresh": bool(d.get("fresh")),
+            }
+        )
     return rows
 
 

@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import psutil
 
@@ -107,15 +107,24 @@ class Unit:
         self.temps: set[Path] = set()
         ledger = ledger_dir / f"{os.getpid()}.json" if ledger_dir is not None else None
         self.ledger = ledger
-        config = {"harness_pid": os.getpid(), "harness_started": psutil.Process().create_time(),
-                  "cgroup": str(self.cgroup) if self.cgroup else None, "ledger": str(ledger) if ledger else None,
-                  "run": str(run_path) if run_path else None}
+        config = {
+            "harness_pid": os.getpid(),
+            "harness_started": psutil.Process().create_time(),
+            "cgroup": str(self.cgroup) if self.cgroup else None,
+            "ledger": str(ledger) if ledger else None,
+            "run": str(run_path) if run_path else None,
+        }
         read_end, self._write_end = os.pipe()
         try:
             # -I: the guardian imports nothing from the working folder or PYTHONPATH
-            self.guard = subprocess.Popen([sys.executable, "-I", str(GUARD_SCRIPT), json.dumps(config)],
-                                          stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          start_new_session=True, close_fds=True)
+            self.guard = subprocess.Popen(
+                [sys.executable, "-I", str(GUARD_SCRIPT), json.dumps(config)],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError:
             os.close(self._write_end)
             self._discard_cgroup()
@@ -231,15 +240,24 @@ def reap_stale(folder: Path) -> list[tuple[str, str | None]]:
             continue  # its guardian is cleaning up right now
         killed = 0
         cgroup = data.get("cgroup")
-        if isinstance(cgroup, str) and Path(cgroup).name.startswith(CGROUP_PREFIX) and _cgroup2_mount() is not None \
-                and Path(cgroup).is_relative_to(_cgroup2_mount()):
+        if (
+            isinstance(cgroup, str)
+            and Path(cgroup).name.startswith(CGROUP_PREFIX)
+            and _cgroup2_mount() is not None
+            and Path(cgroup).is_relative_to(_cgroup2_mount())
+        ):
             killed += guard_mod.kill_cgroup(Path(cgroup))
         killed += guard_mod.kill_identities(identities)
         for temp in data.get("temps", []):
             if isinstance(temp, str) and _temp_of_ours(temp):
                 shutil.rmtree(temp, ignore_errors=True)
-        messages.append((f"a harness (pid {harness_pid}) was killed during run {data.get('run')}; "
-                         f"stopped {killed} process(es) it left behind", data.get("run")))
+        messages.append(
+            (
+                f"a harness (pid {harness_pid}) was killed during run {data.get('run')}; "
+                f"stopped {killed} process(es) it left behind",
+                data.get("run"),
+            )
+        )
         file.unlink(missing_ok=True)
     return messages
 
@@ -289,8 +307,10 @@ def spawn(
             )
     except OSError as exc:
         what = exc.filename or argv[0]
-        raise EnvironmentProblem(f"cannot start {Path(str(argv[0])).name}: {exc.strerror} ({what})",
-                                 "check that the program and its folder exist (`harness doctor`)") from None
+        raise EnvironmentProblem(
+            f"cannot start {Path(str(argv[0])).name}: {exc.strerror} ({what})",
+            "check that the program and its folder exist (`harness doctor`)",
+        ) from None
     owner.track(proc.pid)
     return proc
 
@@ -373,3 +393,14 @@ def stop_all(group_leaders: Sequence[subprocess.Popen], timeout_s: float = 10.0)
             except ProcessLookupError:
                 pass
     return [stop(p, timeout_s=timeout_s) for p in group_leaders]
+
+
+def first_output_line(argv: list[str]) -> str | None:
+    """The first line a short command prints (stdout, else stderr), e.g. `node --version`;
+    None if it cannot run or prints nothing within 10 s."""
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None

@@ -4,7 +4,10 @@ run.json is written when the run starts (status "running") and replaced atomical
 after every case and at the end ("complete", "interrupted" or "failed"), so a record
 on disk is always whole: an interrupted run keeps every finished case and is
 reportable. Every table is rewritten whole (temporary file, then rename) after each
-case. The columns are listed here and in results/README.md.
+case. The columns are listed here and in results/README.md, with the record's other
+vocabulary (NO_WORKER, PROBE_PREFIX): its writers (the Locust hooks, the preload's
+reader, run.py) and its readers (harness.analysis, the report) both import them from
+here, so importing this module stays cheap (no pandas: the Locust process imports it).
 
 Schema history:
   1  first version: single and cluster, closed load.
@@ -64,36 +67,76 @@ import os
 import platform
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from harness.errors import EnvironmentProblem, UsageError
-from harness.preload import PROCESS_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported where a table is read or written: `harness list`, `plan` and
     import pandas as pd  # `--help` never need it (about half a second of imports)
 
 SCHEMA_VERSION = 7
+# The record's vocabulary, shared by its writers (the Locust hooks, the preload's reader,
+# run.py) and its readers (harness.analysis, the report's figures):
+NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
+PROBE_PREFIX = "probe "  # request name of a probe route's responses: "probe /hello"
+# The processes table: one row per process that ran a user's app with the harness's preload.
+PROCESS_COLUMNS = [
+    "case_id",
+    "pid",
+    "ppid",
+    "worker_id",
+    "requests",
+    "probes",
+    "responses",
+    "event_loop_delay_p50_ms",
+    "event_loop_delay_p99_ms",
+    "event_loop_delay_max_ms",
+    "event_loop_utilization",
+    "cpu_user_s",
+    "cpu_system_s",
+    "rss_bytes",
+    "started_ts",
+    "written_ts",
+    "final",
+    "fresh",
+]
 # Columns each schema version added, with the value they take in an older record (what the
 # older version implied, or None where it did not measure it).
 _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
-    2: {"cases": {"load": "closed", "generator_processes": 1, "balance": "", "cap_waits": 0},
-        "workers": {"thread_id": ""}},
-    3: {"timeline": {"latency_p50_ms": None, "latency_p99_ms": None},
-        "cases": {"keepalive": True, "probe_path": "", "probe_rps": None}},
+    2: {
+        "cases": {"load": "closed", "generator_processes": 1, "balance": "", "cap_waits": 0},
+        "workers": {"thread_id": ""},
+    },
+    3: {
+        "timeline": {"latency_p50_ms": None, "latency_p99_ms": None},
+        "cases": {"keepalive": True, "probe_path": "", "probe_rps": None},
+    },
     # and the counters, events and requests tables: a record without them reads them as empty
-    4: {"cases": {"events": "", "shutdown_timeout_s": 5.0},
-        "workers": {"first_response_ts": None, "last_response_ts": None}},
-    5: {"cases": {"side": ""},
-        "endpoints": {"due": None, "sent": None, "dropped": None, "completed_in_phase": None, "send_lag_p99_ms": None,
-                      "send_lag_max_ms": None, "failure_latency_p50_ms": None, "failure_latency_p99_ms": None}},
+    4: {
+        "cases": {"events": "", "shutdown_timeout_s": 5.0},
+        "workers": {"first_response_ts": None, "last_response_ts": None},
+    },
+    5: {
+        "cases": {"side": ""},
+        "endpoints": {
+            "due": None,
+            "sent": None,
+            "dropped": None,
+            "completed_in_phase": None,
+            "send_lag_p99_ms": None,
+            "send_lag_max_ms": None,
+            "failure_latency_p50_ms": None,
+            "failure_latency_p99_ms": None,
+        },
+    },
     6: {"cases": {"locustfile": None, "locustfile_sha256": None, "shape": ""}},
     # and the processes table: a record without it reads it as empty
     7: {"cases": {"preload": False}},
@@ -102,13 +145,49 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
 TABLE_COLUMNS: dict[str, list[str]] = {
     # one row per case, in the order run
     "cases": [
-        "case_id", "index", "condition", "repetition", "mode", "workers", "schedule", "threads", "queue_limit",
-        "balance", "uv_threadpool_size", "route", "path", "load", "users", "target_rps", "max_in_flight",
-        "generator_processes", "warmup_s", "duration_s", "status", "error", "started_ts", "ended_ts",
-        "measure_start_ts", "measure_end_ts", "measured_s", "sent_rps", "cap_waits", "generator_cpu_pct",
+        "case_id",
+        "index",
+        "condition",
+        "repetition",
+        "mode",
+        "workers",
+        "schedule",
+        "threads",
+        "queue_limit",
+        "balance",
+        "uv_threadpool_size",
+        "route",
+        "path",
+        "load",
+        "users",
+        "target_rps",
+        "max_in_flight",
+        "generator_processes",
+        "warmup_s",
+        "duration_s",
+        "status",
+        "error",
+        "started_ts",
+        "ended_ts",
+        "measure_start_ts",
+        "measure_end_ts",
+        "measured_s",
+        "sent_rps",
+        "cap_waits",
+        "generator_cpu_pct",
         "generator_limited",
-        "generator_limited_reason", "port", "keepalive", "probe_path", "probe_rps", "shutdown_timeout_s", "events",
-        "side", "locustfile", "locustfile_sha256", "shape", "preload",
+        "generator_limited_reason",
+        "port",
+        "keepalive",
+        "probe_path",
+        "probe_rps",
+        "shutdown_timeout_s",
+        "events",
+        "side",
+        "locustfile",
+        "locustfile_sha256",
+        "shape",
+        "preload",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms.
     # Closed load: the phase of each response's completion time, latency_* and hdr_b64 of every
@@ -123,39 +202,104 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     # time (per second of the window, the rate the server answered at: completed_rps).
     # failure_latency_p50_ms / _p99_ms: latency of the failed responses alone (ms).
     "endpoints": [
-        "case_id", "phase", "name", "requests", "failures", "latency_mean_ms", "latency_p50_ms",
-        "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_p99_9_ms", "latency_max_ms", "hdr_b64",
-        "due", "sent", "dropped", "completed_in_phase", "send_lag_p99_ms", "send_lag_max_ms",
-        "failure_latency_p50_ms", "failure_latency_p99_ms",
+        "case_id",
+        "phase",
+        "name",
+        "requests",
+        "failures",
+        "latency_mean_ms",
+        "latency_p50_ms",
+        "latency_p90_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "latency_p99_9_ms",
+        "latency_max_ms",
+        "hdr_b64",
+        "due",
+        "sent",
+        "dropped",
+        "completed_in_phase",
+        "send_lag_p99_ms",
+        "send_lag_max_ms",
+        "failure_latency_p50_ms",
+        "failure_latency_p99_ms",
     ],
     # one row per case x phase x worker (x pool thread): responses the client received from it
     # (headers x-worker-id, x-pid, x-thread-id)
-    "workers": ["case_id", "phase", "worker_id", "pid", "thread_id", "requests", "first_response_ts",
-                "last_response_ts"],
+    "workers": [
+        "case_id",
+        "phase",
+        "worker_id",
+        "pid",
+        "thread_id",
+        "requests",
+        "first_response_ts",
+        "last_response_ts",
+    ],
     # one row per case x worker x snapshot (before | after the load): the worker's own /metrics
     "server_metrics": [
-        "case_id", "snapshot", "worker_id", "pid", "requests_total", "requests_route", "event_loop_utilization",
-        "event_loop_delay_p50_ms", "event_loop_delay_p99_ms", "event_loop_delay_max_ms", "rss_bytes",
+        "case_id",
+        "snapshot",
+        "worker_id",
+        "pid",
+        "requests_total",
+        "requests_route",
+        "event_loop_utilization",
+        "event_loop_delay_p50_ms",
+        "event_loop_delay_p99_ms",
+        "event_loop_delay_max_ms",
+        "rss_bytes",
     ],
     # one row per case x sample tick x process (see harness.sampling.SAMPLE_COLUMNS)
     "samples": [
-        "case_id", "ts", "elapsed_s", "phase", "pid", "role", "worker_id", "cpu_pct", "cpu_s", "rss_bytes",
-        "num_threads", "steal_pct",
+        "case_id",
+        "ts",
+        "elapsed_s",
+        "phase",
+        "pid",
+        "role",
+        "worker_id",
+        "cpu_pct",
+        "cpu_s",
+        "rss_bytes",
+        "num_threads",
+        "steal_pct",
     ],
     # one row per case x sample tick x thread of a server process: per-thread CPU
     "threads": ["case_id", "ts", "elapsed_s", "phase", "pid", "role", "tid", "thread_name", "cpu_s"],
     # one row per case x second x request name, client side
     "timeline": [
-        "case_id", "second", "elapsed_s", "phase", "name", "requests", "failures", "latency_mean_ms",
-        "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
+        "case_id",
+        "second",
+        "elapsed_s",
+        "phase",
+        "name",
+        "requests",
+        "failures",
+        "latency_mean_ms",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "latency_max_ms",
     ],
     # one row per case x counter, read after the load (counting routes only): store `memory`,
     # one row per worker (its own counter); store `redis`, one row (the shared key)
     "counters": ["case_id", "store", "worker_id", "pid", "value"],
     # one row per event fired during a case (harness.events): kill-worker, reload, restart, sigterm
     "events": [
-        "case_id", "action", "at_s", "ts", "elapsed_s", "pid", "server_in_flight", "pids_before", "pids_after",
-        "done_ts", "done_s", "exit_code", "shutdown_timeout_s", "outcome",
+        "case_id",
+        "action",
+        "at_s",
+        "ts",
+        "elapsed_s",
+        "pid",
+        "server_in_flight",
+        "pids_before",
+        "pids_after",
+        "done_ts",
+        "done_s",
+        "exit_code",
+        "shutdown_timeout_s",
+        "outcome",
     ],
     # one row per response of a case with events (others leave it empty), in completion order
     "requests": ["case_id", "phase", "start_ts", "done_ts", "latency_ms", "ok", "worker_id", "pid", "error"],
@@ -164,7 +308,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     # probes), event-loop delay (ms) and utilization, CPU (s) and RSS at its last write; fresh:
     # written after the load stopped (or at exit), final: written at exit
     "processes": PROCESS_COLUMNS,
-}  # fmt: skip
+}
 
 # Ids are text: a worker id or pid may be "?" when a response carried no headers.
 _DTYPES: dict[str, dict[str, Any]] = {
@@ -176,9 +320,19 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "counters": {"store": str, "worker_id": str},
     "processes": {"worker_id": str},
     "samples": {"worker_id": str},
-    "cases": {"schedule": str, "error": str, "balance": str, "load": str, "generator_limited_reason": str,
-              "probe_path": str, "events": str, "side": str, "locustfile": str, "locustfile_sha256": str,
-              "shape": str},
+    "cases": {
+        "schedule": str,
+        "error": str,
+        "balance": str,
+        "load": str,
+        "generator_limited_reason": str,
+        "probe_path": str,
+        "events": str,
+        "side": str,
+        "locustfile": str,
+        "locustfile_sha256": str,
+        "shape": str,
+    },
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -277,13 +431,10 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def _command_version(argv: list[str]) -> str | None:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if text else None
+def _first_output_line(argv: list[str]) -> str | None:
+    from harness import procs  # imported when a version is asked for: reading a record needs none of it
+
+    return procs.first_output_line(argv)
 
 
 def git_state(repo: Path) -> dict[str, Any]:
@@ -291,8 +442,8 @@ def git_state(repo: Path) -> dict[str, Any]:
     when `repo` is not a checkout's top (git would answer for an enclosing repository)."""
     if not (repo / ".git").exists():
         return {"commit": None, "dirty": None}
-    commit = _command_version(["git", "-C", str(repo), "rev-parse", "HEAD"])
-    status = _command_version(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
+    commit = _first_output_line(["git", "-C", str(repo), "rev-parse", "HEAD"])
+    status = _first_output_line(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
     if commit is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(status)}
@@ -339,7 +490,7 @@ def versions(node: str | None, repo: Path | None) -> dict[str, Any]:
 
     # Never `import locust` here: it monkey-patches the harness process with gevent.
     return {
-        "node": _command_version([node, "--version"]) if node else None,
+        "node": _first_output_line([node, "--version"]) if node else None,
         "locust": importlib.metadata.version("locust"),
         "python": sys.version.split()[0],
         "harness": __import__("harness").__version__,
@@ -367,13 +518,23 @@ class RunWriter:
             self.path.mkdir()
             (self.path / "raw").mkdir()
         except FileExistsError as exc:
-            raise UsageError(f"a run named {self.run_id} already exists in {self.results_dir}",
-                             "choose another --run-id") from exc
+            raise UsageError(
+                f"a run named {self.run_id} already exists in {self.results_dir}", "choose another --run-id"
+            ) from exc
         except OSError as exc:
-            raise EnvironmentProblem(f"cannot write results to {self.results_dir}: {exc.strerror}",
-                                     "choose a writable folder with --results") from exc
-        self.meta = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, "status": "running",
-                     "started_at": now_iso(), "ended_at": None, "error": None, "cases": [], **meta}
+            raise EnvironmentProblem(
+                f"cannot write results to {self.results_dir}: {exc.strerror}", "choose a writable folder with --results"
+            ) from exc
+        self.meta = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "status": "running",
+            "started_at": now_iso(),
+            "ended_at": None,
+            "error": None,
+            "cases": [],
+            **meta,
+        }
         with signals_deferred():  # the tables first: run.json never names a table that is not there
             for name in TABLE_COLUMNS:
                 write_table(self.path / f"{name}.csv", name, [])
@@ -441,14 +602,17 @@ def read_meta(path: Path) -> dict[str, Any]:
     one line naming the run and what is wrong, otherwise."""
     meta_path = path / "run.json"
     if not meta_path.is_file():
-        raise UsageError(f"{path} is not a run folder (no run.json)", "pass a folder under results/, see `harness list`")
+        raise UsageError(
+            f"{path} is not a run folder (no run.json)", "pass a folder under results/, see `harness list`"
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise UsageError(f"run {path.name}: run.json is not UTF-8 text: the record is damaged") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"run {path.name}: run.json is not valid JSON ({exc.msg}, line {exc.lineno}): "
-                         "the record is damaged") from None
+        raise UsageError(
+            f"run {path.name}: run.json is not valid JSON ({exc.msg}, line {exc.lineno}): the record is damaged"
+        ) from None
     except OSError as exc:
         raise UsageError(f"run {path.name}: run.json cannot be read: {exc.strerror}") from None
     if not isinstance(meta, dict):
@@ -457,8 +621,10 @@ def read_meta(path: Path) -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool):
         raise UsageError(f"run {path.name}: run.json has no schema_version: not a run record of this harness")
     if version > SCHEMA_VERSION:
-        raise UsageError(f"{path.name} was written with record schema {version}, newer than this harness reads "
-                         f"({SCHEMA_VERSION})", "upgrade the harness (git pull; make setup)")
+        raise UsageError(
+            f"{path.name} was written with record schema {version}, newer than this harness reads ({SCHEMA_VERSION})",
+            "upgrade the harness (git pull; make setup)",
+        )
     if version < 1:
         raise UsageError(f"{path.name} uses record schema {version}, older than any this harness reads")
     for key, kind in (("cases", list), ("scenario", dict), ("machine", dict), ("versions", dict)):
@@ -496,8 +662,9 @@ def load_run(path: Path | str) -> Run:
             frame = pd.DataFrame(columns=columns)
         if version == 1:  # version 2 added many columns: every one a version 1 table lacks is new
             for column in set(columns) - set(frame.columns):
-                frame[column] = next((added[name][column] for added in _ADDED_IN.values()
-                                      if column in added.get(name, {})), None)
+                frame[column] = next(
+                    (added[name][column] for added in _ADDED_IN.values() if column in added.get(name, {})), None
+                )
         for added_in, added in _ADDED_IN.items():
             if version < added_in:
                 for column, value in added.get(name, {}).items():
@@ -525,11 +692,47 @@ def list_runs(results_dir: Path) -> list[dict[str, Any]]:
         try:
             meta = read_meta(child)
         except UsageError as exc:
-            out.append({"run_id": child.name, "status": f"unreadable: {exc.message}", "scenario": None,
-                        "started_at": None, "cases": 0})
+            out.append(
+                {
+                    "run_id": child.name,
+                    "status": f"unreadable: {exc.message}",
+                    "scenario": None,
+                    "started_at": None,
+                    "cases": 0,
+                }
+            )
             continue
         scenario = meta.get("scenario", {}).get("name")
-        out.append({"run_id": child.name, "status": str(meta.get("status")),
-                    "scenario": scenario if isinstance(scenario, str) else None,
-                    "started_at": str(meta.get("started_at")), "cases": len(meta.get("cases", []))})
+        out.append(
+            {
+                "run_id": child.name,
+                "status": str(meta.get("status")),
+                "scenario": scenario if isinstance(scenario, str) else None,
+                "started_at": str(meta.get("started_at")),
+                "cases": len(meta.get("cases", [])),
+            }
+        )
     return out
+
+
+@contextlib.contextmanager
+def damaged_record_is_one_line(runs: list[Run]) -> Iterator[None]:
+    """A record whose values make no sense (hand-edited, damaged, hostile) ends the command with one line
+    naming the runs, not a traceback (--debug shows it)."""
+    import traceback
+
+    from harness.errors import HarnessError
+
+    try:
+        yield
+    except HarnessError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
+        if "--debug" in sys.argv:
+            traceback.print_exc()
+        names = ", ".join(r.run_id for r in runs)
+        raise UsageError(
+            f"the record of {names} cannot be analysed ({type(exc).__name__}: {str(exc)[:160]}): "
+            "it may be damaged, partial, edited by hand or of an older version",
+            "--debug shows where; re-running the scenario gives a whole record",
+        ) from None

@@ -5,19 +5,26 @@ processes exist right now (a cluster may re-fork a worker mid-run), reads psutil
 cumulative CPU times and RSS for each, and derives CPU % from the change since the last
 tick (100 % = one core). It also records the whole machine's busy and steal time,
 because on a shared 2-core machine the load generator and the server compete.
+
+window_cpu_by_pid reads the samples back: each process's average CPU over a window (for
+run.py's generator verdict when a case ends, and for harness.analysis afterwards).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from harness.servers.base import ProcInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Source = Callable[[], Iterable[ProcInfo]]
 
@@ -49,8 +56,9 @@ class _Tracked:
 class Sampler:
     """Collects rows (see SAMPLE_COLUMNS) from start() to stop()."""
 
-    def __init__(self, sources: list[Source], interval_s: float = 0.5,
-                 thread_roles: tuple[str, ...] = THREAD_ROLES) -> None:
+    def __init__(
+        self, sources: list[Source], interval_s: float = 0.5, thread_roles: tuple[str, ...] = THREAD_ROLES
+    ) -> None:
         self.sources = sources
         self.interval_s = interval_s
         self.thread_roles = thread_roles
@@ -136,9 +144,16 @@ class Sampler:
         except psutil.Error:
             return None
         for t in per_thread:
-            self.thread_rows.append({"ts": now, "pid": info.pid, "role": info.role, "tid": t.id,
-                                     "thread_name": self._thread_name(info.pid, t.id),
-                                     "cpu_s": t.user_time + t.system_time})
+            self.thread_rows.append(
+                {
+                    "ts": now,
+                    "pid": info.pid,
+                    "role": info.role,
+                    "tid": t.id,
+                    "thread_name": self._thread_name(info.pid, t.id),
+                    "cpu_s": t.user_time + t.system_time,
+                }
+            )
         cpu_pct = None
         if tracked.last_ts is not None and tracked.last_cpu_s is not None and now > tracked.last_ts:
             cpu_pct = 100.0 * (cpu_s - tracked.last_cpu_s) / (now - tracked.last_ts)
@@ -163,3 +178,18 @@ class Sampler:
             except OSError:
                 self._thread_names[key] = ""
         return self._thread_names[key]
+
+
+def window_cpu_by_pid(samples: pd.DataFrame, roles: tuple[str, ...]) -> pd.Series:
+    """Average CPU of each process of the given roles over the sampled window, % of one
+    core: the change of its cumulative CPU seconds over the time the samples span."""
+    import pandas as pd  # a sampler never needs it: only run.py's verdict and harness.analysis call this
+
+    if samples.empty:
+        return pd.Series(dtype=float)
+    span = samples["ts"].max() - samples["ts"].min()
+    sel = samples[samples["role"].isin(roles)]
+    if sel.empty or not span > 0:
+        return pd.Series(dtype=float)
+    per_pid = sel.sort_values("ts").groupby("pid")["cpu_s"].agg(["first", "last"])
+    return (per_pid["last"] - per_pid["first"]) / span * 100

@@ -19,21 +19,29 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness import modes as server_modes
 from harness.errors import UsageError
 
-MODES = ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2", "reuseport", "external")
-# Modes that can run a user's own app (`app=`, `--app`): the harness supplies the cluster wrapper.
-APP_MODES = ("single", "cluster", "nginx", "pm2")
+# What each server mode is (its label, its parameters, whether it runs one HTTP process or
+# `workers` of them, whether it can run a user's app, its events) is in harness/modes/.
 # An app file named like this is labelled by its folder (examples/hello-app/server.js: hello-app).
 _GENERIC_APP_NAMES = ("index", "server", "app", "main")
-# Modes with one HTTP process (workers must be 1); the others run `workers` server processes.
-ONE_PROCESS_MODES = ("single", "pool", "spawn-per-request")
 SCHEDULES = ("rr", "none")
 BALANCES = ("round_robin", "least_conn")
 MAX_THREADS = 64
 MAX_UV_THREADPOOL = 1024  # libuv's own upper bound
-ROUTES = ("/hello", "/cpu", "/pbkdf2", "/io", "/json", "/count/memory", "/count/redis", "/move/clone",
-          "/move/transfer", "/move/shared")
+ROUTES = (
+    "/hello",
+    "/cpu",
+    "/pbkdf2",
+    "/io",
+    "/json",
+    "/count/memory",
+    "/count/redis",
+    "/move/clone",
+    "/move/transfer",
+    "/move/shared",
+)
 # The data-moving demo's routes: each hands `mb` MB to a thread of the same process by a
 # structured clone, a transfer or a SharedArrayBuffer (server/move.js).
 MOVE_ROUTES = ("/move/clone", "/move/transfer", "/move/shared")
@@ -57,17 +65,8 @@ MAX_RATE_RPS = 100_000
 MAX_GENERATOR_PROCESSES = 64
 USERS_PER_GENERATOR_WARN = 500
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-# Events a case can fire during its measurement window, and the modes each works in.
-# kill-worker: SIGKILL one worker process (the cluster primary or PM2 forks a new one);
-# reload / restart: `pm2 reload` (rolling) / `pm2 restart` (all at once);
-# sigterm: SIGTERM to the server's top process (drain, then exit; forced after the
-# shutdown timeout). nginx is left out: its backends are not replaced when they die.
-EVENT_MODES: dict[str, tuple[str, ...]] = {
-    "kill-worker": ("cluster", "pm2"),
-    "reload": ("pm2",),
-    "restart": ("pm2",),
-    "sigterm": ("single", "cluster", "pool", "spawn-per-request"),
-}
+# Events a case can fire during its measurement window: harness.modes.ACTIONS says what each
+# does, each mode which it supports (nginx none: its backends are not replaced when they die).
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0  # the server's --shutdown-timeout-ms default
 NODE_VERSION_RE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}$")  # an exact Node.js version, e.g. 22.12.0
 
@@ -80,7 +79,8 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _whole(value: Any, what: str, lo: int, hi: int) -> int:
+def whole(value: Any, what: str, lo: int, hi: int) -> int:
+    """value, if it is a whole number from lo to hi; else a UsageError naming `what` (a field or an option)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise UsageError(f"{what} must be a whole number, got {value!r}", f"use a value from {lo} to {hi}")
     if not lo <= value <= hi:
@@ -91,8 +91,10 @@ def _whole(value: Any, what: str, lo: int, hi: int) -> int:
 def check_node_version(version: Any) -> str:
     """An exact Node.js version such as 22.12.0 (a range would leave the record ambiguous)."""
     if not isinstance(version, str) or not NODE_VERSION_RE.match(version):
-        raise UsageError(f"node_version {version!r} is not a full version like 22.12.0",
-                         "name an exact version (`npm view node versions` lists them)")
+        raise UsageError(
+            f"node_version {version!r} is not a full version like 22.12.0",
+            "name an exact version (`npm view node versions` lists them)",
+        )
     return version
 
 
@@ -106,7 +108,7 @@ def _seconds(value: Any, what: str, lo: float, hi: float) -> float:
 
 @dataclass(frozen=True)
 class Event:
-    """Something done to the server while the load runs: `action` (one of EVENT_MODES),
+    """Something done to the server while the load runs: `action` (one of harness.modes.ACTIONS),
     `at_s` seconds after the measurement window starts. It is part of the condition (its
     label is `action@at_s`), so a case with an event is never averaged with one without."""
 
@@ -114,8 +116,8 @@ class Event:
     at_s: float
 
     def __post_init__(self) -> None:
-        if self.action not in EVENT_MODES:
-            raise UsageError(f"unknown event action {self.action!r}", f"use one of: {', '.join(EVENT_MODES)}")
+        if self.action not in server_modes.ACTIONS:
+            raise UsageError(f"unknown event action {self.action!r}", f"use one of: {', '.join(server_modes.ACTIONS)}")
         _seconds(self.at_s, f"event {self.action} at_s", 0, 3600)
 
     @property
@@ -142,7 +144,7 @@ class ServerSpec:
     shutdown_timeout_s: how long each server process drains on SIGTERM before it
         force-exits (exit code 1); the server's own default is 5 s.
     events: what to do to the server during the measurement window (Event), e.g.
-        (Event("kill-worker", 2),); each mode supports some actions only (EVENT_MODES).
+        (Event("kill-worker", 2),); each mode supports some actions only (harness.modes, Mode.events).
     node_version: any mode: run this exact Node.js version (e.g. "22.12.0"), fetched once from
         the npm registry into a cache (None: the machine's node). The reuseport mode needs 22.12+.
     app: single, cluster, nginx and pm2: run this Node server file (one that listens on the
@@ -169,79 +171,73 @@ class ServerSpec:
     preload: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UsageError(f"unknown server mode {self.mode!r}", f"use one of: {', '.join(MODES)}")
+        mode = server_modes.get(self.mode)  # a UsageError that lists the modes
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}", f"use one of: {', '.join(SCHEDULES)}")
         if self.balance not in BALANCES:
             raise UsageError(f"unknown balance {self.balance!r}", f"use one of: {', '.join(BALANCES)}")
         if self.workers != "cores":
-            _whole(self.workers, "workers", 1, MAX_WORKERS)
+            whole(self.workers, "workers", 1, MAX_WORKERS)
         if self.threads != "cores":
-            _whole(self.threads, "threads", 1, MAX_THREADS)
+            whole(self.threads, "threads", 1, MAX_THREADS)
         if self.queue_limit is not None:
-            _whole(self.queue_limit, "queue_limit", 0, 1_000_000)
+            whole(self.queue_limit, "queue_limit", 0, 1_000_000)
         if self.uv_threadpool_size is not None:
-            _whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
+            whole(self.uv_threadpool_size, "uv_threadpool_size", 1, MAX_UV_THREADPOOL)
         if self.node_version is not None:
             check_node_version(self.node_version)
         if self.app is not None:
-            if self.mode not in APP_MODES:
-                raise UsageError(f"mode {self.mode} cannot run your own app", f"use one of: {', '.join(APP_MODES)}")
+            if not mode.runs_app:
+                raise UsageError(f"mode {self.mode} cannot run your own app", f"use one of: {', '.join(app_modes())}")
             if not isinstance(self.app, str) or not Path(self.app).is_file():
-                raise UsageError(f"app file {self.app!r} does not exist",
-                                 "give the path of your server's .js file (it must listen on the port in PORT)")
+                raise UsageError(
+                    f"app file {self.app!r} does not exist",
+                    "give the path of your server's .js file (it must listen on the port in PORT)",
+                )
         if not isinstance(self.preload, bool):
             raise UsageError(f"preload of mode {self.mode} is {self.preload!r}, not True or False")
-        if (self.mode == "external") != (self.target is not None):
-            raise UsageError("mode external needs target=URL, and only mode external takes a target",
-                             "use --target http://HOST:PORT on the command line")
+        if ("target" in mode.takes) != (self.target is not None):
+            raise UsageError(
+                "mode external needs target=URL, and only mode external takes a target",
+                "use --target http://HOST:PORT on the command line",
+            )
         if self.target is not None:
             from harness.net import parse_target
 
             parse_target(self.target, allow_remote=True)  # the loopback rule is checked when the run starts
-        if self.mode in ONE_PROCESS_MODES and self.workers not in (1, "cores"):
-            raise UsageError(f"mode {self.mode} runs exactly one HTTP process",
-                             "drop workers=, or use mode cluster, nginx or pm2")
+        if mode.one_process and self.workers not in (1, "cores"):
+            raise UsageError(
+                f"mode {self.mode} runs exactly one HTTP process", "drop workers=, or use mode cluster, nginx or pm2"
+            )
         _seconds(self.shutdown_timeout_s, "shutdown_timeout_s", 0, 600)
         if isinstance(self.events, list):
             object.__setattr__(self, "events", tuple(self.events))
         if not isinstance(self.events, tuple) or not all(isinstance(e, Event) for e in self.events):
             raise UsageError(f"events of mode {self.mode} must be a list of Event(action, at_s)")
         for event in self.events:
-            if self.mode not in EVENT_MODES[event.action]:
-                raise UsageError(f"event {event.action} is not supported by mode {self.mode}",
-                                 f"modes that support it: {', '.join(EVENT_MODES[event.action])}")
+            if event.action not in mode.events:
+                raise UsageError(
+                    f"event {event.action} is not supported by mode {self.mode}",
+                    f"modes that support it: {', '.join(server_modes.event_modes()[event.action])}",
+                )
         if len({e.at_s for e in self.events}) < len(self.events):
             raise UsageError(f"two events of mode {self.mode} at the same time", "give each event its own at_s")
         last = max(self.events, key=lambda e: e.at_s, default=None)
         if any(e.action == "sigterm" for e in self.events) and last is not None and last.action != "sigterm":
-            raise UsageError(f"event sigterm of mode {self.mode} is followed by {last.label}",
-                             "sigterm stops the server: make it the last event")
+            raise UsageError(
+                f"event sigterm of mode {self.mode} is followed by {last.label}",
+                "sigterm stops the server: make it the last event",
+            )
 
-    def resolved(self) -> "ServerSpec":
+    def resolved(self) -> ServerSpec:
         cores = machine_cores()
-        workers = 1 if self.mode in ONE_PROCESS_MODES + ("external",) else (
-            cores if self.workers == "cores" else self.workers)
+        workers = 1 if server_modes.get(self.mode).one_process else (cores if self.workers == "cores" else self.workers)
         return replace(self, workers=workers, threads=cores if self.threads == "cores" else self.threads)
 
     @property
     def label(self) -> str:
         """Short name of the setup, as reports show it (call on a resolved spec)."""
-        if self.mode == "single":
-            label = "single"
-        elif self.mode == "cluster":
-            label = f"cluster-{self.schedule}-{self.workers}w"
-        elif self.mode == "pool":
-            label = f"pool-{self.threads}t" + (f"-q{self.queue_limit}" if self.queue_limit is not None else "")
-        elif self.mode == "spawn-per-request":
-            label = "spawn-per-request"
-        elif self.mode == "nginx":
-            label = f"nginx-{self.balance.replace('_', '-')}-{self.workers}w"
-        elif self.mode == "external":
-            label = "external"
-        else:
-            label = f"{self.mode}-{self.workers}w"
+        label = server_modes.get(self.mode).label(self)
         if self.uv_threadpool_size is not None:
             label += f"-uv{self.uv_threadpool_size}"
         if self.shutdown_timeout_s != DEFAULT_SHUTDOWN_TIMEOUT_S:
@@ -278,14 +274,17 @@ class Workload:
             raise UsageError(f"unknown route {self.route!r}", f"use one of: {', '.join(ROUTES)}")
         if self.probe is not None and self.probe not in ROUTES:
             raise UsageError(f"unknown probe route {self.probe!r}", f"use one of: {', '.join(ROUTES)}")
-        if isinstance(self.probe_rps, bool) or not isinstance(self.probe_rps, (int, float)) \
-                or not 0.1 <= self.probe_rps <= MAX_PROBE_RPS:
+        if (
+            isinstance(self.probe_rps, bool)
+            or not isinstance(self.probe_rps, (int, float))
+            or not 0.1 <= self.probe_rps <= MAX_PROBE_RPS
+        ):
             raise UsageError(f"probe_rps must be a number from 0.1 to {MAX_PROBE_RPS:g}, got {self.probe_rps!r}")
         if self.param is not None:
             if self.route not in ROUTE_PARAMS:
                 raise UsageError(f"route {self.route} takes no parameter, got {self.param!r}")
             name, lo, hi = ROUTE_PARAMS[self.route]
-            _whole(self.param, f"{self.route} {name}", lo, hi)
+            whole(self.param, f"{self.route} {name}", lo, hi)
 
     @property
     def path(self) -> str:
@@ -310,14 +309,16 @@ class PathWorkload(Workload):
     query: str = ""
 
     @classmethod
-    def of(cls, path: str) -> "PathWorkload":
+    def of(cls, path: str) -> PathWorkload:
         route, _, query = path.partition("?")
         return cls(route, None, query=query)
 
     def __post_init__(self) -> None:
         if not isinstance(self.route, str) or not _PATH_RE.match(self.path) or self.param is not None:
-            raise UsageError(f"path {self.path!r} is not a request path",
-                             "give a path that starts with / and has no spaces, e.g. --path /users?id=3")
+            raise UsageError(
+                f"path {self.path!r} is not a request path",
+                "give a path that starts with / and has no spaces, e.g. --path /users?id=3",
+            )
 
     @property
     def path(self) -> str:
@@ -333,7 +334,7 @@ class ClosedLoad:
     keepalive: bool = True  # False: a new connection for every request (Connection: close)
 
     def __post_init__(self) -> None:
-        _whole(self.users, "users", 1, MAX_USERS)
+        whole(self.users, "users", 1, MAX_USERS)
         if not isinstance(self.keepalive, bool):
             raise UsageError(f"keepalive must be True or False, got {self.keepalive!r}")
 
@@ -354,10 +355,13 @@ class OpenLoad:
     max_in_flight: int = 1000
 
     def __post_init__(self) -> None:
-        if isinstance(self.rate_rps, bool) or not isinstance(self.rate_rps, (int, float)) \
-                or not 0.1 <= self.rate_rps <= MAX_RATE_RPS:
+        if (
+            isinstance(self.rate_rps, bool)
+            or not isinstance(self.rate_rps, (int, float))
+            or not 0.1 <= self.rate_rps <= MAX_RATE_RPS
+        ):
             raise UsageError(f"rate_rps must be a number from 0.1 to {MAX_RATE_RPS}, got {self.rate_rps!r}")
-        _whole(self.max_in_flight, "max_in_flight", 1, 10000)
+        whole(self.max_in_flight, "max_in_flight", 1, 10000)
 
     kind = "open"
 
@@ -386,7 +390,7 @@ class LocustfileWorkload(Workload):
             raise UsageError("a locustfile workload is made by LocustfileWorkload.of(path, sha256)")
 
     @classmethod
-    def of(cls, locustfile: str, sha256: str) -> "LocustfileWorkload":
+    def of(cls, locustfile: str, sha256: str) -> LocustfileWorkload:
         return cls(AGGREGATE_NAME, None, locustfile=locustfile, sha256=sha256)
 
     @property
@@ -411,7 +415,7 @@ class LocustfileLoad:
     shape_s: float | None = None
 
     def __post_init__(self) -> None:
-        _whole(self.users, "users", 1, MAX_USERS)
+        whole(self.users, "users", 1, MAX_USERS)
         if bool(self.shape) != (self.shape_s is not None):
             raise UsageError("a locustfile load with a shape needs its length (shape_s), and only then")
         if self.shape_s is not None:
@@ -527,8 +531,18 @@ def side_of(condition: str) -> tuple[str, str | None]:
 QUICK_KEYS = ("duration_s", "warmup_s", "repetitions", "users", "rate_rps", "parts")
 
 
+def app_modes() -> tuple[str, ...]:
+    """The modes that can run a user's own app (`app=`, `--app`)."""
+    return tuple(m.name for m in server_modes.all_modes() if m.runs_app)
+
+
 def _multi_process(server: ServerSpec) -> bool:
-    return server.mode not in ONE_PROCESS_MODES + ("external",)
+    return not server_modes.get(server.mode).one_process
+
+
+def _takes(parameter: str) -> Any:
+    """Whether a server's mode takes a ServerSpec parameter (e.g. threads: the pools)."""
+    return lambda server: parameter in server_modes.get(server.mode).takes
 
 
 def _default_server(mode: str) -> ServerSpec:
@@ -536,7 +550,7 @@ def _default_server(mode: str) -> ServerSpec:
     return ServerSpec(mode, workers="cores") if _multi_process(ServerSpec(mode)) else ServerSpec(mode)
 
 
-def _times(servers: list[ServerSpec], attr: str, values: "list | None", applies: Any) -> list[ServerSpec]:
+def _times(servers: list[ServerSpec], attr: str, values: list | None, applies: Any) -> list[ServerSpec]:
     """Each server `applies` takes once per value of `attr`; the others stay as they are."""
     if not values:
         return servers
@@ -570,7 +584,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise UsageError(f"scenario name {self.name!r} is not a short lowercase name", "use letters, digits, - and _")
+            raise UsageError(
+                f"scenario name {self.name!r} is not a short lowercase name", "use letters, digits, - and _"
+            )
         if self.parts:
             if self.servers or self.workloads or self.loads:
                 raise UsageError(f"scenario {self.name}: give parts, or servers + workloads + loads, not both")
@@ -580,9 +596,9 @@ class Scenario:
                 object.__setattr__(self, attr, _as_tuple_of(f"scenario {self.name}", attr, getattr(self, attr), kind))
         _seconds(self.duration_s, "duration_s", 1, 3600)
         _seconds(self.warmup_s, "warmup_s", 0, 600)
-        _whole(self.repetitions, "repetitions", 1, 100)
-        _whole(self.seed, "seed", 0, 2**31)
-        _whole(self.generator_processes, "generator_processes", 1, MAX_GENERATOR_PROCESSES)
+        whole(self.repetitions, "repetitions", 1, 100)
+        whole(self.seed, "seed", 0, 2**31)
+        whole(self.generator_processes, "generator_processes", 1, MAX_GENERATOR_PROCESSES)
         if self.sides and tuple(self.sides) != AB_SIDES:
             raise UsageError(f"scenario {self.name}: sides must be {AB_SIDES} or empty")
         if not isinstance(self.quick, dict) or set(self.quick) - set(QUICK_KEYS):
@@ -592,16 +608,18 @@ class Scenario:
         for server in (server for part in self.grids for server in part.servers):
             for event in server.events:
                 if event.at_s >= self.duration_s:
-                    raise UsageError(f"scenario {self.name}: event {event.label} of {server.mode} is not inside the "
-                                     f"{self.duration_s:g} s measurement window",
-                                     "give it an at_s below duration_s (also below the quick variant's)")
+                    raise UsageError(
+                        f"scenario {self.name}: event {event.label} of {server.mode} is not inside the "
+                        f"{self.duration_s:g} s measurement window",
+                        "give it an at_s below duration_s (also below the quick variant's)",
+                    )
 
     @property
     def grids(self) -> tuple[Part, ...]:
         """The scenario's grids: its parts, or the one grid of servers x workloads x loads."""
         return self.parts or (Part(self.servers, self.workloads, self.loads),)
 
-    def with_overrides(self, **overrides: Any) -> "Scenario":
+    def with_overrides(self, **overrides: Any) -> Scenario:
         """A copy with overrides (None values are ignored); `users` replaces every load with
         a closed load of that many users (keeping each closed load's keep-alive or connection
         per request), `rate_rps` with an open load at that rate."""
@@ -627,14 +645,19 @@ class Scenario:
             return replace(result, parts=tuple(replace(p, loads=loads(p.loads)) for p in result.parts))
         return replace(result, loads=loads(result.loads))
 
-    def with_servers(self, **changes: Any) -> "Scenario":
+    def with_servers(self, **changes: Any) -> Scenario:
         """A copy whose every ServerSpec has these fields changed (None values are ignored),
         e.g. node_version="22.12.0" for `--node-version`; each spec is validated again."""
         changes = {k: v for k, v in changes.items() if v is not None}
         return replace(self, servers=tuple(replace(s, **changes) for s in self.servers)) if changes else self
 
-    def swept(self, modes: "list[str] | None" = None, workers: "list[int | str] | None" = None,
-              threads: "list[int | str] | None" = None, uv_threadpool_sizes: "list[int] | None" = None) -> "Scenario":
+    def swept(
+        self,
+        modes: list[str] | None = None,
+        workers: list[int | str] | None = None,
+        threads: list[int | str] | None = None,
+        uv_threadpool_sizes: list[int] | None = None,
+    ) -> Scenario:
         """The command line's sweeps (`--modes`, `--workers`, `--threads`, `--uv-threadpool-size`):
         each grid's servers multiplied by the lists, so the conditions run interleaved like a
         scenario file's and form the sweeps the report marks knees on (harness.analysis.sweeps).
@@ -652,43 +675,55 @@ class Scenario:
             out = list(servers)
             if modes:
                 for mode in modes:
-                    if mode not in MODES or mode == "external":
-                        raise UsageError(f"--modes: unknown server mode {mode!r}",
-                                         f"use some of: {', '.join(m for m in MODES if m != 'external')}")
+                    if mode not in server_modes.names(selectable=True):
+                        raise UsageError(
+                            f"--modes: unknown server mode {mode!r}",
+                            f"use some of: {', '.join(server_modes.names(selectable=True))}",
+                        )
                 out = [s for mode in modes for s in ([s for s in out if s.mode == mode] or [_default_server(mode)])]
             out = _times(out, "workers", workers, _multi_process)
-            out = _times(out, "threads", threads, lambda s: s.mode == "pool")
-            out = _times(out, "uv_threadpool_size", uv_threadpool_sizes, lambda s: s.mode != "external")
+            out = _times(out, "threads", threads, _takes("threads"))
+            out = _times(
+                out, "uv_threadpool_size", uv_threadpool_sizes, lambda s: server_modes.get(s.mode).starts_server
+            )
             seen: dict[str, ServerSpec] = {}
             for s in out:  # the same server twice (e.g. two specs that now differ in nothing) runs once
                 seen.setdefault(f"{s.resolved().label} {events_label(s.events)}", s)
             return tuple(seen.values())
 
         grids = self.grids
-        for flag, values, takes in (("--workers", workers, _multi_process),
-                                    ("--threads", threads, lambda s: s.mode == "pool")):
+        for flag, values, takes in (("--workers", workers, _multi_process), ("--threads", threads, _takes("threads"))):
             if values and not any(takes(s) for part in grids for s in expand(part.servers)):
                 what = "several processes (cluster, nginx, pm2, reuseport)" if flag == "--workers" else "a pool"
-                raise UsageError(f"{flag}: no server of scenario {self.name} runs {what}",
-                                 f"add --modes {'cluster' if flag == '--workers' else 'pool'}, or use a scenario "
-                                 "with such a server, e.g. modes")
+                raise UsageError(
+                    f"{flag}: no server of scenario {self.name} runs {what}",
+                    f"add --modes {'cluster' if flag == '--workers' else 'pool'}, or use a scenario "
+                    "with such a server, e.g. modes",
+                )
         if self.parts:
             return replace(self, parts=tuple(replace(p, servers=expand(p.servers)) for p in self.parts))
         return replace(self, servers=expand(self.servers))
 
-    def quick_variant(self) -> "Scenario":
+    def quick_variant(self) -> Scenario:
         return self.with_overrides(**self.quick)
 
     def cases(self) -> list[Case]:
         """Every case in the order it runs: repetition by repetition, conditions interleaved."""
-        conditions = [c for part in self.grids for c in
-                      itertools.product((s.resolved() for s in part.servers), part.workloads, part.loads)]
-        labels = [f"{server.label} {work.label} {load.label} {events_label(server.events)}"
-                  for server, work, load in conditions]
+        conditions = [
+            c
+            for part in self.grids
+            for c in itertools.product((s.resolved() for s in part.servers), part.workloads, part.loads)
+        ]
+        labels = [
+            f"{server.label} {work.label} {load.label} {events_label(server.events)}"
+            for server, work, load in conditions
+        ]
         repeated = sorted({c for c in labels if labels.count(c) > 1})
         if repeated:
-            raise UsageError(f"scenario {self.name}: condition {repeated[0]!r} appears twice",
-                             "each server x workload x load may appear in one part only")
+            raise UsageError(
+                f"scenario {self.name}: condition {repeated[0]!r} appears twice",
+                "each server x workload x load may appear in one part only",
+            )
         rng = random.Random(self.seed)
         cases: list[Case] = []
         for rep in range(1, self.repetitions + 1):
@@ -698,11 +733,15 @@ class Scenario:
             sides = self.sides if rep % 2 else tuple(reversed(self.sides))
             for (server, work, load), side in itertools.product(order, sides or ("",)):
                 events = events_label(server.events)
-                condition = (f"{server.label} {work.label} {load.label}" + (f" {events}" if events else "")
-                             + (f" [{side}]" if side else ""))
+                condition = (
+                    f"{server.label} {work.label} {load.label}"
+                    + (f" {events}" if events else "")
+                    + (f" [{side}]" if side else "")
+                )
                 index = len(cases) + 1
-                slug = re.sub(r"[^a-z0-9]+", "-",
-                              f"{server.label}-{work.route}-{load.label}-{events}-{side}".lower()).strip("-")
+                slug = re.sub(
+                    r"[^a-z0-9]+", "-", f"{server.label}-{work.route}-{load.label}-{events}-{side}".lower()
+                ).strip("-")
                 cases.append(
                     Case(
                         case_id=f"{index:03d}-{slug}-r{rep}",
@@ -711,10 +750,10 @@ class Scenario:
                         repetition=rep,
                         mode=server.mode,
                         workers=int(server.workers),
-                        schedule=server.schedule if server.mode == "cluster" else "",
-                        threads=int(server.threads) if server.mode == "pool" else None,
-                        queue_limit=server.queue_limit if server.mode == "pool" else None,
-                        balance=server.balance if server.mode == "nginx" else "",
+                        schedule=server.schedule if _takes("schedule")(server) else "",
+                        threads=int(server.threads) if _takes("threads")(server) else None,
+                        queue_limit=server.queue_limit if _takes("queue_limit")(server) else None,
+                        balance=server.balance if _takes("balance")(server) else "",
                         uv_threadpool_size=server.uv_threadpool_size,
                         node_version=server.node_version,
                         app=str(Path(server.app).resolve()) if server.app else None,
@@ -723,15 +762,19 @@ class Scenario:
                         route=work.route,
                         path=work.path,
                         load=load.kind,
-                        users=(load.users if isinstance(load, (ClosedLoad, LocustfileLoad))
-                               else self.generator_processes),
+                        users=(
+                            load.users if isinstance(load, (ClosedLoad, LocustfileLoad)) else self.generator_processes
+                        ),
                         target_rps=float(load.rate_rps) if isinstance(load, OpenLoad) else None,
                         max_in_flight=load.max_in_flight if isinstance(load, OpenLoad) else None,
                         generator_processes=self.generator_processes,
                         warmup_s=self.warmup_s,
                         # a shape's run after the warm-up is the measured window
-                        duration_s=(load.shape_s - self.warmup_s if getattr(load, "shape_s", None) is not None
-                                    else self.duration_s),
+                        duration_s=(
+                            load.shape_s - self.warmup_s
+                            if getattr(load, "shape_s", None) is not None
+                            else self.duration_s
+                        ),
                         keepalive=getattr(load, "keepalive", True),
                         probe_path=work.probe,
                         probe_rps=float(work.probe_rps) if work.probe else None,
@@ -753,16 +796,22 @@ class Scenario:
         for load in (load for part in self.grids for load in part.loads):
             per_process = getattr(load, "users", 0) / self.generator_processes
             if per_process > USERS_PER_GENERATOR_WARN:
-                out.append(f"{per_process:.0f} users per Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
-                           "CPU, not the server, tends to set the pace; such cases will be flagged generator-limited")
+                out.append(
+                    f"{per_process:.0f} users per Locust process: past about {USERS_PER_GENERATOR_WARN} its own "
+                    "CPU, not the server, tends to set the pace; such cases will be flagged generator-limited"
+                )
         if self.generator_processes > cores:
-            out.append(f"{self.generator_processes} Locust processes on {cores} cores: they compete with each other "
-                       "and with the server")
+            out.append(
+                f"{self.generator_processes} Locust processes on {cores} cores: they compete with each other "
+                "and with the server"
+            )
         for server in (server for part in self.grids for server in part.servers):
             workers = server.resolved().workers
             if isinstance(workers, int) and workers > 4 * cores:
-                out.append(f"{workers} workers on {cores} cores: heavily oversubscribed; each worker gets a slice of "
-                           "a core and the figures measure the scheduler as much as the server")
+                out.append(
+                    f"{workers} workers on {cores} cores: heavily oversubscribed; each worker gets a slice of "
+                    "a core and the figures measure the scheduler as much as the server"
+                )
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -770,9 +819,14 @@ class Scenario:
             "name": self.name,
             "description": self.description,
             "what_it_shows": self.what_it_shows,
-            "parts": [{"servers": [asdict(s) for s in part.servers],
-                       "workloads": [asdict(w) for w in part.workloads],
-                       "loads": [{"kind": load.kind, **asdict(load)} for load in part.loads]} for part in self.grids],
+            "parts": [
+                {
+                    "servers": [asdict(s) for s in part.servers],
+                    "workloads": [asdict(w) for w in part.workloads],
+                    "loads": [{"kind": load.kind, **asdict(load)} for load in part.loads],
+                }
+                for part in self.grids
+            ],
             "duration_s": self.duration_s,
             "warmup_s": self.warmup_s,
             "repetitions": self.repetitions,
@@ -808,7 +862,9 @@ def load(name_or_path: str) -> Scenario:
         found = available()
         if name_or_path not in found:
             names = ", ".join(found) or "none"
-            raise UsageError(f"unknown scenario {name_or_path!r}", f"known scenarios: {names}; `harness list` describes them")
+            raise UsageError(
+                f"unknown scenario {name_or_path!r}", f"known scenarios: {names}; `harness list` describes them"
+            )
         path = found[name_or_path]
     if not path.is_file():
         raise UsageError(f"scenario file {path} does not exist")
@@ -829,5 +885,7 @@ def load(name_or_path: str) -> Scenario:
         sys.modules.pop(module_name, None)
     scenario = getattr(module, "SCENARIO", None)
     if not isinstance(scenario, Scenario):
-        raise UsageError(f"scenario file {path} defines no SCENARIO = Scenario(...)", "see scenarios/default.py for the form")
+        raise UsageError(
+            f"scenario file {path} defines no SCENARIO = Scenario(...)", "see scenarios/default.py for the form"
+        )
     return scenario

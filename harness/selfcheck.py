@@ -33,17 +33,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 
-from harness import procs
+from harness import modes, procs
 from harness.load.runner import LOCUSTFILE
 from harness.sampling import Sampler
 from harness.servers.base import ProcInfo, Server
-from harness.servers.node import ClusterServer, SingleServer
 
 PLAIN_LOCUSTFILE = Path(__file__).resolve().parent / "load" / "plain_locustfile.py"
 SELFCHECK_DIR = "selfcheck"
@@ -110,9 +110,27 @@ def generator_command(kind: str, url: str, path: str, users: int, run_s: int, ou
     if kind == "wrk":
         return [shutil.which("wrk") or "wrk", "-t1", f"-c{users}", f"-d{run_s}s", url + path], env
     locustfile = LOCUSTFILE if kind == "harness" else PLAIN_LOCUSTFILE
-    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", url,
-            "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{run_s}s", "--only-summary",
-            "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--host",
+        url,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        f"{run_s}s",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+    ]
     if kind == "harness":
         argv += ["--harness-path", path, "--harness-name", path.split("?")[0]]
         env.update(HARNESS_OUT=str(out / "hooks.json"), HARNESS_WINDOW_OUT=str(out / "window.json"))
@@ -121,8 +139,9 @@ def generator_command(kind: str, url: str, path: str, users: int, run_s: int, ou
     return argv, env
 
 
-def measure_once(server: Server, pair: Pair, kind: str, rep: int, window_s: float, settle_s: float,
-                 work_dir: Path) -> Measurement:
+def measure_once(
+    server: Server, pair: Pair, kind: str, rep: int, window_s: float, settle_s: float, work_dir: Path
+) -> Measurement:
     """Start one generator, let it settle, count the server's requests and everyone's CPU
     over window_s, stop it."""
     out = work_dir / f"{pair.name}-{kind}-{rep}"
@@ -144,11 +163,23 @@ def measure_once(server: Server, pair: Pair, kind: str, rep: int, window_s: floa
             sampler = Sampler([server.processes, lambda: [ProcInfo(p.pid, "generator") for p in gen]], 0.5)
             sampler.start()
         me = psutil.Process()
-        t0, n0, g0, s0, m0, b0 = time.monotonic(), served(server, pair.route), _cpu_s(gen), _cpu_s(srv), \
-            _cpu_s([me]), _busy_s()
+        t0, n0, g0, s0, m0, b0 = (
+            time.monotonic(),
+            served(server, pair.route),
+            _cpu_s(gen),
+            _cpu_s(srv),
+            _cpu_s([me]),
+            _busy_s(),
+        )
         time.sleep(window_s)
-        t1, n1, g1, s1, m1, b1 = time.monotonic(), served(server, pair.route), _cpu_s(gen), _cpu_s(srv), \
-            _cpu_s([me]), _busy_s()
+        t1, n1, g1, s1, m1, b1 = (
+            time.monotonic(),
+            served(server, pair.route),
+            _cpu_s(gen),
+            _cpu_s(srv),
+            _cpu_s([me]),
+            _busy_s(),
+        )
     finally:
         if sampler is not None:
             sampler.stop()
@@ -156,33 +187,49 @@ def measure_once(server: Server, pair: Pair, kind: str, rep: int, window_s: floa
     dt, n = t1 - t0, max(1, n1 - n0)
     pct = lambda s: 100.0 * s / dt  # noqa: E731
     gen_pct, srv_pct, own_pct, busy_pct = pct(g1 - g0), pct(s1 - s0), pct(m1 - m0), pct(b1 - b0)
-    return Measurement(pair.name, kind, rep, (n1 - n0) / dt, gen_pct, 1000.0 * (g1 - g0) / n, srv_pct, own_pct,
-                       max(0.0, busy_pct - gen_pct - srv_pct - own_pct), busy_pct, dt)
+    return Measurement(
+        pair.name,
+        kind,
+        rep,
+        (n1 - n0) / dt,
+        gen_pct,
+        1000.0 * (g1 - g0) / n,
+        srv_pct,
+        own_pct,
+        max(0.0, busy_pct - gen_pct - srv_pct - own_pct),
+        busy_pct,
+        dt,
+    )
 
 
 def default_pairs(has_wrk: bool) -> list[Pair]:
     pairs = [Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain")]
     if has_wrk:
-        pairs += [Pair("wrk_single", "single", "/cpu", "/cpu", 8, "harness", "wrk"),
-                  Pair("wrk_cluster", "cluster", "/cpu", "/cpu", 8, "harness", "wrk", sample=True),
-                  # the yardstick's own distance: what no saving in the hooks can win back
-                  Pair("plain_cluster", "cluster", "/cpu", "/cpu", 8, "plain", "wrk")]
+        pairs += [
+            Pair("wrk_single", "single", "/cpu", "/cpu", 8, "harness", "wrk"),
+            Pair("wrk_cluster", "cluster", "/cpu", "/cpu", 8, "harness", "wrk", sample=True),
+            # the yardstick's own distance: what no saving in the hooks can win back
+            Pair("plain_cluster", "cluster", "/cpu", "/cpu", 8, "plain", "wrk"),
+        ]
     return pairs
 
 
-def run_pair(pair: Pair, reps: int, window_s: float, settle_s: float, work_dir: Path,
-             notice: Callable[[str], None]) -> None:
-    server_cls = SingleServer if pair.mode == "single" else ClusterServer
-    kwargs: dict[str, Any] = {} if pair.mode == "single" else {"workers": 2}
-    with server_cls(work_dir / f"server-{pair.name}", **kwargs) as server:
+def run_pair(
+    pair: Pair, reps: int, window_s: float, settle_s: float, work_dir: Path, notice: Callable[[str], None]
+) -> None:
+    mode = modes.get(pair.mode)
+    kwargs: dict[str, Any] = {} if mode.one_process else {"workers": 2}
+    with mode.server_class()(work_dir / f"server-{pair.name}", **kwargs) as server:
         for rep in range(reps):
             order = (pair.a, pair.b) if rep % 2 == 0 else (pair.b, pair.a)  # A B B A ...: no side always first
             for kind in order:
                 m = measure_once(server, pair, kind, rep, window_s, settle_s, work_dir)
                 pair.measurements.append(m)
-                notice(f"{pair.name} {kind:8} rep {rep + 1}: {m.rps:8,.1f} req/s, generator "
-                       f"{m.generator_cpu_pct:5.1f}% ({m.generator_cpu_ms_per_request:.3f} ms/req), "
-                       f"other load {m.other_cpu_pct:4.1f}%")
+                notice(
+                    f"{pair.name} {kind:8} rep {rep + 1}: {m.rps:8,.1f} req/s, generator "
+                    f"{m.generator_cpu_pct:5.1f}% ({m.generator_cpu_ms_per_request:.3f} ms/req), "
+                    f"other load {m.other_cpu_pct:4.1f}%"
+                )
 
 
 def _median_spread(values: list[float]) -> dict[str, float | None]:
@@ -195,19 +242,34 @@ def summarize(pair: Pair) -> dict[str, Any]:
     """Medians with min..max per side, and the ratio A/B of each rep's side-by-side pair."""
     side = {k: [m for m in pair.measurements if m.generator == k] for k in (pair.a, pair.b)}
     ratios = [a.rps / b.rps for a, b in zip(side[pair.a], side[pair.b]) if b.rps > 0]
-    out: dict[str, Any] = {"pair": pair.name, "mode": pair.mode, "path": pair.path, "users": pair.users,
-                           "a": pair.a, "b": pair.b, "ratio": _median_spread(ratios), "goal": GOALS.get(pair.name)}
+    out: dict[str, Any] = {
+        "pair": pair.name,
+        "mode": pair.mode,
+        "path": pair.path,
+        "users": pair.users,
+        "a": pair.a,
+        "b": pair.b,
+        "ratio": _median_spread(ratios),
+        "goal": GOALS.get(pair.name),
+    }
     for k, ms in side.items():
-        out[k] = {f: _median_spread([getattr(m, f) for m in ms])
-                  for f in ("rps", "generator_cpu_pct", "generator_cpu_ms_per_request", "server_cpu_pct",
-                            "other_cpu_pct")}
+        out[k] = {
+            f: _median_spread([getattr(m, f) for m in ms])
+            for f in ("rps", "generator_cpu_pct", "generator_cpu_ms_per_request", "server_cpu_pct", "other_cpu_pct")
+        }
     if pair.sample:
         out["sampler_cpu_pct"] = _median_spread([m.own_cpu_pct for m in side[pair.a]])
     return out
 
 
-def selfcheck(results_dir: Path, reps: int = 3, window_s: float = 10.0, settle_s: float = 3.0,
-              pairs: list[str] | None = None, notice: Callable[[str], None] = print) -> tuple[dict[str, Any], Path]:
+def selfcheck(
+    results_dir: Path,
+    reps: int = 3,
+    window_s: float = 10.0,
+    settle_s: float = 3.0,
+    pairs: list[str] | None = None,
+    notice: Callable[[str], None] = print,
+) -> tuple[dict[str, Any], Path]:
     """Measure every pair, store the result with the machine facts, return (result, path)."""
     from harness import record
 
@@ -218,10 +280,16 @@ def selfcheck(results_dir: Path, reps: int = 3, window_s: float = 10.0, settle_s
             run_pair(pair, reps, window_s, settle_s, Path(tmp), notice)
     summaries = [summarize(p) for p in chosen]
     result = {
-        "kind": "selfcheck", "version": 1, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": record.machine_facts(), "code": record.git_state(Path(__file__).resolve().parent.parent),
-        "reps": reps, "window_s": window_s, "settle_s": settle_s,
-        "wrk": has_wrk, "pairs": summaries,
+        "kind": "selfcheck",
+        "version": 1,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": record.machine_facts(),
+        "code": record.git_state(Path(__file__).resolve().parent.parent),
+        "reps": reps,
+        "window_s": window_s,
+        "settle_s": settle_s,
+        "wrk": has_wrk,
+        "pairs": summaries,
         "generator_cpu_ms_per_request": _harness_cost(summaries),
         "measurements": [asdict(m) for p in chosen for m in p.measurements],
     }
@@ -260,13 +328,17 @@ def latest(results_dir: Path, machine: dict[str, Any] | None = None) -> dict[str
 
 def format_table(result: dict[str, Any]) -> str:
     """Markdown table of the ratios, medians with min..max and the other load."""
+
     def span(d: dict[str, Any], fmt: str) -> str:
         if d["median"] is None:
             return "-"
         return f"{d['median']:{fmt}} ({d['min']:{fmt}}..{d['max']:{fmt}})"
 
-    lines = ["| pair | A req/s | B req/s | A / B | goal | A generator CPU, ms/req | B ms/req | A generator % core "
-             "| other load % core (A; B) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| pair | A req/s | B req/s | A / B | goal | A generator CPU, ms/req | B ms/req | A generator % core "
+        "| other load % core (A; B) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in result["pairs"]:
         a, b = s[s["a"]], s[s["b"]]
         lines.append(
@@ -275,9 +347,12 @@ def format_table(result: dict[str, Any]) -> str:
             f"| {'>= ' + format(s['goal'], '.2f') if s.get('goal') else '-'} "
             f"| {span(a['generator_cpu_ms_per_request'], '.3f')} | {span(b['generator_cpu_ms_per_request'], '.3f')} "
             f"| {span(a['generator_cpu_pct'], '.1f')} | {span(a['other_cpu_pct'], '.0f')}; "
-            f"{span(b['other_cpu_pct'], '.0f')} |")
+            f"{span(b['other_cpu_pct'], '.0f')} |"
+        )
     for s in result["pairs"]:
         if "sampler_cpu_pct" in s:
-            lines.append(f"\nsampler (psutil, every 0.5 s, cluster of 2 and the generator): "
-                         f"{span(s['sampler_cpu_pct'], '.2f')} % of a core (goal <= {GOALS['sampler_cpu_pct']:g})")
+            lines.append(
+                f"\nsampler (psutil, every 0.5 s, cluster of 2 and the generator): "
+                f"{span(s['sampler_cpu_pct'], '.2f')} % of a core (goal <= {GOALS['sampler_cpu_pct']:g})"
+            )
     return "\n".join(lines)

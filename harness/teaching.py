@@ -68,16 +68,20 @@ def run_facts(run: Run) -> str:
     by_version = ver.get("node_by_case_version") or {}
     used = sorted({str(c.get("node_version") or "machine") for c in run.meta.get("cases", [])})
     if by_version and used:
-        node = "Node " + ", ".join(f"{(by_version.get(u) or {}).get('version', u)}"
-                                   + (" (the machine's)" if u == "machine" else " (fetched for the cases that name it)")
-                                   for u in used)
+        node = "Node " + ", ".join(
+            f"{(by_version.get(u) or {}).get('version', u)}"
+            + (" (the machine's)" if u == "machine" else " (fetched for the cases that name it)")
+            for u in used
+        )
     else:
         node = f"node {ver.get('node')}"
-    return (f"Run **{run.run_id}** ({run.meta.get('status')}): scenario `{scen.get('name')}`"
-            f"{' (quick variant)' if scen.get('quick') else ''}, {scen.get('repetitions')} repetition(s) of "
-            f"{scen.get('duration_s')} s measured after {scen.get('warmup_s')} s of warm-up per case; "
-            f"recorded {run.meta.get('started_at')} on {m.get('cpu_model')} ({m.get('logical_cores')} cores), "
-            f"{node}, commit {commit}.")
+    return (
+        f"Run **{run.run_id}** ({run.meta.get('status')}): scenario `{scen.get('name')}`"
+        f"{' (quick variant)' if scen.get('quick') else ''}, {scen.get('repetitions')} repetition(s) of "
+        f"{scen.get('duration_s')} s measured after {scen.get('warmup_s')} s of warm-up per case; "
+        f"recorded {run.meta.get('started_at')} on {m.get('cpu_model')} ({m.get('logical_cores')} cores), "
+        f"{node}, commit {commit}."
+    )
 
 
 def machine_note(v: RunView) -> str:
@@ -88,20 +92,28 @@ def machine_note(v: RunView) -> str:
     reps = int(v.summary["repetitions"].min()) if not v.summary.empty else 0
     parts = []
     if not math.isnan(other) and other > OTHER_CPU_WARN_PCT:
-        parts.append(f"**This recording was made on a busy machine**: other processes used {other:.0f}% of a core "
-                     f"(median over cases; the harness's bound for a quiet machine is {OTHER_CPU_WARN_PCT:.0f}%). "
-                     "The harness therefore calls its claims inconclusive; record it again on a quiet machine.")
+        parts.append(
+            f"**This recording was made on a busy machine**: other processes used {other:.0f}% of a core "
+            f"(median over cases; the harness's bound for a quiet machine is {OTHER_CPU_WARN_PCT:.0f}%). "
+            "The harness therefore calls its claims inconclusive; record it again on a quiet machine."
+        )
     else:
-        parts.append(f"The machine was quiet while this was recorded (other processes: {other:.0f}% of a core, "
-                     "median over cases).")
+        parts.append(
+            f"The machine was quiet while this was recorded (other processes: {other:.0f}% of a core, "
+            "median over cases)."
+        )
     if reps < MIN_REPETITIONS:
-        parts.append(f"It has {reps} repetition(s) of some condition; an interval of the median needs at least "
-                     f"{MIN_REPETITIONS}, so no claim from it can be firm.")
+        parts.append(
+            f"It has {reps} repetition(s) of some condition; an interval of the median needs at least "
+            f"{MIN_REPETITIONS}, so no claim from it can be firm."
+        )
     return " ".join(parts)
 
 
 def conclusion(lines: list[str]) -> None:
     """The notebook's conclusion: the harness's own sentences (harness.report.story), under a
     heading the tests look for, so what a notebook concludes is computed, never typed in."""
-    markdown("**Conclusion (computed from this run by `harness.report.story`):**\n\n"
-             + ("\n".join(f"- {line}" for line in lines) if lines else "_(nothing to conclude: no such conditions)_"))
+    markdown(
+        "**Conclusion (computed from this run by `harness.report.story`):**\n\n"
+        + ("\n".join(f"- {line}" for line in lines) if lines else "_(nothing to conclude: no such conditions)_")
+    )

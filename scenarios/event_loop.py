@@ -18,8 +18,11 @@ SCENARIO = Scenario(
         "probe was due, shows the wait; /metrics' event-loop delay shows the same from inside. Offloading the "
         "CPU work to worker threads keeps the event loop free, if there is a core for it to run on."
     ),
-    servers=[ServerSpec("single"), ServerSpec("pool", threads=1),
-             *([ServerSpec("pool", threads=CORES)] if CORES > 1 else [])],
+    servers=[
+        ServerSpec("single"),
+        ServerSpec("pool", threads=1),
+        *([ServerSpec("pool", threads=CORES)] if CORES > 1 else []),
+    ],
     workloads=[Workload("/cpu", param=100, probe="/hello", probe_rps=20)],
     loads=[ClosedLoad(users=4)],
     duration_s=20,

@@ -11,7 +11,6 @@ fairer figure. Run it with `harness run memory`, or live: `harness demo memory`.
 
 from harness.scenario import ClosedLoad, Part, Scenario, ServerSpec, Workload
 
-
 IDLE = Workload("/io", param=100)  # a request that only waits: the workers are up, and idle
 
 
@@ -33,8 +32,12 @@ SCENARIO = Scenario(
     warmup_s=2,
     repetitions=3,
     baseline="cluster",
-    quick={"duration_s": 3.0, "warmup_s": 1.0, "repetitions": 3,
-           "parts": [Part(servers((1, 4)), [IDLE], [ClosedLoad(users=1)])]},
+    quick={
+        "duration_s": 3.0,
+        "warmup_s": 1.0,
+        "repetitions": 3,
+        "parts": [Part(servers((1, 4)), [IDLE], [ClosedLoad(users=1)])],
+    },
 )
 
 if __name__ == "__main__":

@@ -33,8 +33,12 @@ SCENARIO = Scenario(
     warmup_s=2,
     repetitions=3,
     baseline="single",
-    quick={"duration_s": 4.0, "warmup_s": 1.0, "repetitions": 3,
-           "parts": [Part([ServerSpec("single")], workloads((64,)), [ClosedLoad(users=1)])]},
+    quick={
+        "duration_s": 4.0,
+        "warmup_s": 1.0,
+        "repetitions": 3,
+        "parts": [Part([ServerSpec("single")], workloads((64,)), [ClosedLoad(users=1)])],
+    },
 )
 
 if __name__ == "__main__":

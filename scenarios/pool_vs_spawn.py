@@ -21,9 +21,18 @@ SCENARIO = Scenario(
     warmup_s=4,
     repetitions=2,
     # the small task, where a spawned Worker's start-up is most of its cost; 3 repetitions
-    quick={"duration_s": 3.0, "warmup_s": 1.0, "repetitions": 3, "parts": [
-        Part([ServerSpec("single"), ServerSpec("pool", threads="cores"), ServerSpec("spawn-per-request")],
-             [Workload("/cpu", param=2)], [ClosedLoad(users=4)])]},
+    quick={
+        "duration_s": 3.0,
+        "warmup_s": 1.0,
+        "repetitions": 3,
+        "parts": [
+            Part(
+                [ServerSpec("single"), ServerSpec("pool", threads="cores"), ServerSpec("spawn-per-request")],
+                [Workload("/cpu", param=2)],
+                [ClosedLoad(users=4)],
+            )
+        ],
+    },
 )
 
 if __name__ == "__main__":

@@ -52,11 +52,22 @@ SCENARIO = Scenario(
     # 6 s: a pm2 restart takes up to about 4 s after the event on a busy 2-core machine (the
     # pm2 command itself needs 1 to 2 s to start)
     # the kill and reload vs restart (not the SIGTERM pair), 3 repetitions: about 2 minutes
-    quick={"duration_s": 6, "warmup_s": 1, "repetitions": 3, "parts": [Part([
-        ServerSpec("cluster", workers=2, events=[Event("kill-worker", AT_S)]),
-        ServerSpec("pm2", workers=2, events=[Event("reload", AT_S)]),
-        ServerSpec("pm2", workers=2, events=[Event("restart", AT_S)]),
-    ], [Workload("/io", 200)], [ClosedLoad(users=16)])]},
+    quick={
+        "duration_s": 6,
+        "warmup_s": 1,
+        "repetitions": 3,
+        "parts": [
+            Part(
+                [
+                    ServerSpec("cluster", workers=2, events=[Event("kill-worker", AT_S)]),
+                    ServerSpec("pm2", workers=2, events=[Event("reload", AT_S)]),
+                    ServerSpec("pm2", workers=2, events=[Event("restart", AT_S)]),
+                ],
+                [Workload("/io", 200)],
+                [ClosedLoad(users=16)],
+            )
+        ],
+    },
 )
 
 if __name__ == "__main__":

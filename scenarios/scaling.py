@@ -40,10 +40,22 @@ SCENARIO = Scenario(
     warmup_s=4,
     repetitions=2,
     quick={
-        "duration_s": 4.0, "warmup_s": 2.0, "repetitions": 1,
-        "parts": [Part([ServerSpec("single"), ServerSpec("cluster", workers=CORES), ServerSpec("pool", threads=CORES),
-                        ServerSpec("nginx", workers=CORES), ServerSpec("pm2", workers=CORES)],
-                       [Workload("/cpu"), Workload("/hello")], [ClosedLoad(users=16)])],
+        "duration_s": 4.0,
+        "warmup_s": 2.0,
+        "repetitions": 1,
+        "parts": [
+            Part(
+                [
+                    ServerSpec("single"),
+                    ServerSpec("cluster", workers=CORES),
+                    ServerSpec("pool", threads=CORES),
+                    ServerSpec("nginx", workers=CORES),
+                    ServerSpec("pm2", workers=CORES),
+                ],
+                [Workload("/cpu"), Workload("/hello")],
+                [ClosedLoad(users=16)],
+            )
+        ],
     },
 )
 

@@ -44,7 +44,7 @@ KEPT_ALIVE = ClosedLoad(users=8)  # each connection placed once: where they conv
 SCENARIO = Scenario(
     name="scheduling",
     description=f"cluster rr vs none vs reuseport, nginx round_robin vs least_conn, {WORKERS} workers: a new "
-                "connection per request (1 and 2 users) vs keep-alive, /hello and /cpu",
+    "connection per request (1 and 2 users) vs keep-alive, /hello and /cpu",
     what_it_shows=(
         "Node's cluster primary accepts every connection and hands it to the workers in turn (rr, the default "
         "except on Windows); with SCHED_NONE the workers accept on the shared socket and the kernel picks; with "
@@ -64,8 +64,12 @@ SCENARIO = Scenario(
     warmup_s=1,
     repetitions=3,
     baseline="cluster",
-    quick={"duration_s": 3.0, "warmup_s": 1.0, "repetitions": 3,
-           "parts": [Part(CLUSTER, [Workload("/hello")], [MANY_CONNECTIONS, KEPT_ALIVE])]},
+    quick={
+        "duration_s": 3.0,
+        "warmup_s": 1.0,
+        "repetitions": 3,
+        "parts": [Part(CLUSTER, [Workload("/hello")], [MANY_CONNECTIONS, KEPT_ALIVE])],
+    },
 )
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ HEAVY = Workload("/cpu", 500)
 SCENARIO = Scenario(
     name="threadpool",
     description=f"UV_THREADPOOL_SIZE 1..{2 * CORES} and the default 4 on /pbkdf2; piscina pool size 1..{2 * CORES} on "
-                "/cpu with heavy (work=500) and light (work=20) tasks",
+    "/cpu with heavy (work=500) and light (work=20) tasks",
     what_it_shows=(
         "A pool bigger than the cores it runs on cannot do more CPU work at once; it only queues the work in "
         "the kernel instead of in the pool. Guides say: size a CPU-bound pool to the cores. The sweep marks "
@@ -36,16 +36,23 @@ SCENARIO = Scenario(
         "cores can fill the moments the pool waits for its next task."
     ),
     parts=[
-        Part([ServerSpec("single", uv_threadpool_size=n) for n in UV_SIZES] + [ServerSpec("single")],
-             [Workload("/pbkdf2")], [ClosedLoad(users=16)]),
+        Part(
+            [ServerSpec("single", uv_threadpool_size=n) for n in UV_SIZES] + [ServerSpec("single")],
+            [Workload("/pbkdf2")],
+            [ClosedLoad(users=16)],
+        ),
         Part(POOL_SIZES, [HEAVY, Workload("/cpu")], [ClosedLoad(users=16)]),
     ],
     duration_s=6,
     warmup_s=2,
     repetitions=3,
     # the heavy-task piscina sweep only, 3 repetitions: the knee at the core count is the lesson
-    quick={"duration_s": 3.0, "warmup_s": 1.0, "repetitions": 3,
-           "parts": [Part(POOL_SIZES, [HEAVY], [ClosedLoad(users=16)])]},
+    quick={
+        "duration_s": 3.0,
+        "warmup_s": 1.0,
+        "repetitions": 3,
+        "parts": [Part(POOL_SIZES, [HEAVY], [ClosedLoad(users=16)])],
+    },
 )
 
 if __name__ == "__main__":

@@ -46,9 +46,10 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { createApp } = require('./app');
 
-const MODES = ['single', 'cluster', 'pool', 'spawn-per-request', 'pm2', 'reuseport'];
-// server.listen({reusePort}) exists from these versions on (older ones ignore the option)
-const REUSEPORT_SINCE = { 22: [22, 12, 0], 23: [23, 1, 0] };
+// The --mode values, and from which versions server.listen({reusePort}) exists (older ones
+// ignore the option): facts the harness reads from the same file (harness/modes/).
+const { node_modes: MODES, reuseport_since: REUSEPORT_SINCE } = require('./modes.json');
+const REUSEPORT_LAST_LISTED = Math.max(...Object.keys(REUSEPORT_SINCE).map(Number));
 
 function log(event, fields = {}) {
   process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, event, ...fields })}\n`);
@@ -116,7 +117,7 @@ function parseOptions() {
 
 function supportsReusePort(version) {
   const v = version.split('.').map(Number);
-  const since = REUSEPORT_SINCE[v[0]] || (v[0] > 23 ? [v[0], 0, 0] : null);
+  const since = REUSEPORT_SINCE[v[0]] || (v[0] > REUSEPORT_LAST_LISTED ? [v[0], 0, 0] : null);
   if (!since || process.platform !== 'linux') return false;
   for (let i = 0; i < 3; i++) if (v[i] !== since[i]) return v[i] > since[i];
   return true;

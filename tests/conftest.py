@@ -1,85 +1,43 @@
-"""Shared fixtures. Integration tests start real processes; every one of them is checked
-for leftovers: after the test no node server or Locust process it started may remain."""
+"""Shared fixtures and hooks (the plain helpers they use are in helpers.py). Integration
+tests start real processes; every one of them is checked for leftovers: after the test no
+node server or Locust process it started may remain."""
 
 from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
+# The plain helpers live in helpers.py; the fixtures below use these.
+from helpers import (
+    SESSION_MARKER,
+    SESSION_TOKEN,
+    _basetemp,
+    harness_processes,
+    wait_until,
+)
 
 # Every process a test starts inherits this marker (the harness passes its environment
 # on), so the leftover check only ever looks at, and kills, this session's processes, never
 # those of a harness run or another test session on the same machine.
-SESSION_MARKER = "HARNESS_TEST_SESSION"
-SESSION_TOKEN = f"{os.getpid()}-{time.time_ns()}"
 os.environ[SESSION_MARKER] = SESSION_TOKEN
-_basetemp: list[str] = []
 # A suite started as a background job (`make test &`, nohup) inherits SIGINT ignored, and an
 # ignored signal stays ignored across exec: every harness the tests start would then ignore
 # the Ctrl-C the interrupt tests send. A handler is reset to the default on exec, so the
 # processes the tests start get SIGINT's default disposition back.
-signal.signal(signal.SIGINT, signal.default_int_handler)  # this session's tmp folder (nginx rewrites its environment, not its argv)
-
-
-def _is_redis(cmd: str) -> bool:
-    """redis-server rewrites its command line to `<binary> 127.0.0.1:<port>`."""
-    return os.path.basename(cmd.split(" ", 1)[0]) == "redis-server"
-
-
-def _looks_like_ours(cmd: str) -> bool:
-    """The reference server in any mode (a PM2 instance's command line is just
-    `node .../server/index.js`), PM2's daemon or CLI, nginx (master and workers),
-    redis-server (the shared-state demo's), a Locust run of the harness, or a user's app run
-    by the tests."""
-    return (("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
-            or "pm2-foreground.js" in cmd or "node_modules/pm2/" in cmd
-            or cmd.startswith("nginx: ")
-            or _is_redis(cmd)
-            or "harness/load/locustfile.py" in cmd
-            or "examples/hello-app/server.js" in cmd or "harness-test-app" in cmd  # user apps the tests run
-            or "/examples/" in cmd or "server/preload.js" in cmd)  # example apps, anything run with the preload
-
-
-def _of_this_session(p: psutil.Process, cmd: str) -> bool:
-    try:
-        if cmd.startswith("nginx: worker"):
-            cmd = " ".join(p.parent().cmdline())
-        if _basetemp and _basetemp[0] in cmd:
-            return True
-        if _is_redis(cmd):  # its new title overwrote its environment; it runs in the case's folder
-            return bool(_basetemp) and p.cwd().startswith(_basetemp[0])
-        return p.environ().get(SESSION_MARKER) == SESSION_TOKEN
-    except (psutil.Error, AttributeError):
-        return False
-
-
-def harness_processes() -> dict[int, str]:
-    """Live processes this test session started that look like ours: the reference server
-    (any mode), PM2, nginx, redis-server, or Locust."""
-    found = {}
-    for p in psutil.process_iter(["pid", "cmdline", "status"]):
-        try:
-            if p.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            cmd = " ".join(p.info["cmdline"] or [])
-        except psutil.Error:
-            continue
-        if _looks_like_ours(cmd) and _of_this_session(p, cmd):
-            found[p.info["pid"]] = cmd
-    return found
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_configure(config):
     # (here rather than in pyproject.toml, whose change makes `make` reinstall the package)
-    config.addinivalue_line("markers", "slow: no server, but seconds each (a notebook, a whole report, the CLI in a "
-                            "subprocess): left out of make test-unit")
+    config.addinivalue_line(
+        "markers",
+        "slow: no server, but seconds each (a notebook, a whole report, the CLI in a "
+        "subprocess): left out of make test-unit",
+    )
     _start_busy_loop(config)
 
 
@@ -122,8 +80,8 @@ def pytest_collection_modifyitems(config, items):
         return
 
     def rank(item) -> int:
-        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
-                    len(LONGEST_FIRST))
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
     items.sort(key=rank)  # stable: pytest's order within each rank
 
 
@@ -131,16 +89,6 @@ def pytest_collection_modifyitems(config, items):
 def _remember_basetemp(tmp_path_factory):
     _basetemp.append(str(tmp_path_factory.getbasetemp()))
     yield
-
-
-def wait_until(predicate, timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:
-    """Poll predicate until true or timeout (a readiness check, not a sleep)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return bool(predicate())
 
 
 @pytest.fixture(autouse=True)
@@ -151,8 +99,10 @@ def no_leftover_processes(request):
         return
     before = set(harness_processes())
     yield
+
     def new() -> dict[int, str]:
         return {pid: cmd for pid, cmd in harness_processes().items() if pid not in before}
+
     wait_until(lambda: not new(), timeout_s=3.0)
     left = new()
     for pid in left:
@@ -243,9 +193,13 @@ def quiet_machine():
     if os.environ.get(BUSY_ENV) == "1":
         pytest.skip(f"needs a quiet machine ({BUSY_ENV}=1 keeps a core busy): the figure it checks needs free CPU")
     if parallel_workers() > 1:
-        pytest.skip(f"needs a quiet machine: {parallel_workers()} pytest-xdist workers run tests beside it "
-                    "(run it alone: pytest -p no:xdist tests/test_load.py)")
+        pytest.skip(
+            f"needs a quiet machine: {parallel_workers()} pytest-xdist workers run tests beside it "
+            "(run it alone: pytest -p no:xdist tests/test_load.py)"
+        )
     busy = machine_busy_pct()
     if busy > QUIET_MAX_BUSY_PCT:
-        pytest.skip(f"needs a quiet machine: {busy:.0f}% of a core was busy before the test "
-                    f"(over {QUIET_MAX_BUSY_PCT:.0f}%): the figure it checks needs free CPU")
+        pytest.skip(
+            f"needs a quiet machine: {busy:.0f}% of a core was busy before the test "
+            f"(over {QUIET_MAX_BUSY_PCT:.0f}%): the figure it checks needs free CPU"
+        )

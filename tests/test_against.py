@@ -4,17 +4,15 @@ order, the split back into two sides, and the bad inputs refused before anything
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_harness
 
 from harness import against, compare, scenario
 from harness.errors import UsageError
 from harness.servers.base import server_dir, using_server_dir
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_a_ref_resolves_to_its_commit_and_a_wrong_one_is_bad_input():
@@ -29,8 +27,9 @@ def test_the_base_side_is_the_refs_server_in_a_private_folder_removed_afterwards
     head = against.resolve("HEAD")
     with against.checkout(head) as side:
         app = side.server_dir / "app.js"
-        committed = subprocess.run(["git", "-C", str(REPO), "show", f"{head}:server/app.js"], capture_output=True,
-                                   text=True).stdout
+        committed = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{head}:server/app.js"], capture_output=True, text=True
+        ).stdout
         assert app.read_text() == committed
         assert not side.root.is_relative_to(REPO)
         if (REPO / "server" / "node_modules").is_dir():  # same lock file: the working tree's packages
@@ -75,26 +74,29 @@ def test_an_a_b_run_splits_into_its_two_sides():
     run = synthetic_run("ab", [450.0, 451.0, 449.0], [700.0, 701.0, 699.0], new=([400.0] * 3, [600.0] * 3))
     assert compare.is_ab_run(run)
     base, new = compare.split_sides(run)
-    assert set(base["cases"]["condition"]) == set(new["cases"]["condition"]) == {"single /cpu u8",
-                                                                                 "cluster-rr-2w /cpu u8"}
+    assert (
+        set(base["cases"]["condition"]) == set(new["cases"]["condition"]) == {"single /cpu u8", "cluster-rr-2w /cpu u8"}
+    )
     assert len(base["cases"]) == len(new["cases"]) == 6
     assert set(base["endpoints"]["case_id"]) == set(base["cases"]["case_id"])
     assert not compare.is_ab_run(compare.split_sides(run)[0])
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), *args],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    return run_harness(*args, results=tmp_path / "results", timeout=120, cwd=REPO)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["run", "ci", "--against", "no-such-ref-xyz"], "names no commit"),
-    (["run", "ci", "--against", "HEAD", "--target", "http://127.0.0.1:9"], "--against compares two versions"),
-    (["run", "ci", "--threshold", "throughput=5"], "go with --against"),
-    (["run", "ci", "--detect", "10"], "go with --against"),
-    (["run", "ci", "--against", "HEAD", "--threshold", "throughput=x"], "not a number"),
-    (["run", "ci", "--against", "HEAD", "--gate", "nope"], "--gate"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "ci", "--against", "no-such-ref-xyz"], "names no commit"),
+        (["run", "ci", "--against", "HEAD", "--target", "http://127.0.0.1:9"], "--against compares two versions"),
+        (["run", "ci", "--threshold", "throughput=5"], "go with --against"),
+        (["run", "ci", "--detect", "10"], "go with --against"),
+        (["run", "ci", "--against", "HEAD", "--threshold", "throughput=x"], "not a number"),
+        (["run", "ci", "--against", "HEAD", "--gate", "nope"], "--gate"),
+    ],
+)
 @pytest.mark.slow
 def test_bad_a_b_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], words: str):
     out = run_cli(tmp_path, *args)

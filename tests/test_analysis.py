@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import hand_run
 
 from harness import analysis
-from harness.record import TABLE_COLUMNS, Run
+from harness.load.verdict import generator_limited, generator_verdict
+from harness.record import Run
+from harness.report.warnings import run_warnings
 
 
 def test_jain_index_by_hand():
@@ -25,11 +27,11 @@ def test_max_min_ratio():
 
 
 def test_generator_limit_rule():
-    limited, reason = analysis.generator_limited(91.5)
+    limited, reason = generator_limited(91.5)
     assert limited and "92% of a core" in reason
-    assert analysis.generator_limited(90.0)[0] is True
-    assert analysis.generator_limited(89.9) == (False, None)
-    assert analysis.generator_limited(math.nan) == (False, None)
+    assert generator_limited(90.0)[0] is True
+    assert generator_limited(89.9) == (False, None)
+    assert generator_limited(math.nan) == (False, None)
 
 
 def test_confidence_interval_by_hand():
@@ -41,50 +43,110 @@ def test_confidence_interval_by_hand():
     assert all(math.isnan(v) for v in analysis.confidence_interval([10.0, 12.0]))
 
 
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
-
 def small_run() -> Run:
     """single (10 and 12 req/s) and cluster-rr-2w (19 and 23 req/s), 10 s windows, interleaved."""
     cases, endpoints, workers, samples, server = [], [], [], [], []
-    plan = [("001-single-r1", "single /cpu u4", 1, "single", 1, 100, {"0": 100}, 40.0),
-            ("002-cluster-r1", "cluster-rr-2w /cpu u4", 1, "cluster", 2, 190, {"1": 100, "2": 90}, 50.0),
-            ("003-single-r2", "single /cpu u4", 2, "single", 1, 120, {"0": 120}, 40.0),
-            ("004-cluster-r2", "cluster-rr-2w /cpu u4", 2, "cluster", 2, 230, {"1": 115, "2": 115}, 95.0)]
+    plan = [
+        ("001-single-r1", "single /cpu u4", 1, "single", 1, 100, {"0": 100}, 40.0),
+        ("002-cluster-r1", "cluster-rr-2w /cpu u4", 1, "cluster", 2, 190, {"1": 100, "2": 90}, 50.0),
+        ("003-single-r2", "single /cpu u4", 2, "single", 1, 120, {"0": 120}, 40.0),
+        ("004-cluster-r2", "cluster-rr-2w /cpu u4", 2, "cluster", 2, 230, {"1": 115, "2": 115}, 95.0),
+    ]
     for i, (cid, cond, rep, mode, nw, requests, per_worker, gen_cpu) in enumerate(plan):
         t0 = 1000.0 * (i + 1)
-        cases.append({"case_id": cid, "index": i + 1, "condition": cond, "repetition": rep, "mode": mode,
-                      "workers": nw, "schedule": "rr" if mode == "cluster" else None, "route": "/cpu",
-                      "path": "/cpu", "users": 4, "warmup_s": 2, "duration_s": 10, "status": "complete",
-                      "started_ts": t0, "measure_start_ts": t0 + 2, "measure_end_ts": t0 + 12, "measured_s": 10.0})
-        endpoints.append({"case_id": cid, "phase": "measure", "name": "/cpu", "requests": requests, "failures": 0,
-                          "latency_p50_ms": 2.0 * nw, "latency_p99_ms": 9.0, "latency_p99_9_ms": 12.0})
+        cases.append(
+            {
+                "case_id": cid,
+                "index": i + 1,
+                "condition": cond,
+                "repetition": rep,
+                "mode": mode,
+                "workers": nw,
+                "schedule": "rr" if mode == "cluster" else None,
+                "route": "/cpu",
+                "path": "/cpu",
+                "users": 4,
+                "warmup_s": 2,
+                "duration_s": 10,
+                "status": "complete",
+                "started_ts": t0,
+                "measure_start_ts": t0 + 2,
+                "measure_end_ts": t0 + 12,
+                "measured_s": 10.0,
+            }
+        )
+        endpoints.append(
+            {
+                "case_id": cid,
+                "phase": "measure",
+                "name": "/cpu",
+                "requests": requests,
+                "failures": 0,
+                "latency_p50_ms": 2.0 * nw,
+                "latency_p99_ms": 9.0,
+                "latency_p99_9_ms": 12.0,
+            }
+        )
         endpoints.append({"case_id": cid, "phase": "warmup", "name": "/cpu", "requests": 999, "failures": 50})
         for wid, n in per_worker.items():
-            workers.append({"case_id": cid, "phase": "measure", "worker_id": wid, "pid": 100 + int(wid),
-                            "requests": n})
-            workers.append({"case_id": cid, "phase": "warmup", "worker_id": wid, "pid": 100 + int(wid),
-                            "requests": 7})
+            workers.append({"case_id": cid, "phase": "measure", "worker_id": wid, "pid": 100 + int(wid), "requests": n})
+            workers.append({"case_id": cid, "phase": "warmup", "worker_id": wid, "pid": 100 + int(wid), "requests": 7})
             server.append({"case_id": cid, "snapshot": "before", "worker_id": wid, "requests_route": 0})
             server.append({"case_id": cid, "snapshot": "after", "worker_id": wid, "requests_route": n + 7})
         for k in range(3):
             ts = t0 + 3 + k
-            samples.append({"case_id": cid, "ts": ts, "phase": "measure", "pid": 100, "role": "worker",
-                            "cpu_pct": 80.0 * nw, "cpu_s": k * 0.8 * nw})
-            samples.append({"case_id": cid, "ts": ts, "phase": "measure", "pid": 200, "role": "generator",
-                            "cpu_pct": gen_cpu, "cpu_s": k * gen_cpu / 100})
-            samples.append({"case_id": cid, "ts": ts, "phase": "measure", "pid": 0, "role": "machine",
-                            "cpu_pct": 150.0, "steal_pct": 1.0})
+            samples.append(
+                {
+                    "case_id": cid,
+                    "ts": ts,
+                    "phase": "measure",
+                    "pid": 100,
+                    "role": "worker",
+                    "cpu_pct": 80.0 * nw,
+                    "cpu_s": k * 0.8 * nw,
+                }
+            )
+            samples.append(
+                {
+                    "case_id": cid,
+                    "ts": ts,
+                    "phase": "measure",
+                    "pid": 200,
+                    "role": "generator",
+                    "cpu_pct": gen_cpu,
+                    "cpu_s": k * gen_cpu / 100,
+                }
+            )
+            samples.append(
+                {
+                    "case_id": cid,
+                    "ts": ts,
+                    "phase": "measure",
+                    "pid": 0,
+                    "role": "machine",
+                    "cpu_pct": 150.0,
+                    "steal_pct": 1.0,
+                }
+            )
         # a warm-up sample that must not count
-        samples.append({"case_id": cid, "ts": t0 + 1, "phase": "warmup", "pid": 200, "role": "generator",
-                        "cpu_pct": 500.0, "cpu_s": 0.0})
-    tables = {"cases": _table("cases", cases), "endpoints": _table("endpoints", endpoints),
-              "workers": _table("workers", workers), "samples": _table("samples", samples),
-              "server_metrics": _table("server_metrics", server), "timeline": _table("timeline", [])}
-    meta = {"run_id": "hand", "status": "complete", "cases": cases, "machine": {"logical_cores": 2,
-                                                                                 "cpu_layout": "shared"}}
-    return Run(path=Path("/nonexistent"), meta=meta, tables=tables)
+        samples.append(
+            {
+                "case_id": cid,
+                "ts": t0 + 1,
+                "phase": "warmup",
+                "pid": 200,
+                "role": "generator",
+                "cpu_pct": 500.0,
+                "cpu_s": 0.0,
+            }
+        )
+    meta = {
+        "run_id": "hand",
+        "status": "complete",
+        "cases": cases,
+        "machine": {"logical_cores": 2, "cpu_layout": "shared"},
+    }
+    return hand_run(cases, endpoints=endpoints, workers=workers, samples=samples, server_metrics=server, meta=meta)
 
 
 def test_case_results_use_the_measurement_window_only():
@@ -127,12 +189,13 @@ def test_speedup_is_paired_by_repetition():
 def test_client_server_mismatch_is_detected():
     run = small_run()
     srv = run.tables["server_metrics"]
-    srv.loc[(srv["case_id"] == "002-cluster-r1") & (srv["snapshot"] == "after") & (srv["worker_id"] == "2"),
-            "requests_route"] = 50
+    srv.loc[
+        (srv["case_id"] == "002-cluster-r1") & (srv["snapshot"] == "after") & (srv["worker_id"] == "2"),
+        "requests_route",
+    ] = 50
     r = analysis.case_results(run).set_index("case_id")
     assert r.loc["002-cluster-r1", "client_server_mismatch"] == pytest.approx((97 - 50) / 97)
-    warnings = analysis.run_warnings(run, analysis.case_results(run), analysis.condition_summary(
-        analysis.case_results(run)))
+    warnings = run_warnings(run, analysis.case_results(run), analysis.condition_summary(analysis.case_results(run)))
     assert any("client and server request counts differ" in w for w in warnings)
 
 
@@ -141,7 +204,7 @@ def test_warnings_name_every_problem():
     run.meta["status"] = "interrupted"
     run.meta["error"] = "Ctrl-C"
     results = analysis.case_results(run)
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     assert "This run is interrupted: Ctrl-C" in text
     assert "shared this machine's 2 cores" in text
     assert "004-cluster-r2: the load generator used 95% of a core" in text
@@ -150,8 +213,9 @@ def test_warnings_name_every_problem():
 
 def test_responses_without_a_worker_header_are_not_a_worker():
     run = small_run()
-    extra = pd.DataFrame([{"case_id": "002-cluster-r1", "phase": "measure", "worker_id": "?", "pid": "?",
-                           "requests": 40}])
+    extra = pd.DataFrame(
+        [{"case_id": "002-cluster-r1", "phase": "measure", "worker_id": "?", "pid": "?", "requests": 40}]
+    )
     run.tables["workers"] = pd.concat([run.tables["workers"], extra], ignore_index=True)
     r = analysis.case_results(run).set_index("case_id")
     assert r.loc["002-cluster-r1", "workers_seen"] == 2
@@ -199,23 +263,27 @@ def test_condition_latency_merges_the_repetitions_histograms():
 
 
 def test_open_load_shortfall_is_the_generators_fault_only_with_free_slots():
-    limited, reason = analysis.generator_verdict(30.0, target_rps=1000, sent_rps=900, cap_waits=0)
+    limited, reason = generator_verdict(30.0, target_rps=1000, sent_rps=900, cap_waits=0)
     assert limited and "sent 900 req/s of the 1,000" in reason
     # slots were all taken: the server fell behind, the generator did its job
-    assert analysis.generator_verdict(30.0, 1000, 900, cap_waits=50) == (False, None)
+    assert generator_verdict(30.0, 1000, 900, cap_waits=50) == (False, None)
     assert "fell behind 1,000 req/s" in analysis.open_load_overloaded(1000, 900, 50)
     # within 5 % of the target is on schedule
-    assert analysis.generator_verdict(30.0, 1000, 960, 0) == (False, None)
+    assert generator_verdict(30.0, 1000, 960, 0) == (False, None)
     assert analysis.open_load_overloaded(1000, 960, 50) is None
     # closed load has no target
-    assert analysis.generator_verdict(30.0, None, None) == (False, None)
-    assert analysis.generator_verdict(95.0, None, None)[0]
+    assert generator_verdict(30.0, None, None) == (False, None)
+    assert generator_verdict(95.0, None, None)[0]
 
 
 def test_requests_cut_off_at_the_stop_are_not_a_mismatch():
     workers = pd.DataFrame([{"case_id": "c", "phase": "measure", "worker_id": "1", "requests": 1000}])
-    server = pd.DataFrame([{"case_id": "c", "snapshot": "before", "worker_id": "1", "requests_route": 0},
-                           {"case_id": "c", "snapshot": "after", "worker_id": "1", "requests_route": 1008}])
+    server = pd.DataFrame(
+        [
+            {"case_id": "c", "snapshot": "before", "worker_id": "1", "requests_route": 0},
+            {"case_id": "c", "snapshot": "after", "worker_id": "1", "requests_route": 1008},
+        ]
+    )
     # 8 users can leave 8 requests the server answered but the client never saw
     assert analysis.client_server_mismatch(workers, server, "c", in_flight_bound=8) == 0.0
     assert analysis.client_server_mismatch(workers, server, "c", in_flight_bound=2) == pytest.approx(6 / 1008)
@@ -228,11 +296,11 @@ def test_a_result_near_the_calibrated_ceiling_is_called_out():
     run = small_run()
     run.meta["machine"]["generator_calibration"] = {"ceiling_rps": 25.0}
     results = analysis.case_results(run)
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     # 23 req/s is within 20 % of 25 (but the case is already generator-limited, so it is not repeated);
     # 19 req/s is not (19 < 20)
     assert "002-cluster-r1: 19 req/s is within" not in text
     assert "004-cluster-r2: the load generator used 95%" in text
     run.meta["machine"]["generator_calibration"] = {"ceiling_rps": 22.0}
-    text = "\n".join(analysis.run_warnings(run, results, analysis.condition_summary(results)))
+    text = "\n".join(run_warnings(run, results, analysis.condition_summary(results)))
     assert "002-cluster-r1: 19 req/s is within 20% of this machine's calibrated generator ceiling" in text

@@ -7,17 +7,15 @@ the spread over workers, and the report says so (with the preload: tests/test_pr
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_harness, wait_until
 
-from conftest import REPO, wait_until
 from harness import analysis
 from harness.record import load_run
-from harness.scenario import APP_MODES, ServerSpec
+from harness.scenario import ClosedLoad, PathWorkload, Scenario, ServerSpec, app_modes
 from harness.servers import make_server
-from harness.scenario import ClosedLoad, PathWorkload, Scenario
 
 pytestmark = pytest.mark.integration
 
@@ -29,16 +27,29 @@ http.createServer((req, res) => res.end('bare')).listen(Number(process.env.PORT)
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "app",
-                           "--run-id", "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions", "1", *args],
-                          capture_output=True, text=True, timeout=300)
+    return run_harness(
+        "run",
+        "app",
+        "--run-id",
+        "r",
+        "--duration-s",
+        "3",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        *args,
+        results=tmp_path / "results",
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("mode", APP_MODES)
+@pytest.mark.parametrize("mode", app_modes())
 def test_example_app_serves_from_every_process_of_each_mode(tmp_path: Path, mode: str):
     spec = ServerSpec(mode, workers=1 if mode == "single" else 2, app=str(EXAMPLE))
-    case = Scenario(name="t", description="t", servers=[spec], workloads=[PathWorkload.of("/")],
-                    loads=[ClosedLoad(1)]).cases()[0]
+    case = Scenario(
+        name="t", description="t", servers=[spec], workloads=[PathWorkload.of("/")], loads=[ClosedLoad(1)]
+    ).cases()[0]
     server = make_server(case, tmp_path)
     expected = {"single": {"0"}, "cluster": {"1", "2"}, "nginx": {"1", "2"}, "pm2": {"1", "2"}}[mode]
     with server as s:
@@ -46,6 +57,7 @@ def test_example_app_serves_from_every_process_of_each_mode(tmp_path: Path, mode
 
         def all_answered() -> bool:
             import http.client
+
             conn = http.client.HTTPConnection(s.host, s.port, timeout=10)  # a new connection each time
             try:
                 conn.request("GET", "/")
@@ -75,7 +87,7 @@ def test_app_scenario(tmp_path: Path):
     out = run(tmp_path, "--app", str(EXAMPLE))
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
-    assert [c["mode"] for c in run_.meta["cases"]] == list(APP_MODES)
+    assert [c["mode"] for c in run_.meta["cases"]] == list(app_modes())
     assert all(c["app"] == str(EXAMPLE) and c["status"] == "complete" for c in run_.meta["cases"])
     results = analysis.case_results(run_).set_index("mode")
     assert results.loc["single", "workers_seen"] == 1
@@ -90,13 +102,21 @@ def test_app_without_worker_header_loses_the_spread_and_the_report_says_so(tmp_p
     app = tmp_path / "harness-test-app.js"
     app.write_text(BARE_APP)
     scenario = tmp_path / "s.py"
-    scenario.write_text(f"""from harness.scenario import *
+    scenario.write_text("""from harness.scenario import *
 SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
     workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
 """)
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
-                          str(scenario), "--run-id", "r", "--app", str(app), "--no-preload"], capture_output=True,
-                         text=True, timeout=300)
+    out = run_harness(
+        "run",
+        str(scenario),
+        "--run-id",
+        "r",
+        "--app",
+        str(app),
+        "--no-preload",
+        results=tmp_path / "results",
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
     for case in run_.meta["cases"]:
@@ -107,12 +127,15 @@ SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"),
     assert "the spread of requests over the server's workers (requests per worker, Jain's fairness)" in summary
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--app", "/nonexistent/server.js"], "--app /nonexistent/server.js: no such file"),
-    (["--app", str(EXAMPLE), "--target", "http://127.0.0.1:1"], "give one of the two"),
-    (["--path", "/x"], "--path is for --target or --app"),
-    (["--app", str(EXAMPLE), "--path", "no slash"], "is not a request path"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--app", "/nonexistent/server.js"], "--app /nonexistent/server.js: no such file"),
+        (["--app", str(EXAMPLE), "--target", "http://127.0.0.1:1"], "give one of the two"),
+        (["--path", "/x"], "--path is for --target or --app"),
+        (["--app", str(EXAMPLE), "--path", "no slash"], "is not a request path"),
+    ],
+)
 def test_bad_app_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], message: str):
     out = run(tmp_path, *args)
     assert out.returncode == 2 and message in out.stderr, out.stderr
@@ -120,6 +143,5 @@ def test_bad_app_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list
 
 
 def test_app_in_a_mode_that_cannot_run_it_is_refused(tmp_path: Path):
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "modes",
-                          "--app", str(EXAMPLE)], capture_output=True, text=True, timeout=60)
+    out = run_harness("run", "modes", "--app", str(EXAMPLE), results=tmp_path / "results", timeout=60)
     assert out.returncode == 2 and "mode pool cannot run your own app" in out.stderr

@@ -4,17 +4,14 @@ a run can end (success, Ctrl-C, SIGTERM, SIGKILL of the harness, a server that c
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from conftest import harness_processes, wait_until
+from helpers import harness_processes, run_harness, start_harness, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +34,7 @@ def scenario_file(tmp_path: Path, duration: float = 2, work: int = 5, warmup: fl
 
 
 def harness(results: Path, *args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", "--results", str(results), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return start_harness(*args, results=results, **kw)
 
 
 def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path, results_dir: Path):
@@ -67,8 +63,15 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html), "the report must not reference anything outside"
     assert html.count("data:image/png;base64,") == 9  # no sweep in this run: no sweep figure
     assert "cluster-rr-2w /cpu?work=5 u4" in html
-    for png in ("throughput", "latency", "latency_over_time", "cpu_over_time", "cores_by_role",
-                "requests_per_worker", "cpu_by_thread"):
+    for png in (
+        "throughput",
+        "latency",
+        "latency_over_time",
+        "cpu_over_time",
+        "cores_by_role",
+        "requests_per_worker",
+        "cpu_by_thread",
+    ):
         assert (run_dir / "report" / f"{png}.png").stat().st_size > 5000
     summary = (run_dir / "report" / "summary.md").read_text()
     assert "| single /cpu?work=5 u4 | 1 |" in summary
@@ -83,6 +86,7 @@ def test_run_writes_a_complete_record_and_a_self_contained_report(tmp_path: Path
 def _wait_for_load(results: Path, run_id: str, case_prefix: str = "001") -> bool:
     def started() -> bool:
         return any((results / run_id / "raw").glob(f"{case_prefix}-*/locust.log"))
+
     return wait_until(started, timeout_s=60, interval_s=0.1)
 
 
@@ -128,8 +132,9 @@ def test_sigkill_of_the_harness_takes_its_children_along(tmp_path: Path, results
     proc.communicate(timeout=30)
     assert wait_until(lambda: not (set(harness_processes()) - before), timeout_s=5), harness_processes()
     # the harness could not say it, its guardian did, and left nothing for a later run to do
-    assert wait_until(lambda: json.loads((results_dir / "killed" / "run.json").read_text())["status"]
-                      == "interrupted", timeout_s=5)
+    assert wait_until(
+        lambda: json.loads((results_dir / "killed" / "run.json").read_text())["status"] == "interrupted", timeout_s=5
+    )
     assert "killed by SIGKILL" in json.loads((results_dir / "killed" / "run.json").read_text())["error"]
     from harness.run import clean_up_after_killed_runs
 
@@ -143,8 +148,9 @@ def test_server_that_fails_to_start_fails_the_case_with_its_reason(tmp_path: Pat
     broken = tmp_path / "server"
     broken.mkdir()
     (broken / "index.js").write_text("throw new Error('broken on purpose')\n")
-    proc = harness(results_dir, "run", str(scenario_file(tmp_path)), "--run-id", "broken",
-                   env={**__import__("os").environ, "HARNESS_SERVER_DIR": str(broken)})
+    proc = harness(
+        results_dir, "run", str(scenario_file(tmp_path)), "--run-id", "broken", env={"HARNESS_SERVER_DIR": str(broken)}
+    )
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     meta = json.loads((results_dir / "broken" / "run.json").read_text())
@@ -154,13 +160,16 @@ def test_server_that_fails_to_start_fails_the_case_with_its_reason(tmp_path: Pat
     assert "no case finished, so there is no report" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("args, code, words", [
-    (["run", "no-such-scenario"], 2, "unknown scenario 'no-such-scenario'"),
-    (["run", "default", "--users", "0"], 2, "users is 0, outside 1..2000"),
-    (["run", "default", "--run-id", "../escape"], 2, "run id '../escape' is not allowed"),
-    (["report", "nothing-here"], 2, "no run 'nothing-here'"),
-    (["run", "default", "--port", "99999"], 2, "'99999' is not a port"),
-])
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["run", "no-such-scenario"], 2, "unknown scenario 'no-such-scenario'"),
+        (["run", "default", "--users", "0"], 2, "users is 0, outside 1..2000"),
+        (["run", "default", "--run-id", "../escape"], 2, "run id '../escape' is not allowed"),
+        (["report", "nothing-here"], 2, "no run 'nothing-here'"),
+        (["run", "default", "--port", "99999"], 2, "'99999' is not a port"),
+    ],
+)
 def test_bad_input_is_one_line_and_an_exit_code(results_dir: Path, args, code, words):
     proc = harness(results_dir, *args)
     out, err = proc.communicate(timeout=60)
@@ -171,7 +180,6 @@ def test_bad_input_is_one_line_and_an_exit_code(results_dir: Path, args, code, w
 
 
 def test_taken_port_and_missing_node_are_exit_3_with_nothing_written(results_dir: Path, tmp_path: Path):
-    import os
     import socket
 
     with socket.socket() as sock:
@@ -181,7 +189,7 @@ def test_taken_port_and_missing_node_are_exit_3_with_nothing_written(results_dir
         proc = harness(results_dir, "run", "default", "--quick", "--port", str(port))
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3 and f"port {port} on 127.0.0.1 is taken" in err
-    proc = harness(results_dir, "run", "default", "--quick", env={**os.environ, "HARNESS_NODE": str(tmp_path / "x")})
+    proc = harness(results_dir, "run", "default", "--quick", env={"HARNESS_NODE": str(tmp_path / "x")})
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3 and "node was not found on PATH" in err
     assert len(err.strip().splitlines()) == 1  # one line, nothing else
@@ -189,12 +197,13 @@ def test_taken_port_and_missing_node_are_exit_3_with_nothing_written(results_dir
 
 
 def test_a_missing_nginx_is_one_line_before_anything_is_written(results_dir: Path, tmp_path: Path):
-    import os
-
     f = tmp_path / "ng.py"
-    f.write_text(TINY.format(work=5, duration=2, warmup=1).replace('ServerSpec("cluster", workers=2, schedule="rr")',
-                                                          'ServerSpec("nginx", workers=2)'))
-    proc = harness(results_dir, "run", str(f), env={**os.environ, "HARNESS_NGINX": str(tmp_path / "no-nginx")})
+    f.write_text(
+        TINY.format(work=5, duration=2, warmup=1).replace(
+            'ServerSpec("cluster", workers=2, schedule="rr")', 'ServerSpec("nginx", workers=2)'
+        )
+    )
+    proc = harness(results_dir, "run", str(f), env={"HARNESS_NGINX": str(tmp_path / "no-nginx")})
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3
     assert "mode nginx cannot run here: nginx was not found (apt-get install nginx)" in err
@@ -203,10 +212,9 @@ def test_a_missing_nginx_is_one_line_before_anything_is_written(results_dir: Pat
 
 
 def test_help_and_list(results_dir: Path):
-    out = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True)
+    out = run_harness("--help")
     assert out.returncode == 0 and "harness list" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "list"],
-                         capture_output=True, text=True)
+    out = run_harness("list", results=results_dir)
     assert out.returncode == 0 and "default" in out.stdout
 
 
@@ -223,6 +231,7 @@ def test_locust_crashing_fails_its_case_and_the_run_goes_on(tmp_path: Path, resu
             if "locustfile.py" in cmd and str(results_dir / "lc" / "raw" / "001-") in cmd:
                 found.append(p)
         return found
+
     assert wait_until(lambda: bool(locust_of_first_case()), timeout_s=20)
     for p in locust_of_first_case():
         p.kill()
@@ -237,8 +246,7 @@ def test_locust_crashing_fails_its_case_and_the_run_goes_on(tmp_path: Path, resu
 
 
 def test_doctor_lists_every_mode(results_dir: Path):
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "doctor"],
-                         capture_output=True, text=True, timeout=60)
+    out = run_harness("doctor", results=results_dir, timeout=60)
     assert out.returncode == 0, out.stdout  # CI installs nginx; npm ci installs pm2 and piscina
     for mode in ("single", "cluster", "pool", "spawn-per-request", "nginx", "pm2"):
         assert mode in out.stdout
@@ -246,11 +254,7 @@ def test_doctor_lists_every_mode(results_dir: Path):
 
 
 def test_doctor_says_how_to_get_nginx(results_dir: Path, tmp_path: Path):
-    import os
-
-    env = {**os.environ, "HARNESS_NGINX": str(tmp_path / "no-nginx")}
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "doctor"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    out = run_harness("doctor", results=results_dir, timeout=60, env={"HARNESS_NGINX": str(tmp_path / "no-nginx")})
     assert out.returncode == 3
     assert "apt-get install nginx" in out.stdout.replace("\n", " ")
 
@@ -260,7 +264,7 @@ def test_bench_runs_each_scenario_of_the_set_it_finds_with_every_run_option(tmp_
     folder = tmp_path / "scenarios"
     folder.mkdir()
     (folder / "default.py").write_text(scenario_file(tmp_path).read_text())
-    proc = harness(results_dir, "bench", "--pin", env={**os.environ, "HARNESS_SCENARIOS_DIR": str(folder)})
+    proc = harness(results_dir, "bench", "--pin", env={"HARNESS_SCENARIOS_DIR": str(folder)})
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     runs = [p for p in results_dir.iterdir() if (p / "run.json").is_file()]

@@ -5,27 +5,23 @@ list every case with its minutes, `doctor SCENARIO` checks only what that scenar
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_harness
 from rich.console import Console
 
 from harness import scenario as scenario_mod
-from harness.cli import RichProgress, main
+from harness.cli import main
+from harness.terminal import RichProgress
 
 pytestmark = pytest.mark.slow  # the CLI in a subprocess: make test runs them, make test-unit does not
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def _harness(*args: str, env: dict[str, str] | None = None, results: Path | None = None) -> subprocess.CompletedProcess:
-    extra = ["--results", str(results)] if results else []
-    return subprocess.run([sys.executable, "-m", "harness", *extra, *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})}, cwd=REPO)
+    return run_harness(*args, results=results, timeout=120, env=env, cwd=REPO)
 
 
 def test_plan_lists_every_case_in_order_with_its_minutes_and_the_total():

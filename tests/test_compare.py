@@ -4,9 +4,7 @@ compared or measured on an untrustworthy run fails with its own exit code (harne
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -15,17 +13,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import hand_run, run_harness
 
 from harness import compare
-from harness.record import TABLE_COLUMNS, Run, RunWriter
+from harness.export import junit, markdown
+from harness.record import Run, RunWriter
 
 MACHINE = {"cpu_model": "AMD EPYC", "logical_cores": 2, "kernel": "6.1", "cpu_layout": "shared"}
 
 
-def synthetic_run(run_id: str, single: list[float], cluster: list[float], machine: dict | None = None,
-                  generator_cpu: float = 30.0, p99_scale: float = 1.0, status: str = "complete",
-                  other_cpu: float = 5.0, failures: float = 0.0, cluster_workers: int = 2,
-                  new: tuple[list[float], list[float]] | None = None) -> Run:
+def synthetic_run(
+    run_id: str,
+    single: list[float],
+    cluster: list[float],
+    machine: dict | None = None,
+    generator_cpu: float = 30.0,
+    p99_scale: float = 1.0,
+    status: str = "complete",
+    other_cpu: float = 5.0,
+    failures: float = 0.0,
+    cluster_workers: int = 2,
+    new: tuple[list[float], list[float]] | None = None,
+) -> Run:
     """single and cluster-rr-Nw on /cpu, one case per repetition, 10 s windows; p99 is 30 ms
     (scaled) and falls with throughput as it would in a closed loop. `other_cpu`: % of a core
     the machine spent on neither the server (150 %) nor Locust; `failures`: the share of
@@ -45,33 +54,86 @@ def synthetic_run(run_id: str, single: list[float], cluster: list[float], machin
                 t0 = 1000.0 * index
                 ok = round(tput * 10)
                 failed = round(ok * failures / (1 - failures)) if failures else 0
-                cases.append({"case_id": cid, "index": index, "condition": cond, "repetition": rep + 1,
-                              "mode": mode, "workers": 1 if mode == "single" else cluster_workers, "route": "/cpu",
-                              "path": "/cpu", "users": 8, "load": "closed", "generator_processes": 1,
-                              "status": "complete", "measure_start_ts": t0, "measure_end_ts": t0 + 10,
-                              "measured_s": 10.0, "side": suffix.strip(" []")})
-                endpoints.append({"case_id": cid, "phase": "measure", "name": "/cpu", "requests": ok + failed,
-                                  "failures": failed, "latency_p50_ms": 8000 / tput * p99_scale,
-                                  "latency_p99_ms": 12000 / tput * p99_scale})
+                cases.append(
+                    {
+                        "case_id": cid,
+                        "index": index,
+                        "condition": cond,
+                        "repetition": rep + 1,
+                        "mode": mode,
+                        "workers": 1 if mode == "single" else cluster_workers,
+                        "route": "/cpu",
+                        "path": "/cpu",
+                        "users": 8,
+                        "load": "closed",
+                        "generator_processes": 1,
+                        "status": "complete",
+                        "measure_start_ts": t0,
+                        "measure_end_ts": t0 + 10,
+                        "measured_s": 10.0,
+                        "side": suffix.strip(" []"),
+                    }
+                )
+                endpoints.append(
+                    {
+                        "case_id": cid,
+                        "phase": "measure",
+                        "name": "/cpu",
+                        "requests": ok + failed,
+                        "failures": failed,
+                        "latency_p50_ms": 8000 / tput * p99_scale,
+                        "latency_p99_ms": 12000 / tput * p99_scale,
+                    }
+                )
                 ids = ["0"] if mode == "single" else [str(w + 1) for w in range(cluster_workers)]
                 for wid in ids:
-                    workers.append({"case_id": cid, "phase": "measure", "worker_id": wid, "pid": wid,
-                                    "requests": ok // len(ids)})
+                    workers.append(
+                        {"case_id": cid, "phase": "measure", "worker_id": wid, "pid": wid, "requests": ok // len(ids)}
+                    )
                 for k in range(3):
-                    samples.append({"case_id": cid, "ts": t0 + 1 + k, "phase": "measure", "pid": 9,
-                                    "role": "generator", "cpu_s": k * generator_cpu / 100})
-                    samples.append({"case_id": cid, "ts": t0 + 1 + k, "phase": "measure", "pid": 5,
-                                    "role": "worker", "cpu_s": k * 1.5})
-                    samples.append({"case_id": cid, "ts": t0 + 1 + k, "phase": "measure", "pid": 0,
-                                    "role": "machine", "cpu_pct": 150.0 + generator_cpu + other_cpu,
-                                    "steal_pct": 0.0})
-    tables = {name: pd.DataFrame(rows, columns=TABLE_COLUMNS[name]) for name, rows in
-              (("cases", cases), ("endpoints", endpoints), ("workers", workers), ("samples", samples))}
-    tables.update({name: pd.DataFrame(columns=TABLE_COLUMNS[name]) for name in TABLE_COLUMNS if name not in tables})
-    meta = {"run_id": run_id, "status": status, "error": None if status == "complete" else "Ctrl-C",
-            "cases": cases, "machine": machine or MACHINE, "scenario": {"name": "smoke", "baseline": "single"},
-            "against": None if new is None else {"ref": "HEAD~1", "commit": "0123456789abcdef", "work_dirty": False}}
-    return Run(path=Path("/nonexistent") / run_id, meta=meta, tables=tables)
+                    samples.append(
+                        {
+                            "case_id": cid,
+                            "ts": t0 + 1 + k,
+                            "phase": "measure",
+                            "pid": 9,
+                            "role": "generator",
+                            "cpu_s": k * generator_cpu / 100,
+                        }
+                    )
+                    samples.append(
+                        {
+                            "case_id": cid,
+                            "ts": t0 + 1 + k,
+                            "phase": "measure",
+                            "pid": 5,
+                            "role": "worker",
+                            "cpu_s": k * 1.5,
+                        }
+                    )
+                    samples.append(
+                        {
+                            "case_id": cid,
+                            "ts": t0 + 1 + k,
+                            "phase": "measure",
+                            "pid": 0,
+                            "role": "machine",
+                            "cpu_pct": 150.0 + generator_cpu + other_cpu,
+                            "steal_pct": 0.0,
+                        }
+                    )
+    meta = {
+        "run_id": run_id,
+        "status": status,
+        "error": None if status == "complete" else "Ctrl-C",
+        "cases": cases,
+        "machine": machine or MACHINE,
+        "scenario": {"name": "smoke", "baseline": "single"},
+        "against": None if new is None else {"ref": "HEAD~1", "commit": "0123456789abcdef", "work_dirty": False},
+    }
+    return hand_run(
+        cases, endpoints=endpoints, workers=workers, samples=samples, path=Path("/nonexistent") / run_id, meta=meta
+    )
 
 
 def noisy(center: float, n: int, seed: int, cv: float = 0.02) -> list[float]:
@@ -109,10 +171,14 @@ def test_unchanged_needs_the_whole_interval_inside_the_threshold():
     """An A/B run of the same code with 1 % pair noise and 5 pairs: unchanged, exit 0; the
     same change measured with 3 noisy independent repetitions cannot say so: inconclusive."""
     for seed in range(5):
-        ab = synthetic_run("ab", noisy(450, 5, seed, 0.01), noisy(700, 5, seed + 50, 0.01),
-                           new=(noisy(450, 5, seed + 100, 0.01), noisy(700, 5, seed + 150, 0.01)))
+        ab = synthetic_run(
+            "ab",
+            noisy(450, 5, seed, 0.01),
+            noisy(700, 5, seed + 50, 0.01),
+            new=(noisy(450, 5, seed + 100, 0.01), noisy(700, 5, seed + 150, 0.01)),
+        )
         cmp = compare.compare_ab(ab)
-        assert cmp.paired and cmp.exit_code == 0, compare.markdown(cmp)
+        assert cmp.paired and cmp.exit_code == 0, markdown.comparison(cmp)
         assert set(verdicts(cmp, "throughput").values()) <= {"unchanged", "unchanged or better"}
     a = synthetic_run("a", noisy(450, 3, 1, 0.05), noisy(700, 3, 2, 0.05))
     b = synthetic_run("b", noisy(450, 3, 3, 0.05), noisy(700, 3, 4, 0.05))
@@ -129,9 +195,12 @@ def test_a_true_10_percent_slowdown_never_passes_with_3_noisy_repetitions():
     9 times in 10. Now the build passes only when the interval shows 'unchanged'."""
     m = compare.METRICS["throughput"]
     rng = np.random.default_rng(11)
-    verdicts_seen = [compare.compare_values("x", m, 450 * (1 + rng.normal(0, 0.05, 3)),
-                                            405 * (1 + rng.normal(0, 0.05, 3)), 5.0, paired=False).verdict
-                     for _ in range(2000)]
+    verdicts_seen = [
+        compare.compare_values(
+            "x", m, 450 * (1 + rng.normal(0, 0.05, 3)), 405 * (1 + rng.normal(0, 0.05, 3)), 5.0, paired=False
+        ).verdict
+        for _ in range(2000)
+    ]
     assert not set(verdicts_seen) & set(compare.PASSING)
     assert verdicts_seen.count("regression") > 0  # sometimes firm, otherwise inconclusive
     a = synthetic_run("a", noisy(450, 3, 1, 0.05), noisy(700, 3, 2, 0.05))
@@ -210,11 +279,17 @@ def test_a_busy_machine_makes_a_big_drop_untrustworthy_not_a_regression():
 
 
 def test_a_third_of_requests_failing_is_untrustworthy_even_with_successes_unchanged():
-    a = synthetic_run("a", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005),
-                      new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)))
+    a = synthetic_run(
+        "a", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005), new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005))
+    )
     assert compare.compare_ab(a).exit_code == 0
-    failing = synthetic_run("f", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005),
-                            new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)), failures=1 / 3)
+    failing = synthetic_run(
+        "f",
+        noisy(450, 5, 1, 0.005),
+        noisy(700, 5, 2, 0.005),
+        new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)),
+        failures=1 / 3,
+    )
     cmp = compare.compare_ab(failing)
     assert verdicts(cmp, "throughput")["single /cpu u8"] == "unchanged"
     assert cmp.exit_code == compare.COMPARE_UNTRUSTWORTHY
@@ -223,8 +298,10 @@ def test_a_third_of_requests_failing_is_untrustworthy_even_with_successes_unchan
 
 def test_an_interrupted_run_is_untrustworthy_and_an_unstable_one_inconclusive():
     a = synthetic_run("a", noisy(450, 3, 1), noisy(700, 3, 2))
-    assert compare.compare_runs(a, synthetic_run("b", noisy(450, 3, 3), noisy(700, 3, 4), status="interrupted")
-                                ).exit_code == compare.COMPARE_UNTRUSTWORTHY
+    assert (
+        compare.compare_runs(a, synthetic_run("b", noisy(450, 3, 3), noisy(700, 3, 4), status="interrupted")).exit_code
+        == compare.COMPARE_UNTRUSTWORTHY
+    )
     unstable = synthetic_run("c", [300.0, 450.0, 600.0], noisy(700, 3, 5))
     cmp = compare.compare_runs(a, unstable)
     assert row_of(cmp, "single /cpu u8", "throughput").verdict == "inconclusive"
@@ -260,10 +337,14 @@ def test_the_interval_and_the_verdict_arithmetic():
     assert lat.verdict == "regression"
     assert compare.compare_values("x", compare.METRICS["p99"], b, b * 0.7, 15.0, paired=True).verdict == "improvement"
     # the interval crosses the bad threshold only: inconclusive; crosses the good one only: unchanged or better
-    assert compare.compare_values("x", m, b, b * 0.95 * np.exp([-0.02, 0, 0.02]), 5.0, paired=True
-                                  ).verdict == "inconclusive"
-    assert compare.compare_values("x", m, b, b * 1.05 * np.exp([-0.02, 0, 0.02]), 5.0, paired=True
-                                  ).verdict == "unchanged or better"
+    assert (
+        compare.compare_values("x", m, b, b * 0.95 * np.exp([-0.02, 0, 0.02]), 5.0, paired=True).verdict
+        == "inconclusive"
+    )
+    assert (
+        compare.compare_values("x", m, b, b * 1.05 * np.exp([-0.02, 0, 0.02]), 5.0, paired=True).verdict
+        == "unchanged or better"
+    )
 
 
 def test_sensitivity_and_repetitions_needed():
@@ -277,6 +358,7 @@ def test_sensitivity_and_repetitions_needed():
     n = row.repetitions_needed
     sd = float(np.log(c / b).std(ddof=1))
     from scipy import stats
+
     assert stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n) <= abs(np.log(0.95) - np.log(c / b).mean()) + 1e-12
     assert row.detectable_pct > 5  # the threshold plus the noise
 
@@ -285,10 +367,10 @@ def test_markdown_and_junit_outputs():
     base = synthetic_run("base", noisy(450, 5, 1), noisy(700, 5, 2))
     slow = synthetic_run("slow", noisy(360, 5, 3), noisy(700, 5, 4))
     cmp = compare.compare_runs(base, slow)
-    md = compare.markdown(cmp)
+    md = markdown.comparison(cmp)
     assert md.startswith("## harness compare: REGRESSION (exit 4)")
     assert "| single /cpu u8 | throughput |" in md and "[" in md
-    suite = ET.fromstring(compare.junit_xml(cmp))
+    suite = ET.fromstring(junit.comparison(cmp))
     assert suite.tag == "testsuite" and int(suite.get("tests")) == len(cmp.rows)
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     assert {(c.get("classname"), c.get("name")) for c in failed} >= {("single /cpu u8", "throughput")}
@@ -306,38 +388,53 @@ def _store(results: Path, r: Run) -> None:
     w.start({k: v for k, v in r.meta.items() if k not in ("run_id", "status", "cases", "error")})
     for case in r.meta["cases"]:
         cid = case["case_id"]
-        w.add_case(case, {name: r.tables[name][r.tables[name]["case_id"] == cid].to_dict("records")
-                          for name in ("endpoints", "workers", "samples")})
+        w.add_case(
+            case,
+            {
+                name: r.tables[name][r.tables[name]["case_id"] == cid].to_dict("records")
+                for name in ("endpoints", "workers", "samples")
+            },
+        )
     w.finish("complete")
 
 
 @pytest.mark.slow
 def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
     results = tmp_path / "results"
-    for r in (synthetic_run("base", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005)),
-              synthetic_run("same", noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)),
-              synthetic_run("slow", [350.0, 352.0, 348.0], [560.0, 555.0, 565.0]),
-              synthetic_run("noisy", noisy(450, 3, 5, 0.06), noisy(700, 3, 6, 0.06)),
-              synthetic_run("one", [450.0], [700.0]),
-              synthetic_run("busy", [350.0, 352.0, 348.0], [560.0, 555.0, 565.0], other_cpu=150.0),
-              synthetic_run("ab", noisy(450, 4, 1, 0.005), noisy(700, 4, 2, 0.005),
-                            new=([405.0, 406.0, 404.0, 405.0], noisy(630, 4, 3, 0.005)))):
+    for r in (
+        synthetic_run("base", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005)),
+        synthetic_run("same", noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)),
+        synthetic_run("slow", [350.0, 352.0, 348.0], [560.0, 555.0, 565.0]),
+        synthetic_run("noisy", noisy(450, 3, 5, 0.06), noisy(700, 3, 6, 0.06)),
+        synthetic_run("one", [450.0], [700.0]),
+        synthetic_run("busy", [350.0, 352.0, 348.0], [560.0, 555.0, 565.0], other_cpu=150.0),
+        synthetic_run(
+            "ab",
+            noisy(450, 4, 1, 0.005),
+            noisy(700, 4, 2, 0.005),
+            new=([405.0, 406.0, 404.0, 405.0], noisy(630, 4, 3, 0.005)),
+        ),
+    ):
         _store(results, r)
 
     def run_cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "harness", "--results", str(results), *args],
-                              capture_output=True, text=True, timeout=60)
+        return run_harness(*args, results=results, timeout=60)
 
     # the commands below read the stored runs and write nothing in results/: three at a time
     # (each is mostly a second of imports), every result checked as before
-    calls = {"same": ("compare", "base", "same", "--detect", "10"),
-             "slow": ("compare", "base", "slow", "--junit", str(tmp_path / "j.xml"),
-                      "--markdown", str(tmp_path / "s.md")),
-             "noisy": ("compare", "base", "noisy"), "busy": ("compare", "base", "busy"),
-             "one": ("compare", "base", "one"),
-             "ab": ("compare", "ab"), "not_ab": ("compare", "base"), "nope": ("compare", "base", "nope"),
-             "bad": ("compare", "base", "same", "--threshold", "bogus=1"),
-             "gate": ("compare", "base", "same", "--gate", "latency"), "argparse": ("compare", "--nope")}
+    calls = {
+        "same": ("compare", "base", "same", "--detect", "10"),
+        "slow": ("compare", "base", "slow", "--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "s.md")),
+        "noisy": ("compare", "base", "noisy"),
+        "busy": ("compare", "base", "busy"),
+        "one": ("compare", "base", "one"),
+        "ab": ("compare", "ab"),
+        "not_ab": ("compare", "base"),
+        "nope": ("compare", "base", "nope"),
+        "bad": ("compare", "base", "same", "--threshold", "bogus=1"),
+        "gate": ("compare", "base", "same", "--gate", "latency"),
+        "argparse": ("compare", "--nope"),
+    }
     with ThreadPoolExecutor(max_workers=3) as pool:
         done = dict(zip(calls, pool.map(lambda argv: run_cli(*argv), calls.values())))
     same = done["same"]
@@ -370,10 +467,20 @@ def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
     repo = Path(__file__).resolve().parent.parent
     out_dir = tmp_path / "ci-bench"
     ab_before = set(Path(tempfile.gettempdir()).glob("harness-ab-*"))  # another session's may be there too
-    out = subprocess.run(["make", "--no-print-directory", "ci-bench",
-                          "ARGS=--quick --no-report --repetitions 3 --duration-s 1",
-                          f"CI_BENCH_DIR={out_dir}", "CI_AGAINST=HEAD"],
-                         cwd=repo, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "ci-bench",
+            "ARGS=--quick --no-report --repetitions 3 --duration-s 1",
+            f"CI_BENCH_DIR={out_dir}",
+            "CI_AGAINST=HEAD",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:  # make exits 2 whenever a command fails; its message gives harness's code
         codes = {"Error 5": "inconclusive", "Error 6": "measurement not trustworthy", "Error 4": "REGRESSION"}
         code = next((c for c in codes if c in out.stderr), None)
@@ -390,16 +497,23 @@ def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
     # each repetition runs both sides of a condition next to each other, base first in odd ones
     first = cases.groupby("repetition").first()
     assert first.loc[1, "side"] == "base" and first.loc[2, "side"] == "new"
-    assert not set(Path(tempfile.gettempdir()).glob("harness-ab-*")) - ab_before, \
+    assert not set(Path(tempfile.gettempdir()).glob("harness-ab-*")) - ab_before, (
         "the base side's temporary folder was left behind"
+    )
 
 
 def test_closed_load_latency_alone_never_fails_the_gate():
     """The false alarm seen in back-to-back ci-bench runs: same throughput, p50 shape moved."""
-    a = synthetic_run("a", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005),
-                      new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)))
-    b = synthetic_run("b", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005), p99_scale=1.3,
-                      new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)))
+    a = synthetic_run(
+        "a", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005), new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005))
+    )
+    b = synthetic_run(
+        "b",
+        noisy(450, 5, 1, 0.005),
+        noisy(700, 5, 2, 0.005),
+        p99_scale=1.3,
+        new=(noisy(450, 5, 3, 0.005), noisy(700, 5, 4, 0.005)),
+    )
     # the base side of b has 1.3x the latency: compare b's base with a's new through two runs
     cmp = compare.compare_runs(*compare.split_sides(b)[:1], compare.split_sides(a)[1])
     assert verdicts(cmp, "p50")["cluster-rr-2w /cpu u8"] == "improvement"
@@ -407,9 +521,9 @@ def test_closed_load_latency_alone_never_fails_the_gate():
     cmp = compare.compare_runs(compare.split_sides(a)[1], compare.split_sides(b)[0])
     assert verdicts(cmp, "p50")["cluster-rr-2w /cpu u8"] == "regression"
     assert cmp.exit_code == compare.COMPARE_OK
-    suite = ET.fromstring(compare.junit_xml(cmp))
+    suite = ET.fromstring(junit.comparison(cmp))
     assert suite.get("failures") == "0"
-    assert "informational" in compare.markdown(cmp)
+    assert "informational" in markdown.comparison(cmp)
 
 
 def test_repetitions_to_catch_a_given_change():
@@ -422,10 +536,12 @@ def test_repetitions_to_catch_a_given_change():
     assert row.repetitions_to_catch(4) is None  # inside the threshold: never a regression
     # at that many pairs, (t_.975 + t_.8) * sd / sqrt(n) fits between the change and the threshold
     from scipy import stats
+
     margin = abs(np.log(0.9) - np.log(0.95))
     assert (stats.t.ppf(0.975, n10 - 1) + stats.t.ppf(0.8, n10 - 1)) * row.sd_log / np.sqrt(n10) <= margin
-    assert (stats.t.ppf(0.975, n10 - 2) + stats.t.ppf(0.8, n10 - 2)) * row.sd_log / np.sqrt(n10 - 1) > margin \
-        or n10 == compare.MIN_REPETITIONS
+    assert (stats.t.ppf(0.975, n10 - 2) + stats.t.ppf(0.8, n10 - 2)) * row.sd_log / np.sqrt(
+        n10 - 1
+    ) > margin or n10 == compare.MIN_REPETITIONS
 
 
 def test_one_hiccup_pair_does_not_make_unchanged_code_inconclusive():

@@ -9,14 +9,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from helpers import REPO, harness_processes, start_harness, wait_until
 
-from conftest import REPO, harness_processes, wait_until
 from harness import procs
 
 pytestmark = pytest.mark.integration
@@ -32,9 +31,18 @@ def start(tmp_path: Path, servers: str, *extra: str, duration: float = 30) -> tu
     f = tmp_path / "s.py"
     f.write_text(SCENARIO.format(servers=servers, duration=duration))
     results = tmp_path / "results"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "--results", str(results), "run", str(f), "--run-id", "r",
-                             "--no-report", *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = start_harness(
+        "run",
+        str(f),
+        "--run-id",
+        "r",
+        "--no-report",
+        *extra,
+        results=results,
+        cwd=REPO,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return proc, results / "r"
 
 
@@ -54,12 +62,16 @@ def _ledger_temps(run: Path) -> set[str]:
     return temps
 
 
-@pytest.mark.parametrize("servers,sig", [
-    ('ServerSpec("nginx", workers=2)', signal.SIGKILL),
-    ('ServerSpec("pm2", workers=2)', signal.SIGKILL),
-    ('ServerSpec("pm2", workers=2)', signal.SIGHUP),
-    ('ServerSpec("cluster", workers=2)', signal.SIGTERM),
-], ids=["nginx-KILL", "pm2-KILL", "pm2-HUP", "cluster-TERM"])
+@pytest.mark.parametrize(
+    "servers,sig",
+    [
+        ('ServerSpec("nginx", workers=2)', signal.SIGKILL),
+        ('ServerSpec("pm2", workers=2)', signal.SIGKILL),
+        ('ServerSpec("pm2", workers=2)', signal.SIGHUP),
+        ('ServerSpec("cluster", workers=2)', signal.SIGTERM),
+    ],
+    ids=["nginx-KILL", "pm2-KILL", "pm2-HUP", "cluster-TERM"],
+)
 def test_a_run_ended_by_a_signal_leaves_nothing_and_says_interrupted(tmp_path: Path, servers: str, sig: int):
     before = set(harness_processes())
     proc, run = start(tmp_path, servers)
@@ -69,8 +81,10 @@ def test_a_run_ended_by_a_signal_leaves_nothing_and_says_interrupted(tmp_path: P
         alive = set(harness_processes()) - before
         assert len(alive) >= 3, alive  # the servers and Locust: what must go
         if "pm2" in servers:  # PM2's private home, which must go too (the check can fail)
-            assert wait_until(lambda: any(Path(t).name.startswith("hpm2-") and Path(t).is_dir()
-                                          for t in _ledger_temps(run)), timeout_s=5), _ledger_temps(run)
+            assert wait_until(
+                lambda: any(Path(t).name.startswith("hpm2-") and Path(t).is_dir() for t in _ledger_temps(run)),
+                timeout_s=5,
+            ), _ledger_temps(run)
         temps = {t for t in _ledger_temps(run) if Path(t).name.startswith(procs.TEMP_PREFIXES)}
         os.kill(proc.pid, sig)
         code = proc.wait(timeout=60)

@@ -24,25 +24,49 @@ def test_estimated_gain_by_hand():
 
 def _results(**over):
     rows = []
-    for rep in range(3):
-        rows.append({"condition": "cluster-rr-2w /cpu u8", "units": 2, "throughput_rps": 670.0,
-                     "server_cpu_pct": 174.2, "generator_cpu_pct": 21.4, **over})  # 2.6 ms and 0.32 ms per request
-        rows.append({"condition": "single /cpu u8", "units": 1, "throughput_rps": 385.0, "server_cpu_pct": 100.1,
-                     "generator_cpu_pct": 12.3})
+    for _rep in range(3):
+        rows.append(
+            {
+                "condition": "cluster-rr-2w /cpu u8",
+                "units": 2,
+                "throughput_rps": 670.0,
+                "server_cpu_pct": 174.2,
+                "generator_cpu_pct": 21.4,
+                **over,
+            }
+        )  # 2.6 ms and 0.32 ms per request
+        rows.append(
+            {
+                "condition": "single /cpu u8",
+                "units": 1,
+                "throughput_rps": 385.0,
+                "server_cpu_pct": 100.1,
+                "generator_cpu_pct": 12.3,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-MACHINE = {"logical_cores": 2, "cpu_layout": "shared",
-           "generator_selfcheck": {"measured_at": "2026-12-01T09:00:00", "c_generator": "wrk",
-                                   "c_generator_ms_per_request": 0.03}}
+MACHINE = {
+    "logical_cores": 2,
+    "cpu_layout": "shared",
+    "generator_selfcheck": {
+        "measured_at": "2026-12-01T09:00:00",
+        "c_generator": "wrk",
+        "c_generator_ms_per_request": 0.03,
+    },
+}
 
 
 def test_a_cluster_using_every_core_gets_a_note_with_the_estimate():
     notes = cost.perturbation_notes(_results(), MACHINE)
     assert len(notes) == 1, notes  # single leaves a core idle: the generator took nothing from it
     assert notes[0].startswith("cluster-rr-2w /cpu u8:") and "about 11% higher" in notes[0]
-    assert "0.32 ms" in notes[0] and "2.60 ms" in notes[0] and "wrk, measured by `harness selfcheck` on 2026-12-01" \
-        in notes[0]
+    assert (
+        "0.32 ms" in notes[0]
+        and "2.60 ms" in notes[0]
+        and "wrk, measured by `harness selfcheck` on 2026-12-01" in notes[0]
+    )
 
 
 def test_no_selfcheck_assumes_a_free_generator_and_says_it_is_an_upper_bound():
@@ -50,12 +74,15 @@ def test_no_selfcheck_assumes_a_free_generator_and_says_it_is_an_upper_bound():
     assert "about 12% higher" in notes[0] and "upper bound" in notes[0]
 
 
-@pytest.mark.parametrize("machine, over", [
-    ({**MACHINE, "cpu_layout": {"server": [0], "generator": [1]}}, {}),  # pinned: the generator had its own core
-    (MACHINE, {"server_cpu_pct": 100.0}),  # the machine's CPU was not the limit
-    (MACHINE, {"generator_cpu_pct": 1.0, "server_cpu_pct": 199.0}),  # a cheap generator: below NOTE_FROM
-    ({**MACHINE, "logical_cores": 4}, {}),  # 2 workers on 4 cores do not use every core
-])
+@pytest.mark.parametrize(
+    "machine, over",
+    [
+        ({**MACHINE, "cpu_layout": {"server": [0], "generator": [1]}}, {}),  # pinned: the generator had its own core
+        (MACHINE, {"server_cpu_pct": 100.0}),  # the machine's CPU was not the limit
+        (MACHINE, {"generator_cpu_pct": 1.0, "server_cpu_pct": 199.0}),  # a cheap generator: below NOTE_FROM
+        ({**MACHINE, "logical_cores": 4}, {}),  # 2 workers on 4 cores do not use every core
+    ],
+)
 def test_no_note_where_the_generator_could_not_change_a_conclusion(machine, over):
     assert cost.perturbation_notes(_results(**over), machine) == []
 
@@ -63,8 +90,10 @@ def test_no_note_where_the_generator_could_not_change_a_conclusion(machine, over
 def _pair(ratios_a, ratios_b, sample=False):
     pair = Pair("wrk_cluster", "cluster", "/cpu", "/cpu", 8, "harness", "wrk", sample=sample)
     for rep, (a, b) in enumerate(zip(ratios_a, ratios_b)):
-        pair.measurements += [Measurement(pair.name, "harness", rep, a, 20.0, 0.3, 170.0, 0.5, 3.0, 195.0, 10.0),
-                              Measurement(pair.name, "wrk", rep, b, 1.0, 0.03, 190.0, 0.0, 4.0, 195.0, 10.0)]
+        pair.measurements += [
+            Measurement(pair.name, "harness", rep, a, 20.0, 0.3, 170.0, 0.5, 3.0, 195.0, 10.0),
+            Measurement(pair.name, "wrk", rep, b, 1.0, 0.03, 190.0, 0.0, 4.0, 195.0, 10.0),
+        ]
     return pair
 
 
@@ -82,10 +111,14 @@ def test_the_newest_selfcheck_of_this_machine_is_the_one_a_run_keeps(tmp_path):
     folder.mkdir()
     this = {"cpu_model": "X", "logical_cores": 2}
     pairs = [selfcheck.summarize(_pair([600.0], [700.0]))]
-    for stamp, machine in (("20261201-080000", this), ("20261201-090000", this),
-                           ("20261201-100000", {"cpu_model": "Y", "logical_cores": 8})):
-        (folder / f"{stamp}.json").write_text(json.dumps({"measured_at": stamp, "machine": machine, "pairs": pairs,
-                                                          "generator_cpu_ms_per_request": 0.2}))
+    for stamp, machine in (
+        ("20261201-080000", this),
+        ("20261201-090000", this),
+        ("20261201-100000", {"cpu_model": "Y", "logical_cores": 8}),
+    ):
+        (folder / f"{stamp}.json").write_text(
+            json.dumps({"measured_at": stamp, "machine": machine, "pairs": pairs, "generator_cpu_ms_per_request": 0.2})
+        )
     (folder / "20261201-110000.json").write_text("{half a file")
     assert selfcheck.latest(tmp_path, this)["measured_at"] == "20261201-090000"
     facts = cost.selfcheck_facts(selfcheck.latest(tmp_path, this))
@@ -97,8 +130,9 @@ def test_the_newest_selfcheck_of_this_machine_is_the_one_a_run_keeps(tmp_path):
 def test_selfcheck_measures_and_stores_the_hooks_pair(results_dir):
     """A short selfcheck of the hooks pair: every figure present and positive, the file
     stored with the machine facts (the ratio itself needs a quiet machine: not checked)."""
-    result, path = selfcheck.selfcheck(results_dir, reps=1, window_s=1.0, settle_s=0.5, pairs=["hooks"],
-                                       notice=lambda _: None)
+    result, path = selfcheck.selfcheck(
+        results_dir, reps=1, window_s=1.0, settle_s=0.5, pairs=["hooks"], notice=lambda _: None
+    )
     assert path.parent == results_dir / "selfcheck" and json.loads(path.read_text())["pairs"] == result["pairs"]
     (s,) = result["pairs"]
     assert s["harness"]["rps"]["median"] > 0 and s["plain"]["rps"]["median"] > 0 and s["ratio"]["median"] > 0

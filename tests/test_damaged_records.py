@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import REPO
 
-from conftest import REPO
 from harness import cli, record
 
 SOURCE = REPO / "tests" / "fixtures" / "small"
@@ -49,8 +49,12 @@ def damage(path: Path, how: str) -> None:
     elif how == "hostile":
         if path.suffix == ".json":
             meta = json.loads(data)
-            meta.update(run_id="../../../../tmp/escaped", status="<script>alert(1)</script>",
-                        scenario={"name": "../x", "baseline": 7}, machine={"logical_cores": "many"})
+            meta.update(
+                run_id="../../../../tmp/escaped",
+                status="<script>alert(1)</script>",
+                scenario={"name": "../x", "baseline": 7},
+                machine={"logical_cores": "many"},
+            )
             meta["cases"][0]["workers"] = -3
             path.write_text(json.dumps(meta))
         else:  # the header kept, every value after it replaced by nonsense of the wrong kind
@@ -79,8 +83,9 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 @pytest.mark.slow  # about a minute and a half: each case renders a whole report
 @pytest.mark.parametrize("how", DAMAGES)
 @pytest.mark.parametrize("file", FILES)
-def test_a_damaged_record_never_gives_a_traceback(tmp_path: Path, fixture_run: Path, file: str, how: str,
-                                                  capsys: pytest.CaptureFixture[str]):
+def test_a_damaged_record_never_gives_a_traceback(
+    tmp_path: Path, fixture_run: Path, file: str, how: str, capsys: pytest.CaptureFixture[str]
+):
     results = _results_with(tmp_path, fixture_run, file, how)
     code, text = _run(["--results", str(results), "list"], capsys)
     assert code == 0 and "good" in text and "damaged" in text  # the damaged run never hides the other

@@ -7,19 +7,18 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import start_harness
 
 pytestmark = pytest.mark.integration
 
 
 def demo(results: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", "--results", str(results), "demo", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_harness("demo", *args, results=results)
 
 
 def test_demo_shows_each_workers_own_count_and_stops_on_its_timer(results_dir: Path):
@@ -76,7 +75,9 @@ def _lines_until(proc: subprocess.Popen, pattern: str, timeout_s: float = 90) ->
 def test_demo_runs_the_node_and_load_it_names(results_dir: Path):
     """reuseport-4w-node22.12.0 with a new connection per request: the server's own /metrics
     say Node 22.12.0 and reuseport, and each worker's rate is shown per second."""
-    proc = demo(results_dir, "scheduling", "--server", "reuseport-4w-node22.12.0", "--load", "u2-close", "--for-s", "30")
+    proc = demo(
+        results_dir, "scheduling", "--server", "reuseport-4w-node22.12.0", "--load", "u2-close", "--for-s", "30"
+    )
     try:
         m, seen = _lines_until(proc, r"it listens at (http://127\.0\.0\.1:\d+)")
         assert m, seen

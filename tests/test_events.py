@@ -5,14 +5,14 @@ the sentences the report writes from it. Every expected number is worked out by 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import hand_run
 
 from harness import analysis
 from harness.errors import UsageError
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
 from harness.report import story
 from harness.scenario import ClosedLoad, Event, Scenario, ServerSpec, Workload
 
@@ -32,11 +32,14 @@ def test_an_action_the_mode_cannot_do_names_the_modes_that_can():
         ServerSpec("single", events=[Event("kill-worker", 1)])
 
 
-@pytest.mark.parametrize("events, words", [
-    ([Event("sigterm", 1), Event("kill-worker", 2)], "sigterm stops the server: make it the last event"),
-    ([Event("kill-worker", 1), Event("kill-worker", 1)], "at the same time"),
-    ("kill-worker@1s", "must be a list of Event"),
-])
+@pytest.mark.parametrize(
+    "events, words",
+    [
+        ([Event("sigterm", 1), Event("kill-worker", 2)], "sigterm stops the server: make it the last event"),
+        ([Event("kill-worker", 1), Event("kill-worker", 1)], "at the same time"),
+        ("kill-worker@1s", "must be a list of Event"),
+    ],
+)
 def test_bad_event_lists_are_refused(events, words):
     with pytest.raises(UsageError, match=words):
         ServerSpec("cluster", workers=2, events=events)
@@ -51,13 +54,19 @@ def test_bad_times_are_refused():
 
 
 def test_events_and_the_shutdown_timeout_keep_conditions_apart():
-    specs = [ServerSpec("cluster", workers=2), ServerSpec("cluster", workers=2, events=[Event("kill-worker", 2)]),
-             ServerSpec("cluster", workers=2, events=[Event("sigterm", 2)]),
-             ServerSpec("cluster", workers=2, shutdown_timeout_s=0.1, events=[Event("sigterm", 2)])]
+    specs = [
+        ServerSpec("cluster", workers=2),
+        ServerSpec("cluster", workers=2, events=[Event("kill-worker", 2)]),
+        ServerSpec("cluster", workers=2, events=[Event("sigterm", 2)]),
+        ServerSpec("cluster", workers=2, shutdown_timeout_s=0.1, events=[Event("sigterm", 2)]),
+    ]
     cases = Scenario("x", "d", specs, [Workload("/io", 200)], [ClosedLoad(4)], duration_s=5, repetitions=1).cases()
     assert [c.condition for c in cases] == [
-        "cluster-rr-2w /io?ms=200 u4", "cluster-rr-2w /io?ms=200 u4 kill-worker@2s",
-        "cluster-rr-2w /io?ms=200 u4 sigterm@2s", "cluster-rr-2w-st0.1s /io?ms=200 u4 sigterm@2s"]
+        "cluster-rr-2w /io?ms=200 u4",
+        "cluster-rr-2w /io?ms=200 u4 kill-worker@2s",
+        "cluster-rr-2w /io?ms=200 u4 sigterm@2s",
+        "cluster-rr-2w-st0.1s /io?ms=200 u4 sigterm@2s",
+    ]
     assert len({c.case_id for c in cases}) == 4
     assert cases[1].to_dict()["events"] == "kill-worker@2s" and cases[0].to_dict()["events"] == ""
     assert cases[3].shutdown_timeout_s == 0.1
@@ -70,17 +79,17 @@ def test_the_resilience_scenario_and_its_quick_variant_load():
     quick = scenario.quick_variant()
     # the full scenario has every event; the quick variant (the demo) repeats the kill and reload vs
     # restart 3 times, and leaves the SIGTERM pair to the full run
-    assert {c.to_dict()["events"].split("@")[0] for c in scenario.cases()} == {"kill-worker", "reload", "restart",
-                                                                                "sigterm"}
+    assert {c.to_dict()["events"].split("@")[0] for c in scenario.cases()} == {
+        "kill-worker",
+        "reload",
+        "restart",
+        "sigterm",
+    }
     assert {c.to_dict()["events"].split("@")[0] for c in quick.cases()} == {"kill-worker", "reload", "restart"}
     assert quick.duration_s <= 10 and quick.repetitions == 3
 
 
 # --- analysis on hand-made tables ---------------------------------------------------------
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
-
 def event_run() -> Run:
     """Two cases, window 100..110 s each.
 
@@ -93,37 +102,112 @@ def event_run() -> Run:
     (104.95, 109.95, failed). The one failure after the exit (110.3) lies after the window,
     so refused_after_exit is 0.
     """
-    cases = [{"case_id": cid, "condition": cond, "repetition": 1, "mode": "cluster", "status": "complete",
-              "measure_start_ts": 100.0, "measure_end_ts": 110.0, "measured_s": 10.0, "events": ev}
-             for cid, cond, ev in [("k", "cluster-rr-2w /io u4 kill-worker@4s", "kill-worker@4s"),
-                                   ("s", "cluster-rr-2w /io u4 sigterm@5s", "sigterm@5s")]]
-    events = [
-        {"case_id": "k", "action": "kill-worker", "at_s": 4.0, "ts": 104.0, "pid": 11, "server_in_flight": 3,
-         "pids_before": "11 12", "pids_after": "12 13", "done_ts": 104.4, "done_s": 0.4, "exit_code": None,
-         "shutdown_timeout_s": 5.0, "outcome": "done"},
-        {"case_id": "s", "action": "sigterm", "at_s": 5.0, "ts": 105.0, "pid": 10, "server_in_flight": 2,
-         "pids_before": "11 12", "pids_after": "", "done_ts": 110.2, "done_s": 5.2, "exit_code": 1,
-         "shutdown_timeout_s": 5.0, "outcome": "done"},
+    cases = [
+        {
+            "case_id": cid,
+            "condition": cond,
+            "repetition": 1,
+            "mode": "cluster",
+            "status": "complete",
+            "measure_start_ts": 100.0,
+            "measure_end_ts": 110.0,
+            "measured_s": 10.0,
+            "events": ev,
+        }
+        for cid, cond, ev in [
+            ("k", "cluster-rr-2w /io u4 kill-worker@4s", "kill-worker@4s"),
+            ("s", "cluster-rr-2w /io u4 sigterm@5s", "sigterm@5s"),
+        ]
     ]
+    events = [
+        {
+            "case_id": "k",
+            "action": "kill-worker",
+            "at_s": 4.0,
+            "ts": 104.0,
+            "pid": 11,
+            "server_in_flight": 3,
+            "pids_before": "11 12",
+            "pids_after": "12 13",
+            "done_ts": 104.4,
+            "done_s": 0.4,
+            "exit_code": None,
+            "shutdown_timeout_s": 5.0,
+            "outcome": "done",
+        },
+        {
+            "case_id": "s",
+            "action": "sigterm",
+            "at_s": 5.0,
+            "ts": 105.0,
+            "pid": 10,
+            "server_in_flight": 2,
+            "pids_before": "11 12",
+            "pids_after": "",
+            "done_ts": 110.2,
+            "done_s": 5.2,
+            "exit_code": 1,
+            "shutdown_timeout_s": 5.0,
+            "outcome": "done",
+        },
+    ]
+
     def req(cid, start, done, ok, pid):
-        return {"case_id": cid, "phase": "measure" if 100 <= done < 110 else "after", "start_ts": start,
-                "done_ts": done, "latency_ms": (done - start) * 1000, "ok": ok, "worker_id": "1", "pid": pid,
-                "error": "" if ok else "ConnectionRefusedError"}
-    requests = [req("k", 101.0, 101.2, True, "11"), req("k", 103.8, 104.2, True, "12"),
-                req("k", 103.9, 104.3, True, "12"), req("k", 104.5, 104.6, False, "?"),
-                req("k", 104.6, 107.0, True, "12"), req("k", 107.0, 109.9, True, "13"),
-                req("s", 101.0, 101.5, True, "11"), req("s", 104.9, 105.1, True, "12"),
-                req("s", 104.95, 109.95, False, "?"), req("s", 110.0, 110.3, False, "?")]
-    workers = [{"case_id": "k", "phase": "measure", "worker_id": w, "pid": pid, "thread_id": "", "requests": n,
-                "first_response_ts": first, "last_response_ts": last}
-               for w, pid, n, first, last in [("1", "11", 1, 101.2, 101.2), ("2", "12", 3, 104.2, 107.0),
-                                              ("3", "13", 1, 106.5, 109.9), ("?", "?", 1, 104.6, 104.6)]]
-    endpoints = [{"case_id": "k", "phase": "measure", "name": "/io", "requests": 6, "failures": 1},
-                 {"case_id": "s", "phase": "measure", "name": "/io", "requests": 3, "failures": 1}]
-    tables = {name: pd.DataFrame(columns=cols) for name, cols in TABLE_COLUMNS.items()}
-    tables.update(cases=_table("cases", cases), events=_table("events", events), requests=_table("requests", requests),
-                  workers=_table("workers", workers), endpoints=_table("endpoints", endpoints))
-    return Run(path=Path("hand-made"), meta={"run_id": "hand-made"}, tables=tables)
+        return {
+            "case_id": cid,
+            "phase": "measure" if 100 <= done < 110 else "after",
+            "start_ts": start,
+            "done_ts": done,
+            "latency_ms": (done - start) * 1000,
+            "ok": ok,
+            "worker_id": "1",
+            "pid": pid,
+            "error": "" if ok else "ConnectionRefusedError",
+        }
+
+    requests = [
+        req("k", 101.0, 101.2, True, "11"),
+        req("k", 103.8, 104.2, True, "12"),
+        req("k", 103.9, 104.3, True, "12"),
+        req("k", 104.5, 104.6, False, "?"),
+        req("k", 104.6, 107.0, True, "12"),
+        req("k", 107.0, 109.9, True, "13"),
+        req("s", 101.0, 101.5, True, "11"),
+        req("s", 104.9, 105.1, True, "12"),
+        req("s", 104.95, 109.95, False, "?"),
+        req("s", 110.0, 110.3, False, "?"),
+    ]
+    workers = [
+        {
+            "case_id": "k",
+            "phase": "measure",
+            "worker_id": w,
+            "pid": pid,
+            "thread_id": "",
+            "requests": n,
+            "first_response_ts": first,
+            "last_response_ts": last,
+        }
+        for w, pid, n, first, last in [
+            ("1", "11", 1, 101.2, 101.2),
+            ("2", "12", 3, 104.2, 107.0),
+            ("3", "13", 1, 106.5, 109.9),
+            ("?", "?", 1, 104.6, 104.6),
+        ]
+    ]
+    endpoints = [
+        {"case_id": "k", "phase": "measure", "name": "/io", "requests": 6, "failures": 1},
+        {"case_id": "s", "phase": "measure", "name": "/io", "requests": 3, "failures": 1},
+    ]
+    return hand_run(
+        cases,
+        events=events,
+        requests=requests,
+        workers=workers,
+        endpoints=endpoints,
+        path="hand-made",
+        meta={"run_id": "hand-made"},
+    )
 
 
 def test_event_outcomes_by_hand():
@@ -167,8 +251,9 @@ def test_event_sentences_say_what_happened_and_check_the_claims():
     assert "had 3 requests in flight by its own count; the client saw 1 failed requests" in kill
     assert "first answered a client 2.50 s after the kill" in kill
     assert "does not hold for the requests it had in flight" in kill
-    assert "with 2 requests in flight by the workers' own count and 2 by the client's: 1 completed and 1 failed" \
-        in sigterm
+    assert (
+        "with 2 requests in flight by the workers' own count and 2 by the client's: 1 completed and 1 failed" in sigterm
+    )
     assert "exited 5.20 s after the signal with code 1 (forced" in sigterm
     assert "The force-exit timeout was honoured." in sigterm
 
@@ -193,18 +278,23 @@ def test_reload_against_restart_and_a_reload_that_lost_requests():
     assert "Requests failed in 1 of 1 restart(s) and 1 of 1 reload(s)." in text[2]
 
 
-@pytest.mark.parametrize("restart_failures, said, not_said", [
-    ([0, 0, 0], "No restart lost a request here", "contradicts"),
-    ([0, 113, 41], "it lost some of the time", "contradicts"),
-    ([5, 113, 41], "A restart stops every instance at once", "race"),
-])
+@pytest.mark.parametrize(
+    "restart_failures, said, not_said",
+    [
+        ([0, 0, 0], "No restart lost a request here", "contradicts"),
+        ([0, 113, 41], "it lost some of the time", "contradicts"),
+        ([5, 113, 41], "A restart stops every instance at once", "race"),
+    ],
+)
 def test_a_restart_that_lost_nothing_is_a_race_not_a_contradiction(restart_failures, said, not_said):
     """A restart drops requests only when a request arrives between the last old instance
     stopping and the first new one listening: the quiet recording lost none in 3 restarts,
     a busy run lost some in 2 of 3. Neither contradicts anything; each is counted."""
     base = analysis.event_outcomes(event_run()).iloc[[0]]
     reloads = [base.assign(action="reload", repetition=i + 1, failures_during=0) for i in range(3)]
-    restarts = [base.assign(action="restart", repetition=i + 1, failures_during=n) for i, n in enumerate(restart_failures)]
+    restarts = [
+        base.assign(action="restart", repetition=i + 1, failures_during=n) for i, n in enumerate(restart_failures)
+    ]
     text = story.event_lines(pd.concat(reloads + restarts, ignore_index=True))
     lost = sum(n > 0 for n in restart_failures)
     assert f"Requests failed in {lost} of 3 restart(s) and 0 of 3 reload(s)." in text[-1]
@@ -223,9 +313,17 @@ def test_the_handover_is_a_gap_in_a_restart_and_an_overlap_in_a_reload():
     reload = analysis.event_outcomes(run).iloc[0]
     assert reload["handover_s"] == pytest.approx(106.5 - 107.0)
     base = analysis.event_outcomes(run).iloc[[0]]
-    lines = story.event_lines(pd.concat([base.assign(action="reload", handover_s=-0.3),
-                                         base.assign(action="restart", handover_s=0.18),
-                                         base.assign(action="restart", repetition=2, handover_s=0.05)],
-                                        ignore_index=True))
-    assert ("restarts: a gap of 50 to 180 ms without any instance answering in 2 of 2; reloads: old and new "
-            "answering side by side for 300 ms in 1 of 1") in lines[-1]
+    lines = story.event_lines(
+        pd.concat(
+            [
+                base.assign(action="reload", handover_s=-0.3),
+                base.assign(action="restart", handover_s=0.18),
+                base.assign(action="restart", repetition=2, handover_s=0.05),
+            ],
+            ignore_index=True,
+        )
+    )
+    assert (
+        "restarts: a gap of 50 to 180 ms without any instance answering in 2 of 2; reloads: old and new "
+        "answering side by side for 300 ms in 1 of 1"
+    ) in lines[-1]

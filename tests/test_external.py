@@ -4,17 +4,15 @@ the report say which figures are missing and why. Bad targets are one line each.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from helpers import run_harness, wait_until
 
-from conftest import wait_until
 from harness.record import load_run
 from harness.servers.base import find_node, free_port, http_get, server_dir
 
@@ -22,9 +20,21 @@ pytestmark = pytest.mark.integration
 
 
 def harness(results: Path, *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", "default", "--run-id",
-                           "r", "--duration-s", "3", "--warmup-s", "1", "--repetitions", "1", *args],
-                          capture_output=True, text=True, timeout=timeout_s)
+    return run_harness(
+        "run",
+        "default",
+        "--run-id",
+        "r",
+        "--duration-s",
+        "3",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        *args,
+        results=results,
+        timeout=timeout_s,
+    )
 
 
 @pytest.fixture
@@ -32,14 +42,20 @@ def reference_server(tmp_path: Path) -> Iterator[int]:
     """The reference server, started by the test (not by the harness): its port."""
     port = free_port()
     with open(tmp_path / "outside.log", "wb") as log:
-        proc = subprocess.Popen([find_node(), "index.js", "--mode", "single", "--port", str(port)], cwd=server_dir(),
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [find_node(), "index.js", "--mode", "single", "--port", str(port)],
+            cwd=server_dir(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
+
         def up() -> bool:
             try:
                 return http_get("127.0.0.1", port, "/healthz")[0] == 200
             except OSError:
                 return False
+
         assert wait_until(up, timeout_s=15)
         yield port
         assert proc.poll() is None, "the harness stopped a server it did not start"
@@ -107,12 +123,15 @@ def test_external_target_without_metrics_says_what_is_missing(tmp_path: Path, pl
     assert "client and server request counts differ" not in summary  # nothing to compare is not a mismatch
 
 
-@pytest.mark.parametrize("target, code, message", [
-    ("http://192.0.2.1:80", 2, "--target host 192.0.2.1 is not a loopback address (add --allow-remote"),
-    ("ftp://127.0.0.1", 2, "is not an http(s) URL with a host"),
-    ("http://127.0.0.1:1/x", 2, "has a path, query or credentials"),
-    ("unreachable", 3, "cannot reach --target"),
-])
+@pytest.mark.parametrize(
+    "target, code, message",
+    [
+        ("http://192.0.2.1:80", 2, "--target host 192.0.2.1 is not a loopback address (add --allow-remote"),
+        ("ftp://127.0.0.1", 2, "is not an http(s) URL with a host"),
+        ("http://127.0.0.1:1/x", 2, "has a path, query or credentials"),
+        ("unreachable", 3, "cannot reach --target"),
+    ],
+)
 def test_bad_targets_are_one_line_and_write_nothing(tmp_path: Path, target: str, code: int, message: str):
     if target == "unreachable":
         target = f"http://127.0.0.1:{free_port()}"

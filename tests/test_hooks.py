@@ -62,8 +62,10 @@ def test_empty_histogram_gives_no_numbers():
 
 
 def test_timeline_phase_marks_whole_seconds_only():
-    timeline = [{"second": s, "name": "/cpu", "requests": 10, "failures": 0, "latency_sum_ms": 20.0,
-                 "latency_max_ms": 3.0} for s in (100, 101, 102, 103, 104)]
+    timeline = [
+        {"second": s, "name": "/cpu", "requests": 10, "failures": 0, "latency_sum_ms": 20.0, "latency_max_ms": 3.0}
+        for s in (100, 101, 102, 103, 104)
+    ]
     rows = timeline_rows("c", timeline, started_ts=99.5, measure_start_ts=101.0, measure_end_ts=103.5)
     assert [r["phase"] for r in rows] == ["warmup", "measure", "measure", "partial", "after"]
     assert rows[0]["latency_mean_ms"] == pytest.approx(2.0)
@@ -79,8 +81,9 @@ def test_per_second_percentiles_are_recorded_and_merge_exactly():
     merged = HookState()
     merged.merge(a.to_dict())
     merged.merge(b.to_dict())
-    rows = timeline_rows("c", merged.to_dict()["timeline"], started_ts=999.0, measure_start_ts=999.0,
-                         measure_end_ts=1010.0)
+    rows = timeline_rows(
+        "c", merged.to_dict()["timeline"], started_ts=999.0, measure_start_ts=999.0, measure_end_ts=1010.0
+    )
     first, second = rows
     assert first["requests"] == 100
     assert first["latency_p50_ms"] == pytest.approx(50.0, rel=0.01)
@@ -89,8 +92,13 @@ def test_per_second_percentiles_are_recorded_and_merge_exactly():
 
 
 def test_a_timeline_entry_without_a_histogram_has_no_percentiles():
-    rows = timeline_rows("c", [{"second": 5, "name": "/x", "requests": 1, "failures": 0, "latency_sum_ms": 2.0,
-                                "latency_max_ms": 2.0}], started_ts=4.0, measure_start_ts=4.0, measure_end_ts=9.0)
+    rows = timeline_rows(
+        "c",
+        [{"second": 5, "name": "/x", "requests": 1, "failures": 0, "latency_sum_ms": 2.0, "latency_max_ms": 2.0}],
+        started_ts=4.0,
+        measure_start_ts=4.0,
+        measure_end_ts=9.0,
+    )
     assert rows[0]["latency_p99_ms"] is None
 
 
@@ -145,12 +153,38 @@ def test_batched_recording_equals_recording_one_by_one(monkeypatch, flush_every)
         ms = [0.0004, 3_700_000_000.0, rng.lognormvariate(1.0, 1.5)][0 if i == 5 else 1 if i == 6 else 2]
         due = ts - ms / 1000 if i % 3 == 0 else None
         done_phase = "after" if due is not None and i % 9 == 0 else None
-        responses.append((phase, name, ms, ok, str(i % 3), str(100 + i % 3), ts, None if ok else f"Err {i % 4}",
-                          str(i % 2) if i % 5 else "", not probe, due, done_phase))
+        responses.append(
+            (
+                phase,
+                name,
+                ms,
+                ok,
+                str(i % 3),
+                str(100 + i % 3),
+                ts,
+                None if ok else f"Err {i % 4}",
+                str(i % 2) if i % 5 else "",
+                not probe,
+                due,
+                done_phase,
+            )
+        )
     state = HookState()
     for phase, name, ms, ok, wid, pid, ts, err, tid, count_worker, due, done_phase in responses:
-        state.record(phase, name, ms, ok, wid, pid, ts, err, thread_id=tid, count_worker=count_worker, due_ts=due,
-                     done_phase=done_phase)
+        state.record(
+            phase,
+            name,
+            ms,
+            ok,
+            wid,
+            pid,
+            ts,
+            err,
+            thread_id=tid,
+            count_worker=count_worker,
+            due_ts=due,
+            done_phase=done_phase,
+        )
     got = state.to_dict()
     hist, fail, second, requests, failures, completed, workers, spans, timeline, errors = _one_by_one(responses)
     enc = lambda h: h.encode().decode("ascii")  # noqa: E731
@@ -160,9 +194,14 @@ def test_batched_recording_equals_recording_one_by_one(monkeypatch, flush_every)
         assert e["hdr"] == (enc(hist[key]) if key in hist else ""), key
         assert e["fail_hdr"] == (enc(fail[key]) if key in fail else ""), key
         assert (e["requests"], e["failures"], e["completed"]) == (requests[key], failures[key], completed[key]), key
-    assert {(w["phase"], w["worker_id"], w["pid"], w["thread_id"]): (w["requests"], w["first_response_ts"],
-                                                                     w["last_response_ts"]) for w in got["workers"]} \
-        == {k: (n, *spans[k]) for k, n in workers.items()}
+    assert {
+        (w["phase"], w["worker_id"], w["pid"], w["thread_id"]): (
+            w["requests"],
+            w["first_response_ts"],
+            w["last_response_ts"],
+        )
+        for w in got["workers"]
+    } == {k: (n, *spans[k]) for k, n in workers.items()}
     assert len(got["timeline"]) == len(timeline)
     for t in got["timeline"]:
         ref = timeline[(t["second"], t["name"])]
@@ -183,13 +222,15 @@ def test_latency_summary_equals_hdrh_figure_by_figure():
         hist = new_histogram()
         for _ in range(3000):
             hist.record_value(max(1, int(draw())))
-        expected = {"latency_mean_ms": hist.get_mean_value() / 1000,
-                    **{k: hist.get_value_at_percentile(p) / 1000 for k, p in PERCENTILES.items()},
-                    "latency_max_ms": hist.get_max_value() / 1000}
+        expected = {
+            "latency_mean_ms": hist.get_mean_value() / 1000,
+            **{k: hist.get_value_at_percentile(p) / 1000 for k, p in PERCENTILES.items()},
+            "latency_max_ms": hist.get_max_value() / 1000,
+        }
         assert latency_summary(hist) == expected
 
 
-_LISTENER_CHECK = r'''
+_LISTENER_CHECK = r"""
 import json, random, sys
 sys.argv = ["x"]
 import harness.load.locustfile as lf
@@ -266,7 +307,7 @@ for i in range(6000):
                None if exc is None else f"{type(exc).__name__}: {exc}", tid, not name.startswith(PROBE_PREFIX),
                due_phase_ts, phase_of(done, start, end))
 print(json.dumps(lf.state.to_dict()) == json.dumps(ref.to_dict()))
-'''
+"""
 
 
 @pytest.mark.slow
@@ -278,7 +319,8 @@ def test_request_listener_records_what_record_records():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", "ARGS = [7]\n" + _LISTENER_CHECK],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", "ARGS = [7]\n" + _LISTENER_CHECK], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True", out.stdout[-2000:]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_harness
 
 from harness import analysis
+from harness.load.verdict import OPEN_SHORTFALL
 from harness.record import load_run
 
 pytestmark = pytest.mark.integration
@@ -27,8 +27,7 @@ def run(tmp_path: Path, workloads: str, loads: str, duration: float = 5, *extra:
     f = tmp_path / "s.py"
     f.write_text(SCENARIO.format(workloads=workloads, loads=loads, duration=duration))
     results = tmp_path / "results"
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", str(f), "--run-id", "r",
-                          "--no-report", *extra], capture_output=True, text=True, timeout=300)
+    out = run_harness("run", str(f), "--run-id", "r", "--no-report", *extra, results=results, timeout=300)
     assert out.returncode == 0, out.stderr
     return results / "r"
 
@@ -57,8 +56,11 @@ def test_two_locust_processes_are_merged_exactly(tmp_path: Path):
     hooks = json.loads((raw / "hooks.json").read_text())
     assert hooks["role"] == "master"
     ours = sum(e["requests"] for e in hooks["endpoints"])
-    theirs = next(int(row["Request Count"]) for row in csv.DictReader(open(raw / "locust_stats.csv"))
-                  if row["Name"] == "Aggregated")
+    theirs = next(
+        int(row["Request Count"])
+        for row in csv.DictReader(open(raw / "locust_stats.csv"))
+        if row["Name"] == "Aggregated"
+    )
     assert ours == theirs > 0
     # each local worker process kept the totals it sent: they add up to what the master merged
     sent = [json.loads(f.read_text())["sent"] for f in (raw / "locust-workers").glob("worker-*.json")]
@@ -83,7 +85,7 @@ def test_generator_limit_is_flagged_on_hello_and_not_on_cpu(tmp_path: Path, quie
     assert by_route["/cpu"]["generator_limited"] is False
 
 
-def _accounting_holds(r: "analysis.pd.Series") -> None:
+def _accounting_holds(r: analysis.pd.Series) -> None:
     """Every request due in the window is completed, failed or dropped, once; the window
     owes what the schedule says (the target rate over the window's real length)."""
     assert r.due == pytest.approx(r.target_rps * r.measured_s, rel=0.03), (r.due, r.measured_s)
@@ -99,11 +101,14 @@ def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_pa
     150 req/s of 50 ms waits need about 8 in flight: with 1000 slots it is on target, not
     flagged; with 4 it cannot be."""
     f = tmp_path / "s.py"
-    f.write_text(SCENARIO.replace('ServerSpec("single")', 'ServerSpec("pool", threads=1)').format(
-        workloads='Workload("/cpu", 200), Workload("/io", 50)',
-        loads="OpenLoad(150), OpenLoad(150, max_in_flight=4)", duration=3))
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", str(f),
-                          "--run-id", "r", "--no-report"], capture_output=True, text=True, timeout=300)
+    f.write_text(
+        SCENARIO.replace('ServerSpec("single")', 'ServerSpec("pool", threads=1)').format(
+            workloads='Workload("/cpu", 200), Workload("/io", 50)',
+            loads="OpenLoad(150), OpenLoad(150, max_in_flight=4)",
+            duration=3,
+        )
+    )
+    out = run_harness("run", str(f), "--run-id", "r", "--no-report", results=tmp_path / "results", timeout=300)
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
     r = analysis.case_results(run_)
@@ -115,7 +120,7 @@ def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_pa
     # the backlog stayed under the cap and the send rate on target: only the accounting shows it
     assert cap_waits[cpu.case_id] == 0 and cpu.sent_rps == pytest.approx(150, rel=0.05)
     assert cpu.overloaded and "fell behind 150 req/s" in cpu.overloaded_reason, cpu.overloaded_reason
-    assert cpu.dropped > 0 or cpu.completed_rps < 150 * (1 - analysis.OPEN_SHORTFALL)
+    assert cpu.dropped > 0 or cpu.completed_rps < 150 * (1 - OPEN_SHORTFALL)
     assert not cpu.generator_limited, cpu.generator_limited_reason
     # requests due in the window and answered after it count in it: the slowest waited seconds
     assert cpu.latency_max_ms > 1000
@@ -124,7 +129,7 @@ def test_open_load_past_capacity_is_overloaded_and_within_capacity_is_not(tmp_pa
         assert "no in-flight slot in time" in capped.overloaded_reason, capped.overloaded_reason
         assert not capped.generator_limited, capped.generator_limited_reason
     assert not io.overloaded and not isinstance(io.overloaded_reason, str), io.overloaded_reason
-    assert io.dropped == 0 and io.completed_rps == pytest.approx(150, rel=analysis.OPEN_SHORTFALL)
+    assert io.dropped == 0 and io.completed_rps == pytest.approx(150, rel=OPEN_SHORTFALL)
     assert 50 <= io.latency_p50_ms < 1000
     summary = analysis.condition_summary(r).set_index("condition")
     assert summary.loc[cpu.condition, "overloaded"] and not summary.loc[io.condition, "overloaded"]

@@ -14,15 +14,24 @@ HERE = Path(__file__).parent
 
 
 def test_summary_json_holds_the_conditions_intervals_sweeps_and_headline():
-    data = json.loads(json.dumps(summary_json([view(record.load_run(HERE / "fixtures" / "small"))]),
-                                 allow_nan=False))  # valid JSON: no NaN anywhere
+    data = json.loads(
+        json.dumps(summary_json([view(record.load_run(HERE / "fixtures" / "small"))]), allow_nan=False)
+    )  # valid JSON: no NaN anywhere
     assert data["schema_version"] == SUMMARY_SCHEMA_VERSION and data["side_by_side"] == []
     (run,) = data["runs"]
     assert run["scenario"] and set(run["headline"]) == {"answer", "doubt"}
     assert isinstance(run["warnings"], list)
     cond = run["conditions"][0]
-    for key in ("condition", "mode", "repetitions", "throughput_median_rps", "throughput_median_low_rps",
-                "throughput_median_high_rps", "latency_p99_ms", "generator_limited"):
+    for key in (
+        "condition",
+        "mode",
+        "repetitions",
+        "throughput_median_rps",
+        "throughput_median_low_rps",
+        "throughput_median_high_rps",
+        "latency_p99_ms",
+        "generator_limited",
+    ):
         assert key in cond
     # the pool sweep of the fixture (test_report: knee at 2 threads, by hand)
     pool = [p for p in run["sweeps"] if p["sweep"] == "pool /cpu: pool threads"]
@@ -37,10 +46,20 @@ def test_compare_json_has_the_verdict_exit_code_and_rows(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["exit_code"] == code and data["verdict"] and data["rows"]
     row = data["rows"][0]
-    assert {"condition", "metric", "verdict", "change_pct", "low_pct", "high_pct", "threshold_pct", "gating",
-            "interval"} <= set(row)
-    assert data == json.loads(json.dumps(compare.to_json(compare.compare_runs(record.load_run(base),
-                                                                                record.load_run(base)))))
+    assert {
+        "condition",
+        "metric",
+        "verdict",
+        "change_pct",
+        "low_pct",
+        "high_pct",
+        "threshold_pct",
+        "gating",
+        "interval",
+    } <= set(row)
+    assert data == json.loads(
+        json.dumps(compare.to_json(compare.compare_runs(record.load_run(base), record.load_run(base))))
+    )
 
 
 def test_list_json_and_results_after_the_subcommand(tmp_path, capsys):

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import get, wait_until
 
-from conftest import wait_until
-from test_servers import get  # one request on a new connection
+from harness import modes
 from harness.errors import EnvironmentProblem, HarnessError, RunFailed, UsageError
-from harness.scenario import MODES, ServerSpec
-from harness.servers import MODE_CLASSES, make_server
+from harness.scenario import ServerSpec
+from harness.servers import make_server
+from harness.servers.base import Server
 from harness.servers.nginx import NginxServer, find_nginx, render_config
 from harness.servers.pm2 import Pm2Server
 from harness.servers.pool import PoolServer, SpawnPerRequestServer
@@ -46,11 +47,14 @@ def gone(pids: list[int]) -> bool:
             return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return True
+
     return all(dead(p) for p in pids)
 
 
-def test_every_mode_has_a_class():
-    assert set(MODE_CLASSES) == set(MODES)
+def test_every_mode_has_a_server_class():
+    for mode in modes.all_modes():
+        assert issubclass(mode.server_class(), Server), mode.name
+        assert mode.server_class().mode == mode.name
 
 
 # --- pool ---------------------------------------------------------------------------------
@@ -136,14 +140,21 @@ def test_nginx_spreads_requests_over_every_backend(tmp_path: Path, balance: str)
         assert workers == set(seen.values())
         assert {m["worker_id"] for m in s.worker_metrics()} == {"1", "2"}
         # nginx listens on loopback only
-        listening = [c.laddr for c in psutil.Process(s.proc.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        listening = [
+            c.laddr for c in psutil.Process(s.proc.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN
+        ]
         assert listening and all(a.ip == "127.0.0.1" for a in listening)
         pids = [p.pid for p in roles]
     assert s.exit_code == 0
     assert gone(pids)
     conf = (tmp_path / "nginx.conf").read_text()
-    for line in ("proxy_http_version 1.1;", 'proxy_set_header Connection "";', "keepalive 1024;",
-                 f"listen 127.0.0.1:{s.port};", "worker_processes 1;"):
+    for line in (
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "keepalive 1024;",
+        f"listen 127.0.0.1:{s.port};",
+        "worker_processes 1;",
+    ):
         assert line in conf
     assert ("least_conn;" in conf) == (balance == "least_conn")
     directives = [line.split("#")[0].strip() for line in conf.splitlines()]
@@ -157,33 +168,45 @@ def test_nginx_command_has_no_shell_and_stays_in_the_case_folder(tmp_path: Path)
     s = NginxServer(tmp_path, workers=1)
     argv = s.command()
     assert argv[0] == find_nginx() and argv[-2:] == ["-g", "daemon off;"]
-    assert all(str(tmp_path) in a for a in (argv[argv.index("-p") + 1], argv[argv.index("-c") + 1],
-                                              argv[argv.index("-e") + 1]))
+    assert all(
+        str(tmp_path) in a for a in (argv[argv.index("-p") + 1], argv[argv.index("-c") + 1], argv[argv.index("-e") + 1])
+    )
     conf = s.render()
-    paths = [line.split('"')[1] for line in conf.splitlines() if line.strip().split(" ")[0].endswith(("_path", "log", "pid"))
-             and '"' in line]
+    paths = [
+        line.split('"')[1]
+        for line in conf.splitlines()
+        if line.strip().split(" ")[0].endswith(("_path", "log", "pid")) and '"' in line
+    ]
     assert paths and all(p.startswith(str(tmp_path)) for p in paths)
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"listen_port": 0}, "not a port"),
-    ({"listen_port": 70000}, "not a port"),
-    ({"listen_port": "8080"}, "not a port"),
-    ({"listen_port": True}, "not a port"),
-    ({"backend_ports": [3000, "3001; evil"]}, "not a port"),
-    ({"backend_ports": []}, "at least one backend"),
-    ({"balance": "ip_hash"}, "unknown balance"),
-    ({"balance": "least_conn; user root"}, "unknown balance"),
-    ({"prefix": Path("/tmp/a;b")}, "cannot go into the nginx config"),
-    ({"prefix": Path("/tmp/a{b}")}, "cannot go into the nginx config"),
-    ({"log_dir": Path("/tmp/a\nuser root")}, "cannot go into the nginx config"),
-    ({"log_dir": Path("/tmp/$host")}, "cannot go into the nginx config"),
-    ({"log_dir": Path('/tmp/a"b')}, "cannot go into the nginx config"),
-    ({"log_dir": Path("relative")}, "cannot go into the nginx config"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"listen_port": 0}, "not a port"),
+        ({"listen_port": 70000}, "not a port"),
+        ({"listen_port": "8080"}, "not a port"),
+        ({"listen_port": True}, "not a port"),
+        ({"backend_ports": [3000, "3001; evil"]}, "not a port"),
+        ({"backend_ports": []}, "at least one backend"),
+        ({"balance": "ip_hash"}, "unknown balance"),
+        ({"balance": "least_conn; user root"}, "unknown balance"),
+        ({"prefix": Path("/tmp/a;b")}, "cannot go into the nginx config"),
+        ({"prefix": Path("/tmp/a{b}")}, "cannot go into the nginx config"),
+        ({"log_dir": Path("/tmp/a\nuser root")}, "cannot go into the nginx config"),
+        ({"log_dir": Path("/tmp/$host")}, "cannot go into the nginx config"),
+        ({"log_dir": Path('/tmp/a"b')}, "cannot go into the nginx config"),
+        ({"log_dir": Path("relative")}, "cannot go into the nginx config"),
+    ],
+)
 def test_nginx_config_refuses_bad_values(tmp_path: Path, change: dict, match: str):
-    values = {"listen_port": 8080, "backend_ports": [3000, 3001], "balance": "round_robin",
-              "prefix": tmp_path / "nginx", "log_dir": tmp_path}
+    values = {
+        "listen_port": 8080,
+        "backend_ports": [3000, 3001],
+        "balance": "round_robin",
+        "prefix": tmp_path / "nginx",
+        "log_dir": tmp_path,
+    }
     render_config(**values)  # the good values render
     with pytest.raises(UsageError, match=match):
         render_config(**{**values, **change})
@@ -292,7 +315,7 @@ def test_pm2_refuses_bad_workers(tmp_path: Path):
 
 
 # --- every mode ---------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", [m for m in MODES if m != "external"])  # external: no process of ours
+@pytest.mark.parametrize("mode", [m.name for m in modes.all_modes() if m.starts_server])  # external: no process of ours
 def test_uv_threadpool_size_reaches_every_node_process(tmp_path: Path, mode: str):
     node = None
     if mode == "reuseport":  # needs Node 22.12+, fetched from the npm registry
@@ -302,8 +325,9 @@ def test_uv_threadpool_size_reaches_every_node_process(tmp_path: Path, mode: str
             node = str(nodes.ensure_node("22.12.0"))
         except EnvironmentProblem as exc:
             pytest.skip(f"Node 22.12.0 is not cached and the npm registry is out of reach: {exc.one_line()}")
-    spec = ServerSpec(mode, workers=1 if mode in ("single", "pool", "spawn-per-request") else 2, threads=2,
-                      uv_threadpool_size=2)
+    spec = ServerSpec(
+        mode, workers=1 if mode in ("single", "pool", "spawn-per-request") else 2, threads=2, uv_threadpool_size=2
+    )
     case = _cases(spec)[0]
     with make_server(case, tmp_path, node=node) as s:
         metrics = s.worker_metrics()
@@ -318,5 +342,6 @@ def test_uv_threadpool_size_reaches_every_node_process(tmp_path: Path, mode: str
 def _cases(spec: ServerSpec):
     from harness.scenario import ClosedLoad, Scenario, Workload
 
-    return Scenario(name="t", description="", servers=[spec], workloads=[Workload("/hello")],
-                    loads=[ClosedLoad(1)], repetitions=1).cases()
+    return Scenario(
+        name="t", description="", servers=[spec], workloads=[Workload("/hello")], loads=[ClosedLoad(1)], repetitions=1
+    ).cases()

@@ -15,8 +15,17 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = str(REPO / "examples" / "hello-app" / "server.js")
 
 
-@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True),
-                                            ("localhost", True), ("192.0.2.1", False), ("0.0.0.0", False)])
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.9.9.9", True),
+        ("::1", True),
+        ("localhost", True),
+        ("192.0.2.1", False),
+        ("0.0.0.0", False),
+    ],
+)
 def test_is_loopback(host: str, loopback: bool):
     assert is_loopback(host) is loopback
 
@@ -28,13 +37,16 @@ def test_parse_target_normalizes_and_defaults_the_port():
     assert parse_target("http://192.0.2.1:80", allow_remote=True).url == "http://192.0.2.1:80"
 
 
-@pytest.mark.parametrize("url, message", [
-    ("http://192.0.2.1:80", "is not a loopback address"),
-    ("127.0.0.1:80", "is not an http(s) URL"),
-    ("http://127.0.0.1:99999", "is not a URL"),
-    ("http://u:p@127.0.0.1:80", "has a path, query or credentials"),
-    ("http://127.0.0.1:80/api", "has a path, query or credentials"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://192.0.2.1:80", "is not a loopback address"),
+        ("127.0.0.1:80", "is not an http(s) URL"),
+        ("http://127.0.0.1:99999", "is not a URL"),
+        ("http://u:p@127.0.0.1:80", "has a path, query or credentials"),
+        ("http://127.0.0.1:80/api", "has a path, query or credentials"),
+    ],
+)
 def test_parse_target_refuses(url: str, message: str):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_target(url)
@@ -74,9 +86,20 @@ def test_server_spec_app_target_and_node_version():
 
 
 def test_case_records_app_target_and_node_version():
-    scen = Scenario(name="t", description="t", servers=[ServerSpec("single", app=EXAMPLE, node_version="22.12.0")],
-                    workloads=[PathWorkload.of("/x?y=1")], loads=[ClosedLoad(1)], repetitions=1)
+    scen = Scenario(
+        name="t",
+        description="t",
+        servers=[ServerSpec("single", app=EXAMPLE, node_version="22.12.0")],
+        workloads=[PathWorkload.of("/x?y=1")],
+        loads=[ClosedLoad(1)],
+        repetitions=1,
+    )
     case = scen.cases()[0]
     assert (case.app, case.node_version, case.target_url, case.route, case.path) == (
-        EXAMPLE, "22.12.0", None, "/x", "/x?y=1")
+        EXAMPLE,
+        "22.12.0",
+        None,
+        "/x",
+        "/x?y=1",
+    )
     assert scen.with_servers(node_version="20.0.0").servers[0].node_version == "20.0.0"

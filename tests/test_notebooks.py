@@ -32,8 +32,10 @@ EXPECTED = {"analysis", "scheduling", "pool_sizing", "event_loop", "crash_and_re
 # sentences on its recording) must say: the lesson. Each entry: (the start of a sentence, what
 # that sentence must contain).
 LESSONS: dict[str, list[tuple[str, str]]] = {
-    "scheduling": [("cluster-rr-4w-node22.12.0 /hello u2-close", "As round robin promises"),
-                   ("cluster-none-4w-node22.12.0 /hello u2-close", "that is what happened here")],
+    "scheduling": [
+        ("cluster-rr-4w-node22.12.0 /hello u2-close", "As round robin promises"),
+        ("cluster-none-4w-node22.12.0 /hello u2-close", "that is what happened here"),
+    ],
     "worker_costs": [("Moving 64 MB", "it holds at 64 MB"), ("From 1 to 4", "it holds here")],
     "event_loop": [("Blocking vs offloading", "Offloading kept the event loop free")],
     "pool_sizing": [("pool /cpu", "As the usual advice says for CPU-bound work, it sits at the number of cores")],
@@ -53,8 +55,12 @@ def _paths() -> list[Path]:
 def _params(case: Path) -> list:
     marks = []
     if case.stem == "crash_and_reload" and not EVENTS_SUPPORTED:
-        marks.append(pytest.mark.skip(reason="needs the resilience scenario's record (harness.analysis."
-                                             "event_outcomes, schema 4): runs once issue 6 is merged"))
+        marks.append(
+            pytest.mark.skip(
+                reason="needs the resilience scenario's record (harness.analysis."
+                "event_outcomes, schema 4): runs once issue 6 is merged"
+            )
+        )
     return [pytest.param(case, id=case.stem, marks=marks)]
 
 
@@ -105,8 +111,9 @@ def _execute_file(path: Path) -> nbformat.NotebookNode:
 def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Run every cell of nb in a fresh kernel, from notebooks/; raises CellExecutionError on the
     first cell that fails."""
-    client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()
     return nb
 
@@ -206,8 +213,7 @@ def test_analysis_notebook_reads_a_users_results_folder(tmp_path):
     path = NOTEBOOKS / "analysis.ipynb"
     nb = nbformat.read(path, as_version=4)
     cell = parameters_cell(nb)
-    cell.source += (f"\nRESULTS = {str(results)!r}\nRUN_IDS = ['my-own-run']\nMODE = 'cluster'\n"
-                    "FOCUS_RUN = None\n")
+    cell.source += f"\nRESULTS = {str(results)!r}\nRUN_IDS = ['my-own-run']\nMODE = 'cluster'\nFOCUS_RUN = None\n"
     execute(nb)
     markdown = "\n".join(outputs(nb, "text/markdown"))
     assert "Loaded 1 run(s)" in markdown and "**my-own-run**" in markdown

@@ -9,15 +9,14 @@ completion time) left the slowest requests of an overloaded window out of its pe
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from helpers import hand_run
 
 from harness import analysis
 from harness.load.hooks import HookState, count_due, due_ts, endpoint_rows, phase_of, response_phase
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
 
 M_START, M_END = 100.0, 110.0  # the measurement window, Unix s
 GRACE_S = 10.0  # how long after the window the case waits for requests due in it
@@ -31,8 +30,9 @@ def _exact_percentile(values: list[float], pct: float) -> float:
     return ordered[max(1, int(pct / 100 * len(ordered) + 0.5)) - 1]
 
 
-def _drive(state: HookState, start_ts: float, rate_rps: float, service_s: float, fail_every: int = 0,
-           fast_fail_ms: float = 1.0) -> list[dict]:
+def _drive(
+    state: HookState, start_ts: float, rate_rps: float, service_s: float, fail_every: int = 0, fast_fail_ms: float = 1.0
+) -> list[dict]:
     """What the locustfile does, with a fake clock: request k is due at start + k / rate and
     sent on time; a single FIFO server takes `service_s` per request (so past 1 / service_s
     req/s a backlog grows); every `fail_every`-th request fails at once (a fast error).
@@ -57,16 +57,26 @@ def _drive(state: HookState, start_ts: float, rate_rps: float, service_s: float,
             done = free_at
         out.append({"k": k, "due": due, "done": done, "ok": not fails, "phase": phase})
         if done < close_ts:
-            state.record(response_phase(due, done, M_START, M_END), NAME, (done - due) * 1000, not fails, "0", "1",
-                         done, due_ts=due, done_phase=phase_of(done, M_START, M_END))
+            state.record(
+                response_phase(due, done, M_START, M_END),
+                NAME,
+                (done - due) * 1000,
+                not fails,
+                "0",
+                "1",
+                done,
+                due_ts=due,
+                done_phase=phase_of(done, M_START, M_END),
+            )
         k += 1
     state.add_due("measure", NAME, count_due(start_ts, interval, M_START, M_END))
     return out
 
 
 def _measure_row(state: HookState) -> dict:
-    return next(r for r in endpoint_rows("c", state.to_dict()["endpoints"])
-                if r["phase"] == "measure" and r["name"] == NAME)
+    return next(
+        r for r in endpoint_rows("c", state.to_dict()["endpoints"]) if r["phase"] == "measure" and r["name"] == NAME
+    )
 
 
 def test_slow_requests_due_in_the_window_count_in_it_whenever_they_complete():
@@ -118,8 +128,15 @@ def test_closed_load_keeps_every_response_in_its_percentiles():
     """Closed load (no due time) is unchanged: phases by completion, failures in the histogram."""
     state = HookState()
     for i in range(100):
-        state.record(phase_of(100.0 + i * 0.01, M_START, M_END), NAME, 1.0 if i % 2 else 9.0, i % 2 == 1, "0", "1",
-                     100.0 + i * 0.01)
+        state.record(
+            phase_of(100.0 + i * 0.01, M_START, M_END),
+            NAME,
+            1.0 if i % 2 else 9.0,
+            i % 2 == 1,
+            "0",
+            "1",
+            100.0 + i * 0.01,
+        )
     row = _measure_row(state)
     assert row["requests"] == 100 and row["failures"] == 50
     assert row["latency_mean_ms"] == pytest.approx(5.0, rel=1e-3)
@@ -140,8 +157,10 @@ def test_merging_the_accounting_of_two_processes_is_exact():
     assert merged.to_dict()["send_lag"] == whole.to_dict()["send_lag"]
 
 
-@pytest.mark.parametrize("start, interval, expected", [(95.0, 0.125, 80), (100.0, 0.1, 100), (100.05, 0.1, 100),
-                                                       (111.0, 0.1, 0), (0.0, 3.0, 3), (109.99, 5.0, 1)])
+@pytest.mark.parametrize(
+    "start, interval, expected",
+    [(95.0, 0.125, 80), (100.0, 0.1, 100), (100.05, 0.1, 100), (111.0, 0.1, 0), (0.0, 3.0, 3), (109.99, 5.0, 1)],
+)
 def test_due_counts_agree_with_the_phase_of_each_due_time(start: float, interval: float, expected: int):
     brute = sum(phase_of(due_ts(start, interval, k), M_START, M_END) == "measure" for k in range(200))
     assert count_due(start, interval, M_START, M_END) == brute == expected
@@ -156,27 +175,60 @@ def _run(rows: list[dict]) -> Run:
     cases, endpoints = [], []
     for i, r in enumerate(rows):
         case_id = f"00{i}-single"
-        cases.append({"case_id": case_id, "index": i, "condition": f"single r{r['target']}", "repetition": 1,
-                      "mode": "single", "workers": 1, "schedule": "", "route": NAME, "path": NAME, "load": "open",
-                      "users": 1, "target_rps": r["target"], "max_in_flight": 1000, "generator_processes": 1,
-                      "status": "complete", "measured_s": 10.0, "sent_rps": r["sent"] / 10.0,
-                      "cap_waits": r.get("cap_waits", 0), "keepalive": True, "probe_path": "", "events": ""})
-        endpoints.append({"case_id": case_id, "phase": "measure", "name": NAME, "requests": r["requests"],
-                          "failures": r.get("failures", 0), "latency_p99_ms": r.get("p99", 100.0),
-                          "due": r["due"], "sent": r["sent"], "dropped": r["due"] - r["requests"],
-                          "completed_in_phase": r["completed"], "send_lag_p99_ms": r.get("lag", 1.0)})
-    tables = {name: pd.DataFrame(columns=columns) for name, columns in TABLE_COLUMNS.items()}
-    tables["cases"] = pd.DataFrame(cases).reindex(columns=TABLE_COLUMNS["cases"])
-    tables["endpoints"] = pd.DataFrame(endpoints).reindex(columns=TABLE_COLUMNS["endpoints"])
-    return Run(path=Path("."), meta={"run_id": "t", "cases": []}, tables=tables)
+        cases.append(
+            {
+                "case_id": case_id,
+                "index": i,
+                "condition": f"single r{r['target']}",
+                "repetition": 1,
+                "mode": "single",
+                "workers": 1,
+                "schedule": "",
+                "route": NAME,
+                "path": NAME,
+                "load": "open",
+                "users": 1,
+                "target_rps": r["target"],
+                "max_in_flight": 1000,
+                "generator_processes": 1,
+                "status": "complete",
+                "measured_s": 10.0,
+                "sent_rps": r["sent"] / 10.0,
+                "cap_waits": r.get("cap_waits", 0),
+                "keepalive": True,
+                "probe_path": "",
+                "events": "",
+            }
+        )
+        endpoints.append(
+            {
+                "case_id": case_id,
+                "phase": "measure",
+                "name": NAME,
+                "requests": r["requests"],
+                "failures": r.get("failures", 0),
+                "latency_p99_ms": r.get("p99", 100.0),
+                "due": r["due"],
+                "sent": r["sent"],
+                "dropped": r["due"] - r["requests"],
+                "completed_in_phase": r["completed"],
+                "send_lag_p99_ms": r.get("lag", 1.0),
+            }
+        )
+    return hand_run(cases, endpoints=endpoints, path=".", meta={"run_id": "t", "cases": []})
 
 
 def test_a_backlog_under_the_cap_is_overloaded_though_every_request_left_on_time():
     """The case seen in issue 14: cap never reached (cap_waits 0), send rate on target, the
     server completing 60 of the 100 req/s asked: it is overloaded, with the numbers."""
-    r = analysis.case_results(_run([{"target": 100, "sent": 1000, "due": 1000, "requests": 1000, "completed": 600},
-                                    {"target": 100, "sent": 1000, "due": 1000, "requests": 900, "completed": 600,
-                                     "cap_waits": 0}]))
+    r = analysis.case_results(
+        _run(
+            [
+                {"target": 100, "sent": 1000, "due": 1000, "requests": 1000, "completed": 600},
+                {"target": 100, "sent": 1000, "due": 1000, "requests": 900, "completed": 600, "cap_waits": 0},
+            ]
+        )
+    )
     short, dropped = r.iloc[0], r.iloc[1]
     assert short.overloaded and "fell behind 100 req/s" in short.overloaded_reason
     assert "60 req/s" in short.overloaded_reason and not short.generator_limited
@@ -186,8 +238,14 @@ def test_a_backlog_under_the_cap_is_overloaded_though_every_request_left_on_time
 
 
 def test_drops_alone_make_a_case_overloaded_and_within_capacity_is_not():
-    r = analysis.case_results(_run([{"target": 100, "sent": 1000, "due": 1000, "requests": 999, "completed": 1000},
-                                    {"target": 100, "sent": 1000, "due": 1000, "requests": 1000, "completed": 998}]))
+    r = analysis.case_results(
+        _run(
+            [
+                {"target": 100, "sent": 1000, "due": 1000, "requests": 999, "completed": 1000},
+                {"target": 100, "sent": 1000, "due": 1000, "requests": 1000, "completed": 998},
+            ]
+        )
+    )
     assert r.iloc[0].overloaded and "1 dropped" in r.iloc[0].overloaded_reason
     assert not r.iloc[1].overloaded and not isinstance(r.iloc[1].overloaded_reason, str)
     assert not r.iloc[1].generator_limited
@@ -196,9 +254,22 @@ def test_drops_alone_make_a_case_overloaded_and_within_capacity_is_not():
 def test_a_late_generator_with_free_slots_is_the_generators_limit_not_the_servers():
     """Every request sent (no cap wait) but its p99 lateness is most of the latency: the
     latency is the generator's; and a send shortfall with free slots stays the generator's."""
-    r = analysis.case_results(_run([{"target": 100, "sent": 1000, "due": 1000, "requests": 1000, "completed": 1000,
-                                     "lag": 80.0, "p99": 100.0},
-                                    {"target": 100, "sent": 700, "due": 1000, "requests": 700, "completed": 700}]))
+    r = analysis.case_results(
+        _run(
+            [
+                {
+                    "target": 100,
+                    "sent": 1000,
+                    "due": 1000,
+                    "requests": 1000,
+                    "completed": 1000,
+                    "lag": 80.0,
+                    "p99": 100.0,
+                },
+                {"target": 100, "sent": 700, "due": 1000, "requests": 700, "completed": 700},
+            ]
+        )
+    )
     late, short = r.iloc[0], r.iloc[1]
     assert late.generator_limited and "80 ms" in late.generator_limited_reason
     assert late.send_lag_p99_ms == pytest.approx(80.0)

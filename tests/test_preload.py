@@ -18,18 +18,17 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
+from helpers import REPO, hand_run, record_table, run_harness
 
-from conftest import REPO
 from harness import analysis, preload, record
 from harness.errors import UsageError
-from harness.record import TABLE_COLUMNS, Run
+from harness.record import Run
 from harness.report import story
 from harness.scenario import ClosedLoad, PathWorkload, Scenario, ServerSpec
 from harness.servers import make_server
@@ -46,34 +45,66 @@ http.createServer((req, res) => { res.setHeader('x-worker-id', '0'); res.end('ze
 """
 
 
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
-
-
-def fake_run(per_process: dict[tuple[str, str], int], preloaded: bool = True, mode: str = "pm2",
-             units: int = 2, app: str | None = "/srv/app/server.js") -> Run:
+def fake_run(
+    per_process: dict[tuple[str, str], int],
+    preloaded: bool = True,
+    mode: str = "pm2",
+    units: int = 2,
+    app: str | None = "/srv/app/server.js",
+) -> Run:
     """A hand-made run of one case whose measured responses came from these (worker id, pid)
     pairs ("?" where a header was missing), 10 s window, 2 users; a user's app unless app=None."""
     cid = "001-app-pm2-2w-r1"
     total = sum(per_process.values())
-    cases = [{"case_id": cid, "index": 1, "condition": "app-pm2-2w / u2", "repetition": 1, "mode": mode,
-              "workers": units, "schedule": "", "route": "/", "path": "/", "users": 2, "warmup_s": 1,
-              "duration_s": 10, "status": "complete", "started_ts": 1000.0, "measure_start_ts": 1001.0,
-              "measure_end_ts": 1011.0, "measured_s": 10.0, "preload": preloaded}]
-    endpoints = [{"case_id": cid, "phase": "measure", "name": "/", "requests": total, "failures": 0,
-                  "latency_p50_ms": 1.0, "latency_p99_ms": 2.0, "latency_p99_9_ms": 3.0}]
-    workers = [{"case_id": cid, "phase": "measure", "worker_id": w, "pid": p, "thread_id": "", "requests": n}
-               for (w, p), n in per_process.items()]
-    tables = {"cases": _table("cases", cases), "endpoints": _table("endpoints", endpoints),
-              "workers": _table("workers", workers), "samples": _table("samples", []),
-              "server_metrics": _table("server_metrics", []), "timeline": _table("timeline", []),
-              "processes": _table("processes", [])}
-    meta = {"run_id": "hand", "status": "complete", "cases": [{**c, "app": app} for c in cases],
-            "machine": {"logical_cores": 2, "cpu_layout": "shared"}}
-    return Run(path=Path("/nonexistent"), meta=meta, tables=tables)
+    cases = [
+        {
+            "case_id": cid,
+            "index": 1,
+            "condition": "app-pm2-2w / u2",
+            "repetition": 1,
+            "mode": mode,
+            "workers": units,
+            "schedule": "",
+            "route": "/",
+            "path": "/",
+            "users": 2,
+            "warmup_s": 1,
+            "duration_s": 10,
+            "status": "complete",
+            "started_ts": 1000.0,
+            "measure_start_ts": 1001.0,
+            "measure_end_ts": 1011.0,
+            "measured_s": 10.0,
+            "preload": preloaded,
+        }
+    ]
+    endpoints = [
+        {
+            "case_id": cid,
+            "phase": "measure",
+            "name": "/",
+            "requests": total,
+            "failures": 0,
+            "latency_p50_ms": 1.0,
+            "latency_p99_ms": 2.0,
+            "latency_p99_9_ms": 3.0,
+        }
+    ]
+    workers = [
+        {"case_id": cid, "phase": "measure", "worker_id": w, "pid": p, "thread_id": "", "requests": n}
+        for (w, p), n in per_process.items()
+    ]
+    meta = {
+        "run_id": "hand",
+        "status": "complete",
+        "cases": [{**c, "app": app} for c in cases],
+        "machine": {"logical_cores": 2, "cpu_layout": "shared"},
+    }
+    return hand_run(cases, endpoints=endpoints, workers=workers, meta=meta)
 
 
 # --- the spread: by pid where an app's worker ids repeat or are missing --------------------
+
 
 def test_repeating_worker_ids_of_an_app_are_told_apart_by_pid():
     """The issue's case: two PM2 instances of an app both say x-worker-id 0 and both served.
@@ -145,19 +176,51 @@ def test_recorded_reference_runs_are_still_counted_by_worker_id(folder: Path):
 
 # --- the client/server comparison and event-loop figures from the preload -----------------
 
+
 def test_preload_counts_are_compared_per_pid_and_give_the_event_loop_figures():
     run = fake_run({("1", "4001"): 500, ("2", "4002"): 400})
     cid = run["cases"]["case_id"].iloc[0]
-    run.tables["workers"] = pd.concat([run["workers"], _table("workers", [
-        {"case_id": cid, "phase": "warmup", "worker_id": "1", "pid": "4001", "thread_id": "", "requests": 20}])])
-    run.tables["processes"] = _table("processes", [
-        {"case_id": cid, "pid": 4001, "worker_id": "1", "requests": 520, "probes": 1, "event_loop_delay_p99_ms": 12.5,
-         "event_loop_utilization": 0.6},
-        {"case_id": cid, "pid": 4002, "worker_id": "2", "requests": 400, "probes": 0, "event_loop_delay_p99_ms": 30.0,
-         "event_loop_utilization": 0.4},
-        {"case_id": cid, "pid": 4000, "worker_id": "", "requests": 0, "probes": 0, "event_loop_delay_p99_ms": 99.0,
-         "event_loop_utilization": 0.9},  # an app's own primary that served nothing: not the worst worker
-    ])
+    run.tables["workers"] = pd.concat(
+        [
+            run["workers"],
+            record_table(
+                "workers",
+                [{"case_id": cid, "phase": "warmup", "worker_id": "1", "pid": "4001", "thread_id": "", "requests": 20}],
+            ),
+        ]
+    )
+    run.tables["processes"] = record_table(
+        "processes",
+        [
+            {
+                "case_id": cid,
+                "pid": 4001,
+                "worker_id": "1",
+                "requests": 520,
+                "probes": 1,
+                "event_loop_delay_p99_ms": 12.5,
+                "event_loop_utilization": 0.6,
+            },
+            {
+                "case_id": cid,
+                "pid": 4002,
+                "worker_id": "2",
+                "requests": 400,
+                "probes": 0,
+                "event_loop_delay_p99_ms": 30.0,
+                "event_loop_utilization": 0.4,
+            },
+            {
+                "case_id": cid,
+                "pid": 4000,
+                "worker_id": "",
+                "requests": 0,
+                "probes": 0,
+                "event_loop_delay_p99_ms": 99.0,
+                "event_loop_utilization": 0.9,
+            },  # an app's own primary that served nothing: not the worst worker
+        ],
+    )
     r = analysis.case_results(run).iloc[0]
     assert r["client_server_mismatch"] == pytest.approx(0.0)
     assert r["event_loop_delay_p99_ms"] == pytest.approx(30.0) and r["event_loop_utilization"] == pytest.approx(0.6)
@@ -167,12 +230,28 @@ def test_preload_counts_are_compared_per_pid_and_give_the_event_loop_figures():
 
 # --- the record ---------------------------------------------------------------------------
 
+
 def test_processes_table_round_trips_through_the_record(tmp_path: Path):
-    docs = [{"pid": 4002, "ppid": 4000, "worker_id": "2", "requests": 10, "probes": 1, "responses": 11,
-             "event_loop_delay_ms": {"p50": 10.1, "p99": 12.0, "max": 20.0}, "event_loop_utilization": 0.5,
-             "cpu_user_s": 1.5, "cpu_system_s": 0.25, "rss_bytes": 5e7, "started_ts": 1.0, "written_ts": 2.0,
-             "final": False, "fresh": True},
-            {"pid": 4001, "worker_id": None, "requests": "many", "event_loop_delay_ms": {"p99": float("nan")}}]
+    docs = [
+        {
+            "pid": 4002,
+            "ppid": 4000,
+            "worker_id": "2",
+            "requests": 10,
+            "probes": 1,
+            "responses": 11,
+            "event_loop_delay_ms": {"p50": 10.1, "p99": 12.0, "max": 20.0},
+            "event_loop_utilization": 0.5,
+            "cpu_user_s": 1.5,
+            "cpu_system_s": 0.25,
+            "rss_bytes": 5e7,
+            "started_ts": 1.0,
+            "written_ts": 2.0,
+            "final": False,
+            "fresh": True,
+        },
+        {"pid": 4001, "worker_id": None, "requests": "many", "event_loop_delay_ms": {"p99": float("nan")}},
+    ]
     rows = preload.process_rows("c1", docs)
     assert [r["pid"] for r in rows] == [4001, 4002]
     assert rows[0]["requests"] is None and rows[0]["event_loop_delay_p99_ms"] is None and rows[0]["worker_id"] == ""
@@ -188,9 +267,11 @@ def test_processes_table_round_trips_through_the_record(tmp_path: Path):
 
 # --- collecting the files (fake preload files, written here) --------------------------------
 
+
 def _fake_preload_file(folder: Path, pid: int, written_ts: float, final: bool = False) -> None:
-    (folder / f"{pid}.json").write_text(json.dumps({"pid": pid, "requests": 3, "written_ts": written_ts,
-                                                    "final": final}))
+    (folder / f"{pid}.json").write_text(
+        json.dumps({"pid": pid, "requests": 3, "written_ts": written_ts, "final": final})
+    )
 
 
 def test_collect_takes_fresh_files_at_once_and_gives_up_on_a_stale_live_one(tmp_path: Path):
@@ -212,10 +293,12 @@ def test_collect_takes_fresh_files_at_once_and_gives_up_on_a_stale_live_one(tmp_
 
 # --- who gets the preload -------------------------------------------------------------------
 
+
 def _case(mode: str, app: Path | None, preload_on: bool = True):
     spec = ServerSpec(mode, workers=1 if mode == "single" else 2, app=str(app) if app else None, preload=preload_on)
-    return Scenario(name="t", description="t", servers=[spec], workloads=[PathWorkload.of("/")],
-                    loads=[ClosedLoad(1)]).cases()[0]
+    return Scenario(
+        name="t", description="t", servers=[spec], workloads=[PathWorkload.of("/")], loads=[ClosedLoad(1)]
+    ).cases()[0]
 
 
 @pytest.mark.parametrize("mode", ["single", "cluster", "nginx", "pm2"])
@@ -265,13 +348,13 @@ def test_preload_option_is_checked_and_named_in_the_label():
 
 @pytest.mark.slow  # the CLI in a subprocess
 def test_no_preload_without_an_app_is_refused_in_one_line(tmp_path: Path):
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", "smoke",
-                          "--no-preload"], capture_output=True, text=True, timeout=60)
+    out = run_harness("run", "smoke", "--no-preload", results=tmp_path / "results", timeout=60)
     assert out.returncode == 2 and "--no-preload is for --app" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
 
 
 # --- integration: the preload in real processes ----------------------------------------------
+
 
 def _check_script(tmp_path: Path, with_preload: bool) -> tuple[dict, Path]:
     folder = tmp_path / ("on" if with_preload else "off")
@@ -283,9 +366,27 @@ def _check_script(tmp_path: Path, with_preload: bool) -> tuple[dict, Path]:
     if openssl:
         key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
         if not cert.exists():
-            subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                            str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True,
-                           timeout=60)
+            subprocess.run(
+                [
+                    openssl,
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    str(key),
+                    "-out",
+                    str(cert),
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         env.update(TLS_KEY=str(key), TLS_CERT=str(cert))
     argv = ["node", *(["--require", str(PRELOAD_JS)] if with_preload else []), str(REPO / "tests" / "preload_check.js")]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
@@ -319,8 +420,10 @@ def test_the_preload_changes_nothing_but_its_tags(tmp_path: Path):
     for name in off["responses"]:  # a header sent twice stays twice, in its order
         cookies = [[h for h in r["responses"][name]["headers"] if h[0] == "set-cookie"] for r in (off, on)]
         assert cookies[0] == cookies[1], name
-    assert [h for h in on["responses"]["array"]["headers"] if h[0] == "set-cookie"] == [["set-cookie", "a=1"],
-                                                                                       ["set-cookie", "b=2"]]
+    assert [h for h in on["responses"]["array"]["headers"] if h[0] == "set-cookie"] == [
+        ["set-cookie", "a=1"],
+        ["set-cookie", "b=2"],
+    ]
     doc = json.loads((folder / f"{pid}.json").read_text())
     http1 = [n for n in on["responses"] if n not in ("probe", "http2")]
     assert doc["final"] and doc["worker_id"] == "7" and doc["pid"] == on["pid"]
@@ -329,18 +432,24 @@ def test_the_preload_changes_nothing_but_its_tags(tmp_path: Path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("env, seen", [
-    ({"pm2_env": json.dumps({"NODE_APP_INSTANCE": 1})}, "2"),  # as PM2's cluster worker starts: the id in its JSON
-    ({"NODE_APP_INSTANCE": "0"}, "1"),
-    ({"NODE_APP_INSTANCE": "0", "HARNESS_WORKER_ID": "5"}, "5"),  # the harness's own id is never replaced
-    ({}, ""),
-])
+@pytest.mark.parametrize(
+    "env, seen",
+    [
+        ({"pm2_env": json.dumps({"NODE_APP_INSTANCE": 1})}, "2"),  # as PM2's cluster worker starts: the id in its JSON
+        ({"NODE_APP_INSTANCE": "0"}, "1"),
+        ({"NODE_APP_INSTANCE": "0", "HARNESS_WORKER_ID": "5"}, "5"),  # the harness's own id is never replaced
+        ({}, ""),
+    ],
+)
 def test_under_pm2_the_app_sees_its_instance_as_harness_worker_id(tmp_path: Path, env: dict, seen: str):
     base = {k: v for k, v in os.environ.items() if k not in ("HARNESS_WORKER_ID", "NODE_APP_INSTANCE", "pm2_env")}
-    out = subprocess.run(["node", "--require", str(PRELOAD_JS), "-e",
-                          "process.stdout.write(process.env.HARNESS_WORKER_ID || '')"],
-                         env={**base, **env, preload.DIR_ENV: str(tmp_path)}, capture_output=True, text=True,
-                         timeout=30)
+    out = subprocess.run(
+        ["node", "--require", str(PRELOAD_JS), "-e", "process.stdout.write(process.env.HARNESS_WORKER_ID || '')"],
+        env={**base, **env, preload.DIR_ENV: str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and out.stdout == seen, out.stderr
     docs = [json.loads(f.read_text()) for f in tmp_path.glob("*.json")]
     assert len(docs) == 1 and docs[0]["final"] and docs[0]["worker_id"] == seen  # written at exit
@@ -349,9 +458,9 @@ def test_under_pm2_the_app_sees_its_instance_as_harness_worker_id(tmp_path: Path
 def _run(tmp_path: Path, scenario_text: str, *args: str) -> subprocess.CompletedProcess:
     scenario = tmp_path / "s.py"
     scenario.write_text(scenario_text)
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run",
-                           str(scenario), "--run-id", "r", "--no-report", *args], capture_output=True, text=True,
-                          timeout=600)
+    return run_harness(
+        "run", str(scenario), "--run-id", "r", "--no-report", *args, results=tmp_path / "results", timeout=600
+    )
 
 
 def _per_pid(frame: pd.DataFrame, column: str = "requests") -> dict[str, int]:
@@ -367,20 +476,30 @@ def test_apps_nobody_here_wrote_are_counted_per_process_in_every_mode(tmp_path: 
     and they add up to the client's total; the readiness probes are counted apart; the
     spread is by worker id where the harness's ids tell the processes apart, by pid where
     the app's ids repeat, and Jain's index is that of the per-pid counts; nothing is left."""
-    if not all((app.parent / "node_modules" / name).is_dir() for app, name in ((EXPRESS, "express"),
-                                                                                  (FASTIFY, "fastify"))):
-        pytest.fail("the example apps' npm packages are missing: run `make setup` (npm ci in examples/express-app "
-                    "and examples/fastify-app)")
+    if not all(
+        (app.parent / "node_modules" / name).is_dir() for app, name in ((EXPRESS, "express"), (FASTIFY, "fastify"))
+    ):
+        pytest.fail(
+            "the example apps' npm packages are missing: run `make setup` (npm ci in examples/express-app "
+            "and examples/fastify-app)"
+        )
     zero = tmp_path / "harness-test-app-zero.js"
     zero.write_text(ZERO_APP)
     modes = ["cluster", "pm2"] + (["nginx"] if not NginxServer.missing() else [])
-    servers = ", ".join([f'ServerSpec("{m}", workers=2, app={str(EXPRESS)!r})' for m in modes]
-                        + [f'ServerSpec("cluster", workers=2, app={str(FASTIFY)!r})',
-                           f'ServerSpec("pm2", workers=2, app={str(zero)!r})'])
-    out = _run(tmp_path, f"""from harness.scenario import *
+    servers = ", ".join(
+        [f'ServerSpec("{m}", workers=2, app={str(EXPRESS)!r})' for m in modes]
+        + [
+            f'ServerSpec("cluster", workers=2, app={str(FASTIFY)!r})',
+            f'ServerSpec("pm2", workers=2, app={str(zero)!r})',
+        ]
+    )
+    out = _run(
+        tmp_path,
+        f"""from harness.scenario import *
 SCENARIO = Scenario(name="preload", description="d", servers=[{servers}], workloads=[PathWorkload.of("/")],
     loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
-""")
+""",
+    )
     assert out.returncode == 0, out.stderr
     run = record.load_run(tmp_path / "results" / "r")
     results = analysis.case_results(run).set_index("case_id")
@@ -418,10 +537,16 @@ SCENARIO = Scenario(name="preload", description="d", servers=[{servers}], worklo
 
 @pytest.mark.integration
 def test_no_preload_runs_the_app_as_given(tmp_path: Path):
-    out = _run(tmp_path, f"""from harness.scenario import *
+    out = _run(
+        tmp_path,
+        """from harness.scenario import *
 SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single")], workloads=[Workload("/hello")],
     loads=[ClosedLoad(1)], duration_s=2, warmup_s=1, repetitions=1)
-""", "--app", str(EXPRESS), "--no-preload")
+""",
+        "--app",
+        str(EXPRESS),
+        "--no-preload",
+    )
     assert out.returncode == 0, out.stderr
     run = record.load_run(tmp_path / "results" / "r")
     case = run.meta["cases"][0]

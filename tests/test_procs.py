@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import REPO, wait_until
 
-from conftest import REPO, wait_until
 from harness import procs
 from harness.run import ACTIVE_DIR, clean_up_after_killed_runs
 
@@ -39,9 +39,16 @@ def test_a_killed_harness_leftovers_are_stopped_and_its_run_marked(tmp_path: Pat
     dead_pid, dead_started = _dead_pid()
     ledger_dir = results / ACTIVE_DIR
     ledger_dir.mkdir()
-    (ledger_dir / f"{dead_pid}.json").write_text(json.dumps({
-        "harness_pid": dead_pid, "harness_started": dead_started, "run": str(run),
-        "groups": [{"pid": child.pid, "started": psutil.Process(child.pid).create_time()}]}))
+    (ledger_dir / f"{dead_pid}.json").write_text(
+        json.dumps(
+            {
+                "harness_pid": dead_pid,
+                "harness_started": dead_started,
+                "run": str(run),
+                "groups": [{"pid": child.pid, "started": psutil.Process(child.pid).create_time()}],
+            }
+        )
+    )
     notices: list[str] = []
     clean_up_after_killed_runs(results, notices.append)
     assert wait_until(lambda: child.poll() is not None, timeout_s=5)
@@ -55,9 +62,16 @@ def test_a_reused_pid_is_never_killed(tmp_path: Path):
     child = _leftover()
     try:
         dead_pid, dead_started = _dead_pid()
-        (tmp_path / f"{dead_pid}.json").write_text(json.dumps({
-            "harness_pid": dead_pid, "harness_started": dead_started, "run": None,
-            "groups": [{"pid": child.pid, "started": psutil.Process(child.pid).create_time() - 100}]}))
+        (tmp_path / f"{dead_pid}.json").write_text(
+            json.dumps(
+                {
+                    "harness_pid": dead_pid,
+                    "harness_started": dead_started,
+                    "run": None,
+                    "groups": [{"pid": child.pid, "started": psutil.Process(child.pid).create_time() - 100}],
+                }
+            )
+        )
         procs.reap_stale(tmp_path)
         assert child.poll() is None  # same pid, other start time: not ours
     finally:
@@ -93,7 +107,9 @@ def test_a_unit_ends_with_nothing_left_and_its_temporary_folders_gone(tmp_path: 
 
 
 def test_stop_kills_a_group_that_ignores_sigterm(tmp_path: Path):
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    )
     p = procs.spawn([sys.executable, "-c", code], tmp_path / "log")
     assert wait_until(lambda: "ready" in (tmp_path / "log").read_text(), timeout_s=10)
     procs.stop(p, timeout_s=0.5)
@@ -133,7 +149,7 @@ def test_cpu_layout_gives_the_generator_a_quarter():
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) >= 2:
         layout = cpu_layout(True)
-        assert layout["generator"] == cores[-max(1, len(cores) // 4):]
+        assert layout["generator"] == cores[-max(1, len(cores) // 4) :]
         assert set(layout["server"]) | set(layout["generator"]) == set(cores)
         assert not set(layout["server"]) & set(layout["generator"])
 
@@ -141,10 +157,11 @@ def test_cpu_layout_gives_the_generator_a_quarter():
 def test_members_the_guardian_saw_are_reaped_even_when_their_leader_died(tmp_path: Path):
     """As nginx workers outlive a SIGKILLed master: the leader is gone, its member is not, and
     the ledger (written by a guardian that was killed too) names the member by pid and start time."""
-    script = ("import os, subprocess, sys, time; "
-              "c = subprocess.Popen(['sleep', '120']); print(c.pid, flush=True); time.sleep(120)")
-    leader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    script = (
+        "import os, subprocess, sys, time; "
+        "c = subprocess.Popen(['sleep', '120']); print(c.pid, flush=True); time.sleep(120)"
+    )
+    leader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
     member_pid = int(leader.stdout.readline())
     started = psutil.Process(leader.pid).create_time()
     member_started = psutil.Process(member_pid).create_time()
@@ -152,12 +169,23 @@ def test_members_the_guardian_saw_are_reaped_even_when_their_leader_died(tmp_pat
     leader.wait()
     assert psutil.pid_exists(member_pid) and os.getpgid(member_pid) == leader.pid
     dead_pid, dead_started = _dead_pid()
-    (tmp_path / f"{dead_pid}.json").write_text(json.dumps({
-        "harness_pid": dead_pid, "harness_started": dead_started, "run": None, "cgroup": None, "temps": [],
-        "processes": [[leader.pid, started], [member_pid, member_started]]}))
+    (tmp_path / f"{dead_pid}.json").write_text(
+        json.dumps(
+            {
+                "harness_pid": dead_pid,
+                "harness_started": dead_started,
+                "run": None,
+                "cgroup": None,
+                "temps": [],
+                "processes": [[leader.pid, started], [member_pid, member_started]],
+            }
+        )
+    )
     procs.reap_stale(tmp_path)
-    assert wait_until(lambda: not psutil.pid_exists(member_pid) or
-                      psutil.Process(member_pid).status() == psutil.STATUS_ZOMBIE, timeout_s=5)
+    assert wait_until(
+        lambda: not psutil.pid_exists(member_pid) or psutil.Process(member_pid).status() == psutil.STATUS_ZOMBIE,
+        timeout_s=5,
+    )
 
 
 def test_a_process_of_the_same_group_that_the_guardian_never_saw_is_spared(tmp_path: Path):
@@ -166,9 +194,16 @@ def test_a_process_of_the_same_group_that_the_guardian_never_saw_is_spared(tmp_p
     stranger = _leftover()
     try:
         dead_pid, dead_started = _dead_pid()
-        (tmp_path / f"{dead_pid}.json").write_text(json.dumps({
-            "harness_pid": dead_pid, "harness_started": dead_started, "run": None,
-            "processes": [[stranger.pid, psutil.Process(stranger.pid).create_time() - 5]]}))
+        (tmp_path / f"{dead_pid}.json").write_text(
+            json.dumps(
+                {
+                    "harness_pid": dead_pid,
+                    "harness_started": dead_started,
+                    "run": None,
+                    "processes": [[stranger.pid, psutil.Process(stranger.pid).create_time() - 5]],
+                }
+            )
+        )
         procs.reap_stale(tmp_path)
         assert stranger.poll() is None
     finally:
@@ -212,8 +247,16 @@ def test_a_missing_server_folder_is_bad_input_before_anything_is_written(tmp_pat
     from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 
     monkeypatch.setenv("HARNESS_SERVER_DIR", str(tmp_path / "no-server"))
-    scen = Scenario(name="t", description="t", servers=[ServerSpec("single")], workloads=[Workload("/hello")],
-                    loads=[ClosedLoad(1)], duration_s=1, warmup_s=0, repetitions=1)
+    scen = Scenario(
+        name="t",
+        description="t",
+        servers=[ServerSpec("single")],
+        workloads=[Workload("/hello")],
+        loads=[ClosedLoad(1)],
+        duration_s=1,
+        warmup_s=0,
+        repetitions=1,
+    )
     with pytest.raises(UsageError, match="HARNESS_SERVER_DIR"):
         run_scenario(scen, tmp_path / "results", "r")
     assert not (tmp_path / "results" / "r").exists()

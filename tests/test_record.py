@@ -23,8 +23,10 @@ def test_run_json_goes_from_running_to_complete(results_dir: Path):
     w = _writer(results_dir)
     meta = json.loads((w.path / "run.json").read_text())
     assert meta["status"] == "running" and meta["schema_version"] == record.SCHEMA_VERSION
-    w.add_case({"case_id": "001-a-r1", "status": "complete", "route": "/cpu"},
-               {"workers": [{"case_id": "001-a-r1", "phase": "measure", "worker_id": "1", "pid": 5, "requests": 9}]})
+    w.add_case(
+        {"case_id": "001-a-r1", "status": "complete", "route": "/cpu"},
+        {"workers": [{"case_id": "001-a-r1", "phase": "measure", "worker_id": "1", "pid": 5, "requests": 9}]},
+    )
     w.finish("complete")
     run = record.load_run(w.path)
     assert run.meta["status"] == "complete" and run.meta["ended_at"]
@@ -78,8 +80,14 @@ def test_unwritable_results_folder_under_a_file(tmp_path: Path):
         record.RunWriter(f / "results", "r").start({})
 
 
-@pytest.mark.parametrize("version, words", [(record.SCHEMA_VERSION + 1, "newer than this harness"),
-                                            (0, "older than any this harness reads"), ("1", "no schema_version")])
+@pytest.mark.parametrize(
+    "version, words",
+    [
+        (record.SCHEMA_VERSION + 1, "newer than this harness"),
+        (0, "older than any this harness reads"),
+        ("1", "no schema_version"),
+    ],
+)
 def test_other_schema_versions_are_refused(results_dir: Path, version, words):
     w = _writer(results_dir)
     meta = json.loads((w.path / "run.json").read_text())
@@ -99,8 +107,9 @@ def test_list_runs_reports_status(results_dir: Path):
     w.finish("interrupted", "Ctrl-C")
     (results_dir / "junk").mkdir()
     runs = record.list_runs(results_dir)
-    assert runs == [{"run_id": "r1", "status": "interrupted", "scenario": "t", "started_at": w.meta["started_at"],
-                     "cases": 0}]
+    assert runs == [
+        {"run_id": "r1", "status": "interrupted", "scenario": "t", "started_at": w.meta["started_at"], "cases": 0}
+    ]
 
 
 def test_a_version_1_record_is_read_with_the_new_columns_filled(results_dir: Path):
@@ -110,11 +119,13 @@ def test_a_version_1_record_is_read_with_the_new_columns_filled(results_dir: Pat
     meta["cases"] = [{"case_id": "001-single-cpu-u8-r1"}]  # readers go by the cases run.json lists
     (w.path / "run.json").write_text(json.dumps(meta))
     # version 1 tables lacked the columns version 2 added
-    (w.path / "cases.csv").write_text("case_id,index,condition,repetition,mode,workers,schedule,route,path,users,"
-                                      "warmup_s,duration_s,status,error,started_ts,ended_ts,measure_start_ts,"
-                                      "measure_end_ts,measured_s,port\n"
-                                      "001-single-cpu-u8-r1,1,single /cpu u8,1,single,1,,/cpu,/cpu,8,5,30,complete,,"
-                                      "1,2,1.5,1.9,0.4,3000\n")
+    (w.path / "cases.csv").write_text(
+        "case_id,index,condition,repetition,mode,workers,schedule,route,path,users,"
+        "warmup_s,duration_s,status,error,started_ts,ended_ts,measure_start_ts,"
+        "measure_end_ts,measured_s,port\n"
+        "001-single-cpu-u8-r1,1,single /cpu u8,1,single,1,,/cpu,/cpu,8,5,30,complete,,"
+        "1,2,1.5,1.9,0.4,3000\n"
+    )
     (w.path / "workers.csv").write_text("case_id,phase,worker_id,pid,requests\n001-single-cpu-u8-r1,measure,0,5,9\n")
     (w.path / "threads.csv").unlink()
     run = record.load_run(w.path)
@@ -130,8 +141,10 @@ def test_a_version_2_timeline_is_read_without_per_second_percentiles(results_dir
     meta["schema_version"] = 2
     meta["cases"] = [{"case_id": "c1"}]
     (w.path / "run.json").write_text(json.dumps(meta))
-    (w.path / "timeline.csv").write_text("case_id,second,elapsed_s,phase,name,requests,failures,latency_mean_ms,"
-                                         "latency_max_ms\nc1,100,1.0,measure,/cpu,10,0,2.5,4.0\n")
+    (w.path / "timeline.csv").write_text(
+        "case_id,second,elapsed_s,phase,name,requests,failures,latency_mean_ms,"
+        "latency_max_ms\nc1,100,1.0,measure,/cpu,10,0,2.5,4.0\n"
+    )
     run = record.load_run(w.path)
     assert run["timeline"]["latency_p99_ms"].isna().all()
     assert run["timeline"]["latency_mean_ms"].tolist() == [2.5]
@@ -144,8 +157,9 @@ def test_a_version_3_record_is_read_with_no_events(results_dir: Path):
     meta["cases"] = [{"case_id": "c1"}]
     (w.path / "run.json").write_text(json.dumps(meta))
     columns = [c for c in record.TABLE_COLUMNS["cases"] if c not in ("events", "shutdown_timeout_s")]
-    (w.path / "cases.csv").write_text(",".join(columns) + "\n" + ",".join("c1" if c == "case_id" else ""
-                                                                         for c in columns) + "\n")
+    (w.path / "cases.csv").write_text(
+        ",".join(columns) + "\n" + ",".join("c1" if c == "case_id" else "" for c in columns) + "\n"
+    )
     (w.path / "workers.csv").write_text("case_id,phase,worker_id,pid,thread_id,requests\nc1,measure,0,5,,9\n")
     (w.path / "events.csv").unlink()
     (w.path / "requests.csv").unlink()
@@ -177,9 +191,12 @@ def test_signals_are_deferred_in_every_thread_until_the_record_is_written():
 def test_rows_of_a_case_run_json_does_not_list_are_left_out(results_dir: Path):
     """A harness killed between a case's tables and run.json: the reader goes by run.json."""
     w = _writer(results_dir)
-    (w.path / "cases.csv").write_text(",".join(record.TABLE_COLUMNS["cases"]) + "\n"
-                                      + ",".join("c9" if c == "case_id" else "" for c in record.TABLE_COLUMNS["cases"])
-                                      + "\n")
+    (w.path / "cases.csv").write_text(
+        ",".join(record.TABLE_COLUMNS["cases"])
+        + "\n"
+        + ",".join("c9" if c == "case_id" else "" for c in record.TABLE_COLUMNS["cases"])
+        + "\n"
+    )
     run = record.load_run(w.path)
     assert run["cases"].empty and run.problems == []
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import case_row, case_rows, result_tables, run_harness
 
 from harness import analysis, record
 from harness.report import render_report, story
+from harness.report.sweeps import sweep_findings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small"
 
@@ -89,9 +89,11 @@ def test_the_pool_size_sweep_and_its_knee_by_hand(run, results):
     assert points["value"].tolist() == [1.0, 2.0, 3.0]
     # medians: 1t (899/3.64634 + 726/3.68149)/2 = 221.88; 2t (997/3.69269 + 859/3.51895)/2 = 257.05;
     # 3t (766/3.32261 + 1012/3.58285)/2 = 256.50. Best 257.05; 95 % of it is 244.2: 2 is the first above.
-    medians = [(899 / 3.6463418006896973 + 726 / 3.6814939975738525) / 2,
-               (997 / 3.692692279815674 + 859 / 3.518953800201416) / 2,
-               (766 / 3.32261323928833 + 1012 / 3.5828487873077393) / 2]
+    medians = [
+        (899 / 3.6463418006896973 + 726 / 3.6814939975738525) / 2,
+        (997 / 3.692692279815674 + 859 / 3.518953800201416) / 2,
+        (766 / 3.32261323928833 + 1012 / 3.5828487873077393) / 2,
+    ]
     assert points["throughput_median_rps"].tolist() == pytest.approx(medians)
     assert points["knee"].tolist() == [False, True, False]
 
@@ -101,7 +103,9 @@ def test_the_markdown_summary_carries_the_hand_computed_numbers(rendered):
     md = rendered.markdown.read_text()
     assert "| single /cpu u6 | 2 | 331 | 251 | 412 |" in md
     assert "| cluster-rr-2w /cpu u6 | 2 | 405 | 235 | 575 |" in md
-    assert "cluster-rr-2w /cpu u6 gave 1.22x the throughput of single /cpu u6 (paired repetitions: 0.93x to 1.40x)" in md
+    assert (
+        "cluster-rr-2w /cpu u6 gave 1.22x the throughput of single /cpu u6 (paired repetitions: 0.93x to 1.40x)" in md
+    )
     assert "Jain's index 0.942" in md  # median of 0.98670 and 0.89668
     # 003 saw one worker, 009 both: the sentence gives the range, not the fewest alone
     assert "cluster-none-2w /cpu u6: requests spread over 1 to 2 (by repetition) of 2 workers, Jain's index 0.750" in md
@@ -117,9 +121,18 @@ def test_the_markdown_summary_carries_the_hand_computed_numbers(rendered):
 def test_every_figure_renders_and_the_html_is_self_contained(rendered):
     report = rendered
     names = {p.name for p in report.figures}
-    assert names == {"throughput.png", "latency.png", "latency_over_time.png", "cpu_over_time.png",
-                     "cores_by_role.png", "requests_per_worker.png", "throughput_over_time.png",
-                     "cpu_by_thread.png", "thread_cpu_over_time.png", "sweeps.png"}
+    assert names == {
+        "throughput.png",
+        "latency.png",
+        "latency_over_time.png",
+        "cpu_over_time.png",
+        "cores_by_role.png",
+        "requests_per_worker.png",
+        "throughput_over_time.png",
+        "cpu_by_thread.png",
+        "thread_cpu_over_time.png",
+        "sweeps.png",
+    }
     for png in report.figures:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png.name
     html = report.html.read_text()
@@ -151,8 +164,7 @@ def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_p
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results / "small")
     _scaled_copy(FIXTURE, results / "doubled", "doubled", 2)
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "report", "small", "doubled"],
-                         capture_output=True, text=True, timeout=120)
+    out = run_harness("report", "small", "doubled", results=results, timeout=120)
     assert out.returncode == 0, out.stderr
     folder = results / "reports" / "small+doubled"
     assert out.stdout.strip() == str(folder / "report.html")
@@ -162,25 +174,25 @@ def test_report_cli_takes_several_runs_side_by_side_and_writes_beside_them(tmp_p
     assert "| single /cpu u6 | doubled | 662 | 2.000 |" in md
     html = (folder / "report.html").read_text()
     assert html.count('class="run"') == 2 and "Side by side: small vs doubled" in html
-    assert {"side_by_side_throughput.png", "side_by_side_latency.png", "run1-sweeps.png", "run2-sweeps.png"} \
-        <= {p.name for p in folder.glob("*.png")}
+    assert {"side_by_side_throughput.png", "side_by_side_latency.png", "run1-sweeps.png", "run2-sweeps.png"} <= {
+        p.name for p in folder.glob("*.png")
+    }
 
 
 def test_knee_rule_on_hand_made_points():
     def summary(values, tputs):
-        return pd.DataFrame([{"condition": f"pool-{v}t", "mode": "pool", "schedule": "", "balance": "",
-                              "path": "/cpu", "route": "/cpu", "load": "closed", "threads": v, "workers": 1,
-                              "uv_threadpool_size": None, "users": 8, "target_rps": None, "repetitions": 3,
-                              "throughput_median_rps": t, "throughput_min_rps": t, "throughput_max_rps": t,
-                              "throughput_median_low_rps": t, "throughput_median_high_rps": t,
-                              "latency_p99_ms": 10.0 * v, "generator_limited": False}
-                             for v, t in zip(values, tputs)])
+        """A pool-size sweep on /cpu: three identical repetitions of each point."""
+        rows = []
+        for v, t in zip(values, tputs):
+            rows += case_rows(f"pool-{v}t", [t] * 3, threads=v, latency_p99_ms=10.0 * v)
+        return result_tables(rows)[1]
+
     # 95 % of the best (201) is 190.95: 190 falls short, so the knee is at 3
     points = analysis.sweeps(summary([1, 2, 3, 4], [100, 190, 200, 201]))
     assert points.loc[points["knee"], "value"].tolist() == [3.0]
     still_rising = analysis.sweeps(summary([1, 2, 4], [100, 150, 300]))
     assert still_rising.loc[still_rising["knee"], "value"].tolist() == [4.0]
-    assert "no knee in this range" in analysis.sweep_findings(still_rising, cores=2)[0]
+    assert "no knee in this range" in sweep_findings(still_rising, cores=2)[0]
     # two points are a sweep (`harness run default --workers 1,2`): is the second worker worth it?
     two = analysis.sweeps(summary([1, 2], [100, 150]))
     assert two.loc[two["knee"], "value"].tolist() == [2.0]
@@ -188,15 +200,27 @@ def test_knee_rule_on_hand_made_points():
 
 
 def _fairness_rows(keepalive: bool, rr_jain: tuple[float, ...], none_jain: tuple[float, ...]) -> pd.DataFrame:
-    """Quiet-machine case rows (3 repetitions) of a 4-worker cluster under rr and none."""
-    quiet = {"load": "closed", "keepalive": keepalive, "units": 4, "other_cpu_pct": 5.0, "steal_pct": 0.0,
-             "generator_limited": False, "failures": 0, "requests": 1000}
+    """Quiet-machine case rows (3 repetitions) of a 4-worker cluster under rr and none (case_row's
+    defaults: closed load, 5 % of a core busy elsewhere, no steal, no generator limit, 1000
+    requests and no failure)."""
     tag = "u8" if keepalive else "u4-close"
-    return pd.DataFrame(
-        [{**quiet, "condition": f"cluster-rr-4w /hello {tag}", "mode": "cluster", "schedule": "rr",
-          "workers_seen": 4, "jain_index": j, "max_min_share_ratio": 1.04} for j in rr_jain]
-        + [{**quiet, "condition": f"cluster-none-4w /hello {tag}", "mode": "cluster", "schedule": "none",
-            "workers_seen": 3, "jain_index": j, "max_min_share_ratio": float("inf")} for j in none_jain])
+    rows = []
+    for schedule, jains, seen, ratio in (("rr", rr_jain, 4, 1.04), ("none", none_jain, 3, float("inf"))):
+        rows += [
+            case_row(
+                f"cluster-{schedule}-4w /hello {tag}",
+                i + 1,
+                100.0,
+                schedule=schedule,
+                units=4,
+                keepalive=keepalive,
+                workers_seen=seen,
+                jain_index=j,
+                max_min_share_ratio=ratio,
+            )
+            for i, j in enumerate(jains)
+        ]
+    return pd.DataFrame(rows, columns=analysis.RESULT_COLUMNS)
 
 
 def test_the_story_says_when_round_robin_was_even_and_os_scheduling_was_not():

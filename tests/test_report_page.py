@@ -62,10 +62,14 @@ def _html_tables(html: str) -> list[tuple[list[str], list[list[str]]]]:
 def _md_tables(md: str) -> list[tuple[list[str], list[list[str]]]]:
     out, lines = [], md.splitlines()
     for i, line in enumerate(lines):
-        if line.startswith("|") and i + 1 < len(lines) and set(lines[i + 1]) <= set("|-: ") and \
-                (i == 0 or not lines[i - 1].startswith("|")):
+        if (
+            line.startswith("|")
+            and i + 1 < len(lines)
+            and set(lines[i + 1]) <= set("|-: ")
+            and (i == 0 or not lines[i - 1].startswith("|"))
+        ):
             cells = lambda s: [c.strip() for c in s.strip().strip("|").split("|")]  # noqa: E731
-            body = list(itertools.takewhile(lambda s: s.startswith("|"), lines[i + 2:]))
+            body = list(itertools.takewhile(lambda s: s.startswith("|"), lines[i + 2 :]))
             out.append((cells(line), [cells(b) for b in body]))
     return out
 
@@ -87,15 +91,22 @@ def test_every_table_has_a_header_over_every_cell_in_html_and_markdown(rendered)
 
 def _column(tables, header_row: list[str], header: str) -> list[str]:
     for headers, rows in tables:
-        if headers[:len(header_row)] == header_row:
+        if headers[: len(header_row)] == header_row:
             return [r[headers.index(header)] for r in rows]
     raise AssertionError(f"no table starting with {header_row}")
 
 
-@pytest.mark.parametrize("header,column,spec", [("p90 ms", "latency_p90_ms", ".2f"), ("p99 ms", "latency_p99_ms", ".2f"),
-                                                ("generator CPU %", "generator_cpu_pct", ".0f"),
-                                                ("Jain", "jain_index", ".3f"), ("failures", "failures", "d"),
-                                                ("req/s median", "throughput_median_rps", ",.0f")])
+@pytest.mark.parametrize(
+    "header,column,spec",
+    [
+        ("p90 ms", "latency_p90_ms", ".2f"),
+        ("p99 ms", "latency_p99_ms", ".2f"),
+        ("generator CPU %", "generator_cpu_pct", ".0f"),
+        ("Jain", "jain_index", ".3f"),
+        ("failures", "failures", "d"),
+        ("req/s median", "throughput_median_rps", ",.0f"),
+    ],
+)
 def test_the_summary_column_under_each_header_is_that_metric(rendered, header, column, spec):
     run, report = rendered
     summary = view(run).summary
@@ -121,12 +132,17 @@ def test_the_page_opens_with_the_headline_then_the_doubts_then_the_details(rende
 
 # --- colours ------------------------------------------------------------------------
 
+
 def _lab(color: str) -> tuple[float, float, float]:
     def lin(c: float) -> float:
         return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
+
     r, g, b = (lin(c) for c in matplotlib.colors.to_rgb(color))
-    x, y, z = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b,
-               (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883)
+    x, y, z = (
+        (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+        0.2126 * r + 0.7152 * g + 0.0722 * b,
+        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
+    )
     f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in (x, y, z)]
     return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
 
@@ -147,8 +163,10 @@ def test_mode_and_role_palettes_never_collide():
 def test_a_mode_has_one_colour_in_every_figure_that_draws_modes():
     run = record.load_run(FIXTURES / "scheduling")
     v = view(run)
-    expected = {c: matplotlib.colors.to_hex(figures.mode_color(m, s)) for c, m, s
-                in zip(v.summary["condition"], v.summary["mode"], v.summary["schedule"])}
+    expected = {
+        c: matplotlib.colors.to_hex(figures.mode_color(m, s))
+        for c, m, s in zip(v.summary["condition"], v.summary["mode"], v.summary["schedule"])
+    }
     with figures.quiet():
         bars = figures.throughput(v.summary, v.results).axes[0].patches
         lines = figures.throughput_over_time(run["timeline"], v.cases).axes[0].get_lines()
@@ -166,12 +184,16 @@ def test_probe_lines_of_two_conditions_of_one_mode_look_different():
     v = view(run)
     with figures.quiet():
         ax = figures.latency_over_time(run["timeline"], v.first_reps).axes[0]
-    probes = [(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.get_lines()
-              if ": probe " in line.get_label()]
+    probes = [
+        (line.get_color(), line.get_linestyle(), line.get_marker())
+        for line in ax.get_lines()
+        if ": probe " in line.get_label()
+    ]
     assert len(probes) == 3 and len(set(probes)) == 3
 
 
 # --- over time: successes only ------------------------------------------------------
+
 
 def test_throughput_over_time_counts_successes_and_shows_failures_apart():
     run = record.load_run(FIXTURES / "crash_reload")
@@ -191,6 +213,7 @@ def test_throughput_over_time_counts_successes_and_shows_failures_apart():
 
 
 # --- missing tables -----------------------------------------------------------------
+
 
 def test_a_run_with_missing_tables_renders_what_it_can_and_says_what_it_skipped(tmp_path: Path):
     run_dir = tmp_path / "results" / "smoke"
@@ -224,8 +247,10 @@ def test_figures_of_nan_or_empty_data_skip_or_draw_never_crash():
 
 def test_the_stored_schema_2_baseline_renders(tmp_path: Path):
     baseline = Path(__file__).parent.parent / "results" / "baselines" / "smoke"
-    if not (baseline / "run.json").is_file() or json.loads((baseline / "run.json").read_text()).get(
-            "schema_version", 99) > record.SCHEMA_VERSION:
+    if (
+        not (baseline / "run.json").is_file()
+        or json.loads((baseline / "run.json").read_text()).get("schema_version", 99) > record.SCHEMA_VERSION
+    ):
         pytest.skip("no stored schema-2 baseline here")
     report = render_report([record.load_run(baseline)], tmp_path / "out")
     assert "throughput.png" in {p.name for p in report.figures}

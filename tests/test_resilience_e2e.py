@@ -45,9 +45,24 @@ def test_resilience_quick_measures_what_each_event_did(deep_results_dir: Path):
     results_dir = deep_results_dir
     env = {**os.environ, "HARNESS_RESULTS": str(results_dir)}
     # every condition once (the quick variant repeats three of them 3 times for the demo)
-    proc = subprocess.run([sys.executable, str(REPO / "scenarios" / "resilience.py"), "--duration-s", "6",
-                           "--warmup-s", "1", "--repetitions", "1", "--run-id", "r"],
-                          env=env, capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scenarios" / "resilience.py"),
+            "--duration-s",
+            "6",
+            "--warmup-s",
+            "1",
+            "--repetitions",
+            "1",
+            "--run-id",
+            "r",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stderr
     run = load_run(results_dir / "r")
     assert run.meta["status"] == "complete" and run.meta["schema_version"] == record.SCHEMA_VERSION
@@ -84,6 +99,7 @@ def test_resilience_quick_measures_what_each_event_did(deep_results_dir: Path):
     # 0.1 s against 200 ms requests it is usually forced (exit 1, some requests lost), but
     # the requests in flight may all finish in time (seen once): then it drained (exit 0)
     from harness.analysis import FORCE_EXIT_TOLERANCE_S
+
     assert forced.exit_s <= forced.shutdown_timeout_s + FORCE_EXIT_TOLERANCE_S
     if forced.forced:
         # forced means the drain had not finished: a request in flight then fails, unless every one
@@ -100,10 +116,13 @@ def test_resilience_quick_measures_what_each_event_did(deep_results_dir: Path):
 
     html = (results_dir / "r" / "report" / "report.html").read_text()
     summary = (results_dir / "r" / "report" / "summary.md").read_text()
-    for text in ("re-sent those GETs", "answered no request before the window ended",
-                 "As claimed, the reload was zero-downtime",
-                 "every request in flight was answered",
-                 "Reload against restart"):
+    for text in (
+        "re-sent those GETs",
+        "answered no request before the window ended",
+        "As claimed, the reload was zero-downtime",
+        "every request in flight was answered",
+        "Reload against restart",
+    ):
         assert text in summary, text
     # whether this restart dropped requests is the measurement's to say; either way it is said
     assert "As a hard restart can, it dropped requests" in summary or "A hard restart can drop requests" in summary

@@ -5,14 +5,11 @@ Skipped, with the reason, where the npm registry is out of reach."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, get, run_harness, wait_until
 
-from conftest import REPO, wait_until
-from test_servers import get  # one request on a new connection
 from harness import nodes
 from harness.errors import EnvironmentProblem, UsageError
 from harness.servers.reuseport import ReuseportServer, supports_reuseport
@@ -78,22 +75,34 @@ def test_reuseport_on_an_older_node_is_refused(tmp_path: Path):
         with ReuseportServer(tmp_path, workers=2):
             pass
     scenario = tmp_path / "s.py"
-    scenario.write_text("from harness.scenario import *\nSCENARIO = Scenario(name='s', description='d', "
-                        "servers=[ServerSpec('reuseport', workers=2)], workloads=[Workload('/hello')], "
-                        "loads=[ClosedLoad(1)])\n")
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "r"), "run", str(scenario)],
-                         capture_output=True, text=True, timeout=60)
+    scenario.write_text(
+        "from harness.scenario import *\nSCENARIO = Scenario(name='s', description='d', "
+        "servers=[ServerSpec('reuseport', workers=2)], workloads=[Workload('/hello')], "
+        "loads=[ClosedLoad(1)])\n"
+    )
+    out = run_harness("run", str(scenario), results=tmp_path / "r", timeout=60)
     assert out.returncode == 2 and "mode reuseport needs Node.js 22.12 or newer" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("version, message", [("0.0.1", "Node version 0.0.1 was not found in the npm registry"),
-                                              ("22", "node_version '22' is not a full version like 22.12.0")])
+@pytest.mark.parametrize(
+    "version, message",
+    [
+        ("0.0.1", "Node version 0.0.1 was not found in the npm registry"),
+        ("22", "node_version '22' is not a full version like 22.12.0"),
+    ],
+)
 def test_bad_node_version_on_the_command_line(tmp_path: Path, version: str, message: str):
-    env = {**__import__("os").environ, "HARNESS_NODE_CACHE": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "r"), "run", "default",
-                          "--node-version", version], capture_output=True, text=True, timeout=120, env=env)
+    out = run_harness(
+        "run",
+        "default",
+        "--node-version",
+        version,
+        results=tmp_path / "r",
+        timeout=120,
+        env={"HARNESS_NODE_CACHE": str(tmp_path / "cache")},
+    )
     if "cannot fetch" in out.stderr:
         pytest.skip(f"the npm registry is out of reach: {out.stderr.strip()}")
     assert out.returncode == 2 and message in out.stderr, out.stderr
@@ -104,18 +113,38 @@ def test_bad_node_version_on_the_command_line(tmp_path: Path, version: str, mess
 
 @pytest.mark.integration
 def test_reuseport_scenario_runs_three_ways_of_sharing_a_port_side_by_side(tmp_path: Path, node22: str):
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path), "run",
-                          str(REPO / "scenarios" / "reuseport.py"), "--run-id", "r", "--no-report", "--duration-s",
-                          "3", "--warmup-s", "1", "--repetitions", "1"], capture_output=True, text=True, timeout=300)
+    out = run_harness(
+        "run",
+        str(REPO / "scenarios" / "reuseport.py"),
+        "--run-id",
+        "r",
+        "--no-report",
+        "--duration-s",
+        "3",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        results=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert [(c["mode"], c["schedule"]) for c in meta["cases"]] == [("cluster", "rr"), ("cluster", "none"),
-                                                                   ("reuseport", "")]
+    assert [(c["mode"], c["schedule"]) for c in meta["cases"]] == [
+        ("cluster", "rr"),
+        ("cluster", "none"),
+        ("reuseport", ""),
+    ]
     for case in meta["cases"]:
         assert case["status"] == "complete"
-        assert case["node"] == {"binary": node22, "version": NODE22, "source": f"npm {nodes.platform_package()}@{NODE22}"}
+        assert case["node"] == {
+            "binary": node22,
+            "version": NODE22,
+            "source": f"npm {nodes.platform_package()}@{NODE22}",
+        }
     assert meta["versions"]["node_by_case_version"][NODE22]["binary"] == node22
     from harness import analysis
     from harness.record import load_run
+
     results = analysis.case_results(load_run(tmp_path / "r")).set_index("mode")
     assert results.loc["reuseport", "workers_seen"] == 2 and results.loc["reuseport", "throughput_rps"] > 0

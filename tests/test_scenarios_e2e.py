@@ -4,12 +4,11 @@ who got the requests, which value a sweep found, which setup kept the probe wait
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import run_harness
 
 from harness import analysis, record
 
@@ -19,10 +18,22 @@ pytestmark = pytest.mark.integration
 def run_quick(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2) -> record.Run:
     """The scenario's quick variant (or the full one), one repetition of short cases: the shapes
     asserted here do not need the 3 repetitions a quick variant runs for its lesson."""
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", name,
-                          *(["--quick"] if quick else []), "--run-id", name, "--duration-s", f"{duration_s:g}",
-                          "--warmup-s", "1", "--repetitions", "1", *extra],
-                         capture_output=True, text=True, timeout=400)
+    out = run_harness(
+        "run",
+        name,
+        *(["--quick"] if quick else []),
+        "--run-id",
+        name,
+        "--duration-s",
+        f"{duration_s:g}",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        *extra,
+        results=results,
+        timeout=400,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert (results / name / "report" / "report.html").is_file()
     return record.load_run(results / name)
@@ -36,8 +47,12 @@ def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(resul
     run = run_quick(results_dir, "scheduling")
     r = _by_condition(run)
     rr, rr_close = "cluster-rr-4w-node22.12.0 /hello u8", "cluster-rr-4w-node22.12.0 /hello u2-close"
-    assert set(r.index) == {rr, rr_close, "cluster-none-4w-node22.12.0 /hello u8",
-                            "cluster-none-4w-node22.12.0 /hello u2-close"}
+    assert set(r.index) == {
+        rr,
+        rr_close,
+        "cluster-none-4w-node22.12.0 /hello u8",
+        "cluster-none-4w-node22.12.0 /hello u2-close",
+    }
     # a new connection per request: round robin deals them to all 4 workers in turn
     assert r.loc[rr_close, "jain_index"] > 0.95 and r.loc[rr_close, "workers_seen"] == 4
     # a new connection per request goes through the primary's accept-and-hand-over every time
@@ -72,8 +87,11 @@ def test_threadpool_sweeps_are_found_with_one_knee_each(results_dir: Path):
     summary = analysis.condition_summary(r, run["endpoints"])
     points = analysis.sweeps(summary, analysis.speedups(r))
     names = set(points["sweep"])
-    assert names == {"single /pbkdf2: UV_THREADPOOL_SIZE", "pool /cpu: pool threads",
-                     "pool /cpu?work=500: pool threads"}, names  # light and heavy tasks: two sweeps, not one
+    assert names == {
+        "single /pbkdf2: UV_THREADPOOL_SIZE",
+        "pool /cpu: pool threads",
+        "pool /cpu?work=500: pool threads",
+    }, names  # light and heavy tasks: two sweeps, not one
     assert points.groupby("sweep")["knee"].sum().tolist() == [1, 1, 1]
     # one libuv thread runs one pbkdf2 at a time: with UV_THREADPOOL_SIZE=1 the process can
     # never use much more than one core (the crypto thread plus a little event loop)

@@ -22,11 +22,14 @@ Node.js v20.20.2
 SYNTAX = "/home/u/app/server.js:3\n}}\n^\n\nSyntaxError: Unexpected token '}'\n    at wrapSafe\n\nNode.js v20.20.2\n"
 
 
-@pytest.mark.parametrize("log, line", [
-    (MISSING_MODULE, "Error: Cannot find module 'express'"),
-    (SYNTAX, "SyntaxError: Unexpected token '}'"),
-    ("listening on 3000\nbye\n", "bye"),  # no error line: the last line, as before
-    ("", "(empty log)"),
-])
+@pytest.mark.parametrize(
+    "log, line",
+    [
+        (MISSING_MODULE, "Error: Cannot find module 'express'"),
+        (SYNTAX, "SyntaxError: Unexpected token '}'"),
+        ("listening on 3000\nbye\n", "bye"),  # no error line: the last line, as before
+        ("", "(empty log)"),
+    ],
+)
 def test_the_line_that_says_why(log: str, line: str):
     assert telling_line(log) == line

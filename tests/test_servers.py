@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
@@ -11,24 +10,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import get, wait_until
 
-from conftest import wait_until
 from harness.errors import EnvironmentProblem
 from harness.servers.base import http_get
 from harness.servers.node import ClusterServer, SingleServer
 
 pytestmark = pytest.mark.integration
-
-
-def get(server, path: str) -> tuple[int, dict[str, str], bytes]:
-    """One request on a new connection (so round robin and the kernel both see a new client)."""
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
 
 
 def test_single_answers_every_route_and_names_itself(tmp_path: Path):
@@ -45,18 +33,24 @@ def test_single_answers_every_route_and_names_itself(tmp_path: Path):
         assert 0 <= metrics["event_loop_utilization"] <= 1
         assert [p.role for p in s.processes()] == ["worker"]
         assert s.host == "127.0.0.1"
-        assert all(c.laddr.ip == "127.0.0.1" for c in psutil.Process(s.proc.pid).net_connections("tcp")
-                   if c.status == psutil.CONN_LISTEN)
+        assert all(
+            c.laddr.ip == "127.0.0.1"
+            for c in psutil.Process(s.proc.pid).net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN
+        )
     assert s.exit_code == 0  # drained and exited on SIGTERM
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/cpu?work=abc", "work must be a whole number"),
-    ("/cpu?work=0", "work must be from 1"),
-    ("/io?ms=-5", "ms must be a whole number"),
-    ("/pbkdf2?iterations=99999999999", "iterations must be a whole number"),
-    ("/json?items=1e9", "items must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/cpu?work=abc", "work must be a whole number"),
+        ("/cpu?work=0", "work must be from 1"),
+        ("/io?ms=-5", "ms must be a whole number"),
+        ("/pbkdf2?iterations=99999999999", "iterations must be a whole number"),
+        ("/json?items=1e9", "items must be a whole number"),
+    ],
+)
 def test_bad_query_values_get_400_and_the_worker_survives(tmp_path: Path, path, reason):
     with SingleServer(tmp_path) as s:
         status, _, body = get(s, path)
@@ -97,9 +91,11 @@ def test_killed_worker_is_replaced(tmp_path: Path):
     with ClusterServer(tmp_path, workers=2) as s:
         victim = next(p.pid for p in s.processes() if p.role == "worker")
         os.kill(victim, signal.SIGKILL)
+
         def replaced() -> bool:
             pids = {p.pid for p in s.processes() if p.role == "worker"}
             return len(pids) == 2 and victim not in pids and s.is_ready()
+
         assert wait_until(replaced, timeout_s=15)
         pids = {str(m["pid"]) for m in s.worker_metrics()}
         assert str(victim) not in pids and len(pids) == 2
@@ -109,8 +105,10 @@ def test_killed_worker_is_replaced(tmp_path: Path):
 def test_sigterm_drains_in_flight_requests(tmp_path: Path):
     with ClusterServer(tmp_path, workers=2, shutdown_timeout_s=5) as s:
         result = {}
+
         def slow() -> None:
             result["status"] = get(s, "/io?ms=1500")[0]
+
         t = threading.Thread(target=slow)
         t.start()
         assert wait_until(lambda: sum(m["in_flight"] for m in s.worker_metrics()) == 1, timeout_s=5)
@@ -185,7 +183,7 @@ def _raw(server, payload: bytes) -> bytes:
         while True:
             try:
                 data = sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not data:
                 break
@@ -193,12 +191,15 @@ def _raw(server, payload: bytes) -> bytes:
         return b"".join(chunks)
 
 
-@pytest.mark.parametrize("payload, status", [
-    (b"GARBAGE\r\n\r\n", b"400"),
-    (b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
-    (b"GET /cpu?work=%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"400"),
-    (b"GET /hello HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"400"),
-])
+@pytest.mark.parametrize(
+    "payload, status",
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
+        (b"GET /cpu?work=%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"400"),
+        (b"GET /hello HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"400"),
+    ],
+)
 def test_malformed_requests_do_not_hurt_the_worker(tmp_path: Path, payload: bytes, status: bytes):
     with ClusterServer(tmp_path, workers=2) as s:
         pids = {p.pid for p in s.processes()}
@@ -231,16 +232,23 @@ def test_a_crash_loop_backs_off(tmp_path: Path):
     with ClusterServer(tmp_path, workers=1) as s:
         killed: set[int] = set()
         for _ in range(4):
+
             def new_worker() -> int | None:
                 pids = [p.pid for p in s.processes() if p.role == "worker" and p.pid not in killed]
                 return pids[0] if pids else None
+
             assert wait_until(lambda: new_worker() is not None, timeout_s=10)
             pid = new_worker()
             os.kill(pid, signal.SIGKILL)
             killed.add(pid)
+
         def reforks() -> list[dict]:
-            return [e for e in map(_json.loads, (l for l in s.log_tail(20000).splitlines() if l.startswith("{")))
-                    if e.get("event") == "refork"]
+            return [
+                e
+                for e in map(_json.loads, (line for line in s.log_tail(20000).splitlines() if line.startswith("{")))
+                if e.get("event") == "refork"
+            ]
+
         assert wait_until(lambda: len(reforks()) == 4, timeout_s=10)
         delays = [e["delay_ms"] for e in reforks()]
         # the first worker may have lived over 2 s; every later one died young and doubled the wait

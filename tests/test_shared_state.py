@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
+from helpers import REPO, get, hand_run, record_table, run_harness
 
 from harness import analysis, record
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
@@ -32,16 +30,13 @@ from harness.scenario import ClosedLoad, Scenario, ServerSpec, Workload
 from harness.servers.node import ClusterServer, SingleServer
 from harness.servers.redis import COUNTER_KEY, RedisService, _read_reply, find_redis_server, render_config, resp_command
 
-REPO = Path(__file__).resolve().parent.parent
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists(),
-    reason="redis-server is not installed (apt-get install redis-server; .ci/run installs it)")
+    reason="redis-server is not installed (apt-get install redis-server; .ci/run installs it)",
+)
 
 
 # --- unit: analysis and story on hand-made tables -------------------------------------------
-
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS[name])
 
 
 def counting_run() -> Run:
@@ -50,13 +45,29 @@ def counting_run() -> Run:
     cluster /count/memory: the client saw 60 + 40 = 100 succeed (and 3 failed); workers counted 61 and 39.
     single /count/redis: 50 succeed; Redis counted 50.
     cluster /count/redis: 80 succeed; Redis counted 80."""
-    plan = [("001", "single /count/memory u4", "single", 1, "/count/memory"),
-            ("002", "cluster-rr-2w /count/memory u4", "cluster", 2, "/count/memory"),
-            ("003", "single /count/redis u4", "single", 1, "/count/redis"),
-            ("004", "cluster-rr-2w /count/redis u4", "cluster", 2, "/count/redis")]
-    cases = [{"case_id": cid, "index": i, "condition": cond, "repetition": 1, "mode": mode, "workers": nw,
-              "route": route, "path": route, "load": "closed", "users": 4, "status": "complete", "measured_s": 10.0}
-             for i, (cid, cond, mode, nw, route) in enumerate(plan, 1)]
+    plan = [
+        ("001", "single /count/memory u4", "single", 1, "/count/memory"),
+        ("002", "cluster-rr-2w /count/memory u4", "cluster", 2, "/count/memory"),
+        ("003", "single /count/redis u4", "single", 1, "/count/redis"),
+        ("004", "cluster-rr-2w /count/redis u4", "cluster", 2, "/count/redis"),
+    ]
+    cases = [
+        {
+            "case_id": cid,
+            "index": i,
+            "condition": cond,
+            "repetition": 1,
+            "mode": mode,
+            "workers": nw,
+            "route": route,
+            "path": route,
+            "load": "closed",
+            "users": 4,
+            "status": "complete",
+            "measured_s": 10.0,
+        }
+        for i, (cid, cond, mode, nw, route) in enumerate(plan, 1)
+    ]
     endpoints = [
         {"case_id": "001", "phase": "warmup", "name": "/count/memory", "requests": 2, "failures": 0},
         {"case_id": "001", "phase": "measure", "name": "/count/memory", "requests": 100, "failures": 0},
@@ -72,10 +83,7 @@ def counting_run() -> Run:
         {"case_id": "003", "store": "redis", "worker_id": "", "pid": 13, "value": 50},
         {"case_id": "004", "store": "redis", "worker_id": "", "pid": 14, "value": 80},
     ]
-    tables = {name: _table(name, []) for name in TABLE_COLUMNS}
-    tables.update(cases=_table("cases", cases), endpoints=_table("endpoints", endpoints),
-                  counters=_table("counters", counters))
-    return Run(path=Path("/nonexistent"), meta={"run_id": "hand", "status": "complete"}, tables=tables)
+    return hand_run(cases, endpoints=endpoints, counters=counters, meta={"run_id": "hand", "status": "complete"})
 
 
 def test_counter_results_by_hand():
@@ -89,14 +97,45 @@ def test_counter_results_by_hand():
 
 
 def test_counter_summary_adds_repetitions_and_keeps_the_largest_share():
-    per_case = pd.DataFrame([
-        {"case_id": "a", "condition": "c", "repetition": 1, "mode": "cluster", "workers": 2, "route": "/count/memory",
-         "load": "closed", "store": "memory", "client_ok": 100, "client_failures": 0, "counters": 2,
-         "counted_total": 100.0, "largest_count": 55.0, "largest_share": 0.55, "exact": True},
-        {"case_id": "b", "condition": "c", "repetition": 2, "mode": "cluster", "workers": 2, "route": "/count/memory",
-         "load": "closed", "store": "memory", "client_ok": 200, "client_failures": 1, "counters": 2,
-         "counted_total": 199.0, "largest_count": 120.0, "largest_share": 0.6, "exact": False},
-    ], columns=analysis.COUNTER_COLUMNS)
+    per_case = pd.DataFrame(
+        [
+            {
+                "case_id": "a",
+                "condition": "c",
+                "repetition": 1,
+                "mode": "cluster",
+                "workers": 2,
+                "route": "/count/memory",
+                "load": "closed",
+                "store": "memory",
+                "client_ok": 100,
+                "client_failures": 0,
+                "counters": 2,
+                "counted_total": 100.0,
+                "largest_count": 55.0,
+                "largest_share": 0.55,
+                "exact": True,
+            },
+            {
+                "case_id": "b",
+                "condition": "c",
+                "repetition": 2,
+                "mode": "cluster",
+                "workers": 2,
+                "route": "/count/memory",
+                "load": "closed",
+                "store": "memory",
+                "client_ok": 200,
+                "client_failures": 1,
+                "counters": 2,
+                "counted_total": 199.0,
+                "largest_count": 120.0,
+                "largest_share": 0.6,
+                "exact": False,
+            },
+        ],
+        columns=analysis.COUNTER_COLUMNS,
+    )
     s = analysis.counter_summary(per_case).iloc[0]
     assert s["repetitions"] == 2 and s["client_ok"] == 300 and s["counted_total"] == 299
     assert s["largest_share"] == pytest.approx(0.6) and not s["all_exact"] and s["client_failures"] == 1
@@ -104,7 +143,7 @@ def test_counter_summary_adds_repetitions_and_keeps_the_largest_share():
 
 def test_a_run_without_counting_routes_has_no_counter_rows():
     run = counting_run()
-    run.tables["counters"] = _table("counters", [])
+    run.tables["counters"] = record_table("counters", [])
     assert analysis.counter_results(run).empty
     assert story.shared_state_lines(analysis.counter_summary(analysis.counter_results(run))) == []
 
@@ -133,15 +172,32 @@ def test_the_story_says_when_the_measurement_contradicts_the_claim():
 
 # --- unit: config, RESP, scenario, record ----------------------------------------------------
 
+
 def test_the_redis_config_is_loopback_only_without_persistence(tmp_path: Path):
     text = render_config(port=6390, data_dir=tmp_path)
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    assert {"bind 127.0.0.1", "protected-mode yes", "port 6390", "daemonize no", 'save ""', "appendonly no",
-            f'dir "{tmp_path}"'} <= set(lines)
+    assert {
+        "bind 127.0.0.1",
+        "protected-mode yes",
+        "port 6390",
+        "daemonize no",
+        'save ""',
+        "appendonly no",
+        f'dir "{tmp_path}"',
+    } <= set(lines)
 
 
-@pytest.mark.parametrize("port, folder", [(0, "/tmp/x"), (70000, "/tmp/x"), (True, "/tmp/x"), (6390, "relative"),
-                                          (6390, '/tmp/a"b'), (6390, "/tmp/a\nport 1")])
+@pytest.mark.parametrize(
+    "port, folder",
+    [
+        (0, "/tmp/x"),
+        (70000, "/tmp/x"),
+        (True, "/tmp/x"),
+        (6390, "relative"),
+        (6390, '/tmp/a"b'),
+        (6390, "/tmp/a\nport 1"),
+    ],
+)
 def test_the_redis_config_refuses_what_it_cannot_place(port, folder):
     with pytest.raises(UsageError):
         render_config(port=port, data_dir=Path(folder) if folder != "relative" else folder)
@@ -159,8 +215,13 @@ def test_the_resp_reader_on_bytes():
 
 
 def test_a_redis_route_asks_for_redis_and_a_memory_route_does_not():
-    scenario = Scenario(name="s", description="d", servers=[ServerSpec("cluster", workers=2)],
-                        workloads=[Workload("/count/memory"), Workload("/count/redis")], loads=[ClosedLoad(2)])
+    scenario = Scenario(
+        name="s",
+        description="d",
+        servers=[ServerSpec("cluster", workers=2)],
+        workloads=[Workload("/count/memory"), Workload("/count/redis")],
+        loads=[ClosedLoad(2)],
+    )
     services = {c.route: c.services for c in scenario.cases()}
     assert services == {"/count/memory": (), "/count/redis": ("redis",)}
     with pytest.raises(UsageError, match="takes no parameter"):
@@ -179,6 +240,7 @@ def test_a_version_3_record_reads_with_an_empty_counters_table(tmp_path: Path):
 
 
 # --- integration: the real redis-server and the real server ----------------------------------
+
 
 @pytest.mark.integration
 @needs_redis
@@ -222,8 +284,6 @@ def test_a_missing_redis_server_is_one_clear_line(monkeypatch):
 
 @pytest.mark.integration
 def test_without_redis_the_redis_route_answers_503_with_the_reason(tmp_path: Path):
-    from test_servers import get
-
     with SingleServer(tmp_path) as s:
         status, _, body = get(s, "/count/redis")
         assert status == 503 and "no Redis configured" in json.loads(body)["error"]
@@ -234,8 +294,6 @@ def test_without_redis_the_redis_route_answers_503_with_the_reason(tmp_path: Pat
 @pytest.mark.integration
 @needs_redis
 def test_cluster_workers_count_in_their_own_memory_and_together_in_redis(tmp_path: Path):
-    from test_servers import get
-
     with RedisService(tmp_path / "redis") as r:
         server = ClusterServer(tmp_path, workers=2)
         server.extra_env = r.environment()
@@ -265,15 +323,28 @@ def test_a_server_that_cannot_reach_redis_fails_its_start_with_the_reason(tmp_pa
 @needs_redis
 def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
     """End to end: `harness run shared_state --quick` (about a minute), then the outcome's shape."""
-    proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
-                           "--quick", "--repetitions", "1", "--run-id", "ss"], capture_output=True, text=True,
-                          timeout=300, cwd=REPO)
+    proc = run_harness(
+        "run",
+        "shared_state",
+        "--quick",
+        "--repetitions",
+        "1",
+        "--run-id",
+        "ss",
+        results=results_dir,
+        timeout=300,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     run = record.load_run(results_dir / "ss")
     assert run.meta["status"] == "complete" and run.meta["versions"]["redis"].startswith("Redis server v=")
     by = analysis.counter_results(run).set_index("condition")
-    assert set(by.index) == {"single /count/memory u8", "single /count/redis u8",
-                             "cluster-rr-2w /count/memory u8", "cluster-rr-2w /count/redis u8"}
+    assert set(by.index) == {
+        "single /count/memory u8",
+        "single /count/redis u8",
+        "cluster-rr-2w /count/memory u8",
+        "cluster-rr-2w /count/redis u8",
+    }
     for condition, r in by.iterrows():
         assert r["client_ok"] > 100 and r["client_failures"] == 0, condition
     # Redis counted exactly the requests the client saw succeed, in one process and in two
@@ -292,10 +363,18 @@ def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
 
 @pytest.mark.slow
 def test_a_run_that_needs_redis_where_there_is_none_stops_before_writing(results_dir: Path):
-    proc = subprocess.run([sys.executable, "-m", "harness", "--results", str(results_dir), "run", "shared_state",
-                           "--quick"], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={**os.environ, "HARNESS_REDIS_SERVER": "/nonexistent/redis-server"})
+    proc = run_harness(
+        "run",
+        "shared_state",
+        "--quick",
+        results=results_dir,
+        timeout=120,
+        cwd=REPO,
+        env={"HARNESS_REDIS_SERVER": "/nonexistent/redis-server"},
+    )
     assert proc.returncode == 3
-    assert ("error: the scenario needs redis, which cannot run here: redis-server was not found "
-            "(apt-get install redis-server)") in proc.stderr
+    assert (
+        "error: the scenario needs redis, which cannot run here: redis-server was not found "
+        "(apt-get install redis-server)"
+    ) in proc.stderr
     assert not [p for p in results_dir.iterdir() if p.name != ".active"]

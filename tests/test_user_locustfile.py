@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_harness
 
-from conftest import REPO
 from harness.errors import UsageError
 from harness.load import user_file
 from harness.load.hooks import HookState, add_aggregate, decode_histogram, other_host
@@ -32,6 +30,7 @@ EXAMPLE_LOCUSTFILE = REPO / "examples" / "hello-app" / "locustfile.py"
 
 
 # --- unit: no process ---------------------------------------------------------------------
+
 
 class FakeShape:
     """A fake LoadTestShape (no Locust): 3 users until 4 s, 5 until 7 s, then the end."""
@@ -46,8 +45,7 @@ class FakeShape:
 
 def test_dry_run_of_a_shape_finds_its_length_stages_and_peak():
     found = dry_run_shape(FakeShape())
-    assert found == {"name": "FakeShape", "length_s": 7.0, "peak_users": 5,
-                     "stages": [[0.0, 3, 10.0], [4.0, 5, 10.0]]}
+    assert found == {"name": "FakeShape", "length_s": 7.0, "peak_users": 5, "stages": [[0.0, 3, 10.0], [4.0, 5, 10.0]]}
 
 
 def test_a_shape_that_never_ends_or_reads_the_runner_is_refused():
@@ -72,9 +70,16 @@ def _info(shape: dict | None = None, host: str | None = None) -> user_file.Locus
 
 
 def _scenario(**kw) -> Scenario:
-    base = dict(name="t", description="t", servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
-                workloads=[PathWorkload.of("/")], loads=[ClosedLoad(4), ClosedLoad(8)], duration_s=5, warmup_s=1,
-                repetitions=1)
+    base = dict(
+        name="t",
+        description="t",
+        servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
+        workloads=[PathWorkload.of("/")],
+        loads=[ClosedLoad(4), ClosedLoad(8)],
+        duration_s=5,
+        warmup_s=1,
+        repetitions=1,
+    )
     return Scenario(**{**base, **kw})
 
 
@@ -88,12 +93,17 @@ def test_without_a_shape_each_closed_load_becomes_the_files_users():
     scen, notes = _apply(_scenario(), _info(host="https://shop.example"))
     cases = scen.cases()
     assert [(c.mode, c.users, c.load, c.route, c.duration_s) for c in cases] == [
-        ("single", 4, "locustfile", AGGREGATE_NAME, 5.0), ("single", 8, "locustfile", AGGREGATE_NAME, 5.0),
-        ("cluster", 4, "locustfile", AGGREGATE_NAME, 5.0), ("cluster", 8, "locustfile", AGGREGATE_NAME, 5.0)]
+        ("single", 4, "locustfile", AGGREGATE_NAME, 5.0),
+        ("single", 8, "locustfile", AGGREGATE_NAME, 5.0),
+        ("cluster", 4, "locustfile", AGGREGATE_NAME, 5.0),
+        ("cluster", 8, "locustfile", AGGREGATE_NAME, 5.0),
+    ]
     assert all(c.locustfile == "/x/shop.py" and c.locustfile_sha256 == "ab" * 32 and c.shape == "" for c in cases)
     assert cases[0].condition == "single locustfile:shop.py u4"
-    assert notes == ["the locustfile's Shopper sets host = https://shop.example; the harness sends to the server "
-                     "under test instead (its URL is Locust's --host, which wins)"]
+    assert notes == [
+        "the locustfile's Shopper sets host = https://shop.example; the harness sends to the server "
+        "under test instead (its URL is Locust's --host, which wins)"
+    ]
     assert [c.users for c in _apply(_scenario(), _info(), users=3)[0].cases()] == [3, 3]
 
 
@@ -109,13 +119,16 @@ def test_with_a_shape_it_sets_users_and_length_and_no_label_claims_a_user_count(
     assert "the first 1.5 s are warm-up" in notes[0]
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(rate=100.0), "--rate is open load"),
-    (dict(expect_workers=2), "--locustfile with --expect-workers is not supported"),
-    (dict(users=3, shape=True), "--users: the locustfile's LoadTestShape Ramp decides how many users run"),
-    (dict(duration_s=9.0, shape=True), "--duration-s: the locustfile's LoadTestShape Ramp decides how long"),
-    (dict(warmup_s=5.0, shape=True), "runs 6 s, no more than the warm-up (5 s) and a second to measure"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(rate=100.0), "--rate is open load"),
+        (dict(expect_workers=2), "--locustfile with --expect-workers is not supported"),
+        (dict(users=3, shape=True), "--users: the locustfile's LoadTestShape Ramp decides how many users run"),
+        (dict(duration_s=9.0, shape=True), "--duration-s: the locustfile's LoadTestShape Ramp decides how long"),
+        (dict(warmup_s=5.0, shape=True), "runs 6 s, no more than the warm-up (5 s) and a second to measure"),
+    ],
+)
 def test_what_cannot_go_with_a_locustfile_is_refused(kw: dict, message: str):
     shape = {"name": "Ramp", "length_s": 6.0, "peak_users": 4, "stages": []} if kw.pop("shape", False) else None
     scen = _scenario(warmup_s=kw.pop("warmup_s", 1.0))
@@ -164,13 +177,16 @@ def test_sums_over_names_take_a_locustfile_cases_total_alone():
     assert without_double_count(plain)["requests"].sum() == 4
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("http://127.0.0.1:8080/hello", None),
-    ("http://localhost:8080/x?y=1", None),
-    ("http://127.0.0.1:8081/hello", "127.0.0.1:8081"),
-    ("https://shop.example/cart", "shop.example:443"),
-    ("/relative", None),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("http://127.0.0.1:8080/hello", None),
+        ("http://localhost:8080/x?y=1", None),
+        ("http://127.0.0.1:8081/hello", "127.0.0.1:8081"),
+        ("https://shop.example/cart", "shop.example:443"),
+        ("/relative", None),
+    ],
+)
 def test_requests_to_another_host_are_named(url: str, expected: str | None):
     assert other_host(url, "http://127.0.0.1:8080") == expected
 
@@ -192,10 +208,11 @@ def test_older_records_read_with_no_locustfile():
 
 # --- integration: real Locust, the real example app ------------------------------------------
 
-def _harness(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-             timeout_s: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "--results", str(tmp_path / "results"), "run", *args],
-                          capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **(env or {})})
+
+def _harness(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 240
+) -> subprocess.CompletedProcess:
+    return run_harness("run", *args, results=tmp_path / "results", timeout=timeout_s, env=env)
 
 
 def _app_counts(folder: Path) -> dict[str, dict[str, int]]:
@@ -228,10 +245,28 @@ def test_e2e(tmp_path: Path, mode: str, processes: str):
     counts_dir = tmp_path / "counts"
     counts_dir.mkdir()
     locustfile = short_example(tmp_path)
-    out = _harness(tmp_path, "app", "--app", str(EXAMPLE_APP), "--locustfile", str(locustfile),
-                   "--modes", mode, "--workers", "2", "--processes", processes, "--warmup-s", "1",
-                   "--repetitions", "1", "--run-id", "r", *([] if mode == "cluster" else ["--no-report"]),
-                   env={"HELLO_COUNTS_DIR": str(counts_dir)})
+    out = _harness(
+        tmp_path,
+        "app",
+        "--app",
+        str(EXAMPLE_APP),
+        "--locustfile",
+        str(locustfile),
+        "--modes",
+        mode,
+        "--workers",
+        "2",
+        "--processes",
+        processes,
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        "--run-id",
+        "r",
+        *([] if mode == "cluster" else ["--no-report"]),
+        env={"HELLO_COUNTS_DIR": str(counts_dir)},
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "LoadTestShape Ramp sets users (up to 4) and length (6 s)" in out.stderr
     run_path = tmp_path / "results" / "r"
@@ -251,8 +286,10 @@ def test_e2e(tmp_path: Path, mode: str, processes: str):
     measured = ep[ep["phase"] == "measure"].set_index("name")
     assert set(measured.index) == {"/hello", "/echo", AGGREGATE_NAME}
     assert (measured["failures"] == 0).all()
-    assert measured.loc[AGGREGATE_NAME, "requests"] == measured.loc["/hello", "requests"] + measured.loc["/echo",
-                                                                                                         "requests"]
+    assert (
+        measured.loc[AGGREGATE_NAME, "requests"]
+        == measured.loc["/hello", "requests"] + measured.loc["/echo", "requests"]
+    )
     for name in ("/hello", "/echo", AGGREGATE_NAME):  # an HDR histogram per name, holding every response
         assert decode_histogram(measured.loc[name, "hdr_b64"]).get_total_count() == measured.loc[name, "requests"]
         assert measured.loc[name, "latency_p50_ms"] <= measured.loc[name, "latency_p99_ms"]
@@ -303,11 +340,33 @@ def test_target_and_a_file_without_shape(tmp_path: Path):
 
     locustfile = tmp_path / "lf.py"
     locustfile.write_text(PLAIN_LOCUSTFILE)
-    case = S(name="t", description="t", servers=[ServerSpec("single", app=str(EXAMPLE_APP))],
-             workloads=[PathWorkload.of("/")], loads=[ClosedLoad(1)]).cases()[0]
+    case = S(
+        name="t",
+        description="t",
+        servers=[ServerSpec("single", app=str(EXAMPLE_APP))],
+        workloads=[PathWorkload.of("/")],
+        loads=[ClosedLoad(1)],
+    ).cases()[0]
     with make_server(case, tmp_path / "server") as server:
-        out = _harness(tmp_path, "app", "--target", server.url, "--locustfile", str(locustfile), "--users", "2",
-                       "--duration-s", "2", "--warmup-s", "1", "--repetitions", "1", "--run-id", "t", "--no-report")
+        out = _harness(
+            tmp_path,
+            "app",
+            "--target",
+            server.url,
+            "--locustfile",
+            str(locustfile),
+            "--users",
+            "2",
+            "--duration-s",
+            "2",
+            "--warmup-s",
+            "1",
+            "--repetitions",
+            "1",
+            "--run-id",
+            "t",
+            "--no-report",
+        )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Visitor sets host = https://shop.example; the harness sends to the server under test" in out.stderr
     run = load_run(tmp_path / "results" / "t")
@@ -335,29 +394,55 @@ class Wanderer(FastHttpUser):
 def test_a_task_that_sends_elsewhere_stops_the_case(tmp_path: Path):
     locustfile = tmp_path / "lf.py"
     locustfile.write_text(ELSEWHERE_LOCUSTFILE)
-    out = _harness(tmp_path, "app", "--app", str(EXAMPLE_APP), "--locustfile", str(locustfile), "--modes", "single",
-                   "--users", "1", "--duration-s", "20", "--warmup-s", "1", "--repetitions", "1", "--run-id", "e",
-                   "--no-report")
+    out = _harness(
+        tmp_path,
+        "app",
+        "--app",
+        str(EXAMPLE_APP),
+        "--locustfile",
+        str(locustfile),
+        "--modes",
+        "single",
+        "--users",
+        "1",
+        "--duration-s",
+        "20",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        "--run-id",
+        "e",
+        "--no-report",
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     (case,) = load_run(tmp_path / "results" / "e").meta["cases"]
     assert case["status"] == "failed"
     prefix = "the locustfile sent requests to another host than the server under test, so the load was stopped: "
     assert case["error"].startswith(prefix + "127.0.0.2:9 ("), case["error"]
     # stopped at the first such request: a handful, not the 400 of the 20 s it would have run
-    sent = int(case["error"][len(prefix + "127.0.0.2:9 ("):].split(" ")[0])
+    sent = int(case["error"][len(prefix + "127.0.0.2:9 (") :].split(" ")[0])
     assert 1 <= sent < 50, case["error"]
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("content, message", [
-    (None, "--locustfile {path}: no such file"),
-    ("from locust import HttpUser\nclass A(HttpUser:\n    pass\n", "locustfile {path} has a syntax error at line 2"),
-    ("from locust import task\nX = 1\n", "locustfile {path} defines no User class"),
-    ("raise SystemExit(3)\n", "locustfile {path} failed to load: SystemExit: 3"),
-    ("from locust import HttpUser, LoadTestShape, task\nclass U(HttpUser):\n    @task\n    def t(self):\n"
-     "        pass\nclass S(LoadTestShape):\n    def tick(self):\n        return self.runner.user_count, 1\n",
-     "LoadTestShape S.tick() failed in a dry run at t=0 s (AttributeError"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "--locustfile {path}: no such file"),
+        (
+            "from locust import HttpUser\nclass A(HttpUser:\n    pass\n",
+            "locustfile {path} has a syntax error at line 2",
+        ),
+        ("from locust import task\nX = 1\n", "locustfile {path} defines no User class"),
+        ("raise SystemExit(3)\n", "locustfile {path} failed to load: SystemExit: 3"),
+        (
+            "from locust import HttpUser, LoadTestShape, task\nclass U(HttpUser):\n    @task\n    def t(self):\n"
+            "        pass\nclass S(LoadTestShape):\n    def tick(self):\n        return self.runner.user_count, 1\n",
+            "LoadTestShape S.tick() failed in a dry run at t=0 s (AttributeError",
+        ),
+    ],
+)
 def test_bad_locustfiles_are_refused_in_one_line(tmp_path: Path, content: str | None, message: str):
     """Loaded as Locust would, in a process of its own; nothing left beside the file."""
     path = tmp_path / "bad.py"
@@ -375,8 +460,10 @@ def test_a_bad_locustfile_on_the_command_line_exits_2_and_writes_nothing(tmp_pat
     path.write_text("from locust import task\n")
     out = _harness(tmp_path, "app", "--app", str(EXAMPLE_APP), "--locustfile", str(path), timeout_s=90)
     assert out.returncode == 2, out.stdout + out.stderr
-    assert out.stderr.strip() == f"error: locustfile {path} defines no User class (a class deriving from locust's " \
-                                 "HttpUser, FastHttpUser or User, not abstract)"
+    assert (
+        out.stderr.strip() == f"error: locustfile {path} defines no User class (a class deriving from locust's "
+        "HttpUser, FastHttpUser or User, not abstract)"
+    )
     assert not (tmp_path / "results").exists()
 
 
@@ -405,9 +492,29 @@ def test_reference_server_behind_nginx_counts_agree_with_its_metrics(tmp_path: P
 
     locustfile = tmp_path / "lf.py"
     locustfile.write_text(REFERENCE_LOCUSTFILE)
-    out = _harness(tmp_path, "default", "--locustfile", str(locustfile), "--modes", "nginx", "--workers", "2",
-                   "--users", "2", "--duration-s", "2", "--warmup-s", "1", "--repetitions", "1", "--processes", "2",
-                   "--run-id", "n", "--no-report")
+    out = _harness(
+        tmp_path,
+        "default",
+        "--locustfile",
+        str(locustfile),
+        "--modes",
+        "nginx",
+        "--workers",
+        "2",
+        "--users",
+        "2",
+        "--duration-s",
+        "2",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        "--processes",
+        "2",
+        "--run-id",
+        "n",
+        "--no-report",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     run = load_run(tmp_path / "results" / "n")
     (case,) = run.meta["cases"]

@@ -94,15 +94,32 @@ def build_requirements_met() -> bool:
 
 def test_a_wheel_installed_outside_the_repo_runs_smoke(tmp_path: Path):
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheels),
-                    *(["--no-build-isolation"] if build_requirements_met() else [])], check=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "-q",
+            "-w",
+            str(wheels),
+            *(["--no-build-isolation"] if build_requirements_met() else []),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
     (wheel,) = wheels.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "harness/_data/server/index.js" in names and "harness/_data/scenarios/smoke.py" in names
     assert not any("node_modules" in n for n in names)
     # nothing of the checkout may leak in: no PYTHONPATH (it would show pip the tree's egg-info)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HARNESS_RESULTS", "HARNESS_SERVER_DIR",
-                                                               "HARNESS_SCENARIOS_DIR", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "HARNESS_RESULTS", "HARNESS_SERVER_DIR", "HARNESS_SCENARIOS_DIR", "VIRTUAL_ENV")
+    }
     env["HARNESS_CACHE"] = str(tmp_path / "cache")
     venv = tmp_path / "venv"
     python = str(venv / "bin" / "python")
@@ -116,23 +133,44 @@ def test_a_wheel_installed_outside_the_repo_runs_smoke(tmp_path: Path):
         (site / "_test_dependencies.pth").write_text(f"{tmp_path / 'deps'}\n")
         # this interpreter's pip, run for the new venv (--python): installs the wheel there, for real
         pip = [sys.executable, "-m", "pip", "--python", python]
-        subprocess.run([*pip, "install", "-q", "--no-deps", "--no-compile", str(wheel)], check=True, cwd=tmp_path,
-                       env=env)
+        subprocess.run(
+            [*pip, "install", "-q", "--no-deps", "--no-compile", str(wheel)], check=True, cwd=tmp_path, env=env
+        )
         check = subprocess.run([*pip, "check"], capture_output=True, text=True, cwd=tmp_path, env=env)
         assert check.returncode == 0, check.stdout + check.stderr  # every declared requirement is met
     else:  # this interpreter lacks a dependency: install them all from the index
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, cwd=tmp_path, env=env)
-    where = subprocess.run([python, "-c", "import harness; print(harness.__file__)"], capture_output=True, text=True,
-                           cwd=tmp_path, env=env)
+    where = subprocess.run(
+        [python, "-c", "import harness; print(harness.__file__)"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
     assert where.stdout.startswith(str(venv)), where.stdout + where.stderr  # the installed copy, not the checkout
     harness = str(venv / "bin" / "harness")
-    assert subprocess.run([harness, "--version"], capture_output=True, text=True, env=env,
-                          cwd=tmp_path).stdout.startswith("harness ")
+    assert subprocess.run(
+        [harness, "--version"], capture_output=True, text=True, env=env, cwd=tmp_path
+    ).stdout.startswith("harness ")
     # the quick smoke variant's cases, each once and short: the installed copy runs them end to end
-    done = subprocess.run([harness, "run", "smoke", "--quick", "--results", str(tmp_path / "x"), "--repetitions", "1",
-                           "--duration-s", "2", "--warmup-s", "1"], env=env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            harness,
+            "run",
+            "smoke",
+            "--quick",
+            "--results",
+            str(tmp_path / "x"),
+            "--repetitions",
+            "1",
+            "--duration-s",
+            "2",
+            "--warmup-s",
+            "1",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "installing the reference server's npm dependencies" in done.stderr
     (run,) = (p.parent for p in (tmp_path / "x").glob("*/run.json"))

@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.record import PROBE_PREFIX
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
-NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
-PROBE_PREFIX = "probe "  # request name of a probe route's responses: "probe /hello"
 # Open load: how long after the window the requests due in it may still complete before they
 # count as dropped. k6's gracefulStop is 30 s; 10 s keeps an overloaded case short, and a
 # request due in the window that has not completed 10 s after it ended is, for a benchmark
@@ -54,8 +54,9 @@ def phase_of(ts: float, measure_start_ts: float | None, measure_end_ts: float | 
     return "measure"
 
 
-def response_phase(due_ts: float | None, done_ts: float, measure_start_ts: float | None,
-                   measure_end_ts: float | None) -> str:
+def response_phase(
+    due_ts: float | None, done_ts: float, measure_start_ts: float | None, measure_end_ts: float | None
+) -> str:
     """The phase a response counts in: open load (a due time), that of the due time, so a
     request due in the window belongs to it whenever it completes; closed load, that of
     its completion."""
@@ -68,8 +69,7 @@ def due_ts(start_ts: float, interval_s: float, k: int) -> float:
     return start_ts + k * interval_s
 
 
-def count_due(start_ts: float, interval_s: float, measure_start_ts: float | None,
-              measure_end_ts: float | None) -> int:
+def count_due(start_ts: float, interval_s: float, measure_start_ts: float | None, measure_end_ts: float | None) -> int:
     """How many requests of the schedule start_ts + k * interval_s (k = 0, 1, ...) are due
     in the window [measure_start_ts, measure_end_ts): the requests the window owes, whether
     the generator got to send them or not (0 until the window is known)."""
@@ -105,7 +105,7 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
 
 
 def other_host(url: str, server_url: str) -> str | None:
-    """"host:port" of a request's URL when it names another server than server_url (the
+    """ "host:port" of a request's URL when it names another server than server_url (the
     server under test, Locust's --host): a locustfile task with an absolute URL elsewhere.
     None when it is the same server, or when the URL names no host (nothing to compare)."""
     theirs = _origin(url)
@@ -192,9 +192,21 @@ class HookState:
         """Open load: `count` more requests of `name` were due in `phase` (see count_due)."""
         self.due[(phase, name)] = self.due.get((phase, name), 0) + count
 
-    def record(self, phase: str, name: str, response_time_ms: float, ok: bool, worker_id: str, pid: str,
-               done_ts: float, error: str | None = None, thread_id: str = "", count_worker: bool = True,
-               due_ts: float | None = None, done_phase: str | None = None) -> None:
+    def record(
+        self,
+        phase: str,
+        name: str,
+        response_time_ms: float,
+        ok: bool,
+        worker_id: str,
+        pid: str,
+        done_ts: float,
+        error: str | None = None,
+        thread_id: str = "",
+        count_worker: bool = True,
+        due_ts: float | None = None,
+        done_phase: str | None = None,
+    ) -> None:
         """One response. `phase` is response_phase(); `due_ts` (open load) keeps failures out
         of the latency histogram; `done_phase` is the phase of the completion time (the same
         as `phase` in closed load, the default).
@@ -211,8 +223,9 @@ class HookState:
         if not ok and error:
             self.errors[error[:200]] += 1
         if self.keep_requests:
-            self.requests_log.append([done_ts - response_time_ms / 1000, done_ts, ok, worker_id, pid,
-                                      (error or "")[:200]])
+            self.requests_log.append(
+                [done_ts - response_time_ms / 1000, done_ts, ok, worker_id, pid, (error or "")[:200]]
+            )
         if len(self._pending) >= 3 * FLUSH_EVERY:
             self.flush()
 
@@ -228,8 +241,9 @@ class HookState:
     def ok_code(self, phase: str, name: str, worker_id: str, pid: str, thread_id: str, done_phase: str) -> int:
         """The code of a success (the request listener's shortcut, keyed by (phase, name,
         worker_id, pid, thread_id, done_phase)): counted per worker unless a probe."""
-        code = self.code((phase, name, True, worker_id, pid, thread_id, not name.startswith(PROBE_PREFIX), True,
-                          done_phase))
+        code = self.code(
+            (phase, name, True, worker_id, pid, thread_id, not name.startswith(PROBE_PREFIX), True, done_phase)
+        )
         self._ok_codes[(phase, name, worker_id, pid, thread_id, done_phase)] = code
         return code
 
@@ -327,25 +341,49 @@ class HookState:
                 load_lag.setdefault(p, new_histogram()).add(h)
         return {
             "endpoints": [
-                {"phase": p, "name": n, "requests": self.requests.get((p, n), 0),
-                 "failures": self.failures.get((p, n), 0), "hdr": _encode(self.hist.get((p, n))),
-                 "fail_hdr": _encode(self.fail_hist.get((p, n))), "completed": self.completed.get((p, n), 0),
-                 "due": self.due.get((p, n)), "send_lag_hdr": _encode(self.send_lag.get((p, n)))}
+                {
+                    "phase": p,
+                    "name": n,
+                    "requests": self.requests.get((p, n), 0),
+                    "failures": self.failures.get((p, n), 0),
+                    "hdr": _encode(self.hist.get((p, n))),
+                    "fail_hdr": _encode(self.fail_hist.get((p, n))),
+                    "completed": self.completed.get((p, n), 0),
+                    "due": self.due.get((p, n)),
+                    "send_lag_hdr": _encode(self.send_lag.get((p, n))),
+                }
                 for p, n in keys
             ],
-            "workers": [{"phase": p, "worker_id": w, "pid": pid, "thread_id": t, "requests": c,
-                         "first_response_ts": self.worker_span[(p, w, pid, t)][0],
-                         "last_response_ts": self.worker_span[(p, w, pid, t)][1]}
-                        for (p, w, pid, t), c in sorted(self.workers.items())],
+            "workers": [
+                {
+                    "phase": p,
+                    "worker_id": w,
+                    "pid": pid,
+                    "thread_id": t,
+                    "requests": c,
+                    "first_response_ts": self.worker_span[(p, w, pid, t)][0],
+                    "last_response_ts": self.worker_span[(p, w, pid, t)][1],
+                }
+                for (p, w, pid, t), c in sorted(self.workers.items())
+            ],
             "requests": self.requests_log,
-            "timeline": [{"second": s, "name": n, "requests": v[0], "failures": v[1], "latency_sum_ms": v[2],
-                          "latency_max_ms": v[3],
-                          "hdr": self.second_hist[(s, n)].encode().decode("ascii") if (s, n) in self.second_hist
-                          else ""}
-                         for (s, n), v in sorted(self.timeline.items())],
+            "timeline": [
+                {
+                    "second": s,
+                    "name": n,
+                    "requests": v[0],
+                    "failures": v[1],
+                    "latency_sum_ms": v[2],
+                    "latency_max_ms": v[3],
+                    "hdr": self.second_hist[(s, n)].encode().decode("ascii") if (s, n) in self.second_hist else "",
+                }
+                for (s, n), v in sorted(self.timeline.items())
+            ],
             "errors": dict(self.errors),
-            "send_lag": [{"phase": p, "sent": h.get_total_count(), "hdr": h.encode().decode("ascii")}
-                         for p, h in sorted(load_lag.items())],
+            "send_lag": [
+                {"phase": p, "sent": h.get_total_count(), "hdr": h.encode().decode("ascii")}
+                for p, h in sorted(load_lag.items())
+            ],
             "cap_waits": dict(self.cap_waits),
             "foreign_hosts": dict(self.foreign_hosts),
         }
@@ -407,8 +445,11 @@ def _record_many(hists: dict, key: Any, values: np.ndarray, digits: int) -> None
         hist = hists[key] = new_histogram(digits)
     bit_length = np.frexp((values | hist.sub_bucket_mask).astype(np.float64))[1]  # exact below 2**53
     bucket = bit_length - hist.unit_magnitude - (hist.sub_bucket_half_count_magnitude + 1)
-    index = ((bucket + 1) << hist.sub_bucket_half_count_magnitude) + (values >> (bucket + hist.unit_magnitude)) \
+    index = (
+        ((bucket + 1) << hist.sub_bucket_half_count_magnitude)
+        + (values >> (bucket + hist.unit_magnitude))
         - hist.sub_bucket_half_count
+    )
     bins, counts = np.unique(index, return_counts=True)
     np.ctypeslib.as_array(hist.counts)[bins] += counts.astype(np.uint64)
     hist.total_count += len(values)
@@ -420,8 +461,13 @@ def _encode(hist: HdrHistogram | None) -> str:
     return hist.encode().decode("ascii") if hist is not None and hist.get_total_count() else ""
 
 
-PERCENTILES = {"latency_p50_ms": 50.0, "latency_p90_ms": 90.0, "latency_p95_ms": 95.0, "latency_p99_ms": 99.0,
-               "latency_p99_9_ms": 99.9}
+PERCENTILES = {
+    "latency_p50_ms": 50.0,
+    "latency_p90_ms": 90.0,
+    "latency_p95_ms": 95.0,
+    "latency_p99_ms": 99.0,
+    "latency_p99_9_ms": 99.9,
+}
 
 
 def latency_summary(hist: HdrHistogram) -> dict[str, float | None]:
@@ -440,8 +486,11 @@ def latency_summary(hist: HdrHistogram) -> dict[str, float | None]:
     cumulative = np.cumsum(counts)
     for column, pct in PERCENTILES.items():
         index = int(np.searchsorted(cumulative, hist.get_target_count_at_percentile(pct), side="left"))
-        out[column] = (hist.get_highest_equivalent_value(hist.get_value_from_index(index)) / 1000
-                       if index < len(cumulative) else 0.0)
+        out[column] = (
+            hist.get_highest_equivalent_value(hist.get_value_from_index(index)) / 1000
+            if index < len(cumulative)
+            else 0.0
+        )
     out["latency_max_ms"] = hist.get_max_value() / 1000
     return out
 
@@ -457,18 +506,29 @@ def endpoint_rows(case_id: str, endpoints: list[dict[str, Any]]) -> list[dict[st
         due = e.get("due")
         fails = decode_histogram(e.get("fail_hdr", ""))
         lag = decode_histogram(e.get("send_lag_hdr", ""))
-        rows.append({
-            "case_id": case_id, "phase": e["phase"], "name": e["name"], "requests": e["requests"],
-            "failures": e["failures"], **_nan_for_none(latency_summary(decode_histogram(e["hdr"]))),
-            "hdr_b64": e["hdr"],
-            "due": due, "sent": lag.get_total_count() if e.get("send_lag_hdr") or due is not None else None,
-            "dropped": due - e["requests"] if due is not None else None,
-            "completed_in_phase": e.get("completed"),
-            "send_lag_p99_ms": lag.get_value_at_percentile(99.0) / 1000 if lag.get_total_count() else None,
-            "send_lag_max_ms": lag.get_max_value() / 1000 if lag.get_total_count() else None,
-            "failure_latency_p50_ms": fails.get_value_at_percentile(50.0) / 1000 if fails.get_total_count() else None,
-            "failure_latency_p99_ms": fails.get_value_at_percentile(99.0) / 1000 if fails.get_total_count() else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "case_id": case_id,
+                "phase": e["phase"],
+                "name": e["name"],
+                "requests": e["requests"],
+                "failures": e["failures"],
+                **_nan_for_none(latency_summary(decode_histogram(e["hdr"]))),
+                "hdr_b64": e["hdr"],
+                "due": due,
+                "sent": lag.get_total_count() if e.get("send_lag_hdr") or due is not None else None,
+                "dropped": due - e["requests"] if due is not None else None,
+                "completed_in_phase": e.get("completed"),
+                "send_lag_p99_ms": lag.get_value_at_percentile(99.0) / 1000 if lag.get_total_count() else None,
+                "send_lag_max_ms": lag.get_max_value() / 1000 if lag.get_total_count() else None,
+                "failure_latency_p50_ms": fails.get_value_at_percentile(50.0) / 1000
+                if fails.get_total_count()
+                else None,
+                "failure_latency_p99_ms": fails.get_value_at_percentile(99.0) / 1000
+                if fails.get_total_count()
+                else None,
+            }
+        )
     return rows
 
 
@@ -485,8 +545,10 @@ def add_aggregate(data: dict[str, Any], name: str) -> None:
     for e in endpoints:
         if e["name"].startswith(PROBE_PREFIX):
             continue
-        t = totals.setdefault(e["phase"], {"requests": 0, "failures": 0, "completed": 0, "hdr": new_histogram(),
-                                           "fail_hdr": new_histogram()})
+        t = totals.setdefault(
+            e["phase"],
+            {"requests": 0, "failures": 0, "completed": 0, "hdr": new_histogram(), "fail_hdr": new_histogram()},
+        )
         t["requests"] += e["requests"]
         t["failures"] += e["failures"]
         t["completed"] += e.get("completed") or 0
@@ -494,15 +556,26 @@ def add_aggregate(data: dict[str, Any], name: str) -> None:
             if e.get(field):
                 t[field].decode_and_add(e[field])
     for phase, t in sorted(totals.items()):
-        endpoints.append({"phase": phase, "name": name, "requests": t["requests"], "failures": t["failures"],
-                          "hdr": _encode(t["hdr"]), "fail_hdr": _encode(t["fail_hdr"]), "completed": t["completed"],
-                          "due": None, "send_lag_hdr": ""})
+        endpoints.append(
+            {
+                "phase": phase,
+                "name": name,
+                "requests": t["requests"],
+                "failures": t["failures"],
+                "hdr": _encode(t["hdr"]),
+                "fail_hdr": _encode(t["fail_hdr"]),
+                "completed": t["completed"],
+                "due": None,
+                "send_lag_hdr": "",
+            }
+        )
     seconds: dict[int, dict[str, Any]] = {}
     for entry in timeline:
         if entry["name"].startswith(PROBE_PREFIX):
             continue
-        slot = seconds.setdefault(entry["second"], {"requests": 0, "failures": 0, "latency_sum_ms": 0.0,
-                                                    "latency_max_ms": 0.0, "hist": None})
+        slot = seconds.setdefault(
+            entry["second"], {"requests": 0, "failures": 0, "latency_sum_ms": 0.0, "latency_max_ms": 0.0, "hist": None}
+        )
         slot["requests"] += entry["requests"]
         slot["failures"] += entry["failures"]
         slot["latency_sum_ms"] += entry["latency_sum_ms"]
@@ -523,8 +596,9 @@ def _nan_for_none(figures: dict[str, float | None]) -> dict[str, float]:
 REQUEST_FIELDS = ("start_ts", "done_ts", "ok", "worker_id", "pid", "error")
 
 
-def request_rows(case_id: str, requests: list[list[Any]], measure_start_ts: float | None,
-                 measure_end_ts: float | None) -> list[dict[str, Any]]:
+def request_rows(
+    case_id: str, requests: list[list[Any]], measure_start_ts: float | None, measure_end_ts: float | None
+) -> list[dict[str, Any]]:
     """Rows of the `requests` table (one per response, in completion order; the phase is
     that of its completion time, as everywhere)."""
     rows = []
@@ -535,14 +609,23 @@ def request_rows(case_id: str, requests: list[list[Any]], measure_start_ts: floa
     return rows
 
 
-def timeline_rows(case_id: str, timeline: list[dict[str, Any]], started_ts: float, measure_start_ts: float | None,
-                  measure_end_ts: float | None) -> list[dict[str, Any]]:
+def timeline_rows(
+    case_id: str,
+    timeline: list[dict[str, Any]],
+    started_ts: float,
+    measure_start_ts: float | None,
+    measure_end_ts: float | None,
+) -> list[dict[str, Any]]:
     """Rows of the `timeline` table; a second is `measure` only if it lies wholly in the window."""
     rows = []
     for t in timeline:
         sec = t["second"]
-        if measure_start_ts is not None and measure_end_ts is not None \
-                and sec >= measure_start_ts and sec + 1 <= measure_end_ts:
+        if (
+            measure_start_ts is not None
+            and measure_end_ts is not None
+            and sec >= measure_start_ts
+            and sec + 1 <= measure_end_ts
+        ):
             phase = "measure"
         elif measure_start_ts is None or sec + 1 <= measure_start_ts:
             phase = "warmup"
@@ -557,8 +640,19 @@ def timeline_rows(case_id: str, timeline: list[dict[str, Any]], started_ts: floa
             if hist.get_total_count():
                 p50 = hist.get_value_at_percentile(50.0) / 1000
                 p99 = hist.get_value_at_percentile(99.0) / 1000
-        rows.append({"case_id": case_id, "second": sec, "elapsed_s": sec - started_ts, "phase": phase,
-                     "name": t["name"], "requests": t["requests"], "failures": t["failures"],
-                     "latency_mean_ms": t["latency_sum_ms"] / t["requests"] if t["requests"] else None,
-                     "latency_p50_ms": p50, "latency_p99_ms": p99, "latency_max_ms": t["latency_max_ms"]})
+        rows.append(
+            {
+                "case_id": case_id,
+                "second": sec,
+                "elapsed_s": sec - started_ts,
+                "phase": phase,
+                "name": t["name"],
+                "requests": t["requests"],
+                "failures": t["failures"],
+                "latency_mean_ms": t["latency_sum_ms"] / t["requests"] if t["requests"] else None,
+                "latency_p50_ms": p50,
+                "latency_p99_ms": p99,
+                "latency_max_ms": t["latency_max_ms"],
+            }
+        )
     return rows

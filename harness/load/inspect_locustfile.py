@@ -84,24 +84,30 @@ def dry_run_shape(shape: Any, max_s: int = MAX_SHAPE_S) -> dict[str, Any]:
         try:
             tick = shape.tick()
         except Exception as exc:  # user code: anything it raises means it cannot run dry
-            raise ValueError(f"LoadTestShape {name}.tick() failed in a dry run at t={t} s ({type(exc).__name__}: "
-                             f"{exc}); the harness runs tick() on a clock alone to learn the shape's length, so "
-                             "tick() may read get_run_time() but not the runner") from None
+            raise ValueError(
+                f"LoadTestShape {name}.tick() failed in a dry run at t={t} s ({type(exc).__name__}: "
+                f"{exc}); the harness runs tick() on a clock alone to learn the shape's length, so "
+                "tick() may read get_run_time() but not the runner"
+            ) from None
         if tick is None:
             if t == 0:
                 raise ValueError(f"LoadTestShape {name}.tick() returns None at once: the shape runs no load")
             return {"name": name, "length_s": float(t), "peak_users": peak, "stages": stages}
         if not isinstance(tick, tuple) or len(tick) not in (2, 3):
-            raise ValueError(f"LoadTestShape {name}.tick() returned {tick!r} at t={t} s, not (users, spawn_rate) "
-                             "or (users, spawn_rate, user_classes)")
+            raise ValueError(
+                f"LoadTestShape {name}.tick() returned {tick!r} at t={t} s, not (users, spawn_rate) "
+                "or (users, spawn_rate, user_classes)"
+            )
         users, rate = tick[0], tick[1]
         if not isinstance(users, int) or isinstance(users, bool) or users < 0:
             raise ValueError(f"LoadTestShape {name}.tick() asked for {users!r} users at t={t} s")
         peak = max(peak, users)
         if not stages or stages[-1][1:] != [users, rate]:
             stages.append([float(t), users, rate])
-    raise ValueError(f"LoadTestShape {name} has not ended after {max_s} s (its tick() never returned None); "
-                     "the harness needs shapes that end")
+    raise ValueError(
+        f"LoadTestShape {name} has not ended after {max_s} s (its tick() never returned None); "
+        "the harness needs shapes that end"
+    )
 
 
 def inspect(path: str) -> dict[str, Any]:
@@ -115,10 +121,15 @@ def inspect(path: str) -> dict[str, Any]:
     except BaseException as exc:  # the user's code: any error (or exit) while importing it is bad input
         return {"error": f"locustfile {path} failed to load: {type(exc).__name__}: {exc}"}
     if not user_classes:
-        return {"error": f"locustfile {path} defines no User class (a class deriving from locust's HttpUser, "
-                         "FastHttpUser or User, not abstract)"}
-    out: dict[str, Any] = {"user_classes": [_describe_user(n, c) for n, c in user_classes.items()],
-                           "shapes": [type(s).__name__ for s in shapes], "shape": None}
+        return {
+            "error": f"locustfile {path} defines no User class (a class deriving from locust's HttpUser, "
+            "FastHttpUser or User, not abstract)"
+        }
+    out: dict[str, Any] = {
+        "user_classes": [_describe_user(n, c) for n, c in user_classes.items()],
+        "shapes": [type(s).__name__ for s in shapes],
+        "shape": None,
+    }
     if shapes:  # Locust uses the first one
         try:
             out["shape"] = dry_run_shape(shapes[0])

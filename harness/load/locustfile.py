@@ -78,8 +78,8 @@ from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load import hooks
-from harness.load.hooks import (NO_WORKER, OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, PROBE_PREFIX, HookState, count_due,
-                                due_ts, other_host, phase_of)
+from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, HookState, count_due, due_ts, other_host, phase_of
+from harness.record import NO_WORKER, PROBE_PREFIX
 
 OUT = os.environ.get("HARNESS_OUT")
 WORKER_OUT = os.environ.get("HARNESS_WORKER_OUT")
@@ -135,8 +135,13 @@ state = _new_state()
 sent_totals: dict[str, dict[str, int]] = {}
 # on the master: requests received from each worker (by Locust client id), all phases
 received_by_client: dict[str, int] = {}
-window: dict[str, float | None] = {"spawned_ts": None, "measure_start_ts": None, "measure_end_ts": None,
-                                   "closing_ts": None, "closed_ts": None}
+window: dict[str, float | None] = {
+    "spawned_ts": None,
+    "measure_start_ts": None,
+    "measure_end_ts": None,
+    "closing_ts": None,
+    "closed_ts": None,
+}
 role = {"name": "local", "client_id": ""}
 # the Locust environment (set at init): its host is the server under test, its runner stops
 # the test when a user's task sends elsewhere
@@ -167,8 +172,9 @@ class OpenSchedules:
         """Nothing due in the window is in flight, and no sender will send one more: each has
         returned, waits for a slot (which, past the window, it gives back unused) or is on a
         request due after the window."""
-        return self.in_flight == 0 and all(loop.done or loop.blocked or loop.next_due_ts >= measure_end_ts
-                                           for loop in self.loops)
+        return self.in_flight == 0 and all(
+            loop.done or loop.blocked or loop.next_due_ts >= measure_end_ts for loop in self.loops
+        )
 
 
 schedules = OpenSchedules()
@@ -179,23 +185,54 @@ closed_workers: set[str] = set()
 @events.init_command_line_parser.add_listener
 def _options(parser) -> None:
     env = os.environ.get
-    parser.add_argument("--harness-path", default=env("HARNESS_PATH", "/hello"), include_in_web_ui=False,
-                        help="request path, e.g. /cpu?work=20")
-    parser.add_argument("--harness-name", default=env("HARNESS_NAME", ""), include_in_web_ui=False,
-                        help="request name in statistics (default: the path without its query)")
-    parser.add_argument("--harness-warmup-s", default=env("HARNESS_WARMUP_S", "0"), include_in_web_ui=False,
-                        help="seconds after all users spawned that count as warm-up")
-    parser.add_argument("--harness-open-rps", default=env("HARNESS_OPEN_RPS", ""), include_in_web_ui=False,
-                        help="open load: each user's request rate (empty: closed load)")
-    parser.add_argument("--harness-max-in-flight", default=env("HARNESS_MAX_IN_FLIGHT", "1000"),
-                        include_in_web_ui=False, help="open load: requests of one user in flight at most")
-    parser.add_argument("--harness-keepalive", default=env("HARNESS_KEEPALIVE", "1"), include_in_web_ui=False,
-                        help='"0": a new connection for every request (Connection: close)')
-    parser.add_argument("--harness-open-grace-s", default=env("HARNESS_OPEN_GRACE_S", repr(OPEN_GRACE_S)),
-                        include_in_web_ui=False,
-                        help="open load: seconds after the window that requests due in it may still complete")
-    parser.add_argument("--harness-shape", default=env("HARNESS_SHAPE", "0"), include_in_web_ui=False,
-                        help='"1": a LoadTestShape drives the load; the warm-up counts from the test\'s start')
+    parser.add_argument(
+        "--harness-path",
+        default=env("HARNESS_PATH", "/hello"),
+        include_in_web_ui=False,
+        help="request path, e.g. /cpu?work=20",
+    )
+    parser.add_argument(
+        "--harness-name",
+        default=env("HARNESS_NAME", ""),
+        include_in_web_ui=False,
+        help="request name in statistics (default: the path without its query)",
+    )
+    parser.add_argument(
+        "--harness-warmup-s",
+        default=env("HARNESS_WARMUP_S", "0"),
+        include_in_web_ui=False,
+        help="seconds after all users spawned that count as warm-up",
+    )
+    parser.add_argument(
+        "--harness-open-rps",
+        default=env("HARNESS_OPEN_RPS", ""),
+        include_in_web_ui=False,
+        help="open load: each user's request rate (empty: closed load)",
+    )
+    parser.add_argument(
+        "--harness-max-in-flight",
+        default=env("HARNESS_MAX_IN_FLIGHT", "1000"),
+        include_in_web_ui=False,
+        help="open load: requests of one user in flight at most",
+    )
+    parser.add_argument(
+        "--harness-keepalive",
+        default=env("HARNESS_KEEPALIVE", "1"),
+        include_in_web_ui=False,
+        help='"0": a new connection for every request (Connection: close)',
+    )
+    parser.add_argument(
+        "--harness-open-grace-s",
+        default=env("HARNESS_OPEN_GRACE_S", repr(OPEN_GRACE_S)),
+        include_in_web_ui=False,
+        help="open load: seconds after the window that requests due in it may still complete",
+    )
+    parser.add_argument(
+        "--harness-shape",
+        default=env("HARNESS_SHAPE", "0"),
+        include_in_web_ui=False,
+        help='"1": a LoadTestShape drives the load; the warm-up counts from the test\'s start',
+    )
 
 
 def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_flight: int) -> None:
@@ -275,8 +312,9 @@ def _close_window() -> None:
         while not schedules.settled(end) and time.time() < deadline:
             gevent.sleep(0.01)
         for loop in schedules.loops:
-            state.add_due("measure", loop.name, count_due(loop.start_ts, loop.interval_s, window["measure_start_ts"],
-                                                          end))
+            state.add_due(
+                "measure", loop.name, count_due(loop.start_ts, loop.interval_s, window["measure_start_ts"], end)
+            )
     window["closed_ts"] = time.time()
 
 
@@ -295,6 +333,7 @@ class HarnessUser(FastHttpUser):
 
 
 if PROBE_PATH and not USER_LOCUSTFILE:
+
     class ProbeUser(FastHttpUser):
         """Exactly one, beside the load: the light route on a fixed schedule, latency from
         the due time, so a stalled event loop cannot hide behind a waiting client."""
@@ -451,8 +490,15 @@ def _header(headers, key: str) -> str | None:
 
 
 @events.request.add_listener
-def _on_request(name: str, response_time: float, response, exception, context: dict | None = None,
-                url: str | None = None, **_: object) -> None:
+def _on_request(
+    name: str,
+    response_time: float,
+    response,
+    exception,
+    context: dict | None = None,
+    url: str | None = None,
+    **_: object,
+) -> None:
     """Every response, on Locust's hot path: its phase, its worker headers, and three numbers
     onto the state's queue (its code, latency and time: HookState.record's, added up in
     HookState.flush). Written out inline (phase_of's rule, _header's reads of geventhttpclient's
@@ -515,8 +561,20 @@ def _on_request(name: str, response_time: float, response, exception, context: d
         if len(pending) >= 3 * hooks.FLUSH_EVERY:
             st.flush()
     else:
-        st.record(phase, name, latency_ms, False, worker_id, pid, done, f"{type(exception).__name__}: {exception}",
-                  thread_id, not name.startswith(PROBE_PREFIX), due_phase_ts, done_phase)
+        st.record(
+            phase,
+            name,
+            latency_ms,
+            False,
+            worker_id,
+            pid,
+            done,
+            f"{type(exception).__name__}: {exception}",
+            thread_id,
+            not name.startswith(PROBE_PREFIX),
+            due_phase_ts,
+            done_phase,
+        )
 
 
 @events.report_to_master.add_listener
@@ -535,8 +593,10 @@ def _take_report(client_id: str) -> dict:
         totals["requests"] += e["requests"]
         totals["failures"] += e["failures"]
     if WORKER_OUT:
-        _write_json(os.path.join(WORKER_OUT, f"worker-{client_id}.json"),
-                    {"client_id": client_id, "pid": os.getpid(), "sent": sent_totals})
+        _write_json(
+            os.path.join(WORKER_OUT, f"worker-{client_id}.json"),
+            {"client_id": client_id, "pid": os.getpid(), "sent": sent_totals},
+        )
     return report
 
 
@@ -563,7 +623,14 @@ def _write(environment, **_: object) -> None:
         return
     if window["measure_end_ts"] is None:
         window["measure_end_ts"] = time.time()
-    data = {"window": window, "path": Config.path, "name": Config.name, "warmup_s": Config.warmup_s,
-            "open_rps": Config.open_rps, "role": role["name"], "received_by_client": received_by_client,
-            **state.to_dict()}
+    data = {
+        "window": window,
+        "path": Config.path,
+        "name": Config.name,
+        "warmup_s": Config.warmup_s,
+        "open_rps": Config.open_rps,
+        "role": role["name"],
+        "received_by_client": received_by_client,
+        **state.to_dict(),
+    }
     _write_json(OUT, data)

@@ -7,14 +7,15 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness import procs
 from harness.errors import RunFailed
-from harness.servers.base import free_port
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S
+from harness.net import free_port
 from harness.servers.base import ProcInfo
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -53,12 +54,29 @@ class LocustRun:
     locustfile.py): a case past the server's capacity runs that much longer.
     """
 
-    def __init__(self, host_url: str, path: str, name: str, users: int, warmup_s: float, duration_s: float,
-                 raw_dir: Path, open_rps: float | None = None, max_in_flight: int | None = None,
-                 processes: int = 1, cpus: list[int] | None = None, remote: RemoteWorkers | None = None,
-                 keepalive: bool = True, probe_path: str | None = None, probe_rps: float | None = None,
-                 stop_timeout_s: float = 0.0, record_requests: bool = False,
-                 open_grace_s: float = OPEN_GRACE_S, locustfile: str | None = None, shape: bool = False) -> None:
+    def __init__(
+        self,
+        host_url: str,
+        path: str,
+        name: str,
+        users: int,
+        warmup_s: float,
+        duration_s: float,
+        raw_dir: Path,
+        open_rps: float | None = None,
+        max_in_flight: int | None = None,
+        processes: int = 1,
+        cpus: list[int] | None = None,
+        remote: RemoteWorkers | None = None,
+        keepalive: bool = True,
+        probe_path: str | None = None,
+        probe_rps: float | None = None,
+        stop_timeout_s: float = 0.0,
+        record_requests: bool = False,
+        open_grace_s: float = OPEN_GRACE_S,
+        locustfile: str | None = None,
+        shape: bool = False,
+    ) -> None:
         self.host_url = host_url
         self.path = path
         self.name = name
@@ -96,47 +114,115 @@ class LocustRun:
 
     def command(self) -> list[str]:
         if self.remote is not None:
-            spread = ["--master", "--master-bind-host", self.remote.bind_host, "--master-bind-port",
-                      str(self.remote.port), "--expect-workers", str(self.remote.count),
-                      "--expect-workers-max-wait", f"{self.remote.wait_s:g}"]
+            spread = [
+                "--master",
+                "--master-bind-host",
+                self.remote.bind_host,
+                "--master-bind-port",
+                str(self.remote.port),
+                "--expect-workers",
+                str(self.remote.count),
+                "--expect-workers-max-wait",
+                f"{self.remote.wait_s:g}",
+            ]
         elif self.process_count > 1:
             # Locust's master for its own worker processes: on loopback and on a free port, not
             # its default *:5557 (every interface, no authentication; two runs would collide)
             port = self.master_port or free_port()
             self.master_port = port
-            spread = ["--processes", str(self.process_count), "--master-bind-host", "127.0.0.1",
-                      "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
+            spread = [
+                "--processes",
+                str(self.process_count),
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(port),
+                "--master-host",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+            ]
         else:
             spread = []
         # each user's share of the open-load rate; the master passes these options on to its workers
         per_user_rps = repr(self.open_rps / self.users) if self.open_rps is not None else ""
         files = f"{LOCUSTFILE},{self.locustfile}" if self.locustfile else str(LOCUSTFILE)
         # a shape decides users and length itself (Locust would ignore these, with a warning)
-        amount = [] if self.shape else ["--users", str(self.total_users), "--spawn-rate", str(self.spawn_rate),
-                                        "--run-time", f"{self.run_time_s}s"]
+        amount = (
+            []
+            if self.shape
+            else [
+                "--users",
+                str(self.total_users),
+                "--spawn-rate",
+                str(self.spawn_rate),
+                "--run-time",
+                f"{self.run_time_s}s",
+            ]
+        )
         return [
-            sys.executable, "-m", "locust", "-f", files, "--headless", "--host", self.host_url,
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            files,
+            "--headless",
+            "--host",
+            self.host_url,
             *amount,
-            "--csv", str(self.raw_dir / "locust"), "--logfile", str(self.raw_dir / "locust.log"),
-            "--loglevel", "INFO", "--exit-code-on-error", "0", "--only-summary",
-            "--stop-timeout", f"{self.stop_timeout_s:g}",
-            "--harness-path", self.path, "--harness-name", self.name, "--harness-warmup-s", repr(self.warmup_s),
-            "--harness-open-rps", per_user_rps, "--harness-max-in-flight", str(self.max_in_flight or 1000),
-            "--harness-keepalive", "1" if self.keepalive else "0",
-            "--harness-open-grace-s", repr(self.open_grace_s),
-            "--harness-shape", "1" if self.shape else "0",
+            "--csv",
+            str(self.raw_dir / "locust"),
+            "--logfile",
+            str(self.raw_dir / "locust.log"),
+            "--loglevel",
+            "INFO",
+            "--exit-code-on-error",
+            "0",
+            "--only-summary",
+            "--stop-timeout",
+            f"{self.stop_timeout_s:g}",
+            "--harness-path",
+            self.path,
+            "--harness-name",
+            self.name,
+            "--harness-warmup-s",
+            repr(self.warmup_s),
+            "--harness-open-rps",
+            per_user_rps,
+            "--harness-max-in-flight",
+            str(self.max_in_flight or 1000),
+            "--harness-keepalive",
+            "1" if self.keepalive else "0",
+            "--harness-open-grace-s",
+            repr(self.open_grace_s),
+            "--harness-shape",
+            "1" if self.shape else "0",
             *spread,
-        ]  # fmt: skip
+        ]
 
     def start(self) -> None:
         # the options on the command line rule; stale variables of the same names must not leak in
-        stale = ("HARNESS_PATH", "HARNESS_NAME", "HARNESS_WARMUP_S", "HARNESS_OPEN_RPS", "HARNESS_MAX_IN_FLIGHT",
-                 "HARNESS_KEEPALIVE", "HARNESS_PROBE_PATH", "HARNESS_PROBE_RPS", "HARNESS_OPEN_GRACE_S",
-                 "HARNESS_SHAPE", "HARNESS_USER_LOCUSTFILE")
+        stale = (
+            "HARNESS_PATH",
+            "HARNESS_NAME",
+            "HARNESS_WARMUP_S",
+            "HARNESS_OPEN_RPS",
+            "HARNESS_MAX_IN_FLIGHT",
+            "HARNESS_KEEPALIVE",
+            "HARNESS_PROBE_PATH",
+            "HARNESS_PROBE_RPS",
+            "HARNESS_OPEN_GRACE_S",
+            "HARNESS_SHAPE",
+            "HARNESS_USER_LOCUSTFILE",
+        )
         env = {k: v for k, v in os.environ.items() if k not in stale}
-        env.update(HARNESS_OUT=str(self.out_path), HARNESS_WORKER_OUT=str(self.workers_dir),
-                   HARNESS_WINDOW_OUT=str(self.window_path),
-                   HARNESS_RECORD_REQUESTS="1" if self.record_requests else "0", PYTHONUNBUFFERED="1")
+        env.update(
+            HARNESS_OUT=str(self.out_path),
+            HARNESS_WORKER_OUT=str(self.workers_dir),
+            HARNESS_WINDOW_OUT=str(self.window_path),
+            HARNESS_RECORD_REQUESTS="1" if self.record_requests else "0",
+            PYTHONUNBUFFERED="1",
+        )
         if self.locustfile:  # only the user's classes run; no __pycache__ left in their folder
             env.update(HARNESS_USER_LOCUSTFILE="1", PYTHONDONTWRITEBYTECODE="1")
         elif self.probe_path:
@@ -164,25 +250,36 @@ class LocustRun:
         assert self.proc is not None
         # open load: the close after the window (the grace, and with Locust workers its margin)
         closing_s = self.open_grace_s + OPEN_CLOSE_MARGIN_S if self.open_rps is not None else 0.0
-        deadline = (self.started_monotonic + self.run_time_s + self.stop_timeout_s + closing_s + grace_s
-                    + (self.remote.wait_s if self.remote else 0))
+        deadline = (
+            self.started_monotonic
+            + self.run_time_s
+            + self.stop_timeout_s
+            + closing_s
+            + grace_s
+            + (self.remote.wait_s if self.remote else 0)
+        )
         while self.proc.poll() is None:
             if time.monotonic() > deadline:
                 self.stop()
-                raise RunFailed(f"Locust did not finish within {deadline - self.started_monotonic:.0f} s",
-                                f"see {self.raw_dir / 'locust.log'}")
+                raise RunFailed(
+                    f"Locust did not finish within {deadline - self.started_monotonic:.0f} s",
+                    f"see {self.raw_dir / 'locust.log'}",
+                )
             if on_tick:
                 on_tick(time.monotonic() - self.started_monotonic)
             time.sleep(0.25)
         if self.proc.returncode != 0 or not self.out_path.exists():
             tail = _tail(self.raw_dir / "locust.out")
             if self.remote is not None and "gave up waiting for workers" in _tail(self.raw_dir / "locust.log").lower():
-                raise RunFailed(f"Locust's master gave up waiting for {self.remote.count} worker(s) on "
-                                f"{self.remote.bind_host}:{self.remote.port} after {self.remote.wait_s:g} s",
-                                f"start them with `harness worker --master HOST:{self.remote.port}` before the run, "
-                                "or raise --worker-wait-s")
-            raise RunFailed(f"Locust exited with code {self.proc.returncode}: {tail}",
-                            f"see {self.raw_dir / 'locust.out'}")
+                raise RunFailed(
+                    f"Locust's master gave up waiting for {self.remote.count} worker(s) on "
+                    f"{self.remote.bind_host}:{self.remote.port} after {self.remote.wait_s:g} s",
+                    f"start them with `harness worker --master HOST:{self.remote.port}` before the run, "
+                    "or raise --worker-wait-s",
+                )
+            raise RunFailed(
+                f"Locust exited with code {self.proc.returncode}: {tail}", f"see {self.raw_dir / 'locust.out'}"
+            )
         return json.loads(self.out_path.read_text())
 
     def stop(self) -> None:

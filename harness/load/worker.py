@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from harness import procs
 from harness.errors import RunFailed
@@ -27,14 +27,30 @@ from harness.load.runner import LOCUSTFILE
 def worker_command(master_host: str, master_port: int, processes: int) -> list[str]:
     """argv of one Locust worker run (with `processes` > 1, Locust forks that many)."""
     return [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", master_host,
-        "--master-port", str(master_port), "--loglevel", "INFO",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
+        "--loglevel",
+        "INFO",
         *(["--processes", str(processes)] if processes > 1 else []),
-    ]  # fmt: skip
+    ]
 
 
-def run_workers(master_host: str, master_port: int, out_dir: Path, processes: int = 1, cases: int = 0,
-                notice: Callable[[str], None] = lambda _: None) -> int:
+def run_workers(
+    master_host: str,
+    master_port: int,
+    out_dir: Path,
+    processes: int = 1,
+    cases: int = 0,
+    notice: Callable[[str], None] = lambda _: None,
+) -> int:
     """Serve `cases` cases of the master (0: until interrupted).
 
     Each Locust worker keeps in out_dir/worker-<client id>.json the totals it sent to
@@ -55,9 +71,11 @@ def run_workers(master_host: str, master_port: int, out_dir: Path, processes: in
             procs.stop(proc, timeout_s=10)
         if code != 0:
             if served == 0:
-                raise RunFailed(f"the Locust worker exited with code {code} after {time.monotonic() - started:.0f} s "
-                                f"without serving a case (is a master listening on {master_host}:{master_port}?)",
-                                f"see {log}")
+                raise RunFailed(
+                    f"the Locust worker exited with code {code} after {time.monotonic() - started:.0f} s "
+                    f"without serving a case (is a master listening on {master_host}:{master_port}?)",
+                    f"see {log}",
+                )
             notice(f"the Locust worker exited with code {code}: no more cases ({log})")
             break
         served += 1

@@ -2,6 +2,9 @@
 HTML page (figures embedded, no external reference) and a Markdown summary short enough
 for a CI log. Given several runs, the report puts them side by side first (the same
 conditions, each run's figures in one chart) and then shows each run in full.
+
+The numbers come from harness.analysis, computed once per run in a RunView; the words
+from this package: story.py (what you see and why), warnings.py, sweeps.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from harness import analysis
 from harness.errors import UsageError
 from harness.record import Run, atomic_write_text
-from harness.report import figures, story
+from harness.report import figures, story, warnings
 
 
 @dataclass
@@ -46,6 +49,7 @@ class RunView:
     first_reps: pd.DataFrame
     cores: int
     counters: pd.DataFrame  # analysis.counter_summary: the shared-state demo's counts (empty otherwise)
+    events: pd.DataFrame  # analysis.event_outcomes: one row per event fired (empty without events)
 
 
 def view(run: Run, label: str | None = None) -> RunView:
@@ -59,11 +63,22 @@ def view(run: Run, label: str | None = None) -> RunView:
     points = analysis.sweeps(summary, speed)
     cases = run["cases"][run["cases"]["status"] == "complete"]
     counters = analysis.counter_summary(analysis.counter_results(run))
-    return RunView(run=run, label=label or run.run_id, results=results, summary=summary, speed=speed,
-                   points=points, warnings=analysis.run_warnings(run, results, summary),
-                   story=story.lines(summary, results, speed, points, cores, counters, analysis.event_outcomes(run)),
-                   cases=cases,
-                   first_reps=cases.drop_duplicates("condition"), cores=cores, counters=counters)
+    events = analysis.event_outcomes(run)
+    return RunView(
+        run=run,
+        label=label or run.run_id,
+        results=results,
+        summary=summary,
+        speed=speed,
+        points=points,
+        warnings=warnings.run_warnings(run, results, summary),
+        story=story.lines(summary, results, speed, points, cores, counters, events),
+        cases=cases,
+        first_reps=cases.drop_duplicates("condition"),
+        cores=cores,
+        counters=counters,
+        events=events,
+    )
 
 
 def _png(fig: plt.Figure, path: Path) -> Path:
@@ -109,80 +124,108 @@ def table(frame: pd.DataFrame, columns: list[Column], markdown: bool = False) ->
     return TableData([c.header for c in cols], [[c.cell(rec) for c in cols] for rec in frame.to_dict("records")])
 
 
-def markdown_table(data: TableData, left: int = 1) -> list[str]:
-    """A pipe table; the first `left` columns left-aligned, the others right-aligned."""
-    out = ["| " + " | ".join(data.headers) + " |",
-           "|" + "|".join("---" if i < left else "---:" for i in range(len(data.headers))) + "|"]
-    return out + ["| " + " | ".join(row) + " |" for row in data.rows]
-
-
 SUMMARY_COLUMNS = [
-    Column("condition", "condition", md=True), Column("reps", "repetitions", "d", md=True),
+    Column("condition", "condition", md=True),
+    Column("reps", "repetitions", "d", md=True),
     Column("req/s median", "throughput_median_rps", ",.0f", md=True),
-    Column("min", "throughput_min_rps", ",.0f", md=True), Column("max", "throughput_max_rps", ",.0f", md=True),
+    Column("min", "throughput_min_rps", ",.0f", md=True),
+    Column("max", "throughput_max_rps", ",.0f", md=True),
     Column("median interval low", "throughput_median_low_rps", ",.0f"),
     Column("median interval high", "throughput_median_high_rps", ",.0f"),
-    Column("interval coverage", "throughput_interval_coverage", ".1%"), Column("CV %", "throughput_cv_pct", ".1f"),
-    Column("p50 ms", "latency_p50_ms", ".2f", md=True), Column("p90 ms", "latency_p90_ms", ".2f"),
-    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("p99.9 ms", "latency_p99_9_ms", ".2f"),
-    Column("server CPU %", "server_cpu_pct", ".0f"), Column("server CPU ms/request", "server_cpu_ms_per_request", ".2f"),
-    Column("generator CPU %", "generator_cpu_pct", ".0f", md=True), Column("Jain", "jain_index", ".3f"),
-    Column("failures", "failures", "d", md=True), Column("generator-limited", "generator_limited", "yesno", md=True),
+    Column("interval coverage", "throughput_interval_coverage", ".1%"),
+    Column("CV %", "throughput_cv_pct", ".1f"),
+    Column("p50 ms", "latency_p50_ms", ".2f", md=True),
+    Column("p90 ms", "latency_p90_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True),
+    Column("p99.9 ms", "latency_p99_9_ms", ".2f"),
+    Column("server CPU %", "server_cpu_pct", ".0f"),
+    Column("server CPU ms/request", "server_cpu_ms_per_request", ".2f"),
+    Column("generator CPU %", "generator_cpu_pct", ".0f", md=True),
+    Column("Jain", "jain_index", ".3f"),
+    Column("failures", "failures", "d", md=True),
+    Column("generator-limited", "generator_limited", "yesno", md=True),
 ]
 CASE_COLUMNS = [
-    Column("case", "case_id"), Column("req/s", "throughput_rps", ",.0f"), Column("requests", "requests", "d"),
-    Column("failures", "failures", "d"), Column("measured s", "measured_s", ".1f"),
-    Column("p50 ms", "latency_p50_ms", ".2f"), Column("p99 ms", "latency_p99_ms", ".2f"),
-    Column("max ms", "latency_max_ms", ".1f"), Column("server CPU %", "server_cpu_pct", ".0f"),
-    Column("generator CPU %", "generator_cpu_pct", ".0f"), Column("machine CPU %", "machine_cpu_pct", ".0f"),
-    Column("Jain", "jain_index", ".3f"), Column("client/server mismatch", "client_server_mismatch", ".2%"),
+    Column("case", "case_id"),
+    Column("req/s", "throughput_rps", ",.0f"),
+    Column("requests", "requests", "d"),
+    Column("failures", "failures", "d"),
+    Column("measured s", "measured_s", ".1f"),
+    Column("p50 ms", "latency_p50_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f"),
+    Column("max ms", "latency_max_ms", ".1f"),
+    Column("server CPU %", "server_cpu_pct", ".0f"),
+    Column("generator CPU %", "generator_cpu_pct", ".0f"),
+    Column("machine CPU %", "machine_cpu_pct", ".0f"),
+    Column("Jain", "jain_index", ".3f"),
+    Column("client/server mismatch", "client_server_mismatch", ".2%"),
     Column("generator-limited", "generator_limited", "yesno"),
 ]
 SPEED_COLUMNS = [
-    Column("condition", "condition", md=True), Column("baseline", "baseline", md=True),
-    Column("speedup (ratio of medians)", "speedup", ".2f", md=True), Column("paired min", "paired_min", ".2f", md=True),
-    Column("paired max", "paired_max", ".2f", md=True), Column("scaling efficiency", "scaling_efficiency", ".0%", md=True),
+    Column("condition", "condition", md=True),
+    Column("baseline", "baseline", md=True),
+    Column("speedup (ratio of medians)", "speedup", ".2f", md=True),
+    Column("paired min", "paired_min", ".2f", md=True),
+    Column("paired max", "paired_max", ".2f", md=True),
+    Column("scaling efficiency", "scaling_efficiency", ".0%", md=True),
 ]
 SWEEP_COLUMNS = [
-    Column("sweep", "sweep"), Column("value", "value", "g"), Column("req/s median", "throughput_median_rps", ",.0f"),
-    Column("min", "throughput_min_rps", ",.0f"), Column("max", "throughput_max_rps", ",.0f"),
-    Column("p99 ms", "latency_p99_ms", ".2f"), Column("speedup", "speedup", ".2f"),
-    Column("scaling efficiency", "scaling_efficiency", ".0%"), Column("knee candidate", "knee", "yesno"),
+    Column("sweep", "sweep"),
+    Column("value", "value", "g"),
+    Column("req/s median", "throughput_median_rps", ",.0f"),
+    Column("min", "throughput_min_rps", ",.0f"),
+    Column("max", "throughput_max_rps", ",.0f"),
+    Column("p99 ms", "latency_p99_ms", ".2f"),
+    Column("speedup", "speedup", ".2f"),
+    Column("scaling efficiency", "scaling_efficiency", ".0%"),
+    Column("knee candidate", "knee", "yesno"),
     Column("knee firm", "knee_firm", "yesno"),
 ]
 PROBE_COLUMNS = [
-    Column("condition", "condition", md=True), Column("probe route", "probe_path", md=True),
+    Column("condition", "condition", md=True),
+    Column("probe route", "probe_path", md=True),
     Column("probe p50 ms", "probe_latency_p50_ms", ".1f", md=True),
     Column("probe p99 ms", "probe_latency_p99_ms", ".1f", md=True),
     Column("event-loop delay p99 ms (worst worker)", "event_loop_delay_p99_ms", ".1f", md=True),
     Column("load req/s median", "throughput_median_rps", ",.0f", md=True),
 ]
 NAME_COLUMNS = [
-    Column("condition", "condition", md=True), Column("request name", "name", md=True),
-    Column("reps", "repetitions", "d"), Column("requests", "requests", "d", md=True),
-    Column("share", "share", ".0%", md=True), Column("req/s median", "throughput_median_rps", ",.0f", md=True),
-    Column("p50 ms", "latency_p50_ms", ".2f", md=True), Column("p90 ms", "latency_p90_ms", ".2f"),
-    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("max ms", "latency_max_ms", ".1f"),
+    Column("condition", "condition", md=True),
+    Column("request name", "name", md=True),
+    Column("reps", "repetitions", "d"),
+    Column("requests", "requests", "d", md=True),
+    Column("share", "share", ".0%", md=True),
+    Column("req/s median", "throughput_median_rps", ",.0f", md=True),
+    Column("p50 ms", "latency_p50_ms", ".2f", md=True),
+    Column("p90 ms", "latency_p90_ms", ".2f"),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True),
+    Column("max ms", "latency_max_ms", ".1f"),
     Column("failures", "failures", "d", md=True),
 ]
 # A user's app run with the harness's preload: each process's own figures (the processes table)
 PROCESS_COLUMNS = [
-    Column("case", "case_id"), Column("pid", "pid", "d"), Column("worker id", "worker_id"),
-    Column("requests (all phases)", "requests", ",.0f"), Column("readiness probes", "probes", ",.0f"),
+    Column("case", "case_id"),
+    Column("pid", "pid", "d"),
+    Column("worker id", "worker_id"),
+    Column("requests (all phases)", "requests", ",.0f"),
+    Column("readiness probes", "probes", ",.0f"),
     Column("event-loop delay p99 ms", "event_loop_delay_p99_ms", ".1f"),
-    Column("event-loop utilization", "event_loop_utilization", ".0%"), Column("CPU s", "cpu_s", ".2f"),
+    Column("event-loop utilization", "event_loop_utilization", ".0%"),
+    Column("CPU s", "cpu_s", ".2f"),
     Column("RSS MB", "rss_mb", ".0f"),
 ]
 SIDE_COLUMNS = [
-    Column("condition", "condition", md=True), Column("run", "run", md=True),
+    Column("condition", "condition", md=True),
+    Column("run", "run", md=True),
     Column("req/s median", "throughput_median_rps", ",.0f", md=True),
     Column("ratio to the first run", "throughput_ratio", ".3f", md=True),
-    Column("p99 ms", "latency_p99_ms", ".2f", md=True), Column("p99 ratio to the first run", "latency_p99_ratio", ".3f", md=True),
+    Column("p99 ms", "latency_p99_ms", ".2f", md=True),
+    Column("p99 ratio to the first run", "latency_p99_ratio", ".3f", md=True),
     Column("generator-limited", "generator_limited", "yesno", md=True),
 ]
 
 
-def _probe_rows(summary: pd.DataFrame) -> pd.DataFrame:
+def probe_rows(summary: pd.DataFrame) -> pd.DataFrame:
     if "probe_path" not in summary:
         return summary.iloc[0:0]
     return summary[summary["probe_path"].fillna("").astype(str) != ""]
@@ -192,9 +235,17 @@ def _probe_rows(summary: pd.DataFrame) -> pd.DataFrame:
 # it is drawn. A figure whose table is missing or empty, or whose data cannot be drawn, is
 # skipped and listed with the reason; the report never fails for one figure.
 FIGURE_NEEDS = {
-    "throughput": (), "latency": (), "latency_over_time": ("timeline",), "cpu_over_time": ("samples",),
-    "cores_by_role": ("samples",), "requests_per_worker": ("workers",), "throughput_over_time": ("timeline",),
-    "cpu_by_thread": ("threads",), "thread_cpu_over_time": ("threads",), "sweeps": (), "events": ("requests", "events"),
+    "throughput": (),
+    "latency": (),
+    "latency_over_time": ("timeline",),
+    "cpu_over_time": ("samples",),
+    "cores_by_role": ("samples",),
+    "requests_per_worker": ("workers",),
+    "throughput_over_time": ("timeline",),
+    "cpu_by_thread": ("threads",),
+    "thread_cpu_over_time": ("threads",),
+    "sweeps": (),
+    "events": ("requests", "events"),
     "memory": (),
 }
 
@@ -216,8 +267,9 @@ def _draw(name: str, v: RunView) -> plt.Figure | None:
     if name == "cpu_over_time":
         return figures.cpu_over_time(run["samples"], v.first_reps)
     if name == "cores_by_role":
-        return figures.cores_by_role(analysis.cpu_seconds_by_process(run), v.cases, v.cores,
-                                     v.results.set_index("case_id")["other_cpu_pct"])
+        return figures.cores_by_role(
+            analysis.cpu_seconds_by_process(run), v.cases, v.cores, v.results.set_index("case_id")["other_cpu_pct"]
+        )
     if name == "requests_per_worker":
         rpw = analysis.requests_per_worker(run)
         if rpw.empty:
@@ -234,7 +286,7 @@ def _draw(name: str, v: RunView) -> plt.Figure | None:
             raise figures.Skip("no sweep: no set of conditions that differ in one setting only")
         return figures.sweep(v.points, v.cores)
     if name == "events":
-        return figures.events(run["requests"], analysis.event_outcomes(run))
+        return figures.events(run["requests"], v.events)
     if name == "memory":
         return figures.memory(story.memory_conditions(v.summary))
     raise KeyError(name)
@@ -251,8 +303,10 @@ def _run_figures(v: RunView, out_dir: Path, prefix: str) -> Figures:
         empty = [t for t in needs if t not in v.run.tables or v.run[t].empty]
         if empty:
             if name not in _QUIET_SKIPS:
-                skipped[name] = (f"the run has no {' and no '.join(t + '.csv' for t in empty)} rows "
-                                 "(not recorded, or an older record)")
+                skipped[name] = (
+                    f"the run has no {' and no '.join(t + '.csv' for t in empty)} rows "
+                    "(not recorded, or an older record)"
+                )
             continue
         try:
             fig = _draw(name, v)
@@ -277,24 +331,33 @@ def _process_rows(run: Run) -> pd.DataFrame:
     if frame is None or frame.empty:
         return pd.DataFrame()
     frame = frame[pd.to_numeric(frame["requests"], errors="coerce").fillna(0) > 0]
-    return frame.assign(cpu_s=pd.to_numeric(frame["cpu_user_s"], errors="coerce")
-                        + pd.to_numeric(frame["cpu_system_s"], errors="coerce"),
-                        rss_mb=pd.to_numeric(frame["rss_bytes"], errors="coerce") / 2**20)
+    return frame.assign(
+        cpu_s=pd.to_numeric(frame["cpu_user_s"], errors="coerce")
+        + pd.to_numeric(frame["cpu_system_s"], errors="coerce"),
+        rss_mb=pd.to_numeric(frame["rss_bytes"], errors="coerce") / 2**20,
+    )
 
 
 def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
     meta = v.run.meta
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
-                                 v.counters)
+    head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores, v.counters)
     said = story.condition_lines(v.summary)  # the table in words: folded away in the HTML
     return {
-        "label": v.label, "meta": meta, "scenario": meta.get("scenario", {}), "machine": meta.get("machine", {}),
-        "versions": meta.get("versions", {}), "warnings": v.warnings,
-        "narrative": [line for line in v.story if line not in said], "condition_lines": said,
-        "headline": head, "headline_figure": head.figure if head.figure in figs.paths else None,
-        "summary": table(v.summary, SUMMARY_COLUMNS), "speed": table(v.speed, SPEED_COLUMNS),
-        "sweep": table(v.points, SWEEP_COLUMNS), "cases": table(v.results, CASE_COLUMNS),
-        "probe": table(_probe_rows(v.summary), PROBE_COLUMNS),
+        "label": v.label,
+        "meta": meta,
+        "scenario": meta.get("scenario", {}),
+        "machine": meta.get("machine", {}),
+        "versions": meta.get("versions", {}),
+        "warnings": v.warnings,
+        "narrative": [line for line in v.story if line not in said],
+        "condition_lines": said,
+        "headline": head,
+        "headline_figure": head.figure if head.figure in figs.paths else None,
+        "summary": table(v.summary, SUMMARY_COLUMNS),
+        "speed": table(v.speed, SPEED_COLUMNS),
+        "sweep": table(v.points, SWEEP_COLUMNS),
+        "cases": table(v.results, CASE_COLUMNS),
+        "probe": table(probe_rows(v.summary), PROBE_COLUMNS),
         "names": table(analysis.name_summary(v.run), NAME_COLUMNS),
         "processes": table(_process_rows(v.run), PROCESS_COLUMNS),
         "figures": {k: _data_uri(p) for k, p in figs.paths.items()},
@@ -303,11 +366,17 @@ def _run_context(v: RunView, figs: Figures) -> dict[str, Any]:
 
 
 FIGURE_TITLES = {
-    "throughput": "throughput per condition", "latency": "latency percentiles",
-    "latency_over_time": "latency over time", "cpu_over_time": "CPU per process over time",
-    "cores_by_role": "where the CPU went", "requests_per_worker": "requests per worker",
-    "throughput_over_time": "throughput over time", "cpu_by_thread": "CPU by thread",
-    "thread_cpu_over_time": "CPU per thread over time", "sweeps": "sweeps", "events": "events during the load",
+    "throughput": "throughput per condition",
+    "latency": "latency percentiles",
+    "latency_over_time": "latency over time",
+    "cpu_over_time": "CPU per process over time",
+    "cores_by_role": "where the CPU went",
+    "requests_per_worker": "requests per worker",
+    "throughput_over_time": "throughput over time",
+    "cpu_by_thread": "CPU by thread",
+    "thread_cpu_over_time": "CPU per thread over time",
+    "sweeps": "sweeps",
+    "events": "events during the load",
     "memory": "memory per worker or thread",
 }
 
@@ -317,7 +386,9 @@ def _combined(views: list[RunView]) -> tuple[pd.DataFrame, pd.DataFrame]:
     in condition order, so one figure shows the runs side by side."""
     summaries, results = [], []
     for v in views:
-        summaries.append(v.summary.assign(condition=v.summary["condition"] + " · " + v.label, _c=v.summary["condition"]))
+        summaries.append(
+            v.summary.assign(condition=v.summary["condition"] + " · " + v.label, _c=v.summary["condition"])
+        )
         results.append(v.results.assign(condition=v.results["condition"] + " · " + v.label))
     summary = pd.concat(summaries, ignore_index=True)
     order = list(dict.fromkeys(summary["_c"]))
@@ -327,6 +398,8 @@ def _combined(views: list[RunView]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def render_report(runs: list[Run], out_dir: Path) -> Report:
     """Render the report of one or more stored runs into out_dir. Never starts a server."""
+    from harness.export import markdown as markdown_export  # it reads this module's tables
+
     if not runs:
         raise UsageError("a report needs at least one run", "pass run ids, see `harness list`")
     labels = analysis.run_labels([r.meta for r in runs])
@@ -343,27 +416,39 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
         comparison = None
         if several:
             summary, results = _combined(views)
-            pngs = {"throughput": _png(figures.throughput(summary, results), out_dir / "side_by_side_throughput.png"),
-                    "latency": _png(figures.latency(summary, analysis.LATENCY_PRECISION_PCT),
-                                    out_dir / "side_by_side_latency.png")}
+            pngs = {
+                "throughput": _png(figures.throughput(summary, results), out_dir / "side_by_side_throughput.png"),
+                "latency": _png(
+                    figures.latency(summary, analysis.LATENCY_PRECISION_PCT), out_dir / "side_by_side_latency.png"
+                ),
+            }
             all_pngs += pngs.values()
             side = analysis.side_by_side([v.summary for v in views], labels)
             comparison = {
                 "table": table(side, SIDE_COLUMNS),
                 "figures": {k: _data_uri(p) for k, p in pngs.items()},
-                "different_machines": len({(r.meta.get("machine", {}).get("cpu_model"),
-                                            r.meta.get("machine", {}).get("logical_cores")) for r in runs}) > 1,
+                "different_machines": len(
+                    {
+                        (r.meta.get("machine", {}).get("cpu_model"), r.meta.get("machine", {}).get("logical_cores"))
+                        for r in runs
+                    }
+                )
+                > 1,
             }
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
     html_text = env.get_template("report.html").render(
-        runs=run_contexts, comparison=comparison, precision_pct=analysis.LATENCY_PRECISION_PCT,
-        mode_colors=figures.MODE_COLORS, role_colors=figures.ROLE_COLORS,
-        title=" vs ".join(labels) if several else f"{runs[0].meta.get('scenario', {}).get('name')} — {labels[0]}")
+        runs=run_contexts,
+        comparison=comparison,
+        precision_pct=analysis.LATENCY_PRECISION_PCT,
+        mode_colors=figures.MODE_COLORS,
+        role_colors=figures.ROLE_COLORS,
+        title=" vs ".join(labels) if several else f"{runs[0].meta.get('scenario', {}).get('name')} — {labels[0]}",
+    )
     html_path = out_dir / "report.html"
     atomic_write_text(html_path, html_text)
     md_path = out_dir / "summary.md"
     side = analysis.side_by_side([v.summary for v in views], labels) if several else None
-    atomic_write_text(md_path, markdown(views, side))
+    atomic_write_text(md_path, markdown_export.report(views, side))
     atomic_write_text(out_dir / "summary.json", json.dumps(summary_json(views, side), indent=1, allow_nan=False) + "\n")
     return Report(html=html_path, markdown=md_path, figures=all_pngs)
 
@@ -394,64 +479,28 @@ def summary_json(views: list[RunView], side: pd.DataFrame | None = None) -> dict
     runs = []
     for v in views:
         meta = v.run.meta
-        head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
-                                 v.counters)
-        runs.append({
-            "run_id": v.run.run_id, "label": v.label, "status": meta.get("status"),
-            "scenario": meta.get("scenario", {}).get("name"), "started_at": meta.get("started_at"),
-            "machine": {k: meta.get("machine", {}).get(k) for k in ("cpu_model", "logical_cores", "memory_bytes")},
-            # the answer says itself whether its claim is firm; `doubt` is the page's line below it
-            "headline": {"answer": head.answer, "doubt": head.doubt},
-            "warnings": list(v.warnings),
-            "conditions": json_records(v.summary),
-            # per condition and request name where the load sent several (analysis.name_summary)
-            "names": json_records(analysis.name_summary(v.run)),
-            "speedups": json_records(v.speed),
-            "sweeps": json_records(v.points),
-        })
-    return {"schema_version": SUMMARY_SCHEMA_VERSION, "kind": "node-scaling-harness report summary",
-            "runs": runs, "side_by_side": json_records(side)}
-
-
-def _markdown_run(v: RunView) -> list[str]:
-    meta = v.run.meta
-    m = meta.get("machine", {})
-    ver = meta.get("versions", {})
-    git = ver.get("git") or {}
-    head = story.headline(v.summary, v.results, v.speed, v.points, analysis.event_outcomes(v.run), v.cores,
-                                 v.counters)
-    lines = [
-        f"# {meta.get('scenario', {}).get('name')} — run {v.label} ({meta.get('status')})",
-        "",
-        f"**{head.answer}**" + (f" {head.doubt}" if head.doubt else ""),
-        "",
-        f"{m.get('cpu_model')} · {m.get('logical_cores')} cores · node {ver.get('node')} · locust {ver.get('locust')} · "
-        f"commit {git['commit'][:10] if git.get('commit') else 'unknown'}{' (dirty)' if git.get('dirty') else ''}",
-        "",
-    ]
-    if v.warnings:
-        lines += ["**Warnings**", ""] + [f"- {w}" for w in v.warnings] + [""]
-    lines += markdown_table(table(v.summary, SUMMARY_COLUMNS, markdown=True))
-    probe = _probe_rows(v.summary)
-    if not probe.empty:
-        lines += [""] + markdown_table(table(probe, PROBE_COLUMNS, markdown=True), left=2)
-    names = analysis.name_summary(v.run)
-    if not names.empty:
-        lines += ["", "Per request name (measured window; latency from the repetitions' histograms merged):", ""]
-        lines += markdown_table(table(names, NAME_COLUMNS, markdown=True), left=2)
-    lines.append("")
-    lines += [f"- {t}" for t in v.story]
-    return lines
-
-
-def markdown(views: list[RunView], side: pd.DataFrame | None = None) -> str:
-    """The CI-log summary: per run the headline, the warnings, one table row per condition
-    and the story; with several runs, first the conditions they share, side by side."""
-    lines: list[str] = []
-    if side is not None:
-        lines += ["# Side by side (separate runs: ratios are across runs, not measured in one)", ""]
-        lines += markdown_table(table(side, SIDE_COLUMNS, markdown=True), left=2)
-        lines.append("")
-    for v in views:
-        lines += _markdown_run(v) + [""]
-    return "\n".join(lines).rstrip() + "\n"
+        head = story.headline(v.summary, v.results, v.speed, v.points, v.events, v.cores, v.counters)
+        runs.append(
+            {
+                "run_id": v.run.run_id,
+                "label": v.label,
+                "status": meta.get("status"),
+                "scenario": meta.get("scenario", {}).get("name"),
+                "started_at": meta.get("started_at"),
+                "machine": {k: meta.get("machine", {}).get(k) for k in ("cpu_model", "logical_cores", "memory_bytes")},
+                # the answer says itself whether its claim is firm; `doubt` is the page's line below it
+                "headline": {"answer": head.answer, "doubt": head.doubt},
+                "warnings": list(v.warnings),
+                "conditions": json_records(v.summary),
+                # per condition and request name where the load sent several (analysis.name_summary)
+                "names": json_records(analysis.name_summary(v.run)),
+                "speedups": json_records(v.speed),
+                "sweeps": json_records(v.points),
+            }
+        )
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "kind": "node-scaling-harness report summary",
+        "runs": runs,
+        "side_by_side": json_records(side),
+    }

@@ -15,38 +15,31 @@ import matplotlib.colors
 import matplotlib.ticker
 
 matplotlib.use("Agg")
+from typing import Any  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from typing import Any  # noqa: E402
-
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness import analysis  # noqa: E402
-from harness.load.hooks import PROBE_PREFIX  # noqa: E402
+from harness import analysis, modes  # noqa: E402
+from harness.record import PROBE_PREFIX  # noqa: E402
 
 # Two palettes that never collide (every mode colour is at least 25 CIE76 units from every
-# role colour; tests/test_report.py checks it), both colour-blind safe: the modes take the
-# Okabe-Ito colours, the roles (what a process is for) Paul Tol's muted and neutral ones.
-# A mode is always its colour, a role always its own, in every figure and every report.
-MODE_COLORS = {
-    "single": "#0072B2",           # blue
-    "cluster-rr": "#E69F00",       # orange
-    "cluster-none": "#56B4E9",     # sky blue
-    "pool": "#009E73",             # bluish green
-    "nginx": "#CC79A7",            # reddish purple
-    "pm2": "#D55E00",              # vermillion
-    "reuseport": "#F0E442",        # yellow
-    "spawn-per-request": "#882255",  # wine
-}
+# role colour; tests/test_report_page.py checks it), both colour-blind safe: the modes take the
+# Okabe-Ito colours (each mode states its own: harness.modes, Mode.colors), the roles (what a
+# process is for) Paul Tol's muted and neutral ones. A mode is always its colour, a role
+# always its own, in every figure and every report.
+MODE_COLORS = modes.colors()
+OTHER_MODE_COLOR = "#8C8C8C"  # a mode this version does not know (a record from another version)
 ROLE_COLORS = {
-    "worker": "#332288",      # indigo
-    "primary": "#999933",     # olive
-    "generator": "#666666",   # dark grey
-    "proxy": "#AA7744",       # brown
+    "worker": "#332288",  # indigo
+    "primary": "#999933",  # olive
+    "generator": "#666666",  # dark grey
+    "proxy": "#AA7744",  # brown
     "pm2-daemon": "#AA4499",  # purple
-    "redis": "#661100",       # dark red-brown
-    "other": "#BBBBBB",       # light grey
+    "redis": "#661100",  # dark red-brown
+    "other": "#BBBBBB",  # light grey
 }
 # Not a mode, not a role: failed responses, and the whole machine, everywhere.
 FAILED_COLOR = "#000000"
@@ -82,13 +75,13 @@ INTERVAL_BAND_LW = 3.0
 
 
 def mode_key(mode: str, schedule: str | float | None) -> str:
-    if mode == "cluster" and isinstance(schedule, str) and schedule:
-        return f"cluster-{schedule}"
-    return mode
+    """The key of a mode's colour (a variant such as cluster-rr, or the mode's name)."""
+    known = modes.find(mode)
+    return known.color_key(schedule) if known is not None else mode
 
 
 def mode_color(mode: str, schedule: str | float | None = None) -> str:
-    return MODE_COLORS.get(mode_key(mode, schedule), "#8C8C8C")
+    return modes.colors().get(mode_key(mode, schedule), OTHER_MODE_COLOR)
 
 
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -118,15 +111,36 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
     y = np.arange(n)[::-1]
     for yi, s in zip(y, summary.itertuples(index=False)):
         color = mode_color(s.mode, s.schedule)
-        ax.barh(yi, s.throughput_median_rps, color=color, alpha=0.85, hatch=LIMITED_HATCH if s.generator_limited
-                else None, edgecolor="black" if s.generator_limited else color)
-        ax.errorbar(s.throughput_median_rps, yi, xerr=[[s.throughput_median_rps - s.throughput_min_rps],
-                                                        [s.throughput_max_rps - s.throughput_median_rps]],
-                    fmt="none", ecolor="black", capsize=4, lw=1)
-        low, high = getattr(s, "throughput_median_low_rps", math.nan), getattr(s, "throughput_median_high_rps", math.nan)
+        ax.barh(
+            yi,
+            s.throughput_median_rps,
+            color=color,
+            alpha=0.85,
+            hatch=LIMITED_HATCH if s.generator_limited else None,
+            edgecolor="black" if s.generator_limited else color,
+        )
+        ax.errorbar(
+            s.throughput_median_rps,
+            yi,
+            xerr=[[s.throughput_median_rps - s.throughput_min_rps], [s.throughput_max_rps - s.throughput_median_rps]],
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+            lw=1,
+        )
+        low, high = (
+            getattr(s, "throughput_median_low_rps", math.nan),
+            getattr(s, "throughput_median_high_rps", math.nan),
+        )
         if not (math.isnan(low) or math.isnan(high)):  # NaN below 3 repetitions: no band
-            ax.plot([low, high], [yi - 0.32, yi - 0.32], color="black", lw=INTERVAL_BAND_LW, alpha=0.45,
-                    solid_capstyle="butt")
+            ax.plot(
+                [low, high],
+                [yi - 0.32, yi - 0.32],
+                color="black",
+                lw=INTERVAL_BAND_LW,
+                alpha=0.45,
+                solid_capstyle="butt",
+            )
             ax.text(high, yi - 0.32, f" {s.throughput_interval_coverage:.0%}", va="center", fontsize=7)
         reps = results[results["condition"] == s.condition]["throughput_rps"]
         ax.scatter(reps, np.full(len(reps), yi), color="black", s=14, zorder=3)
@@ -135,9 +149,11 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
             label += "  (generator-limited: not the server's capacity)"
         ax.text(s.throughput_max_rps, yi, label, va="center", fontsize=9)
     ax.set_yticks(y, summary["condition"])
-    ax.set_xlabel("throughput (successful requests/s): bar = median, whiskers = min..max, dots = repetitions,\n"
-                  "grey band under the bar = interval of the median, labelled with its coverage (order statistics; "
-                  "none below 3 repetitions)")
+    ax.set_xlabel(
+        "throughput (successful requests/s): bar = median, whiskers = min..max, dots = repetitions,\n"
+        "grey band under the bar = interval of the median, labelled with its coverage (order statistics; "
+        "none below 3 repetitions)"
+    )
     ax.set_title("Which condition served the most requests per second? (measurement window only)")
     top = pd.to_numeric(summary["throughput_max_rps"], errors="coerce").max()
     ax.set_xlim(0, max(float(top) * 1.45 if math.isfinite(top) else 1.0, 1.0))
@@ -148,8 +164,12 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
 
 def latency(summary: pd.DataFrame, precision_pct: float) -> Figure:
     """p50/p90/p99/p99.9 per condition (median over repetitions); bars start at 0 ms."""
-    cols = [("latency_p50_ms", "p50"), ("latency_p90_ms", "p90"), ("latency_p99_ms", "p99"),
-            ("latency_p99_9_ms", "p99.9")]
+    cols = [
+        ("latency_p50_ms", "p50"),
+        ("latency_p90_ms", "p90"),
+        ("latency_p99_ms", "p99"),
+        ("latency_p99_9_ms", "p99.9"),
+    ]
     n = len(summary)
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.9 * n))
     height = 0.8 / len(cols)
@@ -160,8 +180,14 @@ def latency(summary: pd.DataFrame, precision_pct: float) -> Figure:
             value = getattr(s, col)
             if value is None or not math.isfinite(value):
                 continue
-            ax.barh(yi + (len(cols) / 2 - i - 0.5) * height, value, height=height, color=mode_color(s.mode, s.schedule),
-                    alpha=shades[i], hatch=LIMITED_HATCH if s.generator_limited else None)
+            ax.barh(
+                yi + (len(cols) / 2 - i - 0.5) * height,
+                value,
+                height=height,
+                color=mode_color(s.mode, s.schedule),
+                alpha=shades[i],
+                hatch=LIMITED_HATCH if s.generator_limited else None,
+            )
             ax.text(value, yi + (len(cols) / 2 - i - 0.5) * height, f" {name} {value:.1f}", va="center", fontsize=8)
     ax.set_yticks(y, summary["condition"])
     top = pd.to_numeric(summary[[c for c, _ in cols]].stack(), errors="coerce").max()
@@ -187,16 +213,27 @@ def memory(light: pd.DataFrame) -> Figure:
         low = np.where(np.isnan(g["server_rss_mb_low"].to_numpy(dtype=float)), med, g["server_rss_mb_low"])
         high = np.where(np.isnan(g["server_rss_mb_high"].to_numpy(dtype=float)), med, g["server_rss_mb_high"])
         label = "cluster: a primary and N worker processes" if mode == "cluster" else "pool: one process, N threads"
-        ax.errorbar(x, med, yerr=[med - low, high - med], color=mode_color(mode, g["schedule"].iloc[0]), marker="o", capsize=4, lw=1.5,
-                    label=label)
+        ax.errorbar(
+            x,
+            med,
+            yerr=[med - low, high - med],
+            color=mode_color(mode, g["schedule"].iloc[0]),
+            marker="o",
+            capsize=4,
+            lw=1.5,
+            label=label,
+        )
         for xi, mi in zip(x, med):
             ax.annotate(f"{mi:,.0f} MB", (xi, mi), textcoords="offset points", xytext=(6, -4), fontsize=8)
     ax.set_xticks(sorted(set(light["units"].astype(float))))
     ax.set_xlabel("workers (cluster) or threads (pool)")
     ax.set_ylabel("server RSS, all processes (MB)")
     ax.set_ylim(bottom=0)
-    ax.set_title("How much memory does one more worker cost? Resident memory of the whole server\n"
-                 "(median over repetitions, whiskers its interval; RSS counts shared pages once per process)", fontsize=10)
+    ax.set_title(
+        "How much memory does one more worker cost? Resident memory of the whole server\n"
+        "(median over repetitions, whiskers its interval; RSS counts shared pages once per process)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="upper left")
     _style(ax)
     ax.grid(axis="y", alpha=0.3)
@@ -209,8 +246,15 @@ def _panels(n: int, panel_h: float = 1.9) -> tuple[Figure, np.ndarray]:
     matplotlib's constrained layout so the figure title never overlaps a panel's."""
     cols = 1 if n <= 4 else 2
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(9 if cols == 1 else 12, panel_h * rows + 1.2), sharex=True,
-                             sharey=True, squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(9 if cols == 1 else 12, panel_h * rows + 1.2),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
     flat = axes.ravel()
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -224,8 +268,14 @@ def _figure_legend(fig: Figure, axes: Any) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(label, handle)
     if seen:
-        fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center", fontsize=8,
-                   ncol=min(4, len(seen)), frameon=False)
+        fig.legend(
+            list(seen.values()),
+            list(seen.keys()),
+            loc="outside lower center",
+            fontsize=8,
+            ncol=min(4, len(seen)),
+            frameon=False,
+        )
 
 
 def cpu_over_time(samples: pd.DataFrame, cases: pd.DataFrame) -> Figure:
@@ -265,13 +315,16 @@ def cpu_over_time(samples: pd.DataFrame, cases: pd.DataFrame) -> Figure:
         if ax.get_subplotspec().is_last_row() or ax is axes[-1]:
             ax.set_xlabel("time since the case started (s)")
     _figure_legend(fig, axes)
-    fig.suptitle("Which process used the CPU, second by second? (100% = one core; first repetition of each condition)",
-                 fontsize=11)
+    fig.suptitle(
+        "Which process used the CPU, second by second? (100% = one core; first repetition of each condition)",
+        fontsize=11,
+    )
     return fig
 
 
-def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
-                  other_cpu_pct: pd.Series | None = None) -> Figure:
+def cores_by_role(
+    cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None, other_cpu_pct: pd.Series | None = None
+) -> Figure:
     """Average cores used per role in the measurement window, per case: where the time went.
     `other_cpu_pct` (by case_id): the machine's busy time no server or Locust process used."""
     cpu = cpu.assign(cores=cpu["cpu_s"] / cpu["span_s"])
@@ -295,13 +348,11 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
             parts = list(procs_of.itertuples(index=False)) or [None]
             for part in parts:
                 value = float(part.cores) if part is not None else float(table.loc[case_id, role])
-                ax.barh(yi, value, left=left[i], color=color, edgecolor="white", lw=0.6,
-                        label=label)
+                ax.barh(yi, value, left=left[i], color=color, edgecolor="white", lw=0.6, label=label)
                 label = None
                 wid = getattr(part, "worker_id", None)
                 if role == "worker" and isinstance(wid, str) and wid and value > 0.12:
-                    ax.text(left[i] + value / 2, yi, f"w{wid}", ha="center", va="center",
-                            fontsize=6, color="white")
+                    ax.text(left[i] + value / 2, yi, f"w{wid}", ha="center", va="center", fontsize=6, color="white")
                 left[i] += value
     for yi, total in zip(y, left):
         ax.text(total, yi, f" {total:.2f}", va="center", fontsize=8)
@@ -309,8 +360,9 @@ def cores_by_role(cpu: pd.DataFrame, cases: pd.DataFrame, cores: int | None,
         ax.axvline(cores, color="black", ls="--", lw=1)
         ax.text(cores, y.max() + 0.55, f"{cores} cores", ha="center", fontsize=8)
     ax.set_yticks(y, table.index)
-    ax.set_xlabel("cores used on average in the measurement window (CPU seconds / measured seconds); "
-                  "one segment per process")
+    ax.set_xlabel(
+        "cores used on average in the measurement window (CPU seconds / measured seconds); one segment per process"
+    )
     ax.set_title("Where did the machine's CPU go? Cores used by role and process")
     ax.set_xlim(0, max(float(left.max()) if len(left) else 0, cores or 0) * 1.12 + 0.01)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -364,8 +416,11 @@ def thread_cpu_over_time(threads: pd.DataFrame, cases: pd.DataFrame, busy_pct: f
         if ax.get_subplotspec().is_last_row() or ax is axes[-1]:
             ax.set_xlabel("time since the case started (s)")
     _figure_legend(fig, axes)
-    fig.suptitle(f"Which threads did the work? CPU per thread of the server's processes (above {busy_pct:g}% of "
-                 "a core; first repetition)", fontsize=11)
+    fig.suptitle(
+        f"Which threads did the work? CPU per thread of the server's processes (above {busy_pct:g}% of "
+        "a core; first repetition)",
+        fontsize=11,
+    )
     return fig
 
 
@@ -379,17 +434,32 @@ def cpu_by_thread(threads: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     for (case_id, pid, role), g in t.groupby(["case_id", "pid", "role"], sort=False):
         busy = g[~g["main"]].sort_values("cores", ascending=False)
         cond = cases.loc[cases["case_id"] == case_id, "condition"]
-        rows.append((f"{cond.iloc[0] if not cond.empty else case_id}: {role} {pid}",
-                     float(g.loc[g["main"], "cores"].sum()), float(busy["cores"].sum()),
-                     int((busy["cores"] > 0.05).sum())))
+        rows.append(
+            (
+                f"{cond.iloc[0] if not cond.empty else case_id}: {role} {pid}",
+                float(g.loc[g["main"], "cores"].sum()),
+                float(busy["cores"].sum()),
+                int((busy["cores"] > 0.05).sum()),
+            )
+        )
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
     y = np.arange(len(rows))[::-1]
-    for yi, (label, main, other, busy_threads) in zip(y, rows):
+    for yi, (_label, main, other, busy_threads) in zip(y, rows):
         ax.barh(yi, main, color=ROLE_COLORS["worker"], label="main thread (event loop)" if yi == y[0] else None)
-        ax.barh(yi, other, left=main, color=ROLE_COLORS["other"],
-                label="other threads (pool, libuv, V8)" if yi == y[0] else None)
-        ax.text(main + other, yi, f" {other:.2f} in {busy_threads} busy thread{'s' if busy_threads != 1 else ''}"
-                if other > 0.05 else "", va="center", fontsize=8)
+        ax.barh(
+            yi,
+            other,
+            left=main,
+            color=ROLE_COLORS["other"],
+            label="other threads (pool, libuv, V8)" if yi == y[0] else None,
+        )
+        ax.text(
+            main + other,
+            yi,
+            f" {other:.2f} in {busy_threads} busy thread{'s' if busy_threads != 1 else ''}" if other > 0.05 else "",
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
     ax.set_xlabel("cores used on average in the measurement window (CPU s / measured s)")
     ax.set_title("Did the event loop or other threads do the work? (a thread is busy above 5% of a core)")
@@ -408,8 +478,10 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
     for yi, cid in zip(y, case_ids):
         g = rpw[rpw["case_id"] == cid]
         by_pid = "spread_key" in g and (g["spread_key"] == "pid").any()  # worker ids missing or repeated
-        g = g.assign(_w=pd.to_numeric(g["pid" if by_pid else "worker_id"], errors="coerce"),
-                     _t=pd.to_numeric(g["thread_id"], errors="coerce"))
+        g = g.assign(
+            _w=pd.to_numeric(g["pid" if by_pid else "worker_id"], errors="coerce"),
+            _t=pd.to_numeric(g["thread_id"], errors="coerce"),
+        )
         g = g.sort_values(["_w", "_t"])
         res = results[results["case_id"] == cid]
         color = mode_color(res["mode"].iloc[0], res["schedule"].iloc[0]) if not res.empty else "#8C8C8C"
@@ -424,8 +496,10 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
         ax.text(1.01, yi, f"Jain {jain:.3f}", va="center", fontsize=8)
     ax.set_yticks(y, case_ids)
     ax.set_xlim(0, 1.15)
-    ax.set_xlabel("share of the responses in the measurement window (w = worker by x-worker-id, "
-                  "pid = process by x-pid where worker ids were missing or repeated, t = pool thread by x-thread-id)")
+    ax.set_xlabel(
+        "share of the responses in the measurement window (w = worker by x-worker-id, "
+        "pid = process by x-pid where worker ids were missing or repeated, t = pool thread by x-thread-id)"
+    )
     ax.set_title("Did every worker get its share? (Jain's index: 1 = perfectly even, 1/n = one got all)")
     _style(ax)
     fig.tight_layout()
@@ -456,15 +530,30 @@ def latency_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
         probe = getattr(case, "probe_path", None)
         names = [(case.route, case.condition, styles[case.condition], None, 1.6)]
         if isinstance(probe, str) and probe:
-            names.append((PROBE_PREFIX + probe.split("?")[0], f"{case.condition}: probe {probe}",
-                          styles[case.condition], PROBE_MARKERS[nth % len(PROBE_MARKERS)], 1.0))
+            names.append(
+                (
+                    PROBE_PREFIX + probe.split("?")[0],
+                    f"{case.condition}: probe {probe}",
+                    styles[case.condition],
+                    PROBE_MARKERS[nth % len(PROBE_MARKERS)],
+                    1.0,
+                )
+            )
         for name, label, ls, marker, lw in names:
             tn = t[t["name"] == name].sort_values("elapsed_s")
             for ax, column in zip(axes, ("latency_p50_ms", "latency_p99_ms")):
                 v = pd.to_numeric(tn[column], errors="coerce")
                 keep = v > 0  # a log scale: an empty second has no percentile
-                ax.plot(tn["elapsed_s"][keep] + 0.5, v[keep], lw=lw, color=color, ls=ls, marker=marker,
-                        markersize=4, label=label)
+                ax.plot(
+                    tn["elapsed_s"][keep] + 0.5,
+                    v[keep],
+                    lw=lw,
+                    color=color,
+                    ls=ls,
+                    marker=marker,
+                    markersize=4,
+                    label=label,
+                )
     first = cases.iloc[0]
     warm = float(first["measure_start_ts"] - first["started_ts"])
     for ax in axes:
@@ -479,8 +568,11 @@ def latency_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
         ax.grid(axis="y", which="both", alpha=0.2)
     axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[1].set_xlabel("time since the case started (s); a point = the responses completed in that second")
-    fig.suptitle("How long did requests wait, second by second? (first repetition of each condition; "
-                 "per-second HDR histograms, within 1%)", fontsize=10)
+    fig.suptitle(
+        "How long did requests wait, second by second? (first repetition of each condition; "
+        "per-second HDR histograms, within 1%)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -494,13 +586,26 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
         color = mode_color(g["mode"].iloc[0], g["schedule"].iloc[0])
         x = g["value"].to_numpy(dtype=float)
         med = g["throughput_median_rps"].to_numpy(dtype=float)
-        ax_t.errorbar(x, med, yerr=[med - g["throughput_min_rps"], g["throughput_max_rps"] - med], color=color,
-                      marker="o", capsize=4, lw=1.5)
+        ax_t.errorbar(
+            x,
+            med,
+            yerr=[med - g["throughput_min_rps"], g["throughput_max_rps"] - med],
+            color=color,
+            marker="o",
+            capsize=4,
+            lw=1.5,
+        )
         ax_p.plot(x, g["latency_p99_ms"], color=color, marker="s", lw=1.5)
         limited = g[g["generator_limited"]]
         if not limited.empty:
-            ax_t.scatter(limited["value"], limited["throughput_median_rps"], s=140, facecolors="none",
-                         edgecolors="black", label="generator-limited (a floor)")
+            ax_t.scatter(
+                limited["value"],
+                limited["throughput_median_rps"],
+                s=140,
+                facecolors="none",
+                edgecolors="black",
+                label="generator-limited (a floor)",
+            )
             ax_t.legend(fontsize=7, loc="lower right")
         knee = g[g["knee"]].iloc[0]
         for ax in (ax_t, ax_p):
@@ -514,13 +619,30 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
             _style(ax)
             ax.grid(axis="y", alpha=0.3)
         if knee["knee_firm"]:
-            ax_t.annotate(f"knee: {knee['value']:g}", (knee["value"], knee["throughput_median_rps"]),
-                          textcoords="offset points", xytext=(6, -14), fontsize=8)
+            ax_t.annotate(
+                f"knee: {knee['value']:g}",
+                (knee["value"], knee["throughput_median_rps"]),
+                textcoords="offset points",
+                xytext=(6, -14),
+                fontsize=8,
+            )
         else:  # the 5 % rule's candidate, which the intervals do not bear out
-            ax_t.scatter([knee["value"]], [knee["throughput_median_rps"]], s=90, facecolors="none",
-                         edgecolors="black", linestyle="--", zorder=4)
-            ax_t.annotate(f"{knee['value']:g}: candidate knee, not firm", (knee["value"], knee["throughput_median_rps"]),
-                          textcoords="offset points", xytext=(6, -14), fontsize=8)
+            ax_t.scatter(
+                [knee["value"]],
+                [knee["throughput_median_rps"]],
+                s=90,
+                facecolors="none",
+                edgecolors="black",
+                linestyle="--",
+                zorder=4,
+            )
+            ax_t.annotate(
+                f"{knee['value']:g}: candidate knee, not firm",
+                (knee["value"], knee["throughput_median_rps"]),
+                textcoords="offset points",
+                xytext=(6, -14),
+                fontsize=8,
+            )
         for xi, mi, eff in zip(x, med, g["scaling_efficiency"]):
             if not math.isnan(eff):
                 ax_t.annotate(f"eff {eff:.0%}", (xi, mi), textcoords="offset points", xytext=(4, 6), fontsize=7)
@@ -528,9 +650,12 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
         ax_p.set_ylabel("p99 (ms)")
         ax_t.set_title(f"{name}: throughput", fontsize=10, loc="left")
         ax_p.set_title("p99 latency", fontsize=10, loc="left")
-    fig.suptitle("Sweeps: dashed = knee (smallest value within 5% of the best median, where the intervals of the "
-                 "medians bear it out;\nan open circle = such a candidate they do not)"
-                 + (f", dotted = {cores} cores" if cores else ""), fontsize=11)
+    fig.suptitle(
+        "Sweeps: dashed = knee (smallest value within 5% of the best median, where the intervals of the "
+        "medians bear it out;\nan open circle = such a candidate they do not)"
+        + (f", dotted = {cores} cores" if cores else ""),
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig
 
@@ -545,8 +670,7 @@ def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     t_all = timeline[timeline["case_id"].isin(cases["case_id"])]
     any_failed = bool(pd.to_numeric(t_all["failures"], errors="coerce").fillna(0).sum() > 0)
     if any_failed:
-        fig, (ax, axf) = plt.subplots(2, 1, figsize=(9, 5.2), sharex=True, height_ratios=(3, 1.3),
-                                      layout="constrained")
+        fig, (ax, axf) = plt.subplots(2, 1, figsize=(9, 5.2), sharex=True, height_ratios=(3, 1.3), layout="constrained")
     else:
         fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
         axf = None
@@ -554,14 +678,22 @@ def throughput_over_time(timeline: pd.DataFrame, cases: pd.DataFrame) -> Figure:
     labelled: set[str] = set()
     warm = []
     for case in cases.itertuples(index=False):
-        t = analysis.without_double_count(timeline[timeline["case_id"] == case.case_id]).groupby(
-            "elapsed_s", as_index=False)[["requests", "failures"]].sum().sort_values("elapsed_s")
+        t = (
+            analysis.without_double_count(timeline[timeline["case_id"] == case.case_id])
+            .groupby("elapsed_s", as_index=False)[["requests", "failures"]]
+            .sum()
+            .sort_values("elapsed_s")
+        )
         t = t.iloc[1:-1]  # the first and last second ran part-time
         warm.append(case.measure_start_ts - case.started_ts)
         label = case.condition if case.condition not in labelled else None
         labelled.add(case.condition)
-        kw = dict(color=mode_color(case.mode, case.schedule), ls=styles[case.condition],
-                  alpha=1.0 if case.repetition == 1 else 0.5, lw=1.4)
+        kw = dict(
+            color=mode_color(case.mode, case.schedule),
+            ls=styles[case.condition],
+            alpha=1.0 if case.repetition == 1 else 0.5,
+            lw=1.4,
+        )
         ax.plot(t["elapsed_s"] + 0.5, t["requests"] - t["failures"], label=label, **kw)
         if axf is not None:
             axf.plot(t["elapsed_s"] + 0.5, t["failures"], marker="x", markersize=4, **kw)
@@ -596,18 +728,29 @@ def events(requests: pd.DataFrame, outcomes: pd.DataFrame) -> Figure | None:
         r = requests[(requests["case_id"] == e.case_id) & (requests["phase"] == "measure")]
         ok = r["ok"].astype(str).str.lower().isin(("true", "1"))
         t = (r["done_ts"] - e.ts).to_numpy(dtype=float)
-        bins = np.arange(math.floor(t.min() / EVENT_BIN_S) * EVENT_BIN_S if len(t) else -1.0,
-                         (t.max() if len(t) else 1.0) + EVENT_BIN_S, EVENT_BIN_S)
+        bins = np.arange(
+            math.floor(t.min() / EVENT_BIN_S) * EVENT_BIN_S if len(t) else -1.0,
+            (t.max() if len(t) else 1.0) + EVENT_BIN_S,
+            EVENT_BIN_S,
+        )
         before = set(str(e_pids).split()) if isinstance((e_pids := getattr(e, "pids_before", "")), str) else set()
         new = ok & ~r["pid"].astype(str).isin(before) if before else ok & False
-        ax.hist([t[ok & ~new], t[new]], bins=bins, stacked=True, color=[ROLE_COLORS["other"], ROLE_COLORS["worker"]],
-                label=["ok, worker there before", "ok, new worker"])
+        ax.hist(
+            [t[ok & ~new], t[new]],
+            bins=bins,
+            stacked=True,
+            color=[ROLE_COLORS["other"], ROLE_COLORS["worker"]],
+            label=["ok, worker there before", "ok, new worker"],
+        )
         ax.hist(t[~ok], bins=bins, histtype="step", color=FAILED_COLOR, lw=1.2, label="failed")
         ax.axvline(0, color="black", lw=1)
         if not math.isnan(e.done_s):
             ax.axvline(e.done_s, color="black", lw=1, ls="--")
-        what = (f"in flight at the signal: {e.in_flight_ok} answered, {e.in_flight_failed} failed; then refused"
-                if e.action == "sigterm" else f"{e.failures_during} failed during the event")
+        what = (
+            f"in flight at the signal: {e.in_flight_ok} answered, {e.in_flight_failed} failed; then refused"
+            if e.action == "sigterm"
+            else f"{e.failures_during} failed during the event"
+        )
         ax.set_title(f"{e.condition}: {what}", fontsize=9, loc="left")
         ax.set_ylabel(f"per {EVENT_BIN_S:g} s", fontsize=8)
         _style(ax)

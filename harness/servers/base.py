@@ -13,19 +13,20 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from harness import preload, procs
-from harness.errors import EnvironmentProblem, RunFailed, UsageError
-
+from harness.errors import EnvironmentProblem, RunFailed
+from harness.net import check_port_free, free_port, http_get
+from harness.nodes import find_node
+from harness.scenario import MAX_WORKERS, whole
 
 # What Node prints when a script dies before it runs: "Error: Cannot find module 'express'",
 # "SyntaxError: Unexpected token", "TypeError: ...", then the stack and "Node.js v20.x".
@@ -48,54 +49,6 @@ class ProcInfo:
 
     pid: int
     role: str
-
-
-def whole(value: Any, what: str, lo: int, hi: int) -> int:
-    """value if it is a whole number (not a bool) from lo to hi; a UsageError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise UsageError(f"{what} is {value!r}, not a whole number from {lo} to {hi}")
-    return value
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free on host right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def check_port_free(port: int, host: str = "127.0.0.1") -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node does: TIME_WAIT is not "taken"
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise EnvironmentProblem(
-                f"port {port} on {host} is taken ({exc.strerror})",
-                "stop what listens there (`ss -ltnp`) or leave the port out so the harness picks a free one",
-            ) from exc
-
-
-def http_get(host: str, port: int, path: str, timeout_s: float = 2.0,
-             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def find_node() -> str:
-    """The node binary: $HARNESS_NODE or the first `node` on PATH."""
-    node = os.environ.get("HARNESS_NODE") or shutil.which("node")
-    if not node or not os.access(node, os.X_OK):
-        raise EnvironmentProblem(
-            "node was not found on PATH",
-            "install Node.js 20 or newer (https://nodejs.org or `apt-get install nodejs`), or set HARNESS_NODE",
-        )
-    return node
 
 
 def announced_instances(state_dir: Path, live_pids: set[int]) -> list[dict[str, Any]]:
@@ -128,6 +81,15 @@ def server_dir() -> Path:
     from harness import bundled  # the checkout's server/, or an installed harness's copy in the cache
 
     return bundled.server_dir()
+
+
+def prepare_server_unless_overridden(notice: Callable[[str], None]) -> None:
+    """bundled.prepare_server, unless the server's folder is set elsewhere (HARNESS_SERVER_DIR,
+    or an A/B side's folder): an installed harness's reference server, on first use."""
+    from harness import bundled
+
+    if _server_dir_override is None and not os.environ.get("HARNESS_SERVER_DIR"):
+        bundled.prepare_server(notice)
 
 
 @contextlib.contextmanager
@@ -182,8 +144,13 @@ class Server(Managed, ABC):
     # make_server sets it unless the case asks for no preload); None: the app runs without the preload
     preload_dir: Path | None = None
 
-    def __init__(self, log_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
-                 uv_threadpool_size: int | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        stop_timeout_s: float = 10.0,
+        uv_threadpool_size: int | None = None,
+    ) -> None:
         self.log_dir = log_dir
         self.uv_threadpool_size = uv_threadpool_size
         self.cpus: list[int] | None = None  # cores every process of the server is pinned to (None: any)
@@ -279,8 +246,9 @@ class Server(Managed, ABC):
         return ""
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
-        self.proc = procs.spawn(self.command(), self.log_path, env=self.environment(), cwd=self.working_dir(),
-                                cpus=self.cpus)
+        self.proc = procs.spawn(
+            self.command(), self.log_path, env=self.environment(), cwd=self.working_dir(), cpus=self.cpus
+        )
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:
@@ -293,26 +261,45 @@ class Server(Managed, ABC):
         return None
 
     def wait_ready(self, timeout_s: float) -> None:
+        self._poll(
+            self.is_ready,
+            timeout_s,
+            exited=lambda problem: self._start_failure(f"{problem} before it was ready"),
+            late=lambda: self._start_failure(f"the server was not ready within {timeout_s:.0f} s"),
+        )
+
+    def _poll(
+        self,
+        ready: Callable[[], bool],
+        timeout_s: float,
+        exited: Callable[[str], Exception],
+        late: Callable[[], Exception],
+    ) -> None:
+        """Poll `ready` (a probe, never a fixed sleep; a refused or broken connection counts
+        as not yet) every 50 ms until it holds; raise exited(why) if one of the server's
+        processes exits first (exit_problem), late() once timeout_s has passed."""
         deadline = time.monotonic() + timeout_s
         while True:
             problem = self.exit_problem()
             if problem is not None:
-                raise self._start_failure(f"{problem} before it was ready")
+                raise exited(problem)
             try:
-                if self.is_ready():
+                if ready():
                     return
             except (OSError, http.client.HTTPException):
                 pass
             if time.monotonic() > deadline:
-                raise self._start_failure(f"the server was not ready within {timeout_s:.0f} s")
+                raise late()
             time.sleep(0.05)
 
     def _start_failure(self, what: str) -> Exception:
         tail = self.log_tail()
         if "EADDRINUSE" in tail:
             which = "its admin port" if "admin port" in tail else f"port {self.port}"
-            return EnvironmentProblem(f"the server could not listen: {which} is taken",
-                                      "leave --port out so the harness picks free ports, or free the port")
+            return EnvironmentProblem(
+                f"the server could not listen: {which} is taken",
+                "leave --port out so the harness picks free ports, or free the port",
+            )
         return RunFailed(f"{what}: {telling_line(tail)}", f"see {self.log_path}")
 
     def log_tail(self, max_bytes: int = 4000) -> str:
@@ -330,27 +317,21 @@ class Server(Managed, ABC):
     def poll_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
         """Poll `ready` (a probe, never a fixed sleep) until it holds; RunFailed naming `what`
         if the server exits first or timeout_s passes."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            problem = self.exit_problem()
-            if problem is not None:
-                raise RunFailed(f"{what}: {problem}", f"see {self.log_path}")
-            try:
-                if ready():
-                    return
-            except (OSError, http.client.HTTPException):
-                pass
-            if time.monotonic() > deadline:
-                raise RunFailed(f"{what}: not done within {timeout_s:.0f} s", f"see {self.log_path}")
-            time.sleep(0.05)
+        self._poll(
+            ready,
+            timeout_s,
+            exited=lambda problem: RunFailed(f"{what}: {problem}", f"see {self.log_path}"),
+            late=lambda: RunFailed(f"{what}: not done within {timeout_s:.0f} s", f"see {self.log_path}"),
+        )
 
     def in_flight_by_pid(self) -> dict[int, int]:
         """Requests each worker has in flight right now, from its own /metrics ({} if the
         server does not answer): taken just before an event, it is the server's count of
         what the event hits, whatever the client then does about it (a client may re-send)."""
         try:
-            return {int(m["pid"]): int(m["in_flight"]) for m in self.worker_metrics()
-                    if isinstance(m.get("in_flight"), int)}
+            return {
+                int(m["pid"]): int(m["in_flight"]) for m in self.worker_metrics() if isinstance(m.get("in_flight"), int)
+            }
         except (RunFailed, KeyError, TypeError, ValueError):
             return {}
 
@@ -359,7 +340,7 @@ class Server(Managed, ABC):
         replaced it (the cluster primary or PM2 forks a new one) and is ready again:
         {pid (the victim), server_in_flight (its requests in flight just before), pids_before,
         pids_after, done_ts}. For modes that replace dead workers only (see
-        harness.scenario.EVENT_MODES)."""
+        harness.modes, Mode.events)."""
         before = self.worker_pids()
         if not before:
             raise RunFailed("kill-worker: the server has no live worker to kill", f"see {self.log_path}")
@@ -372,8 +353,13 @@ class Server(Managed, ABC):
             return victim not in pids and len(pids) >= len(before) and self.is_ready()
 
         self.poll_until(replaced, timeout_s, f"kill-worker: a replacement for worker pid {victim}")
-        return {"pid": victim, "server_in_flight": in_flight, "pids_before": before, "pids_after": self.worker_pids(),
-                "done_ts": time.time()}
+        return {
+            "pid": victim,
+            "server_in_flight": in_flight,
+            "pids_before": before,
+            "pids_after": self.worker_pids(),
+            "done_ts": time.time(),
+        }
 
     def sigterm(self, timeout_s: float) -> dict[str, Any]:
         """SIGTERM to the server's top process, as a deployment stops it; waits for its exit
@@ -391,8 +377,15 @@ class Server(Managed, ABC):
             code = None
         done = time.time()
         self.exit_code = code
-        return {"pid": self.proc.pid, "server_in_flight": sum(in_flight.values()) if in_flight else None,
-                "pids_before": before, "pids_after": self.worker_pids(), "exit_code": code, "done_ts": done}
+        return {
+            "pid": self.proc.pid,
+            "server_in_flight": sum(in_flight.values()) if in_flight else None,
+            "pids_before": before,
+            "pids_after": self.worker_pids(),
+            "exit_code": code,
+            "done_ts": done,
+        }
+
     def _get_json(self, port: int, path: str) -> Any:
         try:
             status, body = http_get(self.host, port, path)
@@ -401,5 +394,42 @@ class Server(Managed, ABC):
             return json.loads(body)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             state = "exited" if self.proc is not None and self.proc.poll() is not None else "is running"
-            raise RunFailed(f"the server did not answer GET {path} ({type(exc).__name__}: {exc}); it {state}",
-                            f"see {self.log_path}") from exc
+            raise RunFailed(
+                f"the server did not answer GET {path} ({type(exc).__name__}: {exc}); it {state}",
+                f"see {self.log_path}",
+            ) from exc
+
+
+class MultiProcessServer(Server):
+    """Base of the modes that run `workers` Node processes without node:cluster's primary
+    (nginx's backends, PM2's instances, reuseport's members): the constructor they share.
+    stop_margin_s: how much longer than the processes' own drain (shutdown_timeout_s) the
+    harness waits before it forces the stop."""
+
+    stop_margin_s = 5.0
+
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        workers: int = 2,
+        shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
+        **_: Any,
+    ) -> None:
+        whole(workers, "workers", 1, MAX_WORKERS)
+        super().__init__(
+            log_dir, port, stop_timeout_s=shutdown_timeout_s + self.stop_margin_s, uv_threadpool_size=uv_threadpool_size
+        )
+        self.workers = workers
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.node = find_node()
+
+    def exited_member(self, members: list[subprocess.Popen], describe: Callable[[int], str]) -> str | None:
+        """Why the server cannot become ready when one of `members` (its own top-level
+        processes, numbered from 1) exited: "<describe(i)> exited with code N"; None if all run."""
+        for i, member in enumerate(members, start=1):
+            if member.poll() is not None:
+                self.exit_code = member.returncode
+                return f"{describe(i)} exited with code {member.returncode}"
+        return None

@@ -55,8 +55,10 @@ class ExternalServer(Server):
         return None
 
     def _start_failure(self, what: str) -> Exception:
-        return RunFailed(f"--target {self.url} did not answer GET {self.probe_path}: {what}",
-                         "check that the server runs and the path exists")
+        return RunFailed(
+            f"--target {self.url} did not answer GET {self.probe_path}: {what}",
+            "check that the server runs and the path exists",
+        )
 
     def is_ready(self) -> bool:
         http_probe(self.target, self.probe_path, timeout_s=2.0)
@@ -83,16 +85,23 @@ class ExternalServer(Server):
         finally:
             conn.close()
         if not isinstance(doc, dict) or not isinstance(doc.get("requests_by_route"), dict):
-            self.metrics_problem = (f"GET /metrics answered {resp.status}" if doc is None
-                                    else "its /metrics is not the reference server's document")
+            self.metrics_problem = (
+                f"GET /metrics answered {resp.status}"
+                if doc is None
+                else "its /metrics is not the reference server's document"
+            )
             return []
         self.metrics_problem = None
         return [doc]
 
     def missing_figures(self) -> list[str]:
-        missing = [f"CPU, memory and threads of the server: {self.url} was not started by the harness, so its "
-                   "processes were not sampled (the server-side CPU figures are empty)"]
+        missing = [
+            f"CPU, memory and threads of the server: {self.url} was not started by the harness, so its "
+            "processes were not sampled (the server-side CPU figures are empty)"
+        ]
         if self.metrics_problem is not None:
-            missing.append(f"the server's own request counts and event-loop figures, and the check that client and "
-                           f"server counts agree: {self.metrics_problem}")
+            missing.append(
+                f"the server's own request counts and event-loop figures, and the check that client and "
+                f"server counts agree: {self.metrics_problem}"
+            )
         return missing

@@ -24,8 +24,9 @@ from typing import Any
 
 from harness import procs
 from harness.errors import EnvironmentProblem, UsageError
-from harness.scenario import BALANCES, MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get, server_dir, whole
+from harness.net import free_port
+from harness.scenario import BALANCES, whole
+from harness.servers.base import MultiProcessServer, ProcInfo
 
 # Idle connections to the backends nginx keeps open: above any user count a case uses on
 # this machine, so closed-loop users never force nginx to open and close upstream connections.
@@ -49,16 +50,19 @@ def find_nginx() -> str:
 
 def conf_port(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise UsageError(f"{what} {value!r} cannot go into the nginx config: not a port",
-                         "use a whole number from 1 to 65535")
+        raise UsageError(
+            f"{what} {value!r} cannot go into the nginx config: not a port", "use a whole number from 1 to 65535"
+        )
     return value
 
 
 def conf_path(value: Path | str, what: str) -> str:
     text = str(value)
     if not text.startswith("/") or _UNSAFE_PATH.search(text):
-        raise UsageError(f"{what} {text!r} cannot go into the nginx config",
-                         "use an absolute folder path without ; { } quotes \\ $ # or control characters")
+        raise UsageError(
+            f"{what} {text!r} cannot go into the nginx config",
+            "use an absolute folder path without ; { } quotes \\ $ # or control characters",
+        )
     return text
 
 
@@ -77,8 +81,9 @@ def worker_connections() -> int:
     return max(256, min(8192, soft - 64))
 
 
-def render_config(*, listen_port: int, backend_ports: list[int], balance: str, prefix: Path, log_dir: Path,
-                  connections: int = 4096) -> str:
+def render_config(
+    *, listen_port: int, backend_ports: list[int], balance: str, prefix: Path, log_dir: Path, connections: int = 4096
+) -> str:
     """The nginx.conf of one case. Refuses (UsageError) any value it cannot place safely."""
     listen = conf_port(listen_port, "listen port")
     ports = [conf_port(p, "backend port") for p in backend_ports]
@@ -151,21 +156,27 @@ http {{
 """
 
 
-class NginxServer(Server):
+class NginxServer(MultiProcessServer):
     """`workers` single-mode node backends behind nginx (round_robin or least_conn)."""
 
     mode = "nginx"
 
-    def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, balance: str = "round_robin",
-                 shutdown_timeout_s: float = 5.0, uv_threadpool_size: int | None = None, **_: Any) -> None:
-        whole(workers, "workers", 1, MAX_WORKERS)
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        workers: int = 2,
+        balance: str = "round_robin",
+        shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
+        **_: Any,
+    ) -> None:
         self.balance = conf_balance(balance)
         if port is not None:
             conf_port(port, "port")
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5, uv_threadpool_size=uv_threadpool_size)
-        self.workers = workers
-        self.shutdown_timeout_s = shutdown_timeout_s
-        self.node = find_node()
+        super().__init__(
+            log_dir, port, workers=workers, shutdown_timeout_s=shutdown_timeout_s, uv_threadpool_size=uv_threadpool_size
+        )
         self.nginx = find_nginx()
         self.log_dir = Path(os.path.abspath(log_dir))
         self.prefix = self.log_dir / "nginx"
@@ -193,20 +204,45 @@ class NginxServer(Server):
 
     # --- lifecycle ------------------------------------------------------------------------
     def command(self) -> list[str]:
-        return [self.nginx, "-p", f"{self.prefix}/", "-c", str(self.conf_path),
-                "-e", str(self.log_dir / "nginx-error.log"), "-g", "daemon off;"]
+        return [
+            self.nginx,
+            "-p",
+            f"{self.prefix}/",
+            "-c",
+            str(self.conf_path),
+            "-e",
+            str(self.log_dir / "nginx-error.log"),
+            "-g",
+            "daemon off;",
+        ]
 
     def backend_command(self, worker_id: int, port: int) -> list[str]:
         if self.app:
             return [self.node, *self.node_args(), self.app]  # PORT and HARNESS_WORKER_ID come in its environment
         return [
-            self.node, "index.js", "--mode", "single", "--host", self.host, "--port", str(port),
-            "--worker-id", str(worker_id), "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
-        ]  # fmt: skip
+            self.node,
+            "index.js",
+            "--mode",
+            "single",
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--worker-id",
+            str(worker_id),
+            "--shutdown-timeout-ms",
+            str(int(self.shutdown_timeout_s * 1000)),
+        ]
 
     def render(self) -> str:
-        return render_config(listen_port=self.port, backend_ports=self.backend_ports, balance=self.balance,
-                             prefix=self.prefix, log_dir=self.log_dir, connections=worker_connections())
+        return render_config(
+            listen_port=self.port,
+            backend_ports=self.backend_ports,
+            balance=self.balance,
+            prefix=self.prefix,
+            log_dir=self.log_dir,
+            connections=worker_connections(),
+        )
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
         text = self.render()
@@ -215,16 +251,22 @@ class NginxServer(Server):
         env = self.environment()
         for i, port in enumerate(self.backend_ports, start=1):
             backend_env = {**env, "PORT": str(port), "HARNESS_WORKER_ID": str(i)} if self.app else env
-            self.backends.append(procs.spawn(self.backend_command(i, port), self.log_path, env=backend_env,
-                                             cwd=self.working_dir(), cpus=self.cpus))
+            self.backends.append(
+                procs.spawn(
+                    self.backend_command(i, port),
+                    self.log_path,
+                    env=backend_env,
+                    cwd=self.working_dir(),
+                    cpus=self.cpus,
+                )
+            )
         self.proc = procs.spawn(self.command(), self.log_path, env=env, cwd=self.prefix, cpus=self.cpus)
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:
-        for i, b in enumerate(self.backends, start=1):
-            if b.poll() is not None:
-                self.exit_code = b.returncode
-                return f"backend {i} (node, port {self.backend_ports[i - 1]}) exited with code {b.returncode}"
+        problem = self.exited_member(self.backends, lambda i: f"backend {i} (node, port {self.backend_ports[i - 1]})")
+        if problem is not None:
+            return problem
         assert self.proc is not None
         if self.proc.poll() is not None:
             self.exit_code = self.proc.returncode

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import preload, procs
-from harness.servers.base import ProcInfo, Server, find_node, free_port, http_get, server_dir
+from harness.net import free_port, http_get
+from harness.nodes import find_node
+from harness.servers.base import ProcInfo, Server, server_dir
 
 
 class SingleServer(Server):
@@ -14,8 +16,14 @@ class SingleServer(Server):
 
     mode = "single"
 
-    def __init__(self, log_dir: Path, port: int | None = None, shutdown_timeout_s: float = 5.0,
-                 uv_threadpool_size: int | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
+        **_: Any,
+    ) -> None:
         super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5, uv_threadpool_size=uv_threadpool_size)
         self.shutdown_timeout_s = shutdown_timeout_s
         self.node = find_node()
@@ -24,9 +32,17 @@ class SingleServer(Server):
         if self.app:
             return [self.node, *self.node_args(), self.app]
         return [
-            self.node, "index.js", "--mode", "single", "--host", self.host, "--port", str(self.port),
-            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
-        ]  # fmt: skip
+            self.node,
+            "index.js",
+            "--mode",
+            "single",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--shutdown-timeout-ms",
+            str(int(self.shutdown_timeout_s * 1000)),
+        ]
 
     def is_ready(self) -> bool:
         return self.serves(self.port)
@@ -66,11 +82,24 @@ class ClusterServer(Server):
 
     def command(self) -> list[str]:
         return [
-            self.node, "index.js", "--mode", "cluster", "--host", self.host, "--port", str(self.port),
-            "--workers", str(self.workers), "--schedule", self.schedule, "--admin-port", str(self.admin_port),
-            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
+            self.node,
+            "index.js",
+            "--mode",
+            "cluster",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--schedule",
+            self.schedule,
+            "--admin-port",
+            str(self.admin_port),
+            "--shutdown-timeout-ms",
+            str(int(self.shutdown_timeout_s * 1000)),
             *(["--app", self.app] if self.app else []),  # the harness's cluster wrapper runs the app in each worker
-        ]  # fmt: skip
+        ]
 
     def working_dir(self) -> Path:
         return server_dir()  # index.js is the wrapper, also for an app

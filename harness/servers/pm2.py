@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import shutil
 import subprocess
 import tempfile
 import time
@@ -36,8 +35,8 @@ import psutil
 
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed
-from harness.scenario import MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, announced_instances, find_node, http_get, server_dir, whole
+from harness.net import http_get
+from harness.servers.base import MultiProcessServer, ProcInfo, announced_instances, server_dir
 
 APP_NAME = "harness-server"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with the terminating NUL
@@ -54,29 +53,29 @@ def pm2_installed() -> bool:
     return (server_dir() / "node_modules" / ".bin" / "pm2").exists() and pm2_cli().is_file()
 
 
-class Pm2Server(Server):
+class Pm2Server(MultiProcessServer):
     """PM2 cluster mode: the God daemon is the primary, `workers` app instances serve."""
 
     mode = "pm2"
+    stop_margin_s = 8.0  # the daemon's own stop waits up to kill_timeout per instance; give the group more
 
-    def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, shutdown_timeout_s: float = 5.0,
-                 uv_threadpool_size: int | None = None, **_: Any) -> None:
-        whole(workers, "workers", 1, MAX_WORKERS)
-        # the daemon's own stop waits up to kill_timeout per instance; give the group more
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 8, uv_threadpool_size=uv_threadpool_size)
-        self.workers = workers
-        self.shutdown_timeout_s = shutdown_timeout_s
-        self.node = find_node()
+    def __init__(self, log_dir: Path, port: int | None = None, **options: Any) -> None:
+        super().__init__(log_dir, port, **options)  # workers, shutdown_timeout_s, ... (MultiProcessServer)
         if not pm2_installed():
-            raise EnvironmentProblem("pm2 is not installed in server/node_modules", "run `make setup` (npm ci in server/)")
+            raise EnvironmentProblem(
+                "pm2 is not installed in server/node_modules", "run `make setup` (npm ci in server/)"
+            )
         self.log_dir = Path(os.path.abspath(log_dir))
         self.ecosystem_path = self.log_dir / "pm2-ecosystem.json"
         # PM2_HOME: made by start(), in a short temporary folder (see the module's docstring)
         self.home = Path(tempfile.gettempdir()) / "hpm2-XXXXXXXX"
         if len(str(self.home / "rpc.sock").encode()) > MAX_SOCKET_PATH:
-            raise EnvironmentProblem(f"the temporary folder {tempfile.gettempdir()} is too long a path for PM2's "
-                                     f"control sockets (at most {MAX_SOCKET_PATH - len('/hpm2-XXXXXXXX/rpc.sock')} "
-                                     "bytes)", "set TMPDIR to a shorter folder, e.g. TMPDIR=/tmp")
+            raise EnvironmentProblem(
+                f"the temporary folder {tempfile.gettempdir()} is too long a path for PM2's "
+                f"control sockets (at most {MAX_SOCKET_PATH - len('/hpm2-XXXXXXXX/rpc.sock')} "
+                "bytes)",
+                "set TMPDIR to a shorter folder, e.g. TMPDIR=/tmp",
+            )
         self._home_made = False
 
     @property
@@ -101,8 +100,9 @@ class Pm2Server(Server):
     def environment(self) -> dict[str, str]:
         # no inherited PM2 settings, and no PM2.io keys (they would start a detached agent)
         env = {k: v for k, v in super().environment().items() if not k.startswith(("PM2_", "KEYMETRICS_"))}
-        env.update(PM2_HOME=str(self.home), HARNESS_PM2_ECOSYSTEM=str(self.ecosystem_path),
-                   PM2_DISABLE_VERSION_CHECK="1")  # no daily call to version.pm2.io
+        env.update(
+            PM2_HOME=str(self.home), HARNESS_PM2_ECOSYSTEM=str(self.ecosystem_path), PM2_DISABLE_VERSION_CHECK="1"
+        )  # no daily call to version.pm2.io
         env.pop("NODE_APP_INSTANCE", None)
         env.pop("HARNESS_WORKER_ID", None)  # an instance's id is NODE_APP_INSTANCE, set by PM2 per instance
         return env
@@ -118,28 +118,42 @@ class Pm2Server(Server):
             node_args = self.node_args()
         else:
             script = str(server_dir().resolve() / "index.js")
-            args = ["--mode", "pm2", "--host", self.host, "--port", str(self.port), "--state-dir", str(self.state_dir),
-                    "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000))]
-        return {"apps": [{
-            "name": APP_NAME,
-            "script": script,
-            "args": args,
-            "cwd": str(Path(script).parent.resolve()),
-            "exec_mode": "cluster",
-            **({"node_args": node_args} if node_args else {}),
-            "instances": self.workers,
-            "env": app_env,  # the daemon's environment (UV_THREADPOOL_SIZE included) is passed on too
-            "kill_timeout": int(self.shutdown_timeout_s * 1000) + 1000,  # let an instance drain before SIGKILL
-            "max_restarts": MAX_RESTARTS,
-            "merge_logs": True,
-            # PM2's per-request monitoring (pm2-io: it wraps every HTTP request) and its
-            # source-map support would cost CPU in this mode only: off, so that PM2 is
-            # compared as the process manager it is.
-            "pmx": False,
-            "disable_source_map_support": True,
-            "out_file": str(self.log_path),
-            "error_file": str(self.log_path),
-        }]}
+            args = [
+                "--mode",
+                "pm2",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(self.state_dir),
+                "--shutdown-timeout-ms",
+                str(int(self.shutdown_timeout_s * 1000)),
+            ]
+        return {
+            "apps": [
+                {
+                    "name": APP_NAME,
+                    "script": script,
+                    "args": args,
+                    "cwd": str(Path(script).parent.resolve()),
+                    "exec_mode": "cluster",
+                    **({"node_args": node_args} if node_args else {}),
+                    "instances": self.workers,
+                    "env": app_env,  # the daemon's environment (UV_THREADPOOL_SIZE included) is passed on too
+                    "kill_timeout": int(self.shutdown_timeout_s * 1000) + 1000,  # let an instance drain before SIGKILL
+                    "max_restarts": MAX_RESTARTS,
+                    "merge_logs": True,
+                    # PM2's per-request monitoring (pm2-io: it wraps every HTTP request) and its
+                    # source-map support would cost CPU in this mode only: off, so that PM2 is
+                    # compared as the process manager it is.
+                    "pmx": False,
+                    "disable_source_map_support": True,
+                    "out_file": str(self.log_path),
+                    "error_file": str(self.log_path),
+                }
+            ]
+        }
 
     def start(self, ready_timeout_s: float = 30.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +213,9 @@ class Pm2Server(Server):
     def processes(self) -> list[ProcInfo]:
         if not self.proc:
             return []
-        return [ProcInfo(p.pid, "pm2-daemon" if p.pid == self.proc.pid else "worker") for p in procs.tree(self.proc.pid)]
+        return [
+            ProcInfo(p.pid, "pm2-daemon" if p.pid == self.proc.pid else "worker") for p in procs.tree(self.proc.pid)
+        ]
 
     def worker_metrics(self) -> list[dict[str, Any]]:
         return [self._get_json(i["admin_port"], "/metrics") for i in self.instances()]
@@ -224,8 +240,9 @@ class Pm2Server(Server):
             pids = self._instance_pids()
             return not (pids & old) and len(pids) == self.workers and self.is_ready()
 
-        self.poll_until(replaced, max(0.0, deadline - time.monotonic()),
-                        f"pm2 {action}: {self.workers} new instances serving")
+        self.poll_until(
+            replaced, max(0.0, deadline - time.monotonic()), f"pm2 {action}: {self.workers} new instances serving"
+        )
 
     def _cli(self, args: list[str], timeout_s: float) -> None:
         """Run the locked pm2 CLI against this server's daemon (never without one: a pm2 CLI
@@ -233,8 +250,9 @@ class Pm2Server(Server):
         if self.proc is None or self.proc.poll() is not None or not (self.home / "rpc.sock").exists():
             raise RunFailed(f"pm2 {' '.join(args)}: the PM2 daemon is not running", f"see {self.log_path}")
         cli_log = self.log_dir / "pm2-cli.log"
-        p = procs.spawn([self.node, str(pm2_cli()), *args], cli_log, env=self.environment(), cwd=server_dir(),
-                        cpus=self.cpus)
+        p = procs.spawn(
+            [self.node, str(pm2_cli()), *args], cli_log, env=self.environment(), cwd=server_dir(), cpus=self.cpus
+        )
         try:
             code: int | None = p.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

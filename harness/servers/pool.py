@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.scenario import MAX_THREADS, machine_cores
-from harness.servers.base import server_dir, whole
+from harness.scenario import MAX_THREADS, machine_cores, whole
+from harness.servers.base import server_dir
 from harness.servers.node import SingleServer
 
 # spawn-per-request: at most this many threads alive at once, each a whole V8 isolate
@@ -21,9 +21,16 @@ class PoolServer(SingleServer):
 
     mode = "pool"
 
-    def __init__(self, log_dir: Path, port: int | None = None, threads: int | None = None,
-                 queue_limit: int | None = None, shutdown_timeout_s: float = 5.0,
-                 uv_threadpool_size: int | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        threads: int | None = None,
+        queue_limit: int | None = None,
+        shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
+        **_: Any,
+    ) -> None:
         self.threads = whole(machine_cores() if threads is None else threads, "threads", 1, MAX_THREADS)
         self.queue_limit = None if queue_limit is None else whole(queue_limit, "queue_limit", 0, 1_000_000)
         super().__init__(log_dir, port, shutdown_timeout_s=shutdown_timeout_s, uv_threadpool_size=uv_threadpool_size)
@@ -38,10 +45,21 @@ class PoolServer(SingleServer):
     def command(self) -> list[str]:
         queue = "none" if self.queue_limit is None else str(self.queue_limit)
         return [
-            self.node, "index.js", "--mode", "pool", "--host", self.host, "--port", str(self.port),
-            "--threads", str(self.threads), "--queue-limit", queue,
-            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
-        ]  # fmt: skip
+            self.node,
+            "index.js",
+            "--mode",
+            "pool",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--threads",
+            str(self.threads),
+            "--queue-limit",
+            queue,
+            "--shutdown-timeout-ms",
+            str(int(self.shutdown_timeout_s * 1000)),
+        ]
 
 
 class SpawnPerRequestServer(SingleServer):
@@ -50,14 +68,30 @@ class SpawnPerRequestServer(SingleServer):
 
     mode = "spawn-per-request"
 
-    def __init__(self, log_dir: Path, port: int | None = None, shutdown_timeout_s: float = 5.0,
-                 uv_threadpool_size: int | None = None, max_live_threads: int = MAX_LIVE_THREADS, **_: Any) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        shutdown_timeout_s: float = 5.0,
+        uv_threadpool_size: int | None = None,
+        max_live_threads: int = MAX_LIVE_THREADS,
+        **_: Any,
+    ) -> None:
         self.max_live_threads = whole(max_live_threads, "max_live_threads", 1, 100_000)
         super().__init__(log_dir, port, shutdown_timeout_s=shutdown_timeout_s, uv_threadpool_size=uv_threadpool_size)
 
     def command(self) -> list[str]:
         return [
-            self.node, "index.js", "--mode", "spawn-per-request", "--host", self.host, "--port", str(self.port),
-            "--max-live-threads", str(self.max_live_threads),
-            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
-        ]  # fmt: skip
+            self.node,
+            "index.js",
+            "--mode",
+            "spawn-per-request",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--max-live-threads",
+            str(self.max_live_threads),
+            "--shutdown-timeout-ms",
+            str(int(self.shutdown_timeout_s * 1000)),
+        ]

@@ -25,7 +25,8 @@ from typing import Any
 
 from harness import procs
 from harness.errors import EnvironmentProblem, RunFailed, UsageError
-from harness.servers.base import Managed, ProcInfo, check_port_free, free_port
+from harness.net import check_port_free, free_port
+from harness.servers.base import Managed, ProcInfo
 
 # The key /count/redis increments (server/store.js reads REDIS_COUNTER_KEY).
 COUNTER_KEY = "harness:count"
@@ -56,10 +57,8 @@ def redis_missing() -> list[str]:
 
 def redis_version(binary: str | None = None) -> str | None:
     """`redis-server --version`'s line, e.g. "Redis server v=7.0.15 sha=... bits=64 ..."."""
-    from harness.record import _command_version  # the one "first line of --version" helper
-
     try:
-        return _command_version([binary or find_redis_server(), "--version"])
+        return procs.first_output_line([binary or find_redis_server(), "--version"])
     except EnvironmentProblem:
         return None
 
@@ -69,11 +68,15 @@ def render_config(*, port: int, data_dir: Path, password: str | None = None) -> 
     if password is not None and not re.fullmatch(r"[0-9a-f]{16,128}", password):
         raise UsageError("the Redis password must be 16 to 128 hexadecimal digits (the harness makes one per case)")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise UsageError(f"port {port!r} cannot go into the Redis config: not a port", "use a whole number from 1 to 65535")
+        raise UsageError(
+            f"port {port!r} cannot go into the Redis config: not a port", "use a whole number from 1 to 65535"
+        )
     folder = str(data_dir)
     if not folder.startswith("/") or _UNSAFE_PATH.search(folder):
-        raise UsageError(f"folder {folder!r} cannot go into the Redis config",
-                         "use an absolute folder path without quotes, \\, # or control characters")
+        raise UsageError(
+            f"folder {folder!r} cannot go into the Redis config",
+            "use an absolute folder path without quotes, \\, # or control characters",
+        )
     return f"""# Rendered by the harness (harness/servers/redis.py) for one case; every value was validated.
 # Run as: redis-server <this file>   (in the foreground; the harness stops it with SIGTERM)
 
@@ -103,11 +106,13 @@ databases 1
 
 def _encode(args: tuple[str, ...]) -> bytes:
     return f"*{len(args)}\r\n".encode() + b"".join(
-        f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args)
+        f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args
+    )
 
 
-def resp_command(port: int, *args: str, host: str = "127.0.0.1", timeout_s: float = 2.0,
-                 password: str | None = None) -> Any:
+def resp_command(
+    port: int, *args: str, host: str = "127.0.0.1", timeout_s: float = 2.0, password: str | None = None
+) -> Any:
     """Send one command to Redis (after AUTH with `password`) and return its reply: str
     (simple or bulk string), int, None (a null bulk string), or a list. An error reply raises RunFailed."""
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
@@ -149,8 +154,9 @@ class RedisService(Managed):
 
     host = "127.0.0.1"
 
-    def __init__(self, data_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0,
-                 cpus: list[int] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, stop_timeout_s: float = 10.0, cpus: list[int] | None = None
+    ) -> None:
         self.binary = find_redis_server()
         self.data_dir = Path(os.path.abspath(data_dir))
         self.conf_path = self.data_dir / "redis.conf"
@@ -206,8 +212,10 @@ class RedisService(Managed):
             tail = []
         last = tail[-1] if tail else "(empty log)"
         if "Address already in use" in last:
-            return EnvironmentProblem(f"redis-server could not listen: port {self.port} is taken",
-                                      "free the port, or let the harness pick one")
+            return EnvironmentProblem(
+                f"redis-server could not listen: port {self.port} is taken",
+                "free the port, or let the harness pick one",
+            )
         return RunFailed(f"{what}: {last}", f"see {self.log_path}")
 
     def counter(self) -> int:
@@ -217,4 +225,3 @@ class RedisService(Managed):
 
     def processes(self) -> list[ProcInfo]:
         return [ProcInfo(p.pid, "redis") for p in procs.tree(self.proc.pid)] if self.proc else []
-

@@ -18,30 +18,19 @@ from typing import Any
 
 from harness import nodes, procs
 from harness.errors import EnvironmentProblem, UsageError
-from harness.scenario import MAX_WORKERS
-from harness.servers.base import ProcInfo, Server, announced_instances, find_node, http_get, server_dir, whole
-
-REUSEPORT_SINCE = (22, 12, 0)  # server.listen({reusePort}) (also 23.1 in the 23 line)
-
-
-def supports_reuseport(version: str) -> bool:
-    """Whether a Node version has server.listen({reusePort: true}) (22.12+, 23.1+, 24+)."""
-    major = int(version.split(".")[0])
-    return nodes.at_least(version, (23, 1, 0)) if major == 23 else nodes.at_least(version, REUSEPORT_SINCE)
+from harness.modes.reuseport import supports_reuseport
+from harness.net import http_get
+from harness.nodes import find_node
+from harness.servers.base import MultiProcessServer, ProcInfo, announced_instances, server_dir
 
 
-class ReuseportServer(Server):
+class ReuseportServer(MultiProcessServer):
     """`workers` processes with SO_REUSEPORT on one port; the kernel spreads connections."""
 
     mode = "reuseport"
 
-    def __init__(self, log_dir: Path, port: int | None = None, workers: int = 2, shutdown_timeout_s: float = 5.0,
-                 uv_threadpool_size: int | None = None, **_: Any) -> None:
-        whole(workers, "workers", 1, MAX_WORKERS)
-        super().__init__(log_dir, port, stop_timeout_s=shutdown_timeout_s + 5, uv_threadpool_size=uv_threadpool_size)
-        self.workers = workers
-        self.shutdown_timeout_s = shutdown_timeout_s
-        self.node = find_node()
+    def __init__(self, log_dir: Path, port: int | None = None, **options: Any) -> None:
+        super().__init__(log_dir, port, **options)  # workers, shutdown_timeout_s, ... (MultiProcessServer)
         self.state_dir = Path(os.path.abspath(log_dir)) / "reuseport"
         self.members: list[subprocess.Popen] = []
 
@@ -53,38 +42,50 @@ class ReuseportServer(Server):
             return ""
         if supports_reuseport(version):
             return ""
-        return (f"needs Node 22.12+ (this machine's is {version}): give the ServerSpec node_version=\"22.12.0\", "
-                "fetched from npm (see scenarios/reuseport.py)")
+        return (
+            f'needs Node 22.12+ (this machine\'s is {version}): give the ServerSpec node_version="22.12.0", '
+            "fetched from npm (see scenarios/reuseport.py)"
+        )
 
     def command(self) -> list[str]:
         return self.member_command(1)
 
     def member_command(self, worker_id: int) -> list[str]:
         return [
-            self.node, "index.js", "--mode", "reuseport", "--host", self.host, "--port", str(self.port),
-            "--worker-id", str(worker_id), "--state-dir", str(self.state_dir),
-            "--shutdown-timeout-ms", str(int(self.shutdown_timeout_s * 1000)),
-        ]  # fmt: skip
+            self.node,
+            "index.js",
+            "--mode",
+            "reuseport",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--worker-id",
+            str(worker_id),
+            "--state-dir",
+            str(self.state_dir),
+            "--shutdown-timeout-ms",
+            str(int(self.shutdown_timeout_s * 1000)),
+        ]
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
         version = nodes.version_of(self.node)
         if not supports_reuseport(version):
-            raise UsageError(f"mode reuseport needs Node.js 22.12 or newer; {self.node} is {version}",
-                             'give the ServerSpec node_version="22.12.0" (fetched from npm) or run --node-version')
+            raise UsageError(
+                f"mode reuseport needs Node.js 22.12 or newer; {self.node} is {version}",
+                'give the ServerSpec node_version="22.12.0" (fetched from npm) or run --node-version',
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         env = self.environment()
         for i in range(1, self.workers + 1):
-            self.members.append(procs.spawn(self.member_command(i), self.log_path, env=env, cwd=server_dir(),
-                                            cpus=self.cpus))
+            self.members.append(
+                procs.spawn(self.member_command(i), self.log_path, env=env, cwd=server_dir(), cpus=self.cpus)
+            )
         self.proc = self.members[0]
         self.wait_ready(ready_timeout_s)
 
     def exit_problem(self) -> str | None:
-        for i, m in enumerate(self.members, start=1):
-            if m.poll() is not None:
-                self.exit_code = m.returncode
-                return f"process {i} of {self.workers} exited with code {m.returncode}"
-        return None
+        return self.exited_member(self.members, lambda i: f"process {i} of {self.workers}")
 
     def instances(self) -> list[dict[str, Any]]:
         return announced_instances(self.state_dir, {m.pid for m in self.members if m.poll() is None})

@@ -121,10 +121,26 @@ def trial(number: int, mode: str, sig_name: str, at_s: float, base: Path) -> dic
     tmp = base / f"t{number}"
     tmp.mkdir()
     env = dict(os.environ, **{MARKER: token, "TMPDIR": str(tmp)})
-    harness = subprocess.Popen([sys.executable, "-m", "harness", "--results", str(folder / "results"), "run",
-                                str(folder / "scenario.py"), "--run-id", "r", "--no-report", *extra],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "stderr", "w"),
-                               start_new_session=True)
+    harness = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--results",
+            str(folder / "results"),
+            "run",
+            str(folder / "scenario.py"),
+            "--run-id",
+            "r",
+            "--no-report",
+            *extra,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "stderr", "w"),
+        start_new_session=True,
+    )
     time.sleep(at_s)
     seen = len(leftovers(token, str(folder), harness.pid))  # what the detector sees alive: it can see a leak
     ran_to_end = harness.poll() is not None
@@ -150,11 +166,20 @@ def trial(number: int, mode: str, sig_name: str, at_s: float, base: Path) -> dic
             psutil.Process(int(line.split()[0])).kill()
         except (psutil.Error, ValueError):
             pass
-    return {"trial": number, "mode": mode, "signal": sig_name, "at_s": round(at_s, 2),
-            "ran_to_end": ran_to_end, "alive_at_signal": seen, "exit": code, "stop_s": round(ended - signalled, 2),
-            "settle_s": round(time.monotonic() - ended, 2) if not left else None,
-            "left": left + [f"temp {t}" for t in new_temps], "record": problem,
-            "ok": not left and not new_temps and problem is None}
+    return {
+        "trial": number,
+        "mode": mode,
+        "signal": sig_name,
+        "at_s": round(at_s, 2),
+        "ran_to_end": ran_to_end,
+        "alive_at_signal": seen,
+        "exit": code,
+        "stop_s": round(ended - signalled, 2),
+        "settle_s": round(time.monotonic() - ended, 2) if not left else None,
+        "left": left + [f"temp {t}" for t in new_temps],
+        "record": problem,
+        "ok": not left and not new_temps and problem is None,
+    }
 
 
 def main() -> int:
@@ -174,22 +199,31 @@ def main() -> int:
         at_s = rng.uniform(0.3, 14.0)  # from the start-up checks to the second case's stop
         row = trial(number, mode, sig_name, at_s, base)
         rows.append(row)
-        print(f"{number:2d} {mode:12s} {sig_name:4s} at {at_s:5.2f}s ({row['alive_at_signal']:2d} alive) "
-              f"exit {row['exit']!s:4s} "
-              f"stopped in {row['stop_s']:5.2f}s {'ok' if row['ok'] else 'FAIL'} "
-              f"{row['left'] or ''} {row['record'] or ''}", flush=True)
+        print(
+            f"{number:2d} {mode:12s} {sig_name:4s} at {at_s:5.2f}s ({row['alive_at_signal']:2d} alive) "
+            f"exit {row['exit']!s:4s} "
+            f"stopped in {row['stop_s']:5.2f}s {'ok' if row['ok'] else 'FAIL'} "
+            f"{row['left'] or ''} {row['record'] or ''}",
+            flush=True,
+        )
     good = sum(r["ok"] for r in rows)
-    print(f"\n{good} of {len(rows)} trials clean (nothing left within {SETTLE_S:g} s, records whole); "
-          f"{sum(r['ran_to_end'] for r in rows)} ran to the end before the signal; results in {base}")
-    print("\n| mode | trials | INT | TERM | HUP | KILL | clean | processes alive at the signal (max) | slowest stop (s) |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"\n{good} of {len(rows)} trials clean (nothing left within {SETTLE_S:g} s, records whole); "
+        f"{sum(r['ran_to_end'] for r in rows)} ran to the end before the signal; results in {base}"
+    )
+    print(
+        "\n| mode | trials | INT | TERM | HUP | KILL | clean | processes alive at the signal (max) | slowest stop (s) |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
     for mode in modes:
         mine = [r for r in rows if r["mode"] == mode]
         if mine:
             count = {s: sum(r["signal"] == s and not r["ran_to_end"] for r in mine) for s in SIGNALS}
-            print(f"| {mode} | {len(mine)} | {count['INT']} | {count['TERM']} | {count['HUP']} | {count['KILL']} | "
-                  f"{sum(r['ok'] for r in mine)} | {max(r['alive_at_signal'] for r in mine)} | "
-                  f"{max(r['stop_s'] for r in mine):.1f} |")
+            print(
+                f"| {mode} | {len(mine)} | {count['INT']} | {count['TERM']} | {count['HUP']} | {count['KILL']} | "
+                f"{sum(r['ok'] for r in mine)} | {max(r['alive_at_signal'] for r in mine)} | "
+                f"{max(r['stop_s'] for r in mine):.1f} |"
+            )
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
     return 0 if good == len(rows) else 1

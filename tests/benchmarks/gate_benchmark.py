@@ -63,9 +63,26 @@ def prepare(tmp: Path) -> tuple[Path, str, str]:
 
 def one_run(clone: Path, results: Path, run_id: str, against: str, quick: bool) -> dict:
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", "ci", "--against",
-                          against, "--run-id", run_id, "--no-report", *(["--quick"] if quick else [])],
-                         cwd=clone, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--results",
+            str(results),
+            "run",
+            "ci",
+            "--against",
+            against,
+            "--run-id",
+            run_id,
+            "--no-report",
+            *(["--quick"] if quick else []),
+        ],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+    )
     wall_s = time.monotonic() - started
     row = {"run_id": run_id, "exit": out.returncode, "wall_s": wall_s, "rows": {}, "doubts": []}
     path = results / run_id
@@ -97,12 +114,16 @@ def main() -> int:
         for i in range(1, args.runs + 1):
             for kind in ("unchanged", "slower"):
                 git(clone, "checkout", "-q", original if kind == "unchanged" else slower)
-                r = one_run(clone, tmp / "results", f"{kind}-{i}", "HEAD" if kind == "unchanged" else original,
-                            args.quick)
+                r = one_run(
+                    clone, tmp / "results", f"{kind}-{i}", "HEAD" if kind == "unchanged" else original, args.quick
+                )
                 runs.append((kind, r))
-                print(f"{kind:9} {i:2}: exit {r['exit']} ({EXIT_CODES.get(r['exit'], '?')}), {r['wall_s']:.0f} s; "
-                      f"single {cell(r, 'single', 'throughput')}; cluster {cell(r, 'cluster', 'throughput')}"
-                      + (f"; doubts: {'; '.join(r['doubts'])}" if r["doubts"] else ""), flush=True)
+                print(
+                    f"{kind:9} {i:2}: exit {r['exit']} ({EXIT_CODES.get(r['exit'], '?')}), {r['wall_s']:.0f} s; "
+                    f"single {cell(r, 'single', 'throughput')}; cluster {cell(r, 'cluster', 'throughput')}"
+                    + (f"; doubts: {'; '.join(r['doubts'])}" if r["doubts"] else ""),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = table(runs, args)
@@ -117,20 +138,27 @@ def table(runs: list[tuple[str, dict]], args: argparse.Namespace) -> str:
     unchanged = [r for k, r in runs if k == "unchanged"]
     slower = [r for k, r in runs if k == "slower"]
     walls = [r["wall_s"] for _, r in runs]
-    lines = [f"Gate benchmark: `harness run ci{' --quick' if args.quick else ''} --against REF` (= make ci-bench), "
-             f"{len(unchanged)} runs of unchanged code and {len(slower)} with /cpu {COST_FACTOR:g}x as expensive on "
-             "the new side, alternating.", "",
-             f"- false alarms (unchanged code, exit not 0): **{sum(r['exit'] != 0 for r in unchanged)} of "
-             f"{len(unchanged)}** (false regressions, exit 4: {sum(r['exit'] == 4 for r in unchanged)})",
-             f"- caught (slower code, exit 4): **{sum(r['exit'] == 4 for r in slower)} of {len(slower)}**",
-             f"- wall time per run: median {statistics.median(walls) / 60:.1f} min, max {max(walls) / 60:.1f} min"
-             if walls else "- no run", "",
-             "| run | exit | single throughput | cluster throughput | cluster speedup | wall |",
-             "|---|---:|---|---|---|---:|"]
-    for kind, r in runs:
-        lines.append(f"| {r['run_id']} | {r['exit']} | {cell(r, 'single', 'throughput')} | "
-                     f"{cell(r, 'cluster', 'throughput')} | {cell(r, 'cluster', 'speedup')} | "
-                     f"{r['wall_s']:.0f} s |")
+    lines = [
+        f"Gate benchmark: `harness run ci{' --quick' if args.quick else ''} --against REF` (= make ci-bench), "
+        f"{len(unchanged)} runs of unchanged code and {len(slower)} with /cpu {COST_FACTOR:g}x as expensive on "
+        "the new side, alternating.",
+        "",
+        f"- false alarms (unchanged code, exit not 0): **{sum(r['exit'] != 0 for r in unchanged)} of "
+        f"{len(unchanged)}** (false regressions, exit 4: {sum(r['exit'] == 4 for r in unchanged)})",
+        f"- caught (slower code, exit 4): **{sum(r['exit'] == 4 for r in slower)} of {len(slower)}**",
+        f"- wall time per run: median {statistics.median(walls) / 60:.1f} min, max {max(walls) / 60:.1f} min"
+        if walls
+        else "- no run",
+        "",
+        "| run | exit | single throughput | cluster throughput | cluster speedup | wall |",
+        "|---|---:|---|---|---|---:|",
+    ]
+    for _kind, r in runs:
+        lines.append(
+            f"| {r['run_id']} | {r['exit']} | {cell(r, 'single', 'throughput')} | "
+            f"{cell(r, 'cluster', 'throughput')} | {cell(r, 'cluster', 'speedup')} | "
+            f"{r['wall_s']:.0f} s |"
+        )
     doubts = [(r["run_id"], d) for _, r in runs for d in r["doubts"]]
     if doubts:
         lines += ["", "Runs the gate called untrustworthy, and why:", ""] + [f"- {rid}: {d}" for rid, d in doubts]
