@@ -938,11 +938,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "selfcheck",
         help="what the harness's own generator and sampler cost on this machine",
-        description="Measure, interleaved on one running server each: the harness's Locust against "
-        "plain Locust (/hello), against wrk (/cpu, single and cluster of 2) when wrk is on PATH, "
-        "and the sampler's CPU; store the ratios with the machine facts in results/selfcheck/.",
+        description="Measure the harness's Locust against plain Locust (/hello) side by side, both at once on two "
+        "identical servers, swapping servers each repetition; against wrk (/cpu, single and cluster of 2, "
+        "interleaved on one server each) when wrk is on PATH; and the sampler's CPU; store the ratios with the "
+        "machine facts in results/selfcheck/.",
     )
-    p.add_argument("--reps", type=int, default=3, help="interleaved repetitions of each side (default 3)")
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=4,
+        help="repetitions of each pair (default 4; even, so the hooks pair's swap evens out)",
+    )
     p.add_argument("--window-s", type=float, default=10.0, help="seconds measured per repetition (default 10)")
     p.add_argument(
         "--pairs", nargs="*", choices=["hooks", "wrk_single", "wrk_cluster", "plain_cluster"], help="only these pairs"

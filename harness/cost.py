@@ -87,4 +87,7 @@ def selfcheck_facts(check: dict[str, Any] | None) -> dict[str, Any] | None:
         "c_generator": "wrk" if c_ms else None,
         "c_generator_ms_per_request": min(c_ms) if c_ms else None,
         "ratios": {name: p["ratio"]["median"] for name, p in pairs.items()},
+        # what each ratio is of: "rps" (one after the other), or "cpu_per_request" (selfcheck's
+        # version 2 hooks pair, side by side); a version 1 selfcheck has only "rps"
+        "ratio_kinds": {name: p.get("ratio_kind") or "rps" for name, p in pairs.items()},
     }

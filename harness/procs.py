@@ -315,13 +315,52 @@ def spawn(
     return proc
 
 
+def _children_of(pid: int) -> list[int] | None:
+    """The pids of a process's children from /proc/<pid>/task/<tid>/children (each thread lists
+    those it forked); None where the kernel has no such files (CONFIG_PROC_CHILDREN off)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # it exited
+    found: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(child) for child in f.read().split()]
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread ended meanwhile
+            return None
+        except OSError:
+            continue
+    return found
+
+
 def tree(pid: int) -> list[psutil.Process]:
-    """The process and all its descendants that are still alive."""
+    """The process and all its descendants that are still alive.
+
+    It walks down from `pid` through /proc's children lists, reading the few processes of
+    the tree only: psutil's children(recursive=True) reads the stat file of every process
+    on the machine, which the sampler would pay at every tick (docs/harness-cost.md)."""
     try:
         root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+    found, pending = [root], [pid]
+    while pending:
+        children = _children_of(pending.pop())
+        if children is None:  # no children files here: psutil's way
+            try:
+                return [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return []
+        for child in children:
+            try:
+                found.append(psutil.Process(child))
+            except psutil.NoSuchProcess:
+                continue
+            pending.append(child)
+    return found
 
 
 def _group_alive(pgid: int) -> bool:

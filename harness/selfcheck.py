@@ -2,12 +2,15 @@
 
 On a machine the load generator shares with the server, every CPU-millisecond the
 generator spends per request is taken from the server it measures. This measures, on the
-machine at hand and against one running reference server per pair:
+machine at hand:
 
 - hooks: the harness's Locust (its locustfile: HDR histograms, per-worker counts, the
   timeline, ...) against a plain Locust FastHttpUser with the same users and no hooks, on
-  /hello, where the generator is the limit: the ratio of ceilings and the CPU each spends
-  per request;
+  /hello, where the generator is the limit: the CPU each spends per request and the ratio of
+  the two. Both run *side by side*: at the same time, each against its own identical
+  single-process server, over one common window, the servers swapped every repetition (see
+  run_side_by_side), since one generator after the other measured the machine's drift more
+  than the hooks;
 - wrk (when a C load generator is on PATH): the harness's Locust against wrk on /cpu, single
   and cluster of 2, the same connections: the ratio says how much the generator's CPU cost
   the server (a C generator's is a small fraction of Locust's); and plain Locust against wrk
@@ -15,18 +18,27 @@ machine at hand and against one running reference server per pair:
 - sampler: the CPU of the harness's psutil sampler (its thread in this process) while it
   samples the cluster and the generator.
 
-Each pair runs interleaved (A, B, A, B ...) on the same server; throughput is counted by
-the server itself (its /metrics requests per route), over a window after a settle time, so
-every generator is measured the same way. Beside each measurement the machine's other load
-(busy CPU not used by the server, the generator or this process) is recorded, since another
-process on the machine moves every figure. Results go to results/selfcheck/<stamp>.json with
-the machine facts; `latest()` reads the newest matching this machine, for the report's note
-on how much the generator perturbed a run (analysis.generator_perturbation).
+The wrk pairs run interleaved (A, B, B, A ...) on one server, since there the server is the
+limit and two of them would share its cores. Throughput is counted by the server itself (its
+/metrics requests per route), over a window after a settle time, so every generator is
+measured the same way. Beside each measurement the machine's other load (busy CPU not used by
+the servers, the generators or this process) is recorded, since another process on the
+machine moves every figure. Results go to results/selfcheck/<stamp>.json with the machine
+facts; `latest()` reads the newest matching this machine, for the report's note on how much
+the generator perturbed a run (analysis.generator_perturbation).
+
+Stored versions: 1 (until 1 December 2026): every pair interleaved, each pair's "ratio" the
+median of per-repetition req/s ratios A / B. 2: a pair says whether it ran "side_by_side" and
+what its "ratio" is ("ratio_kind": "rps", as in 1, for the interleaved pairs;
+"cpu_per_request", B's CPU per request / A's, for the side-by-side hooks pair, with the req/s
+ratio beside it as "rps_ratio"). Readers of version 1 read a missing "ratio_kind" as "rps".
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import shutil
 import statistics
@@ -49,6 +61,10 @@ PLAIN_LOCUSTFILE = Path(__file__).resolve().parent / "load" / "plain_locustfile.
 SELFCHECK_DIR = "selfcheck"
 # Goals on a 2-core machine shared by generator and server (issue 18)
 GOALS = {"hooks": 0.95, "wrk_single": 0.98, "wrk_cluster": 0.95, "sampler_cpu_pct": 1.0}
+VERSION = 2
+# Side by side, each (generator, server) couple on a core of its own, the cores swapped with
+# the servers every repetition: see docs/harness-cost.md for why (measured on this machine).
+PIN_SIDE_BY_SIDE = False
 
 
 @dataclass
@@ -66,11 +82,18 @@ class Measurement:
     other_cpu_pct: float  # the machine's busy CPU used by none of the above (other engineers' work)
     machine_busy_pct: float  # % of one core, summed over cores
     window_s: float
+    # side by side only: which of the two servers (0, 1) this generator drove, its port, the
+    # cores the couple was pinned to (None: any), and when the common window started (epoch s)
+    server: int | None = None
+    server_port: int | None = None
+    cpus: list[int] | None = None
+    window_start: float | None = None
 
 
 @dataclass
 class Pair:
-    """Two generators (A = the harness's Locust) against one server, interleaved."""
+    """Two generators (A = the harness's Locust): interleaved against one server, or side by
+    side, each against its own identical server at the same time."""
 
     name: str
     mode: str  # single | cluster
@@ -80,6 +103,8 @@ class Pair:
     a: str
     b: str
     sample: bool = False  # run the sampler during A's windows (its own CPU is measured)
+    side_by_side: bool = False  # both at once on two servers (single mode only), not one after the other
+    pinned: bool = False  # side by side: each couple ran on a core of its own
     measurements: list[Measurement] = field(default_factory=list)
 
 
@@ -203,7 +228,7 @@ def measure_once(
 
 
 def default_pairs(has_wrk: bool) -> list[Pair]:
-    pairs = [Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain")]
+    pairs = [Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain", side_by_side=True)]
     if has_wrk:
         pairs += [
             Pair("wrk_single", "single", "/cpu", "/cpu", 8, "harness", "wrk"),
@@ -232,6 +257,140 @@ def run_pair(
                 )
 
 
+def measure_side_by_side(
+    servers: list[Server],
+    pair: Pair,
+    kinds: tuple[str, str],
+    rep: int,
+    window_s: float,
+    settle_s: float,
+    work_dir: Path,
+) -> list[Measurement]:
+    """Start both generators at once, kinds[i] against servers[i] (on the server's cores when
+    it is pinned), wait until both servers count requests, let them settle, then take each
+    server's request count and everyone's CPU over one common window; stop both."""
+    gens = []
+    outs = []
+    try:
+        for server, kind in zip(servers, kinds):
+            out = work_dir / f"{pair.name}-{kind}-{rep}"
+            out.mkdir(parents=True, exist_ok=True)
+            outs.append(out)
+            argv, env = generator_command(kind, server.url, pair.path, pair.users, int(settle_s + window_s + 30), out)
+            gens.append(procs.spawn(argv, out / "generator.out", env=env, cpus=server.cpus))
+        start = [served(s, pair.route) for s in servers]
+        deadline = time.monotonic() + 30
+        while waiting := [i for i, (s, n) in enumerate(zip(servers, start)) if served(s, pair.route) == n]:
+            for i in waiting:
+                if gens[i].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{kinds[i]} sent nothing (see {outs[i] / 'generator.out'})")
+            time.sleep(0.1)
+        time.sleep(settle_s)
+        trees = [procs.tree(g.pid) for g in gens]
+        srv = [[psutil.Process(p.pid) for p in s.processes()] for s in servers]
+        me = psutil.Process()
+
+        def snapshot() -> tuple[float, list[int], list[float], list[float], float, float]:
+            return (
+                time.monotonic(),
+                [served(s, pair.route) for s in servers],
+                [_cpu_s(t) for t in trees],
+                [_cpu_s(p) for p in srv],
+                _cpu_s([me]),
+                _busy_s(),
+            )
+
+        wall0 = time.time()
+        t0, n0, g0, s0, m0, b0 = snapshot()
+        time.sleep(window_s)
+        t1, n1, g1, s1, m1, b1 = snapshot()
+    finally:
+        procs.stop_all(gens, timeout_s=10)
+    dt = t1 - t0
+    pct = lambda s: 100.0 * s / dt  # noqa: E731
+    gen_pct = [pct(b - a) for a, b in zip(g0, g1)]
+    srv_pct = [pct(b - a) for a, b in zip(s0, s1)]
+    own_pct, busy_pct = pct(m1 - m0), pct(b1 - b0)
+    other = max(0.0, busy_pct - sum(gen_pct) - sum(srv_pct) - own_pct)
+    out = []
+    for i, (server, kind) in enumerate(zip(servers, kinds)):
+        n = n1[i] - n0[i]
+        out.append(
+            Measurement(
+                pair.name,
+                kind,
+                rep,
+                n / dt,
+                gen_pct[i],
+                1000.0 * (g1[i] - g0[i]) / max(1, n),
+                srv_pct[i],
+                own_pct,
+                other,
+                busy_pct,
+                dt,
+                server=i,
+                server_port=server.port,
+                cpus=list(server.cpus) if server.cpus else None,
+                window_start=wall0,
+            )
+        )
+    return out
+
+
+def run_side_by_side(
+    pair: Pair,
+    reps: int,
+    window_s: float,
+    settle_s: float,
+    work_dir: Path,
+    notice: Callable[[str], None],
+    pin: bool = PIN_SIDE_BY_SIDE,
+) -> None:
+    """Two identical single-process servers; in every repetition A drives one and B the
+    other at the same time, over one window, and they swap servers (and, pinned, cores: each
+    server keeps its core, each generator runs on its server's) every repetition, so that a
+    difference between the servers or the cores cancels out over an even number of them."""
+    if pair.mode != "single":
+        raise ValueError(f"{pair.name}: side by side needs single-process servers, not {pair.mode}")
+    cores = sorted(os.sched_getaffinity(0))
+    pair.pinned = pin and len(cores) >= 2
+    with contextlib.ExitStack() as stack:
+        servers: list[Server] = []
+        for i in range(2):  # one after the other: the second's free port is picked while the first listens
+            server = modes.get(pair.mode).server_class()(work_dir / f"server-{pair.name}-{i}")
+            server.cpus = [cores[i]] if pair.pinned else None
+            servers.append(stack.enter_context(server))
+        for rep in range(reps):
+            kinds = (pair.a, pair.b) if rep % 2 == 0 else (pair.b, pair.a)  # kinds[i] drives servers[i]
+            ms = measure_side_by_side(servers, pair, kinds, rep, window_s, settle_s, work_dir)
+            pair.measurements += ms
+            by = {m.generator: m for m in ms}
+            a, b = by[pair.a], by[pair.b]
+            for m in (a, b):
+                notice(
+                    f"{pair.name} {m.generator:8} rep {rep + 1} (server {m.server}"
+                    f"{', core ' + ','.join(map(str, m.cpus)) if m.cpus else ''}): {m.rps:8,.1f} req/s, "
+                    f"generator {m.generator_cpu_pct:5.1f}% ({m.generator_cpu_ms_per_request:.3f} ms/req)"
+                )
+            notice(
+                f"{pair.name} rep {rep + 1}, side by side: {pair.a} / {pair.b} CPU per request "
+                f"{_cpu_ratio(a, b):.3f}, req/s {_rps_ratio(a, b):.3f}, other load {a.other_cpu_pct:4.1f}%"
+            )
+
+
+def _cpu_ratio(a: Measurement, b: Measurement) -> float:
+    """B's CPU per request over A's: A's ceiling over B's when the generator is the limit."""
+    return (
+        b.generator_cpu_ms_per_request / a.generator_cpu_ms_per_request
+        if a.generator_cpu_ms_per_request > 0 and a.rps > 0 and b.rps > 0
+        else math.nan
+    )
+
+
+def _rps_ratio(a: Measurement, b: Measurement) -> float:
+    return a.rps / b.rps if b.rps > 0 else math.nan
+
+
 def _median_spread(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"median": None, "min": None, "max": None}
@@ -239,9 +398,15 @@ def _median_spread(values: list[float]) -> dict[str, float | None]:
 
 
 def summarize(pair: Pair) -> dict[str, Any]:
-    """Medians with min..max per side, and the ratio A/B of each rep's side-by-side pair."""
-    side = {k: [m for m in pair.measurements if m.generator == k] for k in (pair.a, pair.b)}
-    ratios = [a.rps / b.rps for a, b in zip(side[pair.a], side[pair.b]) if b.rps > 0]
+    """Medians with min..max per side, and the ratio A/B of each repetition's two
+    measurements: of req/s for an interleaved pair; for a side-by-side pair, of CPU per
+    request (B's ms / A's: the ratio of their ceilings where the generator is the limit), with
+    the req/s ratio beside it."""
+    side = {k: {m.rep: m for m in pair.measurements if m.generator == k} for k in (pair.a, pair.b)}
+    both = [(side[pair.a][r], side[pair.b][r]) for r in sorted(side[pair.a]) if r in side[pair.b]]
+    finite = lambda xs: [x for x in xs if math.isfinite(x)]  # noqa: E731
+    rps_ratios = finite([_rps_ratio(a, b) for a, b in both])
+    cpu_ratios = finite([_cpu_ratio(a, b) for a, b in both])
     out: dict[str, Any] = {
         "pair": pair.name,
         "mode": pair.mode,
@@ -249,39 +414,50 @@ def summarize(pair: Pair) -> dict[str, Any]:
         "users": pair.users,
         "a": pair.a,
         "b": pair.b,
-        "ratio": _median_spread(ratios),
+        "side_by_side": pair.side_by_side,
+        "ratio_kind": "cpu_per_request" if pair.side_by_side else "rps",
+        "ratio": _median_spread(cpu_ratios if pair.side_by_side else rps_ratios),
+        "rps_ratio": _median_spread(rps_ratios),
         "goal": GOALS.get(pair.name),
     }
+    if pair.side_by_side:
+        out["pinned"] = pair.pinned
+        out["pairs_measured"] = len(both)
     for k, ms in side.items():
         out[k] = {
-            f: _median_spread([getattr(m, f) for m in ms])
+            f: _median_spread([getattr(m, f) for m in ms.values()])
             for f in ("rps", "generator_cpu_pct", "generator_cpu_ms_per_request", "server_cpu_pct", "other_cpu_pct")
         }
     if pair.sample:
-        out["sampler_cpu_pct"] = _median_spread([m.own_cpu_pct for m in side[pair.a]])
+        out["sampler_cpu_pct"] = _median_spread([m.own_cpu_pct for m in side[pair.a].values()])
     return out
 
 
 def selfcheck(
     results_dir: Path,
-    reps: int = 3,
+    reps: int = 4,
     window_s: float = 10.0,
     settle_s: float = 3.0,
     pairs: list[str] | None = None,
     notice: Callable[[str], None] = print,
+    pin: bool = PIN_SIDE_BY_SIDE,
 ) -> tuple[dict[str, Any], Path]:
-    """Measure every pair, store the result with the machine facts, return (result, path)."""
+    """Measure every pair, store the result with the machine facts, return (result, path).
+    `pin`: the side-by-side pair's couples each on a core of their own."""
     from harness import record
 
     has_wrk = shutil.which("wrk") is not None
     chosen = [p for p in default_pairs(has_wrk) if pairs is None or p.name in pairs]
     with tempfile.TemporaryDirectory(prefix="selfcheck-") as tmp:
         for pair in chosen:
-            run_pair(pair, reps, window_s, settle_s, Path(tmp), notice)
+            if pair.side_by_side:
+                run_side_by_side(pair, reps, window_s, settle_s, Path(tmp), notice, pin=pin)
+            else:
+                run_pair(pair, reps, window_s, settle_s, Path(tmp), notice)
     summaries = [summarize(p) for p in chosen]
     result = {
         "kind": "selfcheck",
-        "version": 1,
+        "version": VERSION,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": record.machine_facts(),
         "code": record.git_state(Path(__file__).resolve().parent.parent),
@@ -326,33 +502,57 @@ def latest(results_dir: Path, machine: dict[str, Any] | None = None) -> dict[str
     return None
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """Markdown table of the ratios, medians with min..max and the other load."""
+def ratio_kind(pair_summary: dict[str, Any]) -> str:
+    """What a stored pair's "ratio" is a ratio of: "rps" or "cpu_per_request" (version 1
+    files, which did not say, are "rps")."""
+    return pair_summary.get("ratio_kind") or "rps"
 
-    def span(d: dict[str, Any], fmt: str) -> str:
-        if d["median"] is None:
+
+def format_table(result: dict[str, Any]) -> str:
+    """Markdown table of the ratios, medians with min..max and the other load, saying which
+    pairs ran side by side (at the same time) and which one after the other."""
+
+    def span(d: dict[str, Any] | None, fmt: str) -> str:
+        if not d or d["median"] is None:
             return "-"
         return f"{d['median']:{fmt}} ({d['min']:{fmt}}..{d['max']:{fmt}})"
 
     lines = [
-        "| pair | A req/s | B req/s | A / B | goal | A generator CPU, ms/req | B ms/req | A generator % core "
-        "| other load % core (A; B) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| pair | ran | A req/s | B req/s | A / B | goal | A / B req/s | A generator CPU, ms/req | B ms/req "
+        "| A generator % core | other load % core (A; B) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    notes = []
     for s in result["pairs"]:
         a, b = s[s["a"]], s[s["b"]]
+        cpu = ratio_kind(s) == "cpu_per_request"
+        rps_ratio = s.get("rps_ratio") or (None if cpu else s["ratio"])
+        if s.get("side_by_side"):
+            ran = "side by side" + (", pinned" if s.get("pinned") else "")
+        else:
+            ran = "one after the other"
         lines.append(
-            f"| {s['pair']}: {s['mode']} {s['path']}, {s['users']} users, {s['a']} / {s['b']} "
-            f"| {span(a['rps'], ',.1f')} | {span(b['rps'], ',.1f')} | {span(s['ratio'], '.3f')} "
-            f"| {'>= ' + format(s['goal'], '.2f') if s.get('goal') else '-'} "
+            f"| {s['pair']}: {s['mode']} {s['path']}, {s['users']} users, {s['a']} / {s['b']} | {ran} "
+            f"| {span(a['rps'], ',.1f')} | {span(b['rps'], ',.1f')} "
+            f"| {span(s['ratio'], '.3f')}{' (CPU per request)' if cpu else ''} "
+            f"| {'>= ' + format(s['goal'], '.2f') if s.get('goal') else '-'} | {span(rps_ratio, '.3f')} "
             f"| {span(a['generator_cpu_ms_per_request'], '.3f')} | {span(b['generator_cpu_ms_per_request'], '.3f')} "
             f"| {span(a['generator_cpu_pct'], '.1f')} | {span(a['other_cpu_pct'], '.0f')}; "
             f"{span(b['other_cpu_pct'], '.0f')} |"
         )
+    if any(s.get("side_by_side") for s in result["pairs"]):
+        notes.append(
+            "\nside by side: A and B at the same time, each against its own identical single-process server, "
+            "over one common window, the servers swapped every repetition"
+            + (" (each generator on its server's core)" if any(s.get("pinned") for s in result["pairs"]) else "")
+            + "; A / B is B's generator CPU per request over A's (A's ceiling over B's where the generator "
+            "is the limit), median (min..max) of the repetitions' ratios. one after the other: interleaved "
+            "(A B, B A, ...) against one server; A / B is of req/s."
+        )
     for s in result["pairs"]:
         if "sampler_cpu_pct" in s:
-            lines.append(
+            notes.append(
                 f"\nsampler (psutil, every 0.5 s, cluster of 2 and the generator): "
                 f"{span(s['sampler_cpu_pct'], '.2f')} % of a core (goal <= {GOALS['sampler_cpu_pct']:g})"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + notes)

@@ -65,7 +65,7 @@ def _is_redis(cmd: str) -> bool:
 def _looks_like_ours(cmd: str) -> bool:
     """The reference server in any mode (a PM2 instance's command line is just
     `node .../server/index.js`), PM2's daemon or CLI, nginx (master and workers),
-    redis-server (the shared-state demo's), a Locust run of the harness, or a user's app run
+    redis-server (the shared-state demo's), a Locust run of the harness (or selfcheck's plain one), or a user's app run
     by the tests."""
     return (
         ("index.js" in cmd and ("--mode" in cmd or cmd.rstrip().endswith("server/index.js")))
@@ -74,6 +74,7 @@ def _looks_like_ours(cmd: str) -> bool:
         or cmd.startswith("nginx: ")
         or _is_redis(cmd)
         or "harness/load/locustfile.py" in cmd
+        or "harness/load/plain_locustfile.py" in cmd  # selfcheck's yardstick
         or "examples/hello-app/server.js" in cmd
         or "harness-test-app" in cmd  # user apps the tests run
         or "/examples/" in cmd

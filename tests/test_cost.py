@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from harness import cost, selfcheck
@@ -126,18 +129,229 @@ def test_the_newest_selfcheck_of_this_machine_is_the_one_a_run_keeps(tmp_path):
     assert selfcheck.latest(tmp_path / "nothing", this) is None and cost.selfcheck_facts(None) is None
 
 
-@pytest.mark.integration
-def test_selfcheck_measures_and_stores_the_hooks_pair(results_dir):
-    """A short selfcheck of the hooks pair: every figure present and positive, the file
-    stored with the machine facts (the ratio itself needs a quiet machine: not checked)."""
-    result, path = selfcheck.selfcheck(
-        results_dir, reps=1, window_s=1.0, settle_s=0.5, pairs=["hooks"], notice=lambda _: None
+def _side_by_side(measured):
+    """A side-by-side hooks pair from made-up measurements: per repetition, (harness req/s, its
+    CPU ms per request, plain req/s, its ms per request); the servers swap every repetition."""
+    pair = Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain", side_by_side=True)
+    for rep, (a_rps, a_ms, b_rps, b_ms) in enumerate(measured):
+        a_server = rep % 2
+        # plain first: a repetition's two measurements are matched by rep, not by order
+        pair.measurements += [
+            Measurement(
+                "hooks",
+                "plain",
+                rep,
+                b_rps,
+                95.0,
+                b_ms,
+                30.0,
+                0.1,
+                5.0,
+                200.0,
+                6.0,
+                server=1 - a_server,
+                server_port=4001 - a_server,
+                window_start=1000.0 + rep,
+            ),
+            Measurement(
+                "hooks",
+                "harness",
+                rep,
+                a_rps,
+                96.0,
+                a_ms,
+                28.0,
+                0.1,
+                5.0,
+                200.0,
+                6.0,
+                server=a_server,
+                server_port=4000 + a_server,
+                window_start=1000.0 + rep,
+            ),
+        ]
+    return pair
+
+
+def test_side_by_side_summary_arithmetic_on_made_up_measurements():
+    """Made-up figures, not measured: the goal's ratio is per repetition plain's CPU per
+    request over the harness's, the req/s ratio beside it, each median (min..max)."""
+    pair = _side_by_side(
+        [
+            (3000.0, 0.33, 3300.0, 0.30),  # CPU 0.30 / 0.33 = 0.909, req/s 0.909
+            (3200.0, 0.30, 3100.0, 0.31),  # CPU 1.033, req/s 1.032
+            (2900.0, 0.32, 3000.0, 0.304),
+        ]
+    )  # CPU 0.950, req/s 0.967
+    pair.measurements.append(Measurement("hooks", "harness", 3, 5000.0, 99.0, 0.2, 30.0, 0.1, 5.0, 200.0, 6.0))
+    s = selfcheck.summarize(pair)  # rep 3 has no plain side: left out of the ratios
+    assert s["side_by_side"] is True and s["ratio_kind"] == "cpu_per_request" and s["pairs_measured"] == 3
+    assert s["ratio"] == {
+        "median": pytest.approx(0.95),
+        "min": pytest.approx(0.30 / 0.33),
+        "max": pytest.approx(0.31 / 0.30),
+    }
+    assert s["rps_ratio"] == {
+        "median": pytest.approx(2900 / 3000),
+        "min": pytest.approx(3000 / 3300),
+        "max": pytest.approx(3200 / 3100),
+    }
+    assert s["plain"]["generator_cpu_ms_per_request"]["median"] == 0.304
+    assert selfcheck._harness_cost([s]) == pytest.approx(0.31)  # the harness's median ms/req, reps 0 to 3
+    table = selfcheck.format_table({"pairs": [s]})
+    assert (
+        "| side by side |" in table
+        and "| 0.950 (0.909..1.033) (CPU per request) | >= 0.95 | 0.967 (0.909..1.032) |" in table
+        and "over one common window" in table
     )
+    facts = cost.selfcheck_facts({"measured_at": "x", "pairs": [s], "generator_cpu_ms_per_request": 0.315})
+    assert facts["ratios"] == {"hooks": pytest.approx(0.95)} and facts["harness_ms_per_request"] == 0.315
+    assert facts["ratio_kinds"] == {"hooks": "cpu_per_request"}
+    # a repetition whose harness side counted nothing gives no CPU ratio, not a division by zero
+    empty = selfcheck.summarize(_side_by_side([(0.0, 0.0, 3000.0, 0.3)]))
+    assert empty["ratio"]["median"] is None and empty["rps_ratio"]["median"] == 0.0
+
+
+# What version 1 (every pair one after the other, "ratio" of req/s) stored: the quiet run of
+# 1 December 2026, 16:45, its hooks pair with the figures rounded, one of its measurements
+VERSION_1 = {
+    "kind": "selfcheck",
+    "version": 1,
+    "measured_at": "2026-12-01T16:47:49+0000",
+    "machine": {"cpu_model": "X", "logical_cores": 2},
+    "reps": 5,
+    "window_s": 8.0,
+    "settle_s": 3.0,
+    "wrk": False,
+    "pairs": [
+        {
+            "pair": "hooks",
+            "mode": "single",
+            "path": "/hello",
+            "users": 32,
+            "a": "harness",
+            "b": "plain",
+            "ratio": {"median": 0.853, "min": 0.751, "max": 0.866},
+            "goal": 0.95,
+            **{
+                side: {f: {"median": v, "min": v, "max": v} for f, v in figures.items()}
+                for side, figures in (
+                    (
+                        "harness",
+                        {
+                            "rps": 2916.0,
+                            "generator_cpu_pct": 100.0,
+                            "generator_cpu_ms_per_request": 0.342,
+                            "server_cpu_pct": 26.0,
+                            "other_cpu_pct": 2.0,
+                        },
+                    ),
+                    (
+                        "plain",
+                        {
+                            "rps": 3701.0,
+                            "generator_cpu_pct": 100.0,
+                            "generator_cpu_ms_per_request": 0.270,
+                            "server_cpu_pct": 30.1,
+                            "other_cpu_pct": 1.9,
+                        },
+                    ),
+                )
+            },
+        }
+    ],
+    "generator_cpu_ms_per_request": 0.342,
+    "measurements": [
+        {
+            "pair": "hooks",
+            "generator": "harness",
+            "rep": 0,
+            "rps": 2777.6,
+            "generator_cpu_pct": 99.96,
+            "generator_cpu_ms_per_request": 0.3599,
+            "server_cpu_pct": 25.4,
+            "own_cpu_pct": 0.0,
+            "other_cpu_pct": 2.2,
+            "machine_busy_pct": 127.6,
+            "window_s": 8.0,
+        }
+    ],
+}
+
+
+def test_a_version_1_selfcheck_is_still_read(tmp_path):
+    folder = tmp_path / selfcheck.SELFCHECK_DIR
+    folder.mkdir()
+    (folder / "20261201-164749.json").write_text(json.dumps(VERSION_1))
+    check = selfcheck.latest(tmp_path, {"cpu_model": "X", "logical_cores": 2})
+    assert check["version"] == 1 and selfcheck.ratio_kind(check["pairs"][0]) == "rps"
+    facts = cost.selfcheck_facts(check)
+    assert facts["harness_ms_per_request"] == 0.342 and facts["ratios"] == {"hooks": 0.853}
+    assert facts["ratio_kinds"] == {"hooks": "rps"}
+    table = selfcheck.format_table(check)
+    assert (
+        "| one after the other |" in table
+        and "| 0.853 (0.751..0.866) | >= 0.95 | 0.853 (0.751..0.866) |" in table
+        and "CPU per request" not in table
+        and "side by side" not in table
+    )
+    assert Measurement(**check["measurements"][0]).server is None  # its measurements load with the new fields unset
+
+
+def _session_generators() -> list[str]:
+    """Locust processes of this test session, plain ones included (the leftover fixture only
+    recognises the harness's locustfile)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            if "locustfile.py" in cmd and p.environ().get("HARNESS_TEST_SESSION") == os.environ["HARNESS_TEST_SESSION"]:
+                found.append(cmd)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.integration
+def test_selfcheck_runs_the_hooks_pair_side_by_side_on_two_servers(results_dir, monkeypatch):
+    """A short selfcheck of the hooks pair: two servers and two generators started, both
+    generators counted by their own server over one common window, every figure present and
+    positive, the file stored with the machine facts, nothing left running (the ratio itself
+    needs a quiet machine: not checked)."""
+    spawned = []
+    real_spawn = selfcheck.procs.spawn
+
+    def spawn(argv, *args, **kwargs):
+        proc = real_spawn(argv, *args, **kwargs)
+        spawned.append((list(argv), proc))
+        return proc
+
+    monkeypatch.setattr(selfcheck.procs, "spawn", spawn)
+    result, path = selfcheck.selfcheck(
+        results_dir, reps=1, window_s=2.0, settle_s=0.5, pairs=["hooks"], notice=lambda _: None
+    )
+    servers = [argv for argv, _ in spawned if "index.js" in argv]
+    generators = [argv for argv, _ in spawned if "locust" in argv]
+    ports = {argv[argv.index("--port") + 1] for argv in servers}
+    assert len(servers) == 2 and len(ports) == 2, servers
+    assert sorted(Path(argv[argv.index("-f") + 1]).name for argv in generators) == [
+        "locustfile.py",
+        "plain_locustfile.py",
+    ]
+    assert {argv[argv.index("--host") + 1].rsplit(":", 1)[1] for argv in generators} == ports  # one server each
+    assert all(proc.poll() is not None for _, proc in spawned) and _session_generators() == []
+
     assert path.parent == results_dir / "selfcheck" and json.loads(path.read_text())["pairs"] == result["pairs"]
+    assert result["version"] == selfcheck.VERSION
     (s,) = result["pairs"]
+    assert s["side_by_side"] is True and s["ratio_kind"] == "cpu_per_request" and s["pairs_measured"] == 1
     assert s["harness"]["rps"]["median"] > 0 and s["plain"]["rps"]["median"] > 0 and s["ratio"]["median"] > 0
     assert result["generator_cpu_ms_per_request"] > 0 and result["machine"]["logical_cores"] >= 1
-    assert [m["generator"] for m in result["measurements"]] == ["harness", "plain"]
+    a, b = result["measurements"]
+    assert {a["generator"], b["generator"]} == {"harness", "plain"} and {a["server"], b["server"]} == {0, 1}
+    assert {str(a["server_port"]), str(b["server_port"])} == ports
+    assert a["window_start"] == b["window_start"] and a["window_s"] == b["window_s"]  # one common window
+    assert "side by side" in selfcheck.format_table(result)
 
 
 @pytest.mark.integration

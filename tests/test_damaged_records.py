@@ -21,7 +21,7 @@ DAMAGES = ("truncated", "emptied", "not-utf8", "hostile")
 KEPT = ("single", "pool-2t")  # two conditions of two repetitions: every table has rows, a report takes 2 s
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: xdist interleaves this module with others
 def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The recorded `small` run cut down to KEPT's cases, every table and run.json alike."""
     folder = tmp_path_factory.mktemp("fixture") / "small"
@@ -74,6 +74,17 @@ def _results_with(tmp_path: Path, fixture: Path, file: str, how: str) -> Path:
     return results
 
 
+def _reads_as_if_emptied(results: Path, fixture: Path, file: str, tmp_path: Path) -> bool:
+    """Whether the reader makes of this damaged table exactly what it makes of the same file
+    emptied (the same tables and run.json; only the named problem differs): then the report
+    meets the same input as in the "emptied" case, which renders one, and rendering it again
+    here would only spend time (a whole report is most of this test's seconds)."""
+    twin = _results_with(tmp_path / "emptied-twin", fixture, file, "emptied")
+    damaged, emptied = record.load_run(results / "damaged"), record.load_run(twin / "damaged")
+    same = damaged.meta == emptied.meta and all(damaged[t].equals(emptied[t]) for t in record.TABLE_COLUMNS)
+    return same and bool(damaged.problems) and damaged.problems != emptied.problems
+
+
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = cli.main(argv)  # an exception escaping here is the traceback a user would see
     out = capsys.readouterr()
@@ -89,10 +100,12 @@ def test_a_damaged_record_never_gives_a_traceback(
     results = _results_with(tmp_path, fixture_run, file, how)
     code, text = _run(["--results", str(results), "list"], capsys)
     assert code == 0 and "good" in text and "damaged" in text  # the damaged run never hides the other
-    code, text = _run(["--results", str(results), "report", "damaged", "--out", str(tmp_path / "report")], capsys)
-    assert code in (0, 2), text
-    if code == 2:
-        assert "damaged" in text and "Traceback" not in text
+    (tmp_path / "emptied-twin").mkdir()
+    if not (how == "not-utf8" and file.endswith(".csv") and _reads_as_if_emptied(results, fixture_run, file, tmp_path)):
+        code, text = _run(["--results", str(results), "report", "damaged", "--out", str(tmp_path / "report")], capsys)
+        assert code in (0, 2), text
+        if code == 2:
+            assert "damaged" in text and "Traceback" not in text
     code, text = _run(["--results", str(results), "compare", "good", "damaged"], capsys)
     assert code in range(0, 8), text
     assert "Traceback" not in text

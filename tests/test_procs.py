@@ -260,3 +260,38 @@ def test_a_missing_server_folder_is_bad_input_before_anything_is_written(tmp_pat
     with pytest.raises(UsageError, match="HARNESS_SERVER_DIR"):
         run_scenario(scen, tmp_path / "results", "r")
     assert not (tmp_path / "results" / "r").exists()
+
+
+def _family(tmp_path: Path) -> subprocess.Popen:
+    """A Python process that starts a child (a sleep) from a thread of its own, then sleeps."""
+    ready = str(tmp_path / "ready")
+    code = (
+        "import subprocess, threading, time\n"
+        "kid = []\n"
+        "t = threading.Thread(target=lambda: kid.append(subprocess.Popen(['sleep', '30'])))\n"
+        "t.start(); t.join()\n"
+        f"open({ready!r}, 'w').write('ready'); time.sleep(30)\n"
+    )
+    return procs.spawn([sys.executable, "-c", code], tmp_path / "family.log")
+
+
+def test_tree_finds_what_psutil_finds_children_of_threads_included(tmp_path: Path):
+    top = _family(tmp_path)
+    try:
+        assert wait_until(lambda: (tmp_path / "ready").exists(), 20)
+        ours = sorted(p.pid for p in procs.tree(top.pid))
+        theirs = sorted([top.pid, *(p.pid for p in psutil.Process(top.pid).children(recursive=True))])
+        assert ours == theirs and len(ours) == 2  # the Python process and the sleep its thread started
+    finally:
+        procs.stop(top, timeout_s=5)
+    assert procs.tree(top.pid) == []
+
+
+def test_tree_falls_back_to_psutil_without_children_files(tmp_path: Path, monkeypatch):
+    top = _family(tmp_path)
+    try:
+        assert wait_until(lambda: (tmp_path / "ready").exists(), 20)
+        monkeypatch.setattr(procs, "_children_of", lambda pid: None)  # a kernel without CONFIG_PROC_CHILDREN
+        assert len(procs.tree(top.pid)) == 2
+    finally:
+        procs.stop(top, timeout_s=5)

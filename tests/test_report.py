@@ -22,18 +22,18 @@ from harness.report.sweeps import sweep_findings
 FIXTURE = Path(__file__).parent / "fixtures" / "small"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: xdist interleaves this module with others
 def run() -> record.Run:
     return record.load_run(FIXTURE)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: xdist interleaves this module with others
 def rendered(run, tmp_path_factory):
     """The fixture's report, rendered once for the tests that read it."""
     return render_report([run], tmp_path_factory.mktemp("report"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: xdist interleaves this module with others
 def results(run) -> pd.DataFrame:
     return analysis.case_results(run)
 

@@ -74,11 +74,18 @@ def _md_tables(md: str) -> list[tuple[list[str], list[list[str]]]]:
     return out
 
 
-@pytest.fixture(scope="module", params=["scheduling", "small", "event_loop"])
+_RENDERED: dict[str, tuple] = {}
+
+
+@pytest.fixture(params=["scheduling", "small", "event_loop"])
 def rendered(request, tmp_path_factory):
-    run = record.load_run(FIXTURES / request.param)
-    report = render_report([run], tmp_path_factory.mktemp(request.param))
-    return run, report
+    """Each fixture's report, rendered once per test process: under pytest-xdist a worker gets
+    this module's tests one at a time in any order, and a module-scoped parametrized fixture
+    would render a report again each time the parameter changes."""
+    if request.param not in _RENDERED:
+        run = record.load_run(FIXTURES / request.param)
+        _RENDERED[request.param] = run, render_report([run], tmp_path_factory.mktemp(request.param))
+    return _RENDERED[request.param]
 
 
 def test_every_table_has_a_header_over_every_cell_in_html_and_markdown(rendered):
