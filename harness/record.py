@@ -55,6 +55,9 @@ Schema history:
      count of requests and probes, event-loop delay and utilization, CPU, RSS) and
      cases.preload (True where the app's processes loaded it). Older records read with
      preload False (none had it) and the processes table empty.
+  8  cases.http_client: what the harness's Locust users sent with ("lean": harness.load.lean_http,
+     the default from 1 December 2026 on; "locust": Locust's FastHttpSession; "user": a user's
+     locustfile's own classes). Older records read with "locust" (the only client they had).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ from harness.errors import EnvironmentProblem, UsageError
 if TYPE_CHECKING:  # pandas is imported where a table is read or written: `harness list`, `plan` and
     import pandas as pd  # `--help` never need it (about half a second of imports)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # The record's vocabulary, shared by its writers (the Locust hooks, the preload's reader,
 # run.py) and its readers (harness.analysis, the report's figures):
 NO_WORKER = "?"  # worker id / pid of a response without the headers (a connection error)
@@ -140,6 +143,7 @@ _ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     6: {"cases": {"locustfile": None, "locustfile_sha256": None, "shape": ""}},
     # and the processes table: a record without it reads it as empty
     7: {"cases": {"preload": False}},
+    8: {"cases": {"http_client": "locust"}},
 }
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -188,6 +192,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "locustfile_sha256",
         "shape",
         "preload",
+        "http_client",
     ],
     # one row per case x request name x phase (warmup | measure | after), from the HDR histograms.
     # Closed load: the phase of each response's completion time, latency_* and hdr_b64 of every
@@ -332,6 +337,7 @@ _DTYPES: dict[str, dict[str, Any]] = {
         "locustfile": str,
         "locustfile_sha256": str,
         "shape": str,
+        "http_client": str,
     },
 }
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -317,6 +317,7 @@ def run_case(
         "generator_cpu_pct": generator_cpu,
         "generator_limited": limited,
         "generator_limited_reason": reason,
+        "http_client": hooks.get("http_client") or "locust",  # a hooks file from before lean_http
         "server_exit_code": server.exit_code,
         "sampler_errors": sampler.errors,
         "client_errors": hooks.get("errors", {}),

@@ -260,9 +260,19 @@ def response():
     if r < 0.06:
         x.headers = None
         return x, ("?", "?", "")
-    if r < 0.09:
-        x.headers = {"x-worker-id": "5", "x-pid": "55"}
-        return x, ("5", "55", "")
+    if r < 0.25:  # lean_http's headers: a dict of lower-case name -> the first line's value
+        d, wid, pid, tid = {"content-type": "text/plain"}, "?", "?", ""
+        if rng.random() < 0.9:
+            d["x-worker-id"] = rng.choice(["0", "1", ""])
+            wid = d["x-worker-id"] or "?"
+        if rng.random() < 0.9:
+            d["x-pid"] = rng.choice(["100", "101", ""])
+            pid = d["x-pid"] or "?"
+        if rng.random() < 0.3:
+            d["x-thread-id"] = rng.choice(["1", "2", ""])
+            tid = d["x-thread-id"]
+        x.headers = d
+        return x, (wid, pid, tid)
     h = Headers()
     h.add("Content-Type", "text/plain")
     wid, pid, tid = "?", "?", ""

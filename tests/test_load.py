@@ -23,11 +23,13 @@ SCENARIO = Scenario(name="t", description="test", servers=[ServerSpec("single")]
 """
 
 
-def run(tmp_path: Path, workloads: str, loads: str, duration: float = 5, *extra: str) -> Path:
+def run(
+    tmp_path: Path, workloads: str, loads: str, duration: float = 5, *extra: str, env: dict[str, str] | None = None
+) -> Path:
     f = tmp_path / "s.py"
     f.write_text(SCENARIO.format(workloads=workloads, loads=loads, duration=duration))
     results = tmp_path / "results"
-    out = run_harness("run", str(f), "--run-id", "r", "--no-report", *extra, results=results, timeout=300)
+    out = run_harness("run", str(f), "--run-id", "r", "--no-report", *extra, results=results, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     return results / "r"
 
@@ -47,11 +49,25 @@ def test_open_load_keeps_its_rate_and_counts_latency_from_the_due_time(tmp_path:
     assert not free.generator_limited and not isinstance(free.overloaded_reason, str)
 
 
+def test_fasthttp_client_on_request_sends_and_counts_as_the_lean_one(tmp_path: Path):
+    """HARNESS_CLIENT=locust: the harness's users send with Locust's FastHttpSession (as before
+    lean_http, and for https targets); the record says so, and the requests, failures and
+    worker headers are read as with the lean client."""
+    path = run(tmp_path, 'Workload("/hello")', "ClosedLoad(4)", 3, env={"HARNESS_CLIENT": "locust"})
+    run_ = load_run(path)
+    (case,) = run_.meta["cases"]
+    assert case["http_client"] == "locust"
+    endpoints, workers = run_["endpoints"], run_["workers"]
+    assert endpoints["requests"].sum() == workers["requests"].sum() > 0 and endpoints["failures"].sum() == 0
+    assert set(workers["pid"].astype(str)) == {str(p) for p in run_["samples"].query("role == 'worker'")["pid"]}
+
+
 def test_two_locust_processes_are_merged_exactly(tmp_path: Path):
     path = run(tmp_path, 'Workload("/hello")', "ClosedLoad(8)", 4, "--processes", "2")
     meta = json.loads((path / "run.json").read_text())
     case = meta["cases"][0]
     assert case["generator_processes"] == 2
+    assert case["http_client"] == "lean"  # the default, passed on to Locust's worker processes
     raw = path / "raw" / case["case_id"]
     hooks = json.loads((raw / "hooks.json").read_text())
     assert hooks["role"] == "master"

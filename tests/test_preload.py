@@ -259,7 +259,7 @@ def test_processes_table_round_trips_through_the_record(tmp_path: Path):
     writer.start({})
     writer.add_case({"case_id": "c1", "status": "complete", "preload": True}, {"processes": rows})
     run = record.load_run(tmp_path / "r")
-    assert run.meta["schema_version"] == 7 and not run.problems
+    assert run.meta["schema_version"] == record.SCHEMA_VERSION and not run.problems
     p = run["processes"].set_index("pid")
     assert p.loc[4002, "worker_id"] == "2" and p.loc[4002, "requests"] == 10 and p.loc[4002, "cpu_user_s"] == 1.5
     assert bool(run["cases"]["preload"].iloc[0])

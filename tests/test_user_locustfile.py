@@ -277,6 +277,7 @@ def test_e2e(tmp_path: Path, mode: str, processes: str):
     assert [c["name"] for c in lf["user_classes"]] == ["Shopper"] and lf["shape"]["length_s"] == 6.0
     (case,) = run.meta["cases"]
     assert case["status"] == "complete" and case["load"] == "locustfile" and case["shape"] == "Ramp"
+    assert case["http_client"] == "user"  # the file's own classes sent, whatever the harness's default
     assert case["condition"].endswith("locustfile:locustfile.py shape-Ramp")
     assert case["generator_processes"] == int(processes)
     # the window is the shape's run after the warm-up: about 5 of its 6 s

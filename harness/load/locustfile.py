@@ -9,6 +9,10 @@ master's command line (defaults from the environment variables of the same name)
 --harness-keepalive     HARNESS_KEEPALIVE      "0": every request on a new connection (Connection: close)
 --harness-open-grace-s  HARNESS_OPEN_GRACE_S   open load: how long after the window requests due in it
                                                may still complete (default hooks.OPEN_GRACE_S)
+--harness-client        HARNESS_CLIENT         "lean" (the default): the harness's users send with
+                                               harness.load.lean_http (a third of FastHttpSession's
+                                               CPU per request) where the host is plain http;
+                                               "locust": with FastHttpUser's own client
 --harness-shape         HARNESS_SHAPE          "1": a LoadTestShape of the user's locustfile drives the
                                                load; the warm-up runs from the test's start (the shape's
                                                t = 0), not from the end of spawning, which a shape
@@ -77,7 +81,7 @@ from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load import hooks
+from harness.load import hooks, lean_http
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, HookState, count_due, due_ts, other_host, phase_of
 from harness.record import NO_WORKER, PROBE_PREFIX
 
@@ -104,6 +108,7 @@ class Config:
     headers: dict[str, str] | None = None  # {"Connection": "close"}: a new connection per request
     open_grace_s: float = OPEN_GRACE_S
     shape: bool = False  # a LoadTestShape drives the load: the warm-up runs from the test's start
+    client: str = "lean"  # "lean": lean_http where it can drive the host; "locust": FastHttpSession
 
     @classmethod
     def update(cls, options: object) -> None:
@@ -120,6 +125,7 @@ class Config:
         grace = getattr(options, "harness_open_grace_s", None)
         cls.open_grace_s = float(grace) if grace not in (None, "") else OPEN_GRACE_S
         cls.shape = str(getattr(options, "harness_shape", "0") or "0") == "1"
+        cls.client = str(getattr(options, "harness_client", None) or cls.client)
         # open load keeps many requests of one user in flight: one connection each
         HarnessUser.concurrency = cls.max_in_flight if cls.open_rps else 1
 
@@ -228,6 +234,13 @@ def _options(parser) -> None:
         help="open load: seconds after the window that requests due in it may still complete",
     )
     parser.add_argument(
+        "--harness-client",
+        default=env("HARNESS_CLIENT", "lean"),
+        choices=("lean", "locust"),
+        include_in_web_ui=False,
+        help='"lean": the harness\'s own HTTP/1.1 client where the host is http; "locust": FastHttpUser\'s',
+    )
+    parser.add_argument(
         "--harness-shape",
         default=env("HARNESS_SHAPE", "0"),
         include_in_web_ui=False,
@@ -318,11 +331,26 @@ def _close_window() -> None:
     window["closed_ts"] = time.time()
 
 
+def http_client(host: str | None) -> str:
+    """The client the harness's users send with: "lean" (lean_http) where the option asks for
+    it and the host is one it can drive (plain http), else "locust" (FastHttpSession)."""
+    return "lean" if Config.client == "lean" and lean_http.supports(host) else "locust"
+
+
+def _lean_client(user: FastHttpUser) -> None:
+    if http_client(user.host) == "lean":
+        user.client = lean_http.LeanSession(user.host, user.environment.events.request, user, user.concurrency)
+
+
 class HarnessUser(FastHttpUser):
     # beside a user's locustfile this class only serves as the hooks' home: not run
     abstract = USER_LOCUSTFILE
     wait_time = constant(0)
     concurrency = 1  # set by Config.update
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        _lean_client(self)
 
     @task
     def hit(self) -> None:
@@ -341,6 +369,10 @@ if PROBE_PATH and not USER_LOCUSTFILE:
         fixed_count = 1
         wait_time = constant(0)
         concurrency = 100
+
+        def __init__(self, environment) -> None:
+            super().__init__(environment)
+            _lean_client(self)
 
         @task
         def probe(self) -> None:
@@ -501,8 +533,8 @@ def _on_request(
 ) -> None:
     """Every response, on Locust's hot path: its phase, its worker headers, and three numbers
     onto the state's queue (its code, latency and time: HookState.record's, added up in
-    HookState.flush). Written out inline (phase_of's rule, _header's reads of geventhttpclient's
-    Headers, and for a success HookState.record's body) because every Python call here is
+    HookState.flush). Written out inline (phase_of's rule, the worker headers read from
+    lean_http's dict or straight from geventhttpclient's Headers, and for a success HookState.record's body) because every Python call here is
     paid on every response."""
     done = _time()
     if USER_LOCUSTFILE:
@@ -534,6 +566,10 @@ def _on_request(
     if headers is None:
         worker_id = pid = NO_WORKER
         thread_id = ""
+    elif headers.__class__ is dict:  # lean_http's: lower-case name -> the first line's value
+        worker_id = _dict_get(headers, "x-worker-id") or NO_WORKER
+        pid = _dict_get(headers, "x-pid") or NO_WORKER
+        thread_id = _dict_get(headers, "x-thread-id") or ""
     else:
         if headers.__class__ is _Headers:  # lower-case name -> (name, value), or a list of them
             w, p, t = _dict_get(headers, "x-worker-id"), _dict_get(headers, "x-pid"), _dict_get(headers, "x-thread-id")
@@ -630,6 +666,7 @@ def _write(environment, **_: object) -> None:
         "warmup_s": Config.warmup_s,
         "open_rps": Config.open_rps,
         "role": role["name"],
+        "http_client": "user" if USER_LOCUSTFILE else http_client(getattr(environment, "host", None)),
         "received_by_client": received_by_client,
         **state.to_dict(),
     }

@@ -1,0 +1,285 @@
+"""A lean HTTP/1.1 GET client for the harness's own Locust users, in place of FastHttpUser's
+client where the target is plain http.
+
+Why not Locust's FastHttpSession (geventhttpclient): on a 2-core machine the generator's CPU is
+taken from the server it measures, and at the rates the scenarios run (a few hundred requests a
+second, each a gevent wake-up that nothing amortises) FastHttpSession spent 0.48 to 0.65 ms of
+CPU per request here, geventhttpclient's HTTPClient alone 0.36 to 0.42, and a keep-alive socket
+read like this one 0.16 to 0.26 (the same Locust process and request event; cluster of 2, /cpu,
+8 users, side by side with wrk: docs/harness-cost.md). The parsing a benchmark's GET needs is
+small: a status line, header lines, a body by Content-Length, by chunks, or up to the close.
+
+What it keeps of FastHttpSession, so that records, verdicts and a user's listeners read the
+same: the `request` event's arguments (request_type, name, response_time in ms from before the
+send to after the body, response_length, response, exception, context merged with the user's,
+start_time, url); a response with `status_code`, `headers` (lower-case name -> the first line's
+value), `content`, `text`, `ok`, `url`; the same failures (a status outside Locust's valid codes
+is LocustBadStatusCode, a connection that closes before any byte of the answer is retried on a
+new connection as geventhttpclient does (the pool's size plus one more times), then
+HTTPConnectionClosed; socket errors as they come); same-origin redirects followed (at most 5);
+60 s connect and network timeouts. What it leaves out: request bodies, cookies, TLS, proxies,
+and compression (no Accept-Encoding is sent, so a server never compresses: the same bytes in
+every mode).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
+from locust.contrib.fasthttp import LocustBadStatusCode, LocustUserAgent
+
+VALID_CODES = LocustUserAgent.valid_response_codes
+REDIRECT_CODES = LocustUserAgent.redirect_response_codes
+MAX_REDIRECTS = 5
+TIMEOUT_S = 60.0  # FastHttpUser's connection_timeout and network_timeout
+RECV_BYTES = 65536
+_CRLF2 = b"\r\n\r\n"
+
+
+def supports(base_url: str | None) -> bool:
+    """Whether this client can drive `base_url`: plain http, no credentials in it."""
+    if not base_url:
+        return False
+    parts = urlsplit(base_url)
+    return parts.scheme == "http" and parts.hostname is not None and "@" not in parts.netloc
+
+
+class LeanResponse:
+    """One answer: what the harness's hooks and a user's request listener read of a FastResponse."""
+
+    __slots__ = ("status_code", "headers", "content", "url", "error")
+
+    def __init__(self, status_code: int, headers: dict[str, str] | None, content: bytes | None, url: str) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+        self.url = url
+        self.error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 0 < self.status_code < 400
+
+    @property
+    def text(self) -> str | None:
+        return None if self.content is None else self.content.decode("utf-8", "replace")
+
+    def raise_for_status(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class _Conn:
+    __slots__ = ("sock", "buf")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""  # bytes read past the last answer (none, with a well-behaved server)
+
+
+class LeanSession:
+    """GET over kept-alive connections to one origin, at most `concurrency` of them idle."""
+
+    def __init__(self, base_url: str, request_event: Any, user: Any = None, concurrency: int = 1) -> None:
+        parts = urlsplit(base_url)
+        self.base_url = base_url
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.address = (parts.hostname, parts.port or 80)
+        self.host_header = parts.netloc
+        self.request_event = request_event
+        self.user = user
+        self.concurrency = concurrency
+        self._idle: list[_Conn] = []
+        self._heads: dict[tuple[str, tuple], bytes] = {}
+
+    # -- the request ----------------------------------------------------------------------
+    def get(
+        self, path: str, name: str | None = None, headers: dict[str, str] | None = None, context: dict | None = None
+    ) -> LeanResponse:
+        """Send one GET, fire Locust's request event (as FastHttpSession does), return the answer."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        start_time = time.time()
+        ctx = {**self.user.context(), **(context or {})} if self.user is not None else (context or {})
+        t0 = time.perf_counter()
+        exception: BaseException | None = None
+        try:
+            response = self._fetch(url, headers)
+            if response.status_code not in VALID_CODES:
+                exception = response.error = LocustBadStatusCode(url, code=response.status_code)
+        except (OSError, HTTPParseError) as e:
+            response = LeanResponse(0, None, None, url)
+            exception = response.error = e
+        self.request_event.fire(
+            request_type="GET",
+            name=name or path,
+            response_time=(time.perf_counter() - t0) * 1000,
+            response_length=len(response.content) if response.content else 0,
+            response=response,
+            exception=exception,
+            context=ctx,
+            start_time=start_time,
+            url=url,
+        )
+        return response
+
+    def _fetch(self, url: str, headers: dict[str, str] | None) -> LeanResponse:
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._exchange(url, headers)
+            location = response.headers.get("location") if response.headers else None
+            if response.status_code not in REDIRECT_CODES or not location:
+                return response
+            target = urljoin(url, location)
+            if not target.startswith(self.origin + "/") and target != self.origin:
+                return response  # another origin: not followed (the harness loads one server)
+            url = target
+        return response
+
+    def _head(self, url: str, headers: dict[str, str] | None) -> bytes:
+        key = (url, tuple(headers.items()) if headers else ())
+        head = self._heads.get(key)
+        if head is None:
+            parts = urlsplit(url)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            lines = [f"GET {target} HTTP/1.1", f"Host: {self.host_header}"]
+            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            if len(self._heads) < 64:
+                self._heads[key] = head
+        return head
+
+    def _exchange(self, url: str, headers: dict[str, str] | None) -> LeanResponse:
+        """One request and its answer. A connection that closes (or resets) before the first
+        byte of the answer is dropped and the request sent again on another, as geventhttpclient
+        does (the pool's size plus one more times): a kept-alive connection the server closed
+        while idle is not a failure."""
+        head = self._head(url, headers)
+        attempts_left = self.concurrency + 1
+        while True:
+            conn = self._idle.pop() if self._idle else self._connect()
+            try:
+                try:
+                    conn.sock.sendall(head)
+                except OSError as e:
+                    if e.errno not in (errno.ECONNRESET, errno.EPIPE):
+                        raise
+                    raise HTTPConnectionClosed("connection closed.") from e
+                status, fields, body, keep = self._read(conn)
+            except HTTPConnectionClosed:
+                conn.sock.close()
+                if attempts_left > 0:
+                    attempts_left -= 1
+                    continue
+                raise
+            except BaseException:
+                conn.sock.close()
+                raise
+            if keep and len(self._idle) < self.concurrency:
+                self._idle.append(conn)
+            else:
+                conn.sock.close()
+            return LeanResponse(status, fields, body, url)
+
+    def _connect(self) -> _Conn:
+        sock = socket.create_connection(self.address, timeout=TIMEOUT_S)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _Conn(sock)
+
+    # -- the answer -------------------------------------------------------------------------
+    def _recv(self, conn: _Conn, started: bool) -> bytes:
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except ConnectionResetError as e:
+            if not started:
+                raise HTTPConnectionClosed("connection closed.") from e
+            raise
+        if not data:
+            raise HTTPConnectionClosed("connection closed.")
+        return data
+
+    def _read(self, conn: _Conn) -> tuple[int, dict[str, str], bytes, bool]:
+        """Status, headers (lower-case name -> first value), body, and whether the connection
+        may carry the next request."""
+        buf = conn.buf
+        conn.buf = b""
+        while True:
+            end = buf.find(_CRLF2)
+            while end < 0:
+                buf += self._recv(conn, bool(buf))
+                end = buf.find(_CRLF2)
+            lines = buf[:end].decode("latin-1").split("\r\n")
+            buf = buf[end + 4 :]
+            version, _, rest = lines[0].partition(" ")
+            code = rest[:3]
+            if not version.startswith("HTTP/") or not code.isdigit():
+                raise HTTPParseError(f"invalid status line: {lines[0][:80]!r}")
+            status = int(code)
+            if 100 <= status < 200 and status != 101:
+                continue  # an interim answer: the real one follows
+            break
+        fields: dict[str, str] = {}
+        for line in lines[1:]:
+            key, sep, value = line.partition(":")
+            if not sep:
+                raise HTTPParseError(f"invalid header line: {line[:80]!r}")
+            key = key.strip().lower()
+            if key not in fields:  # several lines of one field: the first (an app and a proxy may both name a process)
+                fields[key] = value.strip()
+        connection = fields.get("connection", "").lower()
+        keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+        if status in (204, 304):
+            body = b""
+        elif "chunked" in fields.get("transfer-encoding", "").lower():
+            body, buf = self._read_chunked(conn, buf)
+        elif "content-length" in fields:
+            try:
+                length = int(fields["content-length"])
+            except ValueError:
+                raise HTTPParseError(f"invalid Content-Length: {fields['content-length'][:40]!r}") from None
+            while len(buf) < length:
+                buf += self._recv(conn, True)
+            body, buf = buf[:length], buf[length:]
+        else:  # the body runs to the close
+            chunks = [buf]
+            while True:
+                data = conn.sock.recv(RECV_BYTES)
+                if not data:
+                    break
+                chunks.append(data)
+            body, buf, keep = b"".join(chunks), b"", False
+        conn.buf = buf
+        return status, fields, body, keep
+
+    def _read_chunked(self, conn: _Conn, buf: bytes) -> tuple[bytes, bytes]:
+        body = bytearray()
+        while True:
+            end = buf.find(b"\r\n")
+            while end < 0:
+                buf += self._recv(conn, True)
+                end = buf.find(b"\r\n")
+            try:
+                size = int(buf[:end].split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise HTTPParseError(f"invalid chunk size: {buf[:end][:40]!r}") from None
+            buf = buf[end + 2 :]
+            if size == 0:  # the last chunk, then trailer lines up to an empty one
+                while True:
+                    end = buf.find(b"\r\n")
+                    while end < 0:
+                        buf += self._recv(conn, True)
+                        end = buf.find(b"\r\n")
+                    line, buf = buf[:end], buf[end + 2 :]
+                    if not line:
+                        return bytes(body), buf
+            while len(buf) < size + 2:
+                buf += self._recv(conn, True)
+            body += buf[:size]
+            buf = buf[size + 2 :]
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().sock.close()
