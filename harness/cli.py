@@ -951,7 +951,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--window-s", type=float, default=10.0, help="seconds measured per repetition (default 10)")
     p.add_argument(
-        "--pairs", nargs="*", choices=["hooks", "wrk_single", "wrk_cluster", "plain_cluster"], help="only these pairs"
+        "--pairs",
+        nargs="*",
+        choices=["hooks", "hooks_alone", "wrk_single", "wrk_cluster", "plain_cluster"],
+        help="only these pairs",
     )
     p.set_defaults(func=cmd_selfcheck)
 

@@ -83,6 +83,7 @@ def selfcheck_facts(check: dict[str, Any] | None) -> dict[str, Any] | None:
     c_ms = [p["wrk"]["generator_cpu_ms_per_request"]["median"] for p in wrk if p.get("wrk")]
     return {
         "measured_at": check.get("measured_at"),
+        "http_client": check.get("http_client", "locust"),
         "harness_ms_per_request": check.get("generator_cpu_ms_per_request"),
         "c_generator": "wrk" if c_ms else None,
         "c_generator_ms_per_request": min(c_ms) if c_ms else None,

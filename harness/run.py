@@ -451,7 +451,9 @@ def run_scenario(
     machine = record.machine_facts()
     machine["cpu_layout"] = layout
     machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
-    machine["generator_selfcheck"] = cost.selfcheck_facts(selfcheck.latest(results_dir, machine))
+    # the costs measured with the client this run's Locust sends with (locustfile.Config.client)
+    client = os.environ.get("HARNESS_CLIENT") or "lean"
+    machine["generator_selfcheck"] = cost.selfcheck_facts(selfcheck.latest(results_dir, machine, client))
     # the commit of the checkout the harness runs from; an installed harness has none (never the
     # commit of whatever repository its virtual environment happens to sit in)
     versions = record.versions(node, bundled.source_tree())

@@ -5,16 +5,18 @@ generator spends per request is taken from the server it measures. This measures
 machine at hand:
 
 - hooks: the harness's Locust (its locustfile: HDR histograms, per-worker counts, the
-  timeline, ...) against a plain Locust FastHttpUser with the same users and no hooks, on
-  /hello, where the generator is the limit: the CPU each spends per request and the ratio of
-  the two. Both run *side by side*: at the same time, each against its own identical
-  single-process server, over one common window, the servers swapped every repetition (see
-  run_side_by_side), since one generator after the other measured the machine's drift more
-  than the hooks;
+  timeline, ..., sending with harness.load.lean_http) against a plain Locust FastHttpUser
+  with the same users and no hooks, on /hello, where the generator is the limit: the CPU each
+  spends per request and the ratio of the two. Both run *side by side*: at the same time,
+  each against its own identical single-process server, over one common window, the servers
+  swapped every repetition (see run_side_by_side), since one generator after the other
+  measured the machine's drift more than the hooks;
+- hooks_alone: the same, against a plain Locust user sending with lean_http too: what the
+  hooks alone cost, the client being the same on both sides;
 - wrk (when a C load generator is on PATH): the harness's Locust against wrk on /cpu, single
   and cluster of 2, the same connections: the ratio says how much the generator's CPU cost
-  the server (a C generator's is a small fraction of Locust's); and plain Locust against wrk
-  on the cluster, the part of that cost that is Locust's own, not the hooks';
+  the server (a C generator's is a small fraction of Locust's); and a plain Locust
+  FastHttpUser against wrk on the cluster: what Locust's own client would cost there;
 - sampler: the CPU of the harness's psutil sampler (its thread in this process) while it
   samples the cluster and the generator.
 
@@ -32,6 +34,10 @@ median of per-repetition req/s ratios A / B. 2: a pair says whether it ran "side
 what its "ratio" is ("ratio_kind": "rps", as in 1, for the interleaved pairs;
 "cpu_per_request", B's CPU per request / A's, for the side-by-side hooks pair, with the req/s
 ratio beside it as "rps_ratio"). Readers of version 1 read a missing "ratio_kind" as "rps".
+3 (from 1 December 2026 evening): "http_client", what the harness's Locust sent with ("lean":
+harness.load.lean_http); the hooks_alone pair. Versions 1 and 2 measured Locust's
+FastHttpSession: read as "http_client" "locust", so a run with the lean client does not take
+their costs for its own (latest()).
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ PLAIN_LOCUSTFILE = Path(__file__).resolve().parent / "load" / "plain_locustfile.
 SELFCHECK_DIR = "selfcheck"
 # Goals on a 2-core machine shared by generator and server (issue 18)
 GOALS = {"hooks": 0.95, "wrk_single": 0.98, "wrk_cluster": 0.95, "sampler_cpu_pct": 1.0}
-VERSION = 2
+VERSION = 3
 # Side by side, each (generator, server) couple on a core of its own, the cores swapped with
 # the servers every repetition: see docs/harness-cost.md for why (measured on this machine).
 PIN_SIDE_BY_SIDE = False
@@ -134,7 +140,7 @@ def generator_command(kind: str, url: str, path: str, users: int, run_s: int, ou
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_") or k == "HARNESS_TEST_SESSION"}
     if kind == "wrk":
         return [shutil.which("wrk") or "wrk", "-t1", f"-c{users}", f"-d{run_s}s", url + path], env
-    locustfile = LOCUSTFILE if kind == "harness" else PLAIN_LOCUSTFILE
+    locustfile = LOCUSTFILE if kind == "harness" else PLAIN_LOCUSTFILE  # plain | plain_lean
     argv = [
         sys.executable,
         "-m",
@@ -160,7 +166,7 @@ def generator_command(kind: str, url: str, path: str, users: int, run_s: int, ou
         argv += ["--harness-path", path, "--harness-name", path.split("?")[0]]
         env.update(HARNESS_OUT=str(out / "hooks.json"), HARNESS_WINDOW_OUT=str(out / "window.json"))
     else:
-        env.update(PLAIN_PATH=path)
+        env.update(PLAIN_PATH=path, PLAIN_CLIENT="lean" if kind == "plain_lean" else "fasthttp")
     return argv, env
 
 
@@ -228,7 +234,12 @@ def measure_once(
 
 
 def default_pairs(has_wrk: bool) -> list[Pair]:
-    pairs = [Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain", side_by_side=True)]
+    pairs = [
+        # the issue's yardstick: a plain Locust FastHttpUser (the client and the hooks together)
+        Pair("hooks", "single", "/hello", "/hello", 32, "harness", "plain", side_by_side=True),
+        # the hooks alone: the same lean client on both sides
+        Pair("hooks_alone", "single", "/hello", "/hello", 32, "harness", "plain_lean", side_by_side=True),
+    ]
     if has_wrk:
         pairs += [
             Pair("wrk_single", "single", "/cpu", "/cpu", 8, "harness", "wrk"),
@@ -465,6 +476,8 @@ def selfcheck(
         "window_s": window_s,
         "settle_s": settle_s,
         "wrk": has_wrk,
+        # generator_command leaves HARNESS_* variables out: the harness's Locust runs its default
+        "http_client": "lean",
         "pairs": summaries,
         "generator_cpu_ms_per_request": _harness_cost(summaries),
         "measurements": [asdict(m) for p in chosen for m in p.measurements],
@@ -486,8 +499,11 @@ def _harness_cost(summaries: list[dict[str, Any]]) -> float | None:
     return None
 
 
-def latest(results_dir: Path, machine: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The newest stored selfcheck (of a machine with the same CPU and cores, when given)."""
+def latest(
+    results_dir: Path, machine: dict[str, Any] | None = None, http_client: str | None = None
+) -> dict[str, Any] | None:
+    """The newest stored selfcheck (of a machine with the same CPU and cores, when given; whose
+    harness sent with `http_client`, when given: versions before 3 sent with "locust")."""
     folder = results_dir / SELFCHECK_DIR
     for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
         try:
@@ -498,6 +514,8 @@ def latest(results_dir: Path, machine: dict[str, Any] | None = None) -> dict[str
             theirs = data.get("machine") or {}
             if any(theirs.get(k) != machine.get(k) for k in ("cpu_model", "logical_cores")):
                 continue
+        if http_client is not None and data.get("http_client", "locust") != http_client:
+            continue
         return data
     return None
 

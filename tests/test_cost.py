@@ -127,6 +127,15 @@ def test_the_newest_selfcheck_of_this_machine_is_the_one_a_run_keeps(tmp_path):
     facts = cost.selfcheck_facts(selfcheck.latest(tmp_path, this))
     assert facts["c_generator_ms_per_request"] == 0.03 and facts["ratios"] == {"wrk_cluster": pytest.approx(600 / 700)}
     assert selfcheck.latest(tmp_path / "nothing", this) is None and cost.selfcheck_facts(None) is None
+    # the files above (no "http_client": versions 1 and 2) measured FastHttpSession: a run with the
+    # lean client takes the newest that measured lean, and a run with Locust's client still theirs
+    (folder / "20261201-070000.json").write_text(
+        json.dumps({"measured_at": "lean", "machine": this, "pairs": pairs, "http_client": "lean"})
+    )
+    assert selfcheck.latest(tmp_path, this, "lean")["measured_at"] == "lean"
+    assert cost.selfcheck_facts(selfcheck.latest(tmp_path, this, "lean"))["http_client"] == "lean"
+    assert selfcheck.latest(tmp_path, this, "locust")["measured_at"] == "20261201-090000"
+    assert facts["http_client"] == "locust"
 
 
 def _side_by_side(measured):
@@ -369,3 +378,18 @@ def test_a_busy_session_runs_beside_a_process_that_keeps_a_core_busy(_busy_loop)
     before = sum(proc.cpu_times()[:2])
     time.sleep(0.5)
     assert proc.is_running() and sum(proc.cpu_times()[:2]) > before
+
+
+def test_the_hooks_alone_pair_puts_the_lean_client_on_both_sides(tmp_path):
+    """hooks_alone: the plain user sends with lean_http (PLAIN_CLIENT=lean), as the harness's
+    users do by default, so the pair differs only in the hooks; hooks' plain user keeps
+    FastHttpUser's own client, the issue's yardstick."""
+    pairs = {p.name: p for p in selfcheck.default_pairs(has_wrk=False)}
+    assert (pairs["hooks_alone"].a, pairs["hooks_alone"].b) == ("harness", "plain_lean")
+    assert pairs["hooks_alone"].side_by_side and pairs["hooks"].b == "plain"
+    argv, env = selfcheck.generator_command("plain_lean", "http://127.0.0.1:1", "/hello", 32, 10, tmp_path)
+    assert Path(argv[argv.index("-f") + 1]).name == "plain_locustfile.py" and env["PLAIN_CLIENT"] == "lean"
+    _, env = selfcheck.generator_command("plain", "http://127.0.0.1:1", "/hello", 32, 10, tmp_path)
+    assert env["PLAIN_CLIENT"] == "fasthttp"
+    argv, env = selfcheck.generator_command("harness", "http://127.0.0.1:1", "/hello", 32, 10, tmp_path)
+    assert "HARNESS_CLIENT" not in env  # the harness's default client, whatever this shell set
