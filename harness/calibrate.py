@@ -38,6 +38,9 @@ def from_run(run: record.Run) -> dict[str, Any]:
         "route": "/hello",
         "generator_processes": int(run["cases"]["generator_processes"].iloc[0]),
         "locust": run.meta.get("versions", {}).get("locust"),
+        # what the harness's users sent with: a ceiling is the client's (lean_http's is about
+        # three times FastHttpSession's here); records before schema 8 sent with "locust"
+        "http_client": next((c for c in run["cases"]["http_client"] if isinstance(c, str) and c), "locust"),
         "measured_at": run.meta.get("ended_at"),
         "run_id": run.run_id,
         "machine": fingerprint(run.meta.get("machine", {})),
@@ -59,13 +62,16 @@ def store(results_dir: Path, calibration: dict[str, Any]) -> Path:
     return path
 
 
-def load_matching(results_dir: Path, machine: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored calibration if it was measured on a machine like this one."""
+def load_matching(results_dir: Path, machine: dict[str, Any], http_client: str = "lean") -> dict[str, Any] | None:
+    """The stored calibration if it was measured on a machine like this one, with the HTTP
+    client the run's Locust sends with (a calibration without one measured "locust")."""
     try:
         data = json.loads((results_dir / CALIBRATION_FILE).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("machine") != fingerprint(machine):
+        return None
+    if data.get("http_client", "locust") != http_client:
         return None
     return data
 

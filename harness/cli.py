@@ -455,6 +455,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     import io
 
     from harness import calibrate
+    from harness.load import runner
     from harness.servers.redis import redis_missing, redis_version
 
     as_json = getattr(args, "json", False)
@@ -481,7 +482,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         + ("  (the load generator and the server share them: see docs/findings.md)" if cores < 4 else "")
     )
     machine = record.machine_facts()
-    cal = calibrate.load_matching(Path(args.results), machine)
+    try:
+        cal = calibrate.load_matching(Path(args.results), machine, runner.http_client())
+    except HarnessError as exc:
+        problems.append(exc.one_line())
+        cal = None
     facts.update(cores=cores, generator_ceiling_rps=cal["ceiling_rps"] if cal else None, modes=[])
     out.print(
         "generator ceiling: "

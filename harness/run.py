@@ -24,7 +24,7 @@ from harness import bundled, calibrate, cost, modes, net, nodes, preload, procs,
 from harness.against import Side
 from harness.errors import EnvironmentProblem, HarnessError, Interrupted, RunFailed, UsageError
 from harness.events import EventRunner
-from harness.load import user_file
+from harness.load import runner, user_file
 from harness.load.hooks import add_aggregate, endpoint_rows, phase_of, request_rows, timeline_rows
 from harness.load.runner import LocustRun, RemoteWorkers
 from harness.load.verdict import generator_verdict
@@ -405,6 +405,7 @@ def check_before_run(
     each mode's and service's programs, the targets, the server's folder, every Node version
     (fetched now) and the --port. Each problem is one line (a HarnessError)."""
     notice = notice or (lambda _: None)
+    runner.http_client()  # HARNESS_CLIENT names a client the harness has
     servers_started = any(modes.get(c.mode).starts_server for c in cases)
     node = find_node() if servers_started else shutil.which("node")
     if servers_started:
@@ -450,9 +451,9 @@ def run_scenario(
     layout = cpu_layout(pin)
     machine = record.machine_facts()
     machine["cpu_layout"] = layout
-    machine["generator_calibration"] = calibrate.load_matching(results_dir, machine)
-    # the costs measured with the client this run's Locust sends with (locustfile.Config.client)
-    client = os.environ.get("HARNESS_CLIENT") or "lean"
+    # the ceiling and the costs measured with the client this run's Locust sends with
+    client = runner.http_client()
+    machine["generator_calibration"] = calibrate.load_matching(results_dir, machine, client)
     machine["generator_selfcheck"] = cost.selfcheck_facts(selfcheck.latest(results_dir, machine, client))
     # the commit of the checkout the harness runs from; an installed harness has none (never the
     # commit of whatever repository its virtual environment happens to sit in)

@@ -75,3 +75,19 @@ def test_a_calibration_run_without_a_complete_case_is_a_failed_calibration(tmp_p
     assert done.exit_code == 1 and done.calibration is None and done.path is None
     assert done.error == "the calibration run has no complete case"
     assert not (tmp_path / calibrate.CALIBRATION_FILE).exists()
+
+
+def test_a_ceiling_applies_only_to_runs_with_the_client_it_was_measured_with(tmp_path: Path):
+    """A ceiling measured with Locust's FastHttpSession (every calibration before lean_http,
+    which did not say) is about a third of the lean client's here: a run with the lean client
+    must not call its results near it."""
+    from harness import record
+
+    machine = record.machine_facts()
+    stored = {"ceiling_rps": 3000.0, "machine": calibrate.fingerprint(machine)}
+    calibrate.store(tmp_path, stored)
+    assert calibrate.load_matching(tmp_path, machine, "lean") is None
+    assert calibrate.load_matching(tmp_path, machine, "locust")["ceiling_rps"] == 3000.0
+    calibrate.store(tmp_path, {**stored, "http_client": "lean"})
+    assert calibrate.load_matching(tmp_path, machine, "lean")["ceiling_rps"] == 3000.0
+    assert calibrate.load_matching(tmp_path, machine, "locust") is None

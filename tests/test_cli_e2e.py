@@ -179,6 +179,13 @@ def test_bad_input_is_one_line_and_an_exit_code(results_dir: Path, args, code, w
     assert not any(results_dir.iterdir())  # nothing half written
 
 
+def test_an_unknown_http_client_is_one_line_before_anything_is_written(results_dir: Path):
+    proc = harness(results_dir, "run", "default", "--quick", env={"HARNESS_CLIENT": "requests"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "HARNESS_CLIENT=requests is not an HTTP client" in err and "lean" in err
+    assert len(err.strip().splitlines()) == 1 and not any(results_dir.iterdir())
+
+
 def test_taken_port_and_missing_node_are_exit_3_with_nothing_written(results_dir: Path, tmp_path: Path):
     import socket
 
