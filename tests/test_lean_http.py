@@ -122,12 +122,19 @@ def test_keeps_one_connection_alive_and_fires_what_fasthttp_fires(serve):
 
 
 def test_connection_close_header_opens_a_new_connection(serve):
-    server = serve(lambda c, n, head: ok() if b"Connection: close" not in head else ok(extra="Connection: close\r\n"))
+    # the server says nothing of closing (nor closes): asked to close, the client still does
+    server = serve(lambda c, n, head: ok())
     session = LeanSession(server.url, Events())
     for _ in range(3):
         session.get("/hello", headers={"Connection": "close"})
-    assert server.connections == 3
+    assert server.connections == 3 and session._idle == []
     assert all(b"Connection: close" in h for h in server.heads)
+    # the server answers "Connection: close" to a client that did not ask: the next request opens another
+    closing = serve(lambda c, n, head: ok(extra="Connection: close\r\n"))
+    session = LeanSession(closing.url, Events())
+    session.get("/a")
+    session.get("/a")
+    assert closing.connections == 2
 
 
 def test_chunked_and_close_delimited_bodies(serve):

@@ -95,7 +95,7 @@ class LeanSession:
         self.user = user
         self.concurrency = concurrency
         self._idle: list[_Conn] = []
-        self._heads: dict[tuple[str, tuple], bytes] = {}
+        self._heads: dict[tuple[str, tuple], tuple[bytes, bool]] = {}
 
     # -- the request ----------------------------------------------------------------------
     def get(
@@ -139,25 +139,27 @@ class LeanSession:
             url = target
         return response
 
-    def _head(self, url: str, headers: dict[str, str] | None) -> bytes:
+    def _head(self, url: str, headers: dict[str, str] | None) -> tuple[bytes, bool]:
+        """The request's bytes, and whether it asks to close the connection after the answer."""
         key = (url, tuple(headers.items()) if headers else ())
-        head = self._heads.get(key)
-        if head is None:
+        made = self._heads.get(key)
+        if made is None:
             parts = urlsplit(url)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             lines = [f"GET {target} HTTP/1.1", f"Host: {self.host_header}"]
             lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            close = any(k.lower() == "connection" and "close" in v.lower() for k, v in (headers or {}).items())
+            made = (("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), close)
             if len(self._heads) < 64:
-                self._heads[key] = head
-        return head
+                self._heads[key] = made
+        return made
 
     def _exchange(self, url: str, headers: dict[str, str] | None) -> LeanResponse:
         """One request and its answer. A connection that closes (or resets) before the first
         byte of the answer is dropped and the request sent again on another, as geventhttpclient
         does (the pool's size plus one more times): a kept-alive connection the server closed
         while idle is not a failure."""
-        head = self._head(url, headers)
+        head, close = self._head(url, headers)
         attempts_left = self.concurrency + 1
         while True:
             conn = self._idle.pop() if self._idle else self._connect()
@@ -178,7 +180,7 @@ class LeanSession:
             except BaseException:
                 conn.sock.close()
                 raise
-            if keep and len(self._idle) < self.concurrency:
+            if keep and not close and len(self._idle) < self.concurrency:
                 self._idle.append(conn)
             else:
                 conn.sock.close()
