@@ -334,3 +334,36 @@ def test_request_listener_records_what_record_records():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True", out.stdout[-2000:]
+
+
+_CLOCK_CHECK = """
+import sys, time
+from harness.load import locustfile as lf  # imports Locust: the hub exists, its loop has not run
+import gevent
+t = time.monotonic()
+while time.monotonic() - t < 1.0:  # a slow start (imports, the locustfile), the loop not running
+    pass
+if sys.argv[1] == "fresh":
+    lf.fresh_loop_clock()
+t0 = time.monotonic()
+gevent.spawn_later(1.0, lambda: None).join()
+print(round(time.monotonic() - t0, 3))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_time_timer_counts_from_when_it_is_started_not_from_the_import():
+    """Locust starts its --run-time timer after the init event; gevent's loop clock, never run
+    yet, still says when Locust was imported, so the timer fired early by the start-up time (a
+    3 s run stopped 0.5 s after it began on a loaded machine). The locustfile's init brings the
+    clock to now. In subprocesses: importing Locust patches the process."""
+    import subprocess
+    import sys
+
+    def waited(arg: str) -> float:
+        out = subprocess.run([sys.executable, "-c", _CLOCK_CHECK, arg], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return float(out.stdout.split()[-1])
+
+    assert waited("stale") < 0.5  # the trap: without it the timer fires at once
+    assert waited("fresh") >= 0.95
