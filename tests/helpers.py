@@ -8,7 +8,9 @@ pytest's default import mode (prepend) puts tests/ on sys.path, as it does for c
   one request to a server the test started.
 - The command line in a process of its own, as a user runs it: harness_command (its argv),
   run_harness (run it to the end: subprocess.run) and start_harness (start it and hand back
-  the Popen, for a test that reads it while it runs or interrupts it).
+  the Popen, for a test that reads it while it runs or interrupts it); main_in_process runs
+  the same command in this process (no second of imports), for a test of many commands that
+  keeps one real process to show what the shell sees.
 - Hand-built runs, at the two levels the tests build them: analysis rows (case_row,
   case_rows, result_tables: rows of analysis.case_results and the condition summary made
   from them, on a quiet machine unless overridden) and a record (hand_run: a
@@ -170,6 +172,21 @@ def start_harness(
     stderr=subprocess.STDOUT); the environment as run_harness's, `env` set on top."""
     popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
     return subprocess.Popen(harness_command(*args, results=results), env=_environment(env), **popen)
+
+
+def main_in_process(*args: str, capsys: Any) -> tuple[int, str, str]:
+    """`harness ARGS` in this process: harness.cli.main's exit code (argparse's errors raise
+    SystemExit, which `python -m harness` exits with: its code is taken here), then what it
+    wrote to stdout and stderr, read through pytest's capsys. An exception escaping is the
+    traceback a user would see, and fails the test."""
+    from harness.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 # --- hand-built runs ---------------------------------------------------------------------
