@@ -50,7 +50,6 @@ def pytest_configure(config):
 LONGEST_FIRST = (  # measured 1 December 2026 under a load average of 6 (tests/ shortened since)
     "tests/test_scenarios_e2e.py::test_threadpool",
     "tests/test_resilience_e2e.py::",
-    "tests/test_compare.py::test_cli_exit_codes_on_stored_runs",
     "tests/test_report.py::test_report_cli_takes_several_runs_side_by_side",
     "tests/test_app.py::test_app_scenario",
     "tests/test_compare.py::test_make_ci_bench",

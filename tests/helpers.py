@@ -8,12 +8,17 @@ pytest's default import mode (prepend) puts tests/ on sys.path, as it does for c
   one request to a server the test started.
 - The command line in a process of its own, as a user runs it: harness_command (its argv),
   run_harness (run it to the end: subprocess.run) and start_harness (start it and hand back
-  the Popen, for a test that reads it while it runs or interrupts it).
+  the Popen, for a test that reads it while it runs or interrupts it); main_in_process runs
+  the same command in this process (no second of imports), for a test of many commands that
+  keeps one real process to show what the shell sees.
 - Hand-built runs, at the two levels the tests build them: analysis rows (case_row,
   case_rows, result_tables: rows of analysis.case_results and the condition summary made
   from them, on a quiet machine unless overridden) and a record (hand_run: a
   harness.record.Run from rows of its tables, every other table empty with its columns;
   record_table: one such table, to change a hand-built run afterwards).
+- Made once per test session: once_per_session (anything expensive that tests only read, made
+  once even across pytest-xdist workers) and rendered_fixture (a recorded fixture's report,
+  which several modules read).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import http.client
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -172,6 +178,21 @@ def start_harness(
     return subprocess.Popen(harness_command(*args, results=results), env=_environment(env), **popen)
 
 
+def main_in_process(*args: str, capsys: Any) -> tuple[int, str, str]:
+    """`harness ARGS` in this process: harness.cli.main's exit code (argparse's errors raise
+    SystemExit, which `python -m harness` exits with: its code is taken here), then what it
+    wrote to stdout and stderr, read through pytest's capsys. An exception escaping is the
+    traceback a user would see, and fails the test."""
+    from harness.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 # --- hand-built runs ---------------------------------------------------------------------
 
 
@@ -275,3 +296,56 @@ def hand_run(
     if meta is None:
         meta = {"run_id": "hand", "status": "complete", "cases": cases}
     return Run(path=Path(path), meta=meta, tables=frames)
+
+
+# --- made once per test session ------------------------------------------------------------
+
+_ONCE: dict[str, Any] = {}
+
+
+def once_per_session(key: str, make: Callable[[Path], Any], tmp_path_factory: Any) -> Any:
+    """make(folder) once per test session, its result kept under `key` for every test that asks.
+    Under pytest-xdist a worker gets one test at a time from any module, so a session-scoped
+    fixture is still made once in each worker: here the first worker to ask makes it in a
+    folder of the session's temp folder that every worker sees (the workers' base temp
+    folders' parent) and pickles the result beside it, while another that asks meanwhile
+    waits on a lock, then unpickles it. Without xdist, once in this process. The result must
+    pickle, and the tests only read what make wrote (another worker reads it too); if make
+    fails, the next to ask tries again."""
+    if key in _ONCE:
+        return _ONCE[key]
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        _ONCE[key] = make(tmp_path_factory.mktemp(key))
+        return _ONCE[key]
+    import fcntl
+    import pickle
+
+    # this session's own names: with --basetemp the workers' parent folder outlives a session
+    shared = tmp_path_factory.getbasetemp().parent
+    stem = f"{key}-{os.environ.get('PYTEST_XDIST_TESTRUNUID', '')}"
+    with open(shared / f"{stem}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, however this ends
+        done = shared / f"{stem}.pickle"
+        if done.is_file():
+            _ONCE[key] = pickle.loads(done.read_bytes())
+        else:
+            folder = shared / stem
+            shutil.rmtree(folder, ignore_errors=True)  # a failed attempt's leftovers
+            folder.mkdir()
+            _ONCE[key] = make(folder)
+            done.write_bytes(pickle.dumps(_ONCE[key]))
+    return _ONCE[key]
+
+
+def rendered_fixture(name: str, tmp_path_factory: Any) -> Any:
+    """The report (harness.report.Report) of the recorded run tests/fixtures/NAME, rendered
+    once per test session (once_per_session): test_report.py and test_report_page.py both read
+    the `small` fixture's, and each worker would otherwise render every fixture's again."""
+
+    def render(folder: Path) -> Any:
+        from harness import record
+        from harness.report import render_report
+
+        return render_report([record.load_run(REPO / "tests" / "fixtures" / name)], folder)
+
+    return once_per_session(f"report-{name}", render, tmp_path_factory)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import hand_run, run_harness
+from helpers import hand_run, main_in_process, start_harness
 
 from harness import compare
 from harness.export import junit, markdown
@@ -398,8 +397,8 @@ def _store(results: Path, r: Run) -> None:
     w.finish("complete")
 
 
-@pytest.mark.slow
-def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
+@pytest.mark.slow  # one process of its own, for the exit code as the shell sees it
+def test_cli_exit_codes_on_stored_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     results = tmp_path / "results"
     for r in (
         synthetic_run("base", noisy(450, 5, 1, 0.005), noisy(700, 5, 2, 0.005)),
@@ -417,46 +416,43 @@ def test_cli_exit_codes_on_stored_runs(tmp_path: Path):
     ):
         _store(results, r)
 
-    def run_cli(*args: str) -> subprocess.CompletedProcess:
-        return run_harness(*args, results=results, timeout=60)
+    def run_cli(*args: str) -> tuple[int, str, str]:
+        """The command in this process (harness.cli.main, argparse's SystemExit taken as the
+        code it exits with): each was a second of imports as a process of its own."""
+        return main_in_process("--results", str(results), *args, capsys=capsys)
 
-    # the commands below read the stored runs and write nothing in results/: three at a time
-    # (each is mostly a second of imports), every result checked as before
-    calls = {
-        "same": ("compare", "base", "same", "--detect", "10"),
-        "slow": ("compare", "base", "slow", "--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "s.md")),
-        "noisy": ("compare", "base", "noisy"),
-        "busy": ("compare", "base", "busy"),
-        "one": ("compare", "base", "one"),
-        "ab": ("compare", "ab"),
-        "not_ab": ("compare", "base"),
-        "nope": ("compare", "base", "nope"),
-        "bad": ("compare", "base", "same", "--threshold", "bogus=1"),
-        "gate": ("compare", "base", "same", "--gate", "latency"),
-        "argparse": ("compare", "--nope"),
-    }
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        done = dict(zip(calls, pool.map(lambda argv: run_cli(*argv), calls.values())))
-    same = done["same"]
-    assert same.returncode == 0 and "to catch a 10% change of single /cpu u8 throughput" in same.stderr
-    out = done["slow"]
-    assert out.returncode == 4, out.stderr
+    # one real process: the gate's exit code reaches the shell, and its files are written
+    # (it reads the stored runs only: it runs while the commands below run in this process)
+    shell = start_harness(
+        "compare",
+        "base",
+        "slow",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--markdown",
+        str(tmp_path / "s.md"),
+        results=results,
+    )
+    code, _, err = run_cli("compare", "base", "same", "--detect", "10")
+    assert code == 0 and "to catch a 10% change of single /cpu u8 throughput" in err
+    assert run_cli("compare", "base", "noisy")[0] == 5
+    assert run_cli("compare", "base", "busy")[0] == 6
+    assert run_cli("compare", "base", "one")[0] == 7
+    code, out_text, err = run_cli("compare", "ab")  # an A/B run alone: base side against new side, paired
+    assert code == 4 and "paired" in out_text + err, err
+    assert run_cli("compare", "base")[0] == 2  # not an A/B run: bad input, one line
+    assert run_cli("compare", "base", "nope")[0] == 2
+    code, _, err = run_cli("compare", "base", "same", "--threshold", "bogus=1")
+    assert code == 2 and "Traceback" not in err
+    assert run_cli("compare", "base", "same", "--gate", "latency")[0] == 2
+    assert run_cli("compare", "--nope")[0] == 2  # argparse's own errors are bad input too
+    _, shell_err = shell.communicate(timeout=60)
+    assert shell.returncode == 4, shell_err
     assert "REGRESSION" in (tmp_path / "s.md").read_text() and (tmp_path / "j.xml").is_file()
-    assert done["noisy"].returncode == 5
-    assert done["busy"].returncode == 6
-    assert done["one"].returncode == 7
-    ab = done["ab"]  # an A/B run alone: base side against new side, paired
-    assert ab.returncode == 4 and "paired" in ab.stdout + ab.stderr, ab.stderr
-    assert done["not_ab"].returncode == 2  # not an A/B run: bad input, one line
-    assert done["nope"].returncode == 2
-    bad = done["bad"]
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert done["gate"].returncode == 2
-    assert done["argparse"].returncode == 2  # argparse's own errors are bad input too
     # a baseline under results/baselines/ by name
-    assert run_cli("baseline", "update", "base", "--name", "smoke").returncode == 0
+    assert run_cli("baseline", "update", "base", "--name", "smoke")[0] == 0
     assert (results / "baselines" / "smoke" / "run.json").is_file()
-    assert run_cli("compare", "smoke", "slow").returncode == 4
+    assert run_cli("compare", "smoke", "slow")[0] == 4
 
 
 @pytest.mark.integration

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import case_row, case_rows, result_tables, run_harness
+from helpers import case_row, case_rows, rendered_fixture, result_tables, run_harness
 
 from harness import analysis, record
-from harness.report import render_report, story
+from harness.report import story
 from harness.report.sweeps import sweep_findings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small"
@@ -27,10 +27,11 @@ def run() -> record.Run:
     return record.load_run(FIXTURE)
 
 
-@pytest.fixture(scope="session")  # once per test process: xdist interleaves this module with others
-def rendered(run, tmp_path_factory):
-    """The fixture's report, rendered once for the tests that read it."""
-    return render_report([run], tmp_path_factory.mktemp("report"))
+@pytest.fixture
+def rendered(tmp_path_factory):
+    """The fixture's report, rendered once per test session for the tests that read it (here
+    and in test_report_page.py, in whichever xdist worker: helpers.rendered_fixture)."""
+    return rendered_fixture(FIXTURE.name, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")  # once per test process: xdist interleaves this module with others

@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib.colors
 import pandas as pd
 import pytest
+from helpers import rendered_fixture
 
 from harness import analysis, record
 from harness.report import SUMMARY_COLUMNS, figures, render_report, view
@@ -74,18 +75,17 @@ def _md_tables(md: str) -> list[tuple[list[str], list[list[str]]]]:
     return out
 
 
-_RENDERED: dict[str, tuple] = {}
+_RUNS: dict[str, record.Run] = {}
 
 
 @pytest.fixture(params=["scheduling", "small", "event_loop"])
 def rendered(request, tmp_path_factory):
-    """Each fixture's report, rendered once per test process: under pytest-xdist a worker gets
-    this module's tests one at a time in any order, and a module-scoped parametrized fixture
-    would render a report again each time the parameter changes."""
-    if request.param not in _RENDERED:
-        run = record.load_run(FIXTURES / request.param)
-        _RENDERED[request.param] = run, render_report([run], tmp_path_factory.mktemp(request.param))
-    return _RENDERED[request.param]
+    """Each fixture's run (read once per test process) and its report, rendered once per test
+    session (helpers.rendered_fixture: under pytest-xdist a worker gets this module's tests one
+    at a time in any order, and the other worker, and test_report.py, read the same reports)."""
+    if request.param not in _RUNS:
+        _RUNS[request.param] = record.load_run(FIXTURES / request.param)
+    return _RUNS[request.param], rendered_fixture(request.param, tmp_path_factory)
 
 
 def test_every_table_has_a_header_over_every_cell_in_html_and_markdown(rendered):
