@@ -1,5 +1,7 @@
 """harness.load.lean_http against a scripted fake server (a unit test: a thread that answers
-each connection's requests with canned bytes), and against the real reference server."""
+each connection's requests with canned bytes), and against the real reference server. What
+needs Locust itself runs in a subprocess: importing Locust monkey-patches the process (and
+pytest-xdist's worker threads with it)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from collections.abc import Callable
 
 import pytest
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
-from locust.contrib.fasthttp import LocustBadStatusCode
 
 from harness.load import lean_http
 from harness.load.lean_http import LeanSession
@@ -154,15 +155,45 @@ def test_chunked_and_close_delimited_bodies(serve):
     assert r.content == b"to the end" and session._idle == []
 
 
-def test_bad_status_is_a_failure_as_fasthttp_reports_it(serve):
-    server = serve(lambda c, n, head: b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops")
-    events = Events()
-    r = LeanSession(server.url, events).get("/boom")
-    assert isinstance(events.fired[0]["exception"], LocustBadStatusCode)
-    assert str(events.fired[0]["exception"]) == f"URL {server.url}/boom: code=500"
-    assert r.status_code == 500 and r.content == b"oops" and not r.ok
-    with pytest.raises(LocustBadStatusCode):
-        r.raise_for_status()
+_BAD_STATUS_CHECK = """
+import socket, threading
+from locust.contrib.fasthttp import LocustBadStatusCode, LocustUserAgent
+from harness.load import lean_http
+# lean_http's copies of Locust's codes still agree with this Locust's
+assert lean_http.VALID_CODES == LocustUserAgent.valid_response_codes
+assert lean_http.REDIRECT_CODES == LocustUserAgent.redirect_response_codes
+listener = socket.create_server(("127.0.0.1", 0))
+port = listener.getsockname()[1]
+def answer():
+    conn, _ = listener.accept()
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 500 Internal Server Error\\r\\nContent-Length: 4\\r\\n\\r\\noops")
+threading.Thread(target=answer, daemon=True).start()
+fired = []
+class Events:
+    def fire(self, **kwargs):
+        fired.append(kwargs)
+r = lean_http.LeanSession(f"http://127.0.0.1:{port}", Events()).get("/boom")
+e = fired[0]["exception"]
+assert isinstance(e, LocustBadStatusCode), repr(e)
+assert f"{type(e).__name__}: {e}" == f"LocustBadStatusCode: URL http://127.0.0.1:{port}/boom: code=500", str(e)
+assert r.status_code == 500 and r.content == b"oops" and not r.ok
+try:
+    r.raise_for_status()
+except LocustBadStatusCode:
+    print("raised")
+"""
+
+
+def test_bad_status_is_a_failure_as_fasthttp_reports_it():
+    """A 500: the failure FastHttpSession reports (LocustBadStatusCode, the same words in the
+    record), the body still read; and the valid codes are Locust's."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _BAD_STATUS_CHECK], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["raised"]
 
 
 def test_closed_before_the_answer_is_sent_again_once_then_fails(serve):
@@ -220,3 +251,11 @@ def test_against_the_reference_server(tmp_path):
     assert all(b.status_code == 200 and b.headers.get("x-pid") for b in bodies)
     assert {b.headers["x-pid"] for b in bodies} == {bodies[0].headers["x-pid"]}
     assert all(e["exception"] is None for e in events.fired)
+
+
+def test_importing_it_patches_nothing():
+    """This module imported lean_http: the process (a pytest-xdist worker, whose threads gevent
+    would turn into greenlets) must still have the standard socket and threading."""
+    import gevent.monkey
+
+    assert not gevent.monkey.is_module_patched("socket") and not gevent.monkey.is_module_patched("threading")
