@@ -222,6 +222,14 @@ function runPrimary(opts) {
   function fork() {
     const worker = cluster.fork();
     worker.startedAt = Date.now();
+    // A message to a worker that has just exited (its IPC channel not yet seen closed) fails
+    // with EPIPE, emitted as 'error' on the Worker: unhandled, it ended the primary, and a
+    // worker whose primary is gone exits at once (node:cluster), dropping its requests in
+    // flight. Seen at shutdown: an idle worker drained and exited before the primary's own
+    // SIGTERM handler sent it the shutdown message. The 'exit' event still follows.
+    worker.on('error', (err) => {
+      log('worker-ipc-error', { worker_id: worker.id, worker_pid: worker.process.pid, error: err.code || String(err) });
+    });
     worker.on('message', (msg) => {
       if (msg && msg.type === 'metrics' && pending.has(msg.reqId)) pending.get(msg.reqId)(msg.metrics);
     });
