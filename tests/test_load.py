@@ -57,6 +57,9 @@ def test_fasthttp_client_on_request_sends_and_counts_as_the_lean_one(tmp_path: P
     run_ = load_run(path)
     (case,) = run_.meta["cases"]
     assert case["http_client"] == "locust"
+    # the locustfile ends the test when the window has lasted what was asked (3 s), not Locust's
+    # --run-time (a backstop well after it)
+    assert 2.9 <= case["measured_s"] <= 3.5, case["measured_s"]
     endpoints, workers = run_["endpoints"], run_["workers"]
     assert endpoints["requests"].sum() == workers["requests"].sum() > 0 and endpoints["failures"].sum() == 0
     assert set(workers["pid"].astype(str)) == {str(p) for p in run_["samples"].query("role == 'worker'")["pid"]}
@@ -157,7 +160,9 @@ def test_open_load_accounting_is_merged_from_two_locust_processes(tmp_path: Path
     path = run(tmp_path, 'Workload("/io", 50)', "OpenLoad(60)", 3, "--processes", "2")
     r = analysis.case_results(load_run(path)).iloc[0]
     _accounting_holds(r)
-    assert not r.overloaded and r.dropped == 0, r.overloaded_reason
+    # 60 req/s of 50 ms waits never tire the server: a shortfall can only be the generator's
+    # (two Locust processes on a busy machine), and then the verdict must say so
+    assert r.dropped == 0 and (not r.overloaded or r.generator_limited), r.overloaded_reason
     meta = json.loads((path / "run.json").read_text())
     hooks = json.loads((path / "raw" / meta["cases"][0]["case_id"] / "hooks.json").read_text())
     assert hooks["window"]["workers_closed"] == hooks["window"]["workers_expected"] == 2

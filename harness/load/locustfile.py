@@ -4,6 +4,8 @@ master's command line (defaults from the environment variables of the same name)
 --harness-path          HARNESS_PATH           request path, e.g. /cpu?work=20
 --harness-name          HARNESS_NAME           request name in statistics (the route, e.g. /cpu)
 --harness-warmup-s      HARNESS_WARMUP_S       seconds after all users spawned that count as warm-up
+--harness-duration-s    HARNESS_DURATION_S     the measurement window's length: the test stops that long
+                                               after the warm-up (empty: Locust's --run-time ends it)
 --harness-open-rps      HARNESS_OPEN_RPS       open load: the target request rate of each user (closed load: unset)
 --harness-max-in-flight HARNESS_MAX_IN_FLIGHT  open load: at most this many requests of one user in flight
 --harness-keepalive     HARNESS_KEEPALIVE      "0": every request on a new connection (Connection: close)
@@ -72,6 +74,7 @@ for (the stop timeout plus OPEN_CLOSE_MARGIN_S), so no response a user got is lo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -103,6 +106,7 @@ class Config:
     path: str = "/hello"
     name: str = "/hello"
     warmup_s: float = 0.0
+    duration_s: float | None = None  # the window's length: the test ends then (None: --run-time does)
     open_rps: float | None = None
     max_in_flight: int = 1000
     headers: dict[str, str] | None = None  # {"Connection": "close"}: a new connection per request
@@ -117,6 +121,8 @@ class Config:
         cls.path = getattr(options, "harness_path", None) or cls.path
         cls.name = getattr(options, "harness_name", None) or cls.path.split("?")[0]
         cls.warmup_s = float(getattr(options, "harness_warmup_s", None) or 0)
+        duration = getattr(options, "harness_duration_s", None)
+        cls.duration_s = float(duration) if duration not in (None, "") else None
         rate = getattr(options, "harness_open_rps", None)
         cls.open_rps = float(rate) if rate not in (None, "") else None
         cls.max_in_flight = int(getattr(options, "harness_max_in_flight", None) or 1000)
@@ -208,6 +214,12 @@ def _options(parser) -> None:
         default=env("HARNESS_WARMUP_S", "0"),
         include_in_web_ui=False,
         help="seconds after all users spawned that count as warm-up",
+    )
+    parser.add_argument(
+        "--harness-duration-s",
+        default=env("HARNESS_DURATION_S", ""),
+        include_in_web_ui=False,
+        help="the measurement window's length: the test stops that long after the warm-up",
     )
     parser.add_argument(
         "--harness-open-rps",
@@ -474,12 +486,27 @@ def _spawned(user_count: int, **_: object) -> None:
 
 
 def _start_window() -> None:
-    """Warm-up from now; the window starts warmup_s later (and is written for the harness)."""
+    """Warm-up from now; the window starts warmup_s later (and is written for the harness) and,
+    with a duration (not with a shape, which decides the length itself), ends duration_s after
+    that: the test stops then, as Locust's --run-time would stop it (which stays, later, as a
+    backstop). Counted from here, the window is as long as asked however long Locust took to
+    start and spawn its users."""
     if window["spawned_ts"] is None:
         window["spawned_ts"] = time.time()
         window["measure_start_ts"] = window["spawned_ts"] + Config.warmup_s
         if WINDOW_OUT and role["name"] != "worker":
             _write_json(WINDOW_OUT, dict(window))
+        if Config.duration_s is not None and not Config.shape and role["name"] != "worker":
+            gevent.spawn_later(Config.warmup_s + Config.duration_s, _end_of_window)
+
+
+def _end_of_window() -> None:
+    """The window has lasted duration_s: stop the test (headless: quit, as --run-time does)."""
+    env = current["environment"]
+    runner = getattr(env, "runner", None)
+    if runner is not None and window["measure_end_ts"] is None:
+        logging.getLogger("harness").info("the measurement window has lasted --harness-duration-s, stopping")
+        runner.quit()
 
 
 @events.test_stopping.add_listener

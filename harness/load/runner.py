@@ -19,6 +19,8 @@ from harness.net import free_port
 from harness.servers.base import ProcInfo
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+# Locust's --run-time past warm-up + duration: only a backstop, the locustfile ends the test
+RUN_TIME_BACKSTOP_S = 10
 
 
 HTTP_CLIENTS = ("lean", "locust")  # the locustfile's --harness-client
@@ -124,7 +126,9 @@ class LocustRun:
         self.workers_dir = raw_dir / "locust-workers"
         self.total_users = users + (1 if probe_path else 0)
         self.spawn_rate = float(self.total_users)  # every user within about one second
-        self.run_time_s = 1 + math.ceil(warmup_s + duration_s)
+        # the locustfile stops the test duration_s after the warm-up (--harness-duration-s);
+        # Locust's --run-time is the backstop, well after that even if spawning took long
+        self.run_time_s = math.ceil(warmup_s + duration_s) + RUN_TIME_BACKSTOP_S
         self.proc = None
         self.started_monotonic = 0.0
         self.master_port: int | None = None  # with local Locust worker processes: the master's port
@@ -204,6 +208,8 @@ class LocustRun:
             self.name,
             "--harness-warmup-s",
             repr(self.warmup_s),
+            "--harness-duration-s",
+            "" if self.shape else repr(self.duration_s),
             "--harness-open-rps",
             per_user_rps,
             "--harness-max-in-flight",
@@ -223,6 +229,7 @@ class LocustRun:
             "HARNESS_PATH",
             "HARNESS_NAME",
             "HARNESS_WARMUP_S",
+            "HARNESS_DURATION_S",
             "HARNESS_OPEN_RPS",
             "HARNESS_MAX_IN_FLIGHT",
             "HARNESS_KEEPALIVE",
