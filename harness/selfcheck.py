@@ -59,6 +59,7 @@ from typing import Any
 import psutil
 
 from harness import modes, procs
+from harness.load import DEFAULT_HTTP_CLIENT
 from harness.load.runner import LOCUSTFILE
 from harness.sampling import Sampler
 from harness.servers.base import ProcInfo, Server
@@ -477,7 +478,7 @@ def selfcheck(
         "settle_s": settle_s,
         "wrk": has_wrk,
         # generator_command leaves HARNESS_* variables out: the harness's Locust runs its default
-        "http_client": "lean",
+        "http_client": DEFAULT_HTTP_CLIENT,
         "pairs": summaries,
         "generator_cpu_ms_per_request": _harness_cost(summaries),
         "measurements": [asdict(m) for p in chosen for m in p.measurements],

@@ -84,7 +84,7 @@ from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load import hooks, lean_http
+from harness.load import DEFAULT_HTTP_CLIENT, HTTP_CLIENTS, hooks, lean_http
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, HookState, count_due, due_ts, other_host, phase_of
 from harness.record import NO_WORKER, PROBE_PREFIX
 
@@ -112,7 +112,7 @@ class Config:
     headers: dict[str, str] | None = None  # {"Connection": "close"}: a new connection per request
     open_grace_s: float = OPEN_GRACE_S
     shape: bool = False  # a LoadTestShape drives the load: the warm-up runs from the test's start
-    client: str = "lean"  # "lean": lean_http where it can drive the host; "locust": FastHttpSession
+    client: str = DEFAULT_HTTP_CLIENT  # "lean": lean_http where it can drive the host; "locust": FastHttpSession
 
     @classmethod
     def update(cls, options: object) -> None:
@@ -247,8 +247,8 @@ def _options(parser) -> None:
     )
     parser.add_argument(
         "--harness-client",
-        default=env("HARNESS_CLIENT", "lean"),
-        choices=("lean", "locust"),
+        default=env("HARNESS_CLIENT", DEFAULT_HTTP_CLIENT),
+        choices=HTTP_CLIENTS,
         include_in_web_ui=False,
         help='"lean": the harness\'s own HTTP/1.1 client where the host is http; "locust": FastHttpUser\'s',
     )
@@ -571,8 +571,8 @@ def _on_request(
     """Every response, on Locust's hot path: its phase, its worker headers, and three numbers
     onto the state's queue (its code, latency and time: HookState.record's, added up in
     HookState.flush). Written out inline (phase_of's rule, the worker headers read from
-    lean_http's dict or straight from geventhttpclient's Headers, and for a success HookState.record's body) because every Python call here is
-    paid on every response."""
+    lean_http's dict or straight from geventhttpclient's Headers, and for a success
+    HookState.record's body) because every Python call here is paid on every response."""
     done = _time()
     if USER_LOCUSTFILE:
         elsewhere = foreign_host(url)

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import procs
 from harness.errors import RunFailed, UsageError
+from harness.load import DEFAULT_HTTP_CLIENT, HTTP_CLIENTS
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S
 from harness.net import free_port
 from harness.servers.base import ProcInfo
@@ -23,15 +24,12 @@ LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 RUN_TIME_BACKSTOP_S = 10
 
 
-HTTP_CLIENTS = ("lean", "locust")  # the locustfile's --harness-client
-
-
 def http_client() -> str:
     """What the harness's Locust users send with in runs started from this process: the
     environment's HARNESS_CLIENT, which Locust's processes inherit (the locustfile's
     --harness-client default), "lean" (harness.load.lean_http) when unset, "locust" for Locust's
     FastHttpSession. Costs and ceilings stored on this machine apply only to the same client."""
-    value = os.environ.get("HARNESS_CLIENT") or "lean"
+    value = os.environ.get("HARNESS_CLIENT") or DEFAULT_HTTP_CLIENT
     if value not in HTTP_CLIENTS:
         raise UsageError(
             f"HARNESS_CLIENT={value} is not an HTTP client the harness has",
