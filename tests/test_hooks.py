@@ -367,3 +367,57 @@ def test_a_run_time_timer_counts_from_when_it_is_started_not_from_the_import():
 
     assert waited("stale") < 0.5  # the trap: without it the timer fires at once
     assert waited("fresh") >= 0.95
+
+
+_CLOSED_LOOP_CHECK = """
+import gevent
+from locust.exception import StopUser
+from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING
+from harness.load import locustfile as lf
+
+
+class Response:
+    error = None
+
+
+class Client:  # a fake client: answers at once, never waits; every other answer a failure
+    calls = 0
+
+    def get(self, path, name=None, headers=None):
+        self.calls += 1
+        r = Response()
+        if self.calls % 2:
+            r.error = ConnectionRefusedError(111, "Connection refused")
+        if self.calls == 5:  # a stop asked for while this request is under way
+            user._state = LOCUST_STATE_STOPPING
+        return r
+
+
+class User:
+    pass
+
+
+user = User()
+user._state, user.client = LOCUST_STATE_RUNNING, Client()
+ticks = []
+other = gevent.spawn(lambda: [ticks.append(1) or gevent.sleep(0) for _ in range(1000)])
+try:
+    lf.closed_loop(user, "/p", "/p", None)
+except StopUser:
+    print(user.client.calls, len(ticks) > 0)
+"""
+
+
+@pytest.mark.slow
+def test_the_closed_loop_stops_when_asked_and_yields_after_a_failure():
+    """The harness's closed loop (one task that never returns, in place of Locust's task and
+    wait per request): a stop asked for during a request takes effect when it is answered (not
+    before: 5 requests, not 4; not never), and a failure that came back without waiting lets
+    the other greenlets run (else a refused connection would starve the hub: the other
+    greenlet would never tick). In a subprocess: importing Locust patches the process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _CLOSED_LOOP_CHECK], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["5", "True"], out.stdout

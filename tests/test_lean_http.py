@@ -223,6 +223,36 @@ def test_refused_connection_and_garbage_are_failures(serve):
     assert isinstance(events.fired[1]["exception"], HTTPParseError)
 
 
+def test_a_server_that_never_answers_times_out_and_its_connection_is_dropped():
+    """The exchange's timer (one per connection, started per request): a server that takes
+    the connection and the request but never answers fails the request with TimeoutError, as
+    a gevent socket's timeout does, the greenlet is not left waiting, and the connection is
+    not kept for the next request."""
+    import time
+
+    events = Events()
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody answers
+        session = LeanSession(f"http://127.0.0.1:{silent.getsockname()[1]}", events, timeout_s=0.3)
+        t0 = time.monotonic()
+        r = session.get("/x")
+        waited = time.monotonic() - t0
+    assert r.status_code == 0 and isinstance(events.fired[0]["exception"], TimeoutError)
+    assert str(events.fired[0]["exception"]) == "timed out"
+    assert 0.3 <= waited < 5 and session._idle == []
+
+
+def test_a_timer_that_did_not_fire_stays_quiet(serve):
+    """An answer in time stops the timer: waiting past the timeout afterwards (other work in
+    the same greenlet) raises nothing, and the kept connection serves the next request."""
+    import gevent
+
+    server = serve(lambda c, n, head: ok())
+    session = LeanSession(server.url, Events(), timeout_s=0.2)
+    assert session.get("/a").status_code == 200
+    gevent.sleep(0.4)  # the hub runs its loop past the timeout: a timer left running would throw here
+    assert session.get("/b").status_code == 200 and server.connections == 1
+
+
 def test_same_origin_redirects_are_followed(serve):
     def answer(c: int, n: int, head: bytes) -> bytes:
         if head.startswith(b"GET /old "):
