@@ -373,7 +373,7 @@ _CLOSED_LOOP_CHECK = """
 import gevent
 from locust.exception import StopUser
 from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING
-from harness.load import locustfile as lf
+from harness.load.closed import closed_loop
 
 
 class Response:
@@ -402,7 +402,7 @@ user._state, user.client = LOCUST_STATE_RUNNING, Client()
 ticks = []
 other = gevent.spawn(lambda: [ticks.append(1) or gevent.sleep(0) for _ in range(1000)])
 try:
-    lf.closed_loop(user, "/p", "/p", None)
+    closed_loop(user, "/p", "/p", None)
 except StopUser:
     print(user.client.calls, len(ticks) > 0)
 """

@@ -78,16 +78,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import NoReturn
 
 import gevent
 from gevent.lock import Semaphore
 from locust import FastHttpUser, constant, events, task
-from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
-from locust.user.users import LOCUST_STATE_STOPPING
 
 from harness.load import DEFAULT_HTTP_CLIENT, HTTP_CLIENTS, hooks, lean_http
+from harness.load.closed import closed_loop
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, HookState, count_due, due_ts, other_host, phase_of
 from harness.record import NO_WORKER, PROBE_PREFIX
 
@@ -308,23 +306,6 @@ def open_loop(user: FastHttpUser, path: str, name: str, rate_rps: float, max_in_
             gevent.spawn(_one, user, path, name, due, slots, in_window)
     finally:
         loop.done = True
-
-
-def closed_loop(user: FastHttpUser, path: str, name: str, headers: dict[str, str] | None) -> NoReturn:
-    """Closed load, no think time: the next request as soon as the last is answered, in one
-    task that never returns. Locust's own loop (a task, then wait_time's gevent.sleep(0) and
-    the bookkeeping around it, then the next task) cost a seventh of the generator's CPU per
-    request; what it did is kept: a stop asked for while a request is under way takes effect
-    when it is answered (Locust's StopUser, as its wait would raise), and a failure that came
-    back without the greenlet ever waiting (a refused connection) yields to the others before
-    the next try."""
-    get = user.client.get
-    while True:
-        response = get(path, name=name, headers=headers)
-        if user._state == LOCUST_STATE_STOPPING:
-            raise StopUser()
-        if getattr(response, "error", None) is not None:
-            gevent.sleep(0)
 
 
 def _one(user: FastHttpUser, path: str, name: str, due: float, slots: Semaphore, in_window: bool) -> None:
