@@ -155,7 +155,10 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
     ):
         same_rate = base_all["target_rps"].isna() if pd.isna(target) else base_all["target_rps"] == target
         # an A/B run: each side's ratio is over its own side's baseline, never across sides
-        same_side = base_all["condition"].map(lambda c: side_of(c)[1] == side_of(condition)[1])
+        # (a list, not .map: on a string column .map gives strings, and `&` with those is
+        # deprecated in pandas and will raise)
+        side = side_of(condition)[1]
+        same_side = pd.Series([side_of(c)[1] == side for c in base_all["condition"]], index=base_all.index, dtype=bool)
         base = base_all[
             (base_all["path"] == path)
             & (base_all["users"] == users)
