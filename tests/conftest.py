@@ -17,6 +17,8 @@ from helpers import (
     SESSION_TOKEN,
     _basetemp,
     harness_processes,
+    once_per_session,
+    run_scenario,
     wait_until,
 )
 
@@ -130,6 +132,18 @@ def node22() -> str:
         return str(nodes.ensure_node("22.12.0"))
     except EnvironmentProblem as exc:
         pytest.skip(f"Node 22.12.0 is not cached and the npm registry is out of reach: {exc.one_line()}")
+
+
+@pytest.fixture
+def reuseport_quick_run(node22: str, tmp_path_factory) -> Path:
+    """The reuseport scenario's three cases on Node 22.12 (cluster rr, cluster none,
+    reuseport; --quick, 8 users, one repetition of 2 s, report and all), run once a session
+    (helpers.once_per_session) for the two tests that read it (test_scenarios_e2e.py,
+    test_reuseport.py): the folder of the run. Function-scoped, so the run starts inside the
+    first test that asks, after the leftover check has listed the processes before it."""
+    return once_per_session(
+        "reuseport-quick", lambda folder: run_scenario(folder, "reuseport", "--users", "8"), tmp_path_factory
+    )
 
 
 # `make test-busy`: the whole session runs beside a busy loop that keeps one core busy (another

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import run_harness
+from helpers import run_scenario
 
 from harness import analysis, record
 
@@ -18,25 +18,7 @@ pytestmark = pytest.mark.integration
 def run_quick(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2) -> record.Run:
     """The scenario's quick variant (or the full one), one repetition of short cases: the shapes
     asserted here do not need the 3 repetitions a quick variant runs for its lesson."""
-    out = run_harness(
-        "run",
-        name,
-        *(["--quick"] if quick else []),
-        "--run-id",
-        name,
-        "--duration-s",
-        f"{duration_s:g}",
-        "--warmup-s",
-        "1",
-        "--repetitions",
-        "1",
-        *extra,
-        results=results,
-        timeout=400,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert (results / name / "report" / "report.html").is_file()
-    return record.load_run(results / name)
+    return record.load_run(run_scenario(results, name, *extra, quick=quick, duration_s=duration_s))
 
 
 def _by_condition(run: record.Run) -> pd.DataFrame:
@@ -62,8 +44,8 @@ def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(resul
     assert "As round robin promises" in summary or "Whether the primary dealt the work out evenly" in summary
 
 
-def test_reuseport_has_no_primary_and_spreads_new_connections(results_dir: Path, node22: str):
-    run = run_quick(results_dir, "reuseport", "--users", "8")
+def test_reuseport_has_no_primary_and_spreads_new_connections(reuseport_quick_run: Path):
+    run = record.load_run(reuseport_quick_run)  # run_quick's run, shared with test_reuseport.py (conftest)
     reuse = run["samples"][run["samples"]["case_id"].str.contains("reuseport")]
     assert "primary" not in set(reuse["role"])  # two independent processes, each answering from its own pid
     assert _by_condition(run).loc["reuseport-2w-node22.12.0 /cpu u8", "workers_seen"] >= 1
