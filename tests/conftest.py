@@ -17,6 +17,8 @@ from helpers import (
     SESSION_TOKEN,
     _basetemp,
     harness_processes,
+    once_per_session,
+    run_scenario,
     wait_until,
 )
 
@@ -47,27 +49,38 @@ def pytest_configure(config):
 # the other worker idles; without xdist the order is pytest's own. A test missing here only
 # costs time, never correctness. (Tests that share an expensive module fixture, such as a
 # rendered report, are left in their place, next to each other.)
-LONGEST_FIRST = (  # measured 1 December 2026 under a load average of 6 (tests/ shortened since)
-    "tests/test_scenarios_e2e.py::test_threadpool",
+LONGEST_FIRST = (  # measured 2 December 2026 on a quiet machine, 2 workers (#18)
     "tests/test_resilience_e2e.py::",
-    "tests/test_report.py::test_report_cli_takes_several_runs_side_by_side",
-    "tests/test_app.py::test_app_scenario",
+    "tests/test_scenarios_e2e.py::test_threadpool",
     "tests/test_compare.py::test_make_ci_bench",
-    "tests/test_cli_e2e.py::test_run_writes",
-    "tests/test_app.py::test_app_without_worker_header",
-    "tests/test_scenarios_e2e.py::test_spawning",
-    "tests/test_wheel.py::",
-    "tests/test_shared_state.py::test_the_quick_shared_state_run",
     "tests/test_load.py::test_open_load_past_capacity",
-    "tests/test_scenarios_e2e.py::",
+    "tests/test_preload.py::test_apps_nobody_here_wrote",
+    "tests/test_app.py::test_app_scenario",
+    "tests/test_shared_state.py::test_the_quick_shared_state_run",
+    "tests/test_scenarios_e2e.py::test_scheduling",
+    "tests/test_wheel.py::",
+    # the reuseport run both it and test_reuseport.py read (conftest.reuseport_quick_run): made
+    # here, early; test_reuseport.py's test stays in its place, later, and reads it at once
+    "tests/test_scenarios_e2e.py::test_reuseport",
+    "tests/test_cli_e2e.py::test_run_writes",
+    "tests/test_report.py::test_report_cli_takes_several_runs_side_by_side",
+    "tests/test_scenarios_e2e.py::test_event_loop",
+    "tests/test_cli_e2e.py::test_bench_runs",
+    "tests/test_user_locustfile.py::test_e2e",
+    "tests/test_scenarios_e2e.py::test_spawning",
     "tests/test_notebooks.py::test_runs_top_to_bottom",
-    "tests/test_notebooks.py::test_analysis_notebook",
-    "tests/test_reuseport.py::test_reuseport_scenario",
-    "tests/test_cli_e2e.py::test_interrupt_after",
-    "tests/test_damaged_records.py::test_a_damaged_record_never_gives_a_traceback",
+    "tests/test_app.py::test_app_without_worker_header",
+    "tests/test_teaching_claims.py::test_the_memory_lesson",
+    "tests/test_cli_e2e.py::test_locust_crashing",
     "tests/test_load.py::",
+    "tests/test_compare.py::test_cli_exit_codes",
+    "tests/test_cli_e2e.py::test_interrupt_after",
     "tests/test_distributed.py::test_master_merges",
     "tests/test_containment.py::",
+    "tests/test_compare.py::test_a_true_10_percent",
+    "tests/test_user_locustfile.py::test_reference_server_behind_nginx",
+    "tests/test_damaged_records.py::test_a_damaged_record_never_gives_a_traceback",
+    "tests/test_notebooks.py::test_analysis_notebook",
     "tests/test_external.py::test_external_target",
     "tests/test_cli_e2e.py::",
     "tests/test_demo.py::",
@@ -130,6 +143,18 @@ def node22() -> str:
         return str(nodes.ensure_node("22.12.0"))
     except EnvironmentProblem as exc:
         pytest.skip(f"Node 22.12.0 is not cached and the npm registry is out of reach: {exc.one_line()}")
+
+
+@pytest.fixture
+def reuseport_quick_run(node22: str, tmp_path_factory) -> Path:
+    """The reuseport scenario's three cases on Node 22.12 (cluster rr, cluster none,
+    reuseport; --quick, 8 users, one repetition of 2 s, report and all), run once a session
+    (helpers.once_per_session) for the two tests that read it (test_scenarios_e2e.py,
+    test_reuseport.py): the folder of the run. Function-scoped, so the run starts inside the
+    first test that asks, after the leftover check has listed the processes before it."""
+    return once_per_session(
+        "reuseport-quick", lambda folder: run_scenario(folder, "reuseport", "--users", "8"), tmp_path_factory
+    )
 
 
 # `make test-busy`: the whole session runs beside a busy loop that keeps one core busy (another

@@ -8,7 +8,8 @@ pytest's default import mode (prepend) puts tests/ on sys.path, as it does for c
   one request to a server the test started.
 - The command line in a process of its own, as a user runs it: harness_command (its argv),
   run_harness (run it to the end: subprocess.run) and start_harness (start it and hand back
-  the Popen, for a test that reads it while it runs or interrupts it); main_in_process runs
+  the Popen, for a test that reads it while it runs or interrupts it); run_scenario runs a
+  scenario's short cases (one repetition) to the end, report and all; main_in_process runs
   the same command in this process (no second of imports), for a test of many commands that
   keeps one real process to show what the shell sees.
 - Hand-built runs, at the two levels the tests build them: analysis rows (case_row,
@@ -176,6 +177,31 @@ def start_harness(
     stderr=subprocess.STDOUT); the environment as run_harness's, `env` set on top."""
     popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
     return subprocess.Popen(harness_command(*args, results=results), env=_environment(env), **popen)
+
+
+def run_scenario(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2) -> Path:
+    """`harness run NAME` in its quick variant (quick=False: the full one) with one repetition
+    of short cases (1 s of warm-up, duration_s measured) and ARGS, into RESULTS/NAME, report
+    and all: that folder. Fails the test unless the run ended well with a report."""
+    out = run_harness(
+        "run",
+        name,
+        *(["--quick"] if quick else []),
+        "--run-id",
+        name,
+        "--duration-s",
+        f"{duration_s:g}",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        *extra,
+        results=results,
+        timeout=400,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (results / name / "report" / "report.html").is_file()
+    return results / name
 
 
 def main_in_process(*args: str, capsys: Any) -> tuple[int, str, str]:

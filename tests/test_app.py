@@ -33,7 +33,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         "--run-id",
         "r",
         "--duration-s",
-        "3",
+        "2",
         "--warmup-s",
         "1",
         "--repetitions",
@@ -104,7 +104,7 @@ def test_app_without_worker_header_loses_the_spread_and_the_report_says_so(tmp_p
     scenario = tmp_path / "s.py"
     scenario.write_text("""from harness.scenario import *
 SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"), ServerSpec("cluster", workers=2)],
-    workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
+    workloads=[Workload("/hello")], loads=[ClosedLoad(2)], duration_s=2, warmup_s=1, repetitions=1)
 """)
     out = run_harness(
         "run",

@@ -468,7 +468,7 @@ def test_make_ci_bench_quick_is_an_a_b_run_with_a_verdict(tmp_path: Path):
             "make",
             "--no-print-directory",
             "ci-bench",
-            "ARGS=--quick --no-report --repetitions 3 --duration-s 1",
+            "ARGS=--quick --no-report --repetitions 3 --duration-s 1 --warmup-s 0.5",
             f"CI_BENCH_DIR={out_dir}",
             "CI_AGAINST=HEAD",
         ],

@@ -497,7 +497,7 @@ def test_apps_nobody_here_wrote_are_counted_per_process_in_every_mode(tmp_path: 
         tmp_path,
         f"""from harness.scenario import *
 SCENARIO = Scenario(name="preload", description="d", servers=[{servers}], workloads=[PathWorkload.of("/")],
-    loads=[ClosedLoad(2)], duration_s=3, warmup_s=1, repetitions=1)
+    loads=[ClosedLoad(2)], duration_s=2, warmup_s=1, repetitions=1)
 """,
     )
     assert out.returncode == 0, out.stderr

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import REPO, get, run_harness, wait_until
+from helpers import get, run_harness, wait_until
 
 from harness import nodes
 from harness.errors import EnvironmentProblem, UsageError
@@ -112,24 +112,9 @@ def test_bad_node_version_on_the_command_line(tmp_path: Path, version: str, mess
 
 
 @pytest.mark.integration
-def test_reuseport_scenario_runs_three_ways_of_sharing_a_port_side_by_side(tmp_path: Path, node22: str):
-    out = run_harness(
-        "run",
-        str(REPO / "scenarios" / "reuseport.py"),
-        "--run-id",
-        "r",
-        "--no-report",
-        "--duration-s",
-        "3",
-        "--warmup-s",
-        "1",
-        "--repetitions",
-        "1",
-        results=tmp_path,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
-    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+def test_reuseport_scenario_runs_three_ways_of_sharing_a_port_side_by_side(reuseport_quick_run: Path, node22: str):
+    # the run test_scenarios_e2e.py reads too, made once a session (conftest.reuseport_quick_run)
+    meta = json.loads((reuseport_quick_run / "run.json").read_text())
     assert [(c["mode"], c["schedule"]) for c in meta["cases"]] == [
         ("cluster", "rr"),
         ("cluster", "none"),
@@ -146,5 +131,5 @@ def test_reuseport_scenario_runs_three_ways_of_sharing_a_port_side_by_side(tmp_p
     from harness import analysis
     from harness.record import load_run
 
-    results = analysis.case_results(load_run(tmp_path / "r")).set_index("mode")
+    results = analysis.case_results(load_run(reuseport_quick_run)).set_index("mode")
     assert results.loc["reuseport", "workers_seen"] == 2 and results.loc["reuseport", "throughput_rps"] > 0

@@ -322,11 +322,14 @@ def test_a_server_that_cannot_reach_redis_fails_its_start_with_the_reason(tmp_pa
 @pytest.mark.integration
 @needs_redis
 def test_the_quick_shared_state_run_shows_the_claim(results_dir: Path):
-    """End to end: `harness run shared_state --quick` (about a minute), then the outcome's shape."""
+    """End to end: `harness run shared_state --quick` (one repetition of 2 s windows), then the
+    outcome's shape."""
     proc = run_harness(
         "run",
         "shared_state",
         "--quick",
+        "--duration-s",
+        "2",
         "--repetitions",
         "1",
         "--run-id",
