@@ -263,6 +263,12 @@ def test_a_replacement_that_never_serves_and_a_retried_kill_are_called_out():
     out.loc[0, ["failures_during", "first_new_pid_s"]] = [0, math.nan]
     kill = story.event_lines(out.iloc[[0]])[0]
     assert "re-sent those GETs" in kill
+    # the sentence names the client the case sent with: a record without one is Locust's
+    assert out.loc[0, "http_client"] == "locust" and "geventhttpclient, under Locust's FastHttpUser" in kill
+    for client, named in [("lean", "(lean_http, which retries"), ("user", "The locustfile's HTTP client re-sent")]:
+        out.loc[0, "http_client"] = client
+        said = story.event_lines(out.iloc[[0]])[0]
+        assert named in said and "FastHttpUser" not in said, said
     assert "answered no request before the window ended" in kill and "contradicts the usual claim" in kill
 
 

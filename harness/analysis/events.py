@@ -27,6 +27,7 @@ EVENT_COLUMNS = [
     "condition",
     "repetition",
     "mode",
+    "http_client",
     "action",
     "at_s",
     "ts",
@@ -135,6 +136,8 @@ def event_outcomes(run: Run) -> pd.DataFrame:
                 "condition": case["condition"],
                 "repetition": case["repetition"],
                 "mode": case["mode"],
+                # what the case's users sent with (records before schema 8 read "locust")
+                "http_client": case.get("http_client") if isinstance(case.get("http_client"), str) else "locust",
                 "action": e.action,
                 "at_s": _num(e.at_s),
                 "ts": ts,

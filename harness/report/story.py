@@ -339,6 +339,14 @@ def _n(value: float) -> str:
     return "?" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.0f}"
 
 
+# who re-sent a request whose connection died before any answer, by the case's http_client
+_RETRYING_CLIENT = {
+    "lean": "The harness's HTTP client (lean_http, which retries as geventhttpclient does)",
+    "locust": "The client's HTTP library (geventhttpclient, under Locust's FastHttpUser)",
+    "user": "The locustfile's HTTP client",
+}
+
+
 def _kill_line(e: Any) -> str:
     text = (
         f"{e.condition} (repetition {e.repetition}): the worker killed {e.at_s:g} s into the window had "
@@ -348,7 +356,7 @@ def _kill_line(e: Any) -> str:
     retried = e.failures_during == 0 and not math.isnan(e.server_in_flight) and e.server_in_flight > 0
     if retried:
         text += (
-            f" The client's HTTP library (geventhttpclient, under Locust's FastHttpUser) re-sent those GETs on "
+            f" {_RETRYING_CLIENT.get(e.http_client, _RETRYING_CLIENT['user'])} re-sent those GETs on "
             f"a new connection to a surviving worker, which is why none failed; the slowest of the "
             f"{e.in_flight} requests in flight took {e.in_flight_max_latency_ms:,.0f} ms. A client that does "
             "not retry, or a non-idempotent request, would have seen them fail."
