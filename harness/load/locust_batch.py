@@ -1,4 +1,4 @@
-"""Locust's own request statistics for the harness's lean-client users, added in batches.
+"""Locust's own request statistics for the lean client's users, added in batches.
 
 Why: Locust keeps its statistics (the console summary, locust_stats.csv, what a Locust worker
 reports to its master) with a `request` event listener that logs every response twice (its
@@ -10,12 +10,17 @@ append; the batch goes into Locust's statistics through Locust's own merge
 rounded by Locust's own `bucket_response_time`: the same figures, at most FLUSH_S later.
 A failure is logged at once with Locust's `log_error` (rare; its text is kept as it came).
 
+The lean users' responses then do not pass through Locust's `request` event: in the
+harness's Locust process nothing else listens (a user's locustfile runs its own users, whose
+client fires Locust's event as ever).
+
 Imported in Locust's process only (it imports Locust).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from locust import stats as locust_stats
@@ -71,3 +76,56 @@ class LocustStatsBatch:
         for name, part in parts.items():
             self.stats.get(name, METHOD).extend(part)
             self.stats.total.extend(part)
+
+
+# what a lean user's response goes to besides Locust's statistics:
+# record(done_ts, name, response_time_ms, response, exception, context, url)
+Record = Callable[[float, str, float, Any, "BaseException | None", "dict | None", "str | None"], None]
+
+
+class BatchedRequestEvent:
+    """The request event a LeanSession fires (lean_http calls `fire` with Locust's request
+    event's arguments): `record` first, if any (the harness's hooks), then the batch."""
+
+    def __init__(self, batch: LocustStatsBatch, record: Record | None = None) -> None:
+        self.batch = batch
+        self.record = record
+
+    def fire(
+        self,
+        *,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: object,
+        exception: BaseException | None,
+        context: dict,
+        start_time: float,
+        url: str,
+    ) -> None:
+        done = time.time()
+        if self.record is not None:
+            self.record(done, name, response_time, response, exception, context, url)
+        self.batch.add(name, response_time, response_length, done, exception)
+
+
+def install(events: Any) -> LocustStatsBatch:
+    """A batch for this Locust process: bound to the runner's statistics at init, and flushed
+    into them before a Locust worker reports to its master (this listener is added at import,
+    before the runner adds its own), when the users have stopped, and at quitting (before
+    Locust prints its summary)."""
+    batch = LocustStatsBatch()
+
+    def bind(environment: Any, **_: object) -> None:
+        if environment.runner is not None:
+            batch.bind(environment.runner.stats)
+
+    def flush(**_: object) -> None:
+        batch.flush()
+
+    events.init.add_listener(bind)
+    events.report_to_master.add_listener(flush)
+    events.test_stop.add_listener(flush)
+    events.quitting.add_listener(flush)
+    return batch

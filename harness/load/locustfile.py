@@ -87,7 +87,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.load import DEFAULT_HTTP_CLIENT, HTTP_CLIENTS, hooks, lean_http
 from harness.load.closed import closed_loop
 from harness.load.hooks import OPEN_CLOSE_MARGIN_S, OPEN_GRACE_S, HookState, count_due, due_ts, other_host, phase_of
-from harness.load.locust_batch import LocustStatsBatch
+from harness.load.locust_batch import BatchedRequestEvent, install
 from harness.record import NO_WORKER, PROBE_PREFIX
 
 OUT = os.environ.get("HARNESS_OUT")
@@ -146,7 +146,7 @@ def _new_state() -> HookState:
 
 state = _new_state()
 # Locust's own statistics of the lean users' responses, added in batches (locust_batch.py)
-locust_stats = LocustStatsBatch()
+locust_stats = install(events)
 # what this worker has sent to the master so far (requests and failures per phase and name)
 sent_totals: dict[str, dict[str, int]] = {}
 # on the master: requests received from each worker (by Locust client id), all phases
@@ -353,34 +353,10 @@ def http_client(host: str | None) -> str:
     return "lean" if Config.client == "lean" and lean_http.supports(host) else "locust"
 
 
-class _LeanRequestEvent:
-    """The request event of the harness's own lean users, in place of Locust's: each response
-    goes to the hooks (_record) and to Locust's statistics in batches (locust_batch.py), not
-    through Locust's listeners, whose statistics logging was a quarter of the generator's
-    instructions per request. Nothing else listens in this process: a user's locustfile runs
-    its own users, with its own client, whose responses go through Locust's event as ever."""
-
-    @staticmethod
-    def fire(
-        *,
-        request_type: str,
-        name: str,
-        response_time: float,
-        response_length: int,
-        response: object,
-        exception: BaseException | None,
-        context: dict,
-        start_time: float,
-        url: str,
-    ) -> None:
-        done = _time()
-        _record(done, name, response_time, response, exception, context, url)
-        locust_stats.add(name, response_time, response_length, done, exception)
-
-
 def _lean_client(user: FastHttpUser) -> None:
     if http_client(user.host) == "lean":
-        user.client = lean_http.LeanSession(user.host, _LeanRequestEvent, user, user.concurrency)
+        # responses to the hooks (_record) and to Locust's statistics in batches (locust_batch.py)
+        user.client = lean_http.LeanSession(user.host, _lean_event, user, user.concurrency)
 
 
 class HarnessUser(FastHttpUser):
@@ -432,8 +408,6 @@ def fresh_loop_clock() -> None:
 def _init(environment, **_: object) -> None:
     fresh_loop_clock()  # before Locust starts its --run-time timer (after this event)
     current["environment"] = environment
-    if environment.runner is not None:
-        locust_stats.bind(environment.runner.stats)
     if isinstance(environment.runner, WorkerRunner):
         role["name"] = "worker"
         role["client_id"] = environment.runner.client_id
@@ -687,9 +661,11 @@ def _record(
         )
 
 
+_lean_event = BatchedRequestEvent(locust_stats, _record)
+
+
 @events.report_to_master.add_listener
 def _report(client_id: str, data: dict, **_: object) -> None:
-    locust_stats.flush()  # before Locust's own listener (added after this one) sends its statistics
     data["harness"] = _take_report(client_id)
 
 
@@ -728,16 +704,8 @@ def _write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-@events.test_stop.add_listener
-def _flush_locust_stats(**_: object) -> None:
-    """The users have stopped: the last of the lean users' responses into Locust's statistics
-    (again at quitting, before Locust prints its summary)."""
-    locust_stats.flush()
-
-
 @events.quitting.add_listener
 def _write(environment, **_: object) -> None:
-    locust_stats.flush()
     if not OUT or role["name"] == "worker":
         return
     if window["measure_end_ts"] is None:
