@@ -47,6 +47,20 @@ def test_open_load_keeps_its_rate_and_counts_latency_from_the_due_time(tmp_path:
     assert free.sent_rps == pytest.approx(20, rel=0.05)
     assert 195 < free.latency_p50_ms < 300
     assert not free.generator_limited and not isinstance(free.overloaded_reason, str)
+    # Locust's own summary (printed at quitting) counts every response the hooks did: the lean
+    # users' responses reach Locust's statistics in batches (locust_batch), the last at the end
+    for case in json.loads((path / "run.json").read_text())["cases"]:
+        raw = path / "raw" / case["case_id"]
+        hooks = json.loads((raw / "hooks.json").read_text())
+        assert locust_summary_count(raw / "locust.out") == sum(e["requests"] for e in hooks["endpoints"]) > 0
+
+
+def locust_summary_count(out: Path) -> int:
+    """The request count of the Aggregated row of Locust's printed summary (its last)."""
+    rows = [line.split() for line in out.read_text().splitlines() if line.strip().startswith("Aggregated")]
+    counts = [int(row[1]) for row in rows if len(row) > 2 and row[2].endswith(")")]  # "0(0.00%)": the count table
+    assert counts, out.read_text()[-2000:]
+    return counts[-1]
 
 
 def test_fasthttp_client_on_request_sends_and_counts_as_the_lean_one(tmp_path: Path):
