@@ -12,6 +12,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.colors
+import matplotlib.figure
+import matplotlib.image
 import pandas as pd
 import pytest
 from helpers import rendered_fixture
@@ -250,6 +252,41 @@ def test_figures_of_nan_or_empty_data_skip_or_draw_never_crash():
             figures.latency_over_time(timeline, v.first_reps)
         with pytest.raises(figures.Skip):
             figures.cpu_by_thread(pd.DataFrame(columns=["case_id", "pid", "role", "main", "cores"]), v.first_reps)
+
+
+def test_a_figure_is_drawn_once_inside_its_canvas_and_grows_rather_than_cut(tmp_path: Path, monkeypatch):
+    """figures.save lays a figure out inside its own canvas and draws it once: the PNG is the
+    canvas and everything drawn is inside it. Names too long for the canvas, or a text the
+    layout did not bring in, make the PNG grow to hold them (bbox_inches="tight", a second
+    draw) rather than be cut off."""
+    draws = []
+    draw = matplotlib.figure.Figure.draw
+    monkeypatch.setattr(matplotlib.figure.Figure, "draw", lambda fig, renderer: draws.append(1) or draw(fig, renderer))
+    v = view(record.load_run(FIXTURES / "smoke"))
+
+    def save(fig, name: str) -> tuple[int, int, int]:
+        """(width, height) of the PNG in pixels, and how many times the figure was drawn"""
+        draws.clear()
+        with figures.quiet():
+            figures.save(fig, tmp_path / name, dpi=100)
+        height, width = matplotlib.image.imread(tmp_path / name).shape[:2]
+        return width, height, len(draws)
+
+    fig = figures.throughput(v.summary, v.results)  # 9 x 2.8 inches
+    assert save(fig, "fits.png") == (900, 280, 1)
+    drawn = fig.get_tightbbox()  # inches, everything drawn
+    assert drawn.x0 >= 0 and drawn.y0 >= 0 and drawn.x1 <= 9 and drawn.y1 <= 2.8, drawn
+
+    long_names = v.summary.assign(condition=v.summary["condition"] + " /" + "x" * 160)
+    fig = figures.throughput(long_names, v.results.assign(condition=long_names["condition"]))
+    width, _, n = save(fig, "long-names.png")
+    assert n > 1 and width > 1500, "the layout gave up: the PNG grows to hold the names"
+
+    fig = figures.throughput(v.summary, v.results)
+    note = fig.axes[0].text(1.2, 0.5, "a note past the canvas", transform=fig.axes[0].transAxes)
+    note.set_in_layout(False)  # the layout leaves it where it is
+    width, _, n = save(fig, "text-outside.png")
+    assert n > 1 and width > 900, "a text off the canvas: the PNG grows to hold it"
 
 
 def test_the_stored_schema_2_baseline_renders(tmp_path: Path):

@@ -82,7 +82,7 @@ def view(run: Run, label: str | None = None) -> RunView:
 
 
 def _png(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    figures.save(fig, path, dpi=110)
     plt.close(fig)
     return path
 

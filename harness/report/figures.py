@@ -53,11 +53,54 @@ class Skip(Exception):
 
 @contextlib.contextmanager
 def quiet():
-    """Draw without matplotlib's warnings reaching the terminal (tight_layout and log
+    """Draw without matplotlib's warnings reaching the terminal (the layout engine and log
     scales warn about what the report handles itself)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         yield
+
+
+# matplotlib's warning when constrained layout gives up: decorations (long condition names,
+# say) wider or taller than the figure itself
+_LAYOUT_GAVE_UP = "constrained_layout not applied"
+
+
+def _text_cut_off(fig: Figure) -> bool:
+    """Whether a text placed at data coordinates (a bar's value, an annotation) ends outside
+    the canvas. Constrained layout places titles, tick labels and legends exactly, but brings
+    a text that moves with the data in only approximately, in its two passes (a long label
+    after a bar in a narrow axes). Cheap: the texts' extents are cached from the draw just done."""
+    canvas = fig.bbox
+    for ax in fig.axes:
+        for text in ax.texts:
+            if not text.get_visible() or not text.get_text():
+                continue
+            box = text.get_window_extent()
+            if box.x0 < canvas.x0 - 1 or box.x1 > canvas.x1 + 1 or box.y0 < canvas.y0 - 1 or box.y1 > canvas.y1 + 1:
+                return True
+    return False
+
+
+def save(fig: Figure, path: Any, dpi: int = 110) -> None:
+    """Save a figure drawn once. Every figure lays itself out inside its own canvas
+    (constrained layout): the layout runs here, once, at the saving resolution, and is then
+    fixed, so savefig neither draws the figure beforehand to lay it out nor, without
+    bbox_inches="tight", a second time to find its extent. Only when the layout gave up, or
+    a text still ends outside the canvas, is it saved again with the canvas grown to hold
+    everything (bbox_inches="tight")."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        engine = fig.get_layout_engine()
+        if engine is not None:
+            fig.set_dpi(dpi)
+            engine.execute(fig)
+            # no engine at all: "none" would leave a placeholder, for which savefig still draws
+            # the figure once beforehand
+            with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+                fig.set_layout_engine(None)
+        fig.savefig(path, dpi=dpi)
+        if any(_LAYOUT_GAVE_UP in str(w.message) for w in caught) or _text_cut_off(fig):
+            fig.savefig(path, dpi=dpi, bbox_inches="tight")
 
 
 def shades(color: str, n: int) -> list[tuple[float, float, float]]:
@@ -104,10 +147,19 @@ def _style(ax: plt.Axes) -> None:
     ax.grid(axis="x", alpha=0.3)
 
 
+def _wide_labels(fig: Figure, title: str, xlabel: str) -> None:
+    """The title and x label of a one-axes figure, centred on the figure rather than on the
+    axes: long condition names push the axes right, and a title or label centred on the axes
+    would then run off the canvas. Constrained layout keeps both inside (the report saves
+    figures without bbox_inches="tight", which would draw each one twice)."""
+    fig.suptitle(title, fontsize=plt.rcParams["axes.titlesize"])
+    fig.supxlabel(xlabel, fontsize=plt.rcParams["axes.labelsize"])
+
+
 def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
     """Median throughput per condition, whiskers min..max, one dot per repetition."""
     n = len(summary)
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.8 * n))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.8 * n), layout="constrained")
     y = np.arange(n)[::-1]
     for yi, s in zip(y, summary.itertuples(index=False)):
         color = mode_color(s.mode, s.schedule)
@@ -144,21 +196,26 @@ def throughput(summary: pd.DataFrame, results: pd.DataFrame) -> Figure:
             ax.text(high, yi - 0.32, f" {s.throughput_interval_coverage:.0%}", va="center", fontsize=7)
         reps = results[results["condition"] == s.condition]["throughput_rps"]
         ax.scatter(reps, np.full(len(reps), yi), color="black", s=14, zorder=3)
-        label = f" {s.throughput_median_rps:,.0f} req/s"
-        if s.generator_limited:
-            label += "  (generator-limited: not the server's capacity)"
-        ax.text(s.throughput_max_rps, yi, label, va="center", fontsize=9)
-    ax.set_yticks(y, summary["condition"])
-    ax.set_xlabel(
+        ax.text(s.throughput_max_rps, yi, f" {s.throughput_median_rps:,.0f} req/s", va="center", fontsize=9)
+    # the generator-limited note under the condition's name, not after the bar: text after a bar
+    # moves with the data, so a long one could leave the canvas whatever the layout does
+    ax.set_yticks(
+        y,
+        [
+            f"{c}\n(generator-limited: not the server's capacity)" if limited else c
+            for c, limited in zip(summary["condition"], summary["generator_limited"])
+        ],
+    )
+    _wide_labels(
+        fig,
+        "Which condition served the most requests per second? (measurement window only)",
         "throughput (successful requests/s): bar = median, whiskers = min..max, dots = repetitions,\n"
         "grey band under the bar = interval of the median, labelled with its coverage (order statistics; "
-        "none below 3 repetitions)"
+        "none below 3 repetitions)",
     )
-    ax.set_title("Which condition served the most requests per second? (measurement window only)")
     top = pd.to_numeric(summary["throughput_max_rps"], errors="coerce").max()
     ax.set_xlim(0, max(float(top) * 1.45 if math.isfinite(top) else 1.0, 1.0))
     _style(ax)
-    fig.tight_layout()
     return fig
 
 
@@ -171,7 +228,7 @@ def latency(summary: pd.DataFrame, precision_pct: float) -> Figure:
         ("latency_p99_9_ms", "p99.9"),
     ]
     n = len(summary)
-    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.9 * n))
+    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.9 * n), layout="constrained")
     height = 0.8 / len(cols)
     y = np.arange(n)[::-1]
     shades = [0.35, 0.55, 0.75, 0.95]
@@ -192,10 +249,12 @@ def latency(summary: pd.DataFrame, precision_pct: float) -> Figure:
     ax.set_yticks(y, summary["condition"])
     top = pd.to_numeric(summary[[c for c, _ in cols]].stack(), errors="coerce").max()
     ax.set_xlim(0, float(top) * 1.2 if math.isfinite(top) and top > 0 else 1.0)
-    ax.set_xlabel(f"response time (ms; HDR histogram, exact within {precision_pct:g}%)")
-    ax.set_title("How long did requests take? Percentiles per condition (median over repetitions)")
+    _wide_labels(
+        fig,
+        "How long did requests take? Percentiles per condition (median over repetitions)",
+        f"response time (ms; HDR histogram, exact within {precision_pct:g}%)",
+    )
     _style(ax)
-    fig.tight_layout()
     return fig
 
 
@@ -205,7 +264,7 @@ def memory(light: pd.DataFrame) -> Figure:
     demo's evidence. `light` is story.memory_conditions (with `units`)."""
     if light.empty:
         raise Skip("no cluster and pool under a light /io load: not the memory demo")
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
     for mode, g in light.sort_values("units").groupby("mode", sort=False):
         x = g["units"].to_numpy(dtype=float)
         med = g["server_rss_mb"].to_numpy(dtype=float)
@@ -237,7 +296,6 @@ def memory(light: pd.DataFrame) -> Figure:
     ax.legend(fontsize=8, loc="upper left")
     _style(ax)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
@@ -334,7 +392,7 @@ def cores_by_role(
         table["other"] = (other_cpu_pct / 100).reindex(table.index).fillna(0.0)
     order = [r for r in ("worker", "primary", "proxy", "pm2-daemon", "redis", "generator") if r in table.columns]
     order += [c for c in table.columns if c not in order]
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(table)))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(table)), layout="constrained")
     left = np.zeros(len(table))
     y = np.arange(len(table))[::-1]
     per_process = cpu.set_index("case_id")
@@ -360,14 +418,14 @@ def cores_by_role(
         ax.axvline(cores, color="black", ls="--", lw=1)
         ax.text(cores, y.max() + 0.55, f"{cores} cores", ha="center", fontsize=8)
     ax.set_yticks(y, table.index)
-    ax.set_xlabel(
-        "cores used on average in the measurement window (CPU seconds / measured seconds); one segment per process"
+    _wide_labels(
+        fig,
+        "Where did the machine's CPU go? Cores used by role and process",
+        "cores used on average in the measurement window (CPU seconds / measured seconds); one segment per process",
     )
-    ax.set_title("Where did the machine's CPU go? Cores used by role and process")
     ax.set_xlim(0, max(float(left.max()) if len(left) else 0, cores or 0) * 1.12 + 0.01)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # constrained layout keeps it in the canvas
     _style(ax)
-    fig.tight_layout()
     return fig
 
 
@@ -442,7 +500,7 @@ def cpu_by_thread(threads: pd.DataFrame, cases: pd.DataFrame) -> Figure:
                 int((busy["cores"] > 0.05).sum()),
             )
         )
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(rows), 1)), layout="constrained")
     y = np.arange(len(rows))[::-1]
     for yi, (_label, main, other, busy_threads) in zip(y, rows):
         ax.barh(yi, main, color=ROLE_COLORS["worker"], label="main thread (event loop)" if yi == y[0] else None)
@@ -461,19 +519,21 @@ def cpu_by_thread(threads: pd.DataFrame, cases: pd.DataFrame) -> Figure:
             fontsize=8,
         )
     ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
-    ax.set_xlabel("cores used on average in the measurement window (CPU s / measured s)")
-    ax.set_title("Did the event loop or other threads do the work? (a thread is busy above 5% of a core)")
+    _wide_labels(
+        fig,
+        "Did the event loop or other threads do the work? (a thread is busy above 5% of a core)",
+        "cores used on average in the measurement window (CPU s / measured s)",
+    )
     ax.set_xlim(0, max([r[1] + r[2] for r in rows] + [0.1]) * 1.35)
     ax.legend(fontsize=8, loc="lower right")
     _style(ax)
-    fig.tight_layout()
     return fig
 
 
 def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
     """Each worker's (or pool thread's) share of the responses, per case, with Jain's index."""
     case_ids = list(dict.fromkeys(rpw["case_id"]))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * max(len(case_ids), 1)))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * max(len(case_ids), 1)), layout="constrained")
     y = np.arange(len(case_ids))[::-1]
     for yi, cid in zip(y, case_ids):
         g = rpw[rpw["case_id"] == cid]
@@ -496,13 +556,13 @@ def requests_per_worker(rpw: pd.DataFrame, results: pd.DataFrame) -> Figure:
         ax.text(1.01, yi, f"Jain {jain:.3f}", va="center", fontsize=8)
     ax.set_yticks(y, case_ids)
     ax.set_xlim(0, 1.15)
-    ax.set_xlabel(
-        "share of the responses in the measurement window (w = worker by x-worker-id, "
-        "pid = process by x-pid where worker ids were missing or repeated, t = pool thread by x-thread-id)"
+    _wide_labels(
+        fig,
+        "Did every worker get its share? (Jain's index: 1 = perfectly even, 1/n = one got all)",
+        "share of the responses in the measurement window (w = worker by x-worker-id, t = pool thread by x-thread-id,\n"
+        "pid = process by x-pid where worker ids were missing or repeated)",
     )
-    ax.set_title("Did every worker get its share? (Jain's index: 1 = perfectly even, 1/n = one got all)")
     _style(ax)
-    fig.tight_layout()
     return fig
 
 
@@ -580,7 +640,7 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
     """Per sweep: throughput (median, whiskers min..max) and p99 against the swept value,
     the knee marked, scaling efficiency written at each point where a baseline ran."""
     names = list(dict.fromkeys(points["sweep"]))
-    fig, axes = plt.subplots(len(names), 2, figsize=(10, 3.4 * len(names) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(names), 2, figsize=(10, 3.4 * len(names) + 0.4), squeeze=False, layout="constrained")
     for (ax_t, ax_p), name in zip(axes, names):
         g = points[points["sweep"] == name].sort_values("value")
         color = mode_color(g["mode"].iloc[0], g["schedule"].iloc[0])
@@ -656,7 +716,6 @@ def sweep(points: pd.DataFrame, cores: int | None) -> Figure:
         + (f", dotted = {cores} cores" if cores else ""),
         fontsize=11,
     )
-    fig.tight_layout()
     return fig
 
 
@@ -723,7 +782,9 @@ def events(requests: pd.DataFrame, outcomes: pd.DataFrame) -> Figure | None:
     first = outcomes.drop_duplicates("condition")
     if first.empty or requests.empty:
         return None
-    fig, axes = plt.subplots(len(first), 1, figsize=(9, 1.9 * len(first)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(first), 1, figsize=(9, 1.9 * len(first)), sharex=True, squeeze=False, layout="constrained"
+    )
     for ax, e in zip(axes[:, 0], first.itertuples(index=False)):
         r = requests[(requests["case_id"] == e.case_id) & (requests["phase"] == "measure")]
         ok = r["ok"].astype(str).str.lower().isin(("true", "1"))
@@ -757,5 +818,4 @@ def events(requests: pd.DataFrame, outcomes: pd.DataFrame) -> Figure | None:
     axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[-1, 0].set_xlabel("seconds from the event (solid line); dashed: the server said it was done")
     fig.suptitle("What happened to the requests around each event? (responses per 0.1 s)", fontsize=10)
-    fig.tight_layout()
     return fig
