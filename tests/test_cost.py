@@ -70,6 +70,52 @@ def test_a_cluster_using_every_core_gets_a_note_with_the_estimate():
         and "2.60 ms" in notes[0]
         and "wrk, measured by `harness selfcheck` on 2026-12-01" in notes[0]
     )
+    assert "lower bound" not in notes[0]  # a selfcheck without the cluster pair's figures claims nothing more
+
+
+def _cluster_pair(best_ratio: float) -> dict:
+    """selfcheck's wrk_cluster summary: the harness's Locust 700 req/s with the server at 180 %
+    of a core (2.571 ms a request), wrk 780 req/s at 195 % (2.500 ms); ratio median 0.90."""
+    side = lambda rps, server, gen: {  # noqa: E731
+        "rps": {"median": rps},
+        "server_cpu_pct": {"median": server},
+        "generator_cpu_ms_per_request": {"median": gen},
+    }
+    return {
+        "pair": "wrk_cluster",
+        "ratio": {"median": 0.90, "min": 0.85, "max": best_ratio},
+        "harness": side(700.0, 180.0, 0.14),
+        "wrk": side(780.0, 195.0, 0.05),
+    }
+
+
+def test_a_measured_shortfall_beyond_the_cpu_estimate_makes_the_note_a_lower_bound():
+    # by hand: CPU estimate (2.5714 + 0.14) / (2.5714 + 0.05) - 1 = 3.4 %; wrk served
+    # 1 / 0.90 - 1 = 11 % more, and 1 / 0.95 - 1 = 5.3 % more even in the harness's best repetition
+    check = cost.cluster_check(_cluster_pair(0.95))
+    assert check["cpu_estimate"] == pytest.approx(0.03433, abs=1e-4)
+    assert check["shortfall"] == pytest.approx(1 / 0.9 - 1) and check["shortfall_least"] == pytest.approx(1 / 0.95 - 1)
+    machine = {**MACHINE, "generator_selfcheck": {**MACHINE["generator_selfcheck"], "cluster_check": check}}
+    (note,) = cost.perturbation_notes(_results(), machine)
+    assert "about 11% higher" in note  # the run's own estimate, as before
+    assert "wrk served 11% more requests than the harness's Locust where the CPU taken accounts for 3%" in note
+    assert "(2.57 ms against 2.50)" in note and note.endswith("Read the estimate as a lower bound.")
+    # a repetition where the harness fell short by less than the CPU explains: no such claim
+    check = cost.cluster_check(_cluster_pair(0.98))
+    machine = {**MACHINE, "generator_selfcheck": {**MACHINE["generator_selfcheck"], "cluster_check": check}}
+    (note,) = cost.perturbation_notes(_results(), machine)
+    assert "lower bound" not in note and "wrk served" not in note
+
+
+def test_cluster_check_needs_the_pairs_figures():
+    assert cost.cluster_check(None) is None
+    assert cost.cluster_check({"pair": "wrk_cluster", "ratio": {"median": 0.9, "max": 0.95}}) is None  # version 1
+    broken = _cluster_pair(0.95)
+    broken["wrk"]["rps"]["median"] = 0.0
+    assert cost.cluster_check(broken) is None
+    broken = _cluster_pair(0.95)
+    broken["ratio"]["median"] = None
+    assert cost.cluster_check(broken) is None
 
 
 def test_no_selfcheck_assumes_a_free_generator_and_says_it_is_an_upper_bound():
