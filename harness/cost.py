@@ -4,13 +4,13 @@ When the server and Locust share a machine and the server's mode can use every c
 every CPU-millisecond Locust spends per request is taken from the server. With the run's
 own figures per request, s = the server's CPU ms and g = the generator's, and c = what a C
 generator (wrk) costs per request (`harness selfcheck`, stored in run.json's machine facts
-as generator_selfcheck; 0 when none was measured, which makes the estimate an upper bound):
+as generator_selfcheck; 0 when none was measured: a free generator):
 the server and generator together used the machine's CPU, so with the C generator the same
 CPU would have served about (s + g) / (s + c) times the requests. The estimate holds while
 the machine's CPU was the limit; a case that left cores idle is not concerned.
 
 That estimate counts only the CPU the generator takes. Measured (selfcheck's `wrk_cluster`
-pair, 2 December 2026), a cluster of 2 also spent 4 to 6 % more CPU per request beside the
+pair, 2 December 2026), a cluster of 2 also spent 5 to 6 % more CPU per request beside the
 harness's Locust than beside wrk (a Python process's wake-ups interrupt the workers), and wrk
 served 1.6 to 2.9 times as many more requests as the estimate says. Where the stored selfcheck
 shows that, the note quotes the measurement and calls the estimate a lower bound (cluster_check).
@@ -53,7 +53,7 @@ def perturbation_notes(results: pd.DataFrame, machine: dict[str, Any]) -> list[s
             f"{str(check.get('measured_at', '?'))[:10]}"
         )
         if c_ms is not None
-        else "no `harness selfcheck` stored for this machine, so a free generator is assumed: an upper bound"
+        else "no `harness selfcheck` stored for this machine, so a free generator is assumed"
     )
     out = []
     for condition, g in results.groupby("condition", sort=False):
@@ -77,7 +77,12 @@ def perturbation_notes(results: pd.DataFrame, machine: dict[str, Any]) -> list[s
             "understated by about as much."
         )
         measured = check.get("cluster_check")
-        if measured and measured["shortfall_least"] > measured["cpu_estimate"]:
+        if c_ms is None:
+            note += (
+                " That counts the CPU taken only, not the workers' own slowdown beside Locust, which "
+                "`harness selfcheck` measures (on this project's 2-core machine about as large as the CPU part)."
+            )
+        elif measured and measured["shortfall_least"] > measured["cpu_estimate"]:
             note += (
                 f" That counts the CPU taken only: measured on this machine (`harness selfcheck`, one after "
                 f"the other on one cluster of 2, `/cpu`), wrk served {measured['shortfall']:.0%} more requests than the "
