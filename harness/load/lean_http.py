@@ -10,7 +10,9 @@ read like this one 0.16 to 0.26 (the same Locust process and request event; clus
 small: a status line, header lines, a body by Content-Length, by chunks, or up to the close.
 
 What it keeps of FastHttpSession, so that records, verdicts and a user's listeners read the
-same: the `request` event's arguments (request_type, name, response_time in ms from before the
+same: the `request` event's arguments, fired on whatever event it is given (the harness's users
+give it locust_batch.BatchedRequestEvent: the hooks, then Locust's statistics in batches)
+(request_type, name, response_time in ms from before the
 send to after the body, response_length, response, exception, context merged with the user's,
 start_time, url); a response with `status_code`, `headers` (lower-case name -> the first line's
 value), `content`, `text`, `ok`, `url`; the same failures (a status outside Locust's valid codes
