@@ -12,7 +12,8 @@ the machine's CPU was the limit; a case that left cores idle is not concerned.
 That estimate counts only the CPU the generator takes. Measured (selfcheck's `wrk_cluster`
 pair, 2 December 2026), a cluster of 2 also spent 5 to 6 % more CPU per request beside the
 harness's Locust than beside wrk (a Python process's wake-ups interrupt the workers), and wrk
-served 1.6 to 2.9 times as many more requests as the estimate says. Where the stored selfcheck
+served 1.6 to 2 times as many more requests as the estimate says (1 / ratio - 1 against the
+estimate from the pair's own medians, in two quiet runs). Where the stored selfcheck
 shows that, the note quotes the measurement and calls the estimate a lower bound (cluster_check).
 """
 
