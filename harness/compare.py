@@ -31,6 +31,7 @@ happened to spread over workers. Such rows are shown, marked informational.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -343,11 +344,14 @@ def log_change(b: np.ndarray, c: np.ndarray, paired: bool, level: float) -> dict
     return {"est": est, "low": est - half, "high": est + half, "coverage": level, "k": k, "sd": sd, "method": "mean"}
 
 
+@functools.lru_cache(maxsize=4096)
 def _half_width_factor(n: int, k: float, level: float, method: str, power: float) -> float:
     """The interval's half-width (plus the margin for `power` > 0.5) of n repetitions per
     side, in units of one repetition's spread: t-quantiles for the mean; for the median
     of pairs, the expected order statistic that bounds its interval (Blom's approximation
-    of normal order statistics) and the median's asymptotic standard error."""
+    of normal order statistics) and the median's asymptotic standard error. Cached: it
+    depends on its arguments alone, and repetitions_needed asks for the same n's for every
+    metric of every condition (scipy's quantiles were most of a comparison's time)."""
     from scipy import stats  # imported on first use (about a second): many commands compute no interval
 
     if method == "median" and n >= ROBUST_MIN_PAIRS:
