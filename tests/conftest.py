@@ -148,12 +148,14 @@ def node22() -> str:
 @pytest.fixture
 def reuseport_quick_run(node22: str, tmp_path_factory) -> Path:
     """The reuseport scenario's three cases on Node 22.12 (cluster rr, cluster none,
-    reuseport; --quick, 8 users, one repetition of 2 s, report and all), run once a session
+    reuseport; --quick, 8 users, one repetition of 2 s, no report), run once a session
     (helpers.once_per_session) for the two tests that read it (test_scenarios_e2e.py,
     test_reuseport.py): the folder of the run. Function-scoped, so the run starts inside the
     first test that asks, after the leftover check has listed the processes before it."""
     return once_per_session(
-        "reuseport-quick", lambda folder: run_scenario(folder, "reuseport", "--users", "8"), tmp_path_factory
+        "reuseport-quick",
+        lambda folder: run_scenario(folder, "reuseport", "--users", "8", report=False),
+        tmp_path_factory,
     )
 
 

@@ -9,7 +9,8 @@ pytest's default import mode (prepend) puts tests/ on sys.path, as it does for c
 - The command line in a process of its own, as a user runs it: harness_command (its argv),
   run_harness (run it to the end: subprocess.run) and start_harness (start it and hand back
   the Popen, for a test that reads it while it runs or interrupts it); run_scenario runs a
-  scenario's short cases (one repetition) to the end, report and all; main_in_process runs
+  scenario's short cases (one repetition) to the end, report and all (or without: then
+  summary_markdown makes its summary.md in this process); main_in_process runs
   the same command in this process (no second of imports), for a test of many commands that
   keeps one real process to show what the shell sees.
 - Hand-built runs, at the two levels the tests build them: analysis rows (case_row,
@@ -179,10 +180,14 @@ def start_harness(
     return subprocess.Popen(harness_command(*args, results=results), env=_environment(env), **popen)
 
 
-def run_scenario(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2) -> Path:
+def run_scenario(
+    results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2, report: bool = True
+) -> Path:
     """`harness run NAME` in its quick variant (quick=False: the full one) with one repetition
     of short cases (1 s of warm-up, duration_s measured) and ARGS, into RESULTS/NAME, report
-    and all: that folder. Fails the test unless the run ended well with a report."""
+    and all (report=False: --no-report, for a test that reads the record, or only the
+    summary through summary_markdown): that folder. Fails the test unless the run ended
+    well, with its report if one was asked for."""
     out = run_harness(
         "run",
         name,
@@ -195,13 +200,26 @@ def run_scenario(results: Path, name: str, *extra: str, quick: bool = True, dura
         "1",
         "--repetitions",
         "1",
+        *([] if report else ["--no-report"]),
         *extra,
         results=results,
         timeout=400,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (results / name / "report" / "report.html").is_file()
+    assert (results / name / "report" / "report.html").is_file() == report
     return results / name
+
+
+def summary_markdown(run_dir: Path) -> str:
+    """The summary.md that `harness report` writes for this one stored run, made here by the
+    same function from the same analysis, without drawing the figures (the most of a report's
+    seconds): for a test that asserts sentences of the summary, not the rendering."""
+    from harness import analysis, record
+    from harness.export import markdown
+    from harness.report import view
+
+    run = record.load_run(run_dir)
+    return markdown.report([view(run, analysis.run_labels([run.meta])[0])], None)
 
 
 def main_in_process(*args: str, capsys: Any) -> tuple[int, str, str]:

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_harness, wait_until
+from helpers import REPO, run_harness, summary_markdown, wait_until
 
 from harness import analysis
 from harness.record import load_run
@@ -84,7 +84,7 @@ def test_example_app_serves_from_every_process_of_each_mode(tmp_path: Path, mode
 def test_app_scenario(tmp_path: Path):
     """The app scenario runs the example in every mode and says what is missing. (A short
     name: PM2's control socket path, under the test's folder, must stay under 108 bytes.)"""
-    out = run(tmp_path, "--app", str(EXAMPLE))
+    out = run(tmp_path, "--app", str(EXAMPLE), "--no-report")  # the summary's sentences: summary_markdown
     assert out.returncode == 0, out.stderr
     run_ = load_run(tmp_path / "results" / "r")
     assert [c["mode"] for c in run_.meta["cases"]] == list(app_modes())
@@ -93,7 +93,7 @@ def test_app_scenario(tmp_path: Path):
     assert results.loc["single", "workers_seen"] == 1
     assert all(results.loc[m, "workers_seen"] == 2 for m in ("cluster", "nginx", "pm2"))
     assert run_["server_metrics"].empty and not run_["processes"].empty  # the preload's figures instead
-    summary = (tmp_path / "results" / "r" / "report" / "summary.md").read_text()
+    summary = summary_markdown(tmp_path / "results" / "r")
     assert "a user's app serves no /metrics" not in summary
     assert "x-worker-id" not in summary  # the example sends it: the spread is measured
 
@@ -114,6 +114,7 @@ SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"),
         "--app",
         str(app),
         "--no-preload",
+        "--no-report",
         results=tmp_path / "results",
         timeout=300,
     )
@@ -123,7 +124,7 @@ SCENARIO = Scenario(name="bare", description="d", servers=[ServerSpec("single"),
         # stopped by SIGTERM: a bare single process dies of it (-15); the cluster wrapper counts that as clean
         assert case["path"] == "/" and case["server_exit_code"] == {"single": -15, "cluster": 0}[case["mode"]]
         assert any("no response carried an x-worker-id header" in m for m in case["missing_figures"])
-    summary = (tmp_path / "results" / "r" / "report" / "summary.md").read_text()
+    summary = summary_markdown(tmp_path / "results" / "r")
     assert "the spread of requests over the server's workers (requests per worker, Jain's fairness)" in summary
 
 

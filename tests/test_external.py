@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import run_harness, wait_until
+from helpers import run_harness, summary_markdown, wait_until
 
 from harness.record import load_run
 from harness.servers.base import find_node, free_port, http_get, server_dir
@@ -31,6 +31,7 @@ def harness(results: Path, *args: str, timeout_s: float = 180) -> subprocess.Com
         "1",
         "--repetitions",
         "1",
+        "--no-report",  # the summary's sentences: summary_markdown
         *args,
         results=results,
         timeout=timeout_s,
@@ -106,7 +107,7 @@ def test_external_target_with_metrics(tmp_path: Path, reference_server: int):
     client = int(run["workers"]["requests"].sum())
     assert 0 < served["after"] - served["before"] and abs(served["after"] - served["before"] - client) <= 8
     assert len(case["missing_figures"]) == 1 and "was not started by the harness" in case["missing_figures"][0]
-    summary = (tmp_path / "r" / "report" / "summary.md").read_text()
+    summary = summary_markdown(tmp_path / "r")
     assert "Not measured for external /cpu?work=5 u8: CPU, memory and threads of the server" in summary
 
 
@@ -118,7 +119,7 @@ def test_external_target_without_metrics_says_what_is_missing(tmp_path: Path, pl
     assert run["server_metrics"].empty and int(run["endpoints"]["requests"].sum()) > 0
     missing = " | ".join(case["missing_figures"])
     assert "GET /metrics answered 404" in missing and "x-worker-id" in missing
-    summary = (tmp_path / "r" / "report" / "summary.md").read_text()
+    summary = summary_markdown(tmp_path / "r")
     assert "client and server counts agree: GET /metrics answered 404" in summary
     assert "client and server request counts differ" not in summary  # nothing to compare is not a mismatch
 

@@ -16,7 +16,7 @@ import matplotlib.figure
 import matplotlib.image
 import pandas as pd
 import pytest
-from helpers import rendered_fixture
+from helpers import rendered_fixture, summary_markdown
 
 from harness import analysis, record
 from harness.report import SUMMARY_COLUMNS, figures, render_report, view
@@ -96,6 +96,13 @@ def test_every_table_has_a_header_over_every_cell_in_html_and_markdown(rendered)
         assert headers and rows
         for row in rows:
             assert len(row) == len(headers), (headers, row)
+
+
+def test_summary_markdown_is_what_the_report_writes(rendered):
+    """The tests that assert the summary's sentences without rendering the figures
+    (helpers.summary_markdown) read exactly the summary.md of a rendered report."""
+    run, report = rendered
+    assert summary_markdown(run.path) == report.markdown.read_text()
 
 
 def _column(tables, header_row: list[str], header: str) -> list[str]:

@@ -8,17 +8,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import run_scenario
+from helpers import run_scenario, summary_markdown
 
 from harness import analysis, record
+from harness.report import figures
 
 pytestmark = pytest.mark.integration
 
 
 def run_quick(results: Path, name: str, *extra: str, quick: bool = True, duration_s: float = 2) -> record.Run:
     """The scenario's quick variant (or the full one), one repetition of short cases: the shapes
-    asserted here do not need the 3 repetitions a quick variant runs for its lesson."""
-    return record.load_run(run_scenario(results, name, *extra, quick=quick, duration_s=duration_s))
+    asserted here do not need the 3 repetitions a quick variant runs for its lesson. Without
+    the report (--no-report): a test reads the summary's sentences through summary_markdown,
+    or draws the one figure it looks at; test_cli_e2e.py checks that a run writes its report."""
+    return record.load_run(run_scenario(results, name, *extra, quick=quick, duration_s=duration_s, report=False))
 
 
 def _by_condition(run: record.Run) -> pd.DataFrame:
@@ -40,7 +43,7 @@ def test_scheduling_round_robin_spreads_evenly_and_churn_costs_the_primary(resul
     # a new connection per request goes through the primary's accept-and-hand-over every time
     assert r.loc[rr_close, "primary_cpu_pct"] > r.loc[rr, "primary_cpu_pct"]
     assert (r["failures"] == 0).all()
-    summary = (results_dir / "scheduling" / "report" / "summary.md").read_text()
+    summary = summary_markdown(results_dir / "scheduling")
     assert "As round robin promises" in summary or "Whether the primary dealt the work out evenly" in summary
 
 
@@ -62,7 +65,7 @@ def test_event_loop_inline_work_keeps_the_probe_waiting(results_dir: Path):
     # each /cpu?work=100 holds the event loop ~10 ms and 4 are queued: the probe waits behind them
     assert single["probe_latency_p50_ms"] > 2 * pool["probe_latency_p50_ms"]
     assert single["event_loop_delay_p99_ms"] > pool["event_loop_delay_p99_ms"]
-    assert "Blocking vs offloading" in (results_dir / "event_loop" / "report" / "summary.md").read_text()
+    assert "Blocking vs offloading" in summary_markdown(results_dir / "event_loop")
 
 
 def test_threadpool_sweeps_are_found_with_one_knee_each(results_dir: Path):
@@ -86,7 +89,9 @@ def test_threadpool_sweeps_are_found_with_one_knee_each(results_dir: Path):
     uv1 = r[r["condition"] == "single-uv1 /pbkdf2 u16"].iloc[0]
     assert uv1["server_cpu_pct"] < 135, uv1["server_cpu_pct"]
     assert points[points["parameter"] == "uv_threadpool_size"]["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
-    assert (results_dir / "threadpool" / "report" / "sweeps.png").stat().st_size > 10_000
+    cores = int(run.meta["machine"]["logical_cores"])
+    figures.save(figures.sweep(points, cores), results_dir / "sweeps.png")  # the report's sweeps figure
+    assert (results_dir / "sweeps.png").stat().st_size > 10_000
 
 
 def test_spawning_a_worker_per_request_costs_far_more_cpu_than_a_pool(results_dir: Path):
