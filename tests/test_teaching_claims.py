@@ -141,6 +141,7 @@ def test_move_routes_hand_the_same_bytes_over_three_ways(tmp_path):
         assert move["messages"] == {"clone": 2, "transfer": 2, "shared": 2}
 
 
+@pytest.mark.slow  # two whole reports, about 10 s: make test runs it, make test-unit does not
 def test_the_memory_lesson_opens_on_a_memory_figure_and_other_runs_have_none(tmp_path):
     """The memory demo's headline points at a figure of RSS against workers and threads (before,
     at the latency figure, which shows no memory); a run that is not the memory demo gets no
