@@ -945,14 +945,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the harness's own generator and sampler cost on this machine",
         description="Measure the harness's Locust against plain Locust (/hello) side by side, both at once on two "
         "identical servers, swapping servers each repetition; against wrk (/cpu, single and cluster of 2, "
-        "interleaved on one server each) when wrk is on PATH; and the sampler's CPU; store the ratios with the "
-        "machine facts in results/selfcheck/.",
+        "interleaved on one server each) when wrk is on PATH; and the sampler's CPU; say of each goal whether "
+        "the interval of the median ratio shows it met, missed, or cannot tell at this machine's noise; store "
+        "the ratios with the machine facts in results/selfcheck/.",
     )
     p.add_argument(
         "--reps",
         type=int,
         default=4,
-        help="repetitions of each pair (default 4; even, so the hooks pair's swap evens out)",
+        help="repetitions of each pair (default 4; even, so the hooks pair's swap evens out; the goal "
+        "verdicts' intervals cover the median 87.5%% of the time with 4, 96.9%% with 6)",
     )
     p.add_argument("--window-s", type=float, default=10.0, help="seconds measured per repetition (default 10)")
     p.add_argument(

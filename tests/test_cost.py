@@ -154,7 +154,33 @@ def test_summary_is_the_median_of_side_by_side_ratios_with_their_range():
     assert s["harness"]["rps"]["median"] == 650.0 and s["wrk"]["generator_cpu_ms_per_request"]["median"] == 0.03
     assert s["sampler_cpu_pct"]["median"] == 0.5 and s["goal"] == selfcheck.GOALS["wrk_cluster"]
     table = selfcheck.format_table({"pairs": [s]})
-    assert "| 1.000 (0.857..1.000) | >= 0.95 |" in table and "sampler" in table
+    # three repetitions: their min..max covers the median 75 % of the time, and it holds the goal
+    assert "| 1.000 (0.857..1.000) | >= 0.95 | cannot tell (0.857..1.000 at 75%) |" in table
+    assert "sampler" in table and "goal <= 1: met (0.50..0.50 at 75%)" in table
+
+
+@pytest.mark.parametrize(
+    "ratios, verdict",
+    [
+        ([0.97, 0.99, 1.01, 0.96, 1.0, 0.98], "met"),  # 6 repetitions: min..max, 96.9 %, all >= 0.95
+        ([0.90, 0.93, 0.91, 0.94, 0.92, 0.89], "missed"),
+        ([0.93, 0.99, 1.01, 0.96, 1.0, 0.98], "cannot tell"),  # the median is above, one repetition below
+        ([0.99, 1.01], "too few repetitions"),  # min..max of 2 covers the median half the time
+    ],
+)
+def test_a_goal_is_met_only_when_the_interval_of_the_median_is_on_its_side(ratios, verdict):
+    v = selfcheck.goal_verdict(ratios, 0.95)
+    assert v["verdict"] == verdict and v["n"] == len(ratios)
+    if verdict != "too few repetitions":
+        assert v["low"] == min(ratios) and v["high"] == max(ratios) and v["coverage"] == pytest.approx(1 - 2 / 2**6)
+    # with more repetitions the interval leaves out the extremes: one low pair of 12 no longer decides
+    assert selfcheck.goal_verdict([0.93] + [0.97, 0.99, 1.01, 0.96, 1.0] * 2 + [0.98], 0.95)["verdict"] == "met"
+
+
+def test_an_at_most_goal_is_met_below_it():
+    assert selfcheck.goal_verdict([0.5, 0.6, 0.7], 1.0, at_most=True)["verdict"] == "met"
+    assert selfcheck.goal_verdict([1.5, 1.6, 1.2], 1.0, at_most=True)["verdict"] == "missed"
+    assert selfcheck.goal_verdict([0.5, 1.6, 0.9], 1.0, at_most=True)["verdict"] == "cannot tell"
 
 
 def test_the_newest_selfcheck_of_this_machine_is_the_one_a_run_keeps(tmp_path):
@@ -258,7 +284,9 @@ def test_side_by_side_summary_arithmetic_on_made_up_measurements():
     table = selfcheck.format_table({"pairs": [s]})
     assert (
         "| side by side |" in table
-        and "| 0.950 (0.909..1.033) (CPU per request) | >= 0.95 | 0.967 (0.909..1.032) |" in table
+        and "| 0.950 (0.909..1.033) (CPU per request) | >= 0.95 | cannot tell (0.909..1.033 at 75%) "
+        "| 0.967 (0.909..1.032) |"
+        in table
         and "over one common window" in table
     )
     facts = cost.selfcheck_facts({"measured_at": "x", "pairs": [s], "generator_cpu_ms_per_request": 0.315})
@@ -348,7 +376,7 @@ def test_a_version_1_selfcheck_is_still_read(tmp_path):
     table = selfcheck.format_table(check)
     assert (
         "| one after the other |" in table
-        and "| 0.853 (0.751..0.866) | >= 0.95 | 0.853 (0.751..0.866) |" in table
+        and "| 0.853 (0.751..0.866) | >= 0.95 | - | 0.853 (0.751..0.866) |" in table  # it stored no verdict
         and "CPU per request" not in table
         and "side by side" not in table
     )
