@@ -23,7 +23,7 @@ help:
 	@echo "make test-unit    the unit tests only (no server, no Locust), for the edit-run loop"
 	@echo "make test-busy    the integration tests beside a process that keeps one core busy: nothing may fail"
 	@echo "make lint         ruff: lint and formatting checks over the Python (make format rewrites the formatting)"
-	@echo "make selfcheck    what the harness's own generator costs here: against plain Locust and wrk (about 3 minutes)"
+	@echo "make selfcheck    what the harness's own generator costs here: against plain Locust and wrk (about 8 minutes)"
 	@echo "make notebooks    JupyterLab on notebooks/ (analysis and teaching notebooks), on 127.0.0.1"
 	@echo "make notebooks-strip  remove outputs from notebooks/*.ipynb before committing (the tests check)"
 	@echo "make ci-bench     the CI gate: the working tree's server against CI_AGAINST's (merge base or HEAD~1), A/B in one run (about 4 minutes)"

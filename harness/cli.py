@@ -945,16 +945,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the harness's own generator and sampler cost on this machine",
         description="Measure the harness's Locust against plain Locust (/hello) side by side, both at once on two "
         "identical servers, swapping servers each repetition; against wrk (/cpu, single and cluster of 2, "
-        "interleaved on one server each) when wrk is on PATH; and the sampler's CPU; say of each goal whether "
-        "the interval of the median ratio shows it met, missed, or cannot tell at this machine's noise; store "
-        "the ratios with the machine facts in results/selfcheck/.",
+        "interleaved on one server each) when wrk is on PATH; and the sampler's CPU; say of each goal what "
+        "this run shows: met or missed when the interval of the repetitions' median lies wholly on one side, "
+        "cannot tell when it holds the goal or the machine was busy, too few repetitions under 3; store the "
+        "ratios with the machine facts in results/selfcheck/.",
     )
     p.add_argument(
         "--reps",
         type=int,
         default=4,
         help="repetitions of each pair (default 4; even, so the hooks pair's swap evens out; the goal "
-        "verdicts' intervals cover the median 87.5%% of the time with 4, 96.9%% with 6)",
+        "verdicts' intervals cover the median 87.5%% of the time with 4, 96.9%% with 6 to 8, at least 95%% "
+        "from 9, which leave out the extremes; under 3 give no verdict)",
     )
     p.add_argument("--window-s", type=float, default=10.0, help="seconds measured per repetition (default 10)")
     p.add_argument(

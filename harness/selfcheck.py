@@ -411,23 +411,48 @@ def _median_spread(values: list[float]) -> dict[str, float | None]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def goal_verdict(values: list[float], goal: float, at_most: bool = False) -> dict[str, Any]:
-    """Whether the repetitions show a goal met (A / B >= goal; with at_most, value <= goal):
-    "met" when the interval of their median (harness.evidence: order statistics,
+def goal_verdict(
+    values: list[float], goal: float, at_most: bool = False, other_cpu_pct: float | None = None
+) -> dict[str, Any]:
+    """What this run shows of a goal (A / B >= goal; with at_most, value <= goal): "met"
+    when the interval of the repetitions' median (harness.evidence: order statistics,
     distribution-free, with its coverage) lies wholly on the goal's side, "missed" when
-    wholly on the other, "cannot tell" when it holds the goal (the machine's noise is larger
-    than the distance to the goal: more repetitions, --reps, may settle it), "too few
-    repetitions" below evidence.MIN_REPETITIONS. A median on one side is no verdict: on this
-    project's 2-core VM the cluster pair's median was 0.930 at 04:15 and 0.960 at 04:44 on
-    2 December 2026, on either side of its goal, with nothing changed but the hour."""
-    low, high, coverage = evidence.median_interval(values)
+    wholly on the other, "cannot tell" when it holds the goal (this run's noise is larger
+    than its distance to the goal) or when the machine was busy (`other_cpu_pct`, the
+    larger of the two sides' median other load, over analysis.OTHER_CPU_WARN_PCT, the bound
+    the reports use), "too few repetitions" below evidence.MIN_REPETITIONS. NaNs are left
+    out (`n` counts what was used).
+
+    The verdict is of this run, not of the machine: on this project's 2-core VM the cluster
+    pair's interval was 0.863..0.941 at 04:15 and 0.945..1.050 at 08:32 on 2 December 2026,
+    nothing changed but the hour. A median alone on one side is no verdict at all."""
+    from harness.analysis import OTHER_CPU_WARN_PCT
+
+    used = [v for v in values if v is not None and not math.isnan(v)]
+    low, high, coverage = evidence.median_interval(used)
+    busy = other_cpu_pct if other_cpu_pct is not None and other_cpu_pct > OTHER_CPU_WARN_PCT else None
     if math.isnan(low):
-        return {"verdict": "too few repetitions", "low": None, "high": None, "coverage": None, "n": len(values)}
+        return {
+            "verdict": "too few repetitions",
+            "low": None,
+            "high": None,
+            "coverage": None,
+            "n": len(used),
+            "busy": busy,
+        }
     if at_most:
         verdict = "met" if high <= goal else "missed" if low > goal else "cannot tell"
     else:
         verdict = {"above": "met", "below": "missed"}.get(evidence.side_of((low, high), goal) or "", "cannot tell")
-    return {"verdict": verdict, "low": low, "high": high, "coverage": coverage, "n": len(values)}
+    if busy is not None:
+        verdict = "cannot tell"
+    return {"verdict": verdict, "low": low, "high": high, "coverage": coverage, "n": len(used), "busy": busy}
+
+
+def _other_load(ms: list[Measurement]) -> float | None:
+    """The median other load (% of a core) of a side's windows, None without any."""
+    values = [m.other_cpu_pct for m in ms if m.other_cpu_pct is not None and math.isfinite(m.other_cpu_pct)]
+    return statistics.median(values) if values else None
 
 
 def summarize(pair: Pair) -> dict[str, Any]:
@@ -453,8 +478,12 @@ def summarize(pair: Pair) -> dict[str, Any]:
         "rps_ratio": _median_spread(rps_ratios),
         "goal": GOALS.get(pair.name),
     }
+    loads = [x for x in (_other_load(list(side[k].values())) for k in (pair.a, pair.b)) if x is not None]
+    other = max(loads) if loads else None
     if pair.name in GOALS:
-        out["goal_verdict"] = goal_verdict(cpu_ratios if pair.side_by_side else rps_ratios, GOALS[pair.name])
+        out["goal_verdict"] = goal_verdict(
+            cpu_ratios if pair.side_by_side else rps_ratios, GOALS[pair.name], other_cpu_pct=other
+        )
     if pair.side_by_side:
         out["pinned"] = pair.pinned
         out["pairs_measured"] = len(both)
@@ -466,7 +495,7 @@ def summarize(pair: Pair) -> dict[str, Any]:
     if pair.sample:
         own = [m.own_cpu_pct for m in side[pair.a].values()]
         out["sampler_cpu_pct"] = _median_spread(own)
-        out["sampler_goal_verdict"] = goal_verdict(own, GOALS["sampler_cpu_pct"], at_most=True)
+        out["sampler_goal_verdict"] = goal_verdict(own, GOALS["sampler_cpu_pct"], at_most=True, other_cpu_pct=other)
     return out
 
 
@@ -564,9 +593,10 @@ def format_table(result: dict[str, Any]) -> str:
     def verdict(v: dict[str, Any] | None, fmt: str) -> str:
         if not v:
             return "-"
+        busy = f"busy machine, other load {v['busy']:.0f}% of a core; " if v.get("busy") is not None else ""
         if v["low"] is None:
-            return f"{v['verdict']} ({v['n']})"
-        return f"{v['verdict']} ({v['low']:{fmt}}..{v['high']:{fmt}} at {v['coverage']:.0%})"
+            return f"{v['verdict']} ({busy}{v['n']} measured)"
+        return f"{v['verdict']} ({busy}{v['low']:{fmt}}..{v['high']:{fmt}} at {v['coverage']:.0%})"
 
     lines = [
         "| pair | ran | A req/s | B req/s | A / B | goal | goal met? | A / B req/s | A generator CPU, ms/req "
@@ -602,17 +632,20 @@ def format_table(result: dict[str, Any]) -> str:
             "(A B, B A, ...) against one server; A / B is of req/s."
         )
     if any(s.get("goal_verdict") for s in result["pairs"]):
+        from harness.analysis import OTHER_CPU_WARN_PCT
+
         notes.append(
-            "\ngoal met?: met or missed when the interval of the median A / B (order statistics of the "
-            "repetitions, at the coverage given) lies wholly on one side of the goal; cannot tell when it "
-            "holds the goal: this machine's noise is larger than the distance to it (more --reps may settle it)."
+            "\ngoal met?: in this run: met or missed when the interval of the median (order statistics of "
+            "the repetitions, at the coverage given) lies wholly on one side of the goal; cannot tell when it "
+            "holds the goal (this run's noise is larger than its distance to it) or when other processes used "
+            f"more than {OTHER_CPU_WARN_PCT:.0f}% of a core. A run an hour later may say otherwise: the machine's "
+            "state moves these ratios."
         )
     for s in result["pairs"]:
         if "sampler_cpu_pct" in s:
             notes.append(
                 f"\nsampler (psutil, every 0.5 s, cluster of 2 and the generator): "
-                f"{span(s['sampler_cpu_pct'], '.2f')} % of a core (goal <= {GOALS['sampler_cpu_pct']:g}"
+                f"{span(s['sampler_cpu_pct'], '.2f')} % of a core, goal <= {GOALS['sampler_cpu_pct']:g}"
                 + (f": {verdict(s['sampler_goal_verdict'], '.2f')}" if s.get("sampler_goal_verdict") else "")
-                + ")"
             )
     return "\n".join(lines + notes)

@@ -163,24 +163,48 @@ def test_summary_is_the_median_of_side_by_side_ratios_with_their_range():
     "ratios, verdict",
     [
         ([0.97, 0.99, 1.01, 0.96, 1.0, 0.98], "met"),  # 6 repetitions: min..max, 96.9 %, all >= 0.95
+        ([0.95, 0.99, 1.01, 0.96, 1.0, 0.98], "met"),  # the goal itself is met (>=)
         ([0.90, 0.93, 0.91, 0.94, 0.92, 0.89], "missed"),
         ([0.93, 0.99, 1.01, 0.96, 1.0, 0.98], "cannot tell"),  # the median is above, one repetition below
-        ([0.99, 1.01], "too few repetitions"),  # min..max of 2 covers the median half the time
     ],
 )
 def test_a_goal_is_met_only_when_the_interval_of_the_median_is_on_its_side(ratios, verdict):
     v = selfcheck.goal_verdict(ratios, 0.95)
-    assert v["verdict"] == verdict and v["n"] == len(ratios)
-    if verdict != "too few repetitions":
-        assert v["low"] == min(ratios) and v["high"] == max(ratios) and v["coverage"] == pytest.approx(1 - 2 / 2**6)
-    # with more repetitions the interval leaves out the extremes: one low pair of 12 no longer decides
-    assert selfcheck.goal_verdict([0.93] + [0.97, 0.99, 1.01, 0.96, 1.0] * 2 + [0.98], 0.95)["verdict"] == "met"
+    assert v["verdict"] == verdict and v["n"] == 6 and v["busy"] is None
+    assert (v["low"], v["high"]) == (min(ratios), max(ratios)) and v["coverage"] == pytest.approx(1 - 2 / 2**6)
+
+
+def test_a_goal_verdict_leaves_out_extremes_nans_and_busy_runs():
+    # from 9 repetitions on the interval leaves out the extremes: one low pair of 12 no longer decides
+    twelve = [0.93] + [0.97, 0.99, 1.01, 0.96, 1.0] * 2 + [0.98]
+    v = selfcheck.goal_verdict(twelve, 0.95)
+    assert v["verdict"] == "met" and v["low"] == 0.96 and v["coverage"] > 0.95
+    # NaNs are not repetitions: three values left, min..max at 75 %
+    v = selfcheck.goal_verdict([math.nan, 0.97, 0.99, 1.01], 0.95)
+    assert v["verdict"] == "met" and v["n"] == 3 and v["coverage"] == pytest.approx(0.75)
+    few = selfcheck.goal_verdict([math.nan, math.nan, 0.99, 1.01], 0.95)
+    assert few["verdict"] == "too few repetitions" and few["n"] == 2 and few["low"] is None
+    # other processes over the reports' bound: neither met nor missed, whatever the interval
+    busy = selfcheck.goal_verdict([0.90, 0.93, 0.91, 0.94, 0.92, 0.89], 0.95, other_cpu_pct=35.0)
+    assert busy["verdict"] == "cannot tell" and busy["busy"] == 35.0
+    assert selfcheck.goal_verdict(twelve, 0.95, other_cpu_pct=5.0)["verdict"] == "met"
 
 
 def test_an_at_most_goal_is_met_below_it():
-    assert selfcheck.goal_verdict([0.5, 0.6, 0.7], 1.0, at_most=True)["verdict"] == "met"
+    v = selfcheck.goal_verdict([0.5, 0.6, 1.0], 1.0, at_most=True)
+    assert v["verdict"] == "met" and (v["low"], v["high"]) == (0.5, 1.0)  # the goal itself is met (<=)
     assert selfcheck.goal_verdict([1.5, 1.6, 1.2], 1.0, at_most=True)["verdict"] == "missed"
     assert selfcheck.goal_verdict([0.5, 1.6, 0.9], 1.0, at_most=True)["verdict"] == "cannot tell"
+
+
+def test_the_table_says_a_busy_run_and_too_few_repetitions():
+    busy = _pair([600.0, 610.0, 620.0], [700.0, 700.0, 700.0])
+    for m in busy.measurements:
+        m.other_cpu_pct = 40.0 if m.generator == "wrk" else 3.0
+    few = _pair([600.0, 700.0], [700.0, 700.0])
+    table = selfcheck.format_table({"pairs": [selfcheck.summarize(busy), selfcheck.summarize(few)]})
+    assert "| cannot tell (busy machine, other load 40% of a core; 0.857..0.886 at 75%) |" in table
+    assert "| too few repetitions (2 measured) |" in table and "in this run" in table
 
 
 def test_the_newest_selfcheck_of_this_machine_is_the_one_a_run_keeps(tmp_path):
