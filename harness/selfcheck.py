@@ -449,12 +449,6 @@ def goal_verdict(
     return {"verdict": verdict, "low": low, "high": high, "coverage": coverage, "n": len(used), "busy": busy}
 
 
-def _other_load(ms: list[Measurement]) -> float | None:
-    """The median other load (% of a core) of a side's windows, None without any."""
-    values = [m.other_cpu_pct for m in ms if m.other_cpu_pct is not None and math.isfinite(m.other_cpu_pct)]
-    return statistics.median(values) if values else None
-
-
 def summarize(pair: Pair) -> dict[str, Any]:
     """Medians with min..max per side, and the ratio A/B of each repetition's two
     measurements: of req/s for an interleaved pair; for a side-by-side pair, of CPU per
@@ -465,6 +459,7 @@ def summarize(pair: Pair) -> dict[str, Any]:
     finite = lambda xs: [x for x in xs if math.isfinite(x)]  # noqa: E731
     rps_ratios = finite([_rps_ratio(a, b) for a, b in both])
     cpu_ratios = finite([_cpu_ratio(a, b) for a, b in both])
+    ratios = cpu_ratios if pair.side_by_side else rps_ratios
     out: dict[str, Any] = {
         "pair": pair.name,
         "mode": pair.mode,
@@ -474,16 +469,10 @@ def summarize(pair: Pair) -> dict[str, Any]:
         "b": pair.b,
         "side_by_side": pair.side_by_side,
         "ratio_kind": "cpu_per_request" if pair.side_by_side else "rps",
-        "ratio": _median_spread(cpu_ratios if pair.side_by_side else rps_ratios),
+        "ratio": _median_spread(ratios),
         "rps_ratio": _median_spread(rps_ratios),
         "goal": GOALS.get(pair.name),
     }
-    loads = [x for x in (_other_load(list(side[k].values())) for k in (pair.a, pair.b)) if x is not None]
-    other = max(loads) if loads else None
-    if pair.name in GOALS:
-        out["goal_verdict"] = goal_verdict(
-            cpu_ratios if pair.side_by_side else rps_ratios, GOALS[pair.name], other_cpu_pct=other
-        )
     if pair.side_by_side:
         out["pinned"] = pair.pinned
         out["pairs_measured"] = len(both)
@@ -492,6 +481,11 @@ def summarize(pair: Pair) -> dict[str, Any]:
             f: _median_spread([getattr(m, f) for m in ms.values()])
             for f in ("rps", "generator_cpu_pct", "generator_cpu_ms_per_request", "server_cpu_pct", "other_cpu_pct")
         }
+    # the busier side's median other load: a verdict on a busy machine is no verdict
+    loads = [out[k]["other_cpu_pct"]["median"] for k in side if out[k]["other_cpu_pct"]["median"] is not None]
+    other = max(loads) if loads else None
+    if pair.name in GOALS:
+        out["goal_verdict"] = goal_verdict(ratios, GOALS[pair.name], other_cpu_pct=other)
     if pair.sample:
         own = [m.own_cpu_pct for m in side[pair.a].values()]
         out["sampler_cpu_pct"] = _median_spread(own)
