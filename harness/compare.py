@@ -217,12 +217,18 @@ class Comparison:
         detectable = [r for r in gating if not math.isnan(r.detectable_pct)]
         if detectable:
             worst = max(detectable, key=lambda r: r.detectable_pct)
+            low, high = f"{min(r.detectable_pct for r in detectable):.0f}%", f"{worst.detectable_pct:.0f}%"
+            # one figure when the rows agree (or one row gates): "about 21% to 21%" says nothing more
+            span = high if low == high else f"{low} to {high}"
+            least = (
+                f"least sensitive: {worst.condition} {worst.metric}"
+                if len(detectable) > 1
+                else f"the only gating row with an interval: {worst.condition} {worst.metric}"
+            )
             out.append(
-                f"sensitivity: at this run's spread, a change in the bad direction of about "
-                f"{min(r.detectable_pct for r in detectable):.0f}% to {worst.detectable_pct:.0f}% or more would "
-                f"have come out as a regression (the threshold plus the interval's half-width; least "
-                f"sensitive: {worst.condition} {worst.metric}); harness compare --detect PCT says how many "
-                "repetitions would catch a given change"
+                f"sensitivity: at this run's spread, a change in the bad direction of about {span} or more "
+                f"would have come out as a regression (the threshold plus the interval's half-width; {least}); "
+                "harness compare --detect PCT says how many repetitions would catch a given change"
             )
         return out
 

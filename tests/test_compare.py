@@ -243,7 +243,7 @@ def test_a_baseline_condition_missing_from_the_current_run_is_not_compared():
 
 
 def test_other_machines_make_absolute_figures_not_compared():
-    """Seen: another machine fingerprint: every absolute row not comparable, exit 0."""
+    """Seen: another machine fingerprint: every absolute row not comparable, exit 7."""
     a = synthetic_run("a", noisy(450, 5, 1), noisy(700, 5, 2))
     b = synthetic_run("b", noisy(300, 5, 3), noisy(560, 5, 4), machine={**MACHINE, "cpu_model": "Intel Xeon"})
     cmp = compare.compare_runs(a, b)
@@ -255,6 +255,23 @@ def test_other_machines_make_absolute_figures_not_compared():
     assert not cmp.same_machine
     # gating on the portable ratio alone is a question the run can answer
     assert compare.compare_runs(a, b, gate=["speedup"]).exit_code == 0
+    # the sensitivity line speaks of the one gating row that had an interval, with one figure
+    # (seen: "about 21% to 21% or more ... least sensitive: ..." on make ci-track)
+    (line,) = [s for s in cmp.summary_lines() if s.startswith("sensitivity:")]
+    (speedup,) = [r for r in cmp.gating_rows if not np.isnan(r.detectable_pct)]
+    assert f"about {speedup.detectable_pct:.0f}% or more" in line
+    assert "% to " not in line and "least sensitive" not in line
+    assert "the only gating row with an interval: cluster-rr-2w /cpu u8 speedup" in line
+
+
+def test_the_sensitivity_line_spans_the_gating_rows():
+    a = synthetic_run("a", noisy(450, 5, 1), noisy(700, 5, 2, cv=0.06))
+    b = synthetic_run("b", noisy(450, 5, 3), noisy(700, 5, 4, cv=0.06))
+    cmp = compare.compare_runs(a, b)
+    pcts = sorted(r.detectable_pct for r in cmp.gating_rows if not np.isnan(r.detectable_pct))
+    assert len(pcts) > 1 and f"{pcts[0]:.0f}" != f"{pcts[-1]:.0f}"
+    (line,) = [s for s in cmp.summary_lines() if s.startswith("sensitivity:")]
+    assert f"about {pcts[0]:.0f}% to {pcts[-1]:.0f}% or more" in line and "least sensitive: " in line
 
 
 def test_a_generator_limited_run_is_untrustworthy():
