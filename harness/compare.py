@@ -266,7 +266,8 @@ def per_repetition(run: Run) -> pd.DataFrame:
     for s in speed.itertuples(index=False):
         base = results[results["condition"] == s.baseline].set_index("repetition")["throughput_rps"]
         sel = rows["condition"] == s.condition
-        ratio = rows.loc[sel, "throughput_rps"].to_numpy() / base.reindex(rows.loc[sel, "repetition"]).to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):  # a baseline that served nothing: inf, kept
+            ratio = rows.loc[sel, "throughput_rps"].to_numpy() / base.reindex(rows.loc[sel, "repetition"]).to_numpy()
         rows.loc[sel, "speedup"] = ratio
         rows.loc[sel, "scaling_efficiency"] = ratio * s.baseline_workers / s.workers
     # a single-unit condition's spread is 1.0 by definition: not a measurement of fairness
@@ -422,6 +423,12 @@ def compare_values(
             f"{MIN_REPETITIONS} per side for an interval (run with --repetitions {MIN_REPETITIONS} or more)"
         )
         return row
+    if not (np.all(np.isfinite(b)) and np.all(np.isfinite(c))):
+        row.reason = (
+            "a value that is not a number (a ratio over a baseline condition that served nothing in a "
+            "repetition): no change to estimate"
+        )
+        return row
     if np.any(b <= 0) or np.any(c <= 0):
         row.reason = "a zero value: no ratio to estimate (the condition served nothing in a repetition)"
         return row
@@ -493,9 +500,25 @@ def _rows(
         loads = set(b["load"]) | set(c["load"])
         for name in metrics:
             m = METRICS[name]
-            if not b.empty and not c.empty and b[m.column].isna().all() and c[m.column].isna().all():
+            missing = not b.empty and not c.empty and b[m.column].isna().all() and c[m.column].isna().all()
+            served = b["throughput_rps"].notna().any() and c["throughput_rps"].notna().any()
+            if missing and served:
                 continue  # the metric does not apply (the baseline mode has no speedup over itself)
             gating = name in gate
+            if missing:  # no throughput on either side: the record lacks it, which is not "does not apply"
+                row = Row(
+                    condition,
+                    name,
+                    NOT_COMPARED,
+                    threshold_pct=thresholds[name],
+                    n_baseline=len(b),
+                    n_current=len(c),
+                    reason="no value on either side: the records lack this condition's throughput "
+                    "(a damaged or incomplete record?)",
+                    gating=gating and not (m.name in LATENCY_METRICS and "open" not in loads),
+                )
+                out.append(row)
+                continue
             if c.empty:
                 row = Row(
                     condition,

@@ -579,3 +579,35 @@ def test_one_hiccup_pair_does_not_make_unchanged_code_inconclusive():
     # sample sizes for the median method come from its own interval
     n10, n7 = slow.repetitions_to_catch(10), slow.repetitions_to_catch(7)
     assert n10 is not None and n7 is not None and compare.MIN_REPETITIONS <= n10 <= n7
+
+
+def test_a_condition_whose_throughput_the_records_lack_is_not_compared_not_skipped():
+    """Seen: measured_s blanked for the cluster's cases on both sides: its throughput and
+    speedup rows vanished and the gate said exit 0, "every gating metric compared"."""
+    a = synthetic_run("a", noisy(450, 5, 1), noisy(700, 5, 2))
+    b = synthetic_run("b", noisy(450, 5, 3), noisy(700, 5, 4))
+    for r in (a, b):
+        cases = r.tables["cases"]
+        cases.loc[cases["condition"].str.startswith("cluster"), "measured_s"] = np.nan
+    cmp = compare.compare_runs(a, b)
+    lacking = {r.metric: r for r in cmp.rows if r.condition.startswith("cluster")}
+    assert lacking["throughput"].verdict == "not compared" and lacking["throughput"].gating
+    assert "no value on either side" in lacking["throughput"].reason
+    assert lacking["speedup"].verdict == "not compared" and lacking["speedup"].gating
+    assert cmp.exit_code == compare.COMPARE_NOT_COMPARED
+    # the baseline mode's own speedup still does not apply: no row for it
+    assert not [r for r in cmp.rows if r.condition.startswith("single") and r.metric == "speedup"]
+
+
+def test_a_ratio_over_a_baseline_that_served_nothing_is_not_compared():
+    """Seen: single served nothing in the current run: the cluster's speedup, +inf%, was
+    called "inconclusive: more repetitions than is practical at this spread"."""
+    a = synthetic_run("a", noisy(450, 5, 1), noisy(700, 5, 2))
+    b = synthetic_run("b", noisy(450, 5, 3), noisy(700, 5, 4))
+    ends = b.tables["endpoints"]
+    single_ids = set(b.tables["cases"].loc[b.tables["cases"]["mode"] == "single", "case_id"])
+    ends.loc[ends["case_id"].isin(single_ids), "failures"] = ends.loc[ends["case_id"].isin(single_ids), "requests"]
+    cmp = compare.compare_runs(a, b)
+    row = row_of(cmp, "cluster-rr-2w /cpu u8", "speedup")
+    assert row.verdict == "not compared" and "served nothing" in row.reason, row
+    assert cmp.exit_code != 0

@@ -175,7 +175,9 @@ def speedups(results: pd.DataFrame, baseline_mode: str = "single") -> pd.DataFra
         for rep, tput in zip(g["repetition"], g["throughput_rps"]):
             if rep in base_by_rep.index and base_by_rep[rep] > 0:
                 paired.append(tput / base_by_rep[rep])
-        speedup = g["throughput_rps"].median() / base["throughput_rps"].median()
+        base_rps = float(base["throughput_rps"].median())
+        # a baseline that served nothing (or whose throughput the record lacks) has no ratio over it
+        speedup = float(g["throughput_rps"].median()) / base_rps if base_rps > 0 else math.nan
         workers = int(g["units"].iloc[0])
         # efficiency is per unit of parallelism over the baseline's (1 for single)
         base_units = int(base["units"].iloc[0]) if "units" in base.columns else 1

@@ -73,6 +73,17 @@ def _sides(summary: pd.DataFrame, *conditions: str) -> pd.DataFrame:
     return summary[summary["condition"].isin(conditions)]
 
 
+def _workload(row: pd.Series) -> tuple:
+    """What a condition's req/s is a rate of: its route and its load (users, or the open rate)."""
+    return tuple(None if pd.isna(row.get(k)) else row.get(k) for k in ("path", "users", "target_rps") if k in row.index)
+
+
+def _workload_text(row: pd.Series) -> str:
+    rate = row.get("target_rps") if "target_rps" in row.index else None
+    load = f"{rate:g} req/s offered" if rate is not None and pd.notna(rate) else f"{row.get('users')} users"
+    return f"{row.get('path')}, {load}"
+
+
 def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> list[str]:
     """Each speedup over the baseline, checked against 'N workers, N times', with the cause
     of a shortfall told apart: less efficient workers, or workers short of CPU. The check
@@ -85,6 +96,15 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
         )
         cond = _sides(summary, r.condition)
         base = _sides(summary, r.baseline)
+        if not math.isfinite(r.speedup):
+            base_rps = base["throughput_median_rps"].median() if not base.empty else math.nan
+            why = (
+                f"{r.baseline} served no successful request in its measurement window (a median of 0 req/s)"
+                if base_rps == 0
+                else "the record lacks a throughput figure of one of the two"
+            )
+            out.append(f"{r.condition}'s speedup over {r.baseline} was not measured: {why}.")
+            continue
         on_threads = not cond.empty and analysis.runs_on_threads(cond.iloc[0]["mode"], cond.iloc[0]["route"])
         unit = ("thread" if on_threads else "worker") + ("s" if r.workers != 1 else "")
         text = (
@@ -1018,8 +1038,17 @@ def headline(
         )
     if summary.empty:
         return Headline("Nothing was measured.", "", "throughput")
-    ranked = summary.sort_values("throughput_median_rps", ascending=False)
+    ranked = summary[summary["throughput_median_rps"].notna()].sort_values("throughput_median_rps", ascending=False)
+    if ranked.empty:
+        return Headline("No condition's throughput was measured: the record lacks it.", "", "throughput")
     best = ranked.iloc[0]
+    if best["throughput_median_rps"] <= 0:
+        return Headline(
+            "No condition served a successful request in its measurement window (every median is 0 req/s): "
+            "see the failures below and raw/.",
+            "",
+            "throughput",
+        )
     if len(ranked) == 1:
         return Headline(
             f"{best['condition']} served a median of {best['throughput_median_rps']:,.0f} req/s "
@@ -1028,14 +1057,26 @@ def headline(
             "throughput",
         )
     second = ranked.iloc[1]
-    ratio = (
-        best["throughput_median_rps"] / second["throughput_median_rps"] if second["throughput_median_rps"] else math.nan
-    )
-    answer = (
-        f"{best['condition']} served the most: a median of {best['throughput_median_rps']:,.0f} req/s, "
-        f"{ratio:.2f}x the next best, {second['condition']} ({second['throughput_median_rps']:,.0f} req/s)."
-    )
+    top, next_rps = best["throughput_median_rps"], second["throughput_median_rps"]
     doubts = evidence.claim_doubts(_sides(summary, best["condition"], second["condition"]))
+    if _workload(best) != _workload(second):
+        doubts.append(
+            f"the two ran different routes or loads ({best['condition']}: {_workload_text(best)}; "
+            f"{second['condition']}: {_workload_text(second)}), so their req/s are not one quantity: "
+            "compare conditions of the same route and load"
+        )
+    if top == next_rps:
+        return Headline(
+            f"{best['condition']} and {second['condition']} served the same median, {top:,.0f} req/s: neither led.",
+            ("A claim on them would be " + evidence.inconclusive(doubts) + ".") if doubts else "",
+            "throughput",
+        )
+    against = (
+        f"{top / next_rps:.2f}x the next best, {second['condition']} ({next_rps:,.0f} req/s)"
+        if next_rps > 0
+        else f"while the next best, {second['condition']}, served no successful request (0 req/s)"
+    )
+    answer = f"{best['condition']} served the most: a median of {top:,.0f} req/s, {against}."
     try:
         apart = evidence.separated(_iv(best, "throughput_median_rps"), _iv(second, "throughput_median_rps"))
     except KeyError:
