@@ -393,6 +393,21 @@ def _pct(log_value: float) -> float:
     return (math.exp(log_value) - 1) * 100
 
 
+def _not_compared(
+    condition: str, name: str, threshold_pct: float, b: pd.DataFrame, c: pd.DataFrame, reason: str
+) -> Row:
+    """A row the gate could not compare, with both sides' repetition counts and why."""
+    return Row(
+        condition,
+        name,
+        NOT_COMPARED,
+        threshold_pct=threshold_pct,
+        n_baseline=len(b),
+        n_current=len(c),
+        reason=reason,
+    )
+
+
 def compare_values(
     condition: str,
     m: Metric,
@@ -505,20 +520,6 @@ def _rows(
             if missing and served:
                 continue  # the metric does not apply (the baseline mode has no speedup over itself)
             gating = name in gate
-            if missing:  # no throughput on either side: the record lacks it, which is not "does not apply"
-                row = Row(
-                    condition,
-                    name,
-                    NOT_COMPARED,
-                    threshold_pct=thresholds[name],
-                    n_baseline=len(b),
-                    n_current=len(c),
-                    reason="no value on either side: the records lack this condition's throughput "
-                    "(a damaged or incomplete record?)",
-                    gating=gating and not (m.name in LATENCY_METRICS and "open" not in loads),
-                )
-                out.append(row)
-                continue
             if c.empty:
                 row = Row(
                     condition,
@@ -541,15 +542,24 @@ def _rows(
                 )
                 out.append(row)
                 continue
-            elif not m.portable and not same_machine:
-                row = Row(
+            elif missing:  # no throughput on either side: the record lacks it, which is not "does not apply"
+                row = _not_compared(
                     condition,
                     name,
-                    NOT_COMPARED,
-                    threshold_pct=thresholds[name],
-                    n_baseline=len(b),
-                    n_current=len(c),
-                    reason="an absolute figure from different machines (CPU, cores or "
+                    thresholds[name],
+                    b,
+                    c,
+                    "no value on either side: the records lack this condition's throughput "
+                    "(a damaged or incomplete record?)",
+                )
+            elif not m.portable and not same_machine:
+                row = _not_compared(
+                    condition,
+                    name,
+                    thresholds[name],
+                    b,
+                    c,
+                    "an absolute figure from different machines (CPU, cores or "
                     "kernel differ); compare on one machine, e.g. harness run --against REF",
                 )
             elif paired:
