@@ -146,3 +146,31 @@ def test_bad_app_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list
 def test_app_in_a_mode_that_cannot_run_it_is_refused(tmp_path: Path):
     out = run_harness("run", "modes", "--app", str(EXAMPLE), results=tmp_path / "results", timeout=60)
     assert out.returncode == 2 and "mode pool cannot run your own app" in out.stderr
+
+
+# An app that forks workers of its own (node:cluster) when it is the primary: under the
+# harness's single mode it is two processes, under its cluster mode each worker just listens.
+FORKING_APP = """const cluster = require('node:cluster');
+const http = require('node:http');
+if (cluster.isPrimary && !process.env.NODE_UNIQUE_ID) {
+  for (let i = 0; i < 2; i++) cluster.fork();
+} else {
+  http.createServer((req, res) => res.end('forked')).listen(Number(process.env.PORT), process.env.HOST);
+}
+"""
+
+
+def test_an_app_that_forks_its_own_workers_gets_no_single_process_claims(tmp_path: Path):
+    """Seen: an app forking 2 workers of its own was 'single', and the report computed the
+    cluster's speedup over it and a 44 % scaling efficiency for 2 workers."""
+    app = tmp_path / "forking.js"
+    app.write_text(FORKING_APP)
+    out = run(tmp_path, "--app", str(app), "--modes", "single,cluster", "--no-report")
+    assert out.returncode == 0, out.stderr
+    results = analysis.case_results(load_run(tmp_path / "results" / "r")).set_index("mode")
+    assert results.loc["single", "workers_seen"] == 2 and results.loc["single", "unplanned_units"] == 1
+    assert results.loc["cluster", "workers_seen"] == 2 and results.loc["cluster", "unplanned_units"] == 0
+    summary = summary_markdown(tmp_path / "results" / "r")
+    assert "served by 2 processes, though its mode starts one: the app starts processes of its own" in summary
+    assert "But forking-single / u8 was served by 2 processes though its mode starts 1: the app starts" in summary
+    assert "scaling efficiency of" not in summary  # no efficiency computed over a two-process 'single'

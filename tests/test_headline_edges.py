@@ -69,3 +69,34 @@ def test_conditions_of_different_routes_are_no_firm_lead():
     head = _headline(other)
     assert head.answer.startswith("cluster-rr-2w-hello served the most") and "firm" not in head.answer
     assert "different routes or loads" in head.doubt and "/hello, 8 users" in head.doubt
+
+
+def test_a_baseline_served_by_more_processes_than_its_mode_starts_gets_no_scaling_check():
+    """An app that forks its own workers is no single process: no efficiency over it."""
+    plain = case_rows("single", [400, 402, 401], unplanned_units=0) + case_rows(
+        "cluster-rr-2w", [700, 702, 701], workers=2, units=2, workers_seen=2, unplanned_units=0
+    )
+    results, summary = result_tables(plain)
+    (line,) = story.speedup_lines(summary, analysis.speedups(results), 2, results)
+    assert "scaling efficiency of 87%" in line and "processes of its own" not in line  # the check can fail
+    assert not [s for s in story.fairness_lines(results) if "processes of its own" in s]
+    forked = case_rows("single", [400, 402, 401], workers_seen=2, unplanned_units=1) + case_rows(
+        "cluster-rr-2w", [700, 702, 701], workers=2, units=2, workers_seen=2, unplanned_units=0
+    )
+    results, summary = result_tables(forked)
+    (line,) = story.speedup_lines(summary, analysis.speedups(results), 2, results)
+    assert "But single was served by 2 processes though its mode starts 1" in line
+    assert "efficiency of" not in line and "usual claim" not in line
+    assert "single: served by 2 processes, though its mode starts one" in " ".join(story.fairness_lines(results))
+    # a cluster served by more processes than it started says so instead of "4 of 2"
+    nginx = case_rows("nginx-2w", [700, 702, 701], workers=2, units=2, workers_seen=4, unplanned_units=2)
+    (spread,) = [s for s in story.fairness_lines(result_tables(nginx)[0]) if s.startswith("nginx-2w")]
+    assert "requests spread over 4 workers, more than the 2 its mode starts (the app starts processes" in spread
+    assert "4 of 2" not in spread
+
+
+def test_one_paired_repetition_is_not_a_range():
+    rows = case_rows("single", [400]) + case_rows("cluster-rr-2w", [700], workers=2, units=2, workers_seen=2)
+    results, summary = result_tables(rows)
+    (line,) = story.speedup_lines(summary, analysis.speedups(results), 2, results)
+    assert "(paired repetitions: 1.75x each)" in line and "1.75x to 1.75x" not in line

@@ -74,6 +74,10 @@ RESULT_COLUMNS = [
     "steal_pct",
     "units",
     "workers_seen",
+    # serving processes (or threads) beyond those the mode started: an app that forks its own
+    # workers (node:cluster, child processes) under a mode that planned fewer; 0 in a case with
+    # events (a replaced worker is a new process), NaN where no response named one
+    "unplanned_units",
     "jain_index",
     "max_min_share_ratio",
     "client_server_mismatch",
@@ -357,6 +361,13 @@ def case_results(run: Run) -> pd.DataFrame:
                 "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
                 "units": units,
                 "workers_seen": int((per_worker > 0).sum()),
+                "unplanned_units": (
+                    math.nan
+                    if not len(per_worker)
+                    else 0
+                    if _has_events(case)
+                    else max(0, int((per_worker > 0).sum()) - units)
+                ),
                 "jain_index": jain_index(counts),
                 "max_min_share_ratio": max_min_ratio(counts) if counts else math.nan,
                 # a killed or stopped worker takes its own counters with it: no comparison then

@@ -84,15 +84,41 @@ def _workload_text(row: pd.Series) -> str:
     return f"{row.get('path')}, {load}"
 
 
-def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> list[str]:
+def unplanned_units(results: pd.DataFrame, condition: str) -> int:
+    """The most serving processes (or threads) beyond the mode's plan in any repetition of a
+    condition (analysis's unplanned_units): an app that starts workers of its own."""
+    if "unplanned_units" not in results.columns:  # results of an older harness
+        return 0
+    extra = results.loc[results["condition"] == condition, "unplanned_units"].max()
+    return int(extra) if pd.notna(extra) else 0
+
+
+def _beyond_plan(results: pd.DataFrame, condition: str) -> str:
+    """'single was served by 2 processes though its mode starts 1' when the app started its own."""
+    g = results[results["condition"] == condition]
+    extra = unplanned_units(results, condition)
+    if g.empty or not extra:
+        return ""
+    units = int(g["units"].iloc[0])
+    return f"{condition} was served by {units + extra} processes though its mode starts {units}"
+
+
+def speedup_lines(
+    summary: pd.DataFrame, speed: pd.DataFrame, cores: int, results: pd.DataFrame | None = None
+) -> list[str]:
     """Each speedup over the baseline, checked against 'N workers, N times', with the cause
     of a shortfall told apart: less efficient workers, or workers short of CPU. The check
     and the cause are claims: firm only as evidence allows (the speedup the intervals of
     the two medians allow must lie wholly on one side of the bound)."""
     out = []
     for r in speed.itertuples(index=False):
+        low, high = f"{r.paired_min:.2f}x", f"{r.paired_max:.2f}x"
         paired = (
-            f" (paired repetitions: {r.paired_min:.2f}x to {r.paired_max:.2f}x)" if not math.isnan(r.paired_min) else ""
+            ""
+            if math.isnan(r.paired_min)
+            else f" (paired repetitions: {low} to {high})"
+            if low != high
+            else f" (paired repetitions: {low} each)"
         )
         cond = _sides(summary, r.condition)
         base = _sides(summary, r.baseline)
@@ -107,6 +133,20 @@ def speedup_lines(summary: pd.DataFrame, speed: pd.DataFrame, cores: int) -> lis
             continue
         on_threads = not cond.empty and analysis.runs_on_threads(cond.iloc[0]["mode"], cond.iloc[0]["route"])
         unit = ("thread" if on_threads else "worker") + ("s" if r.workers != 1 else "")
+        beyond = [] if results is None else [s for c in (r.baseline, r.condition) if (s := _beyond_plan(results, c))]
+        if beyond:
+            out.append(
+                f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline}{paired}. But "
+                f"{' and '.join(beyond)}: the app starts processes of its own, so this ratio is not "
+                f"{r.workers} {unit} against {r.baseline_workers}, and no scaling efficiency or "
+                "'N workers, N times' check is made of it."
+                + (
+                    " Locust, not the server, also set the pace in at least one of the two."
+                    if r.generator_limited
+                    else ""
+                )
+            )
+            continue
         text = (
             f"{r.condition} gave {r.speedup:.2f}x the throughput of {r.baseline}{paired}, a scaling "
             f"efficiency of {r.scaling_efficiency:.0%} for {r.workers} {unit}."
@@ -204,6 +244,13 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
     the spread was not measured, and that is all that is said. Where the processes were told
     apart by pid (an app's worker ids missing or repeated: analysis.spread_key), it says so."""
     out = []
+    for condition, g in results[results["units"] <= 1].groupby("condition", sort=False):
+        if unplanned_units(g, condition):  # a single process that was not one
+            out.append(
+                f"{condition}: served by {int(g['workers_seen'].max())} processes, though its mode starts "
+                "one: the app starts processes of its own (node:cluster or child processes), so this "
+                "condition is not a single process, and no ratio over it says what one process does."
+            )
     multi = results[results["units"] > 1]
     for condition, g in multi.groupby("condition", sort=False):
         units = int(g["units"].iloc[0])
@@ -231,10 +278,12 @@ def fairness_lines(results: pd.DataFrame) -> list[str]:
             if math.isinf(ratio)
             else f"the busiest got {ratio:.2f}x the least busy one's share"
         )
-        text = (
-            f"{condition}: requests spread over {seen} of {units} {noun}, Jain's index {jain:.3f} "
-            f"({ratio_text}; median over repetitions)."
+        over = (
+            f"{seen} {noun}, more than the {units} its mode starts (the app starts processes of its own)"
+            if most > units and unplanned_units(g, condition)
+            else f"{seen} of {units} {noun}"
         )
+        text = f"{condition}: requests spread over {over}, Jain's index {jain:.3f} ({ratio_text}; median over repetitions)."
         if by_pid:
             text += (
                 " The processes were told apart by pid (x-pid, which the harness's preload sends): the "
@@ -908,7 +957,7 @@ def lines(
     steady = results[~results["condition"].isin(set(events["condition"]))]
     return [
         *condition_lines(summary),
-        *speedup_lines(summary, speed, cores),
+        *speedup_lines(summary, speed, cores, results),
         *fairness_lines(steady),
         *connection_lines(summary),
         *probe_lines(summary),
