@@ -174,3 +174,24 @@ def test_an_app_that_forks_its_own_workers_gets_no_single_process_claims(tmp_pat
     assert "served by 2 processes, though its mode starts one: the app starts processes of its own" in summary
     assert "But forking-single / u8 was served by 2 processes though its mode starts 1: the app starts" in summary
     assert "scaling efficiency of" not in summary  # no efficiency computed over a two-process 'single'
+
+
+def test_an_app_listening_on_a_taken_port_of_its_own_choosing_is_told_to_use_port(tmp_path: Path):
+    """Seen: an app ignoring PORT and listening on a taken port of its own was told 'port
+    <the harness's free port> is taken: leave --port out' (exit 3)."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        app = tmp_path / "fixed.js"
+        app.write_text(
+            "require('node:http').createServer((q, s) => s.end('x')).listen(" + str(port) + ", '127.0.0.1');\n"
+        )
+        out = run(tmp_path, "--app", str(app), "--modes", "single", "--no-report")
+    assert out.returncode == 1, out.stderr
+    assert f"tried to listen on 127.0.0.1:{port}, which is taken, and that is not a port the harness" in out.stderr
+    assert "process.env.PORT" in out.stderr and "leave --port out" not in out.stderr
+    # every case failed, and the record says so (no report is drawn from it)
+    assert load_run(tmp_path / "results" / "r").meta["status"] == "failed"

@@ -33,6 +33,13 @@ from harness.scenario import MAX_WORKERS, whole
 _ERROR_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z]*Error|Error)(?: \[[A-Z_]+\])?: ")
 
 
+def _taken_address(log: str) -> tuple[str, int] | None:
+    """(host, port) of Node's "listen EADDRINUSE: address already in use 127.0.0.1:5055" (the
+    last such line), None when the log names none."""
+    found = re.findall(r"address already in use (\S+):(\d+)", log)
+    return (found[-1][0], int(found[-1][1])) if found else None
+
+
 def telling_line(log: str) -> str:
     """The line of a log that says why a process stopped: the last "...Error: ..." line
     (Node ends a crash with its version, which says nothing), else the last line."""
@@ -295,6 +302,16 @@ class Server(Managed, ABC):
     def _start_failure(self, what: str) -> Exception:
         tail = self.log_tail()
         if "EADDRINUSE" in tail:
+            taken = _taken_address(tail)
+            given = {self.port, getattr(self, "admin_port", None), *getattr(self, "backend_ports", [])}
+            if taken is not None and taken[1] not in given:
+                # the app listened where it was not told to: the harness's free port was never tried
+                return RunFailed(
+                    f"the server tried to listen on {taken[0]}:{taken[1]}, which is taken, and that is not a "
+                    "port the harness gave it",
+                    "make the app listen on process.env.PORT and process.env.HOST, which the harness sets "
+                    "to a free loopback port for each process it starts",
+                )
             which = "its admin port" if "admin port" in tail else f"port {self.port}"
             return EnvironmentProblem(
                 f"the server could not listen: {which} is taken",
