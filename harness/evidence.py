@@ -95,13 +95,15 @@ def _per_condition(rows: pd.DataFrame) -> pd.DataFrame:
         "generator_limited": ("generator_limited", "any"),
         "failures": ("failures", "sum"),
         "requests": ("requests", "sum"),
+        "probe_failures": ("probe_failures", "sum"),
+        "probe_requests": ("probe_requests", "sum"),
     }
     agg["repetitions"] = ("repetitions", "sum") if "repetitions" in rows.columns else ("condition", "size")
     present = {k: v for k, v in agg.items() if v[0] in rows.columns or v[0] == "condition"}
     return rows.groupby("condition", sort=False).agg(**present)
 
 
-def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[str]:
+def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True, probes: bool = False) -> list[str]:
     """Why a claim over these rows (all sides of it: case rows or condition-summary rows)
     is not firm, each reason naming the conditions it concerns and what would settle it;
     [] when none of the rules fails. The rules: at least MIN_REPETITIONS repetitions of
@@ -112,7 +114,9 @@ def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[
     A generator at its limit measures itself, so a throughput or latency claim is not firm
     there. How the responses spread over the workers is counted from every response
     whatever limited the offered load (the load is part of the condition's name), so
-    claims about the spread pass generator_matters=False."""
+    claims about the spread pass generator_matters=False. A claim on the probe's latency
+    (`probes`) is not firm either where more than FAILURE_BOUND of the probe's own requests
+    failed: its latency is of the successes only."""
     from harness.analysis import OTHER_CPU_WARN_PCT  # analysis imports this module
 
     if rows.empty:
@@ -161,6 +165,17 @@ def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True) -> list[
             out.append(
                 f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
                 "fixed first (see raw/)"
+            )
+    if probes and {"probe_failures", "probe_requests"} <= set(c.columns):
+        failing = c[c["probe_failures"] > FAILURE_BOUND * c["probe_requests"].clip(lower=1)]
+        if not failing.empty:
+            listed = ", ".join(
+                f"{f / max(r, 1):.1%} in {name}"
+                for name, f, r in zip(failing.index, failing["probe_failures"], failing["probe_requests"])
+            )
+            out.append(
+                f"the probe's own requests failed ({listed}; bound {FAILURE_BOUND:.0%}), and its latency is of "
+                "the successes only: the cause of the failures must be fixed first (see raw/)"
             )
     return out
 

@@ -100,3 +100,23 @@ def test_one_paired_repetition_is_not_a_range():
     results, summary = result_tables(rows)
     (line,) = story.speedup_lines(summary, analysis.speedups(results), 2, results)
     assert "(paired repetitions: 1.75x each)" in line and "1.75x to 1.75x" not in line
+
+
+def _blocking_vs_offloading(pool_probe_failures: int) -> str:
+    probe = {"probe_path": "/hello", "probe_requests": 100, "probe_latency_p50_ms": 2.0, "route": "/pbkdf2"}
+    rows = case_rows("single", [100, 101, 102], probe_latency_p99_ms=300.0, probe_failures=0, **probe) + case_rows(
+        "pool-2t", [180, 181, 182], probe_latency_p99_ms=5.0, probe_failures=pool_probe_failures, **probe
+    )
+    for r in rows:
+        r["path"] = "/pbkdf2"
+    (line,) = [s for s in story.probe_lines(result_tables(rows)[1]) if s.startswith("Blocking vs offloading")]
+    return line
+
+
+def test_a_probe_claim_is_not_firm_when_the_probes_failed():
+    """Seen: half of the pool's probe requests failed and the report still said, firm,
+    'Offloading kept the event loop free ... 10.2x lower p99'."""
+    assert "Offloading kept the event loop free" in _blocking_vs_offloading(0)  # the claim can be made
+    line = _blocking_vs_offloading(50)  # 50 of the 100 probe requests of each repetition
+    assert "Offloading kept the event loop free" not in line and "inconclusive" in line
+    assert "the probe's own requests failed (50.0% in pool-2t" in line

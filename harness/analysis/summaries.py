@@ -98,6 +98,9 @@ def condition_summary(results: pd.DataFrame, endpoints: pd.DataFrame | None = No
                 "machine_cpu_pct": float(g["machine_cpu_pct"].median()),
                 "jain_index": float(g["jain_index"].median()),
                 "failures": int(g["failures"].sum()),
+                # the probe's own requests (a claim on its latency must know how many failed)
+                "probe_requests": int(pd.to_numeric(g["probe_requests"], errors="coerce").fillna(0).sum()),
+                "probe_failures": int(pd.to_numeric(g["probe_failures"], errors="coerce").fillna(0).sum()),
                 "keepalive": bool(first["keepalive"]),
                 "probe_path": first["probe_path"],
                 "probe_latency_p50_ms": float(g["probe_latency_p50_ms"].median()),

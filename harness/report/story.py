@@ -372,7 +372,7 @@ def probe_lines(summary: pd.DataFrame) -> list[str]:
             f"the event loop ({i.condition}) and {o.probe_latency_p99_ms:.1f} ms with it sent to worker threads "
             f"({o.condition})."
         )
-        doubts = evidence.claim_doubts(_sides(summary, i.condition, o.condition))
+        doubts = evidence.claim_doubts(_sides(summary, i.condition, o.condition), probes=True)
         on_loop, on_threads = _iv(i, "probe_latency_p99_ms"), _iv(o, "probe_latency_p99_ms")
         if doubts:
             text += (
@@ -793,7 +793,8 @@ def move_lines(summary: pd.DataFrame, results: pd.DataFrame) -> list[str]:
         )
         others = [r for r in order if r != "/move/clone"]
         doubts = evidence.claim_doubts(
-            summary[summary["route"].isin(order) & (summary["path"].map(_mb) == mb) & (summary["users"] == users)]
+            summary[summary["route"].isin(order) & (summary["path"].map(_mb) == mb) & (summary["users"] == users)],
+            probes=True,
         )
         claim = " The guides say that for large data a transfer or a SharedArrayBuffer beats a clone"
         clone = times["/move/clone"][1]
@@ -1077,7 +1078,7 @@ def headline(
             f"(p99 {high['probe_latency_p99_ms']:,.1f} ms): that is what blocking the event loop costs "
             "everybody else."
         )
-        doubts = evidence.claim_doubts(_sides(summary, low["condition"], high["condition"]))
+        doubts = evidence.claim_doubts(_sides(summary, low["condition"], high["condition"]), probes=True)
         return Headline(
             answer,
             ("These are measured numbers; a claim on them would be " + evidence.inconclusive(doubts) + ".")
