@@ -103,6 +103,17 @@ def _per_condition(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby("condition", sort=False).agg(**present)
 
 
+def _failure_shares(c: pd.DataFrame, failures: str, requests: str) -> str:
+    """'12.0% in A, 3.1% in B' for the conditions whose failures exceed FAILURE_BOUND of their
+    requests ("" when none does, or the columns are not there)."""
+    if not {failures, requests} <= set(c.columns):
+        return ""
+    failing = c[c[failures] > FAILURE_BOUND * c[requests].clip(lower=1)]
+    return ", ".join(
+        f"{f / max(r, 1):.1%} in {name}" for name, f, r in zip(failing.index, failing[failures], failing[requests])
+    )
+
+
 def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True, probes: bool = False) -> list[str]:
     """Why a claim over these rows (all sides of it: case rows or condition-summary rows)
     is not firm, each reason naming the conditions it concerns and what would settle it;
@@ -155,28 +166,18 @@ def claim_doubts(rows: pd.DataFrame, *, generator_matters: bool = True, probes: 
             f"the load generator was the limit in {', '.join(limited.index)}: fewer users or a heavier "
             "route would settle it"
         )
-    if {"failures", "requests"} <= set(c.columns):
-        failing = c[c["failures"] > FAILURE_BOUND * c["requests"].clip(lower=1)]
-        if not failing.empty:
-            listed = ", ".join(
-                f"{f / max(r, 1):.1%} in {name}"
-                for name, f, r in zip(failing.index, failing["failures"], failing["requests"])
-            )
-            out.append(
-                f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
-                "fixed first (see raw/)"
-            )
-    if probes and {"probe_failures", "probe_requests"} <= set(c.columns):
-        failing = c[c["probe_failures"] > FAILURE_BOUND * c["probe_requests"].clip(lower=1)]
-        if not failing.empty:
-            listed = ", ".join(
-                f"{f / max(r, 1):.1%} in {name}"
-                for name, f, r in zip(failing.index, failing["probe_failures"], failing["probe_requests"])
-            )
-            out.append(
-                f"the probe's own requests failed ({listed}; bound {FAILURE_BOUND:.0%}), and its latency is of "
-                "the successes only: the cause of the failures must be fixed first (see raw/)"
-            )
+    listed = _failure_shares(c, "failures", "requests")
+    if listed:
+        out.append(
+            f"requests failed ({listed}; bound {FAILURE_BOUND:.0%}): the cause of the failures must be "
+            "fixed first (see raw/)"
+        )
+    listed = _failure_shares(c, "probe_failures", "probe_requests") if probes else ""
+    if listed:
+        out.append(
+            f"the probe's own requests failed ({listed}; bound {FAILURE_BOUND:.0%}), and its latency is of "
+            "the successes only: the cause of the failures must be fixed first (see raw/)"
+        )
     return out
 
 
