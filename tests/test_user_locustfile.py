@@ -527,3 +527,57 @@ def test_reference_server_behind_nginx_counts_agree_with_its_metrics(tmp_path: P
     assert analysis.case_results(run)["client_server_mismatch"].iloc[0] == 0.0
     measured = run["endpoints"][run["endpoints"]["phase"] == "measure"].set_index("name")
     assert set(measured.index) == {"/hello", "/cpu", AGGREGATE_NAME}
+
+
+RAISING_LOCUSTFILE = """from locust import FastHttpUser, constant, task
+
+
+class Clumsy(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def bug(self):
+        raise ValueError("my task bug")
+
+    @task
+    def bad_body(self):
+        self.client.post("/echo", data="not json")  # the example app answers 400
+"""
+
+
+@pytest.mark.integration
+def test_a_locustfile_whose_tasks_raise_is_told_so_with_the_failures_reason(tmp_path: Path):
+    """Seen: 344 exceptions in locust_exceptions.csv and nothing said of them anywhere, and
+    the failure warning without its reason."""
+    from helpers import summary_markdown
+
+    locustfile = tmp_path / "lf.py"
+    locustfile.write_text(RAISING_LOCUSTFILE)
+    out = _harness(
+        tmp_path,
+        "app",
+        "--app",
+        str(EXAMPLE_APP),
+        "--locustfile",
+        str(locustfile),
+        "--modes",
+        "single",
+        "--users",
+        "2",
+        "--duration-s",
+        "2",
+        "--warmup-s",
+        "1",
+        "--repetitions",
+        "1",
+        "--run-id",
+        "x",
+        "--no-report",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = summary_markdown(tmp_path / "results" / "x")
+    (raised,) = [line for line in summary.splitlines() if "the locustfile's tasks raised" in line]
+    assert "over the whole case, warm-up included (most often: my task bug, " in raised, raised
+    assert "locust_exceptions.csv" in raised
+    (failed,) = [line for line in summary.splitlines() if "requests failed" in line]
+    assert "(most often, over the whole case with its warm-up: LocustBadStatusCode(code=400) on /echo" in failed

@@ -5,7 +5,9 @@ shown first in the report and the notebooks), and the figures a record could not
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -26,6 +28,44 @@ def missing_figure_warnings(meta: dict) -> list[str]:
             if case.get("condition") not in conditions:
                 conditions.append(case.get("condition"))
     return [f"Not measured for {', '.join(map(str, conds))}: {figure}." for figure, conds in seen.items()]
+
+
+def _locust_csv(run: Run, case_id: str, name: str, count: str) -> list[dict[str, str]]:
+    """The rows of a case's raw/<case>/locust_<name>.csv (Locust's own --csv output), the
+    largest `count` first; [] where the file is not there (a record copied without raw/)."""
+    path = Path(run.path) / "raw" / case_id / f"locust_{name}.csv"
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+
+    def n(row: dict[str, str]) -> int:
+        try:
+            return int(row.get(count) or 0)
+        except ValueError:
+            return 0
+
+    return sorted((r for r in rows if n(r) > 0), key=n, reverse=True)
+
+
+def _locust_exceptions(run: Run) -> list[str]:
+    """Exceptions the locustfile's tasks raised (Locust counts them in no request figure)."""
+    out = []
+    for case in run.meta.get("cases", []):
+        rows = _locust_csv(run, str(case.get("case_id")), "exceptions", "Count")
+        if rows:
+            total = sum(int(r["Count"]) for r in rows)
+            top = rows[0]
+            message = " ".join(str(top.get("Message", "")).split())[:200]
+            out.append(
+                f"{case.get('case_id')}: the locustfile's tasks raised {total:,} exception"
+                f"{'s' if total != 1 else ''} over the whole case, warm-up included (most often: {message}, "
+                f"{int(top['Count']):,} times), counted in no "
+                f"request figure: a task that raises sends less load than it was written to; see "
+                f"raw/{case.get('case_id')}/locust_exceptions.csv."
+            )
+    return out
 
 
 def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -71,13 +111,22 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
         if isinstance(r.overloaded_reason, str):
             out.append(f"{r.case_id}: {r.overloaded_reason}.")
         if r.failures:
-            out.append(f"{r.case_id}: {r.failures} of {r.requests} requests failed; see raw/{r.case_id}/.")
+            top = _locust_csv(run, r.case_id, "failures", "Occurrences")
+            most = (
+                f" (most often, over the whole case with its warm-up: "
+                f"{' '.join(str(top[0].get('Error', '')).split())[:200]} on {top[0].get('Name')}, "
+                f"{int(top[0]['Occurrences']):,} times)"
+                if top
+                else ""
+            )
+            out.append(f"{r.case_id}: {r.failures} of {r.requests} requests failed{most}; see raw/{r.case_id}/.")
         if not math.isnan(r.client_server_mismatch) and r.client_server_mismatch > MISMATCH_TOLERANCE:
             out.append(
                 f"{r.case_id}: client and server request counts differ by up to "
                 f"{r.client_server_mismatch:.1%} for one worker, beyond the requests in flight at the stop "
                 f"(tolerance {MISMATCH_TOLERANCE:.0%}): responses were lost or miscounted."
             )
+    out.extend(_locust_exceptions(run))
     for s in summary.itertuples(index=False):
         if s.unstable:
             out.append(
