@@ -120,3 +120,20 @@ def test_a_probe_claim_is_not_firm_when_the_probes_failed():
     line = _blocking_vs_offloading(50)  # 50 of the 100 probe requests of each repetition
     assert "Offloading kept the event loop free" not in line and "inconclusive" in line
     assert "the probe's own requests failed (50.0% in pool-2t" in line
+
+
+def test_a_route_named_cpu_that_leaves_the_server_idle_gets_no_cpu_bound_claim():
+    """Seen: an app's /cpu that waits on a timer was held to 'about 2x for CPU-bound work'."""
+    busy = case_rows("single", [400, 402, 401]) + case_rows(
+        "cluster-rr-2w", [790, 792, 791], workers=2, units=2, workers_seen=2
+    )
+    results, summary = result_tables(busy)
+    (line,) = story.speedup_lines(summary, analysis.speedups(results), 2, results)
+    assert "That is what the usual claim predicts for CPU-bound work" in line  # the check can pass
+    idle = case_rows("single", [400, 402, 401], server_cpu_pct=12.0) + case_rows(
+        "cluster-rr-2w", [410, 412, 411], workers=2, units=2, workers_seen=2, server_cpu_pct=14.0
+    )
+    results, summary = result_tables(idle)
+    (line,) = story.speedup_lines(summary, analysis.speedups(results), 2, results)
+    assert "/cpu did not keep the server busy here (single's server used 12% of a core, under 50%)" in line
+    assert "usual claim predicts" not in line and "contradicts" not in line

@@ -29,6 +29,9 @@ LINEAR_FRACTION = 0.85
 # "Round robin spreads requests evenly": Jain's index of 0.95 or more.
 EVEN_JAIN = 0.95
 CPU_BOUND_ROUTES = ("/cpu", "/pbkdf2")
+# A route is CPU-bound by what the baseline's server did, not by its name alone (an app's own
+# "/cpu" may wait on a timer): at least this much of a core in the one-process baseline.
+CPU_BOUND_MIN_PCT = 50.0
 
 
 def condition_lines(summary: pd.DataFrame) -> list[str]:
@@ -154,6 +157,15 @@ def speedup_lines(
         expected = min(r.workers, cores)
         cpu_bound = not cond.empty and str(cond.iloc[0]["route"]) in CPU_BOUND_ROUTES
         from_one = getattr(r, "baseline_workers", 1) == 1  # the claim is about N workers against one
+        base_cpu = float(base.iloc[0]["server_cpu_pct"]) if not base.empty else math.nan
+        idle = cpu_bound and from_one and base_cpu < CPU_BOUND_MIN_PCT  # NaN (not measured): as named
+        if idle:
+            cpu_bound = False
+            text += (
+                f" {cond.iloc[0]['route']} did not keep the server busy here ({r.baseline}'s server used "
+                f"{base_cpu:.0f}% of a core, under {CPU_BOUND_MIN_PCT:.0f}%), so it is not CPU-bound work, "
+                "and the usual claim for CPU-bound work (N workers, N times) is not checked."
+            )
         doubts = evidence.claim_doubts(_sides(summary, r.condition, r.baseline))
         if r.generator_limited:
             out.append(
