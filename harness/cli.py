@@ -599,7 +599,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     "give two runs: harness compare BASELINE CURRENT",
                 )
             return gate(_gate_options(args), compare_ab=runs[0])
-        return gate(_gate_options(args), baseline=runs[0], current=runs[1])
+        base, cur = runs
+        same_folder = Path(base.path).resolve() == Path(cur.path).resolve()
+        same_record = (base.run_id, base.meta.get("started_at")) == (cur.run_id, cur.meta.get("started_at"))
+        if same_folder or same_record:  # a baseline stored from a run is the same measurement too
+            raise UsageError(
+                f"the baseline and the current run are the same measurement (run {base.run_id}): a run "
+                "compared with itself says nothing about a change",
+                "give two different runs, or an A/B run alone (harness run SCENARIO --against REF)",
+            )
+        return gate(_gate_options(args), baseline=base, current=cur)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

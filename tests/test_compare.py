@@ -470,6 +470,10 @@ def test_cli_exit_codes_on_stored_runs(tmp_path: Path, capsys: pytest.CaptureFix
     assert run_cli("baseline", "update", "base", "--name", "smoke")[0] == 0
     assert (results / "baselines" / "smoke" / "run.json").is_file()
     assert run_cli("compare", "smoke", "slow")[0] == 4
+    # a run against itself, by id or as the baseline stored from it, is no comparison (was exit 5)
+    for same in (("base", "base"), ("smoke", "base"), ("base", str(results / "base"))):
+        code, _, err = run_cli("compare", *same)
+        assert code == 2 and "the baseline and the current run are the same measurement (run base)" in err, err
 
 
 @pytest.mark.integration
