@@ -432,6 +432,15 @@ def compare_values(
     row.baseline = float(np.median(b)) if b.size else math.nan
     row.current = float(np.median(c)) if c.size else math.nan
     fewest = min(b.size, c.size)
+    if fewest == 0:
+        empty = " and ".join(side for side, v in (("the baseline", b), ("the current run", c)) if not v.size)
+        why = (
+            "a ratio over the baseline mode needs that mode's condition in the same run, serving"
+            if m.name in ("speedup", "efficiency")
+            else "the record lacks it: a damaged or incomplete record?"
+        )
+        row.reason = f"no value of it in {empty} ({why})"
+        return row
     if fewest < MIN_REPETITIONS:
         row.reason = (
             f"{fewest} repetition{'s' if fewest != 1 else ''} on one side; the gate needs at least "

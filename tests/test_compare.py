@@ -615,3 +615,17 @@ def test_a_ratio_over_a_baseline_that_served_nothing_is_not_compared():
     row = row_of(cmp, "cluster-rr-2w /cpu u8", "speedup")
     assert row.verdict == "not compared" and "served nothing" in row.reason, row
     assert cmp.exit_code != 0
+
+
+def test_a_speedup_whose_baseline_condition_is_absent_says_so_not_zero_repetitions():
+    """Seen: single dropped from the current run: the cluster's speedup said '0 repetitions on
+    one side ... (run with --repetitions 3 or more)' although the run had 3."""
+    a = synthetic_run("a", noisy(450, 5, 1), noisy(700, 5, 2))
+    b = synthetic_run("b", noisy(450, 5, 3), noisy(700, 5, 4))
+    cases = b.tables["cases"]
+    single = set(cases.loc[cases["mode"] == "single", "case_id"])
+    b.tables = {k: (v[~v["case_id"].isin(single)] if "case_id" in v.columns else v) for k, v in b.tables.items()}
+    b.meta["cases"] = [c for c in b.meta["cases"] if c["case_id"] not in single]
+    row = row_of(compare.compare_runs(a, b), "cluster-rr-2w /cpu u8", "speedup")
+    assert row.verdict == "not compared" and row.reason.startswith("no value of it in the current run (a ratio"), row
+    assert "--repetitions" not in row.reason
