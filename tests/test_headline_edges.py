@@ -137,3 +137,25 @@ def test_a_route_named_cpu_that_leaves_the_server_idle_gets_no_cpu_bound_claim()
     (line,) = story.speedup_lines(summary, analysis.speedups(results), 2, results)
     assert "/cpu did not keep the server busy here (single's server used 12% of a core, under 50%)" in line
     assert "usual claim predicts" not in line and "contradicts" not in line
+
+
+def test_the_few_repetitions_warning_says_every_condition_when_it_is_every_one():
+    from helpers import hand_run
+
+    from harness.report.warnings import run_warnings
+
+    def warning(rows: list[dict]) -> str:
+        results, summary = result_tables(rows)
+        run = hand_run([], meta={"status": "complete", "machine": {"cpu_layout": "dedicated"}})
+        (line,) = [w for w in run_warnings(run, results, summary) if w.startswith("Only ")]
+        return line
+
+    assert warning(case_rows("single", [400]) + case_rows("cluster-rr-2w", [700])).startswith(
+        "Only 1 repetition of every condition:"
+    )
+    assert warning(case_rows("single", [400]) + case_rows("cluster-rr-2w", [700, 701])).startswith(
+        "Only 1 to 2 repetitions of every condition:"
+    )
+    assert warning(case_rows("single", [400]) + case_rows("cluster-rr-2w", [700, 701, 702])).startswith(
+        "Only 1 repetition of some conditions:"
+    )

@@ -136,8 +136,14 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
             )
     fewest = int(summary["repetitions"].min()) if not summary.empty else 0
     if not summary.empty and fewest < evidence.MIN_REPETITIONS:
+        most = int(summary["repetitions"].max())
+        if most < evidence.MIN_REPETITIONS:  # every condition is short of an interval
+            count = f"{fewest} to {most} repetitions" if most != fewest else f"{fewest} repetition{'s' * (fewest != 1)}"
+            which = f"{count} of every condition"
+        else:
+            which = f"{fewest} repetition{'s' * (fewest != 1)} of some conditions"
         out.append(
-            f"Only {fewest} repetition{'s' if fewest != 1 else ''} of some conditions: below {evidence.MIN_REPETITIONS} there is no "
+            f"Only {which}: below {evidence.MIN_REPETITIONS} there is no "
             "interval of the median, so no comparison involving them is firm (the story says "
             f'"inconclusive"). Use at least {evidence.MIN_REPETITIONS} repetitions; 6 or more give a 95% '
             "interval."
