@@ -168,10 +168,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         rate_rps=args.rate,
         generator_processes=args.processes,
     )
+    as_written = scen
     scen = _swept(scen, args)
     scen = _own_server_or_target(scen, args)
     scen, locustfile = _own_locustfile(scen, args)
     scen = scen.with_servers(node_version=args.node_version)
+    scen = _described_as_run(as_written, scen)
     remote = _remote_workers(args)
     warnings = scen.warnings()
     if remote is not None and remote.bind_host not in ("127.0.0.1", "localhost", "::1") and not args.target:
@@ -294,6 +296,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         allow_remote=args.allow_remote,
     )
     return EXIT_OK
+
+
+def _described_as_run(as_written: scenario_mod.Scenario, scen: scenario_mod.Scenario) -> scenario_mod.Scenario:
+    """The scenario with its description marked when the command line changed what it runs
+    (--app, --path, --modes, a locustfile...): the file's sentence ("on CPU-bound /cpu", "in
+    single, cluster, nginx and pm2 modes") would otherwise describe cases this run does not have."""
+
+    def shape(s: scenario_mod.Scenario) -> tuple:  # what a description speaks of: not which app, nor its Node
+        servers = tuple(replace(spec, app=None, preload=True, node_version=None) for spec in s.servers)
+        return servers, s.workloads, s.parts
+
+    if shape(as_written) == shape(scen):
+        return scen
+    conditions = list(dict.fromkeys(c.condition for c in scen.cases()))
+    shown = ", ".join(conditions[:6]) + (f" and {len(conditions) - 6} more" if len(conditions) > 6 else "")
+    return replace(
+        scen,
+        description=f"{scen.description} (as written; the command line changed it: this run's conditions: {shown})",
+    )
 
 
 def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace) -> scenario_mod.Scenario:

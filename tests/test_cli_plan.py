@@ -120,3 +120,16 @@ def test_progress_shows_each_phase_and_the_time_left_on_a_fake_clock():
     progress.case_finished(cases[0], "done")
     progress.case_started(cases[1], 2, len(cases), plan[1])
     assert progress.phase() == "starting" and progress.run_left_s() == sum(plan[1:])
+
+
+def test_a_description_the_command_line_made_untrue_says_so(tmp_path: Path):
+    """Seen: `run default --app app.js` printed '... on CPU-bound /cpu' while its cases asked
+    for /; `run app --modes single,cluster` printed 'in single, cluster, nginx and pm2 modes'."""
+    app = REPO / "examples" / "hello-app" / "server.js"
+    changed = _harness("run", "default", "--quick", "--app", str(app), "--dry-run", results=tmp_path / "r")
+    assert changed.returncode == 0, changed.stderr
+    first = " ".join(changed.stdout.split())  # rich wraps long lines
+    assert "on CPU-bound /cpu (as written; the command line changed it: this run's conditions: " in first
+    assert "hello-app-single / u8" in first
+    unchanged = _harness("run", "app", "--app", str(app), "--dry-run", results=tmp_path / "r")
+    assert "as written" not in unchanged.stdout and "in single, cluster, nginx and pm2 modes" in unchanged.stdout
