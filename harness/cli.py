@@ -327,7 +327,7 @@ def _own_server_or_target(scen: scenario_mod.Scenario, args: argparse.Namespace)
         raise UsageError(
             "--target drives a server the harness does not start, --app one it starts", "give one of the two"
         )
-    if target and args.port is not None:
+    if target and getattr(args, "port", None) is not None:
         raise UsageError("--port is for servers the harness starts", "put the port in the --target URL")
     if path is not None and not (target or app):
         raise UsageError("--path is for --target or --app", "the reference server's routes are set in the scenario")
@@ -555,9 +555,10 @@ def _planned(args: argparse.Namespace) -> scenario_mod.Scenario:
     scen = scenario_mod.load(args.scenario)
     if args.quick:
         scen = scen.quick_variant()
-    return _swept(
+    as_written = _swept(
         scen.with_overrides(duration_s=args.duration_s, warmup_s=args.warmup_s, repetitions=args.repetitions), args
     )
+    return _described_as_run(as_written, _own_server_or_target(as_written, args))
 
 
 def print_plan(scen: scenario_mod.Scenario, cases: list[Case], out: Console) -> float:
@@ -1024,6 +1025,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration-s", type=float, help="measured seconds per case (as harness run)")
     p.add_argument("--warmup-s", type=float, help="warm-up seconds per case (as harness run)")
     p.add_argument("--repetitions", type=int, help="repetitions of every case (as harness run)")
+    p.add_argument("--app", metavar="FILE.js", help="your own Node server in the scenario's modes (as harness run)")
+    p.add_argument("--target", metavar="URL", help="a server the harness does not start (as harness run)")
+    p.add_argument("--path", metavar="PATH", help="with --app or --target: the path every user requests (default /)")
+    p.epilog = "For everything else harness run takes (--locustfile, --users, --rate ...): harness run ... --dry-run."
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(

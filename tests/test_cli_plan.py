@@ -133,3 +133,14 @@ def test_a_description_the_command_line_made_untrue_says_so(tmp_path: Path):
     assert "hello-app-single / u8" in first
     unchanged = _harness("run", "app", "--app", str(app), "--dry-run", results=tmp_path / "r")
     assert "as written" not in unchanged.stdout and "in single, cluster, nginx and pm2 modes" in unchanged.stdout
+
+
+def test_plan_takes_an_app_and_a_path_as_run_does(tmp_path: Path):
+    """Seen: `harness plan app --app X --path /cpu` failed with 'unrecognized arguments'."""
+    app = REPO / "examples" / "hello-app" / "server.js"
+    args = ("app", "--app", str(app), "--path", "/cpu", "--modes", "single,cluster", "--quick")
+    plan, dry = _harness("plan", *args), _harness("run", *args, "--dry-run", results=tmp_path / "r")
+    assert plan.returncode == 0, plan.stderr
+    cases = re.findall(r"\d{3}-[\w-]+-r\d+", plan.stdout)
+    assert cases == ["001-hello-app-single-cpu-u8-r1", "002-hello-app-cluster-rr-2w-cpu-u8-r1"]
+    assert cases == re.findall(r"\d{3}-[\w-]+-r\d+", dry.stdout)
