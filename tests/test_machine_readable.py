@@ -41,8 +41,8 @@ def test_summary_json_holds_the_conditions_intervals_sweeps_and_headline():
 
 
 def test_compare_json_has_the_verdict_exit_code_and_rows(capsys):
-    base = HERE.parent / "results" / "baselines" / "smoke"
-    code = main(["compare", str(base), str(base), "--json"])
+    base, current = HERE.parent / "results" / "baselines" / "smoke", HERE / "fixtures" / "smoke"
+    code = main(["compare", str(base), str(current), "--json"])
     data = json.loads(capsys.readouterr().out)
     assert data["exit_code"] == code and data["verdict"] and data["rows"]
     row = data["rows"][0]
@@ -58,7 +58,7 @@ def test_compare_json_has_the_verdict_exit_code_and_rows(capsys):
         "interval",
     } <= set(row)
     assert data == json.loads(
-        json.dumps(compare.to_json(compare.compare_runs(record.load_run(base), record.load_run(base))))
+        json.dumps(compare.to_json(compare.compare_runs(record.load_run(base), record.load_run(current))))
     )
 
 
