@@ -449,8 +449,7 @@ def compare_values(
         return row
     if not (np.all(np.isfinite(b)) and np.all(np.isfinite(c))):
         row.reason = (
-            "a value that is not a number (a ratio over a baseline condition that served nothing in a "
-            "repetition): no change to estimate"
+            "an infinite ratio (over a baseline condition that served nothing in a repetition): no change to estimate"
         )
         return row
     if np.any(b <= 0) or np.any(c <= 0):
@@ -525,7 +524,7 @@ def _rows(
         for name in metrics:
             m = METRICS[name]
             missing = not b.empty and not c.empty and b[m.column].isna().all() and c[m.column].isna().all()
-            served = b["throughput_rps"].notna().any() and c["throughput_rps"].notna().any()
+            served = b["throughput_rps"].notna().any() or c["throughput_rps"].notna().any()
             if missing and served:
                 continue  # the metric does not apply (the baseline mode has no speedup over itself)
             gating = name in gate

@@ -361,13 +361,7 @@ def case_results(run: Run) -> pd.DataFrame:
                 "steal_pct": float(cs.loc[cs["role"] == "machine", "steal_pct"].median()) if not cs.empty else math.nan,
                 "units": units,
                 "workers_seen": int((per_worker > 0).sum()),
-                "unplanned_units": (
-                    math.nan
-                    if not len(per_worker)
-                    else 0
-                    if _has_events(case)
-                    else max(0, int((per_worker > 0).sum()) - units)
-                ),
+                "unplanned_units": _unplanned_units(per_worker, units, case, case.case_id in apps),
                 "jain_index": jain_index(counts),
                 "max_min_share_ratio": max_min_ratio(counts) if counts else math.nan,
                 # a killed or stopped worker takes its own counters with it: no comparison then
@@ -438,6 +432,21 @@ def _probe(measured: pd.DataFrame, case_id: str, probe_path: Any) -> dict[str, A
             probe_latency_max_ms=_num(r["latency_max_ms"]),
         )
     return out
+
+
+def _unplanned_units(per_worker: pd.Series, units: int, case: Any, app: bool) -> float:
+    """Serving processes beyond the mode's plan: only a user's app can start its own (the
+    reference server's modes start what they plan, and a spawn-per-request server's threads
+    are per request by design); counted by process (the key), not by thread. 0 in a case with
+    events (a replaced worker is a new process) and for the reference server; NaN where no
+    response named a process."""
+    if not len(per_worker):
+        return math.nan
+    if not app or _has_events(case):
+        return 0
+    served = per_worker[per_worker > 0]
+    processes = served.index.get_level_values(0).nunique() if isinstance(served.index, pd.MultiIndex) else len(served)
+    return max(0, int(processes) - units)
 
 
 def _app_cases(run: Run) -> set[str]:

@@ -34,9 +34,10 @@ _ERROR_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z]*Error|Error)(?: \[[A-Z_]+\])?: "
 
 
 def _taken_address(log: str) -> tuple[str, int] | None:
-    """(host, port) of Node's "listen EADDRINUSE: address already in use 127.0.0.1:5055" (the
-    last such line), None when the log names none."""
-    found = re.findall(r"address already in use (\S+):(\d+)", log)
+    """(host, port) of Node's "listen EADDRINUSE: address already in use 127.0.0.1:5055", or a
+    cluster worker's "bind EADDRINUSE null:5055" (host "null": every address), the last such
+    line; None when the log names none."""
+    found = re.findall(r"(?:address already in use|bind EADDRINUSE) (\S+):(\d+)", log)
     return (found[-1][0], int(found[-1][1])) if found else None
 
 
@@ -306,8 +307,9 @@ class Server(Managed, ABC):
             given = {self.port, getattr(self, "admin_port", None), *getattr(self, "backend_ports", [])}
             if taken is not None and taken[1] not in given:
                 # the app listened where it was not told to: the harness's free port was never tried
+                where = f"port {taken[1]}" if taken[0] == "null" else f"{taken[0]}:{taken[1]}"
                 return RunFailed(
-                    f"the server tried to listen on {taken[0]}:{taken[1]}, which is taken, and that is not a "
+                    f"the server tried to listen on {where}, which is taken, and that is not a "
                     "port the harness gave it",
                     "make the app listen on process.env.PORT and process.env.HOST, which the harness sets "
                     "to a free loopback port for each process it starts",
