@@ -629,3 +629,19 @@ def test_a_speedup_whose_baseline_condition_is_absent_says_so_not_zero_repetitio
     row = row_of(compare.compare_runs(a, b), "cluster-rr-2w /cpu u8", "speedup")
     assert row.verdict == "not compared" and row.reason.startswith("no value of it in the current run (a ratio"), row
     assert "--repetitions" not in row.reason
+
+
+def test_throughput_missing_on_one_side_only_is_said_of_that_side():
+    """The 'no value on either side' row is for both sides lacking throughput; one side
+    lacking it is that side's, and the baseline mode's own speedup and fairness (which do not
+    apply) get no row."""
+    a = synthetic_run("a", noisy(450, 5, 1), noisy(700, 5, 2))
+    b = synthetic_run("b", noisy(450, 5, 3), noisy(700, 5, 4))
+    cases = b.tables["cases"]
+    cases.loc[cases["condition"].str.startswith("single"), "measured_s"] = np.nan
+    cmp = compare.compare_runs(a, b)
+    row = row_of(cmp, "single /cpu u8", "throughput")
+    assert row.verdict == "not compared" and row.reason.startswith("no value of it in the current run (the record")
+    assert not [r for r in cmp.rows if "either side" in r.reason]
+    assert not [r for r in cmp.rows if r.condition.startswith("single") and r.metric in ("speedup", "fairness")]
+    assert cmp.exit_code == compare.COMPARE_NOT_COMPARED

@@ -215,6 +215,18 @@ def _harness(
     return run_harness("run", *args, results=tmp_path / "results", timeout=timeout_s, env=env)
 
 
+def _example_app_single(tmp_path: Path, locustfile: str, run_id: str, users: int, duration_s: float):
+    """`harness run app` on the example app in single mode, one repetition after 1 s of warm-up,
+    driven by this locustfile's text (written to tmp_path/lf.py), without a report."""
+    path = tmp_path / "lf.py"
+    path.write_text(locustfile)
+    args = ["--modes", "single", "--users", str(users), "--duration-s", str(duration_s), "--warmup-s", "1"]
+    return _harness(
+        tmp_path, "app", "--app", str(EXAMPLE_APP), "--locustfile", str(path), *args,
+        "--repetitions", "1", "--run-id", run_id, "--no-report",
+    )  # fmt: skip
+
+
 def _app_counts(folder: Path) -> dict[str, dict[str, int]]:
     """pid -> the example app's own counts ("METHOD /path" -> requests), as each process wrote them at its stop."""
     found = {}
@@ -393,29 +405,7 @@ class Wanderer(FastHttpUser):
 
 @pytest.mark.integration
 def test_a_task_that_sends_elsewhere_stops_the_case(tmp_path: Path):
-    locustfile = tmp_path / "lf.py"
-    locustfile.write_text(ELSEWHERE_LOCUSTFILE)
-    out = _harness(
-        tmp_path,
-        "app",
-        "--app",
-        str(EXAMPLE_APP),
-        "--locustfile",
-        str(locustfile),
-        "--modes",
-        "single",
-        "--users",
-        "1",
-        "--duration-s",
-        "20",
-        "--warmup-s",
-        "1",
-        "--repetitions",
-        "1",
-        "--run-id",
-        "e",
-        "--no-report",
-    )
+    out = _example_app_single(tmp_path, ELSEWHERE_LOCUSTFILE, "e", users=1, duration_s=20)
     assert out.returncode == 1, out.stdout + out.stderr
     (case,) = load_run(tmp_path / "results" / "e").meta["cases"]
     assert case["status"] == "failed"
@@ -551,29 +541,7 @@ def test_a_locustfile_whose_tasks_raise_is_told_so_with_the_failures_reason(tmp_
     the failure warning without its reason."""
     from helpers import summary_markdown
 
-    locustfile = tmp_path / "lf.py"
-    locustfile.write_text(RAISING_LOCUSTFILE)
-    out = _harness(
-        tmp_path,
-        "app",
-        "--app",
-        str(EXAMPLE_APP),
-        "--locustfile",
-        str(locustfile),
-        "--modes",
-        "single",
-        "--users",
-        "2",
-        "--duration-s",
-        "2",
-        "--warmup-s",
-        "1",
-        "--repetitions",
-        "1",
-        "--run-id",
-        "x",
-        "--no-report",
-    )
+    out = _example_app_single(tmp_path, RAISING_LOCUSTFILE, "x", users=2, duration_s=2)
     assert out.returncode == 0, out.stdout + out.stderr
     summary = summary_markdown(tmp_path / "results" / "x")
     (raised,) = [line for line in summary.splitlines() if "the locustfile's tasks raised" in line]

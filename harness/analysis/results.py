@@ -74,9 +74,9 @@ RESULT_COLUMNS = [
     "steal_pct",
     "units",
     "workers_seen",
-    # serving processes (or threads) beyond those the mode started: an app that forks its own
-    # workers (node:cluster, child processes) under a mode that planned fewer; 0 in a case with
-    # events (a replaced worker is a new process), NaN where no response named one
+    # a user's app's serving processes beyond those the mode started (it forks workers of its
+    # own: node:cluster, child processes), by process, not thread; 0 for the reference server and
+    # in a case with events (a replaced worker is a new process), NaN where no response named one
     "unplanned_units",
     "jain_index",
     "max_min_share_ratio",

@@ -90,8 +90,8 @@ def _workload_text(row: pd.Series) -> str:
 
 
 def unplanned_units(results: pd.DataFrame, condition: str) -> int:
-    """The most serving processes (or threads) beyond the mode's plan in any repetition of a
-    condition (analysis's unplanned_units): an app that starts workers of its own."""
+    """The most serving processes beyond the mode's plan in any repetition of a condition
+    (analysis's unplanned_units): a user's app that starts workers of its own."""
     if "unplanned_units" not in results.columns:  # results of an older harness
         return 0
     extra = results.loc[results["condition"] == condition, "unplanned_units"].max()

@@ -49,6 +49,11 @@ def _locust_csv(run: Run, case_id: str, name: str, count: str) -> list[dict[str,
     return sorted((r for r in rows if n(r) > 0), key=n, reverse=True)
 
 
+def _one_line(text: object, limit: int = 200) -> str:
+    """A message from Locust's CSVs on one line (tracebacks and reprs span several), cut short."""
+    return " ".join(str(text).split())[:limit]
+
+
 def _locust_exceptions(run: Run) -> list[str]:
     """Exceptions the locustfile's tasks raised (Locust counts them in no request figure)."""
     out = []
@@ -57,7 +62,7 @@ def _locust_exceptions(run: Run) -> list[str]:
         if rows:
             total = sum(int(r["Count"]) for r in rows)
             top = rows[0]
-            message = " ".join(str(top.get("Message", "")).split())[:200]
+            message = _one_line(top.get("Message", ""))
             out.append(
                 f"{case.get('case_id')}: the locustfile's tasks raised {total:,} exception"
                 f"{'s' if total != 1 else ''} over the whole case, warm-up included (most often: {message}, "
@@ -114,7 +119,7 @@ def run_warnings(run: Run, results: pd.DataFrame, summary: pd.DataFrame) -> list
             top = _locust_csv(run, r.case_id, "failures", "Occurrences")
             most = (
                 f" (most often, over the whole case with its warm-up: "
-                f"{' '.join(str(top[0].get('Error', '')).split())[:200]} on {top[0].get('Name')}, "
+                f"{_one_line(top[0].get('Error', ''))} on {top[0].get('Name')}, "
                 f"{int(top[0]['Occurrences']):,} times)"
                 if top
                 else ""
